@@ -1,0 +1,559 @@
+//! The lake: one folder per audit entry holding the evidence (raw report and
+//! export bytes, exactly as downloaded) and the entry's facts as Parquet.
+//!
+//! ```text
+//! {data_dir}/lake/entries/{entry_id}/report.json
+//!                                   /exports/{invocations,reports,jobs}.csv
+//!                                   /facts/{table}.parquet
+//! ```
+//!
+//! Files are immutable once written. Every write goes to a temporary name in
+//! the same folder and is renamed into place, so a reader or a crash never
+//! sees half a file; leftovers of a crash carry [`TMP_MARKER`] in their name
+//! and [`Lake::clean_leftovers`] removes them. Folder names come from entry
+//! ids, which arrive from the network: they must parse as UUIDs, and any
+//! other network-derived path goes through [`confine`].
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::catalog::ExportKind;
+use crate::StoreError;
+
+/// Marks a file that is still being written.
+pub const TMP_MARKER: &str = ".tmp-";
+
+/// The fact tables kept per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum FactTable {
+    Invocations,
+    InstanceAudits,
+    Reports,
+    Jobs,
+    MinerMetrics,
+}
+
+impl FactTable {
+    /// Every table.
+    pub const ALL: [FactTable; 5] = [
+        FactTable::Invocations,
+        FactTable::InstanceAudits,
+        FactTable::Reports,
+        FactTable::Jobs,
+        FactTable::MinerMetrics,
+    ];
+
+    /// The table's name, also its file stem.
+    pub fn name(self) -> &'static str {
+        match self {
+            FactTable::Invocations => "invocations",
+            FactTable::InstanceAudits => "instance_audits",
+            FactTable::Reports => "reports",
+            FactTable::Jobs => "jobs",
+            FactTable::MinerMetrics => "miner_metrics",
+        }
+    }
+
+    fn file_name(self) -> String {
+        format!("{}.parquet", self.name())
+    }
+}
+
+/// What the lake holds for one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LakeEntry {
+    pub entry_id: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub facts: Vec<FactTable>,
+}
+
+/// The per-entry file store under `{data_dir}/lake`.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let root = data_dir.join("lake");
+        let entries = root.join("entries");
+        fs::create_dir_all(&entries).map_err(io_err(&entries))?;
+        let root = root.canonicalize().map_err(io_err(&root))?;
+        Ok(Lake { root })
+    }
+
+    /// The lake's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of one entry; the id must be a UUID.
+    pub fn entry_dir(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
+        let id = uuid::Uuid::parse_str(entry_id)
+            .map_err(|_| StoreError::UnsafePath(format!("entry id `{entry_id}` is not a UUID")))?;
+        // The hyphenated lower-case form, so one entry has one folder.
+        Ok(self.root.join("entries").join(id.hyphenated().to_string()))
+    }
+
+    /// Keeps the report bytes exactly as received.
+    pub fn write_report(&self, entry_id: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+        let path = self.entry_dir(entry_id)?.join("report.json");
+        write_atomic(&path, bytes)?;
+        Ok(path)
+    }
+
+    /// The path of an entry's raw report.
+    pub fn report_path(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.entry_dir(entry_id)?.join("report.json"))
+    }
+
+    /// Keeps a verified export's bytes exactly as received.
+    pub fn write_export(
+        &self,
+        entry_id: &str,
+        kind: ExportKind,
+        bytes: &[u8],
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.export_path(entry_id, kind)?;
+        write_atomic(&path, bytes)?;
+        Ok(path)
+    }
+
+    /// The path of an entry's raw export of `kind`.
+    pub fn export_path(&self, entry_id: &str, kind: ExportKind) -> Result<PathBuf, StoreError> {
+        Ok(self
+            .entry_dir(entry_id)?
+            .join("exports")
+            .join(format!("{}.csv", kind.as_str())))
+    }
+
+    /// The Parquet file of `table` for an entry (it may not exist).
+    pub fn fact_path(&self, entry_id: &str, table: FactTable) -> Result<PathBuf, StoreError> {
+        Ok(self.entry_dir(entry_id)?.join("facts").join(table.file_name()))
+    }
+
+    /// Writes a whole fact table for an entry.
+    pub fn write_facts(
+        &self,
+        entry_id: &str,
+        table: FactTable,
+        frame: &mut DataFrame,
+    ) -> Result<u64, StoreError> {
+        let mut writer = self.fact_writer(entry_id, table, frame.schema())?;
+        writer.write(frame)?;
+        writer.finish()
+    }
+
+    /// Starts a streaming write of a fact table: batches go in one by one,
+    /// and the file appears under its final name only on [`FactWriter::finish`].
+    pub fn fact_writer(
+        &self,
+        entry_id: &str,
+        table: FactTable,
+        schema: &Schema,
+    ) -> Result<FactWriter, StoreError> {
+        let path = self.fact_path(entry_id, table)?;
+        let tmp = tmp_sibling(&path)?;
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(schema)
+            .map_err(polars_err(&tmp))?;
+        Ok(FactWriter {
+            tmp,
+            path,
+            writer: Some(writer),
+            rows: 0,
+        })
+    }
+
+    /// The fact files of `table` for the given entries, in the order given;
+    /// entries without that table are skipped.
+    pub fn fact_files(
+        &self,
+        entry_ids: &[String],
+        table: FactTable,
+    ) -> Result<Vec<PathBuf>, StoreError> {
+        let mut files = Vec::with_capacity(entry_ids.len());
+        for id in entry_ids {
+            let path = self.fact_path(id, table)?;
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        Ok(files)
+    }
+
+    /// A lazy scan over `table` across the given entries, with an
+    /// `entry_id` column added, or `None` when no entry has that table.
+    pub fn scan(
+        &self,
+        entry_ids: &[String],
+        table: FactTable,
+    ) -> Result<Option<LazyFrame>, StoreError> {
+        let mut frames = Vec::new();
+        for id in entry_ids {
+            let path = self.fact_path(id, table)?;
+            if !path.is_file() {
+                continue;
+            }
+            let frame = LazyFrame::scan_parquet(
+                PlRefPath::try_from_path(&path).map_err(polars_err(&path))?,
+                ScanArgsParquet::default(),
+            )
+            .map_err(polars_err(&path))?
+            .with_column(lit(id.as_str()).alias("entry_id"));
+            frames.push(frame);
+        }
+        if frames.is_empty() {
+            return Ok(None);
+        }
+        let joined = concat(frames, UnionArgs::default())
+            .map_err(polars_err(&self.root))?;
+        Ok(Some(joined))
+    }
+
+    /// Every entry folder in the lake, by entry id.
+    pub fn entries(&self) -> Result<Vec<LakeEntry>, StoreError> {
+        let dir = self.root.join("entries");
+        let mut out = Vec::new();
+        for item in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let item = item.map_err(io_err(&dir))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if uuid::Uuid::parse_str(&name).is_err() || !item.path().is_dir() {
+                continue;
+            }
+            let (files, bytes) = folder_size(&item.path())?;
+            let facts = FactTable::ALL
+                .into_iter()
+                .filter(|t| item.path().join("facts").join(t.file_name()).is_file())
+                .collect();
+            out.push(LakeEntry {
+                entry_id: name,
+                files,
+                bytes,
+                facts,
+            });
+        }
+        out.sort_by(|a, b| a.entry_id.cmp(&b.entry_id));
+        Ok(out)
+    }
+
+    /// Removes an entry's folder. The folder is first renamed aside so that
+    /// a crash mid-delete never leaves a partial entry under its real name.
+    /// Returns whether anything was there.
+    pub fn prune(&self, entry_id: &str) -> Result<bool, StoreError> {
+        let dir = self.entry_dir(entry_id)?;
+        if !dir.exists() {
+            return Ok(false);
+        }
+        let aside = self
+            .root
+            .join("entries")
+            .join(format!("{entry_id}{TMP_MARKER}prune"));
+        fs::rename(&dir, &aside).map_err(io_err(&dir))?;
+        fs::remove_dir_all(&aside).map_err(io_err(&aside))?;
+        Ok(true)
+    }
+
+    /// Deletes what a crashed write left behind: temporary files and
+    /// half-pruned folders. Returns how many were removed.
+    pub fn clean_leftovers(&self) -> Result<u64, StoreError> {
+        fn walk(dir: &Path, removed: &mut u64) -> Result<(), StoreError> {
+            for item in fs::read_dir(dir).map_err(io_err(dir))? {
+                let item = item.map_err(io_err(dir))?;
+                let path = item.path();
+                let is_tmp = item.file_name().to_string_lossy().contains(TMP_MARKER);
+                let file_type = item.file_type().map_err(io_err(&path))?;
+                if is_tmp {
+                    if file_type.is_dir() {
+                        fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                    } else {
+                        fs::remove_file(&path).map_err(io_err(&path))?;
+                    }
+                    *removed += 1;
+                } else if file_type.is_dir() {
+                    walk(&path, removed)?;
+                }
+            }
+            Ok(())
+        }
+        let mut removed = 0;
+        walk(&self.root, &mut removed)?;
+        Ok(removed)
+    }
+}
+
+/// A fact table being written; see [`Lake::fact_writer`]. Dropping it
+/// without `finish` removes the temporary file.
+pub struct FactWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    writer: Option<polars::io::parquet::write::BatchedWriter<File>>,
+    rows: u64,
+}
+
+impl FactWriter {
+    /// Appends a batch; its schema must be the one the writer was opened with.
+    pub fn write(&mut self, batch: &DataFrame) -> Result<(), StoreError> {
+        if batch.height() == 0 {
+            return Ok(());
+        }
+        let writer = self.writer.as_mut().expect("writer present until finish");
+        writer.write_batch(batch).map_err(polars_err(&self.tmp))?;
+        self.rows += batch.height() as u64;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes the file, makes it durable and moves it to its final name.
+    /// Returns the number of rows.
+    pub fn finish(mut self) -> Result<u64, StoreError> {
+        let writer = self.writer.take().expect("writer present until finish");
+        writer.finish().map_err(polars_err(&self.tmp))?;
+        drop(writer);
+        File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        sync_parent(&self.path);
+        Ok(self.rows)
+    }
+}
+
+impl Drop for FactWriter {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Joins an untrusted relative path (from the network) onto `root`,
+/// refusing absolute paths, `..`, and anything that would land outside
+/// `root`, including through a symlink that already exists.
+pub fn confine(root: &Path, untrusted: &str) -> Result<PathBuf, StoreError> {
+    let unsafe_path = |why: &str| StoreError::UnsafePath(format!("`{untrusted}`: {why}"));
+    if untrusted.is_empty() {
+        return Err(unsafe_path("empty path"));
+    }
+    if untrusted.contains('\0') || untrusted.contains('\\') {
+        return Err(unsafe_path("contains a NUL or a backslash"));
+    }
+    let rel = Path::new(untrusted);
+    let mut joined = root.to_path_buf();
+    for component in rel.components() {
+        match component {
+            Component::Normal(part) => joined.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(unsafe_path("contains `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(unsafe_path("is absolute"))
+            }
+        }
+    }
+    if joined == root {
+        return Err(unsafe_path("names the root itself"));
+    }
+    // Resolve what exists of the path, to catch symlinks that point out.
+    let mut existing = joined.as_path();
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) => existing = parent,
+            None => break,
+        }
+    }
+    if let (Ok(real), Ok(real_root)) = (existing.canonicalize(), root.canonicalize()) {
+        if !real.starts_with(&real_root) {
+            return Err(unsafe_path("resolves outside the data directory"));
+        }
+    }
+    Ok(joined)
+}
+
+/// Writes `bytes` to `path` through a temporary sibling and a rename, with
+/// the data synced before the rename so a crash leaves old or new, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = tmp_sibling(path)?;
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(source) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::Io { path: tmp, source });
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_parent(path);
+    Ok(())
+}
+
+fn tmp_sibling(path: &Path) -> Result<PathBuf, StoreError> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| StoreError::UnsafePath(format!("{} has no parent", path.display())))?;
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    Ok(parent.join(format!("{name}{TMP_MARKER}{}", &unique[..12])))
+}
+
+fn sync_parent(path: &Path) {
+    // Durability of the rename itself; best effort (not all filesystems allow it).
+    if let Some(parent) = path.parent() {
+        if let Ok(dir) = File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+}
+
+fn folder_size(dir: &Path) -> Result<(u64, u64), StoreError> {
+    let mut files = 0;
+    let mut bytes = 0;
+    for item in fs::read_dir(dir).map_err(io_err(dir))? {
+        let item = item.map_err(io_err(dir))?;
+        let meta = item.metadata().map_err(io_err(&item.path()))?;
+        if meta.is_dir() {
+            let (f, b) = folder_size(&item.path())?;
+            files += f;
+            bytes += b;
+        } else {
+            files += 1;
+            bytes += meta.len();
+        }
+    }
+    Ok((files, bytes))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn polars_err(path: &Path) -> impl FnOnce(PolarsError) -> StoreError + '_ {
+    move |source| StoreError::Facts {
+        path: path.to_path_buf(),
+        message: source.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRY: &str = "6f1c8c1e-7d8e-5b6a-9f0e-1a2b3c4d5e6f";
+
+    fn lake() -> (tempfile::TempDir, Lake) {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        (dir, lake)
+    }
+
+    #[test]
+    fn raw_bytes_are_kept_exactly() {
+        let (_dir, lake) = lake();
+        let bytes = b"{\"a\": 1,  \"b\": [1,2]}\r\n\xff";
+        let path = lake.write_report(ENTRY, bytes).unwrap();
+        assert_eq!(fs::read(path).unwrap(), bytes);
+        let path = lake
+            .write_export(ENTRY, ExportKind::Jobs, b"job_id\n1\n")
+            .unwrap();
+        assert_eq!(fs::read(path).unwrap(), b"job_id\n1\n");
+    }
+
+    #[test]
+    fn entry_ids_must_be_uuids() {
+        let (_dir, lake) = lake();
+        for bad in ["../../etc", "/etc/passwd", "x", ""] {
+            let err = lake.write_report(bad, b"x").unwrap_err();
+            assert!(matches!(err, StoreError::UnsafePath(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn confine_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(
+            confine(root, "invocations/2025/02/10/16.csv").unwrap(),
+            root.join("invocations/2025/02/10/16.csv")
+        );
+        assert_eq!(confine(root, "./a/./b").unwrap(), root.join("a/b"));
+        for bad in ["../x", "a/../../x", "/etc/passwd", "", ".", "a\\..\\b", "a\0b"] {
+            assert!(confine(root, bad).is_err(), "{bad:?} accepted");
+        }
+        #[cfg(unix)]
+        {
+            let outside = tempfile::tempdir().unwrap();
+            std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
+            let err = confine(root, "link/secret").unwrap_err();
+            assert!(err.to_string().contains("outside"), "{err}");
+        }
+    }
+
+    #[test]
+    fn facts_round_trip_and_scan_across_entries() {
+        let (_dir, lake) = lake();
+        let other = "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2";
+        let mut a = df!("invocation_id" => ["a1", "a2"], "compute" => [1.5, 2.0]).unwrap();
+        let mut b = df!("invocation_id" => ["b1"], "compute" => [4.0]).unwrap();
+        assert_eq!(lake.write_facts(ENTRY, FactTable::Invocations, &mut a).unwrap(), 2);
+        assert_eq!(lake.write_facts(other, FactTable::Invocations, &mut b).unwrap(), 1);
+        let ids = vec![ENTRY.to_string(), other.to_string()];
+        let total = lake
+            .scan(&ids, FactTable::Invocations)
+            .unwrap()
+            .unwrap()
+            .select([col("compute").sum()])
+            .collect()
+            .unwrap();
+        let sum = total.column("compute").unwrap().f64().unwrap().get(0);
+        assert_eq!(sum, Some(7.5));
+        assert!(lake.scan(&ids, FactTable::Jobs).unwrap().is_none());
+        let listed = lake.entries().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].facts, vec![FactTable::Invocations]);
+    }
+
+    #[test]
+    fn an_unfinished_fact_write_leaves_no_file() {
+        let (_dir, lake) = lake();
+        let batch = df!("x" => [1i64, 2, 3]).unwrap();
+        let mut writer = lake
+            .fact_writer(ENTRY, FactTable::Jobs, batch.schema())
+            .unwrap();
+        writer.write(&batch).unwrap();
+        drop(writer);
+        assert!(!lake.fact_path(ENTRY, FactTable::Jobs).unwrap().exists());
+        let facts = lake.entry_dir(ENTRY).unwrap().join("facts");
+        assert_eq!(fs::read_dir(facts).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn leftovers_are_cleaned_and_pruning_removes_the_entry() {
+        let (_dir, lake) = lake();
+        lake.write_report(ENTRY, b"{}").unwrap();
+        let stray = lake.entry_dir(ENTRY).unwrap().join(format!("report.json{TMP_MARKER}abc"));
+        fs::write(&stray, b"half").unwrap();
+        assert_eq!(lake.clean_leftovers().unwrap(), 1);
+        assert!(!stray.exists());
+        assert!(lake.report_path(ENTRY).unwrap().exists());
+        assert!(lake.prune(ENTRY).unwrap());
+        assert!(!lake.prune(ENTRY).unwrap());
+        assert!(lake.entries().unwrap().is_empty());
+    }
+}

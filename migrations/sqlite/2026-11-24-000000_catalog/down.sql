@@ -1,0 +1,10 @@
+DROP TABLE agreement_results;
+DROP TABLE agreement_runs;
+DROP TABLE weights_run_miners;
+DROP TABLE weights_runs;
+DROP TABLE gpu_counts;
+DROP TABLE metagraph_neurons;
+DROP TABLE metagraph_snapshots;
+DROP TABLE synthetics;
+DROP TABLE entry_exports;
+DROP TABLE audit_entries;
