@@ -16,20 +16,62 @@ use crate::{Backend, Store};
 /// A store in a temporary directory, removed on drop (the PostgreSQL
 /// database too).
 pub struct TestStore {
-    pub store: Store,
-    /// Reopens the same store (same data dir, same database).
-    pub database_url: String,
-    pub data_dir: PathBuf,
+    // Fields are private on purpose: a test that captured only `store` in an
+    // `async move` block would drop the scratch database under its feet.
+    // Field order matters: the store closes before the database is dropped.
+    store: Store,
+    database_url: String,
+    data_dir: PathBuf,
     _dir: tempfile::TempDir,
+    // Held for its Drop, which removes the scratch database.
+    #[allow(dead_code)]
     pg: Option<PgScratch>,
 }
 
 impl TestStore {
+    /// The store under test.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The catalog URL, to open a second handle on the same database.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// Opens a second handle on the same data directory and database.
     pub async fn reopen(&self) -> Store {
         Store::open(&self.data_dir, Some(&self.database_url))
             .await
             .expect("reopen test store")
+    }
+
+    /// Closes the store and opens it again on the same data directory and
+    /// database, as a restarted process would.
+    pub async fn restart(self) -> TestStore {
+        let TestStore {
+            store,
+            database_url,
+            data_dir,
+            _dir,
+            pg,
+        } = self;
+        drop(store);
+        let store = Store::open(&data_dir, Some(&database_url))
+            .await
+            .expect("reopen test store");
+        TestStore {
+            store,
+            database_url,
+            data_dir,
+            _dir,
+            pg,
+        }
     }
 
     /// The backend under test.
@@ -145,13 +187,5 @@ where
     body(sqlite_store().await).await;
     if let Some(store) = postgres_store().await {
         body(store).await;
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        // The store must close its connection before the database is dropped;
-        // field order already does that, this keeps the intent explicit.
-        let _ = &self.pg;
     }
 }

@@ -1,0 +1,359 @@
+//! The catalog's behaviour, run against SQLite and PostgreSQL alike.
+
+use audit_store::testing::{each_backend, TestStore};
+use audit_store::*;
+use chrono::{NaiveDate, NaiveDateTime};
+
+fn at(h: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2025, 2, 10)
+        .unwrap()
+        .and_hms_micro_opt(h, 0, 7, 123_456)
+        .unwrap()
+}
+
+fn entry(n: u32, source: EntrySource) -> AuditEntry {
+    AuditEntry {
+        entry_id: format!("00000000-0000-5000-8000-{n:012}"),
+        hotkey: format!("5Hotkey{n}"),
+        block: 4_812_000 + n,
+        path: format!("audit/validator/5Hotkey{n}/{}.json", 4_812_000 + n),
+        source,
+        created_at: at(n),
+        start_time: at(n) - chrono::Duration::hours(1),
+        end_time: at(n),
+    }
+}
+
+fn loaded(rows: u64) -> LoadedEntry {
+    LoadedEntry {
+        report_sha256: "ab".repeat(32),
+        unverifiable: false,
+        instance_rows: 7,
+        exports: vec![
+            ExportRecord {
+                kind: ExportKind::Invocations,
+                path: "invocations/2025/02/10/16.csv".into(),
+                sha256: "cd".repeat(32),
+                bytes: 1234,
+                row_count: rows,
+                malformed_rows: 2,
+            },
+            ExportRecord {
+                kind: ExportKind::Jobs,
+                path: "invocations/2025/02/10/16-jobs.csv".into(),
+                sha256: "ef".repeat(32),
+                bytes: 10,
+                row_count: 1,
+                malformed_rows: 0,
+            },
+        ],
+    }
+}
+
+fn neuron(uid: u16, coldkey: &str) -> Neuron {
+    Neuron {
+        uid,
+        hotkey: format!("5Hot{uid}"),
+        coldkey: coldkey.into(),
+        incentive: 1000 * uid,
+        stake: 1.5 * f64::from(uid),
+        last_update: 4_800_000 + u64::from(uid),
+        validator_permit: uid == 0,
+    }
+}
+
+#[tokio::test]
+async fn entries_move_through_their_states_and_survive_a_reopen() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let listed = vec![
+            entry(1, EntrySource::Validator),
+            entry(2, EntrySource::Validator),
+            entry(3, EntrySource::Miner),
+        ];
+        assert_eq!(catalog.record_listed(&listed, at(5)).await.unwrap(), 3);
+        // Listing again adds nothing and keeps state.
+        assert_eq!(catalog.record_listed(&listed, at(6)).await.unwrap(), 0);
+
+        let id1 = &listed[0].entry_id;
+        let id2 = &listed[1].entry_id;
+        catalog.mark_verified(id1, &"ab".repeat(32), false, at(6)).await.unwrap();
+        catalog.mark_loaded(id1, &loaded(100), at(6)).await.unwrap();
+        catalog
+            .reject(id2, "export invocations: sha256 mismatch", Some("00"), at(6))
+            .await
+            .unwrap();
+
+        let t = t.restart().await;
+        let catalog = t.store().catalog();
+        let one = catalog.entry(id1).await.unwrap().unwrap();
+        assert_eq!(one.state, EntryState::Loaded);
+        assert_eq!(one.entry, listed[0], "{}", t.backend());
+        assert_eq!(one.instance_rows, 7);
+        assert_eq!(one.loaded_at, Some(at(6)));
+        assert_eq!(catalog.exports(id1).await.unwrap(), loaded(100).exports);
+
+        let two = catalog.entry(id2).await.unwrap().unwrap();
+        assert_eq!(two.state, EntryState::Rejected);
+        assert_eq!(two.reject_reason.as_deref(), Some("export invocations: sha256 mismatch"));
+        assert_eq!(two.attempts, 1);
+
+        let todo = catalog
+            .entries_in_states(&[EntryState::Pending, EntryState::Rejected], at(0))
+            .await
+            .unwrap();
+        let ids: Vec<_> = todo.iter().map(|e| e.entry.entry_id.as_str()).collect();
+        assert_eq!(ids, [id2.as_str(), listed[2].entry_id.as_str()]);
+
+        let validator = catalog
+            .loaded_entries(EntrySource::Validator, at(0), at(10))
+            .await
+            .unwrap();
+        assert_eq!(validator.len(), 1);
+        assert!(catalog
+            .loaded_entries(EntrySource::Miner, at(0), at(10))
+            .await
+            .unwrap()
+            .is_empty());
+
+        let summary = catalog.summary().await.unwrap();
+        assert_eq!(summary.invocation_rows, 100);
+        assert_eq!(summary.oldest_entry, Some(at(1)));
+        assert_eq!(summary.newest_loaded, Some(at(1)));
+        let counted: u64 = summary.entries.iter().map(|c| c.count).sum();
+        assert_eq!(counted, 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unverifiable_stays_flagged_after_loading() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let e = entry(4, EntrySource::Validator);
+        catalog.record_listed(std::slice::from_ref(&e), at(5)).await.unwrap();
+        catalog.mark_verified(&e.entry_id, "aa", true, at(5)).await.unwrap();
+        let rec = catalog.entry(&e.entry_id).await.unwrap().unwrap();
+        assert_eq!(rec.state, EntryState::Unverifiable);
+        let mut l = loaded(3);
+        l.unverifiable = true;
+        catalog.mark_loaded(&e.entry_id, &l, at(6)).await.unwrap();
+        let rec = catalog.entry(&e.entry_id).await.unwrap().unwrap();
+        assert_eq!((rec.state, rec.unverifiable), (EntryState::Loaded, true));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failure_inside_a_transaction_leaves_nothing_behind() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        // Loading an entry that was never listed fails on the last statement,
+        // after the exports were inserted: the exports must be rolled back.
+        let err = catalog
+            .mark_loaded("00000000-0000-5000-8000-000000000099", &loaded(5), at(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_) | StoreError::Query { .. }), "{err}");
+        assert!(catalog
+            .exports("00000000-0000-5000-8000-000000000099")
+            .await
+            .unwrap()
+            .is_empty());
+
+        // A snapshot whose second neuron repeats a uid fails half way: no
+        // snapshot and no neuron may remain.
+        let snapshot = MetagraphSnapshot {
+            snapshot_id: 0,
+            netuid: 64,
+            block: 100,
+            taken_at: at(1),
+            neurons: vec![neuron(1, "5Cold"), neuron(1, "5Cold")],
+        };
+        assert!(catalog.record_metagraph(&snapshot).await.is_err());
+        assert!(catalog.metagraph_at(64, at(23)).await.unwrap().is_none());
+        assert_eq!(catalog.summary().await.unwrap().metagraph_snapshots, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_applied_twice_are_a_no_op() {
+    each_backend(|t: TestStore| async move {
+        let e = entry(7, EntrySource::Validator);
+        t.store().catalog().record_listed(std::slice::from_ref(&e), at(1)).await.unwrap();
+        // Opening again runs the migration harness again.
+        let again = t.reopen().await;
+        let third = t.reopen().await;
+        assert!(third.catalog().entry(&e.entry_id).await.unwrap().is_some());
+        assert_eq!(again.catalog().summary().await.unwrap().entries.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pruning_removes_old_entries_with_their_exports() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let old = entry(1, EntrySource::Validator);
+        let new = entry(9, EntrySource::Validator);
+        catalog.record_listed(&[old.clone(), new.clone()], at(10)).await.unwrap();
+        catalog.mark_loaded(&old.entry_id, &loaded(1), at(10)).await.unwrap();
+        let pruned = catalog.prune_entries_before(at(5)).await.unwrap();
+        assert_eq!(pruned, vec![old.entry_id.clone()]);
+        assert!(catalog.entry(&old.entry_id).await.unwrap().is_none());
+        assert!(catalog.exports(&old.entry_id).await.unwrap().is_empty());
+        assert!(catalog.entry(&new.entry_id).await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metagraph_snapshots_are_read_as_of_a_time() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let mut first = MetagraphSnapshot {
+            snapshot_id: 0,
+            netuid: 64,
+            block: 100,
+            taken_at: at(1),
+            neurons: vec![neuron(0, "5ColdA"), neuron(1, "5ColdA"), neuron(2, "5ColdB")],
+        };
+        first.snapshot_id = catalog.record_metagraph(&first).await.unwrap();
+        let mut second = first.clone();
+        second.block = 400;
+        second.taken_at = at(3);
+        second.neurons.truncate(1);
+        second.snapshot_id = catalog.record_metagraph(&second).await.unwrap();
+        assert_ne!(first.snapshot_id, second.snapshot_id);
+
+        assert_eq!(catalog.metagraph_at(64, at(2)).await.unwrap(), Some(first));
+        assert_eq!(catalog.metagraph_at(64, at(4)).await.unwrap(), Some(second));
+        assert_eq!(catalog.metagraph_at(64, at(0)).await.unwrap(), None);
+        assert_eq!(catalog.metagraph_at(1, at(4)).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gpu_counts_are_replaced_whole() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let a = GpuCount { chute_id: "a".into(), gpu_count: 8 };
+        let b = GpuCount { chute_id: "b".into(), gpu_count: 1 };
+        catalog.replace_gpu_counts(&[a.clone(), b], at(1)).await.unwrap();
+        let c = GpuCount { chute_id: "c".into(), gpu_count: 4 };
+        catalog.replace_gpu_counts(&[c.clone(), a.clone()], at(2)).await.unwrap();
+        assert_eq!(catalog.gpu_counts().await.unwrap(), vec![a, c]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn synthetics_record_and_check() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let mut s = Synthetic {
+            invocation_id: "child-1".into(),
+            parent_invocation_id: "parent-1".into(),
+            task: "chat".into(),
+            chute_id: "chute".into(),
+            instance_id: "inst".into(),
+            miner_uid: Some(49),
+            miner_hotkey: "5Miner".into(),
+            created_at: at(2),
+            has_error: false,
+            check: SyntheticCheck::Pending,
+            checked_at: None,
+        };
+        catalog.record_synthetics(std::slice::from_ref(&s)).await.unwrap();
+        // The error event arrives later in the trace.
+        s.has_error = true;
+        catalog.record_synthetics(std::slice::from_ref(&s)).await.unwrap();
+        catalog
+            .set_synthetic_check("child-1", SyntheticCheck::Rerouted, at(4))
+            .await
+            .unwrap();
+        let got = catalog.synthetics_between(at(0), at(3)).await.unwrap();
+        s.check = SyntheticCheck::Rerouted;
+        s.checked_at = Some(at(4));
+        assert_eq!(got, vec![s]);
+        assert!(catalog.synthetics_between(at(3), at(9)).await.unwrap().is_empty());
+        assert!(matches!(
+            catalog.set_synthetic_check("nope", SyntheticCheck::Missing, at(4)).await,
+            Err(StoreError::NotFound(_))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn weights_and_agreement_runs_round_trip() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let miner = |hotkey: &str, score: f64| MinerScore {
+            hotkey: hotkey.into(),
+            uid: Some(3),
+            coldkey: Some("5Cold".into()),
+            invocation_count: 10.0,
+            compute_units: 123.456,
+            bounty_count: 1.0,
+            unique_chute_count: 8.0,
+            private_instances: 1,
+            private_seconds: 3600.5,
+            private_compute_units: 7200.0,
+            norm_invocation_count: 0.5,
+            norm_compute_units: 0.25,
+            norm_bounty_count: 0.0,
+            norm_unique_chute_count: 1.0,
+            pre_score: 0.4,
+            penalised: score == 0.0,
+            score,
+            chain_share: Some(0.3),
+            delta: Some(0.1),
+            weight: Some(65535),
+        };
+        let mut run = WeightsRun {
+            run_id: 0,
+            evaluated_at: at(5),
+            created_at: at(6),
+            profile_name: "chutes-default".into(),
+            profile_version: 1,
+            snapshot_id: None,
+            sum_abs_delta: 0.2,
+            max_delta: 0.1,
+            submission: None,
+            miners: vec![miner("5B", 0.0), miner("5A", 1.0)],
+        };
+        run.run_id = catalog.record_weights_run(&run).await.unwrap();
+        let sub = WeightsSubmission {
+            sent_to: "ws://127.0.0.1:9944".into(),
+            block: 123,
+            extrinsic_hash: "0xabc".into(),
+        };
+        catalog.mark_weights_sent(run.run_id, &sub).await.unwrap();
+        let got = catalog.weights_run(run.run_id).await.unwrap().unwrap();
+        run.submission = Some(sub);
+        run.miners.reverse(); // ordered by score, highest first
+        assert_eq!(got, run);
+        assert_eq!(catalog.latest_weights_run_ids(5).await.unwrap(), vec![run.run_id]);
+
+        let mut agreement = AgreementRun {
+            run_id: 0,
+            evaluated_at: at(5),
+            created_at: at(6),
+            results: vec![AgreementResult {
+                hotkey: "5A".into(),
+                coverage_seconds: 601_200,
+                validator_count: Some(100),
+                reported_count: None,
+                ratio: None,
+                flagged: true,
+                note: Some("no reported metrics".into()),
+            }],
+        };
+        agreement.run_id = catalog.record_agreement_run(&agreement).await.unwrap();
+        assert_eq!(catalog.latest_agreement_run().await.unwrap(), Some(agreement));
+    })
+    .await;
+}
