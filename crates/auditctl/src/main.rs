@@ -1,1 +1,32 @@
-fn main(){}
+//! `auditctl`: the command line of chutes-audit. A thin layer: it parses
+//! arguments, loads the configuration, calls the library crates and prints
+//! their results as tables or JSON. Exit codes are in [`exit`].
+
+mod cli;
+mod commands;
+mod config;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    output::init_logging(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return exit::FAILURE.into();
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::classify(&err).into()
+        }
+    }
+}

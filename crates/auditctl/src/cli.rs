@@ -1,0 +1,58 @@
+//! The command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Independent auditor for Chutes (Bittensor subnet 64): verifies the
+/// validator's published audit data against the chain, reproduces the
+/// incentives, and can set weights from it.
+#[derive(Debug, Parser)]
+#[command(name = "auditctl", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3 integrity violation found.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file (YAML). Default: ./auditctl.yml when it exists,
+    /// otherwise built-in defaults.
+    #[arg(long, global = true, env = "AUDITCTL_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the catalog and the lake (overrides `data_dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Catalog database URL (overrides `database_url` and DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (-q errors only, -qq nothing).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show what the catalog and the lake hold.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration, then print the effective
+    /// values with secrets masked.
+    Check,
+}

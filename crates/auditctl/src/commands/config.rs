@@ -1,0 +1,21 @@
+//! `auditctl config check`: load, validate, print the effective config.
+
+use anyhow::Result;
+
+use crate::cli::Global;
+use crate::{exit, output};
+
+pub fn check(global: &Global) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let masked = config.masked();
+    if global.json {
+        print!("{}", output::json(&masked));
+    } else {
+        match &config.sources.config_file {
+            Some(path) => println!("# effective configuration from {} (secrets masked)", path.display()),
+            None => println!("# effective configuration: built-in defaults (secrets masked)"),
+        }
+        print!("{}", serde_yaml_ng::to_string(&masked)?);
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,36 @@
+//! One module per subcommand; each loads what it needs and prints.
+
+mod config;
+mod status;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, ConfigCommand, Global};
+use crate::config::{Config, Overrides, ProcessEnv};
+
+/// Runs the parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Check) => config::check(&cli.global),
+        Command::Status => status::run(&cli.global).await,
+    }
+}
+
+/// The config file to read: the flag or env, else ./auditctl.yml if present.
+fn config_path(global: &Global) -> Option<PathBuf> {
+    global.config.clone().or_else(|| {
+        let default = Path::new("auditctl.yml");
+        default.is_file().then(|| default.to_path_buf())
+    })
+}
+
+/// Loads the configuration with the environment and the global flags applied.
+pub fn load_config(global: &Global) -> Result<Config> {
+    let overrides = Overrides {
+        data_dir: global.data_dir.clone(),
+        database_url: global.database_url.clone(),
+    };
+    Ok(Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?)
+}

@@ -1,0 +1,142 @@
+//! `auditctl status`: what the catalog and the lake hold.
+
+use anyhow::{Context, Result};
+use audit_store::{CatalogSummary, EntrySource, EntryState, Store};
+use serde::Serialize;
+
+use crate::cli::Global;
+use crate::{exit, output};
+
+/// Everything `status` reports.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub data_dir: String,
+    pub database: String,
+    pub backend: String,
+    pub catalog: CatalogSummary,
+    pub lake: LakeStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LakeStatus {
+    pub entries: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+pub async fn run(global: &Global) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let url = config.database_url();
+    let store = Store::open(&config.data_dir, Some(&url))
+        .await
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let catalog = store.catalog().summary().await?;
+    let lake_entries = store.lake().entries()?;
+    let report = StatusReport {
+        data_dir: store.data_dir().display().to_string(),
+        database: store.catalog().url().to_string(),
+        backend: store.catalog().backend().to_string(),
+        catalog,
+        lake: LakeStatus {
+            entries: lake_entries.len() as u64,
+            files: lake_entries.iter().map(|e| e.files).sum(),
+            bytes: lake_entries.iter().map(|e| e.bytes).sum(),
+        },
+    };
+    if global.json {
+        print!("{}", output::json(&report));
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn time(t: Option<chrono::NaiveDateTime>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The human view: an overview and the entries by state.
+pub fn render(report: &StatusReport) -> String {
+    let c = &report.catalog;
+    let mut overview = output::key_values();
+    overview.add_row(["data dir", &report.data_dir]);
+    overview.add_row(["catalog", &format!("{} ({})", report.database, report.backend)]);
+    overview.add_row(["entries span", &format!("{} .. {}", time(c.oldest_entry), time(c.newest_entry))]);
+    overview.add_row(["newest loaded", &time(c.newest_loaded)]);
+    overview.add_row(["invocation rows", &c.invocation_rows.to_string()]);
+    overview.add_row(["synthetics", &c.synthetics.to_string()]);
+    let block = c
+        .latest_metagraph_block
+        .map(|b| format!(", latest at block {b}"))
+        .unwrap_or_default();
+    overview.add_row(["metagraph snapshots", &format!("{}{block}", c.metagraph_snapshots)]);
+    overview.add_row(["gpu counts", &format!("{} chutes", c.gpu_counts)]);
+    overview.add_row(["weights runs", &format!("{} (latest {})", c.weights_runs, time(c.latest_weights_run))]);
+    overview.add_row(["agreement runs", &c.agreement_runs.to_string()]);
+    overview.add_row([
+        "lake",
+        &format!(
+            "{} entries, {} files, {}",
+            report.lake.entries,
+            report.lake.files,
+            output::bytes(report.lake.bytes)
+        ),
+    ]);
+
+    let mut header = vec!["entries".to_string()];
+    header.extend(EntryState::ALL.iter().map(|s| s.to_string()));
+    let mut states = output::table(header);
+    for source in EntrySource::ALL {
+        let mut row = vec![source.to_string()];
+        for state in EntryState::ALL {
+            let n: u64 = c
+                .entries
+                .iter()
+                .filter(|e| e.source == *source && e.state == *state)
+                .map(|e| e.count)
+                .sum();
+            row.push(n.to_string());
+        }
+        states.add_row(row);
+    }
+    output::align_right(&mut states, &[1, 2, 3, 4, 5]);
+    format!("{overview}\n{states}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_store::EntryCount;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn the_status_table_reads_well() {
+        let t = |h| NaiveDate::from_ymd_opt(2025, 2, 10).unwrap().and_hms_opt(h, 0, 7);
+        let report = StatusReport {
+            data_dir: "/var/lib/chutes-audit".into(),
+            database: "postgres://audit:***@db/audit".into(),
+            backend: "postgres".into(),
+            catalog: CatalogSummary {
+                entries: vec![
+                    EntryCount { source: EntrySource::Validator, state: EntryState::Loaded, count: 167 },
+                    EntryCount { source: EntrySource::Validator, state: EntryState::Rejected, count: 1 },
+                    EntryCount { source: EntrySource::Miner, state: EntryState::Unverifiable, count: 3 },
+                ],
+                oldest_entry: t(1),
+                newest_entry: t(23),
+                newest_loaded: t(22),
+                invocation_rows: 10_080_000,
+                synthetics: 42,
+                metagraph_snapshots: 2,
+                latest_metagraph_block: Some(4_812_345),
+                gpu_counts: 120,
+                weights_runs: 1,
+                latest_weights_run: t(23),
+                agreement_runs: 0,
+            },
+            lake: LakeStatus { entries: 168, files: 1344, bytes: 3 << 30 },
+        };
+        insta::assert_snapshot!(render(&report));
+    }
+}

@@ -1,0 +1,811 @@
+//! The auditor's configuration: one YAML file, overridable by environment
+//! variables and command-line flags, in that order of precedence (flags win).
+//!
+//! Parsing is strict on purpose: a typo in a key is an error naming the key,
+//! not a silently ignored setting. Secrets (`api_key`, the hotkey seed) are
+//! held in [`Secret`], which never prints its value: not in `Debug`, not in
+//! the effective config, not in errors.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+
+/// Env var that overrides `database_url`.
+pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
+/// Env var that overrides `api_key`.
+pub const ENV_API_KEY: &str = "CHUTES_API_KEY";
+/// Env var that overrides the hotkey secret seed (config or hotkey file).
+pub const ENV_SECRET_SEED: &str = "AUDITCTL_SECRET_SEED";
+/// The Chutes validator's hotkey on subnet 64.
+pub const CHUTES_VALIDATOR_HOTKEY: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ";
+
+/// A configuration problem, naming the key (as a dotted path) or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("`{key}`: {message}")]
+    Value { key: String, message: String },
+}
+
+/// A secret string: deserialises from plain text, prints as `***`.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(SecretString::from(value))
+    }
+
+    /// The secret itself; call only where it is used, never to display.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// Where a secret's effective value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Environment,
+    ConfigFile,
+    HotkeyFile,
+    Unset,
+}
+
+/// The whole configuration, as loaded and resolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the catalog (SQLite default) and the lake live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; default: SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Chutes API key for synthetics (`CHUTES_API_KEY` overrides).
+    pub api_key: Option<Secret>,
+    /// Subnet id.
+    pub netuid: u16,
+    pub endpoints: Endpoints,
+    /// Validators whose audit entries are verified and scored.
+    pub validators: Vec<ValidatorConfig>,
+    pub subtensor: SubtensorConfig,
+    pub set_weights: SetWeightsConfig,
+    pub synthetics: SyntheticsConfig,
+    pub sync: SyncConfig,
+    pub intervals: Intervals,
+    pub scoring: ScoringProfile,
+    #[serde(skip)]
+    pub sources: Sources,
+}
+
+/// Where the secrets came from, for `config check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sources {
+    pub config_file: Option<PathBuf>,
+    pub database_url: SecretSource,
+    pub api_key: SecretSource,
+    pub secret_seed: SecretSource,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            config_file: None,
+            database_url: SecretSource::Unset,
+            api_key: SecretSource::Unset,
+            secret_seed: SecretSource::Unset,
+        }
+    }
+}
+
+/// Base URLs of the Chutes network (spec/chutes-api.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Endpoints {
+    /// The API: `/audit/`, `/chutes/`, GPU counts.
+    pub api: Url,
+    /// The LLM gateway for chat and completion synthetics.
+    pub llm: Url,
+    /// A chute's own endpoint; `{slug}` is replaced by the chute's slug.
+    pub chute_url_template: String,
+    /// Timeout of one HTTP request.
+    pub timeout_seconds: u64,
+    /// Largest response body accepted (exports can be large).
+    pub max_body_bytes: u64,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            api: Url::parse("https://api.chutes.ai").expect("static URL"),
+            llm: Url::parse("https://llm.chutes.ai").expect("static URL"),
+            chute_url_template: "https://{slug}.chutes.ai".into(),
+            timeout_seconds: 120,
+            max_body_bytes: 2 << 30,
+        }
+    }
+}
+
+/// A validator whose hourly reports we verify.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorConfig {
+    pub name: String,
+    pub hotkey: String,
+    /// Where its exports are served (`/invocations/exports/…`).
+    pub url: Url,
+}
+
+/// The chain endpoints (spec/subtensor.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubtensorConfig {
+    pub url: Url,
+    /// An archive node, for commitments at old blocks.
+    pub archive_url: Option<Url>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for SubtensorConfig {
+    fn default() -> Self {
+        SubtensorConfig {
+            url: Url::parse("wss://entrypoint-finney.opentensor.ai:443").expect("static URL"),
+            archive_url: Some(
+                Url::parse("wss://archive.chain.opentensor.ai:443").expect("static URL"),
+            ),
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// Setting weights on chain. Off by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SetWeightsConfig {
+    pub enabled: bool,
+    /// The validator hotkey's SS58 address; must match the seed.
+    pub ss58: Option<String>,
+    /// The hotkey's `0x` secret seed (`AUDITCTL_SECRET_SEED` overrides).
+    pub secret_seed: Option<Secret>,
+    /// A Bittensor wallet hotkey file (JSON with `secretSeed`, `ss58Address`).
+    pub hotkey_file: Option<PathBuf>,
+}
+
+/// Where synthetic prompts come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PromptSource {
+    /// The small built-in prompt set; works offline.
+    Builtin,
+    /// A local file: one prompt per line, or JSON lines.
+    File(PathBuf),
+}
+
+/// One synthetic task type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticTask {
+    pub enabled: bool,
+    /// Show the output in the terminal (text, image, audio, shapes).
+    pub render: bool,
+    pub prompts: PromptSource,
+}
+
+impl Default for SyntheticTask {
+    fn default() -> Self {
+        SyntheticTask {
+            enabled: true,
+            render: false,
+            prompts: PromptSource::Builtin,
+        }
+    }
+}
+
+/// Synthetic requests per task type.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticsConfig {
+    pub chat: SyntheticTask,
+    pub completion: SyntheticTask,
+    pub image: SyntheticTask,
+    pub tts: SyntheticTask,
+    pub embed: SyntheticTask,
+}
+
+/// The ingest pipeline's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Parallel downloads.
+    pub concurrency: usize,
+    /// Load entries whose commitment cannot be checked (pruned chain
+    /// state), flagged as unverifiable.
+    pub load_unverifiable: bool,
+    /// Also fetch miners' self-reports.
+    pub miner_reports: bool,
+    /// Days of entries kept.
+    pub window_days: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            concurrency: 8,
+            load_unverifiable: true,
+            miner_reports: true,
+            window_days: 7,
+        }
+    }
+}
+
+/// How often `auditctl run` repeats each stage, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Intervals {
+    pub sync_seconds: u64,
+    pub synthetics_seconds: u64,
+    pub compare_prom_seconds: u64,
+    pub weights_seconds: u64,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals {
+            sync_seconds: 600,
+            synthetics_seconds: 900,
+            compare_prom_seconds: 3600,
+            weights_seconds: 4320,
+        }
+    }
+}
+
+/// Feature weights of the score (spec/incentives.md §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureWeights {
+    pub compute_units: f64,
+    pub invocation_count: f64,
+    pub unique_chute_count: f64,
+    pub bounty_count: f64,
+}
+
+/// Every constant of the scoring rules, named and versioned so each
+/// weights run records which profile produced it. Defaults are the rules
+/// of spec/incentives.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringProfile {
+    pub name: String,
+    pub version: u32,
+    pub window_days: u32,
+    pub feature_weights: FeatureWeights,
+    /// Exponent for unique_chute_count at or above the median.
+    pub unique_exponent_above_median: f64,
+    /// Exponent below the median.
+    pub unique_exponent_below_median: f64,
+    /// Always treated as public, whatever its metrics say.
+    pub legacy_public_chute_id: String,
+    /// Deletion reasons that mark a billed private instance.
+    pub private_deletion_reasons: Vec<String>,
+    /// A deletion reason containing this also counts.
+    pub private_deletion_reason_contains: String,
+    /// Zero every later hotkey of a coldkey (multi-uid penalty).
+    pub multi_uid_penalty: bool,
+    pub version_key: u64,
+    /// Deltas against the chain above this are flagged.
+    pub delta_flag: f64,
+}
+
+impl Default for ScoringProfile {
+    fn default() -> Self {
+        ScoringProfile {
+            name: "chutes-default".into(),
+            version: 1,
+            window_days: 7,
+            feature_weights: FeatureWeights {
+                compute_units: 0.52,
+                invocation_count: 0.20,
+                unique_chute_count: 0.20,
+                bounty_count: 0.08,
+            },
+            unique_exponent_above_median: 1.3,
+            unique_exponent_below_median: 2.2,
+            legacy_public_chute_id: "561e4875-254d-588f-a36f-57c9cdef8961".into(),
+            private_deletion_reasons: vec![
+                "job has been terminated due to insufficient user balance".into(),
+                "user-defined/private chute instance has not been used since shutdown_after_seconds"
+                    .into(),
+                "user has zero/negative balance (private chute)".into(),
+            ],
+            private_deletion_reason_contains: "has an old version".into(),
+            multi_uid_penalty: true,
+            version_key: 69420,
+            delta_flag: 0.03,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let endpoints = Endpoints::default();
+        Config {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            api_key: None,
+            netuid: 64,
+            validators: vec![ValidatorConfig {
+                name: "chutes".into(),
+                hotkey: CHUTES_VALIDATOR_HOTKEY.into(),
+                url: endpoints.api.clone(),
+            }],
+            endpoints,
+            subtensor: SubtensorConfig::default(),
+            set_weights: SetWeightsConfig::default(),
+            synthetics: SyntheticsConfig::default(),
+            sync: SyncConfig::default(),
+            intervals: Intervals::default(),
+            scoring: ScoringProfile::default(),
+            sources: Sources::default(),
+        }
+    }
+}
+
+/// The process environment as the config sees it; a seam for tests.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Environment for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// The fields of a Bittensor wallet hotkey file we read.
+#[derive(Deserialize)]
+struct HotkeyFile {
+    #[serde(rename = "secretSeed")]
+    secret_seed: Option<Secret>,
+    #[serde(rename = "ss58Address")]
+    ss58_address: Option<String>,
+}
+
+impl Config {
+    /// Parses a YAML document; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let key = err.path().to_string();
+            ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                key: if key == "." { "(top level)".into() } else { key },
+                message: err.into_inner().to_string(),
+            }
+        })
+    }
+
+    /// Loads the file (or the defaults when `path` is `None`), applies the
+    /// environment and the overrides, and validates the result.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Environment,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let mut config = Config::parse(&text, path)?;
+                config.sources.config_file = Some(path.to_path_buf());
+                config
+            }
+            None => Config::default(),
+        };
+        config.resolve(env, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve(&mut self, env: &dyn Environment, overrides: &Overrides) -> Result<(), ConfigError> {
+        if self.database_url.is_some() {
+            self.sources.database_url = SecretSource::ConfigFile;
+        }
+        if let Some(url) = env.var(ENV_DATABASE_URL) {
+            self.database_url = Some(Secret::new(url));
+            self.sources.database_url = SecretSource::Environment;
+        }
+        if let Some(url) = &overrides.database_url {
+            self.database_url = Some(Secret::new(url.clone()));
+            self.sources.database_url = SecretSource::Environment;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            self.data_dir = dir.clone();
+        }
+
+        if self.api_key.is_some() {
+            self.sources.api_key = SecretSource::ConfigFile;
+        }
+        if let Some(key) = env.var(ENV_API_KEY) {
+            self.api_key = Some(Secret::new(key));
+            self.sources.api_key = SecretSource::Environment;
+        }
+
+        // The seed: environment, else the config's own value, else the
+        // hotkey file. The file also supplies the address when unset.
+        if self.set_weights.secret_seed.is_some() {
+            self.sources.secret_seed = SecretSource::ConfigFile;
+        }
+        if let Some(file) = self.set_weights.hotkey_file.clone() {
+            let hotkey = read_hotkey_file(&file)?;
+            if self.set_weights.secret_seed.is_none() {
+                if let Some(seed) = hotkey.secret_seed {
+                    self.set_weights.secret_seed = Some(seed);
+                    self.sources.secret_seed = SecretSource::HotkeyFile;
+                }
+            }
+            if self.set_weights.ss58.is_none() {
+                self.set_weights.ss58 = hotkey.ss58_address;
+            }
+        }
+        if let Some(seed) = env.var(ENV_SECRET_SEED) {
+            self.set_weights.secret_seed = Some(Secret::new(seed));
+            self.sources.secret_seed = SecretSource::Environment;
+        }
+        Ok(())
+    }
+
+    /// Checks values serde cannot: URL schemes, required-when-enabled keys,
+    /// ranges and shapes. Errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Value {
+            key: key.to_string(),
+            message,
+        };
+        for (key, url) in [("endpoints.api", &self.endpoints.api), ("endpoints.llm", &self.endpoints.llm)] {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(bad(key, format!("`{url}` must be an http(s) URL")));
+            }
+        }
+        let template = &self.endpoints.chute_url_template;
+        if !template.contains("{slug}") {
+            return Err(bad(
+                "endpoints.chute_url_template",
+                format!("`{template}` must contain `{{slug}}`"),
+            ));
+        }
+        Url::parse(&template.replace("{slug}", "slug")).map_err(|e| {
+            bad("endpoints.chute_url_template", format!("`{template}` is not a URL template: {e}"))
+        })?;
+        if self.endpoints.timeout_seconds == 0 {
+            return Err(bad("endpoints.timeout_seconds", "must be at least 1".into()));
+        }
+        for (i, v) in self.validators.iter().enumerate() {
+            if !matches!(v.url.scheme(), "http" | "https") {
+                return Err(bad(&format!("validators[{i}].url"), format!("`{}` must be an http(s) URL", v.url)));
+            }
+            check_ss58(&v.hotkey).map_err(|m| bad(&format!("validators[{i}].hotkey"), m))?;
+        }
+        let chain_urls = [("subtensor.url", Some(&self.subtensor.url)), ("subtensor.archive_url", self.subtensor.archive_url.as_ref())];
+        for (key, url) in chain_urls {
+            if let Some(url) = url {
+                if !matches!(url.scheme(), "ws" | "wss") {
+                    return Err(bad(key, format!("`{url}` must be a ws:// or wss:// URL")));
+                }
+            }
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|p| url.starts_with(p)) {
+                return Err(bad(
+                    "database_url",
+                    format!(
+                        "`{}` is not supported: use sqlite://PATH or postgres://USER@HOST/DB",
+                        audit_store::redact(url)
+                    ),
+                ));
+            }
+        }
+        if self.sync.concurrency == 0 {
+            return Err(bad("sync.concurrency", "must be at least 1".into()));
+        }
+        if let Some(seed) = &self.set_weights.secret_seed {
+            check_seed(seed.expose()).map_err(|m| bad("set_weights.secret_seed", m))?;
+        }
+        if let Some(ss58) = &self.set_weights.ss58 {
+            check_ss58(ss58).map_err(|m| bad("set_weights.ss58", m))?;
+        }
+        if self.set_weights.enabled {
+            if self.set_weights.secret_seed.is_none() {
+                return Err(bad(
+                    "set_weights.secret_seed",
+                    format!("required when set_weights.enabled is true: set it, set_weights.hotkey_file, or {ENV_SECRET_SEED}"),
+                ));
+            }
+            if self.set_weights.ss58.is_none() {
+                return Err(bad(
+                    "set_weights.ss58",
+                    "required when set_weights.enabled is true (or give set_weights.hotkey_file)".into(),
+                ));
+            }
+        }
+        let w = &self.scoring.feature_weights;
+        for (key, value) in [
+            ("scoring.feature_weights.compute_units", w.compute_units),
+            ("scoring.feature_weights.invocation_count", w.invocation_count),
+            ("scoring.feature_weights.unique_chute_count", w.unique_chute_count),
+            ("scoring.feature_weights.bounty_count", w.bounty_count),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(bad(key, format!("{value} must lie in [0, 1]")));
+            }
+        }
+        if self.scoring.window_days == 0 {
+            return Err(bad("scoring.window_days", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The catalog URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => audit_store::Store::default_database_url(&self.data_dir),
+        }
+    }
+
+    /// The effective config as a document with every secret masked.
+    pub fn masked(&self) -> serde_json::Value {
+        let mut doc = serde_json::to_value(self).expect("config serialises");
+        if let Some(obj) = doc.as_object_mut() {
+            // The database URL is shown with its password masked, not hidden
+            // whole: it says which database is in use.
+            obj.insert(
+                "database_url".into(),
+                serde_json::Value::String(audit_store::redact(&self.database_url())),
+            );
+            obj.insert(
+                "sources".into(),
+                serde_json::to_value(&self.sources).expect("sources serialise"),
+            );
+        }
+        doc
+    }
+}
+
+/// `~/…` as the wallet tools write it, expanded against `$HOME`.
+fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn read_hotkey_file(path: &Path) -> Result<HotkeyFile, ConfigError> {
+    let path = &expand_home(path);
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // serde_json's message could quote the input, which holds the seed;
+    // keep only the position.
+    serde_json::from_str(&text).map_err(|e| ConfigError::Value {
+        key: "set_weights.hotkey_file".into(),
+        message: format!(
+            "{} is not a wallet hotkey JSON file (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+/// A `0x` followed by 64 hex digits. The message never repeats the value.
+fn check_seed(seed: &str) -> Result<(), String> {
+    let hex = seed.strip_prefix("0x").ok_or("must start with 0x")?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "must be 0x and 64 hex digits (a 32-byte seed); got {} characters",
+            seed.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A plausible SS58 address: base58, 47–48 characters. Full checksum
+/// verification happens where keys are used (crate `subtensor`).
+fn check_ss58(address: &str) -> Result<(), String> {
+    const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    if !(46..=48).contains(&address.len()) || !address.chars().all(|c| ALPHABET.contains(c)) {
+        return Err(format!("`{address}` is not an SS58 address"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, String>);
+
+    impl Environment for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
+        FakeEnv(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    const SEED: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+    const OTHER_SEED: &str = "0x2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn example() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.example.yml")
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_example_config_loads_and_equals_the_defaults_where_it_should() {
+        let config = Config::load(Some(&example()), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(config.scoring, ScoringProfile::default());
+        assert_eq!(config.validators[0].hotkey, CHUTES_VALIDATOR_HOTKEY);
+        assert_eq!(config.netuid, 64);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("scoring:\n  feature_weigths: {}\n", Path::new("c.yml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`scoring.feature_weigths`"), "{text}");
+        assert!(text.contains("feature_weigths"), "{text}");
+        let err = Config::parse("endpoints:\n  api: not a url\n", Path::new("c.yml")).unwrap_err();
+        assert!(err.to_string().contains("`endpoints.api`"), "{err}");
+        let err = Config::parse("validators:\n  - name: x\n    url: https://a.b\n", Path::new("c.yml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("`validators[0]`"), "{err}");
+        assert!(err.to_string().contains("hotkey"), "{err}");
+    }
+
+    #[test]
+    fn values_are_validated_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("subtensor:\n  url: https://x\n", "subtensor.url"),
+            ("endpoints:\n  chute_url_template: https://x.chutes.ai\n", "endpoints.chute_url_template"),
+            ("database_url: mysql://a@b/c\n", "database_url"),
+            ("set_weights:\n  enabled: true\n", "set_weights.secret_seed"),
+            ("set_weights:\n  secret_seed: \"0x12\"\n", "set_weights.secret_seed"),
+            ("sync:\n  concurrency: 0\n", "sync.concurrency"),
+        ];
+        for (text, key) in cases {
+            let path = write(dir.path(), "c.yml", text);
+            let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{key}`")), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_flags_override_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let hotkey = write(
+            dir.path(),
+            "hotkey",
+            &format!(r#"{{"secretSeed": "{SEED}", "ss58Address": "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ"}}"#),
+        );
+        let path = write(
+            dir.path(),
+            "c.yml",
+            &format!(
+                "database_url: sqlite://from-file.db\napi_key: file-key\nset_weights:\n  enabled: true\n  hotkey_file: {}\n",
+                hotkey.display()
+            ),
+        );
+        let config = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(config.set_weights.secret_seed.as_ref().unwrap().expose(), SEED);
+        assert_eq!(config.sources.secret_seed, SecretSource::HotkeyFile);
+        assert_eq!(config.set_weights.ss58.as_deref(), Some(CHUTES_VALIDATOR_HOTKEY));
+        assert_eq!(config.database_url(), "sqlite://from-file.db");
+
+        let environment = env(&[
+            (ENV_SECRET_SEED, OTHER_SEED),
+            (ENV_API_KEY, "env-key"),
+            (ENV_DATABASE_URL, "postgres://u@h/env"),
+        ]);
+        let config = Config::load(Some(&path), &environment, &Overrides::default()).unwrap();
+        assert_eq!(config.set_weights.secret_seed.as_ref().unwrap().expose(), OTHER_SEED);
+        assert_eq!(config.sources.secret_seed, SecretSource::Environment);
+        assert_eq!(config.api_key.as_ref().unwrap().expose(), "env-key");
+        assert_eq!(config.database_url(), "postgres://u@h/env");
+
+        let flags = Overrides {
+            data_dir: Some("elsewhere".into()),
+            database_url: Some("sqlite://flag.db".into()),
+        };
+        let config = Config::load(Some(&path), &environment, &flags).unwrap();
+        assert_eq!(config.database_url(), "sqlite://flag.db");
+        assert_eq!(config.data_dir, PathBuf::from("elsewhere"));
+    }
+
+    #[test]
+    fn no_secret_reaches_debug_output_or_the_effective_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "c.yml",
+            &format!(
+                "api_key: cpk_supersecret\ndatabase_url: postgres://me:hunter2@db/audit\nset_weights:\n  secret_seed: \"{SEED}\"\n  ss58: 5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ\n"
+            ),
+        );
+        let config = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap();
+        let shown = format!("{config:?}\n{}", config.masked());
+        for secret in ["cpk_supersecret", "hunter2", &SEED[2..]] {
+            assert!(!shown.contains(secret), "{secret} leaked:\n{shown}");
+        }
+        assert!(shown.contains("postgres://me:***@db/audit"), "{shown}");
+    }
+
+    #[test]
+    fn a_broken_hotkey_file_is_named_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let hotkey = write(dir.path(), "hotkey", &format!("{{\"secretSeed\": \"{SEED}\" oops"));
+        let path = write(dir.path(), "c.yml", &format!("set_weights:\n  hotkey_file: {}\n", hotkey.display()));
+        let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("set_weights.hotkey_file"), "{text}");
+        assert!(!text.contains(&SEED[2..]), "{text}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The binary as a user runs it: exit codes, messages, output formats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn auditctl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_auditctl"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("AUDITCTL_CONFIG")
+        .env_remove("CHUTES_API_KEY")
+        .env_remove("AUDITCTL_SECRET_SEED")
+        .output()
+        .expect("run auditctl")
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.example.yml")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn config_check_prints_the_effective_config_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_auditctl"))
+        .args(["config", "check", "--config"])
+        .arg(example())
+        .current_dir(dir.path())
+        .env("CHUTES_API_KEY", "cpk_do_not_print_me")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("version_key: 69420"), "{stdout}");
+    assert!(stdout.contains("api_key: '***'"), "{stdout}");
+    assert!(!stdout.contains("cpk_do_not_print_me"));
+    assert!(stdout.contains("api_key: environment"), "{stdout}");
+}
+
+#[test]
+fn a_broken_config_names_the_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("scoring:\n  feature_weights:\n    compute_unit: 0.5\n", "scoring.feature_weights"),
+        ("subtensor:\n  url: http://not-a-websocket\n", "subtensor.url"),
+        ("validators:\n  - name: x\n    hotkey: 5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ\n    url: nope\n", "validators[0].url"),
+    ];
+    for (yaml, key) in cases {
+        let path = dir.path().join("broken.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = auditctl(dir.path(), &["config", "check", "--config", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(key), "{key} not named in: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = auditctl(dir.path(), &["config", "check", "--config", "missing.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.yml"));
+}
+
+#[test]
+fn status_works_with_no_setup_and_speaks_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = auditctl(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("sqlite://data/catalog.db"));
+    assert!(dir.path().join("data/catalog.db").is_file());
+
+    let out = auditctl(dir.path(), &["status", "--json", "--data-dir", "elsewhere"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["backend"], "sqlite");
+    assert_eq!(doc["lake"]["entries"], 0);
+}
+
+#[test]
+fn an_unreachable_database_fails_with_exit_1_and_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = auditctl(
+        dir.path(),
+        &["status", "--database-url", "postgres://me:hunter2@127.0.0.1:1/audit"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
