@@ -1,1 +1,62 @@
-fn main(){}
+//! Project chores, run as `cargo xtask <task>` (see `.cargo/config.toml`).
+//! Plain Rust with no dependencies, so it builds in a second.
+//!
+//! - `test`: the full test suite, every crate, every backend that is up.
+//!   This is the command the README and `.ci/run` name.
+//! - `bench [FILTER]`: the criterion benchmarks, in release mode; figures
+//!   land in `target/criterion`.
+//! - `lint`: rustfmt check and clippy with warnings as errors.
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let steps: Vec<Vec<&str>> = match task {
+        "test" => vec![vec!["test", "--workspace", "--locked"]],
+        "bench" => {
+            let mut bench = vec!["bench", "--workspace", "--locked", "--benches"];
+            if !rest.is_empty() {
+                bench.push("--");
+                bench.extend(rest.iter().map(String::as_str));
+            }
+            vec![bench]
+        }
+        "lint" => vec![
+            vec!["fmt", "--all", "--check"],
+            vec![
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ],
+        _ => {
+            eprintln!("usage: cargo xtask <test | bench [FILTER] | lint>");
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for step in steps {
+        eprintln!("xtask: cargo {}", step.join(" "));
+        match Command::new(&cargo).args(&step).status() {
+            Ok(status) if status.success() => {}
+            Ok(status) => return ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8),
+            Err(err) => {
+                eprintln!("xtask: cannot run {cargo}: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -136,7 +136,10 @@ impl Lake {
 
     /// The Parquet file of `table` for an entry (it may not exist).
     pub fn fact_path(&self, entry_id: &str, table: FactTable) -> Result<PathBuf, StoreError> {
-        Ok(self.entry_dir(entry_id)?.join("facts").join(table.file_name()))
+        Ok(self
+            .entry_dir(entry_id)?
+            .join("facts")
+            .join(table.file_name()))
     }
 
     /// Writes a whole fact table for an entry.
@@ -215,8 +218,7 @@ impl Lake {
         if frames.is_empty() {
             return Ok(None);
         }
-        let joined = concat(frames, UnionArgs::default())
-            .map_err(polars_err(&self.root))?;
+        let joined = concat(frames, UnionArgs::default()).map_err(polars_err(&self.root))?;
         Ok(Some(joined))
     }
 
@@ -358,9 +360,7 @@ pub fn confine(root: &Path, untrusted: &str) -> Result<PathBuf, StoreError> {
             Component::Normal(part) => joined.push(part),
             Component::CurDir => {}
             Component::ParentDir => return Err(unsafe_path("contains `..`")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(unsafe_path("is absolute"))
-            }
+            Component::RootDir | Component::Prefix(_) => return Err(unsafe_path("is absolute")),
         }
     }
     if joined == root {
@@ -493,7 +493,15 @@ mod tests {
             root.join("invocations/2025/02/10/16.csv")
         );
         assert_eq!(confine(root, "./a/./b").unwrap(), root.join("a/b"));
-        for bad in ["../x", "a/../../x", "/etc/passwd", "", ".", "a\\..\\b", "a\0b"] {
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "",
+            ".",
+            "a\\..\\b",
+            "a\0b",
+        ] {
             assert!(confine(root, bad).is_err(), "{bad:?} accepted");
         }
         #[cfg(unix)]
@@ -511,8 +519,16 @@ mod tests {
         let other = "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2";
         let mut a = df!("invocation_id" => ["a1", "a2"], "compute" => [1.5, 2.0]).unwrap();
         let mut b = df!("invocation_id" => ["b1"], "compute" => [4.0]).unwrap();
-        assert_eq!(lake.write_facts(ENTRY, FactTable::Invocations, &mut a).unwrap(), 2);
-        assert_eq!(lake.write_facts(other, FactTable::Invocations, &mut b).unwrap(), 1);
+        assert_eq!(
+            lake.write_facts(ENTRY, FactTable::Invocations, &mut a)
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            lake.write_facts(other, FactTable::Invocations, &mut b)
+                .unwrap(),
+            1
+        );
         let ids = vec![ENTRY.to_string(), other.to_string()];
         let total = lake
             .scan(&ids, FactTable::Invocations)
@@ -547,7 +563,10 @@ mod tests {
     fn leftovers_are_cleaned_and_pruning_removes_the_entry() {
         let (_dir, lake) = lake();
         lake.write_report(ENTRY, b"{}").unwrap();
-        let stray = lake.entry_dir(ENTRY).unwrap().join(format!("report.json{TMP_MARKER}abc"));
+        let stray = lake
+            .entry_dir(ENTRY)
+            .unwrap()
+            .join(format!("report.json{TMP_MARKER}abc"));
         fs::write(&stray, b"half").unwrap();
         assert_eq!(lake.clean_leftovers().unwrap(), 1);
         assert!(!stray.exists());

@@ -13,6 +13,7 @@
 //! catalog never claims facts the lake does not hold.
 
 mod catalog;
+pub mod facts;
 mod lake;
 mod schema;
 #[cfg(feature = "testing")]

@@ -140,7 +140,10 @@ pub async fn postgres_store() -> Option<TestStore> {
         Ok(conn) => conn,
         Err(err) => {
             if postgres_required() {
-                panic!("REQUIRE_POSTGRES=1 but PostgreSQL at {} is unreachable: {err}", crate::redact(&admin));
+                panic!(
+                    "REQUIRE_POSTGRES=1 but PostgreSQL at {} is unreachable: {err}",
+                    crate::redact(&admin)
+                );
             }
             eprintln!(
                 "\n!!! SKIPPING the PostgreSQL variant: cannot reach {} ({err}).\n\
@@ -152,7 +155,11 @@ pub async fn postgres_store() -> Option<TestStore> {
     };
     let name = format!(
         "audit_test_{}",
-        uuid::Uuid::new_v4().simple().to_string().get(..16).unwrap_or("x")
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..16)
+            .unwrap_or("x")
     );
     conn.batch_execute(&format!("CREATE DATABASE {name}"))
         .await

@@ -77,10 +77,18 @@ async fn entries_move_through_their_states_and_survive_a_reopen() {
 
         let id1 = &listed[0].entry_id;
         let id2 = &listed[1].entry_id;
-        catalog.mark_verified(id1, &"ab".repeat(32), false, at(6)).await.unwrap();
+        catalog
+            .mark_verified(id1, &"ab".repeat(32), false, at(6))
+            .await
+            .unwrap();
         catalog.mark_loaded(id1, &loaded(100), at(6)).await.unwrap();
         catalog
-            .reject(id2, "export invocations: sha256 mismatch", Some("00"), at(6))
+            .reject(
+                id2,
+                "export invocations: sha256 mismatch",
+                Some("00"),
+                at(6),
+            )
             .await
             .unwrap();
 
@@ -95,7 +103,10 @@ async fn entries_move_through_their_states_and_survive_a_reopen() {
 
         let two = catalog.entry(id2).await.unwrap().unwrap();
         assert_eq!(two.state, EntryState::Rejected);
-        assert_eq!(two.reject_reason.as_deref(), Some("export invocations: sha256 mismatch"));
+        assert_eq!(
+            two.reject_reason.as_deref(),
+            Some("export invocations: sha256 mismatch")
+        );
         assert_eq!(two.attempts, 1);
 
         let todo = catalog
@@ -131,8 +142,14 @@ async fn unverifiable_stays_flagged_after_loading() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();
         let e = entry(4, EntrySource::Validator);
-        catalog.record_listed(std::slice::from_ref(&e), at(5)).await.unwrap();
-        catalog.mark_verified(&e.entry_id, "aa", true, at(5)).await.unwrap();
+        catalog
+            .record_listed(std::slice::from_ref(&e), at(5))
+            .await
+            .unwrap();
+        catalog
+            .mark_verified(&e.entry_id, "aa", true, at(5))
+            .await
+            .unwrap();
         let rec = catalog.entry(&e.entry_id).await.unwrap().unwrap();
         assert_eq!(rec.state, EntryState::Unverifiable);
         let mut l = loaded(3);
@@ -154,7 +171,10 @@ async fn a_failure_inside_a_transaction_leaves_nothing_behind() {
             .mark_loaded("00000000-0000-5000-8000-000000000099", &loaded(5), at(1))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound(_) | StoreError::Query { .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::NotFound(_) | StoreError::Query { .. }),
+            "{err}"
+        );
         assert!(catalog
             .exports("00000000-0000-5000-8000-000000000099")
             .await
@@ -181,7 +201,11 @@ async fn a_failure_inside_a_transaction_leaves_nothing_behind() {
 async fn migrations_applied_twice_are_a_no_op() {
     each_backend(|t: TestStore| async move {
         let e = entry(7, EntrySource::Validator);
-        t.store().catalog().record_listed(std::slice::from_ref(&e), at(1)).await.unwrap();
+        t.store()
+            .catalog()
+            .record_listed(std::slice::from_ref(&e), at(1))
+            .await
+            .unwrap();
         // Opening again runs the migration harness again.
         let again = t.reopen().await;
         let third = t.reopen().await;
@@ -197,8 +221,14 @@ async fn pruning_removes_old_entries_with_their_exports() {
         let catalog = t.store().catalog();
         let old = entry(1, EntrySource::Validator);
         let new = entry(9, EntrySource::Validator);
-        catalog.record_listed(&[old.clone(), new.clone()], at(10)).await.unwrap();
-        catalog.mark_loaded(&old.entry_id, &loaded(1), at(10)).await.unwrap();
+        catalog
+            .record_listed(&[old.clone(), new.clone()], at(10))
+            .await
+            .unwrap();
+        catalog
+            .mark_loaded(&old.entry_id, &loaded(1), at(10))
+            .await
+            .unwrap();
         let pruned = catalog.prune_entries_before(at(5)).await.unwrap();
         assert_eq!(pruned, vec![old.entry_id.clone()]);
         assert!(catalog.entry(&old.entry_id).await.unwrap().is_none());
@@ -217,7 +247,11 @@ async fn metagraph_snapshots_are_read_as_of_a_time() {
             netuid: 64,
             block: 100,
             taken_at: at(1),
-            neurons: vec![neuron(0, "5ColdA"), neuron(1, "5ColdA"), neuron(2, "5ColdB")],
+            neurons: vec![
+                neuron(0, "5ColdA"),
+                neuron(1, "5ColdA"),
+                neuron(2, "5ColdB"),
+            ],
         };
         first.snapshot_id = catalog.record_metagraph(&first).await.unwrap();
         let mut second = first.clone();
@@ -239,11 +273,26 @@ async fn metagraph_snapshots_are_read_as_of_a_time() {
 async fn gpu_counts_are_replaced_whole() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();
-        let a = GpuCount { chute_id: "a".into(), gpu_count: 8 };
-        let b = GpuCount { chute_id: "b".into(), gpu_count: 1 };
-        catalog.replace_gpu_counts(&[a.clone(), b], at(1)).await.unwrap();
-        let c = GpuCount { chute_id: "c".into(), gpu_count: 4 };
-        catalog.replace_gpu_counts(&[c.clone(), a.clone()], at(2)).await.unwrap();
+        let a = GpuCount {
+            chute_id: "a".into(),
+            gpu_count: 8,
+        };
+        let b = GpuCount {
+            chute_id: "b".into(),
+            gpu_count: 1,
+        };
+        catalog
+            .replace_gpu_counts(&[a.clone(), b], at(1))
+            .await
+            .unwrap();
+        let c = GpuCount {
+            chute_id: "c".into(),
+            gpu_count: 4,
+        };
+        catalog
+            .replace_gpu_counts(&[c.clone(), a.clone()], at(2))
+            .await
+            .unwrap();
         assert_eq!(catalog.gpu_counts().await.unwrap(), vec![a, c]);
     })
     .await;
@@ -266,10 +315,16 @@ async fn synthetics_record_and_check() {
             check: SyntheticCheck::Pending,
             checked_at: None,
         };
-        catalog.record_synthetics(std::slice::from_ref(&s)).await.unwrap();
+        catalog
+            .record_synthetics(std::slice::from_ref(&s))
+            .await
+            .unwrap();
         // The error event arrives later in the trace.
         s.has_error = true;
-        catalog.record_synthetics(std::slice::from_ref(&s)).await.unwrap();
+        catalog
+            .record_synthetics(std::slice::from_ref(&s))
+            .await
+            .unwrap();
         catalog
             .set_synthetic_check("child-1", SyntheticCheck::Rerouted, at(4))
             .await
@@ -278,9 +333,15 @@ async fn synthetics_record_and_check() {
         s.check = SyntheticCheck::Rerouted;
         s.checked_at = Some(at(4));
         assert_eq!(got, vec![s]);
-        assert!(catalog.synthetics_between(at(3), at(9)).await.unwrap().is_empty());
+        assert!(catalog
+            .synthetics_between(at(3), at(9))
+            .await
+            .unwrap()
+            .is_empty());
         assert!(matches!(
-            catalog.set_synthetic_check("nope", SyntheticCheck::Missing, at(4)).await,
+            catalog
+                .set_synthetic_check("nope", SyntheticCheck::Missing, at(4))
+                .await,
             Err(StoreError::NotFound(_))
         ));
     })
@@ -336,7 +397,10 @@ async fn weights_and_agreement_runs_round_trip() {
         run.submission = Some(sub);
         run.miners.reverse(); // ordered by score, highest first
         assert_eq!(got, run);
-        assert_eq!(catalog.latest_weights_run_ids(5).await.unwrap(), vec![run.run_id]);
+        assert_eq!(
+            catalog.latest_weights_run_ids(5).await.unwrap(),
+            vec![run.run_id]
+        );
 
         let mut agreement = AgreementRun {
             run_id: 0,
@@ -353,7 +417,10 @@ async fn weights_and_agreement_runs_round_trip() {
             }],
         };
         agreement.run_id = catalog.record_agreement_run(&agreement).await.unwrap();
-        assert_eq!(catalog.latest_agreement_run().await.unwrap(), Some(agreement));
+        assert_eq!(
+            catalog.latest_agreement_run().await.unwrap(),
+            Some(agreement)
+        );
     })
     .await;
 }

@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 /// incentives, and can set weights from it.
 #[derive(Debug, Parser)]
 #[command(name = "auditctl", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3 integrity violation found.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3 integrity violation found."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

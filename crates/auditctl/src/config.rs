@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use incentives::ScoringProfile;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
@@ -290,72 +291,6 @@ impl Default for Intervals {
     }
 }
 
-/// Feature weights of the score (spec/incentives.md §3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeatureWeights {
-    pub compute_units: f64,
-    pub invocation_count: f64,
-    pub unique_chute_count: f64,
-    pub bounty_count: f64,
-}
-
-/// Every constant of the scoring rules, named and versioned so each
-/// weights run records which profile produced it. Defaults are the rules
-/// of spec/incentives.md.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScoringProfile {
-    pub name: String,
-    pub version: u32,
-    pub window_days: u32,
-    pub feature_weights: FeatureWeights,
-    /// Exponent for unique_chute_count at or above the median.
-    pub unique_exponent_above_median: f64,
-    /// Exponent below the median.
-    pub unique_exponent_below_median: f64,
-    /// Always treated as public, whatever its metrics say.
-    pub legacy_public_chute_id: String,
-    /// Deletion reasons that mark a billed private instance.
-    pub private_deletion_reasons: Vec<String>,
-    /// A deletion reason containing this also counts.
-    pub private_deletion_reason_contains: String,
-    /// Zero every later hotkey of a coldkey (multi-uid penalty).
-    pub multi_uid_penalty: bool,
-    pub version_key: u64,
-    /// Deltas against the chain above this are flagged.
-    pub delta_flag: f64,
-}
-
-impl Default for ScoringProfile {
-    fn default() -> Self {
-        ScoringProfile {
-            name: "chutes-default".into(),
-            version: 1,
-            window_days: 7,
-            feature_weights: FeatureWeights {
-                compute_units: 0.52,
-                invocation_count: 0.20,
-                unique_chute_count: 0.20,
-                bounty_count: 0.08,
-            },
-            unique_exponent_above_median: 1.3,
-            unique_exponent_below_median: 2.2,
-            legacy_public_chute_id: "561e4875-254d-588f-a36f-57c9cdef8961".into(),
-            private_deletion_reasons: vec![
-                "job has been terminated due to insufficient user balance".into(),
-                "user-defined/private chute instance has not been used since shutdown_after_seconds"
-                    .into(),
-                "user has zero/negative balance (private chute)".into(),
-            ],
-            private_deletion_reason_contains: "has an old version".into(),
-            multi_uid_penalty: true,
-            version_key: 69420,
-            delta_flag: 0.03,
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         let endpoints = Endpoints::default();
@@ -422,7 +357,11 @@ impl Config {
             let key = err.path().to_string();
             ConfigError::Invalid {
                 path: origin.to_path_buf(),
-                key: if key == "." { "(top level)".into() } else { key },
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
                 message: err.into_inner().to_string(),
             }
         })
@@ -507,7 +446,10 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        for (key, url) in [("endpoints.api", &self.endpoints.api), ("endpoints.llm", &self.endpoints.llm)] {
+        for (key, url) in [
+            ("endpoints.api", &self.endpoints.api),
+            ("endpoints.llm", &self.endpoints.llm),
+        ] {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(bad(key, format!("`{url}` must be an http(s) URL")));
             }
@@ -520,18 +462,30 @@ impl Config {
             ));
         }
         Url::parse(&template.replace("{slug}", "slug")).map_err(|e| {
-            bad("endpoints.chute_url_template", format!("`{template}` is not a URL template: {e}"))
+            bad(
+                "endpoints.chute_url_template",
+                format!("`{template}` is not a URL template: {e}"),
+            )
         })?;
         if self.endpoints.timeout_seconds == 0 {
-            return Err(bad("endpoints.timeout_seconds", "must be at least 1".into()));
+            return Err(bad(
+                "endpoints.timeout_seconds",
+                "must be at least 1".into(),
+            ));
         }
         for (i, v) in self.validators.iter().enumerate() {
             if !matches!(v.url.scheme(), "http" | "https") {
-                return Err(bad(&format!("validators[{i}].url"), format!("`{}` must be an http(s) URL", v.url)));
+                return Err(bad(
+                    &format!("validators[{i}].url"),
+                    format!("`{}` must be an http(s) URL", v.url),
+                ));
             }
             check_ss58(&v.hotkey).map_err(|m| bad(&format!("validators[{i}].hotkey"), m))?;
         }
-        let chain_urls = [("subtensor.url", Some(&self.subtensor.url)), ("subtensor.archive_url", self.subtensor.archive_url.as_ref())];
+        let chain_urls = [
+            ("subtensor.url", Some(&self.subtensor.url)),
+            ("subtensor.archive_url", self.subtensor.archive_url.as_ref()),
+        ];
         for (key, url) in chain_urls {
             if let Some(url) = url {
                 if !matches!(url.scheme(), "ws" | "wss") {
@@ -571,24 +525,14 @@ impl Config {
             if self.set_weights.ss58.is_none() {
                 return Err(bad(
                     "set_weights.ss58",
-                    "required when set_weights.enabled is true (or give set_weights.hotkey_file)".into(),
+                    "required when set_weights.enabled is true (or give set_weights.hotkey_file)"
+                        .into(),
                 ));
             }
         }
-        let w = &self.scoring.feature_weights;
-        for (key, value) in [
-            ("scoring.feature_weights.compute_units", w.compute_units),
-            ("scoring.feature_weights.invocation_count", w.invocation_count),
-            ("scoring.feature_weights.unique_chute_count", w.unique_chute_count),
-            ("scoring.feature_weights.bounty_count", w.bounty_count),
-        ] {
-            if !(0.0..=1.0).contains(&value) {
-                return Err(bad(key, format!("{value} must lie in [0, 1]")));
-            }
-        }
-        if self.scoring.window_days == 0 {
-            return Err(bad("scoring.window_days", "must be at least 1".into()));
-        }
+        self.scoring
+            .validate()
+            .map_err(|(key, message)| bad(&format!("scoring.{key}"), message))?;
         Ok(())
     }
 
@@ -708,14 +652,18 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = Config::parse("scoring:\n  feature_weigths: {}\n", Path::new("c.yml")).unwrap_err();
+        let err =
+            Config::parse("scoring:\n  feature_weigths: {}\n", Path::new("c.yml")).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("`scoring.feature_weigths`"), "{text}");
         assert!(text.contains("feature_weigths"), "{text}");
         let err = Config::parse("endpoints:\n  api: not a url\n", Path::new("c.yml")).unwrap_err();
         assert!(err.to_string().contains("`endpoints.api`"), "{err}");
-        let err = Config::parse("validators:\n  - name: x\n    url: https://a.b\n", Path::new("c.yml"))
-            .unwrap_err();
+        let err = Config::parse(
+            "validators:\n  - name: x\n    url: https://a.b\n",
+            Path::new("c.yml"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("`validators[0]`"), "{err}");
         assert!(err.to_string().contains("hotkey"), "{err}");
     }
@@ -725,16 +673,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
             ("subtensor:\n  url: https://x\n", "subtensor.url"),
-            ("endpoints:\n  chute_url_template: https://x.chutes.ai\n", "endpoints.chute_url_template"),
+            (
+                "endpoints:\n  chute_url_template: https://x.chutes.ai\n",
+                "endpoints.chute_url_template",
+            ),
             ("database_url: mysql://a@b/c\n", "database_url"),
             ("set_weights:\n  enabled: true\n", "set_weights.secret_seed"),
-            ("set_weights:\n  secret_seed: \"0x12\"\n", "set_weights.secret_seed"),
+            (
+                "set_weights:\n  secret_seed: \"0x12\"\n",
+                "set_weights.secret_seed",
+            ),
             ("sync:\n  concurrency: 0\n", "sync.concurrency"),
         ];
         for (text, key) in cases {
             let path = write(dir.path(), "c.yml", text);
             let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap_err();
-            assert!(err.to_string().contains(&format!("`{key}`")), "{text}: {err}");
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{text}: {err}"
+            );
         }
     }
 
@@ -744,7 +701,9 @@ mod tests {
         let hotkey = write(
             dir.path(),
             "hotkey",
-            &format!(r#"{{"secretSeed": "{SEED}", "ss58Address": "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ"}}"#),
+            &format!(
+                r#"{{"secretSeed": "{SEED}", "ss58Address": "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ"}}"#
+            ),
         );
         let path = write(
             dir.path(),
@@ -755,9 +714,15 @@ mod tests {
             ),
         );
         let config = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap();
-        assert_eq!(config.set_weights.secret_seed.as_ref().unwrap().expose(), SEED);
+        assert_eq!(
+            config.set_weights.secret_seed.as_ref().unwrap().expose(),
+            SEED
+        );
         assert_eq!(config.sources.secret_seed, SecretSource::HotkeyFile);
-        assert_eq!(config.set_weights.ss58.as_deref(), Some(CHUTES_VALIDATOR_HOTKEY));
+        assert_eq!(
+            config.set_weights.ss58.as_deref(),
+            Some(CHUTES_VALIDATOR_HOTKEY)
+        );
         assert_eq!(config.database_url(), "sqlite://from-file.db");
 
         let environment = env(&[
@@ -766,7 +731,10 @@ mod tests {
             (ENV_DATABASE_URL, "postgres://u@h/env"),
         ]);
         let config = Config::load(Some(&path), &environment, &Overrides::default()).unwrap();
-        assert_eq!(config.set_weights.secret_seed.as_ref().unwrap().expose(), OTHER_SEED);
+        assert_eq!(
+            config.set_weights.secret_seed.as_ref().unwrap().expose(),
+            OTHER_SEED
+        );
         assert_eq!(config.sources.secret_seed, SecretSource::Environment);
         assert_eq!(config.api_key.as_ref().unwrap().expose(), "env-key");
         assert_eq!(config.database_url(), "postgres://u@h/env");
@@ -801,8 +769,16 @@ mod tests {
     #[test]
     fn a_broken_hotkey_file_is_named_without_quoting_it() {
         let dir = tempfile::tempdir().unwrap();
-        let hotkey = write(dir.path(), "hotkey", &format!("{{\"secretSeed\": \"{SEED}\" oops"));
-        let path = write(dir.path(), "c.yml", &format!("set_weights:\n  hotkey_file: {}\n", hotkey.display()));
+        let hotkey = write(
+            dir.path(),
+            "hotkey",
+            &format!("{{\"secretSeed\": \"{SEED}\" oops"),
+        );
+        let path = write(
+            dir.path(),
+            "c.yml",
+            &format!("set_weights:\n  hotkey_file: {}\n", hotkey.display()),
+        );
         let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("set_weights.hotkey_file"), "{text}");

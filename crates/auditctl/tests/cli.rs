@@ -53,7 +53,10 @@ fn a_broken_config_names_the_key_and_exits_2() {
     for (yaml, key) in cases {
         let path = dir.path().join("broken.yml");
         std::fs::write(&path, yaml).unwrap();
-        let out = auditctl(dir.path(), &["config", "check", "--config", path.to_str().unwrap()]);
+        let out = auditctl(
+            dir.path(),
+            &["config", "check", "--config", path.to_str().unwrap()],
+        );
         assert_eq!(out.status.code(), Some(2), "{yaml}");
         let stderr = text(&out.stderr);
         assert!(stderr.contains(key), "{key} not named in: {stderr}");
@@ -84,7 +87,11 @@ fn an_unreachable_database_fails_with_exit_1_and_no_password() {
     let dir = tempfile::tempdir().unwrap();
     let out = auditctl(
         dir.path(),
-        &["status", "--database-url", "postgres://me:hunter2@127.0.0.1:1/audit"],
+        &[
+            "status",
+            "--database-url",
+            "postgres://me:hunter2@127.0.0.1:1/audit",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);

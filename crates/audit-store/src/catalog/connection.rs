@@ -109,12 +109,13 @@ pub(crate) async fn open(url: &CatalogUrl) -> Result<CatalogConn, StoreError> {
                 })?
         }
         CatalogUrl::Postgres(raw) => {
-            let conn = AsyncPgConnection::establish(raw)
-                .await
-                .map_err(|source| StoreError::Connect {
-                    url: redact(raw),
-                    source,
-                })?;
+            let conn =
+                AsyncPgConnection::establish(raw)
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        url: redact(raw),
+                        source,
+                    })?;
             let redacted = redact(raw);
             // Migrations are synchronous in diesel; run them off the async
             // workers through the wrapper that blocks on our runtime.

@@ -131,7 +131,10 @@ impl Catalog {
             audit_entries::table
                 .filter(audit_entries::state.eq_any(&states))
                 .filter(audit_entries::created_at.ge(since))
-                .order((audit_entries::created_at.asc(), audit_entries::entry_id.asc()))
+                .order((
+                    audit_entries::created_at.asc(),
+                    audit_entries::entry_id.asc(),
+                ))
                 .select(EntryRow::as_select())
                 .load(c)
                 .await
@@ -154,7 +157,10 @@ impl Catalog {
                 .filter(audit_entries::source.eq(source.as_str()))
                 .filter(audit_entries::created_at.ge(from))
                 .filter(audit_entries::created_at.lt(until))
-                .order((audit_entries::created_at.asc(), audit_entries::entry_id.asc()))
+                .order((
+                    audit_entries::created_at.asc(),
+                    audit_entries::entry_id.asc(),
+                ))
                 .select(EntryRow::as_select())
                 .load(c)
                 .await
@@ -236,34 +242,32 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                {
-                    diesel::delete(entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)))
+                diesel::delete(entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("clear entry exports"))?;
+                for row in &exports {
+                    diesel::insert_into(entry_exports::table)
+                        .values(row)
                         .execute(c)
                         .await
-                        .map_err(query_err("clear entry exports"))?;
-                    for row in &exports {
-                        diesel::insert_into(entry_exports::table)
-                            .values(row)
-                            .execute(c)
-                            .await
-                            .map_err(query_err("record entry exports"))?;
-                    }
-                    let n = diesel::update(audit_entries::table.find(entry_id))
-                        .set((
-                            audit_entries::state.eq(EntryState::Loaded.as_str()),
-                            audit_entries::unverifiable.eq(loaded.unverifiable),
-                            audit_entries::report_sha256.eq(&loaded.report_sha256),
-                            audit_entries::reject_reason.eq(None::<String>),
-                            audit_entries::instance_rows.eq(to_i64(loaded.instance_rows)),
-                            audit_entries::attempts.eq(audit_entries::attempts + 1),
-                            audit_entries::updated_at.eq(now),
-                            audit_entries::loaded_at.eq(Some(now)),
-                        ))
-                        .execute(c)
-                        .await
-                        .map_err(query_err("mark entry loaded"))?;
-                    require_one(n, entry_id)
+                        .map_err(query_err("record entry exports"))?;
                 }
+                let n = diesel::update(audit_entries::table.find(entry_id))
+                    .set((
+                        audit_entries::state.eq(EntryState::Loaded.as_str()),
+                        audit_entries::unverifiable.eq(loaded.unverifiable),
+                        audit_entries::report_sha256.eq(&loaded.report_sha256),
+                        audit_entries::reject_reason.eq(None::<String>),
+                        audit_entries::instance_rows.eq(to_i64(loaded.instance_rows)),
+                        audit_entries::attempts.eq(audit_entries::attempts + 1),
+                        audit_entries::updated_at.eq(now),
+                        audit_entries::loaded_at.eq(Some(now)),
+                    ))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("mark entry loaded"))?;
+                require_one(n, entry_id)
             })
             .await
         })
@@ -293,30 +297,28 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                {
-                    let ids: Vec<String> = audit_entries::table
-                        .filter(audit_entries::created_at.lt(cutoff))
-                        .order(audit_entries::entry_id.asc())
-                        .select(audit_entries::entry_id)
-                        .load(c)
-                        .await
-                        .map_err(query_err("find entries to prune"))?;
-                    for chunk in ids.chunks(500) {
-                        diesel::delete(
-                            entry_exports::table.filter(entry_exports::entry_id.eq_any(chunk)),
-                        )
-                        .execute(c)
-                        .await
-                        .map_err(query_err("prune entry exports"))?;
-                        diesel::delete(
-                            audit_entries::table.filter(audit_entries::entry_id.eq_any(chunk)),
-                        )
-                        .execute(c)
-                        .await
-                        .map_err(query_err("prune entries"))?;
-                    }
-                    Ok(ids)
+                let ids: Vec<String> = audit_entries::table
+                    .filter(audit_entries::created_at.lt(cutoff))
+                    .order(audit_entries::entry_id.asc())
+                    .select(audit_entries::entry_id)
+                    .load(c)
+                    .await
+                    .map_err(query_err("find entries to prune"))?;
+                for chunk in ids.chunks(500) {
+                    diesel::delete(
+                        entry_exports::table.filter(entry_exports::entry_id.eq_any(chunk)),
+                    )
+                    .execute(c)
+                    .await
+                    .map_err(query_err("prune entry exports"))?;
+                    diesel::delete(
+                        audit_entries::table.filter(audit_entries::entry_id.eq_any(chunk)),
+                    )
+                    .execute(c)
+                    .await
+                    .map_err(query_err("prune entries"))?;
                 }
+                Ok(ids)
             })
             .await
         })
@@ -358,7 +360,10 @@ impl Catalog {
             synthetics::table
                 .filter(synthetics::created_at.ge(from))
                 .filter(synthetics::created_at.lt(until))
-                .order((synthetics::created_at.asc(), synthetics::invocation_id.asc()))
+                .order((
+                    synthetics::created_at.asc(),
+                    synthetics::invocation_id.asc(),
+                ))
                 .select(SyntheticRow::as_select())
                 .load(c)
                 .await
@@ -396,31 +401,29 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                {
-                    let id: i64 = diesel::insert_into(metagraph_snapshots::table)
-                        .values((
-                            metagraph_snapshots::netuid.eq(i32::from(snapshot.netuid)),
-                            metagraph_snapshots::block.eq(i64::from(snapshot.block)),
-                            metagraph_snapshots::taken_at.eq(snapshot.taken_at),
-                        ))
-                        .returning(metagraph_snapshots::snapshot_id)
-                        .get_result(c)
+                let id: i64 = diesel::insert_into(metagraph_snapshots::table)
+                    .values((
+                        metagraph_snapshots::netuid.eq(i32::from(snapshot.netuid)),
+                        metagraph_snapshots::block.eq(i64::from(snapshot.block)),
+                        metagraph_snapshots::taken_at.eq(snapshot.taken_at),
+                    ))
+                    .returning(metagraph_snapshots::snapshot_id)
+                    .get_result(c)
+                    .await
+                    .map_err(query_err("record metagraph snapshot"))?;
+                let neurons: Vec<NeuronRow> = snapshot
+                    .neurons
+                    .iter()
+                    .map(|n| NeuronRow::new(id, n))
+                    .collect();
+                for row in &neurons {
+                    diesel::insert_into(metagraph_neurons::table)
+                        .values(row)
+                        .execute(c)
                         .await
-                        .map_err(query_err("record metagraph snapshot"))?;
-                    let neurons: Vec<NeuronRow> = snapshot
-                        .neurons
-                        .iter()
-                        .map(|n| NeuronRow::new(id, n))
-                        .collect();
-                    for row in &neurons {
-                        diesel::insert_into(metagraph_neurons::table)
-                            .values(row)
-                            .execute(c)
-                            .await
-                            .map_err(query_err("record metagraph neurons"))?;
-                    }
-                    Ok(id)
+                        .map_err(query_err("record metagraph neurons"))?;
                 }
+                Ok(id)
             })
             .await
         })
@@ -472,20 +475,18 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                {
-                    diesel::delete(gpu_counts::table)
+                diesel::delete(gpu_counts::table)
+                    .execute(c)
+                    .await
+                    .map_err(query_err("clear gpu counts"))?;
+                for row in &rows {
+                    diesel::insert_into(gpu_counts::table)
+                        .values(row)
                         .execute(c)
                         .await
-                        .map_err(query_err("clear gpu counts"))?;
-                    for row in &rows {
-                        diesel::insert_into(gpu_counts::table)
-                            .values(row)
-                            .execute(c)
-                            .await
-                            .map_err(query_err("record gpu counts"))?;
-                    }
-                    Ok(())
+                        .map_err(query_err("record gpu counts"))?;
                 }
+                Ok(())
             })
             .await
         })
@@ -512,24 +513,25 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                {
-                    let id: i64 = diesel::insert_into(weights_runs::table)
-                        .values(NewWeightsRunRow::new(run))
-                        .returning(weights_runs::run_id)
-                        .get_result(c)
+                let id: i64 = diesel::insert_into(weights_runs::table)
+                    .values(NewWeightsRunRow::new(run))
+                    .returning(weights_runs::run_id)
+                    .get_result(c)
+                    .await
+                    .map_err(query_err("record weights run"))?;
+                let miners: Vec<MinerScoreRow> = run
+                    .miners
+                    .iter()
+                    .map(|m| MinerScoreRow::new(id, m))
+                    .collect();
+                for row in &miners {
+                    diesel::insert_into(weights_run_miners::table)
+                        .values(row)
+                        .execute(c)
                         .await
-                        .map_err(query_err("record weights run"))?;
-                    let miners: Vec<MinerScoreRow> =
-                        run.miners.iter().map(|m| MinerScoreRow::new(id, m)).collect();
-                    for row in &miners {
-                        diesel::insert_into(weights_run_miners::table)
-                            .values(row)
-                            .execute(c)
-                            .await
-                            .map_err(query_err("record weights run miners"))?;
-                    }
-                    Ok(id)
+                        .map_err(query_err("record weights run miners"))?;
                 }
+                Ok(id)
             })
             .await
         })
@@ -573,7 +575,10 @@ impl Catalog {
         let miners: Vec<MinerScoreRow> = with_conn!(&mut *guard, |c| {
             weights_run_miners::table
                 .filter(weights_run_miners::run_id.eq(run_id))
-                .order((weights_run_miners::score.desc(), weights_run_miners::hotkey.asc()))
+                .order((
+                    weights_run_miners::score.desc(),
+                    weights_run_miners::hotkey.asc(),
+                ))
                 .select(MinerScoreRow::as_select())
                 .load(c)
                 .await
@@ -603,27 +608,28 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                {
-                    let id: i64 = diesel::insert_into(agreement_runs::table)
-                        .values((
-                            agreement_runs::evaluated_at.eq(run.evaluated_at),
-                            agreement_runs::created_at.eq(run.created_at),
-                        ))
-                        .returning(agreement_runs::run_id)
-                        .get_result(c)
+                let id: i64 = diesel::insert_into(agreement_runs::table)
+                    .values((
+                        agreement_runs::evaluated_at.eq(run.evaluated_at),
+                        agreement_runs::created_at.eq(run.created_at),
+                    ))
+                    .returning(agreement_runs::run_id)
+                    .get_result(c)
+                    .await
+                    .map_err(query_err("record agreement run"))?;
+                let rows: Vec<AgreementRow> = run
+                    .results
+                    .iter()
+                    .map(|r| AgreementRow::new(id, r))
+                    .collect();
+                for row in &rows {
+                    diesel::insert_into(agreement_results::table)
+                        .values(row)
+                        .execute(c)
                         .await
-                        .map_err(query_err("record agreement run"))?;
-                    let rows: Vec<AgreementRow> =
-                        run.results.iter().map(|r| AgreementRow::new(id, r)).collect();
-                    for row in &rows {
-                        diesel::insert_into(agreement_results::table)
-                            .values(row)
-                            .execute(c)
-                            .await
-                            .map_err(query_err("record agreement results"))?;
-                    }
-                    Ok(id)
+                        .map_err(query_err("record agreement results"))?;
                 }
+                Ok(id)
             })
             .await
         })
@@ -634,7 +640,10 @@ impl Catalog {
         let mut guard = self.conn.lock().await;
         let head: Option<(i64, NaiveDateTime, NaiveDateTime)> = with_conn!(&mut *guard, |c| {
             agreement_runs::table
-                .order((agreement_runs::created_at.desc(), agreement_runs::run_id.desc()))
+                .order((
+                    agreement_runs::created_at.desc(),
+                    agreement_runs::run_id.desc(),
+                ))
                 .select((
                     agreement_runs::run_id,
                     agreement_runs::evaluated_at,
@@ -692,7 +701,10 @@ impl Catalog {
         let (oldest_entry, newest_entry): (Option<NaiveDateTime>, Option<NaiveDateTime>) =
             with_conn!(&mut *c, |c| {
                 audit_entries::table
-                    .select((min(audit_entries::created_at), max(audit_entries::created_at)))
+                    .select((
+                        min(audit_entries::created_at),
+                        max(audit_entries::created_at),
+                    ))
                     .first(c)
                     .await
             })

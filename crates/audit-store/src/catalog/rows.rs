@@ -344,7 +344,12 @@ pub(super) struct WeightsRunRow {
 
 impl WeightsRunRow {
     pub(super) fn into_run(self, miners: Vec<MinerScoreRow>) -> Result<WeightsRun, StoreError> {
-        let submission = match (self.sent, self.sent_to, self.sent_block, self.extrinsic_hash) {
+        let submission = match (
+            self.sent,
+            self.sent_to,
+            self.sent_block,
+            self.extrinsic_hash,
+        ) {
             (true, Some(sent_to), Some(block), Some(extrinsic_hash)) => Some(WeightsSubmission {
                 sent_to,
                 block: narrow(block, "sent_block")?,
@@ -425,10 +430,7 @@ impl MinerScoreRow {
 
     fn into_score(self) -> Result<MinerScore, StoreError> {
         Ok(MinerScore {
-            uid: self
-                .uid
-                .map(|u| narrow(i64::from(u), "uid"))
-                .transpose()?,
+            uid: self.uid.map(|u| narrow(i64::from(u), "uid")).transpose()?,
             weight: self
                 .weight
                 .map(|w| narrow(i64::from(w), "weight"))

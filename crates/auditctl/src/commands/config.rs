@@ -12,7 +12,10 @@ pub fn check(global: &Global) -> Result<u8> {
         print!("{}", output::json(&masked));
     } else {
         match &config.sources.config_file {
-            Some(path) => println!("# effective configuration from {} (secrets masked)", path.display()),
+            Some(path) => println!(
+                "# effective configuration from {} (secrets masked)",
+                path.display()
+            ),
             None => println!("# effective configuration: built-in defaults (secrets masked)"),
         }
         print!("{}", serde_yaml_ng::to_string(&masked)?);

@@ -32,5 +32,9 @@ pub fn load_config(global: &Global) -> Result<Config> {
         data_dir: global.data_dir.clone(),
         database_url: global.database_url.clone(),
     };
-    Ok(Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?)
+    Ok(Config::load(
+        config_path(global).as_deref(),
+        &ProcessEnv,
+        &overrides,
+    )?)
 }

@@ -61,8 +61,14 @@ pub fn render(report: &StatusReport) -> String {
     let c = &report.catalog;
     let mut overview = output::key_values();
     overview.add_row(["data dir", &report.data_dir]);
-    overview.add_row(["catalog", &format!("{} ({})", report.database, report.backend)]);
-    overview.add_row(["entries span", &format!("{} .. {}", time(c.oldest_entry), time(c.newest_entry))]);
+    overview.add_row([
+        "catalog",
+        &format!("{} ({})", report.database, report.backend),
+    ]);
+    overview.add_row([
+        "entries span",
+        &format!("{} .. {}", time(c.oldest_entry), time(c.newest_entry)),
+    ]);
     overview.add_row(["newest loaded", &time(c.newest_loaded)]);
     overview.add_row(["invocation rows", &c.invocation_rows.to_string()]);
     overview.add_row(["synthetics", &c.synthetics.to_string()]);
@@ -70,9 +76,15 @@ pub fn render(report: &StatusReport) -> String {
         .latest_metagraph_block
         .map(|b| format!(", latest at block {b}"))
         .unwrap_or_default();
-    overview.add_row(["metagraph snapshots", &format!("{}{block}", c.metagraph_snapshots)]);
+    overview.add_row([
+        "metagraph snapshots",
+        &format!("{}{block}", c.metagraph_snapshots),
+    ]);
     overview.add_row(["gpu counts", &format!("{} chutes", c.gpu_counts)]);
-    overview.add_row(["weights runs", &format!("{} (latest {})", c.weights_runs, time(c.latest_weights_run))]);
+    overview.add_row([
+        "weights runs",
+        &format!("{} (latest {})", c.weights_runs, time(c.latest_weights_run)),
+    ]);
     overview.add_row(["agreement runs", &c.agreement_runs.to_string()]);
     overview.add_row([
         "lake",
@@ -112,16 +124,32 @@ mod tests {
 
     #[test]
     fn the_status_table_reads_well() {
-        let t = |h| NaiveDate::from_ymd_opt(2025, 2, 10).unwrap().and_hms_opt(h, 0, 7);
+        let t = |h| {
+            NaiveDate::from_ymd_opt(2025, 2, 10)
+                .unwrap()
+                .and_hms_opt(h, 0, 7)
+        };
         let report = StatusReport {
             data_dir: "/var/lib/chutes-audit".into(),
             database: "postgres://audit:***@db/audit".into(),
             backend: "postgres".into(),
             catalog: CatalogSummary {
                 entries: vec![
-                    EntryCount { source: EntrySource::Validator, state: EntryState::Loaded, count: 167 },
-                    EntryCount { source: EntrySource::Validator, state: EntryState::Rejected, count: 1 },
-                    EntryCount { source: EntrySource::Miner, state: EntryState::Unverifiable, count: 3 },
+                    EntryCount {
+                        source: EntrySource::Validator,
+                        state: EntryState::Loaded,
+                        count: 167,
+                    },
+                    EntryCount {
+                        source: EntrySource::Validator,
+                        state: EntryState::Rejected,
+                        count: 1,
+                    },
+                    EntryCount {
+                        source: EntrySource::Miner,
+                        state: EntryState::Unverifiable,
+                        count: 3,
+                    },
                 ],
                 oldest_entry: t(1),
                 newest_entry: t(23),
@@ -135,7 +163,11 @@ mod tests {
                 latest_weights_run: t(23),
                 agreement_runs: 0,
             },
-            lake: LakeStatus { entries: 168, files: 1344, bytes: 3 << 30 },
+            lake: LakeStatus {
+                entries: 168,
+                files: 1344,
+                bytes: 3 << 30,
+            },
         };
         insta::assert_snapshot!(render(&report));
     }

@@ -1,0 +1,236 @@
+//! The schemas of the lake's fact tables: the contract between the ingest
+//! (which writes them) and scoring and comparison (which scan them).
+//!
+//! Columns mirror the CSV exports and reports of spec/chutes-api.md, typed:
+//! timestamps are naive UTC microseconds, empty strings are nulls, and the
+//! Python-literal `metrics` of an invocation is flattened into one nullable
+//! column per key the scoring reads (null = absent or null in the dict).
+//! `metrics_malformed` marks rows whose metrics did not parse; such rows are
+//! kept, with every metric null.
+
+use polars::prelude::*;
+
+use crate::FactTable;
+
+/// Microsecond naive-UTC timestamps everywhere.
+pub fn timestamp() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, None)
+}
+
+/// Column names of the `invocations` table.
+pub mod invocations {
+    pub const PARENT_INVOCATION_ID: &str = "parent_invocation_id";
+    pub const INVOCATION_ID: &str = "invocation_id";
+    pub const CHUTE_ID: &str = "chute_id";
+    pub const CHUTE_USER_ID: &str = "chute_user_id";
+    pub const FUNCTION_NAME: &str = "function_name";
+    pub const USER_ID: &str = "user_id";
+    pub const IMAGE_ID: &str = "image_id";
+    pub const IMAGE_USER_ID: &str = "image_user_id";
+    pub const INSTANCE_ID: &str = "instance_id";
+    pub const MINER_UID: &str = "miner_uid";
+    pub const MINER_HOTKEY: &str = "miner_hotkey";
+    pub const STARTED_AT: &str = "started_at";
+    pub const COMPLETED_AT: &str = "completed_at";
+    pub const ERROR_MESSAGE: &str = "error_message";
+    pub const COMPUTE_MULTIPLIER: &str = "compute_multiplier";
+    pub const BOUNTY: &str = "bounty";
+    /// `p`: the invocation ran on a private instance.
+    pub const PRIVATE: &str = "metric_p";
+    /// `nc`: normalized compute.
+    pub const NC: &str = "metric_nc";
+    pub const STEPS: &str = "metric_steps";
+    /// `masps`: mean seconds per step.
+    pub const MASPS: &str = "metric_masps";
+    /// `it`: input tokens.
+    pub const IT: &str = "metric_it";
+    /// `ot`: output tokens.
+    pub const OT: &str = "metric_ot";
+    /// `maspt`: mean seconds per token.
+    pub const MASPT: &str = "metric_maspt";
+    pub const METRICS_MALFORMED: &str = "metrics_malformed";
+}
+
+/// Column names of the `instance_audits` table (validator `instance_audit`
+/// and miner `deployment_audit` records alike).
+pub mod instance_audits {
+    pub const INSTANCE_ID: &str = "instance_id";
+    pub const CHUTE_ID: &str = "chute_id";
+    pub const VERSION: &str = "version";
+    pub const DEPLOYMENT_ID: &str = "deployment_id";
+    pub const VALIDATOR: &str = "validator";
+    pub const MINER_UID: &str = "miner_uid";
+    pub const MINER_HOTKEY: &str = "miner_hotkey";
+    pub const REGION: &str = "region";
+    pub const CREATED_AT: &str = "created_at";
+    pub const VERIFIED_AT: &str = "verified_at";
+    pub const DELETED_AT: &str = "deleted_at";
+    pub const DELETION_REASON: &str = "deletion_reason";
+    pub const ACTIVATED_AT: &str = "activated_at";
+    pub const STOP_BILLING_AT: &str = "stop_billing_at";
+    pub const BILLED_TO: &str = "billed_to";
+    pub const COMPUTE_MULTIPLIER: &str = "compute_multiplier";
+}
+
+/// Column names of the `reports` table.
+pub mod reports {
+    pub const INVOCATION_ID: &str = "invocation_id";
+    pub const USER_ID: &str = "user_id";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const CONFIRMED_AT: &str = "confirmed_at";
+    pub const CONFIRMED_BY: &str = "confirmed_by";
+    pub const REASON: &str = "reason";
+}
+
+/// Column names of the `jobs` table.
+pub mod jobs {
+    pub const JOB_ID: &str = "job_id";
+    pub const CHUTE_ID: &str = "chute_id";
+    pub const VERSION: &str = "version";
+    pub const CHUTES_VERSION: &str = "chutes_version";
+    pub const METHOD: &str = "method";
+    pub const MINER_UID: &str = "miner_uid";
+    pub const MINER_HOTKEY: &str = "miner_hotkey";
+    pub const MINER_COLDKEY: &str = "miner_coldkey";
+    pub const INSTANCE_ID: &str = "instance_id";
+    pub const CREATED_AT: &str = "created_at";
+    pub const UPDATED_AT: &str = "updated_at";
+    pub const STARTED_AT: &str = "started_at";
+    pub const FINISHED_AT: &str = "finished_at";
+    pub const STATUS: &str = "status";
+    pub const COMPUTE_MULTIPLIER: &str = "compute_multiplier";
+    pub const MINER_TERMINATED: &str = "miner_terminated";
+}
+
+/// Column names of the `miner_metrics` table (a miner self-report's
+/// `prometheus_metrics`).
+pub mod miner_metrics {
+    pub const MINER_HOTKEY: &str = "miner_hotkey";
+    pub const CHUTE_ID: &str = "chute_id";
+    pub const DEPLOYMENT_ID: &str = "deployment_id";
+    pub const FUNCTION: &str = "function";
+    pub const TOTAL_SECONDS: &str = "total_seconds";
+    pub const TOTAL_COUNT: &str = "total_count";
+}
+
+/// The schema a fact table is written with.
+pub fn schema(table: FactTable) -> Schema {
+    use DataType::{Boolean, Float64, Int32, String as Text};
+    let ts = timestamp;
+    let fields: Vec<(&str, DataType)> = match table {
+        FactTable::Invocations => {
+            use invocations::*;
+            vec![
+                (PARENT_INVOCATION_ID, Text),
+                (INVOCATION_ID, Text),
+                (CHUTE_ID, Text),
+                (CHUTE_USER_ID, Text),
+                (FUNCTION_NAME, Text),
+                (USER_ID, Text),
+                (IMAGE_ID, Text),
+                (IMAGE_USER_ID, Text),
+                (INSTANCE_ID, Text),
+                (MINER_UID, Int32),
+                (MINER_HOTKEY, Text),
+                (STARTED_AT, ts()),
+                (COMPLETED_AT, ts()),
+                (ERROR_MESSAGE, Text),
+                (COMPUTE_MULTIPLIER, Float64),
+                (BOUNTY, Float64),
+                (PRIVATE, Boolean),
+                (NC, Float64),
+                (STEPS, Float64),
+                (MASPS, Float64),
+                (IT, Float64),
+                (OT, Float64),
+                (MASPT, Float64),
+                (METRICS_MALFORMED, Boolean),
+            ]
+        }
+        FactTable::InstanceAudits => {
+            use instance_audits::*;
+            vec![
+                (INSTANCE_ID, Text),
+                (CHUTE_ID, Text),
+                (VERSION, Text),
+                (DEPLOYMENT_ID, Text),
+                (VALIDATOR, Text),
+                (MINER_UID, Int32),
+                (MINER_HOTKEY, Text),
+                (REGION, Text),
+                (CREATED_AT, ts()),
+                (VERIFIED_AT, ts()),
+                (DELETED_AT, ts()),
+                (DELETION_REASON, Text),
+                (ACTIVATED_AT, ts()),
+                (STOP_BILLING_AT, ts()),
+                (BILLED_TO, Text),
+                (COMPUTE_MULTIPLIER, Float64),
+            ]
+        }
+        FactTable::Reports => {
+            use reports::*;
+            vec![
+                (INVOCATION_ID, Text),
+                (USER_ID, Text),
+                (TIMESTAMP, ts()),
+                (CONFIRMED_AT, ts()),
+                (CONFIRMED_BY, Text),
+                (REASON, Text),
+            ]
+        }
+        FactTable::Jobs => {
+            use jobs::*;
+            vec![
+                (JOB_ID, Text),
+                (CHUTE_ID, Text),
+                (VERSION, Text),
+                (CHUTES_VERSION, Text),
+                (METHOD, Text),
+                (MINER_UID, Int32),
+                (MINER_HOTKEY, Text),
+                (MINER_COLDKEY, Text),
+                (INSTANCE_ID, Text),
+                (CREATED_AT, ts()),
+                (UPDATED_AT, ts()),
+                (STARTED_AT, ts()),
+                (FINISHED_AT, ts()),
+                (STATUS, Text),
+                (COMPUTE_MULTIPLIER, Float64),
+                (MINER_TERMINATED, Boolean),
+            ]
+        }
+        FactTable::MinerMetrics => {
+            use miner_metrics::*;
+            vec![
+                (MINER_HOTKEY, Text),
+                (CHUTE_ID, Text),
+                (DEPLOYMENT_ID, Text),
+                (FUNCTION, Text),
+                (TOTAL_SECONDS, Float64),
+                (TOTAL_COUNT, Float64),
+            ]
+        }
+    };
+    fields
+        .into_iter()
+        .map(|(name, dtype)| Field::new(name.into(), dtype))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_has_a_schema_with_unique_columns() {
+        for table in FactTable::ALL {
+            let schema = schema(table);
+            assert!(schema.len() >= 6, "{table:?}");
+            let mut names: Vec<_> = schema.iter_names().collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), schema.len(), "{table:?}");
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! Steps 1 and 2 of the rules: from the window's facts to one row of raw
+//! features per miner hotkey. All row-level work runs in polars; the result
+//! is a few hundred rows.
+//!
+//! Determinism: float sums depend on order, so rows are sorted by
+//! `(miner_hotkey, invocation_id)` before any sum, and the frame is
+//! rechunked, whatever order the files were read in.
+
+use audit_store::facts::{instance_audits as ia, invocations as inv, reports as rep};
+use chrono::{DurationRound, NaiveDateTime, TimeDelta};
+use polars::prelude::*;
+
+use crate::inputs::{micros, ScoringInputs, ENTRY_CREATED};
+use crate::{IncentivesError, ScoringProfile};
+
+const HOUR_US: i64 = 3_600_000_000;
+const MINER: &str = "miner_hotkey";
+
+/// Raw features of one miner, before normalisation (spec §2).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MinerFeatures {
+    pub hotkey: String,
+    pub uid: u16,
+    pub coldkey: String,
+    /// Successful non-private invocations, plus whole private seconds.
+    pub invocation_count: f64,
+    /// Per-invocation compute units, plus private-instance compute.
+    pub compute_units: f64,
+    /// Non-private invocations with a bounty, plus private instances.
+    pub bounty_count: f64,
+    /// GPU-weighted, time-averaged distinct chutes, truncated.
+    pub unique_chute_count: f64,
+    pub private_instances: u64,
+    pub private_seconds: f64,
+    pub private_compute_units: f64,
+}
+
+/// Counts about the invocation rows, for the report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct InvocationStats {
+    /// Rows read from the exports.
+    pub rows: u64,
+    /// Rows dropped as repeats of an invocation id.
+    pub duplicates_collapsed: u64,
+    /// Invocations excluded by a confirmed report of their parent.
+    pub excluded_by_reports: u64,
+}
+
+/// The raw features of every metagraph miner with work in the window.
+pub fn raw_features(
+    inputs: &ScoringInputs,
+    at: NaiveDateTime,
+    profile: &ScoringProfile,
+) -> Result<(Vec<MinerFeatures>, InvocationStats), IncentivesError> {
+    let t_us = micros(at);
+    let window_start = at - TimeDelta::days(i64::from(profile.window_days));
+    let w_us = micros(window_start);
+
+    let (compute, stats) = invocation_features(inputs, profile)?;
+    let unique = unique_chutes(inputs, at, window_start)?;
+    let private = private_instances(inputs, profile, t_us, w_us)?;
+
+    // Only metagraph hotkeys are kept; only miners with a compute row get
+    // the other features.
+    let metagraph = metagraph_frame(inputs)?;
+    let joined = compute
+        .join(
+            metagraph,
+            [col("uid")],
+            [col("uid")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .join(
+            unique,
+            [col(MINER)],
+            [col(MINER)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            private,
+            [col(MINER)],
+            [col(MINER)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort([MINER], SortMultipleOptions::default())
+        .collect()?;
+
+    let text = |name: &str| -> Result<Vec<String>, IncentivesError> {
+        Ok(joined
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let float = |name: &str| -> Result<Vec<f64>, IncentivesError> {
+        let column = joined.column(name)?.cast(&DataType::Float64)?;
+        Ok(column.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+    };
+    let hotkeys = text(MINER)?;
+    let coldkeys = text("coldkey")?;
+    let uids = float("uid")?;
+    let invocation_count = float("invocation_count")?;
+    let compute_units = float("compute_units")?;
+    let bounty_count = float("bounty_count")?;
+    let unique_chute_count = float("unique_chute_count")?;
+    let private_instances = float("private_instances")?;
+    let private_seconds = float("private_seconds")?;
+    let private_compute = float("private_compute_units")?;
+
+    let miners = (0..joined.height())
+        .map(|i| MinerFeatures {
+            hotkey: hotkeys[i].clone(),
+            uid: uids[i] as u16,
+            coldkey: coldkeys[i].clone(),
+            invocation_count: invocation_count[i] + private_seconds[i].floor(),
+            compute_units: compute_units[i] + private_compute[i],
+            bounty_count: bounty_count[i] + private_instances[i],
+            unique_chute_count: unique_chute_count[i],
+            private_instances: private_instances[i] as u64,
+            private_seconds: private_seconds[i],
+            private_compute_units: private_compute[i],
+        })
+        .collect();
+    Ok((miners, stats))
+}
+
+fn metagraph_frame(inputs: &ScoringInputs) -> Result<LazyFrame, IncentivesError> {
+    let hotkeys: Vec<&str> = inputs.metagraph.iter().map(|n| n.hotkey.as_str()).collect();
+    let coldkeys: Vec<&str> = inputs
+        .metagraph
+        .iter()
+        .map(|n| n.coldkey.as_str())
+        .collect();
+    let uids: Vec<u32> = inputs.metagraph.iter().map(|n| u32::from(n.uid)).collect();
+    let frame = df!(MINER => hotkeys, "coldkey" => coldkeys, "uid" => uids)?;
+    // A hotkey registered twice would double its row; keep the lowest uid.
+    Ok(frame
+        .lazy()
+        .sort(["uid"], SortMultipleOptions::default())
+        .unique_stable_generic(Some(vec![col(MINER)]), UniqueKeepStrategy::First))
+}
+
+fn us(name: &str) -> Expr {
+    col(name).cast(DataType::Int64)
+}
+
+/// Step 1 and the invocation part of step 2.
+fn invocation_features(
+    inputs: &ScoringInputs,
+    profile: &ScoringProfile,
+) -> Result<(LazyFrame, InvocationStats), IncentivesError> {
+    let rows = inputs
+        .invocations
+        .clone()
+        .filter(
+            col(inv::MINER_UID)
+                .gt_eq(lit(0))
+                .or(col(inv::MINER_UID).is_null()),
+        )
+        .select([
+            col(inv::PARENT_INVOCATION_ID),
+            col(inv::INVOCATION_ID),
+            col(inv::CHUTE_ID),
+            col(inv::MINER_HOTKEY),
+            us(inv::STARTED_AT).alias("started"),
+            us(inv::COMPLETED_AT).alias("completed"),
+            col(inv::ERROR_MESSAGE),
+            col(inv::COMPUTE_MULTIPLIER),
+            col(inv::BOUNTY),
+            col(inv::PRIVATE),
+            col(inv::NC),
+            col(inv::STEPS),
+            col(inv::MASPS),
+            col(inv::IT),
+            col(inv::OT),
+            col(inv::MASPT),
+            col(ENTRY_CREATED),
+        ]);
+
+    // One row per invocation id: the completed one, then the newest entry.
+    // The remaining columns break ties so the pick never depends on file order.
+    let deduped = rows
+        .sort_by_exprs(
+            [
+                col(inv::INVOCATION_ID),
+                col("completed").is_not_null(),
+                col(ENTRY_CREATED),
+                col("completed"),
+                col(inv::MINER_HOTKEY),
+            ],
+            SortMultipleOptions::default()
+                .with_order_descending_multi([false, true, true, true, false])
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )
+        .unique_stable_generic(
+            Some(vec![col(inv::INVOCATION_ID)]),
+            UniqueKeepStrategy::First,
+        );
+
+    // Reports name the parent request; one confirmed report excludes every
+    // attempt of it.
+    let confirmed = inputs
+        .reports
+        .clone()
+        .filter(col(rep::CONFIRMED_AT).is_not_null())
+        .select([col(rep::INVOCATION_ID).alias("reported_parent")])
+        .unique_generic(None, UniqueKeepStrategy::Any)
+        .with_column(lit(true).alias("excluded"));
+    let marked = deduped.join(
+        confirmed,
+        [col(inv::PARENT_INVOCATION_ID)],
+        [col("reported_parent")],
+        JoinArgs::new(JoinType::Left),
+    );
+
+    let counts = marked
+        .clone()
+        .select([
+            len().alias("unique_rows"),
+            col("excluded")
+                .fill_null(lit(false))
+                .cast(DataType::UInt64)
+                .sum()
+                .alias("excluded"),
+        ])
+        .collect()?;
+    let total_rows = inputs
+        .invocations
+        .clone()
+        .filter(
+            col(inv::MINER_UID)
+                .gt_eq(lit(0))
+                .or(col(inv::MINER_UID).is_null()),
+        )
+        .select([len()])
+        .collect()?;
+    let read = total_rows
+        .column("len")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0);
+    let unique = counts
+        .column("unique_rows")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0);
+    let excluded = counts.column("excluded")?.u64()?.get(0).unwrap_or(0);
+    let stats = InvocationStats {
+        rows: read,
+        duplicates_collapsed: read.saturating_sub(unique),
+        excluded_by_reports: excluded,
+    };
+
+    let private = col(inv::PRIVATE).fill_null(lit(false)).and(
+        col(inv::CHUTE_ID)
+            .neq(lit(profile.legacy_public_chute_id.as_str()))
+            .fill_null(lit(true)),
+    );
+    let success = col("completed").is_not_null().and(
+        col(inv::ERROR_MESSAGE)
+            .is_null()
+            .or(col(inv::ERROR_MESSAGE).eq(lit(""))),
+    );
+    let elapsed = (col("completed") - col("started")).cast(DataType::Float64) / lit(1_000_000.0);
+    let base = when(success.clone().not().or(private.clone()))
+        .then(lit(0.0))
+        .when(col(inv::NC).gt(lit(0.0)))
+        .then(col(inv::NC))
+        .when(
+            col(inv::STEPS)
+                .gt(lit(0.0))
+                .and(col(inv::MASPS).is_not_null()),
+        )
+        .then(col(inv::STEPS) * col(inv::MASPS))
+        .when(
+            col(inv::IT)
+                .gt(lit(0.0))
+                .and(col(inv::OT).gt(lit(0.0)))
+                .and(col(inv::MASPT).is_not_null()),
+        )
+        .then((col(inv::IT) + col(inv::OT)) * col(inv::MASPT))
+        .otherwise(elapsed);
+    let compute_units = col(inv::BOUNTY).fill_null(lit(0.0)) + col(inv::COMPUTE_MULTIPLIER) * base;
+
+    // Only metagraph miners are kept, so swap the hotkey for the uid early:
+    // the per-row frame stays narrow enough to materialise.
+    let per_row = marked
+        .filter(col("excluded").is_null())
+        .join(
+            metagraph_frame(inputs)?.select([col(MINER), col("uid")]),
+            [col(inv::MINER_HOTKEY)],
+            [col(MINER)],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_columns([
+            compute_units.alias("cu"),
+            success
+                .and(private.clone().not())
+                .cast(DataType::Float64)
+                .alias("counted"),
+            col(inv::BOUNTY)
+                .fill_null(lit(0.0))
+                .gt(lit(0.0))
+                .and(private.not())
+                .cast(DataType::Float64)
+                .alias("bountied"),
+        ])
+        .select([
+            col("uid"),
+            col(inv::INVOCATION_ID),
+            col("cu"),
+            col("counted"),
+            col("bountied"),
+        ])
+        .sort(["uid", inv::INVOCATION_ID], SortMultipleOptions::default())
+        .select([col("uid"), col("cu"), col("counted"), col("bountied")])
+        // Materialised on purpose: the sums below must see this exact order
+        // (float addition is not associative), and the optimiser may drop a
+        // sort that feeds an aggregation.
+        .collect()?;
+    let features = per_row.lazy().group_by_stable([col("uid")]).agg([
+        col("counted").sum().alias("invocation_count"),
+        col("cu").sum().alias("compute_units"),
+        col("bountied").sum().alias("bounty_count"),
+    ]);
+    Ok((features, stats))
+}
+
+/// unique_chute_count (spec §2): GPU-weighted distinct chutes per hour,
+/// averaged over the hours a miner had any.
+fn unique_chutes(
+    inputs: &ScoringInputs,
+    at: NaiveDateTime,
+    window_start: NaiveDateTime,
+) -> Result<LazyFrame, IncentivesError> {
+    let hour = TimeDelta::hours(1);
+    let first = window_start
+        .duration_trunc(hour)
+        .map_err(|e| IncentivesError::Time(e.to_string()))?;
+    let last = at
+        .duration_trunc(hour)
+        .map_err(|e| IncentivesError::Time(e.to_string()))?;
+    let mut points = Vec::new();
+    let mut t = first;
+    while t <= last {
+        points.push(micros(t));
+        t += hour;
+    }
+    let points = df!("t" => points)?.lazy();
+
+    let collapsed = inputs
+        .instance_audits
+        .clone()
+        .select([
+            col(ia::INSTANCE_ID),
+            col(ia::CHUTE_ID),
+            col(ia::MINER_HOTKEY),
+            us(ia::ACTIVATED_AT).alias("activated"),
+            us(ia::DELETED_AT).alias("deleted"),
+            col(ia::BILLED_TO),
+        ])
+        .group_by([
+            col(ia::INSTANCE_ID),
+            col(ia::CHUTE_ID),
+            col(ia::MINER_HOTKEY),
+        ])
+        .agg([
+            col("activated").min().alias("first_activation"),
+            col("deleted").max().alias("last_deletion"),
+            col(ia::BILLED_TO).is_not_null().any(true).alias("billed"),
+        ])
+        .filter(col("first_activation").is_not_null());
+
+    let lived_an_hour =
+        (col("last_deletion").fill_null(col("t")) - col("first_activation")).gt_eq(lit(HOUR_US));
+    let active = col("first_activation")
+        .lt_eq(col("t"))
+        .and(
+            col("last_deletion")
+                .is_null()
+                .or(col("last_deletion").gt_eq(col("t"))),
+        )
+        .and(col("billed").or(lived_an_hour));
+
+    let gpus: Vec<&str> = inputs
+        .gpu_counts
+        .iter()
+        .map(|g| g.chute_id.as_str())
+        .collect();
+    let counts: Vec<u32> = inputs.gpu_counts.iter().map(|g| g.gpu_count).collect();
+    let gpu_frame = df!(ia::CHUTE_ID => gpus, "gpu_count" => counts)?.lazy();
+
+    Ok(collapsed
+        .cross_join(points, None)
+        .filter(active)
+        .select([col(ia::MINER_HOTKEY), col("t"), col(ia::CHUTE_ID)])
+        .unique_generic(None, UniqueKeepStrategy::Any)
+        .join(
+            gpu_frame,
+            [col(ia::CHUTE_ID)],
+            [col(ia::CHUTE_ID)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(col("gpu_count").cast(DataType::Float64).fill_null(lit(1.0)))
+        .group_by([col(ia::MINER_HOTKEY), col("t")])
+        .agg([col("gpu_count").sum().alias("gpus")])
+        // Integer GPU sums: the mean is exact whatever the order.
+        .group_by([col(ia::MINER_HOTKEY)])
+        .agg([col("gpus").mean().alias("mean_gpus")])
+        .select([
+            col(ia::MINER_HOTKEY),
+            col("mean_gpus")
+                .cast(DataType::Int64)
+                .cast(DataType::Float64)
+                .alias("unique_chute_count"),
+        ]))
+}
+
+/// Private instances (spec §2): billed jobs and private chutes.
+fn private_instances(
+    inputs: &ScoringInputs,
+    profile: &ScoringProfile,
+    t_us: i64,
+    w_us: i64,
+) -> Result<LazyFrame, IncentivesError> {
+    let mut reason = col(ia::DELETION_REASON)
+        .str()
+        .contains_literal(lit(profile.private_deletion_reason_contains.as_str()));
+    for listed in &profile.private_deletion_reasons {
+        reason = reason.or(col(ia::DELETION_REASON).eq(lit(listed.as_str())));
+    }
+    let min2 = |a: Expr, b: Expr| when(a.clone().lt(b.clone())).then(a).otherwise(b);
+
+    Ok(inputs
+        .instance_audits
+        .clone()
+        .filter(
+            col(ia::BILLED_TO)
+                .is_not_null()
+                .and(col(ia::ACTIVATED_AT).is_not_null())
+                .and(reason.fill_null(lit(false))),
+        )
+        .select([
+            col(ia::INSTANCE_ID),
+            col(ia::MINER_HOTKEY),
+            col(ia::COMPUTE_MULTIPLIER),
+            us(ia::VERIFIED_AT).alias("verified"),
+            us(ia::ACTIVATED_AT).alias("activated"),
+            us(ia::STOP_BILLING_AT).alias("stop_billing"),
+            us(ia::DELETED_AT).alias("deleted"),
+        ])
+        // The record with the latest verified_at (nulls last) names the
+        // miner and multiplier; ties fall to the hotkey, for determinism.
+        .sort_by_exprs(
+            [
+                col(ia::INSTANCE_ID),
+                col("verified"),
+                col(ia::MINER_HOTKEY),
+                col(ia::COMPUTE_MULTIPLIER),
+            ],
+            SortMultipleOptions::default()
+                .with_order_descending_multi([false, true, false, false])
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )
+        .group_by_stable([col(ia::INSTANCE_ID)])
+        .agg([
+            col(ia::MINER_HOTKEY).first(),
+            col(ia::COMPUTE_MULTIPLIER).first(),
+            col("activated").min(),
+            col("stop_billing").max(),
+            col("deleted").max(),
+        ])
+        .filter(
+            col("stop_billing")
+                .is_null()
+                .or(col("stop_billing").gt_eq(lit(w_us))),
+        )
+        .with_columns([
+            when(col("activated").gt(lit(w_us)))
+                .then(col("activated"))
+                .otherwise(lit(w_us))
+                .alias("start"),
+            min2(
+                min2(
+                    col("stop_billing").fill_null(lit(t_us)),
+                    col("deleted").fill_null(lit(t_us)),
+                ),
+                lit(t_us),
+            )
+            .alias("end"),
+        ])
+        .filter(col("end").gt(col("start")))
+        .with_column(
+            ((col("end") - col("start")).cast(DataType::Float64) / lit(1_000_000.0))
+                .alias("seconds"),
+        )
+        .sort(
+            [ia::MINER_HOTKEY, ia::INSTANCE_ID],
+            SortMultipleOptions::default(),
+        )
+        .group_by_stable([col(ia::MINER_HOTKEY)])
+        .agg([
+            len().cast(DataType::Float64).alias("private_instances"),
+            col("seconds").sum().alias("private_seconds"),
+            (col("seconds") * col(ia::COMPUTE_MULTIPLIER))
+                .sum()
+                .alias("private_compute_units"),
+        ]))
+}

@@ -1,0 +1,118 @@
+//! What the scoring reads, gathered from the store for one evaluation time:
+//! lazy scans of the window's validator entries, the metagraph and the GPU
+//! counts. Nothing here computes; [`crate::score`] does.
+
+use audit_store::{facts, EntrySource, FactTable, GpuCount, Neuron, Store};
+use chrono::{Duration, NaiveDateTime};
+use polars::prelude::*;
+
+use crate::{IncentivesError, ScoringProfile};
+
+/// Column added to every scanned fact row: the microsecond `created_at` of
+/// the entry it came from (the newest entry wins among duplicates).
+pub const ENTRY_CREATED: &str = "entry_created_us";
+
+/// The inputs of one scoring run.
+pub struct ScoringInputs {
+    /// Invocation facts of the window's entries, with [`ENTRY_CREATED`].
+    pub invocations: LazyFrame,
+    /// User reports of the same entries.
+    pub reports: LazyFrame,
+    /// Instance audit records of the same entries.
+    pub instance_audits: LazyFrame,
+    /// The subnet's neurons as of the evaluation time.
+    pub metagraph: Vec<Neuron>,
+    /// Latest GPU count per chute.
+    pub gpu_counts: Vec<GpuCount>,
+    /// How many entries feed the score.
+    pub entries: usize,
+}
+
+/// A (possibly empty) frame with the schema of a fact table plus
+/// [`ENTRY_CREATED`], for windows where no entry has that table.
+fn empty(table: FactTable) -> LazyFrame {
+    let mut schema = facts::schema(table);
+    schema.with_column(ENTRY_CREATED.into(), DataType::Int64);
+    DataFrame::empty_with_schema(&schema).lazy()
+}
+
+/// Microseconds since the epoch of a naive UTC time.
+pub fn micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+impl ScoringInputs {
+    /// Builds the inputs from in-memory frames (tests, replays). Each frame
+    /// must carry the fact table's columns; invocations also [`ENTRY_CREATED`].
+    pub fn from_frames(
+        invocations: LazyFrame,
+        reports: LazyFrame,
+        instance_audits: LazyFrame,
+        metagraph: Vec<Neuron>,
+        gpu_counts: Vec<GpuCount>,
+    ) -> Self {
+        ScoringInputs {
+            invocations,
+            reports,
+            instance_audits,
+            metagraph,
+            gpu_counts,
+            entries: 0,
+        }
+    }
+
+    /// Gathers the inputs from the store: loaded entries of the given
+    /// validator hotkeys whose `created_at` lies in `[at - window, at]`.
+    pub async fn from_store(
+        store: &Store,
+        at: NaiveDateTime,
+        validator_hotkeys: &[String],
+        netuid: u16,
+        profile: &ScoringProfile,
+    ) -> Result<Self, IncentivesError> {
+        let from = at - Duration::days(i64::from(profile.window_days));
+        let until = at + Duration::microseconds(1);
+        let entries: Vec<_> = store
+            .catalog()
+            .loaded_entries(EntrySource::Validator, from, until)
+            .await?
+            .into_iter()
+            .filter(|e| validator_hotkeys.iter().any(|h| *h == e.entry.hotkey))
+            .collect();
+        let metagraph = store
+            .catalog()
+            .metagraph_at(netuid, at)
+            .await?
+            .ok_or(IncentivesError::NoMetagraph { netuid, at })?;
+        let gpu_counts = store.catalog().gpu_counts().await?;
+
+        let scan = |table: FactTable| -> Result<LazyFrame, IncentivesError> {
+            let mut frames = Vec::new();
+            for e in &entries {
+                let path = store.lake().fact_path(&e.entry.entry_id, table)?;
+                if !path.is_file() {
+                    continue;
+                }
+                let source = PlRefPath::try_from_path(&path)
+                    .map_err(|err| IncentivesError::Facts(format!("{}: {err}", path.display())))?;
+                let frame = LazyFrame::scan_parquet(source, ScanArgsParquet::default())
+                    .map_err(|err| IncentivesError::Facts(format!("{}: {err}", path.display())))?
+                    .with_column(lit(micros(e.entry.created_at)).alias(ENTRY_CREATED));
+                frames.push(frame);
+            }
+            if frames.is_empty() {
+                return Ok(empty(table));
+            }
+            concat(frames, UnionArgs::default()).map_err(IncentivesError::from)
+        };
+
+        Ok(ScoringInputs {
+            invocations: scan(FactTable::Invocations)?,
+            reports: scan(FactTable::Reports)?,
+            instance_audits: scan(FactTable::InstanceAudits)?,
+            metagraph: metagraph.neurons,
+            gpu_counts,
+            entries: entries.len(),
+        })
+    }
+}
