@@ -18,6 +18,7 @@ mod lake;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 
 use std::path::{Path, PathBuf};
 

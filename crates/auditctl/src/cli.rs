@@ -50,6 +50,28 @@ pub enum Command {
     Config(ConfigCommand),
     /// Show what the catalog and the lake hold.
     Status,
+    /// Reproduce the validator's scores from the lake and compare them with
+    /// the incentive on chain.
+    Weights(WeightsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WeightsArgs {
+    /// Compute and compare without sending anything (the default).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Evaluation time (ISO-8601 UTC, e.g. 2025-02-10T16:00:00Z); default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+    /// Show one miner's raw and normalised features and why it got its score.
+    #[arg(long, value_name = "HOTKEY")]
+    pub explain: Option<String>,
+}
+
+fn parse_time(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    audit_store::time::parse_utc(text).ok_or_else(|| {
+        format!("`{text}` is not an ISO-8601 UTC time; use e.g. 2025-02-10T16:00:00Z")
+    })
 }
 
 #[derive(Debug, Subcommand)]

@@ -83,7 +83,8 @@ pub fn raw_features(
             JoinArgs::new(JoinType::Left),
         )
         .sort([MINER], SortMultipleOptions::default())
-        .collect()?;
+        .collect()
+        .map_err(|e| IncentivesError::Facts(format!("joining miner features: {e}")))?;
 
     let text = |name: &str| -> Result<Vec<String>, IncentivesError> {
         Ok(joined
@@ -207,7 +208,9 @@ fn invocation_features(
         .filter(col(rep::CONFIRMED_AT).is_not_null())
         .select([col(rep::INVOCATION_ID).alias("reported_parent")])
         .unique_generic(None, UniqueKeepStrategy::Any)
-        .with_column(lit(true).alias("excluded"));
+        // A computed marker, not a literal: polars mishandles aggregations
+        // over constant columns when the report frame is empty.
+        .with_column(col("reported_parent").is_not_null().alias("excluded"));
     let marked = deduped.join(
         confirmed,
         [col(inv::PARENT_INVOCATION_ID)],
@@ -215,45 +218,27 @@ fn invocation_features(
         JoinArgs::new(JoinType::Left),
     );
 
-    let counts = marked
-        .clone()
-        .select([
-            len().alias("unique_rows"),
-            col("excluded")
-                .fill_null(lit(false))
-                .cast(DataType::UInt64)
-                .sum()
-                .alias("excluded"),
-        ])
-        .collect()?;
+    // Negative uids are dropped at load time, so every row counts here.
+    // (Counted through a column: polars' `len()` fast path over a parquet
+    // scan with an added column fails to cast its row count.)
     let total_rows = inputs
         .invocations
         .clone()
-        .filter(
-            col(inv::MINER_UID)
-                .gt_eq(lit(0))
-                .or(col(inv::MINER_UID).is_null()),
-        )
-        .select([len()])
-        .collect()?;
-    let read = total_rows
-        .column("len")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0);
-    let unique = counts
-        .column("unique_rows")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0);
-    let excluded = counts.column("excluded")?.u64()?.get(0).unwrap_or(0);
-    let stats = InvocationStats {
-        rows: read,
-        duplicates_collapsed: read.saturating_sub(unique),
-        excluded_by_reports: excluded,
+        .select([
+            col(inv::INVOCATION_ID).count().alias("present"),
+            col(inv::INVOCATION_ID).null_count().alias("absent"),
+        ])
+        .collect()
+        .map_err(|e| IncentivesError::Facts(format!("counting invocation rows: {e}")))?;
+    let count = |name: &str| -> Result<u64, IncentivesError> {
+        Ok(total_rows
+            .column(name)?
+            .cast(&DataType::UInt64)?
+            .u64()?
+            .get(0)
+            .unwrap_or(0))
     };
+    let read = count("present")? + count("absent")?;
 
     let private = col(inv::PRIVATE).fill_null(lit(false)).and(
         col(inv::CHUTE_ID)
@@ -289,12 +274,11 @@ fn invocation_features(
     // Only metagraph miners are kept, so swap the hotkey for the uid early:
     // the per-row frame stays narrow enough to materialise.
     let per_row = marked
-        .filter(col("excluded").is_null())
         .join(
             metagraph_frame(inputs)?.select([col(MINER), col("uid")]),
             [col(inv::MINER_HOTKEY)],
             [col(MINER)],
-            JoinArgs::new(JoinType::Inner),
+            JoinArgs::new(JoinType::Left),
         )
         .with_columns([
             compute_units.alias("cu"),
@@ -308,6 +292,7 @@ fn invocation_features(
                 .and(private.not())
                 .cast(DataType::Float64)
                 .alias("bountied"),
+            col("excluded").fill_null(lit(false)),
         ])
         .select([
             col("uid"),
@@ -315,18 +300,44 @@ fn invocation_features(
             col("cu"),
             col("counted"),
             col("bountied"),
+            col("excluded"),
         ])
         .sort(["uid", inv::INVOCATION_ID], SortMultipleOptions::default())
-        .select([col("uid"), col("cu"), col("counted"), col("bountied")])
+        .select([
+            col("uid"),
+            col("cu"),
+            col("counted"),
+            col("bountied"),
+            col("excluded"),
+        ])
         // Materialised on purpose: the sums below must see this exact order
         // (float addition is not associative), and the optimiser may drop a
         // sort that feeds an aggregation.
-        .collect()?;
-    let features = per_row.lazy().group_by_stable([col("uid")]).agg([
-        col("counted").sum().alias("invocation_count"),
-        col("cu").sum().alias("compute_units"),
-        col("bountied").sum().alias("bounty_count"),
-    ]);
+        .collect()
+        .map_err(|e| IncentivesError::Facts(format!("per-invocation compute: {e}")))?;
+
+    let excluded = per_row
+        .column("excluded")?
+        .as_materialized_series()
+        .bool()?
+        .sum()
+        .unwrap_or(0);
+    let unique = per_row.height() as u64;
+    let stats = InvocationStats {
+        rows: read,
+        duplicates_collapsed: read.saturating_sub(unique),
+        excluded_by_reports: u64::from(excluded),
+    };
+
+    let features = per_row
+        .lazy()
+        .filter(col("excluded").not().and(col("uid").is_not_null()))
+        .group_by_stable([col("uid")])
+        .agg([
+            col("counted").sum().alias("invocation_count"),
+            col("cu").sum().alias("compute_units"),
+            col("bountied").sum().alias("bounty_count"),
+        ]);
     Ok((features, stats))
 }
 

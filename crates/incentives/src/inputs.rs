@@ -26,6 +26,8 @@ pub struct ScoringInputs {
     pub gpu_counts: Vec<GpuCount>,
     /// How many entries feed the score.
     pub entries: usize,
+    /// The catalog's metagraph snapshot used, when read from a store.
+    pub snapshot_id: Option<i64>,
 }
 
 /// A (possibly empty) frame with the schema of a fact table plus
@@ -58,6 +60,7 @@ impl ScoringInputs {
             metagraph,
             gpu_counts,
             entries: 0,
+            snapshot_id: None,
         }
     }
 
@@ -110,6 +113,7 @@ impl ScoringInputs {
             invocations: scan(FactTable::Invocations)?,
             reports: scan(FactTable::Reports)?,
             instance_audits: scan(FactTable::InstanceAudits)?,
+            snapshot_id: Some(metagraph.snapshot_id),
             metagraph: metagraph.neurons,
             gpu_counts,
             entries: entries.len(),

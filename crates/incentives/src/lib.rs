@@ -79,3 +79,60 @@ pub fn score(
         entries: inputs.entries,
     })
 }
+
+/// The run as the catalog records it: every scored miner (zeroed ones
+/// too) with its features, scores and comparison with the chain.
+pub fn weights_run(
+    scores: &Scores,
+    comparison: &Comparison,
+    snapshot_id: Option<i64>,
+    created_at: NaiveDateTime,
+) -> audit_store::WeightsRun {
+    let compared = comparison
+        .matched
+        .iter()
+        .chain(&comparison.computed_unpaid)
+        .chain(&comparison.paid_not_computed);
+    let miners = scores
+        .miners
+        .iter()
+        .chain(&scores.zeroed)
+        .map(|m| {
+            let cmp = compared.clone().find(|c| c.hotkey == m.features.hotkey);
+            audit_store::MinerScore {
+                hotkey: m.features.hotkey.clone(),
+                uid: Some(m.features.uid),
+                coldkey: Some(m.features.coldkey.clone()),
+                invocation_count: m.features.invocation_count,
+                compute_units: m.features.compute_units,
+                bounty_count: m.features.bounty_count,
+                unique_chute_count: m.features.unique_chute_count,
+                private_instances: m.features.private_instances,
+                private_seconds: m.features.private_seconds,
+                private_compute_units: m.features.private_compute_units,
+                norm_invocation_count: m.norm_invocation_count,
+                norm_compute_units: m.norm_compute_units,
+                norm_bounty_count: m.norm_bounty_count,
+                norm_unique_chute_count: m.norm_unique_chute_count,
+                pre_score: m.pre_score,
+                penalised: m.penalised,
+                score: m.score,
+                chain_share: cmp.map(|c| c.actual),
+                delta: cmp.map(|c| c.delta),
+                weight: None,
+            }
+        })
+        .collect();
+    audit_store::WeightsRun {
+        run_id: 0,
+        evaluated_at: scores.evaluated_at,
+        created_at,
+        profile_name: scores.profile_name.clone(),
+        profile_version: scores.profile_version,
+        snapshot_id,
+        sum_abs_delta: comparison.sum_abs_delta,
+        max_delta: comparison.max_delta,
+        submission: None,
+        miners,
+    }
+}

@@ -2,6 +2,7 @@
 
 mod config;
 mod status;
+mod weights;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Config(ConfigCommand::Check) => config::check(&cli.global),
         Command::Status => status::run(&cli.global).await,
+        Command::Weights(args) => weights::run(&cli.global, args).await,
     }
 }
 

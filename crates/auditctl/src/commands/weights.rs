@@ -1,0 +1,218 @@
+//! `auditctl weights --dry-run`: the scores reproduced from the lake, set
+//! against the incentive on chain, and recorded in the catalog.
+
+use anyhow::{bail, Context, Result};
+use audit_store::Store;
+use incentives::{ComparedMiner, Comparison, MinerScore, Scores, ScoringInputs};
+use serde::Serialize;
+
+use crate::cli::{Global, WeightsArgs};
+use crate::{exit, output};
+
+/// Everything one run reports.
+#[derive(Debug, Serialize)]
+pub struct WeightsReport {
+    pub run_id: i64,
+    pub scores: Scores,
+    pub comparison: Comparison,
+}
+
+pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let now = chrono::Utc::now().naive_utc();
+    let at = args.at.unwrap_or(now);
+    let store = Store::open(&config.data_dir, Some(&config.database_url()))
+        .await
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
+    let inputs =
+        ScoringInputs::from_store(&store, at, &validators, config.netuid, &config.scoring).await?;
+    if inputs.entries == 0 {
+        tracing::warn!(
+            "no loaded validator entry in the {} days before {at}; run `auditctl sync` first",
+            config.scoring.window_days
+        );
+    }
+    let profile = config.scoring.clone();
+    // Scoring is CPU-bound polars work: keep it off the async workers.
+    let (scores, inputs) = tokio::task::spawn_blocking(move || {
+        incentives::score(&inputs, at, &profile).map(|s| (s, inputs))
+    })
+    .await??;
+    let comparison =
+        incentives::compare(&scores.miners, &inputs.metagraph, config.scoring.delta_flag);
+    let record = incentives::weights_run(&scores, &comparison, inputs.snapshot_id, now);
+    let run_id = store.catalog().record_weights_run(&record).await?;
+    let report = WeightsReport {
+        run_id,
+        scores,
+        comparison,
+    };
+
+    if let Some(hotkey) = &args.explain {
+        let Some(text) = explain(&report, hotkey) else {
+            bail!("miner {hotkey} has no score at {at}: it has no counted work in the window or is not on the metagraph");
+        };
+        if global.json {
+            let miner = find(&report.scores, hotkey);
+            print!("{}", output::json(&miner));
+        } else {
+            print!("{text}");
+        }
+        return Ok(exit::SUCCESS);
+    }
+    if global.json {
+        print!("{}", output::json(&report));
+    } else {
+        print!("{}", render(&report, config.scoring.delta_flag));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn find<'a>(scores: &'a Scores, hotkey: &str) -> Option<&'a MinerScore> {
+    scores
+        .miners
+        .iter()
+        .chain(&scores.zeroed)
+        .find(|m| m.features.hotkey == hotkey)
+}
+
+fn share(v: f64) -> String {
+    format!("{v:.6}")
+}
+
+fn uid(m: &ComparedMiner) -> String {
+    m.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The comparison tables and the headline.
+pub fn render(report: &WeightsReport, flag_above: f64) -> String {
+    let s = &report.scores;
+    let c = &report.comparison;
+    let mut out = format!(
+        "weights run {} at {} (profile {} v{}): {} entries, {} invocation rows, {} duplicates collapsed, {} excluded by reports\n",
+        report.run_id,
+        s.evaluated_at.format("%Y-%m-%d %H:%M:%S"),
+        s.profile_name,
+        s.profile_version,
+        s.entries,
+        s.invocations.rows,
+        s.invocations.duplicates_collapsed,
+        s.invocations.excluded_by_reports,
+    );
+    let mut matched = output::table(["hotkey", "uid", "computed", "chain", "delta", ""]);
+    for m in &c.matched {
+        let flag = if m.flagged {
+            format!("> {flag_above}")
+        } else {
+            String::new()
+        };
+        matched.add_row([
+            m.hotkey.clone(),
+            uid(m),
+            share(m.computed),
+            share(m.actual),
+            share(m.delta),
+            flag,
+        ]);
+    }
+    output::align_right(&mut matched, &[1, 2, 3, 4]);
+    out.push_str(&format!("{matched}\n"));
+    for (title, list, value) in [
+        ("computed but unpaid", &c.computed_unpaid, "computed"),
+        ("paid but not computed", &c.paid_not_computed, "chain"),
+    ] {
+        if list.is_empty() {
+            out.push_str(&format!("{title}: none\n"));
+            continue;
+        }
+        let mut table = output::table(["hotkey", "uid", value]);
+        for m in list {
+            let v = if value == "computed" {
+                m.computed
+            } else {
+                m.actual
+            };
+            table.add_row([m.hotkey.clone(), uid(m), share(v)]);
+        }
+        output::align_right(&mut table, &[1, 2]);
+        out.push_str(&format!("{title}:\n{table}\n"));
+    }
+    let flagged = c
+        .matched
+        .iter()
+        .chain(&c.computed_unpaid)
+        .chain(&c.paid_not_computed)
+        .filter(|m| m.flagged)
+        .count();
+    out.push_str(&format!(
+        "sum of |delta|: {}   largest delta: {}   flagged (> {flag_above}): {flagged}\n",
+        share(c.sum_abs_delta),
+        share(c.max_delta)
+    ));
+    out
+}
+
+/// One miner's features and how they became its score.
+pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
+    let m = find(&report.scores, hotkey)?;
+    let f = &m.features;
+    let scale = &report.scores.unique_scale;
+    let mut table = output::table(["feature", "raw", "normalised"]);
+    table.add_row([
+        "compute_units".to_string(),
+        format!("{:.6}", f.compute_units),
+        share(m.norm_compute_units),
+    ]);
+    table.add_row([
+        "invocation_count".to_string(),
+        format!("{}", f.invocation_count),
+        share(m.norm_invocation_count),
+    ]);
+    table.add_row([
+        "unique_chute_count".to_string(),
+        format!("{}", f.unique_chute_count),
+        share(m.norm_unique_chute_count),
+    ]);
+    table.add_row([
+        "bounty_count".to_string(),
+        format!("{}", f.bounty_count),
+        share(m.norm_bounty_count),
+    ]);
+    output::align_right(&mut table, &[1, 2]);
+    let side = if f.unique_chute_count >= scale.median {
+        "at or above"
+    } else {
+        "below"
+    };
+    let mut out = format!(
+        "miner {} (uid {}, coldkey {})\n{table}\n",
+        f.hotkey, f.uid, f.coldkey
+    );
+    out.push_str(&format!(
+        "private instances: {} ({:.0} s billed, {:.6} compute units), already included above\n",
+        f.private_instances, f.private_seconds, f.private_compute_units
+    ));
+    out.push_str(&format!(
+        "unique chutes: {} is {side} the median {} (highest {})\n",
+        f.unique_chute_count, scale.median, scale.highest_unique
+    ));
+    out.push_str(&format!("pre-score: {}\n", share(m.pre_score)));
+    if m.penalised {
+        let keeper = report
+            .scores
+            .miners
+            .iter()
+            .chain(&report.scores.zeroed)
+            .find(|o| o.features.coldkey == f.coldkey && !o.penalised)
+            .map(|o| o.features.hotkey.as_str())
+            .unwrap_or("another hotkey");
+        out.push_str(&format!(
+            "penalised: coldkey {} is already scored through {keeper}; final score 0\n",
+            f.coldkey
+        ));
+    } else {
+        out.push_str(&format!("final score: {}\n", share(m.score)));
+    }
+    Some(out)
+}
