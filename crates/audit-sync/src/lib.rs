@@ -2,12 +2,20 @@
 //!
 //! Only data proven authentic gets in: each report must match its on-chain
 //! commitment and each CSV export its sha256 in the report before anything
-//! is parsed. This crate holds the parsing side: [`pyliteral`] reads the
-//! Python-literal `metrics` column, and [`exports`] turns an untrusted CSV
-//! export into fact batches with the schemas of `audit_store::facts`,
-//! counting what it could not read instead of failing.
+//! is parsed. [`pipeline`] runs list → download → verify → parse → load
+//! over two source traits (network and chain); [`report`] reads the JSON
+//! reports; [`exports`] turns an untrusted CSV export into fact batches
+//! with the schemas of `audit_store::facts`, counting what it could not
+//! read instead of failing; [`pyliteral`] reads the Python-literal
+//! `metrics` column.
 
 pub mod exports;
+pub mod pipeline;
 pub mod pyliteral;
+pub mod report;
 
 pub use exports::{parse_export, ExportError, ParseStats, BATCH_ROWS};
+pub use pipeline::{
+    expected_entry_id, sync, AuditSource, ChainSource, Commitment, Rejection, SourceError,
+    SyncError, SyncOptions, SyncSummary,
+};
