@@ -115,6 +115,9 @@ pub struct SyncSummary {
     pub pruned: usize,
     pub leftovers_cleaned: u64,
     pub rows: u64,
+    /// Invocation ids of newly loaded entries that the neighbouring hour's
+    /// export also holds (they straddle the hour; scoring counts them once).
+    pub duplicates_collapsed: u64,
     pub malformed_rows: u64,
     pub malformed_metrics: u64,
     pub not_miner_work: u64,
@@ -263,6 +266,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
 
     let total = todo.len();
     let mut done = 0;
+    let mut newly_loaded = Vec::new();
     let mut results = stream::iter(todo)
         .map(|entry| {
             let store = store.clone();
@@ -283,6 +287,9 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
                 unverifiable,
             } => {
                 summary.loaded += 1;
+                if entry.source == EntrySource::Validator {
+                    newly_loaded.push(entry.entry_id.clone());
+                }
                 summary.unverifiable += usize::from(unverifiable);
                 summary.rows += stats.rows;
                 summary.malformed_rows += stats.malformed_rows;
@@ -298,6 +305,8 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         progress(done, total, summary.bytes);
     }
     drop(results);
+    summary.duplicates_collapsed =
+        straddling_duplicates(&store, &newly_loaded, window_start, options.at).await?;
 
     // The chain and catalogue facts scoring needs next to the lake.
     match chain.metagraph().await {
@@ -535,4 +544,73 @@ async fn load_entry<A: AuditSource, C: ChainSource>(
         bytes,
         unverifiable,
     })
+}
+
+/// Counts invocation ids shared by each newly loaded validator entry and
+/// its neighbours in time: an invocation that straddles an hour appears
+/// in both exports. Each adjacent pair is counted once.
+async fn straddling_duplicates(
+    store: &Store,
+    newly_loaded: &[String],
+    from: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<u64, SyncError> {
+    use audit_store::facts::invocations::INVOCATION_ID;
+    use polars::prelude::*;
+    if newly_loaded.is_empty() {
+        return Ok(0);
+    }
+    let loaded: Vec<String> = store
+        .catalog()
+        .loaded_entries(
+            EntrySource::Validator,
+            from,
+            until + Duration::microseconds(1),
+        )
+        .await?
+        .into_iter()
+        .map(|e| e.entry.entry_id)
+        .collect();
+    let mut pairs = std::collections::BTreeSet::new();
+    for (i, id) in loaded.iter().enumerate() {
+        if newly_loaded.contains(id) {
+            if i > 0 {
+                pairs.insert((loaded[i - 1].clone(), id.clone()));
+            }
+            if let Some(next) = loaded.get(i + 1) {
+                pairs.insert((id.clone(), next.clone()));
+            }
+        }
+    }
+    let ids = |entry: &str| -> Option<LazyFrame> {
+        store
+            .lake()
+            .scan(&[entry.to_string()], FactTable::Invocations)
+            .ok()
+            .flatten()
+            .map(|f| {
+                f.select([col(INVOCATION_ID)])
+                    .unique_generic(None, UniqueKeepStrategy::Any)
+            })
+    };
+    let mut shared = 0u64;
+    for (a, b) in pairs {
+        let (Some(a), Some(b)) = (ids(&a), ids(&b)) else {
+            continue;
+        };
+        let joined = a
+            .join(
+                b,
+                [col(INVOCATION_ID)],
+                [col(INVOCATION_ID)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .collect()
+            .map_err(|e| audit_store::StoreError::Facts {
+                path: store.lake().root().to_path_buf(),
+                message: e.to_string(),
+            })?;
+        shared += joined.height() as u64;
+    }
+    Ok(shared)
 }

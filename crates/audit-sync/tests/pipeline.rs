@@ -114,6 +114,14 @@ impl World {
             let block = 1000 + h * 300;
             let stem = format!("invocations/2025/02/10/{:02}", h + 1);
             let mut invocations = String::from("invocation_id,parent_invocation_id,miner_uid,miner_hotkey,chute_id,started_at,completed_at,compute_multiplier,bounty,metrics\n");
+            if h == 1 {
+                // Two invocations of hour 0 completed in hour 1.
+                for i in 0..2 {
+                    invocations.push_str(&format!(
+                        "h0-{i},h0-{i},1,5Miner,chute,2025-02-10 00:59:00,2025-02-10 01:00:02,1.0,0,\"{{'nc': 1.5}}\"\n"
+                    ));
+                }
+            }
             for i in 0..ROWS {
                 invocations.push_str(&format!(
                     "h{h}-{i},h{h}-{i},1,5Miner,chute,2025-02-10 0{h}:10:00,2025-02-10 0{h}:10:02,1.0,0,\"{{'nc': 1.5, 'p': False}}\"\n"
@@ -251,9 +259,10 @@ async fn a_clean_window_loads_and_a_second_sync_is_a_no_op() {
         assert!(!summary.integrity_violation());
         assert_eq!(
             summary.rows,
-            (HOURS as usize * (ROWS + 1)) as u64,
-            "invocations + one job per entry"
+            (HOURS as usize * (ROWS + 1) + 2) as u64,
+            "invocations + one job per entry + two straddling"
         );
+        assert_eq!(summary.duplicates_collapsed, 2);
         assert_eq!(summary.malformed_rows, u64::from(HOURS));
         assert_eq!(summary.metagraph_block, Some(5000));
         assert_eq!(store.lake().entries().unwrap().len(), HOURS as usize + 1);
@@ -402,7 +411,7 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
             .collect()
             .unwrap()
             .height();
-        assert_eq!(rows, HOURS as usize * ROWS);
+        assert_eq!(rows, HOURS as usize * ROWS + 2);
     })
     .await;
 }
