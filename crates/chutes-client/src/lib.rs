@@ -1,0 +1,571 @@
+//! A typed async client for the Chutes API (spec/chutes-api.md), the same
+//! against the public network and the local devnet: every base URL comes
+//! from [`Endpoints`].
+//!
+//! Every request has a timeout; 5xx answers and connection failures are
+//! retried a bounded number of times with exponential backoff, 4xx answers
+//! never are. Bodies are read up to a cap, so a hostile server cannot make
+//! the auditor allocate without bound. Errors name the URL and the status.
+//! Downloads return the sha256 of exactly the bytes received.
+
+pub mod trace;
+
+use std::time::Duration;
+
+use audit_store::{AuditEntry, EntrySource, GpuCount};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+pub use trace::{Event, Target, TraceEvent, TraceMessage};
+
+/// The network's base URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `/audit/`, `/chutes/`, GPU counts.
+    pub api: Url,
+    /// The LLM gateway.
+    pub llm: Url,
+    /// A chute's own endpoint, `{slug}` replaced by the chute's slug.
+    pub chute_url_template: String,
+}
+
+/// How the client behaves.
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub endpoints: Endpoints,
+    /// Sent as `Authorization: Bearer …` on invocations only.
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub max_body_bytes: u64,
+    /// Extra attempts after the first, for 5xx and connection errors.
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("endpoints", &self.endpoints)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl ClientConfig {
+    /// Defaults for everything but the endpoints.
+    pub fn new(endpoints: Endpoints) -> Self {
+        ClientConfig {
+            endpoints,
+            api_key: None,
+            timeout: Duration::from_secs(120),
+            max_body_bytes: 2 << 30,
+            retries: 3,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A failed request, naming what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("GET/POST {url} answered {status}: {snippet}")]
+    Status {
+        url: String,
+        status: u16,
+        snippet: String,
+    },
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("{url}: the body exceeds the cap of {cap} bytes (endpoints.max_body_bytes)")]
+    TooLarge { url: String, cap: u64 },
+    #[error("{url}: unexpected body: {message}")]
+    Decode { url: String, message: String },
+    #[error("building a URL from `{input}`: {message}")]
+    Url { input: String, message: String },
+    #[error("setting up the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl ClientError {
+    /// Whether retrying could help (server errors and transport failures).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Status { status, .. } => *status >= 500,
+            ClientError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Bytes downloaded and their sha256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+}
+
+/// A chute of the catalogue, with the fields the auditor reads; the full
+/// object is kept in `raw`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chute {
+    pub chute_id: String,
+    pub name: String,
+    pub slug: Option<String>,
+    pub standard_template: Option<String>,
+    pub username: Option<String>,
+    pub instances: Vec<ChuteInstance>,
+    pub cords: Vec<Cord>,
+    pub raw: Value,
+}
+
+impl Chute {
+    /// Hot: some instance is active and verified.
+    pub fn is_hot(&self) -> bool {
+        self.instances.iter().any(|i| i.active && i.verified)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChuteInstance {
+    pub instance_id: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default)]
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cord {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub function: Option<String>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub public_api_path: Option<String>,
+    #[serde(default)]
+    pub public_api_method: Option<String>,
+    #[serde(default)]
+    pub passthrough: Option<bool>,
+}
+
+/// A traced invocation to send.
+#[derive(Debug, Clone)]
+pub struct TracedRequest {
+    pub url: Url,
+    pub body: Value,
+}
+
+/// The answer to a traced invocation: the parent id and the event stream.
+pub struct TracedResponse {
+    pub parent_invocation_id: Option<String>,
+    pub events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, ClientError>> + Send>>,
+}
+
+/// The client. Cheap to clone.
+#[derive(Clone)]
+pub struct ChutesClient {
+    http: reqwest::Client,
+    config: std::sync::Arc<ClientConfig>,
+}
+
+const PAGE_LIMIT: usize = 1000;
+
+#[derive(Deserialize)]
+struct ListedEntry {
+    entry_id: String,
+    hotkey: String,
+    block: u32,
+    path: String,
+    created_at: String,
+    start_time: String,
+    end_time: String,
+}
+
+impl ChutesClient {
+    /// Builds the client (TLS through rustls with the ring provider).
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        // Idempotent: a second install in the same process is refused, fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(15)))
+            .user_agent(concat!("chutes-audit/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(ChutesClient {
+            http,
+            config: std::sync::Arc::new(config),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    fn join(base: &Url, path: &str) -> Result<Url, ClientError> {
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        base.join(path.trim_start_matches('/'))
+            .map_err(|e| ClientError::Url {
+                input: format!("{base} + {path}"),
+                message: e.to_string(),
+            })
+    }
+
+    /// GET with retries on transient failures; the body read up to the cap.
+    async fn get(&self, url: Url) -> Result<Vec<u8>, ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.get_once(&url).await {
+                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    let wait = self.config.backoff * 2u32.pow(attempt);
+                    tracing::debug!(%url, attempt, "retrying after {e}");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_once(&self, url: &Url) -> Result<Vec<u8>, ClientError> {
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| transport(url, e))?;
+        read_capped(url, response, self.config.max_body_bytes).await
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: Url) -> Result<T, ClientError> {
+        let bytes = self.get(url.clone()).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url: url.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// `GET /audit/`: every listed entry, with times as naive UTC. The
+    /// source is a guess from the path (`audit/miner/…`); the caller
+    /// decides by its configured validators.
+    pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, ClientError> {
+        let url = Self::join(&self.config.endpoints.api, "audit/")?;
+        let listed: Vec<ListedEntry> = self.get_json(url.clone()).await?;
+        let time = |field: &str, text: &str| {
+            audit_store::time::parse_utc(text).ok_or_else(|| ClientError::Decode {
+                url: url.to_string(),
+                message: format!("`{field}` is not a timestamp: {text:?}"),
+            })
+        };
+        listed
+            .into_iter()
+            .map(|e| {
+                Ok(AuditEntry {
+                    source: if e.path.starts_with("audit/miner/") {
+                        EntrySource::Miner
+                    } else {
+                        EntrySource::Validator
+                    },
+                    created_at: time("created_at", &e.created_at)?,
+                    start_time: time("start_time", &e.start_time)?,
+                    end_time: time("end_time", &e.end_time)?,
+                    entry_id: e.entry_id,
+                    hotkey: e.hotkey,
+                    block: e.block,
+                    path: e.path,
+                })
+            })
+            .collect()
+    }
+
+    /// `GET /audit/download?path=…`: the report bytes exactly as served.
+    pub async fn download_report(&self, path: &str) -> Result<Download, ClientError> {
+        let mut url = Self::join(&self.config.endpoints.api, "audit/download")?;
+        url.query_pairs_mut().append_pair("path", path);
+        let bytes = self.get(url).await?;
+        Ok(download(bytes))
+    }
+
+    /// An export by its report path (`invocations/2025/02/10/16.csv`),
+    /// from `{validator_url}/invocations/exports/2025/02/10/16.csv`.
+    pub async fn download_export(
+        &self,
+        validator_url: &Url,
+        path: &str,
+    ) -> Result<Download, ClientError> {
+        let rest = path
+            .strip_prefix("invocations/")
+            .ok_or_else(|| ClientError::Url {
+                input: path.to_string(),
+                message: "an export path starts with `invocations/`".into(),
+            })?;
+        if rest.split('/').any(|part| part == ".." || part.is_empty()) {
+            return Err(ClientError::Url {
+                input: path.to_string(),
+                message: "unsafe export path".into(),
+            });
+        }
+        let url = Self::join(validator_url, &format!("invocations/exports/{rest}"))?;
+        let bytes = self.get(url).await?;
+        Ok(download(bytes))
+    }
+
+    /// The whole chutes catalogue, page by page until a short page.
+    pub async fn chutes(&self) -> Result<Vec<Chute>, ClientError> {
+        let mut all = Vec::new();
+        for page in 0.. {
+            let mut url = Self::join(&self.config.endpoints.api, "chutes/")?;
+            url.query_pairs_mut()
+                .append_pair("include_public", "true")
+                .append_pair("limit", &PAGE_LIMIT.to_string())
+                .append_pair("page", &page.to_string())
+                .append_pair("exclude", "affine");
+            let body: Value = self.get_json(url.clone()).await?;
+            let items = body
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let cords = body.get("cord_refs").cloned().unwrap_or(Value::Null);
+            let count = items.len();
+            for item in items {
+                all.push(chute(item, &cords).map_err(|message| ClientError::Decode {
+                    url: url.to_string(),
+                    message,
+                })?);
+            }
+            if count < PAGE_LIMIT {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// `GET /chutes/gpu_count_history`.
+    pub async fn gpu_counts(&self) -> Result<Vec<GpuCount>, ClientError> {
+        #[derive(Deserialize)]
+        struct Row {
+            chute_id: String,
+            gpu_count: u32,
+        }
+        let url = Self::join(&self.config.endpoints.api, "chutes/gpu_count_history")?;
+        let rows: Vec<Row> = self.get_json(url).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| GpuCount {
+                chute_id: r.chute_id,
+                gpu_count: r.gpu_count,
+            })
+            .collect())
+    }
+
+    /// The URL of a chute's own endpoint, `path` appended.
+    pub fn chute_url(&self, slug: &str, path: &str) -> Result<Url, ClientError> {
+        let base = self
+            .config
+            .endpoints
+            .chute_url_template
+            .replace("{slug}", slug);
+        let base = Url::parse(&base).map_err(|e| ClientError::Url {
+            input: base.clone(),
+            message: e.to_string(),
+        })?;
+        Self::join(&base, path)
+    }
+
+    /// The LLM gateway's URL for `path` (`v1/chat/completions`).
+    pub fn llm_url(&self, path: &str) -> Result<Url, ClientError> {
+        Self::join(&self.config.endpoints.llm, path)
+    }
+
+    /// Sends a traced invocation. Not retried: a retry would be a second
+    /// invocation. A non-200 answer is an error naming the status.
+    pub async fn invoke_traced(
+        &self,
+        request: TracedRequest,
+    ) -> Result<TracedResponse, ClientError> {
+        let url = request.url;
+        let mut builder = self
+            .http
+            .post(url.clone())
+            .header("X-Chutes-Trace", "true")
+            .json(&request.body);
+        if let Some(key) = &self.config.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder.send().await.map_err(|e| transport(&url, e))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            let snippet = read_capped(&url, response, 4096)
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Err(ClientError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+                snippet,
+            });
+        }
+        let parent_invocation_id = response
+            .headers()
+            .get("X-Chutes-InvocationID")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let cap = self.config.max_body_bytes;
+        let stream_url = url.to_string();
+        let bytes = response.bytes_stream();
+        let events = futures::stream::unfold(
+            (bytes, Vec::<u8>::new(), 0u64, false),
+            move |(mut bytes, mut buffer, mut seen, done)| {
+                let url = stream_url.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    loop {
+                        if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                            let line: Vec<u8> = buffer.drain(..=end).collect();
+                            if let Some(event) = trace::parse_line(&String::from_utf8_lossy(&line))
+                            {
+                                return Some((Ok(event), (bytes, buffer, seen, false)));
+                            }
+                            continue;
+                        }
+                        match bytes.next().await {
+                            Some(Ok(chunk)) => {
+                                seen += chunk.len() as u64;
+                                if seen > cap {
+                                    let err = ClientError::TooLarge {
+                                        url: url.clone(),
+                                        cap,
+                                    };
+                                    return Some((Err(err), (bytes, buffer, seen, true)));
+                                }
+                                buffer.extend_from_slice(&chunk);
+                            }
+                            Some(Err(e)) => {
+                                let err = ClientError::Transport {
+                                    url: url.clone(),
+                                    message: e.to_string(),
+                                };
+                                return Some((Err(err), (bytes, buffer, seen, true)));
+                            }
+                            None => {
+                                let rest = std::mem::take(&mut buffer);
+                                let event = trace::parse_line(&String::from_utf8_lossy(&rest));
+                                return event.map(|e| (Ok(e), (bytes, buffer, seen, true)));
+                            }
+                        }
+                    }
+                }
+            },
+        );
+        Ok(TracedResponse {
+            parent_invocation_id,
+            events: Box::pin(events),
+        })
+    }
+}
+
+fn download(bytes: Vec<u8>) -> Download {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Download { bytes, sha256 }
+}
+
+fn transport(url: &Url, e: reqwest::Error) -> ClientError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    ClientError::Transport {
+        url: url.to_string(),
+        message: format!("{kind}: {e}"),
+    }
+}
+
+/// Reads a body up to `cap` bytes; a non-2xx status is an error carrying
+/// the start of the body.
+async fn read_capped(
+    url: &Url,
+    response: reqwest::Response,
+    cap: u64,
+) -> Result<Vec<u8>, ClientError> {
+    let status = response.status();
+    if response.content_length().is_some_and(|n| n > cap) && status.is_success() {
+        return Err(ClientError::TooLarge {
+            url: url.to_string(),
+            cap,
+        });
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| transport(url, e))?;
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            if !status.is_success() {
+                break;
+            }
+            return Err(ClientError::TooLarge {
+                url: url.to_string(),
+                cap,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        return Err(ClientError::Status {
+            url: url.to_string(),
+            status: status.as_u16(),
+            snippet,
+        });
+    }
+    Ok(body)
+}
+
+fn chute(item: Value, cord_refs: &Value) -> Result<Chute, String> {
+    let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+    let chute_id = text("chute_id").ok_or("a chute without chute_id")?;
+    let instances = match item.get("instances") {
+        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
+            .map_err(|e| format!("chute {chute_id} instances: {e}"))?,
+        _ => Vec::new(),
+    };
+    let cords = match text("cord_ref_id").and_then(|id| cord_refs.get(&id).cloned()) {
+        Some(v) => serde_json::from_value(v).map_err(|e| format!("chute {chute_id} cords: {e}"))?,
+        None => Vec::new(),
+    };
+    Ok(Chute {
+        name: text("name").unwrap_or_default(),
+        slug: text("slug"),
+        standard_template: text("standard_template"),
+        username: item
+            .get("user")
+            .and_then(|u| u.get("username"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        instances,
+        cords,
+        chute_id,
+        raw: item,
+    })
+}
