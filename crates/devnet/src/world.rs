@@ -1,0 +1,180 @@
+//! The world directory: a public format (docs/world-format.md) that the
+//! devnet can generate and serve, and that a user can assemble from real
+//! data.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::DevnetError;
+
+/// `world.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldMeta {
+    pub netuid: u16,
+    pub validator_hotkey: String,
+    /// The world's present, ISO-8601 UTC.
+    pub now: String,
+}
+
+/// One line of `metagraph.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeuronSpec {
+    pub uid: u16,
+    pub hotkey: String,
+    pub coldkey: String,
+    /// Fraction of 65535.
+    pub incentive: u16,
+    pub stake: f64,
+}
+
+/// One line of `gpu_counts.json` (also the body of `GET /chutes/gpu_count_history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuCountSpec {
+    pub chute_id: String,
+    pub gpu_count: u32,
+}
+
+/// One line of `entries.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntrySpec {
+    pub hotkey: String,
+    pub block: u32,
+    pub created_at: String,
+    pub start_time: String,
+    pub end_time: String,
+    /// The report's file, relative to the world directory.
+    pub report: String,
+}
+
+/// An entry as the network lists it, derived as upstream does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListedEntry {
+    pub entry_id: String,
+    pub hotkey: String,
+    pub block: u32,
+    pub path: String,
+    pub created_at: String,
+    pub start_time: String,
+    pub end_time: String,
+}
+
+/// A world on disk.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub dir: PathBuf,
+    pub meta: WorldMeta,
+    pub metagraph: Vec<NeuronSpec>,
+    pub gpu_counts: Vec<GpuCountSpec>,
+    pub entries: Vec<EntrySpec>,
+}
+
+/// The UUIDv5 of `"{hotkey}.{block}"` in the OID namespace.
+pub fn entry_id(hotkey: &str, block: u32) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{hotkey}.{block}").as_bytes(),
+    )
+    .hyphenated()
+    .to_string()
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, DevnetError> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|source| DevnetError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| DevnetError::Format {
+        path,
+        message: e.to_string(),
+    })
+}
+
+impl World {
+    /// Loads and checks a world directory.
+    pub fn load(dir: &Path) -> Result<World, DevnetError> {
+        let meta: WorldMeta = read_json(dir, "world.json")?;
+        if audit_store::time::parse_utc(&meta.now).is_none() {
+            return Err(DevnetError::Format {
+                path: dir.join("world.json"),
+                message: format!("`now` is not an ISO-8601 time: {:?}", meta.now),
+            });
+        }
+        let world = World {
+            dir: dir.to_path_buf(),
+            metagraph: read_json(dir, "metagraph.json")?,
+            gpu_counts: read_json(dir, "gpu_counts.json")?,
+            entries: read_json(dir, "entries.json")?,
+            meta,
+        };
+        for e in &world.entries {
+            audit_store::confine(dir, &e.report)?;
+        }
+        Ok(world)
+    }
+
+    /// The network's path of an entry's report.
+    pub fn report_path(&self, e: &EntrySpec) -> String {
+        let role = if e.hotkey == self.meta.validator_hotkey {
+            "validator"
+        } else {
+            "miner"
+        };
+        format!("audit/{role}/{}/{}.json", e.hotkey, e.block)
+    }
+
+    /// Every entry as `GET /audit/` lists it.
+    pub fn listed(&self) -> Vec<ListedEntry> {
+        self.entries
+            .iter()
+            .map(|e| ListedEntry {
+                entry_id: entry_id(&e.hotkey, e.block),
+                hotkey: e.hotkey.clone(),
+                block: e.block,
+                path: self.report_path(e),
+                created_at: e.created_at.clone(),
+                start_time: e.start_time.clone(),
+                end_time: e.end_time.clone(),
+            })
+            .collect()
+    }
+
+    /// The report bytes of an entry, exactly as stored.
+    pub fn report_bytes(&self, e: &EntrySpec) -> Result<Vec<u8>, DevnetError> {
+        let path = audit_store::confine(&self.dir, &e.report)?;
+        std::fs::read(&path).map_err(|source| DevnetError::Io { path, source })
+    }
+
+    /// The file behind an export path (`invocations/2025/02/10/16.csv` is
+    /// `exports/invocations/2025/02/10/16.csv`).
+    pub fn export_file(&self, export_path: &str) -> Result<PathBuf, DevnetError> {
+        Ok(audit_store::confine(
+            &self.dir.join("exports"),
+            export_path,
+        )?)
+    }
+
+    /// What the chain commits: per entry, its hotkey, block and the sha256
+    /// of its report bytes.
+    pub fn commitments(&self) -> Result<Vec<(String, u32, [u8; 32])>, DevnetError> {
+        self.entries
+            .iter()
+            .map(|e| {
+                Ok((
+                    e.hotkey.clone(),
+                    e.block,
+                    Sha256::digest(self.report_bytes(e)?).into(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The world's present.
+    pub fn now(&self) -> NaiveDateTime {
+        audit_store::time::parse_utc(&self.meta.now).expect("checked on load")
+    }
+}
