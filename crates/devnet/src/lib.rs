@@ -7,12 +7,14 @@
 //! simulated chain, build on this.
 
 pub mod generate;
+pub mod server;
 pub mod ss58;
 pub mod world;
 
 use std::path::PathBuf;
 
 pub use generate::{generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
+pub use server::{DevnetServer, Faults};
 pub use world::{entry_id, ListedEntry, World};
 
 /// Every way the devnet can fail, naming the file or option.
