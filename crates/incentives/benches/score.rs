@@ -115,12 +115,12 @@ fn hour_frame(hour: usize, rows: usize) -> DataFrame {
     conform(frame, FactTable::Invocations)
 }
 
-fn audit_frame(hour: usize) -> DataFrame {
+fn audit_frame(_hour: usize) -> DataFrame {
     let n = MINERS * 4;
     let activated = (start() - TimeDelta::days(3)).and_utc().timestamp_micros();
     let frame = df!(
         ia::INSTANCE_ID => (0..n).map(|i| format!("inst-{i}")).collect::<Vec<_>>(),
-        ia::CHUTE_ID => (0..n).map(|i| format!("chute-{:04}", (i * 31 + hour) % CHUTES)).collect::<Vec<_>>(),
+        ia::CHUTE_ID => (0..n).map(|i| format!("chute-{:04}", (i * 31) % CHUTES)).collect::<Vec<_>>(),
         ia::MINER_HOTKEY => (0..n).map(|i| format!("5Miner{:042}", i % MINERS)).collect::<Vec<_>>(),
         ia::ACTIVATED_AT => vec![activated; n],
         ia::BILLED_TO => (0..n).map(|i| (i % 9 == 0).then_some("user")).collect::<Vec<_>>(),

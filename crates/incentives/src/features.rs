@@ -56,7 +56,9 @@ pub fn raw_features(
     let window_start = at - TimeDelta::days(i64::from(profile.window_days));
     let w_us = micros(window_start);
 
+    let clock = std::time::Instant::now();
     let (compute, stats) = invocation_features(inputs, profile)?;
+    if std::env::var_os("PROFILE_SCORE").is_some() { eprintln!("invocation features {:?}", clock.elapsed()); }
     let unique = unique_chutes(inputs, at, window_start)?;
     let private = private_instances(inputs, profile, t_us, w_us)?;
 
@@ -83,7 +85,9 @@ pub fn raw_features(
             JoinArgs::new(JoinType::Left),
         )
         .sort([MINER], SortMultipleOptions::default())
-        .collect()
+        .collect();
+    if std::env::var_os("PROFILE_SCORE").is_some() { eprintln!("all features {:?}", clock.elapsed()); }
+    let joined = joined
         .map_err(|e| IncentivesError::Facts(format!("joining miner features: {e}")))?;
 
     let text = |name: &str| -> Result<Vec<String>, IncentivesError> {
@@ -180,8 +184,24 @@ fn invocation_features(
         ]);
 
     // One row per invocation id: the completed one, then the newest entry.
-    // The remaining columns break ties so the pick never depends on file order.
-    let deduped = rows
+    // The remaining columns break ties so the pick never depends on file
+    // order. Only ids seen more than once (straddling an hour) need the
+    // sort; the rest pass through, which keeps this linear.
+    let rows = rows.cache();
+    let repeated = rows
+        .clone()
+        .group_by([col(inv::INVOCATION_ID)])
+        .agg([len().alias("copies")])
+        .filter(col("copies").gt(lit(1)));
+    let marked_copies = rows.join(
+        repeated,
+        [col(inv::INVOCATION_ID)],
+        [col(inv::INVOCATION_ID)],
+        JoinArgs::new(JoinType::Left),
+    );
+    let single = marked_copies.clone().filter(col("copies").is_null());
+    let resolved = marked_copies
+        .filter(col("copies").is_not_null())
         .sort_by_exprs(
             [
                 col(inv::INVOCATION_ID),
@@ -199,6 +219,7 @@ fn invocation_features(
             Some(vec![col(inv::INVOCATION_ID)]),
             UniqueKeepStrategy::First,
         );
+    let deduped = concat([single, resolved], UnionArgs::default())?;
 
     // Reports name the parent request; one confirmed report excludes every
     // attempt of it.
@@ -239,6 +260,7 @@ fn invocation_features(
             .unwrap_or(0))
     };
     let read = count("present")? + count("absent")?;
+    if std::env::var_os("PROFILE_SCORE").is_some() { eprintln!("  counted rows"); }
 
     let private = col(inv::PRIVATE).fill_null(lit(false)).and(
         col(inv::CHUTE_ID)
@@ -294,15 +316,18 @@ fn invocation_features(
                 .alias("bountied"),
             col("excluded").fill_null(lit(false)),
         ])
+        // Sum order: by miner, then by a hash of the (now unique) id, which
+        // sorts far faster than the id itself. Equal hashes within one
+        // miner are the only way the order could vary: about n^2 / 2^64.
         .select([
             col("uid"),
-            col(inv::INVOCATION_ID),
+            col(inv::INVOCATION_ID).hash(17, 29, 31, 37).alias("id_hash"),
             col("cu"),
             col("counted"),
             col("bountied"),
             col("excluded"),
         ])
-        .sort(["uid", inv::INVOCATION_ID], SortMultipleOptions::default())
+        .sort(["uid", "id_hash"], SortMultipleOptions::default())
         .select([
             col("uid"),
             col("cu"),
