@@ -53,6 +53,49 @@ pub enum Command {
     /// Reproduce the validator's scores from the lake and compare them with
     /// the incentive on chain.
     Weights(WeightsArgs),
+    /// The simulated Chutes network: generate and serve worlds.
+    #[command(subcommand)]
+    Devnet(DevnetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevnetCommand {
+    /// Write a deterministic world (the same seed gives the same bytes).
+    Generate(GenerateArgs),
+    /// Serve a world over HTTP on loopback, as the real network does.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write; must be empty or absent.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 16)]
+    pub miners: usize,
+    #[arg(long, default_value_t = 24)]
+    pub hours: u32,
+    #[arg(long, default_value_t = 2000)]
+    pub invocations_per_hour: usize,
+    /// The world's present (default 2025-02-10T12:00:00Z, so worlds are
+    /// reproducible).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<chrono::NaiveDateTime>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The world directory.
+    #[arg(long, value_name = "DIR")]
+    pub world: PathBuf,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Write an auditctl config pointing every URL at this devnet.
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -58,7 +58,9 @@ pub fn raw_features(
 
     let clock = std::time::Instant::now();
     let (compute, stats) = invocation_features(inputs, profile)?;
-    if std::env::var_os("PROFILE_SCORE").is_some() { eprintln!("invocation features {:?}", clock.elapsed()); }
+    if std::env::var_os("PROFILE_SCORE").is_some() {
+        eprintln!("invocation features {:?}", clock.elapsed());
+    }
     let unique = unique_chutes(inputs, at, window_start)?;
     let private = private_instances(inputs, profile, t_us, w_us)?;
 
@@ -86,9 +88,11 @@ pub fn raw_features(
         )
         .sort([MINER], SortMultipleOptions::default())
         .collect();
-    if std::env::var_os("PROFILE_SCORE").is_some() { eprintln!("all features {:?}", clock.elapsed()); }
-    let joined = joined
-        .map_err(|e| IncentivesError::Facts(format!("joining miner features: {e}")))?;
+    if std::env::var_os("PROFILE_SCORE").is_some() {
+        eprintln!("all features {:?}", clock.elapsed());
+    }
+    let joined =
+        joined.map_err(|e| IncentivesError::Facts(format!("joining miner features: {e}")))?;
 
     let text = |name: &str| -> Result<Vec<String>, IncentivesError> {
         Ok(joined
@@ -260,7 +264,9 @@ fn invocation_features(
             .unwrap_or(0))
     };
     let read = count("present")? + count("absent")?;
-    if std::env::var_os("PROFILE_SCORE").is_some() { eprintln!("  counted rows"); }
+    if std::env::var_os("PROFILE_SCORE").is_some() {
+        eprintln!("  counted rows");
+    }
 
     let private = col(inv::PRIVATE).fill_null(lit(false)).and(
         col(inv::CHUTE_ID)
@@ -321,7 +327,9 @@ fn invocation_features(
         // miner are the only way the order could vary: about n^2 / 2^64.
         .select([
             col("uid"),
-            col(inv::INVOCATION_ID).hash(17, 29, 31, 37).alias("id_hash"),
+            col(inv::INVOCATION_ID)
+                .hash(17, 29, 31, 37)
+                .alias("id_hash"),
             col("cu"),
             col("counted"),
             col("bountied"),

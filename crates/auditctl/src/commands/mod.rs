@@ -1,6 +1,7 @@
 //! One module per subcommand; each loads what it needs and prints.
 
 mod config;
+mod devnet;
 mod status;
 mod weights;
 
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Config(ConfigCommand::Check) => config::check(&cli.global),
         Command::Status => status::run(&cli.global).await,
         Command::Weights(args) => weights::run(&cli.global, args).await,
+        Command::Devnet(command) => devnet::run(&cli.global, command).await,
     }
 }
 
