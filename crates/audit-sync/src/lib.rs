@@ -10,6 +10,7 @@
 //! `metrics` column.
 
 pub mod exports;
+mod http_source;
 pub mod pipeline;
 pub mod pyliteral;
 pub mod report;

@@ -182,7 +182,10 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
     let seed = options.seed;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let out = &options.out;
-    let end = options.now - Duration::seconds(options.now.and_utc().timestamp().rem_euclid(3600));
+    // The last hour ends at least two minutes before `now`, so every entry
+    // (published up to 90 s after its hour) exists at the world's present.
+    let settled = options.now - Duration::minutes(2);
+    let end = settled - Duration::seconds(settled.and_utc().timestamp().rem_euclid(3600));
     let start = end - Duration::hours(i64::from(options.hours));
     let mut summary = GenerateSummary::default();
 
