@@ -56,11 +56,7 @@ pub fn raw_features(
     let window_start = at - TimeDelta::days(i64::from(profile.window_days));
     let w_us = micros(window_start);
 
-    let clock = std::time::Instant::now();
     let (compute, stats) = invocation_features(inputs, profile)?;
-    if std::env::var_os("PROFILE_SCORE").is_some() {
-        eprintln!("invocation features {:?}", clock.elapsed());
-    }
     let unique = unique_chutes(inputs, at, window_start)?;
     let private = private_instances(inputs, profile, t_us, w_us)?;
 
@@ -88,9 +84,6 @@ pub fn raw_features(
         )
         .sort([MINER], SortMultipleOptions::default())
         .collect();
-    if std::env::var_os("PROFILE_SCORE").is_some() {
-        eprintln!("all features {:?}", clock.elapsed());
-    }
     let joined =
         joined.map_err(|e| IncentivesError::Facts(format!("joining miner features: {e}")))?;
 
@@ -264,9 +257,6 @@ fn invocation_features(
             .unwrap_or(0))
     };
     let read = count("present")? + count("absent")?;
-    if std::env::var_os("PROFILE_SCORE").is_some() {
-        eprintln!("  counted rows");
-    }
 
     let private = col(inv::PRIVATE).fill_null(lit(false)).and(
         col(inv::CHUTE_ID)
