@@ -218,6 +218,25 @@ pub fn schema(table: FactTable) -> Schema {
         .collect()
 }
 
+/// `frame` with exactly the columns of `table`'s schema, in schema order:
+/// present columns cast to their type, absent ones all null. Columns named
+/// in `keep` follow, unchanged.
+pub fn conform(frame: DataFrame, table: FactTable, keep: &[&str]) -> PolarsResult<DataFrame> {
+    let mut exprs: Vec<Expr> = schema(table)
+        .iter()
+        .map(|(name, dtype)| {
+            let source = if frame.column(name.as_str()).is_ok() {
+                col(name.clone())
+            } else {
+                lit(NULL)
+            };
+            source.cast(dtype.clone()).alias(name.clone())
+        })
+        .collect();
+    exprs.extend(keep.iter().map(|name| col(*name)));
+    frame.lazy().select(exprs).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +251,19 @@ mod tests {
             names.dedup();
             assert_eq!(names.len(), schema.len(), "{table:?}");
         }
+    }
+
+    #[test]
+    fn conform_orders_casts_and_fills() {
+        let frame = df!("extra" => [1i64], "bounty" => [2i64], "invocation_id" => ["a"]).unwrap();
+        let out = conform(frame, FactTable::Invocations, &["extra"]).unwrap();
+        let mut want = schema(FactTable::Invocations);
+        want.with_column("extra".into(), DataType::Int64);
+        assert_eq!(out.schema().as_ref(), &want);
+        assert_eq!(
+            out.column("bounty").unwrap().f64().unwrap().get(0),
+            Some(2.0)
+        );
+        assert_eq!(out.column("chute_id").unwrap().null_count(), 1);
     }
 }

@@ -298,16 +298,7 @@ fn instance_audit_frame(records: &[Value]) -> Result<(DataFrame, u64), ReportErr
 
 /// Casts and orders columns to the fact schema.
 fn conform(frame: DataFrame, table: FactTable) -> Result<DataFrame, ReportError> {
-    let schema = facts::schema(table);
-    let exprs: Vec<Expr> = schema
-        .iter()
-        .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
-        .collect();
-    frame
-        .lazy()
-        .select(exprs)
-        .collect()
-        .map_err(|e| ReportError::Facts(table.name(), e.to_string()))
+    facts::conform(frame, table, &[]).map_err(|e| ReportError::Facts(table.name(), e.to_string()))
 }
 
 #[cfg(test)]

@@ -37,19 +37,7 @@ fn invocation_facts(rows: &[(&str, &str, f64)]) -> DataFrame {
         inv::COMPLETED_AT => completed,
     )
     .unwrap();
-    let schema = facts::schema(FactTable::Invocations);
-    let exprs: Vec<Expr> = schema
-        .iter()
-        .map(|(name, dtype)| {
-            let e = if frame.column(name.as_str()).is_ok() {
-                col(name.clone())
-            } else {
-                lit(NULL)
-            };
-            e.cast(dtype.clone()).alias(name.clone())
-        })
-        .collect();
-    frame.lazy().select(exprs).collect().unwrap()
+    facts::conform(frame, FactTable::Invocations, &[]).unwrap()
 }
 
 async fn build_lake(data_dir: &Path) {

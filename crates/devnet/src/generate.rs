@@ -166,6 +166,29 @@ fn iso(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
+/// Writes one hourly export through `rows`; returns its entry for the
+/// report (path and sha256 of the bytes written) and its size.
+fn write_export(
+    out: &Path,
+    export_path: &str,
+    rows: impl FnOnce(&mut csv::Writer<&mut HashingFile>, &Path) -> Result<(), DevnetError>,
+) -> Result<(serde_json::Value, u64), DevnetError> {
+    let path = out.join("exports").join(export_path);
+    let mut file = HashingFile {
+        inner: BufWriter::new(create(&path)?),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    {
+        let mut w = csv::Writer::from_writer(&mut file);
+        rows(&mut w, &path)?;
+        w.flush().map_err(io(&path))?;
+    }
+    file.flush().map_err(io(&path))?;
+    let entry = json!({"path": export_path, "sha256": hex::encode(file.hasher.finalize())});
+    Ok((entry, file.bytes))
+}
+
 /// A straddling invocation, to export again when it completes.
 struct Pending {
     row: Vec<String>,
@@ -324,23 +347,16 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
         let mut exports = BTreeMap::new();
         let mut per_miner: BTreeMap<(usize, usize), (u64, f64)> = BTreeMap::new();
 
-        // Invocations.
-        let path = out.join(format!("exports/invocations/{stem}.csv"));
-        let mut file = HashingFile {
-            inner: BufWriter::new(create(&path)?),
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
-        {
-            let mut w = csv::Writer::from_writer(&mut file);
-            w.write_record(header).map_err(csv_err(&path))?;
+        // Invocations; some parents are reported by users below.
+        let mut parents = Vec::new();
+        let (export, bytes) = write_export(out, &format!("invocations/{stem}.csv"), |w, path| {
+            w.write_record(header).map_err(csv_err(path))?;
             for pending in straddlers.drain(..) {
                 let mut row = pending.row;
                 row[12] = csv_time(pending.completed);
-                w.write_record(&row).map_err(csv_err(&path))?;
+                w.write_record(&row).map_err(csv_err(path))?;
                 summary.invocation_rows += 1;
             }
-            let mut parents = Vec::new();
             for i in 0..options.invocations_per_hour {
                 let pick = rng.random::<f64>() * total_weight;
                 let m = cumulative
@@ -424,7 +440,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
                     // Exported now without completed_at, and again next hour.
                     let mut open = row.clone();
                     open[12] = String::new();
-                    w.write_record(&open).map_err(csv_err(&path))?;
+                    w.write_record(&open).map_err(csv_err(path))?;
                     summary.invocation_rows += 1;
                     straddlers.push(Pending { row, completed });
                 } else {
@@ -438,11 +454,11 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
                         retry[9] = miners[other].uid.to_string();
                         retry[10] = miners[other].hotkey.clone();
                         retry[13] = String::new();
-                        w.write_record(&retry).map_err(csv_err(&path))?;
+                        w.write_record(&retry).map_err(csv_err(path))?;
                         summary.invocation_rows += 1;
                     }
                     row[12] = csv_time(completed);
-                    w.write_record(&row).map_err(csv_err(&path))?;
+                    w.write_record(&row).map_err(csv_err(path))?;
                     summary.invocation_rows += 1;
                 }
                 if !failed && !private {
@@ -477,124 +493,112 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
                     "0".into(),
                     "{'nc': 1.0}".into(),
                 ])
-                .map_err(csv_err(&path))?;
+                .map_err(csv_err(path))?;
                 summary.invocation_rows += 1;
             }
-            w.flush().map_err(io(&path))?;
-            reports_to_confirm.push(parents);
-        }
-        file.flush().map_err(io(&path))?;
-        summary.bytes += file.bytes;
-        exports.insert("invocations", json!({"path": format!("invocations/{stem}.csv"), "sha256": hex::encode(file.hasher.finalize())}));
+            Ok(())
+        })?;
+        summary.bytes += bytes;
+        reports_to_confirm.push(parents);
+        exports.insert("invocations", export);
 
         // User reports: filed this hour, half confirmed the next.
-        let path = out.join(format!("exports/invocations/{stem}-reports.csv"));
-        let mut file = HashingFile {
-            inner: BufWriter::new(create(&path)?),
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
-        {
-            let mut w = csv::Writer::from_writer(&mut file);
-            w.write_record([
-                "invocation_id",
-                "user_id",
-                "timestamp",
-                "confirmed_at",
-                "confirmed_by",
-                "reason",
-            ])
-            .map_err(csv_err(&path))?;
-            let filed_at = csv_time(hour_start + Duration::minutes(50));
-            if h > 0 {
-                for (k, parent) in reports_to_confirm[h as usize - 1].iter().enumerate() {
-                    if k % 2 == 0 {
-                        w.write_record([
-                            parent.as_str(),
-                            "user-1",
-                            &filed_at,
-                            &csv_time(hour_start + Duration::minutes(5)),
-                            "admin",
-                            "bad output",
-                        ])
-                        .map_err(csv_err(&path))?;
+        let (export, bytes) = write_export(
+            out,
+            &format!("invocations/{stem}-reports.csv"),
+            |w, path| {
+                w.write_record([
+                    "invocation_id",
+                    "user_id",
+                    "timestamp",
+                    "confirmed_at",
+                    "confirmed_by",
+                    "reason",
+                ])
+                .map_err(csv_err(path))?;
+                let filed_at = csv_time(hour_start + Duration::minutes(50));
+                if h > 0 {
+                    for (k, parent) in reports_to_confirm[h as usize - 1].iter().enumerate() {
+                        if k % 2 == 0 {
+                            w.write_record([
+                                parent.as_str(),
+                                "user-1",
+                                &filed_at,
+                                &csv_time(hour_start + Duration::minutes(5)),
+                                "admin",
+                                "bad output",
+                            ])
+                            .map_err(csv_err(path))?;
+                        }
                     }
                 }
-            }
-            for parent in &reports_to_confirm[h as usize] {
-                w.write_record([parent.as_str(), "user-1", &filed_at, "", "", "bad output"])
-                    .map_err(csv_err(&path))?;
-            }
-            w.flush().map_err(io(&path))?;
-        }
-        file.flush().map_err(io(&path))?;
-        summary.bytes += file.bytes;
-        exports.insert("reports", json!({"path": format!("invocations/{stem}-reports.csv"), "sha256": hex::encode(file.hasher.finalize())}));
+                for parent in &reports_to_confirm[h as usize] {
+                    w.write_record([parent.as_str(), "user-1", &filed_at, "", "", "bad output"])
+                        .map_err(csv_err(path))?;
+                }
+                Ok(())
+            },
+        )?;
+        summary.bytes += bytes;
+        exports.insert("reports", export);
 
         // Jobs.
-        let path = out.join(format!("exports/invocations/{stem}-jobs.csv"));
-        let mut file = HashingFile {
-            inner: BufWriter::new(create(&path)?),
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
-        {
-            let mut w = csv::Writer::from_writer(&mut file);
-            w.write_record([
-                "job_id",
-                "chute_id",
-                "version",
-                "chutes_version",
-                "method",
-                "miner_uid",
-                "miner_hotkey",
-                "miner_coldkey",
-                "instance_id",
-                "created_at",
-                "updated_at",
-                "started_at",
-                "finished_at",
-                "status",
-                "compute_multiplier",
-                "miner_terminated",
-            ])
-            .map_err(csv_err(&path))?;
-            for k in 0..2usize {
-                let m = (h as usize * 2 + k) % options.miners;
-                let t = hour_start + Duration::minutes(10 * k as i64 + 1);
+        let (export, bytes) =
+            write_export(out, &format!("invocations/{stem}-jobs.csv"), |w, path| {
                 w.write_record([
-                    uuid(seed, &format!("job{h}-{k}")),
-                    chutes[k].id.clone(),
-                    "1".into(),
-                    "0.3.1".into(),
-                    "train".into(),
-                    miners[m].uid.to_string(),
-                    miners[m].hotkey.clone(),
-                    miners[m].coldkey.clone(),
-                    instances[by_miner[m][0]].id.clone(),
-                    csv_time(t),
-                    csv_time(t),
-                    csv_time(t),
-                    if k == 0 {
-                        csv_time(t + Duration::minutes(20))
-                    } else {
-                        String::new()
-                    },
-                    if k == 0 {
-                        "complete".into()
-                    } else {
-                        "running".into()
-                    },
-                    "1.0".into(),
-                    py(k == 1).into(),
+                    "job_id",
+                    "chute_id",
+                    "version",
+                    "chutes_version",
+                    "method",
+                    "miner_uid",
+                    "miner_hotkey",
+                    "miner_coldkey",
+                    "instance_id",
+                    "created_at",
+                    "updated_at",
+                    "started_at",
+                    "finished_at",
+                    "status",
+                    "compute_multiplier",
+                    "miner_terminated",
                 ])
-                .map_err(csv_err(&path))?;
-            }
-            w.flush().map_err(io(&path))?;
-        }
-        file.flush().map_err(io(&path))?;
-        summary.bytes += file.bytes;
-        exports.insert("jobs", json!({"path": format!("invocations/{stem}-jobs.csv"), "sha256": hex::encode(file.hasher.finalize())}));
+                .map_err(csv_err(path))?;
+                for k in 0..2usize {
+                    let m = (h as usize * 2 + k) % options.miners;
+                    let t = hour_start + Duration::minutes(10 * k as i64 + 1);
+                    w.write_record([
+                        uuid(seed, &format!("job{h}-{k}")),
+                        chutes[k].id.clone(),
+                        "1".into(),
+                        "0.3.1".into(),
+                        "train".into(),
+                        miners[m].uid.to_string(),
+                        miners[m].hotkey.clone(),
+                        miners[m].coldkey.clone(),
+                        instances[by_miner[m][0]].id.clone(),
+                        csv_time(t),
+                        csv_time(t),
+                        csv_time(t),
+                        if k == 0 {
+                            csv_time(t + Duration::minutes(20))
+                        } else {
+                            String::new()
+                        },
+                        if k == 0 {
+                            "complete".into()
+                        } else {
+                            "running".into()
+                        },
+                        "1.0".into(),
+                        py(k == 1).into(),
+                    ])
+                    .map_err(csv_err(path))?;
+                }
+                Ok(())
+            })?;
+        summary.bytes += bytes;
+        exports.insert("jobs", export);
 
         // The validator's report: instances alive in the hour, and exports.
         let audits: Vec<serde_json::Value> = instances

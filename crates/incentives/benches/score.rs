@@ -33,19 +33,7 @@ fn start() -> NaiveDateTime {
 }
 
 fn conform(frame: DataFrame, table: FactTable) -> DataFrame {
-    let schema = facts::schema(table);
-    let exprs: Vec<Expr> = schema
-        .iter()
-        .map(|(name, dtype)| {
-            let e = if frame.column(name.as_str()).is_ok() {
-                col(name.clone())
-            } else {
-                lit(NULL)
-            };
-            e.cast(dtype.clone()).alias(name.clone())
-        })
-        .collect();
-    frame.lazy().select(exprs).collect().unwrap()
+    facts::conform(frame, table, &[]).unwrap()
 }
 
 /// One hour of invocations, deterministic from the hour index; ids repeat

@@ -69,23 +69,8 @@ fn ts(values: Vec<Option<NaiveDateTime>>) -> Vec<Option<i64>> {
     values.into_iter().map(|v| v.map(micros)).collect()
 }
 
-/// Casts every column to the fact schema's type, in schema order.
 fn conform(frame: DataFrame, table: FactTable, extra: &[&str]) -> LazyFrame {
-    let schema = facts::schema(table);
-    let mut exprs: Vec<Expr> = schema
-        .iter()
-        .map(|(name, dtype)| {
-            let present = frame.column(name.as_str()).is_ok();
-            let e = if present {
-                col(name.clone())
-            } else {
-                lit(NULL)
-            };
-            e.cast(dtype.clone()).alias(name.clone())
-        })
-        .collect();
-    exprs.extend(extra.iter().map(|e| col(*e)));
-    frame.lazy().select(exprs)
+    facts::conform(frame, table, extra).unwrap().lazy()
 }
 
 fn invocations(rows: &[Inv]) -> LazyFrame {
