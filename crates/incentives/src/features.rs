@@ -184,9 +184,12 @@ fn invocation_features(
     // The remaining columns break ties so the pick never depends on file
     // order. Only ids seen more than once (straddling an hour) need the
     // sort; the rest pass through, which keeps this linear.
-    let rows = rows.cache();
-    let repeated = rows
+    // Found from a scan of the id column alone: caching the wide rows for
+    // a second pass would hold the whole window in memory.
+    let repeated = inputs
+        .invocations
         .clone()
+        .select([col(inv::INVOCATION_ID)])
         .group_by([col(inv::INVOCATION_ID)])
         .agg([len().alias("copies")])
         .filter(col("copies").gt(lit(1)));
