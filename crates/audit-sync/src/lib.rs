@@ -9,12 +9,14 @@
 //! read instead of failing; [`pyliteral`] reads the Python-literal
 //! `metrics` column.
 
+mod chain_source;
 pub mod exports;
 mod http_source;
 pub mod pipeline;
 pub mod pyliteral;
 pub mod report;
 
+pub use chain_source::SubtensorChain;
 pub use exports::{parse_export, ExportError, ParseStats, BATCH_ROWS};
 pub use pipeline::{
     expected_entry_id, sync, AuditSource, ChainSource, Commitment, Rejection, SourceError,

@@ -53,6 +53,12 @@ pub enum Command {
     /// Reproduce the validator's scores from the lake and compare them with
     /// the incentive on chain.
     Weights(WeightsArgs),
+    /// Verified ingest: load the last week of audit data that checks out
+    /// against the chain (exit code 3 on an integrity violation).
+    Sync(SyncArgs),
+    /// The whole audit on a simulated network, no setup: generate a world
+    /// (once), serve it on loopback, sync it, score it, compare.
+    Demo(DemoArgs),
     /// The simulated Chutes network: generate and serve worlds.
     #[command(subcommand)]
     Devnet(DevnetCommand),
@@ -71,6 +77,64 @@ pub struct GenerateArgs {
     /// Directory to write; must be empty or absent.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub size: WorldSize,
+    /// The world's present (default 2025-02-10T12:00:00Z, so worlds are
+    /// reproducible).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<chrono::NaiveDateTime>,
+    /// Keep the generator's quick compute-share incentives instead of
+    /// scoring the world's own traffic by the spec (faster for huge worlds).
+    #[arg(long)]
+    pub approximate_incentives: bool,
+    /// Keep the catalog and lake the incentives were derived from in this
+    /// data directory (new or empty), ready for `auditctl weights`.
+    #[arg(long, value_name = "DIR", conflicts_with = "approximate_incentives")]
+    pub load_into: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The world directory.
+    #[arg(long, value_name = "DIR")]
+    pub world: PathBuf,
+    /// HTTP port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Chain (WebSocket JSON-RPC) port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub chain_port: u16,
+    /// Write an auditctl config pointing every URL at this devnet.
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
+    /// Serve this export (`invocations/2025/02/10/16.csv`) with altered
+    /// bytes. Repeatable.
+    #[arg(long, value_name = "EXPORT_PATH")]
+    pub tamper_export: Vec<String>,
+    /// Serve this report (`audit/validator/<hotkey>/<block>.json`) with
+    /// altered bytes. Repeatable.
+    #[arg(long, value_name = "REPORT_PATH")]
+    pub tamper_report: Vec<String>,
+    /// Answer this share of requests with 503.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub error_rate: f64,
+    /// Delay every answer by this many milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub delay_ms: u64,
+    /// Leave the next N traced attempts out of the export.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub drop_attempts: u32,
+    /// Export the next N traced attempts under another miner's hotkey.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub reroute_attempts: u32,
+    /// Fail the next N traced attempts, so the router retries elsewhere.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub fail_attempts: u32,
+}
+
+/// A generated world's seed and size.
+#[derive(Debug, Args)]
+pub struct WorldSize {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long, default_value_t = 16)]
@@ -79,23 +143,27 @@ pub struct GenerateArgs {
     pub hours: u32,
     #[arg(long, default_value_t = 2000)]
     pub invocations_per_hour: usize,
-    /// The world's present (default 2025-02-10T12:00:00Z, so worlds are
-    /// reproducible).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub now: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The world directory.
-    #[arg(long, value_name = "DIR")]
-    pub world: PathBuf,
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Write an auditctl config pointing every URL at this devnet.
-    #[arg(long, value_name = "PATH")]
-    pub write_config: Option<PathBuf>,
+pub struct DemoArgs {
+    /// World size, used when the demo world is first generated.
+    #[command(flatten)]
+    pub size: WorldSize,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Evaluation time (ISO-8601 UTC): the window is the week before it;
+    /// default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+    /// Load only this hotkey's entries.
+    #[arg(long, value_name = "SS58")]
+    pub hotkey: Option<String>,
+    /// Skip miners' self-reports (validator entries only).
+    #[arg(long)]
+    pub no_miner_reports: bool,
 }
 
 #[derive(Debug, Args)]

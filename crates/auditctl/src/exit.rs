@@ -10,7 +10,6 @@
 pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
-#[allow(dead_code)] // used by `sync` (the verified ingest)
 pub const INTEGRITY: u8 = 3;
 
 /// The exit code for an error that ended a command.

@@ -98,3 +98,43 @@ fn an_unreachable_database_fails_with_exit_1_and_no_password() {
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn demo_runs_the_whole_audit_with_no_setup_and_a_second_run_loads_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = [
+        "--miners",
+        "5",
+        "--hours",
+        "3",
+        "--invocations-per-hour",
+        "120",
+    ];
+    let first = auditctl(dir.path(), &[&["--json", "demo"][..], &small[..]].concat());
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let entries = report["sync"]["loaded"].as_u64().unwrap();
+    assert!(entries >= 3, "{report}");
+    assert_eq!(report["sync"]["rejected"], serde_json::json!([]));
+    // The world pays what its own traffic earns: only u16 rounding is left.
+    let worst = report["weights"]["comparison"]["max_delta"]
+        .as_f64()
+        .unwrap();
+    assert!(worst < 1e-3, "largest delta {worst}");
+    assert!(dir.path().join("data/demo/world/entries.json").is_file());
+    assert!(dir.path().join("data/demo/data/catalog.db").is_file());
+
+    let second = auditctl(dir.path(), &["demo"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    let table = text(&second.stdout);
+    assert!(table.contains("weights run 2"), "{table}");
+    let loaded_now = table
+        .lines()
+        .find(|l| l.contains("loaded now"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        loaded_now.trim_end_matches('│').trim().ends_with(" 0"),
+        "{loaded_now}"
+    );
+}

@@ -1,54 +1,33 @@
 //! End to end on a generated world served over HTTP: sync through the
 //! typed client into SQLite and the lake, then `auditctl weights` on it.
-//! The chain side here reads the world's own commitments; the simulated
-//! node replaces it when it lands.
+//! The chain side is the devnet's simulated node.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit_store::{MetagraphSnapshot, Neuron, Store};
-use audit_sync::{sync, ChainSource, Commitment, SourceError, SyncOptions};
+use audit_store::Store;
+use audit_sync::{sync, SyncOptions};
 use chrono::NaiveDate;
 use chutes_client::{ChutesClient, ClientConfig, Endpoints};
-use devnet::{DevnetServer, Faults, GenerateOptions, World};
+use devnet::{DevnetServer, Faults, World};
 
-struct WorldChain(World);
-
-impl ChainSource for WorldChain {
-    async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
-        let all = self
-            .0
-            .commitments()
-            .map_err(|e| SourceError(e.to_string()))?;
-        Ok(all
-            .into_iter()
-            .find(|(h, b, _)| h == hotkey && *b == block)
-            .map(|(_, _, sha)| Commitment::Sha256(sha))
-            .unwrap_or(Commitment::None))
-    }
-    async fn metagraph(&self) -> Result<MetagraphSnapshot, SourceError> {
-        Ok(MetagraphSnapshot {
-            snapshot_id: 0,
-            netuid: self.0.meta.netuid,
-            block: 5_000_000,
-            taken_at: self.0.now(),
-            neurons: self
-                .0
-                .metagraph
-                .iter()
-                .map(|n| Neuron {
-                    uid: n.uid,
-                    hotkey: n.hotkey.clone(),
-                    coldkey: n.coldkey.clone(),
-                    incentive: n.incentive,
-                    stake: n.stake,
-                    last_update: 0,
-                    validator_permit: n.uid == 0,
-                })
-                .collect(),
-        })
-    }
+/// The world's chain: the simulated node, serving its commitments.
+async fn chain_of(world: &World) -> (devnet_chain::ChainNode, Arc<audit_sync::SubtensorChain>) {
+    let node = devnet_chain::ChainNode::start(
+        &devnet_chain::ChainGenesis::from_world(world).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let client = subtensor::SubtensorClient::connect(&node.ws_url(), Default::default())
+        .await
+        .unwrap();
+    let chain = Arc::new(audit_sync::SubtensorChain {
+        client,
+        netuid: world.meta.netuid,
+    });
+    (node, chain)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,15 +38,27 @@ async fn a_generated_world_syncs_over_http_and_scores() {
         .unwrap()
         .and_hms_opt(12, 0, 0)
         .unwrap();
-    devnet::generate(&GenerateOptions {
-        out: world_dir.clone(),
-        seed: 11,
-        miners: 8,
-        hours: 6,
-        invocations_per_hour: 400,
-        now,
-    })
-    .unwrap();
+    // Through the CLI, so the world's incentives are derived from its own
+    // traffic: the comparison below must then show small deltas.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditctl"))
+        .args([
+            "devnet", "generate", "--seed", "11", "--miners", "8", "--hours", "6",
+        ])
+        .args([
+            "--invocations-per-hour",
+            "400",
+            "--now",
+            "2025-02-10T12:00:00Z",
+            "--out",
+        ])
+        .arg(&world_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let world = World::load(&world_dir).unwrap();
     let validator = world.meta.validator_hotkey.clone();
     let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
@@ -93,7 +84,7 @@ async fn a_generated_world_syncs_over_http_and_scores() {
         concurrency: 4,
         crash_before_catalog: false,
     };
-    let chain = Arc::new(WorldChain(world.clone()));
+    let (_node, chain) = chain_of(&world).await;
     let summary = sync(
         store.clone(),
         client.clone(),
@@ -171,4 +162,111 @@ async fn a_generated_world_syncs_over_http_and_scores() {
     assert!(table.contains("6 entries"), "{table}");
     // Run 2: the run above with the default config was run 1.
     insta::assert_snapshot!("generated_world_weights", table);
+}
+
+/// Syncs the world served at `url` into `store`.
+async fn sync_world(store: Arc<Store>, world: &World, url: &url::Url) -> audit_sync::SyncSummary {
+    let mut config = ClientConfig::new(Endpoints {
+        api: url.clone(),
+        llm: url.clone(),
+        chute_url_template: format!("{url}chute/{{slug}}"),
+    });
+    config.backoff = Duration::from_millis(1);
+    let client = Arc::new(ChutesClient::new(config).unwrap());
+    let options = SyncOptions {
+        at: world.now(),
+        window_days: 7,
+        validators: BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
+        hotkey: None,
+        miner_reports: true,
+        load_unverifiable: true,
+        concurrency: 4,
+        crash_before_catalog: false,
+    };
+    let (_node, chain) = chain_of(world).await;
+    sync(store, client, chain, &options, |_, _, _| {})
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scores_are_the_same_bits_on_every_backend_and_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = devnet::GenerateOptions {
+        out: dir.path().join("world"),
+        seed: 5,
+        miners: 10,
+        hours: 5,
+        invocations_per_hour: 300,
+        now: NaiveDate::from_ymd_opt(2025, 2, 10)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap(),
+    };
+    devnet::generate(&options).unwrap();
+    options.out = dir.path().join("world");
+    let world = World::load(&options.out).unwrap();
+    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = url::Url::parse(&server.url()).unwrap();
+    let config = dir.path().join("auditctl.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "validators:\n  - name: devnet\n    hotkey: {}\n    url: {url}\n",
+            world.meta.validator_hotkey
+        ),
+    )
+    .unwrap();
+
+    let outputs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = outputs.clone();
+    audit_store::testing::each_backend(|t| {
+        let (world, url, config, seen) = (world.clone(), url.clone(), config.clone(), seen.clone());
+        async move {
+            let store = Arc::new(t.reopen().await);
+            let summary = sync_world(store, &world, &url).await;
+            assert!(summary.rejected.is_empty(), "{summary:?}");
+            for _ in 0..2 {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditctl"))
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("--data-dir")
+                    .arg(t.data_dir())
+                    .arg("--database-url")
+                    .arg(t.database_url())
+                    .args(["--json", "weights", "--at", "2025-02-10T12:00:00Z"])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                // Everything but the run id, with floats as their exact bits.
+                let bits: Vec<(String, u64, u64)> = report["scores"]["miners"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| {
+                        (
+                            m["hotkey"].as_str().unwrap().to_string(),
+                            m["score"].as_f64().unwrap().to_bits(),
+                            m["compute_units"].as_f64().unwrap().to_bits(),
+                        )
+                    })
+                    .collect();
+                seen.lock().unwrap().push(bits);
+            }
+        }
+    })
+    .await;
+    let outputs = outputs.lock().unwrap();
+    assert!(outputs.len() >= 2);
+    assert!(!outputs[0].is_empty());
+    for other in outputs.iter().skip(1) {
+        assert_eq!(other, &outputs[0], "scores differ between runs or backends");
+    }
 }

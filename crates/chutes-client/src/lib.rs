@@ -43,6 +43,8 @@ pub struct ClientConfig {
     /// Extra attempts after the first, for 5xx and connection errors.
     pub retries: u32,
     pub backoff: Duration,
+    /// Chutes per catalogue page (upstream serves at most 1000).
+    pub page_size: usize,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("timeout", &self.timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("retries", &self.retries)
+            .field("page_size", &self.page_size)
             .finish()
     }
 }
@@ -67,6 +70,7 @@ impl ClientConfig {
             max_body_bytes: 2 << 30,
             retries: 3,
             backoff: Duration::from_millis(250),
+            page_size: PAGE_LIMIT,
         }
     }
 }
@@ -328,11 +332,12 @@ impl ChutesClient {
     /// The whole chutes catalogue, page by page until a short page.
     pub async fn chutes(&self) -> Result<Vec<Chute>, ClientError> {
         let mut all = Vec::new();
+        let page_size = self.config.page_size.clamp(1, PAGE_LIMIT);
         for page in 0.. {
             let mut url = Self::join(&self.config.endpoints.api, "chutes/")?;
             url.query_pairs_mut()
                 .append_pair("include_public", "true")
-                .append_pair("limit", &PAGE_LIMIT.to_string())
+                .append_pair("limit", &page_size.to_string())
                 .append_pair("page", &page.to_string())
                 .append_pair("exclude", "affine");
             let body: Value = self.get_json(url.clone()).await?;
@@ -349,7 +354,7 @@ impl ChutesClient {
                     message,
                 })?);
             }
-            if count < PAGE_LIMIT {
+            if count < page_size {
                 break;
             }
         }

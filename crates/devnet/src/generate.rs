@@ -33,7 +33,7 @@ pub const VALIDATOR_HOTKEY: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGK
 /// Always treated as public by the scoring rules.
 pub const LEGACY_CHUTE: &str = "561e4875-254d-588f-a36f-57c9cdef8961";
 const FIRST_BLOCK: u32 = 4_800_000;
-const BLOCKS_PER_HOUR: u32 = 300;
+pub(crate) const BLOCKS_PER_HOUR: u32 = 300;
 
 const PRIVATE_REASONS: [&str; 4] = [
     "job has been terminated due to insufficient user balance",
@@ -43,6 +43,55 @@ const PRIVATE_REASONS: [&str; 4] = [
 ];
 const FUNCTIONS: [&str; 4] = ["chat", "generate", "embed", "run"];
 const OTHER_REASONS: [&str; 2] = ["miner went offline", "failed verification"];
+
+/// The invocations export header, as upstream writes it.
+pub(crate) const INVOCATION_COLUMNS: [&str; 17] = [
+    "parent_invocation_id",
+    "invocation_id",
+    "chute_id",
+    "chute_user_id",
+    "function_name",
+    "user_id",
+    "image_id",
+    "image_user_id",
+    "instance_id",
+    "miner_uid",
+    "miner_hotkey",
+    "started_at",
+    "completed_at",
+    "error_message",
+    "compute_multiplier",
+    "bounty",
+    "metrics",
+];
+/// The user reports export header.
+pub(crate) const REPORT_COLUMNS: [&str; 6] = [
+    "invocation_id",
+    "user_id",
+    "timestamp",
+    "confirmed_at",
+    "confirmed_by",
+    "reason",
+];
+/// The jobs export header.
+pub(crate) const JOB_COLUMNS: [&str; 16] = [
+    "job_id",
+    "chute_id",
+    "version",
+    "chutes_version",
+    "method",
+    "miner_uid",
+    "miner_hotkey",
+    "miner_coldkey",
+    "instance_id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "status",
+    "compute_multiplier",
+    "miner_terminated",
+];
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -93,7 +142,7 @@ struct Instance {
 }
 
 /// A CSV writer that hashes what it writes.
-struct HashingFile {
+pub(crate) struct HashingFile {
     inner: BufWriter<File>,
     hasher: Sha256,
     bytes: u64,
@@ -124,21 +173,21 @@ fn create(path: &Path) -> Result<File, DevnetError> {
     })
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {
     move |source| DevnetError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn csv_err(path: &Path) -> impl FnOnce(csv::Error) -> DevnetError + '_ {
+pub(crate) fn csv_err(path: &Path) -> impl FnOnce(csv::Error) -> DevnetError + '_ {
     move |e| DevnetError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     }
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<u64, DevnetError> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<u64, DevnetError> {
     let bytes = serde_json::to_vec_pretty(value).expect("world files serialise");
     let mut file = create(path)?;
     file.write_all(&bytes).map_err(io(path))?;
@@ -146,7 +195,7 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<u64, DevnetE
 }
 
 /// A deterministic UUID from the seed and a label.
-fn uuid(seed: u64, label: &str) -> String {
+pub(crate) fn uuid(seed: u64, label: &str) -> String {
     let digest = Sha256::digest(format!("{seed}:{label}"));
     let mut bytes: [u8; 16] = digest[..16].try_into().expect("16 bytes");
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
@@ -158,17 +207,17 @@ fn key(seed: u64, label: &str) -> String {
     ss58::encode(&Sha256::digest(format!("{seed}:key:{label}")).into())
 }
 
-fn csv_time(t: NaiveDateTime) -> String {
+pub(crate) fn csv_time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
-fn iso(t: NaiveDateTime) -> String {
+pub(crate) fn iso(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 /// Writes one hourly export through `rows`; returns its entry for the
 /// report (path and sha256 of the bytes written) and its size.
-fn write_export(
+pub(crate) fn write_export(
     out: &Path,
     export_path: &str,
     rows: impl FnOnce(&mut csv::Writer<&mut HashingFile>, &Path) -> Result<(), DevnetError>,
@@ -316,25 +365,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
         .collect();
     let total_weight = *cumulative.last().expect("miners");
 
-    let header = [
-        "parent_invocation_id",
-        "invocation_id",
-        "chute_id",
-        "chute_user_id",
-        "function_name",
-        "user_id",
-        "image_id",
-        "image_user_id",
-        "instance_id",
-        "miner_uid",
-        "miner_hotkey",
-        "started_at",
-        "completed_at",
-        "error_message",
-        "compute_multiplier",
-        "bounty",
-        "metrics",
-    ];
+    let header = INVOCATION_COLUMNS;
     let mut entries = Vec::new();
     let mut straddlers: Vec<Pending> = Vec::new();
     let mut reports_to_confirm: Vec<Vec<String>> = Vec::new();
@@ -507,15 +538,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
             out,
             &format!("invocations/{stem}-reports.csv"),
             |w, path| {
-                w.write_record([
-                    "invocation_id",
-                    "user_id",
-                    "timestamp",
-                    "confirmed_at",
-                    "confirmed_by",
-                    "reason",
-                ])
-                .map_err(csv_err(path))?;
+                w.write_record(REPORT_COLUMNS).map_err(csv_err(path))?;
                 let filed_at = csv_time(hour_start + Duration::minutes(50));
                 if h > 0 {
                     for (k, parent) in reports_to_confirm[h as usize - 1].iter().enumerate() {
@@ -545,25 +568,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
         // Jobs.
         let (export, bytes) =
             write_export(out, &format!("invocations/{stem}-jobs.csv"), |w, path| {
-                w.write_record([
-                    "job_id",
-                    "chute_id",
-                    "version",
-                    "chutes_version",
-                    "method",
-                    "miner_uid",
-                    "miner_hotkey",
-                    "miner_coldkey",
-                    "instance_id",
-                    "created_at",
-                    "updated_at",
-                    "started_at",
-                    "finished_at",
-                    "status",
-                    "compute_multiplier",
-                    "miner_terminated",
-                ])
-                .map_err(csv_err(path))?;
+                w.write_record(JOB_COLUMNS).map_err(csv_err(path))?;
                 for k in 0..2usize {
                     let m = (h as usize * 2 + k) % options.miners;
                     let t = hour_start + Duration::minutes(10 * k as i64 + 1);

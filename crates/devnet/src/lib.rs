@@ -3,10 +3,13 @@
 //!
 //! A *world* is a directory in a public format ([`world`],
 //! docs/world-format.md). [`generate`] writes a deterministic one from a
-//! seed. Serving a world over HTTP as the real network does, and the
-//! simulated chain, build on this.
+//! seed. [`server`] serves one over HTTP as the real network does,
+//! including traced invocations ([`invoke`]) recorded into the open hour
+//! ([`live`]) and published hour by hour.
 
 pub mod generate;
+pub mod invoke;
+pub mod live;
 pub mod server;
 pub mod ss58;
 pub mod world;
@@ -14,7 +17,8 @@ pub mod world;
 use std::path::PathBuf;
 
 pub use generate::{generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
-pub use server::{DevnetServer, Faults};
+pub use live::Published;
+pub use server::{DevnetServer, Faults, PublishHook};
 pub use world::{entry_id, ListedEntry, World};
 
 /// Every way the devnet can fail, naming the file or option.

@@ -1,23 +1,32 @@
 //! Serving a world as the Chutes network does (spec/chutes-api.md):
 //! `/audit/`, `/audit/download`, `/invocations/exports/…`, `/chutes/`
-//! (paged) and `/chutes/gpu_count_history`, on loopback.
+//! (paged), `/chutes/gpu_count_history`, and traced invocations: the LLM
+//! gateway's `/v1/chat/completions` and `/v1/completions`, and a chute's
+//! own `/generate`, `/speak` and `/embed` under `/chute/{slug}/` (the
+//! devnet's stand-in for `https://{slug}.chutes.ai`).
+//!
+//! Every traced attempt is recorded into the open hour ([`LiveHour`]);
+//! `POST /_devnet/advance` publishes it as the next entry.
 //!
 //! Fault switches, set with `POST /_devnet/faults` or [`Faults`] in
 //! process: tamper with an export's or a report's bytes as served (the
-//! files on disk, and so the commitments, stay as they were), answer 503
-//! to a share of requests, and delay every answer.
+//! files on disk, and so the commitments, stay as they were), drop or
+//! re-route the next N attempts in the export, fail the next N attempts,
+//! answer 503 to a share of requests, and delay every answer.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::invoke::{self, InvocationContext, RoutedChute, TaskKind};
+use crate::live::{LiveHour, Published};
 use crate::world::World;
 use crate::DevnetError;
 
@@ -33,12 +42,27 @@ pub struct Faults {
     pub error_rate: f64,
     /// Added to every answer.
     pub delay_ms: u64,
+    /// The next N traced attempts are left out of the export.
+    pub drop_attempts: u32,
+    /// The next N traced attempts are exported under another miner's
+    /// hotkey and uid.
+    pub reroute_attempts: u32,
+    /// The next N traced attempts fail, so the router retries elsewhere.
+    pub fail_attempts: u32,
 }
 
+/// Called with every hour the server publishes: the chain side commits
+/// the report's hash through it.
+pub type PublishHook = Arc<dyn Fn(&Published) + Send + Sync>;
+
 struct Shared {
-    world: World,
+    world: RwLock<World>,
+    router: invoke::Router,
+    live: Mutex<LiveHour>,
     faults: Mutex<Faults>,
     requests: Mutex<u64>,
+    invocations: Mutex<u64>,
+    publish_hooks: Mutex<Vec<PublishHook>>,
 }
 
 /// A running devnet HTTP server.
@@ -52,9 +76,13 @@ impl DevnetServer {
     /// Serves `world` on `addr` (port 0 for an ephemeral one).
     pub async fn start(world: World, addr: SocketAddr) -> Result<DevnetServer, DevnetError> {
         let shared = Arc::new(Shared {
-            world,
+            router: invoke::Router::from_world(&world),
+            live: Mutex::new(LiveHour::open(&world)),
+            world: RwLock::new(world),
             faults: Mutex::new(Faults::default()),
             requests: Mutex::new(0),
+            invocations: Mutex::new(0),
+            publish_hooks: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/audit/", get(audit_list))
@@ -62,7 +90,11 @@ impl DevnetServer {
             .route("/invocations/exports/{*path}", get(export))
             .route("/chutes/", get(chutes))
             .route("/chutes/gpu_count_history", get(gpu_counts))
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(completion))
+            .route("/chute/{slug}/{*path}", post(chute_call))
             .route("/_devnet/faults", get(get_faults).post(set_faults))
+            .route("/_devnet/advance", post(advance))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -90,10 +122,56 @@ impl DevnetServer {
         format!("http://{}/", self.addr)
     }
 
+    /// The per-chute URL template to configure clients with.
+    pub fn chute_url_template(&self) -> String {
+        format!("http://{}/chute/{{slug}}", self.addr)
+    }
+
     /// Replaces the fault switches.
     pub fn set_faults(&self, faults: Faults) {
         *self.shared.faults.lock().expect("faults lock") = faults;
     }
+
+    /// The fault switches now (counters go down as attempts use them).
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.lock().expect("faults lock").clone()
+    }
+
+    /// The world as served now.
+    pub fn world(&self) -> World {
+        self.shared.world.read().expect("world lock").clone()
+    }
+
+    /// Export rows recorded in the open hour so far.
+    pub fn open_hour_rows(&self) -> Vec<Vec<String>> {
+        self.shared.live.lock().expect("live lock").rows().to_vec()
+    }
+
+    /// Calls `hook` with every hour published from now on.
+    pub fn on_publish(&self, hook: PublishHook) {
+        self.shared
+            .publish_hooks
+            .lock()
+            .expect("hooks lock")
+            .push(hook);
+    }
+
+    /// Closes the open hour, as `POST /_devnet/advance` does.
+    pub fn advance(&self) -> Result<Published, DevnetError> {
+        publish(&self.shared)
+    }
+}
+
+fn publish(shared: &Shared) -> Result<Published, DevnetError> {
+    let published = {
+        let mut world = shared.world.write().expect("world lock");
+        shared.live.lock().expect("live lock").publish(&mut world)?
+    };
+    let hooks = shared.publish_hooks.lock().expect("hooks lock").clone();
+    for hook in hooks {
+        hook(&published);
+    }
+    Ok(published)
 }
 
 impl Drop for DevnetServer {
@@ -137,7 +215,8 @@ async fn audit_list(State(shared): State<Arc<Shared>>) -> Response {
     if let Some(r) = gate(&shared).await {
         return r;
     }
-    Json(shared.world.listed()).into_response()
+    let listed = shared.world.read().expect("world lock").listed();
+    Json(listed).into_response()
 }
 
 #[derive(Deserialize)]
@@ -152,15 +231,18 @@ async fn audit_download(
     if let Some(r) = gate(&shared).await {
         return r;
     }
-    let world = &shared.world;
-    let Some(spec) = world
-        .entries
-        .iter()
-        .find(|e| world.report_path(e) == q.path)
-    else {
+    let found = {
+        let world = shared.world.read().expect("world lock");
+        world
+            .entries
+            .iter()
+            .find(|e| world.report_path(e) == q.path)
+            .map(|spec| world.report_bytes(spec))
+    };
+    let Some(found) = found else {
         return (StatusCode::NOT_FOUND, "no such report").into_response();
     };
-    match world.report_bytes(spec) {
+    match found {
         Ok(bytes) => {
             let tamper = shared
                 .faults
@@ -180,7 +262,12 @@ async fn export(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<String
         return r;
     }
     let report_path = format!("invocations/{path}");
-    let Ok(file) = shared.world.export_file(&report_path) else {
+    let file = shared
+        .world
+        .read()
+        .expect("world lock")
+        .export_file(&report_path);
+    let Ok(file) = file else {
         return (StatusCode::BAD_REQUEST, "unsafe path").into_response();
     };
     match std::fs::read(&file) {
@@ -216,7 +303,12 @@ async fn chutes(State(shared): State<Arc<Shared>>, Query(p): Query<Page>) -> Res
     if let Some(r) = gate(&shared).await {
         return r;
     }
-    let path = shared.world.dir.join("chutes.json");
+    let path = shared
+        .world
+        .read()
+        .expect("world lock")
+        .dir
+        .join("chutes.json");
     let body: serde_json::Value = match std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -247,7 +339,8 @@ async fn gpu_counts(State(shared): State<Arc<Shared>>) -> Response {
     if let Some(r) = gate(&shared).await {
         return r;
     }
-    Json(shared.world.gpu_counts.clone()).into_response()
+    let counts = shared.world.read().expect("world lock").gpu_counts.clone();
+    Json(counts).into_response()
 }
 
 async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
@@ -257,4 +350,162 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
 async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Json<Faults> {
     *shared.faults.lock().expect("faults lock") = faults.clone();
     Json(faults)
+}
+
+async fn advance(State(shared): State<Arc<Shared>>) -> Response {
+    match tokio::task::spawn_blocking(move || publish(&shared)).await {
+        Ok(Ok(published)) => Json(serde_json::json!({
+            "entry": published.entry,
+            "report_sha256": hex::encode(published.report_sha256),
+            "invocation_rows": published.invocation_rows,
+        }))
+        .into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn chat(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    llm(shared, headers, TaskKind::Chat, body).await
+}
+
+async fn completion(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    llm(shared, headers, TaskKind::Completion, body).await
+}
+
+async fn llm(
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    kind: TaskKind,
+    body: serde_json::Value,
+) -> Response {
+    let model = body
+        .get("model")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    let chute = shared.router.by_model(model).cloned();
+    traced(&shared, &headers, chute, kind, &body).await
+}
+
+async fn chute_call(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((slug, path)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let Some(kind) = TaskKind::from_chute_path(&path) else {
+        return (StatusCode::NOT_FOUND, "no such cord").into_response();
+    };
+    let chute = shared.router.by_slug(&slug).cloned();
+    traced(&shared, &headers, chute, kind, &body).await
+}
+
+/// One traced invocation: route, record every attempt (through the
+/// drop/re-route switches), stream the events.
+async fn traced(
+    shared: &Shared,
+    headers: &HeaderMap,
+    chute: Option<RoutedChute>,
+    kind: TaskKind,
+    body: &serde_json::Value,
+) -> Response {
+    if let Some(r) = gate(shared).await {
+        return r;
+    }
+    let authorised = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|key| !key.trim().is_empty());
+    if !authorised {
+        return (StatusCode::UNAUTHORIZED, "missing or empty API key").into_response();
+    }
+    let Some(chute) = chute else {
+        return (StatusCode::NOT_FOUND, "no such chute").into_response();
+    };
+    if chute.targets.is_empty() {
+        return (StatusCode::TOO_MANY_REQUESTS, "no instances available").into_response();
+    }
+    let forced_failures = {
+        let mut faults = shared.faults.lock().expect("faults lock");
+        std::mem::take(&mut faults.fail_attempts)
+    };
+    let (parent_id, clock) = {
+        let mut live = shared.live.lock().expect("live lock");
+        let mut n = shared.invocations.lock().expect("invocations lock");
+        *n += 1;
+        let parent = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("devnet-invocation/{}/{n}", live.start).as_bytes(),
+        )
+        .hyphenated()
+        .to_string();
+        (parent, live.next_clock())
+    };
+    let ctx = InvocationContext {
+        parent_id: &parent_id,
+        clock,
+        forced_failures,
+    };
+    let result = invoke::invoke(&chute, kind, body, &ctx);
+    {
+        // Failures the invocation did not use stay armed for the next one.
+        let used = result.attempts.iter().filter(|a| a.error.is_some()).count() as u32;
+        let mut faults = shared.faults.lock().expect("faults lock");
+        faults.fail_attempts += forced_failures.saturating_sub(used);
+    }
+    let world = shared.world.read().expect("world lock");
+    let mut live = shared.live.lock().expect("live lock");
+    let mut faults = shared.faults.lock().expect("faults lock");
+    for attempt in &result.attempts {
+        if faults.drop_attempts > 0 {
+            faults.drop_attempts -= 1;
+            continue;
+        }
+        let mut row = invoke::export_row(&chute, &parent_id, attempt);
+        if faults.reroute_attempts > 0 {
+            faults.reroute_attempts -= 1;
+            if let Some(other) = other_miner(&world, &attempt.target.hotkey) {
+                row[9] = other.uid.to_string();
+                row[10] = other.hotkey.clone();
+            }
+        }
+        live.record(row);
+    }
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(
+        "content-type",
+        "text/event-stream".parse().expect("static header"),
+    );
+    response_headers.insert(
+        "X-Chutes-InvocationID",
+        parent_id.parse().expect("uuid is a header value"),
+    );
+    drop((world, live, faults));
+    (StatusCode::OK, response_headers, result.body).into_response()
+}
+
+/// The metagraph's next miner after `hotkey` (not the validator).
+fn other_miner<'a>(world: &'a World, hotkey: &str) -> Option<&'a crate::world::NeuronSpec> {
+    let miners: Vec<_> = world
+        .metagraph
+        .iter()
+        .filter(|n| n.hotkey != world.meta.validator_hotkey)
+        .collect();
+    let at = miners.iter().position(|n| n.hotkey == hotkey).unwrap_or(0);
+    miners
+        .iter()
+        .cycle()
+        .skip(at + 1)
+        .take(miners.len())
+        .find(|n| n.hotkey != hotkey)
+        .copied()
 }

@@ -173,8 +173,36 @@ impl World {
             .collect()
     }
 
+    /// Replaces the metagraph's incentives (fractions of 65535) by hotkey;
+    /// hotkeys not named get 0. Rewrites `metagraph.json` in place.
+    pub fn set_incentives(
+        &mut self,
+        incentives: &std::collections::HashMap<String, u16>,
+    ) -> Result<(), DevnetError> {
+        for neuron in &mut self.metagraph {
+            neuron.incentive = incentives.get(&neuron.hotkey).copied().unwrap_or(0);
+        }
+        replace_json(&self.dir.join("metagraph.json"), &self.metagraph)
+    }
+
     /// The world's present.
     pub fn now(&self) -> NaiveDateTime {
         audit_store::time::parse_utc(&self.meta.now).expect("checked on load")
     }
+}
+
+/// Writes a world file through a temporary name and a rename, so a reader
+/// sees the old file or the new one, never half of one.
+pub(crate) fn replace_json(path: &Path, value: &impl Serialize) -> Result<(), DevnetError> {
+    use std::io::Write;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DevnetError::Io { path, source }
+    };
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(value).expect("world files serialise");
+    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    file.write_all(&bytes).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
 }

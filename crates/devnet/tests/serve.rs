@@ -1,40 +1,14 @@
 //! The typed client against a served world: every read endpoint, and each
 //! fault switch as a client sees it.
 
-use std::time::Duration;
+mod support;
 
-use chrono::NaiveDate;
-use chutes_client::{ChutesClient, ClientConfig, ClientError, Endpoints};
+use chutes_client::{ChutesClient, ClientError};
 use devnet::*;
 use url::Url;
 
 async fn start() -> (tempfile::TempDir, DevnetServer, ChutesClient) {
-    let dir = tempfile::tempdir().unwrap();
-    generate(&GenerateOptions {
-        out: dir.path().to_path_buf(),
-        seed: 3,
-        miners: 5,
-        hours: 3,
-        invocations_per_hour: 100,
-        now: NaiveDate::from_ymd_opt(2025, 2, 10)
-            .unwrap()
-            .and_hms_opt(12, 0, 0)
-            .unwrap(),
-    })
-    .unwrap();
-    let world = World::load(dir.path()).unwrap();
-    let server = DevnetServer::start(world, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let url = Url::parse(&server.url()).unwrap();
-    let mut config = ClientConfig::new(Endpoints {
-        api: url.clone(),
-        llm: url,
-        chute_url_template: "http://127.0.0.1:1/{slug}".into(),
-    });
-    config.backoff = Duration::from_millis(1);
-    config.timeout = Duration::from_secs(2);
-    (dir, server, ChutesClient::new(config).unwrap())
+    support::serve(support::options(3, 5, 3, 100)).await
 }
 
 #[tokio::test]
@@ -74,6 +48,33 @@ async fn every_read_endpoint_serves_the_world_verbatim() {
         client.download_report("audit/validator/none/1.json").await,
         Err(ClientError::Status { status: 404, .. })
     ));
+}
+
+#[tokio::test]
+async fn the_catalogue_pages_until_a_short_page() {
+    let (dir, _server, client) = start().await;
+    let catalogue: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("chutes.json")).unwrap()).unwrap();
+    let expected: Vec<String> = catalogue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["chute_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(expected.len() > 3, "enough chutes for several pages");
+    for page_size in [1, 3, expected.len(), 1000] {
+        let mut config = client.config().clone();
+        config.page_size = page_size;
+        let paged = ChutesClient::new(config).unwrap();
+        let got: Vec<String> = paged
+            .chutes()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.chute_id)
+            .collect();
+        assert_eq!(got, expected, "page size {page_size}");
+    }
 }
 
 #[tokio::test]

@@ -147,13 +147,9 @@ fn us(name: &str) -> Expr {
     col(name).cast(DataType::Int64)
 }
 
-/// Step 1 and the invocation part of step 2.
-fn invocation_features(
-    inputs: &ScoringInputs,
-    profile: &ScoringProfile,
-) -> Result<(LazyFrame, InvocationStats), IncentivesError> {
-    let rows = inputs
-        .invocations
+/// One invocation row with the columns the rules read.
+fn invocation_rows(frame: &LazyFrame) -> LazyFrame {
+    frame
         .clone()
         .filter(
             col(inv::MINER_UID)
@@ -178,48 +174,75 @@ fn invocation_features(
             col(inv::OT),
             col(inv::MASPT),
             col(ENTRY_CREATED),
-        ]);
+            id_hash(),
+        ])
+}
 
-    // One row per invocation id: the completed one, then the newest entry.
-    // The remaining columns break ties so the pick never depends on file
-    // order. Only ids seen more than once (straddling an hour) need the
-    // sort; the rest pass through, which keeps this linear.
-    // Found from a scan of the id column alone: caching the wide rows for
-    // a second pass would hold the whole window in memory.
-    let repeated = inputs
-        .invocations
-        .clone()
-        .select([col(inv::INVOCATION_ID)])
-        .group_by([col(inv::INVOCATION_ID)])
-        .agg([len().alias("copies")])
-        .filter(col("copies").gt(lit(1)));
-    let marked_copies = rows.join(
-        repeated,
-        [col(inv::INVOCATION_ID)],
-        [col(inv::INVOCATION_ID)],
-        JoinArgs::new(JoinType::Left),
-    );
-    let single = marked_copies.clone().filter(col("copies").is_null());
-    let resolved = marked_copies
-        .filter(col("copies").is_not_null())
-        .sort_by_exprs(
-            [
-                col(inv::INVOCATION_ID),
-                col("completed").is_not_null(),
-                col(ENTRY_CREATED),
-                col("completed"),
-                col(inv::MINER_HOTKEY),
-            ],
-            SortMultipleOptions::default()
-                .with_order_descending_multi([false, true, true, true, false])
-                .with_nulls_last(true)
-                .with_maintain_order(true),
-        )
-        .unique_stable_generic(
-            Some(vec![col(inv::INVOCATION_ID)]),
-            UniqueKeepStrategy::First,
-        );
-    let deduped = concat([single, resolved], UnionArgs::default())?;
+/// A 64-bit hash of the invocation id: finds repeats and orders sums far
+/// faster than the 36-character id itself.
+fn id_hash() -> Expr {
+    col(inv::INVOCATION_ID)
+        .hash(17, 29, 31, 37)
+        .alias("id_hash")
+}
+
+/// Per-miner sums of one group of invocation rows.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    counted: f64,
+    compute_units: f64,
+    bountied: f64,
+    rows: u64,
+    excluded: u64,
+}
+
+/// Step 1 and the invocation part of step 2.
+///
+/// The window is read one group of entries at a time ([`ScoringInputs`]
+/// keeps them in a fixed order), so memory holds one group's rows, never
+/// the week. Repeated invocation ids (straddling an hour) are found first
+/// from the id hashes alone; their rows are set aside and resolved
+/// together at the end, every other row is summed in its group. Each
+/// group's rows are summed in `(uid, id hash)` order and the groups'
+/// sums are added in the inputs' order, so the result does not depend on
+/// the order rows or files are read in.
+fn invocation_features(
+    inputs: &ScoringInputs,
+    profile: &ScoringProfile,
+) -> Result<(LazyFrame, InvocationStats), IncentivesError> {
+    let facts = |what: &str| {
+        let what = what.to_string();
+        move |e: PolarsError| IncentivesError::Facts(format!("{what}: {e}"))
+    };
+
+    // Pass 1: the id hashes seen more than once in the window.
+    let mut hashes = Vec::with_capacity(inputs.invocations.len());
+    for group in &inputs.invocations {
+        let frame = group
+            .clone()
+            .select([id_hash()])
+            .collect()
+            .map_err(facts("reading invocation ids"))?;
+        hashes.push(frame.lazy());
+    }
+    let all_hashes = concat(hashes, UnionArgs::default())?
+        .collect()
+        .map_err(facts("reading invocation ids"))?;
+    let read = all_hashes.height() as u64;
+    // Sorted, a repeat sits next to its twin: cheaper than a hash table
+    // of ten million keys.
+    let repeated = all_hashes
+        .lazy()
+        .sort(["id_hash"], SortMultipleOptions::default())
+        .filter(col("id_hash").eq(col("id_hash").shift(lit(1))))
+        .unique_generic(None, UniqueKeepStrategy::Any)
+        .with_column(col("id_hash").is_not_null().alias("copies"))
+        .collect()
+        .map_err(facts("finding repeated invocation ids"))?
+        // Sorted (and flagged so), the join below probes it faster: about
+        // a quarter of the week's scoring time on 2 cores.
+        .sort(["id_hash"], SortMultipleOptions::default())
+        .map_err(facts("finding repeated invocation ids"))?;
 
     // Reports name the parent request; one confirmed report excludes every
     // attempt of it.
@@ -231,36 +254,105 @@ fn invocation_features(
         .unique_generic(None, UniqueKeepStrategy::Any)
         // A computed marker, not a literal: polars mishandles aggregations
         // over constant columns when the report frame is empty.
-        .with_column(col("reported_parent").is_not_null().alias("excluded"));
-    let marked = deduped.join(
-        confirmed,
-        [col(inv::PARENT_INVOCATION_ID)],
-        [col("reported_parent")],
-        JoinArgs::new(JoinType::Left),
-    );
-
-    // Negative uids are dropped at load time, so every row counts here.
-    // (Counted through a column: polars' `len()` fast path over a parquet
-    // scan with an added column fails to cast its row count.)
-    let total_rows = inputs
-        .invocations
-        .clone()
-        .select([
-            col(inv::INVOCATION_ID).count().alias("present"),
-            col(inv::INVOCATION_ID).null_count().alias("absent"),
-        ])
+        .with_column(col("reported_parent").is_not_null().alias("excluded"))
         .collect()
-        .map_err(|e| IncentivesError::Facts(format!("counting invocation rows: {e}")))?;
-    let count = |name: &str| -> Result<u64, IncentivesError> {
-        Ok(total_rows
-            .column(name)?
-            .cast(&DataType::UInt64)?
-            .u64()?
-            .get(0)
-            .unwrap_or(0))
-    };
-    let read = count("present")? + count("absent")?;
+        .map_err(facts("reading confirmed reports"))?;
+    // Only metagraph miners are kept, so the hotkey becomes the uid early.
+    let uids = metagraph_frame(inputs)?
+        .select([col(MINER), col("uid")])
+        .collect()?;
 
+    // Pass 2: sum each group's rows with unique ids; keep the repeated ones.
+    let mut sums: std::collections::BTreeMap<Option<u32>, Sums> = Default::default();
+    let mut repeats = Vec::new();
+    for group in &inputs.invocations {
+        // Two lazy reads of the group rather than one wide materialised
+        // frame: only the narrow sums and the few repeated rows are built.
+        let marked = invocation_rows(group).join(
+            repeated.clone().lazy(),
+            [col("id_hash")],
+            [col("id_hash")],
+            JoinArgs::new(JoinType::Left),
+        );
+        let unique = per_row(
+            marked.clone().filter(col("copies").is_null()),
+            &confirmed,
+            &uids,
+            profile,
+        );
+        let repeated_rows = marked.filter(col("copies").is_not_null());
+        // One query for both, so the group is read once (the shared scan is
+        // computed once and cached).
+        let mut both = LazyFrame::collect_all_with_engine(
+            vec![unique.logical_plan, repeated_rows.logical_plan],
+            Engine::InMemory,
+            OptFlags::default(),
+        )
+        .map_err(facts("reading invocations"))?;
+        let repeated_rows = both.pop().expect("two results");
+        let unique = both.pop().expect("two results");
+        if repeated_rows.height() > 0 {
+            repeats.push(repeated_rows.lazy());
+        }
+        add_sums(&mut sums, unique)?;
+    }
+    // One row per repeated id: the completed one, then the newest entry.
+    // The remaining columns break ties so the pick never depends on file
+    // order.
+    if !repeats.is_empty() {
+        let resolved = concat(repeats, UnionArgs::default())?
+            .sort_by_exprs(
+                [
+                    col(inv::INVOCATION_ID),
+                    col("completed").is_not_null(),
+                    col(ENTRY_CREATED),
+                    col("completed"),
+                    col(inv::MINER_HOTKEY),
+                ],
+                SortMultipleOptions::default()
+                    .with_order_descending_multi([false, true, true, true, false])
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            )
+            .unique_stable_generic(
+                Some(vec![col(inv::INVOCATION_ID)]),
+                UniqueKeepStrategy::First,
+            );
+        let resolved = per_row(resolved, &confirmed, &uids, profile)
+            .collect()
+            .map_err(facts("resolving repeated invocations"))?;
+        add_sums(&mut sums, resolved)?;
+    }
+
+    let unique_rows: u64 = sums.values().map(|s| s.rows).sum();
+    let stats = InvocationStats {
+        rows: read,
+        duplicates_collapsed: read.saturating_sub(unique_rows),
+        excluded_by_reports: sums.values().map(|s| s.excluded).sum(),
+    };
+    // A miner whose every row was excluded by reports has no work to score.
+    let miners: Vec<(u32, Sums)> = sums
+        .into_iter()
+        .filter(|(_, s)| s.rows > s.excluded)
+        .filter_map(|(uid, s)| Some((uid?, s)))
+        .collect();
+    let features = df!(
+        "uid" => miners.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        "invocation_count" => miners.iter().map(|(_, s)| s.counted).collect::<Vec<_>>(),
+        "compute_units" => miners.iter().map(|(_, s)| s.compute_units).collect::<Vec<_>>(),
+        "bounty_count" => miners.iter().map(|(_, s)| s.bountied).collect::<Vec<_>>(),
+    )?;
+    Ok((features.lazy(), stats))
+}
+
+/// The per-row values the sums add, sorted by `(uid, id hash)`: collect it,
+/// so the sums see exactly this order.
+fn per_row(
+    rows: LazyFrame,
+    confirmed: &DataFrame,
+    uids: &DataFrame,
+    profile: &ScoringProfile,
+) -> LazyFrame {
     let private = col(inv::PRIVATE).fill_null(lit(false)).and(
         col(inv::CHUTE_ID)
             .neq(lit(profile.legacy_public_chute_id.as_str()))
@@ -291,80 +383,83 @@ fn invocation_features(
         .then((col(inv::IT) + col(inv::OT)) * col(inv::MASPT))
         .otherwise(elapsed);
     let compute_units = col(inv::BOUNTY).fill_null(lit(0.0)) + col(inv::COMPUTE_MULTIPLIER) * base;
+    let counted_only = |value: Expr| when(col("excluded")).then(lit(0.0)).otherwise(value);
 
-    // Only metagraph miners are kept, so swap the hotkey for the uid early:
-    // the per-row frame stays narrow enough to materialise.
-    let per_row = marked
-        .join(
-            metagraph_frame(inputs)?.select([col(MINER), col("uid")]),
-            [col(inv::MINER_HOTKEY)],
-            [col(MINER)],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            compute_units.alias("cu"),
+    rows.join(
+        confirmed.clone().lazy(),
+        [col(inv::PARENT_INVOCATION_ID)],
+        [col("reported_parent")],
+        JoinArgs::new(JoinType::Left),
+    )
+    .join(
+        uids.clone().lazy(),
+        [col(inv::MINER_HOTKEY)],
+        [col(MINER)],
+        JoinArgs::new(JoinType::Left),
+    )
+    .with_column(col("excluded").fill_null(lit(false)))
+    .select([
+        col("uid"),
+        col("id_hash"),
+        counted_only(compute_units).alias("cu"),
+        counted_only(
             success
+                .clone()
                 .and(private.clone().not())
-                .cast(DataType::Float64)
-                .alias("counted"),
+                .cast(DataType::Float64),
+        )
+        .alias("counted"),
+        counted_only(
             col(inv::BOUNTY)
                 .fill_null(lit(0.0))
                 .gt(lit(0.0))
                 .and(private.not())
-                .cast(DataType::Float64)
-                .alias("bountied"),
-            col("excluded").fill_null(lit(false)),
-        ])
-        // Sum order: by miner, then by a hash of the (now unique) id, which
-        // sorts far faster than the id itself. Equal hashes within one
-        // miner are the only way the order could vary: about n^2 / 2^64.
-        .select([
-            col("uid"),
-            col(inv::INVOCATION_ID)
-                .hash(17, 29, 31, 37)
-                .alias("id_hash"),
-            col("cu"),
-            col("counted"),
-            col("bountied"),
-            col("excluded"),
-        ])
-        .sort(["uid", "id_hash"], SortMultipleOptions::default())
-        .select([
-            col("uid"),
-            col("cu"),
-            col("counted"),
-            col("bountied"),
-            col("excluded"),
-        ])
-        // Materialised on purpose: the sums below must see this exact order
-        // (float addition is not associative), and the optimiser may drop a
-        // sort that feeds an aggregation.
-        .collect()
-        .map_err(|e| IncentivesError::Facts(format!("per-invocation compute: {e}")))?;
+                .cast(DataType::Float64),
+        )
+        .alias("bountied"),
+        col("excluded").cast(DataType::UInt32),
+    ])
+    .sort(["uid", "id_hash"], SortMultipleOptions::default())
+}
 
-    let excluded = per_row
-        .column("excluded")?
-        .as_materialized_series()
-        .bool()?
-        .sum()
-        .unwrap_or(0);
-    let unique = per_row.height() as u64;
-    let stats = InvocationStats {
-        rows: read,
-        duplicates_collapsed: read.saturating_sub(unique),
-        excluded_by_reports: u64::from(excluded),
-    };
-
-    let features = per_row
+/// Adds one group's per-miner sums (rows with a null uid are off the
+/// metagraph: counted in the stats only). `rows` is [`per_row`]'s output,
+/// materialised on purpose: the sums must see its exact order (float
+/// addition is not associative), and the optimiser may drop a sort that
+/// feeds an aggregation.
+fn add_sums(
+    sums: &mut std::collections::BTreeMap<Option<u32>, Sums>,
+    rows: DataFrame,
+) -> Result<(), IncentivesError> {
+    let per_row = rows
         .lazy()
-        .filter(col("excluded").not().and(col("uid").is_not_null()))
         .group_by_stable([col("uid")])
         .agg([
-            col("counted").sum().alias("invocation_count"),
-            col("cu").sum().alias("compute_units"),
-            col("bountied").sum().alias("bounty_count"),
-        ]);
-    Ok((features, stats))
+            col("counted").sum(),
+            col("cu").sum(),
+            col("bountied").sum(),
+            col("excluded").sum(),
+            col("id_hash").count().alias("rows"),
+        ])
+        .collect()
+        .map_err(|e| IncentivesError::Facts(format!("per-miner sums: {e}")))?;
+
+    let uid = per_row.column("uid")?.cast(&DataType::UInt32)?;
+    let float = |name: &str| -> Result<Vec<f64>, IncentivesError> {
+        let column = per_row.column(name)?.cast(&DataType::Float64)?;
+        Ok(column.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+    };
+    let (counted, cu, bountied) = (float("counted")?, float("cu")?, float("bountied")?);
+    let (excluded, rows) = (float("excluded")?, float("rows")?);
+    for (i, uid) in uid.u32()?.iter().enumerate() {
+        let s = sums.entry(uid).or_default();
+        s.counted += counted[i];
+        s.compute_units += cu[i];
+        s.bountied += bountied[i];
+        s.excluded += excluded[i] as u64;
+        s.rows += rows[i] as u64;
+    }
+    Ok(())
 }
 
 /// unique_chute_count (spec §2): GPU-weighted distinct chutes per hour,

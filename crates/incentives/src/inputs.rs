@@ -12,10 +12,17 @@ use crate::{IncentivesError, ScoringProfile};
 /// the entry it came from (the newest entry wins among duplicates).
 pub const ENTRY_CREATED: &str = "entry_created_us";
 
+/// Entries whose invocations scoring reads in one query: large enough to
+/// keep polars busy, small enough that memory holds a few hours, not the
+/// week.
+pub const ENTRIES_PER_GROUP: usize = 8;
+
 /// The inputs of one scoring run.
 pub struct ScoringInputs {
-    /// Invocation facts of the window's entries, with [`ENTRY_CREATED`].
-    pub invocations: LazyFrame,
+    /// Invocation facts of the window's entries, with [`ENTRY_CREATED`],
+    /// in groups of up to [`ENTRIES_PER_GROUP`] entries in a fixed order
+    /// (oldest first): scoring reads one group at a time.
+    pub invocations: Vec<LazyFrame>,
     /// User reports of the same entries.
     pub reports: LazyFrame,
     /// Instance audit records of the same entries.
@@ -54,7 +61,7 @@ impl ScoringInputs {
         gpu_counts: Vec<GpuCount>,
     ) -> Self {
         ScoringInputs {
-            invocations,
+            invocations: vec![invocations],
             reports,
             instance_audits,
             metagraph,
@@ -75,13 +82,17 @@ impl ScoringInputs {
     ) -> Result<Self, IncentivesError> {
         let from = at - Duration::days(i64::from(profile.window_days));
         let until = at + Duration::microseconds(1);
-        let entries: Vec<_> = store
+        let mut entries: Vec<_> = store
             .catalog()
             .loaded_entries(EntrySource::Validator, from, until)
             .await?
             .into_iter()
-            .filter(|e| validator_hotkeys.iter().any(|h| *h == e.entry.hotkey))
+            .filter(|e| validator_hotkeys.contains(&e.entry.hotkey))
             .collect();
+        // A fixed order, whatever order the catalog lists them in.
+        entries.sort_by(|a, b| {
+            (a.entry.created_at, &a.entry.entry_id).cmp(&(b.entry.created_at, &b.entry.entry_id))
+        });
         let metagraph = store
             .catalog()
             .metagraph_at(netuid, at)
@@ -89,9 +100,11 @@ impl ScoringInputs {
             .ok_or(IncentivesError::NoMetagraph { netuid, at })?;
         let gpu_counts = store.catalog().gpu_counts().await?;
 
-        let scan = |table: FactTable| -> Result<LazyFrame, IncentivesError> {
+        let scan = |table: FactTable,
+                    entries: &[audit_store::EntryRecord]|
+         -> Result<LazyFrame, IncentivesError> {
             let mut frames = Vec::new();
-            for e in &entries {
+            for e in entries {
                 let path = store.lake().fact_path(&e.entry.entry_id, table)?;
                 if !path.is_file() {
                     continue;
@@ -109,10 +122,18 @@ impl ScoringInputs {
             concat(frames, UnionArgs::default()).map_err(IncentivesError::from)
         };
 
+        let invocations = if entries.is_empty() {
+            vec![empty(FactTable::Invocations)]
+        } else {
+            entries
+                .chunks(ENTRIES_PER_GROUP)
+                .map(|group| scan(FactTable::Invocations, group))
+                .collect::<Result<_, _>>()?
+        };
         Ok(ScoringInputs {
-            invocations: scan(FactTable::Invocations)?,
-            reports: scan(FactTable::Reports)?,
-            instance_audits: scan(FactTable::InstanceAudits)?,
+            invocations,
+            reports: scan(FactTable::Reports, &entries)?,
+            instance_audits: scan(FactTable::InstanceAudits, &entries)?,
             snapshot_id: Some(metagraph.snapshot_id),
             metagraph: metagraph.neurons,
             gpu_counts,

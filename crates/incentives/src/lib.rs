@@ -19,7 +19,7 @@ use serde::Serialize;
 
 pub use compare::{compare, ComparedMiner, Comparison};
 pub use features::{InvocationStats, MinerFeatures};
-pub use inputs::{micros, ScoringInputs, ENTRY_CREATED};
+pub use inputs::{micros, ScoringInputs, ENTRIES_PER_GROUP, ENTRY_CREATED};
 pub use profile::{FeatureWeights, ScoringProfile};
 pub use score::{median, MinerScore, UniqueScale};
 

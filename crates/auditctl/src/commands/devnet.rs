@@ -2,10 +2,46 @@
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
-use devnet::{DevnetServer, GenerateOptions, World};
+use devnet::{DevnetServer, Faults, GenerateOptions, World};
 
+use super::world_feed;
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
 use crate::{exit, output};
+
+/// The mini-secret of `//Alice`, the generated worlds' validator hotkey:
+/// a public dev key, so tests and demos can sign as the validator.
+pub const DEV_VALIDATOR_SEED: &str =
+    "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
+
+/// Serves `world` over HTTP and its chain over JSON-RPC, both on
+/// loopback; every hour the HTTP side publishes is committed on the chain.
+pub async fn start_network(
+    world: World,
+    http_port: u16,
+    chain_port: u16,
+) -> Result<(DevnetServer, std::sync::Arc<devnet_chain::ChainNode>)> {
+    let genesis = devnet_chain::ChainGenesis::from_world(&world)?;
+    let chain = std::sync::Arc::new(
+        devnet_chain::ChainNode::start(&genesis, ([127, 0, 0, 1], chain_port).into()).await?,
+    );
+    let server = DevnetServer::start(world, ([127, 0, 0, 1], http_port).into()).await?;
+    let committer = chain.clone();
+    server.on_publish(std::sync::Arc::new(move |p: &devnet::Published| {
+        if let Err(e) = committer.commit(&p.entry.hotkey, p.entry.block, p.report_sha256) {
+            tracing::error!("the chain could not commit entry {}: {e}", p.entry.entry_id);
+        }
+    }));
+    Ok((server, chain))
+}
+
+/// A generated world's present when none is given: fixed, so worlds are
+/// reproducible.
+pub fn default_now() -> chrono::NaiveDateTime {
+    NaiveDate::from_ymd_opt(2025, 2, 10)
+        .expect("date")
+        .and_hms_opt(12, 0, 0)
+        .expect("time")
+}
 
 pub async fn run(global: &Global, command: &DevnetCommand) -> Result<u8> {
     match command {
@@ -29,21 +65,33 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
     }
     let options = GenerateOptions {
         out: args.out.clone(),
-        seed: args.seed,
-        miners: args.miners,
-        hours: args.hours,
-        invocations_per_hour: args.invocations_per_hour,
-        now: args.now.unwrap_or_else(|| {
-            NaiveDate::from_ymd_opt(2025, 2, 10)
-                .expect("date")
-                .and_hms_opt(12, 0, 0)
-                .expect("time")
-        }),
+        seed: args.size.seed,
+        miners: args.size.miners,
+        hours: args.size.hours,
+        invocations_per_hour: args.size.invocations_per_hour,
+        now: args.now.unwrap_or_else(default_now),
     };
     let started = std::time::Instant::now();
     let summary = tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
+    let generated_in = started.elapsed();
+    let started = std::time::Instant::now();
+    let paid = if args.approximate_incentives {
+        None
+    } else {
+        Some(world_feed::derive_incentives(&args.out, args.load_into.as_deref()).await?)
+    };
+    let derived_in = started.elapsed();
     if global.json {
-        print!("{}", output::json(&summary));
+        print!(
+            "{}",
+            output::json(&serde_json::json!({
+                "summary": summary,
+                "generate_seconds": generated_in.as_secs_f64(),
+                "incentives": if paid.is_some() { "derived" } else { "approximate" },
+                "miners_paid": paid,
+                "derive_seconds": paid.map(|_| derived_in.as_secs_f64()),
+            }))
+        );
     } else {
         println!(
             "world written to {}: {} entries, {} invocation rows, {} in {:.1?}",
@@ -51,8 +99,24 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
             summary.entries,
             summary.invocation_rows,
             output::bytes(summary.bytes),
-            started.elapsed()
+            generated_in
         );
+        match paid {
+            Some(n) => println!(
+                "incentives derived from the world's own traffic ({n} miners paid) in {derived_in:.1?}"
+            ),
+            None => println!("incentives: the generator's compute-share approximation"),
+        }
+        if let Some(dir) = &args.load_into {
+            let world = World::load(&args.out)?;
+            println!(
+                "catalog and lake loaded in {}: score with `auditctl --data-dir {} weights --at {}` and a config naming validator {}",
+                dir.display(),
+                dir.display(),
+                world.meta.now,
+                world.meta.validator_hotkey
+            );
+        }
     }
     Ok(exit::SUCCESS)
 }
@@ -61,27 +125,62 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
     let world = World::load(&args.world)
         .with_context(|| format!("loading the world in {}", args.world.display()))?;
     let validator = world.meta.validator_hotkey.clone();
-    let server = DevnetServer::start(world, ([127, 0, 0, 1], args.port).into()).await?;
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        bail!(
+            "--error-rate {} is not a share: give a number from 0 to 1",
+            args.error_rate
+        );
+    }
+    let (server, chain) = start_network(world, args.port, args.chain_port).await?;
+    server.set_faults(Faults {
+        tamper_exports: args.tamper_export.clone(),
+        tamper_reports: args.tamper_report.clone(),
+        error_rate: args.error_rate,
+        delay_ms: args.delay_ms,
+        drop_attempts: args.drop_attempts,
+        reroute_attempts: args.reroute_attempts,
+        fail_attempts: args.fail_attempts,
+    });
     let url = server.url();
+    let ws = chain.ws_url();
     if let Some(path) = &args.write_config {
         let config = format!(
             "# Points auditctl at the devnet serving {world}.\n\
              data_dir: data-devnet\n\
-             endpoints:\n  api: {url}\n  llm: {url}\n  chute_url_template: \"{url}chute/{{slug}}/\"\n\
-             validators:\n  - name: devnet\n    hotkey: {validator}\n    url: {url}\n",
-            world = args.world.display()
+             api_key: devnet\n\
+             endpoints:\n  api: {url}\n  llm: {url}\n  chute_url_template: \"{url}chute/{{slug}}\"\n\
+             validators:\n  - name: devnet\n    hotkey: {validator}\n    url: {url}\n\
+             subtensor:\n  url: {ws}\n  archive_url: {ws}\n\
+             # The devnet validator is //Alice: a public dev key, never for real funds.\n\
+             set_weights:\n  enabled: false\n  ss58: {validator}\n  secret_seed: \"{seed}\"\n",
+            world = args.world.display(),
+            seed = DEV_VALIDATOR_SEED,
         );
         audit_store::write_atomic(path, config.as_bytes())?;
     }
     if global.json {
         print!(
             "{}",
-            output::json(&serde_json::json!({"http": url, "validator_hotkey": validator}))
+            output::json(&serde_json::json!({
+                "http": url, "ws": ws, "validator_hotkey": validator,
+                "chute_url_template": server.chute_url_template(),
+                "faults": server.faults(),
+            }))
         );
     } else {
         println!("devnet serving {} at {url}", args.world.display());
+        println!("  chain (JSON-RPC) {ws}");
         println!("  validator hotkey {validator}");
-        println!("  fault switches: POST {url}_devnet/faults");
+        println!("  LLM gateway      {url}v1/chat/completions, {url}v1/completions");
+        println!(
+            "  chute endpoints  {}/{{generate,speak,embed}}",
+            server.chute_url_template()
+        );
+        println!("  close the hour:  POST {url}_devnet/advance");
+        println!(
+            "  fault switches:  POST {url}_devnet/faults  {}",
+            serde_json::to_string(&server.faults())?
+        );
         if let Some(path) = &args.write_config {
             println!("  config written to {}", path.display());
         }

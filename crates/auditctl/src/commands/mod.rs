@@ -1,9 +1,12 @@
 //! One module per subcommand; each loads what it needs and prints.
 
 mod config;
+mod demo;
 mod devnet;
 mod status;
+mod sync;
 mod weights;
+mod world_feed;
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +21,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Config(ConfigCommand::Check) => config::check(&cli.global),
         Command::Status => status::run(&cli.global).await,
         Command::Weights(args) => weights::run(&cli.global, args).await,
+        Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
+        Command::Demo(args) => demo::run(&cli.global, args).await,
     }
 }
 

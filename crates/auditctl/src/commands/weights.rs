@@ -3,10 +3,12 @@
 
 use anyhow::{bail, Context, Result};
 use audit_store::Store;
+use chrono::NaiveDateTime;
 use incentives::{ComparedMiner, Comparison, MinerScore, Scores, ScoringInputs};
 use serde::Serialize;
 
 use crate::cli::{Global, WeightsArgs};
+use crate::config::Config;
 use crate::{exit, output};
 
 /// Everything one run reports.
@@ -19,35 +21,11 @@ pub struct WeightsReport {
 
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
-    let now = chrono::Utc::now().naive_utc();
-    let at = args.at.unwrap_or(now);
+    let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
-    let inputs =
-        ScoringInputs::from_store(&store, at, &validators, config.netuid, &config.scoring).await?;
-    if inputs.entries == 0 {
-        tracing::warn!(
-            "no loaded validator entry in the {} days before {at}; run `auditctl sync` first",
-            config.scoring.window_days
-        );
-    }
-    let profile = config.scoring.clone();
-    // Scoring is CPU-bound polars work: keep it off the async workers.
-    let (scores, inputs) = tokio::task::spawn_blocking(move || {
-        incentives::score(&inputs, at, &profile).map(|s| (s, inputs))
-    })
-    .await??;
-    let comparison =
-        incentives::compare(&scores.miners, &inputs.metagraph, config.scoring.delta_flag);
-    let record = incentives::weights_run(&scores, &comparison, inputs.snapshot_id, now);
-    let run_id = store.catalog().record_weights_run(&record).await?;
-    let report = WeightsReport {
-        run_id,
-        scores,
-        comparison,
-    };
+    let report = score(&store, &config, at).await?;
 
     if let Some(hotkey) = &args.explain {
         let Some(text) = explain(&report, hotkey) else {
@@ -67,6 +45,36 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
         print!("{}", render(&report, config.scoring.delta_flag));
     }
     Ok(exit::SUCCESS)
+}
+
+/// Scores the lake as of `at`, compares with the chain, and records the
+/// run in the catalog.
+pub async fn score(store: &Store, config: &Config, at: NaiveDateTime) -> Result<WeightsReport> {
+    let now = chrono::Utc::now().naive_utc();
+    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
+    let inputs =
+        ScoringInputs::from_store(store, at, &validators, config.netuid, &config.scoring).await?;
+    if inputs.entries == 0 {
+        tracing::warn!(
+            "no loaded validator entry in the {} days before {at}; run `auditctl sync` first",
+            config.scoring.window_days
+        );
+    }
+    let profile = config.scoring.clone();
+    // Scoring is CPU-bound polars work: keep it off the async workers.
+    let (scores, inputs) = tokio::task::spawn_blocking(move || {
+        incentives::score(&inputs, at, &profile).map(|s| (s, inputs))
+    })
+    .await??;
+    let comparison =
+        incentives::compare(&scores.miners, &inputs.metagraph, config.scoring.delta_flag);
+    let record = incentives::weights_run(&scores, &comparison, inputs.snapshot_id, now);
+    let run_id = store.catalog().record_weights_run(&record).await?;
+    Ok(WeightsReport {
+        run_id,
+        scores,
+        comparison,
+    })
 }
 
 fn find<'a>(scores: &'a Scores, hotkey: &str) -> Option<&'a MinerScore> {

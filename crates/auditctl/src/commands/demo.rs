@@ -1,0 +1,108 @@
+//! `auditctl demo`: the main job end to end on the embedded default, with
+//! no setup: a generated world (made once, under `<data_dir>/demo/world`)
+//! served over HTTP on loopback as the Chutes network, synced through the
+//! typed client into a SQLite catalog and Parquet lake under
+//! `<data_dir>/demo`, then scored and compared with the world's incentives.
+//!
+//! Every report is checked against its commitment on the devnet's
+//! simulated chain node, through the same subtensor client as on finney.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use audit_store::Store;
+use devnet::{GenerateOptions, World};
+
+use super::{sync, weights, world_feed};
+use crate::cli::{DemoArgs, Global};
+use crate::config::ValidatorConfig;
+use crate::{exit, output};
+
+pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
+    let mut config = super::load_config(global)?;
+    let home = config.data_dir.join("demo");
+    let world_dir = home.join("world");
+    if !world_dir.join("entries.json").is_file() {
+        let options = GenerateOptions {
+            out: world_dir.clone(),
+            seed: args.size.seed,
+            miners: args.size.miners,
+            hours: args.size.hours,
+            invocations_per_hour: args.size.invocations_per_hour,
+            now: super::devnet::default_now(),
+        };
+        if !global.json {
+            eprintln!(
+                "generating a world of {} miners × {} hours × {} invocations in {}",
+                args.size.miners,
+                args.size.hours,
+                args.size.invocations_per_hour,
+                world_dir.display()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&world_dir);
+        tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
+        world_feed::derive_incentives(&world_dir, None).await?;
+    }
+    let world = World::load(&world_dir)
+        .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;
+    let (server, node) = super::devnet::start_network(world.clone(), 0, 0).await?;
+    let url = url::Url::parse(&server.url())?;
+
+    // The demo's own config: every URL at the devnet, its own data dir.
+    config.data_dir = home.join("data");
+    config.database_url = None;
+    config.endpoints.api = url.clone();
+    config.endpoints.llm = url.clone();
+    config.endpoints.chute_url_template = server.chute_url_template();
+    config.validators = vec![ValidatorConfig {
+        name: "devnet".into(),
+        hotkey: world.meta.validator_hotkey.clone(),
+        url: url.clone(),
+    }];
+    config.netuid = world.meta.netuid;
+    config.subtensor.url = url::Url::parse(&node.ws_url())?;
+    config.subtensor.archive_url = None;
+    let store = Arc::new(
+        Store::open(&config.data_dir, None)
+            .await
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let at = world.now();
+    let mut options = sync::options(
+        &config,
+        &crate::cli::SyncArgs {
+            at: Some(at),
+            hotkey: None,
+            no_miner_reports: false,
+        },
+    );
+    options.validators = [(world.meta.validator_hotkey.clone(), url.to_string())].into();
+    let client = Arc::new(sync::chutes_client(&config)?);
+    let chain = Arc::new(sync::chain(&config).await?);
+    let synced = sync::ingest(store.clone(), client, chain, options, global.json).await?;
+    let scored = weights::score(&store, &config, at).await?;
+    if global.json {
+        print!(
+            "{}",
+            output::json(&serde_json::json!({
+                "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
+            }))
+        );
+    } else {
+        println!(
+            "devnet serving {} at {url}, chain at {}\n",
+            world_dir.display(),
+            node.ws_url()
+        );
+        print!("{}", sync::render(&synced));
+        println!();
+        print!("{}", weights::render(&scored, config.scoring.delta_flag));
+    }
+    drop(server);
+    Ok(if synced.integrity_violation {
+        exit::INTEGRITY
+    } else {
+        exit::SUCCESS
+    })
+}

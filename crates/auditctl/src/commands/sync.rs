@@ -1,0 +1,251 @@
+//! `auditctl sync`: the verified ingest of the last week of audit data.
+//! The pipeline is `audit_sync::sync`; this module wires it to the
+//! network (the Chutes client) and a chain, shows progress, and renders
+//! the summary. Exit code 3 when anything failed an integrity check, so
+//! monitoring can page on it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use audit_store::Store;
+use audit_sync::{ChainSource, SyncOptions, SyncSummary};
+use chutes_client::{ChutesClient, ClientConfig, Endpoints};
+use comfy_table::Cell;
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::{Global, SyncArgs};
+use crate::config::Config;
+use crate::{exit, output};
+
+/// What `sync --json` prints: the options it ran with and what it did.
+#[derive(Debug, Serialize)]
+pub struct SyncReport {
+    pub at: chrono::NaiveDateTime,
+    pub window_days: u32,
+    pub integrity_violation: bool,
+    #[serde(flatten)]
+    pub summary: SyncSummary,
+}
+
+pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let options = options(&config, args);
+    let store = Arc::new(
+        Store::open(&config.data_dir, Some(&config.database_url()))
+            .await
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let client = Arc::new(chutes_client(&config)?);
+    let chain = Arc::new(chain(&config).await?);
+    let report = ingest(store, client, chain, options, global.json).await?;
+    if global.json {
+        print!("{}", output::json(&report));
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.integrity_violation {
+        exit::INTEGRITY
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// The chain the config names: the archive node when there is one (an
+/// entry's commitment is read at its block, up to a week old), else the
+/// node.
+pub async fn chain(config: &Config) -> Result<audit_sync::SubtensorChain> {
+    let url = config
+        .subtensor
+        .archive_url
+        .as_ref()
+        .unwrap_or(&config.subtensor.url);
+    let options = subtensor::ClientOptions {
+        call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
+        ..subtensor::ClientOptions::default()
+    };
+    let client = subtensor::SubtensorClient::connect(url.as_str(), options)
+        .await
+        .with_context(|| format!("connecting to the chain at {url}"))?;
+    Ok(audit_sync::SubtensorChain {
+        client,
+        netuid: config.netuid,
+    })
+}
+
+/// The sync options from the config and the flags.
+pub fn options(config: &Config, args: &SyncArgs) -> SyncOptions {
+    SyncOptions {
+        at: args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
+        window_days: config.sync.window_days,
+        validators: config
+            .validators
+            .iter()
+            .map(|v| (v.hotkey.clone(), v.url.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        hotkey: args.hotkey.clone(),
+        miner_reports: config.sync.miner_reports && !args.no_miner_reports,
+        load_unverifiable: config.sync.load_unverifiable,
+        concurrency: config.sync.concurrency,
+        crash_before_catalog: false,
+    }
+}
+
+/// The Chutes client the config describes.
+pub fn chutes_client(config: &Config) -> Result<ChutesClient> {
+    let mut client = ClientConfig::new(Endpoints {
+        api: config.endpoints.api.clone(),
+        llm: config.endpoints.llm.clone(),
+        chute_url_template: config.endpoints.chute_url_template.clone(),
+    });
+    client.timeout = Duration::from_secs(config.endpoints.timeout_seconds);
+    client.max_body_bytes = config.endpoints.max_body_bytes;
+    client.api_key = config.api_key.as_ref().map(|k| k.expose().to_string());
+    Ok(ChutesClient::new(client)?)
+}
+
+/// Runs the pipeline with a progress bar on stderr (hidden for `--json`
+/// and when stderr is not a terminal).
+pub async fn ingest<C: ChainSource + 'static>(
+    store: Arc<Store>,
+    client: Arc<ChutesClient>,
+    chain: Arc<C>,
+    options: SyncOptions,
+    quiet: bool,
+) -> Result<SyncReport> {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} entries, {msg}",
+            )
+            .expect("static progress template")
+            .progress_chars("=> "),
+        );
+        bar
+    };
+    let progress_bar = bar.clone();
+    let summary = audit_sync::sync(store, client, chain, &options, move |done, total, bytes| {
+        progress_bar.set_length(total as u64);
+        progress_bar.set_position(done as u64);
+        progress_bar.set_message(format!("{} downloaded", HumanBytes(bytes)));
+    })
+    .await?;
+    bar.finish_and_clear();
+    Ok(SyncReport {
+        at: options.at,
+        window_days: options.window_days,
+        integrity_violation: summary.integrity_violation(),
+        summary,
+    })
+}
+
+/// The human view: counts, then every rejected or failed entry.
+pub fn render(report: &SyncReport) -> String {
+    let s = &report.summary;
+    let integrity = s.rejected.iter().filter(|r| r.integrity).count();
+    let mut counts = output::key_values();
+    let rows: Vec<(&str, String)> = vec![
+        ("entries listed", s.listed.to_string()),
+        ("loaded now", s.loaded.to_string()),
+        ("already loaded", s.already_loaded.to_string()),
+        ("unverifiable (state pruned)", s.unverifiable.to_string()),
+        (
+            "rejected",
+            format!("{} ({integrity} integrity)", s.rejected.len()),
+        ),
+        ("failed (retried next run)", s.failed.len().to_string()),
+        ("skipped (not ours)", s.skipped.to_string()),
+        ("pruned (left the window)", s.pruned.to_string()),
+        ("rows", s.rows.to_string()),
+        ("duplicates collapsed", s.duplicates_collapsed.to_string()),
+        ("malformed rows", s.malformed_rows.to_string()),
+        ("malformed metrics", s.malformed_metrics.to_string()),
+        ("not miner work (uid < 0)", s.not_miner_work.to_string()),
+        ("downloaded", HumanBytes(s.bytes).to_string()),
+        (
+            "metagraph block",
+            s.metagraph_block
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "not refreshed".into()),
+        ),
+        ("GPU counts", s.gpu_counts.to_string()),
+    ];
+    for (label, value) in rows {
+        counts.add_row(vec![Cell::new(label), Cell::new(value)]);
+    }
+    output::align_right(&mut counts, &[1]);
+    let mut text = format!(
+        "sync at {} (window {} days)\n{counts}\n",
+        report.at.format("%Y-%m-%d %H:%M:%S"),
+        report.window_days
+    );
+    for (title, list) in [("rejected", &s.rejected), ("failed", &s.failed)] {
+        if list.is_empty() {
+            continue;
+        }
+        let mut table = output::table(["entry", "hotkey", "block", "integrity", "reason"]);
+        for r in list.iter() {
+            table.add_row(vec![
+                Cell::new(&r.entry_id),
+                Cell::new(&r.hotkey),
+                Cell::new(r.block),
+                Cell::new(if r.integrity { "yes" } else { "no" }),
+                Cell::new(&r.reason),
+            ]);
+        }
+        text.push_str(&format!("\n{title}:\n{table}\n"));
+    }
+    if report.integrity_violation {
+        text.push_str(&format!(
+            "\nINTEGRITY VIOLATION: {integrity} entr{} failed verification against the chain or its report (exit code 3)\n",
+            if integrity == 1 { "y" } else { "ies" }
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_sync::Rejection;
+
+    #[test]
+    fn the_summary_table_names_every_count_and_each_rejection() {
+        let report = SyncReport {
+            at: audit_store::time::parse_utc("2025-02-10T12:00:00").unwrap(),
+            window_days: 7,
+            integrity_violation: true,
+            summary: SyncSummary {
+                listed: 30,
+                loaded: 20,
+                already_loaded: 5,
+                unverifiable: 1,
+                skipped: 2,
+                rejected: vec![Rejection {
+                    entry_id: "1b4e28ba-2fa1-11d2-883f-0016d3cca427".into(),
+                    hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+                    block: 4_800_300,
+                    reason: "report sha256 does not match the commitment".into(),
+                    integrity: true,
+                }],
+                failed: vec![],
+                pruned: 3,
+                leftovers_cleaned: 0,
+                rows: 1_234_567,
+                duplicates_collapsed: 12,
+                malformed_rows: 2,
+                malformed_metrics: 1,
+                not_miner_work: 40,
+                bytes: 12_345_678,
+                metagraph_block: Some(4_801_000),
+                gpu_counts: 17,
+            },
+        };
+        insta::assert_snapshot!(render(&report));
+    }
+}

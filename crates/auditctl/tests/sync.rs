@@ -1,0 +1,419 @@
+//! `auditctl sync` against the devnet (HTTP network and simulated chain
+//! node on loopback), on SQLite and PostgreSQL: a clean load and a no-op
+//! resync, each integrity fault with exit code 3, an unverifiable entry
+//! after chain pruning, pruning when the window moves, malformed rows
+//! counted, a newly published hour caught up, and a crash between the
+//! lake and the catalog recovered.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit_store::testing::{each_backend, TestStore};
+use audit_sync::{SubtensorChain, SyncOptions};
+use chutes_client::{ChutesClient, ClientConfig, Endpoints};
+use devnet::{DevnetServer, Faults, GenerateOptions, World};
+use devnet_chain::{ChainGenesis, ChainNode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const AT: &str = "2025-02-10T12:00:00Z";
+
+struct Devnet {
+    dir: tempfile::TempDir,
+    world: World,
+    server: DevnetServer,
+    chain: Arc<ChainNode>,
+}
+
+/// A small world; `corrupt` appends malformed rows to the first validator
+/// export (its hash, report and commitment updated, as a validator
+/// publishing bad rows would).
+async fn devnet(corrupt: bool) -> Devnet {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("world");
+    devnet::generate(&GenerateOptions {
+        out: out.clone(),
+        seed: 21,
+        miners: 5,
+        hours: 4,
+        invocations_per_hour: 80,
+        now: audit_store::time::parse_utc(AT).unwrap(),
+    })
+    .unwrap();
+    let world = World::load(&out).unwrap();
+    if corrupt {
+        let entry = &world.entries[0];
+        let report_file = out.join(&entry.report);
+        let mut report: Value =
+            serde_json::from_slice(&std::fs::read(&report_file).unwrap()).unwrap();
+        let path = report["csv_exports"]["invocations"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let csv = world.export_file(&path).unwrap();
+        let mut bytes = std::fs::read(&csv).unwrap();
+        bytes.extend_from_slice(
+            b"only,three,fields\nx,y,z,not-a-uid,1,2,3,4,5,six,7,8,9,10,11,12,13\n",
+        );
+        std::fs::write(&csv, &bytes).unwrap();
+        report["csv_exports"]["invocations"]["sha256"] = hex::encode(Sha256::digest(&bytes)).into();
+        std::fs::write(&report_file, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    }
+    let world = World::load(&out).unwrap();
+    let chain = Arc::new(
+        ChainNode::start(
+            &ChainGenesis::from_world(&world).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap(),
+    );
+    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let committer = chain.clone();
+    server.on_publish(Arc::new(move |p: &devnet::Published| {
+        committer
+            .commit(&p.entry.hotkey, p.entry.block, p.report_sha256)
+            .unwrap();
+    }));
+    Devnet {
+        dir,
+        world,
+        server,
+        chain,
+    }
+}
+
+impl Devnet {
+    /// An auditctl config pointing at this devnet and at `t`'s catalog.
+    fn config(&self, t: &TestStore) -> PathBuf {
+        let url = self.server.url();
+        let ws = self.chain.ws_url();
+        let path = self
+            .dir
+            .path()
+            .join(format!("auditctl-{}.yml", t.backend()));
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir: {}\ndatabase_url: {}\nendpoints:\n  api: {url}\n  llm: {url}\n\
+                 validators:\n  - name: devnet\n    hotkey: {}\n    url: {url}\n\
+                 subtensor:\n  url: {ws}\n  archive_url: {ws}\n  timeout_seconds: 5\n",
+                t.data_dir().display(),
+                t.database_url(),
+                self.world.meta.validator_hotkey
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn validator_entries(&self) -> Vec<&devnet::world::EntrySpec> {
+        self.world
+            .entries
+            .iter()
+            .filter(|e| e.hotkey == self.world.meta.validator_hotkey)
+            .collect()
+    }
+}
+
+/// Runs `auditctl --json sync ARGS`; returns the exit code and the summary.
+fn sync(config: &Path, args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_auditctl"))
+        .arg("--config")
+        .arg(config)
+        .args(["--json", "sync"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "exit {code}, no JSON summary; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, summary)
+}
+
+fn count(summary: &Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {summary}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_window_loads_and_a_second_sync_is_a_no_op() {
+    let net = devnet(false).await;
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let (code, first) = sync(&config, &["--at", AT]);
+            assert_eq!(code, 0, "{first}");
+            assert_eq!(
+                count(&first, "loaded"),
+                net.world.entries.len() as u64,
+                "{first}"
+            );
+            assert_eq!(first["rejected"], serde_json::json!([]));
+            assert!(count(&first, "rows") > 0);
+            assert!(
+                count(&first, "duplicates_collapsed") > 0,
+                "straddling invocations"
+            );
+            assert_eq!(count(&first, "metagraph_block"), net.chain.head() as u64);
+            let (code, second) = sync(&config, &["--at", AT]);
+            assert_eq!(code, 0);
+            assert_eq!(count(&second, "loaded"), 0, "{second}");
+            assert_eq!(
+                count(&second, "already_loaded"),
+                net.world.entries.len() as u64
+            );
+            // --no-miner-reports and --hotkey narrow what is considered.
+            let (_, narrowed) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(
+                count(&narrowed, "already_loaded"),
+                net.validator_entries().len() as u64
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_integrity_fault_rejects_exactly_its_entry_with_exit_code_3() {
+    let net = devnet(false).await;
+    let validator = net.world.meta.validator_hotkey.clone();
+    let entries = net.validator_entries();
+    let report_of = |i: usize| -> Value {
+        serde_json::from_slice(&net.world.report_bytes(entries[i]).unwrap()).unwrap()
+    };
+    let tampered_export = report_of(0)["csv_exports"]["invocations"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tampered_report = net.world.report_path(entries[1]);
+    net.server.set_faults(Faults {
+        tamper_exports: vec![tampered_export],
+        tamper_reports: vec![tampered_report],
+        ..Faults::default()
+    });
+    net.chain.withhold(&validator, entries[2].block).unwrap();
+    each_backend(|t| {
+        let net = &net;
+        let entries = &entries;
+        async move {
+            let config = net.config(&t);
+            let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 3, "{summary}");
+            assert_eq!(summary["integrity_violation"], true);
+            let rejected: BTreeMap<u64, String> = summary["rejected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["block"].as_u64().unwrap(),
+                        r["reason"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            let blocks: Vec<u64> = entries[..3].iter().map(|e| u64::from(e.block)).collect();
+            assert_eq!(
+                rejected.keys().copied().collect::<Vec<_>>(),
+                blocks,
+                "{summary}"
+            );
+            assert_eq!(count(&summary, "loaded"), (entries.len() - 3) as u64);
+            // A rejected entry is tried again next run, and still refused.
+            let (code, again) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 3);
+            assert_eq!(again["rejected"].as_array().unwrap().len(), 3);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pruned_chain_state_loads_entries_flagged_unverifiable() {
+    let net = devnet(false).await;
+    let entries = net.validator_entries();
+    net.chain.prune_before(entries[1].block);
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 0, "{summary}");
+            assert_eq!(count(&summary, "unverifiable"), 1, "{summary}");
+            assert_eq!(
+                count(&summary, "loaded"),
+                net.validator_entries().len() as u64
+            );
+            // The catalog keeps the flag on the loaded entry, for scores to show.
+            let store = t.reopen().await;
+            let loaded = store
+                .catalog()
+                .loaded_entries(
+                    audit_store::EntrySource::Validator,
+                    audit_store::time::parse_utc("2025-02-01T00:00:00").unwrap(),
+                    audit_store::time::parse_utc(AT).unwrap(),
+                )
+                .await
+                .unwrap();
+            let flagged: Vec<u32> = loaded
+                .iter()
+                .filter(|e| e.unverifiable)
+                .map(|e| e.entry.block)
+                .collect();
+            assert_eq!(flagged, vec![net.validator_entries()[0].block]);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_leave_the_catalog_and_the_lake_when_the_window_moves() {
+    let net = devnet(false).await;
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let (code, _) = sync(&config, &["--at", AT]);
+            assert_eq!(code, 0);
+            let (code, later) = sync(&config, &["--at", "2025-02-17T13:00:00Z"]);
+            assert_eq!(code, 0, "{later}");
+            assert_eq!(
+                count(&later, "pruned"),
+                net.world.entries.len() as u64,
+                "{later}"
+            );
+            let lake = t.data_dir().join("lake").join("entries");
+            let left = std::fs::read_dir(&lake).map(|d| d.count()).unwrap_or(0);
+            assert_eq!(left, 0, "lake folders left in {}", lake.display());
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_rows_are_counted_and_the_rest_loads() {
+    let net = devnet(true).await;
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 0, "{summary}");
+            assert_eq!(count(&summary, "malformed_rows"), 2, "{summary}");
+            assert_eq!(
+                count(&summary, "loaded"),
+                net.validator_entries().len() as u64
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newly_published_hour_is_caught_up() {
+    let net = devnet(false).await;
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let (code, _) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 0);
+        }
+    })
+    .await;
+    let published = net.server.advance().unwrap();
+    let next_hour = "2025-02-10T13:00:00Z";
+    each_backend(|t| {
+        let net = &net;
+        let published = &published;
+        async move {
+            let config = net.config(&t);
+            let (_, _) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            let (code, summary) = sync(&config, &["--at", next_hour, "--no-miner-reports"]);
+            assert_eq!(code, 0, "{summary}");
+            assert_eq!(count(&summary, "loaded"), 1, "only the new hour: {summary}");
+            assert_eq!(published.entry.block, net.chain.head());
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() {
+    let net = devnet(false).await;
+    let url = url::Url::parse(&net.server.url()).unwrap();
+    each_backend(|t| {
+        let net = &net;
+        let url = url.clone();
+        async move {
+            let store = Arc::new(t.reopen().await);
+            let mut config = ClientConfig::new(Endpoints {
+                api: url.clone(),
+                llm: url.clone(),
+                chute_url_template: net.server.chute_url_template(),
+            });
+            config.backoff = Duration::from_millis(1);
+            let client = Arc::new(ChutesClient::new(config).unwrap());
+            let chain = Arc::new(SubtensorChain {
+                client: subtensor::SubtensorClient::connect(
+                    &net.chain.ws_url(),
+                    Default::default(),
+                )
+                .await
+                .unwrap(),
+                netuid: net.world.meta.netuid,
+            });
+            let mut options = SyncOptions {
+                at: audit_store::time::parse_utc(AT).unwrap(),
+                window_days: 7,
+                validators: BTreeMap::from([(
+                    net.world.meta.validator_hotkey.clone(),
+                    url.to_string(),
+                )]),
+                hotkey: None,
+                miner_reports: false,
+                load_unverifiable: true,
+                concurrency: 2,
+                crash_before_catalog: true,
+            };
+            let crashed = audit_sync::sync(
+                store.clone(),
+                client.clone(),
+                chain.clone(),
+                &options,
+                |_, _, _| {},
+            )
+            .await;
+            assert!(crashed.is_err(), "the injected crash stops the run");
+            assert!(
+                !store.lake().entries().unwrap().is_empty(),
+                "the lake was written first"
+            );
+            options.crash_before_catalog = false;
+            let recovered = audit_sync::sync(store.clone(), client, chain, &options, |_, _, _| {})
+                .await
+                .unwrap();
+            let validator_entries = net.validator_entries().len();
+            assert_eq!(recovered.loaded, validator_entries, "{recovered:?}");
+            let lake = store.lake().entries().unwrap();
+            assert_eq!(
+                lake.len(),
+                validator_entries,
+                "one lake folder per entry, no orphans"
+            );
+        }
+    })
+    .await;
+}

@@ -1,0 +1,209 @@
+//! The SCALE types the auditor decodes (spec/subtensor.md): a commitment's
+//! `Registration` with its custom-encoded `Data` fields, and the
+//! metagraph's `NeuronInfoLite`. Decoding is strict: trailing bytes or an
+//! unknown tag are errors, never a guess.
+
+use parity_scale_codec::{Compact, Decode, Encode, Error, Input, Output};
+
+/// One field of a commitment. Encoded as one tag byte then the body:
+/// 0 None, 1..=129 Raw of `tag - 1` bytes, 130 BlakeTwo256, 131 Sha256,
+/// 132 Keccak256, 133 ShaThree256 (32 bytes each), 134 TimelockEncrypted,
+/// 135 ResetBondsFlag, 136 BigRaw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    None,
+    Raw(Vec<u8>),
+    BlakeTwo256([u8; 32]),
+    Sha256([u8; 32]),
+    Keccak256([u8; 32]),
+    ShaThree256([u8; 32]),
+    TimelockEncrypted {
+        encrypted: Vec<u8>,
+        reveal_round: u64,
+    },
+    ResetBondsFlag,
+    BigRaw(Vec<u8>),
+}
+
+impl Decode for Data {
+    fn decode<I: Input>(input: &mut I) -> Result<Self, Error> {
+        let tag = input.read_byte()?;
+        let hash = |input: &mut I| -> Result<[u8; 32], Error> {
+            let mut h = [0u8; 32];
+            input.read(&mut h)?;
+            Ok(h)
+        };
+        Ok(match tag {
+            0 => Data::None,
+            1..=129 => {
+                let mut raw = vec![0u8; usize::from(tag - 1)];
+                input.read(&mut raw)?;
+                Data::Raw(raw)
+            }
+            130 => Data::BlakeTwo256(hash(input)?),
+            131 => Data::Sha256(hash(input)?),
+            132 => Data::Keccak256(hash(input)?),
+            133 => Data::ShaThree256(hash(input)?),
+            134 => Data::TimelockEncrypted {
+                encrypted: Vec::<u8>::decode(input)?,
+                reveal_round: u64::decode(input)?,
+            },
+            135 => Data::ResetBondsFlag,
+            136 => Data::BigRaw(Vec::<u8>::decode(input)?),
+            _ => return Err("unknown commitment Data tag".into()),
+        })
+    }
+}
+
+impl Encode for Data {
+    fn encode_to<T: Output + ?Sized>(&self, dest: &mut T) {
+        match self {
+            Data::None => dest.push_byte(0),
+            Data::Raw(raw) => {
+                assert!(raw.len() <= 128, "Raw data holds at most 128 bytes");
+                dest.push_byte(raw.len() as u8 + 1);
+                dest.write(raw);
+            }
+            Data::BlakeTwo256(h) => {
+                dest.push_byte(130);
+                dest.write(h);
+            }
+            Data::Sha256(h) => {
+                dest.push_byte(131);
+                dest.write(h);
+            }
+            Data::Keccak256(h) => {
+                dest.push_byte(132);
+                dest.write(h);
+            }
+            Data::ShaThree256(h) => {
+                dest.push_byte(133);
+                dest.write(h);
+            }
+            Data::TimelockEncrypted {
+                encrypted,
+                reveal_round,
+            } => {
+                dest.push_byte(134);
+                encrypted.encode_to(dest);
+                reveal_round.encode_to(dest);
+            }
+            Data::ResetBondsFlag => dest.push_byte(135),
+            Data::BigRaw(raw) => {
+                dest.push_byte(136);
+                raw.encode_to(dest);
+            }
+        }
+    }
+}
+
+/// `Commitments.CommitmentOf` value.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Registration {
+    pub deposit: u64,
+    pub block: u32,
+    pub info: CommitmentInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct CommitmentInfo {
+    pub fields: Vec<Data>,
+}
+
+impl Registration {
+    /// The committed report hash: the first `Sha256` field.
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        self.info.fields.iter().find_map(|f| match f {
+            Data::Sha256(h) => Some(*h),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct AxonInfo {
+    pub block: u64,
+    pub version: u32,
+    pub ip: u128,
+    pub port: u16,
+    pub ip_type: u8,
+    pub protocol: u8,
+    pub placeholder1: u8,
+    pub placeholder2: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct PrometheusInfo {
+    pub block: u64,
+    pub version: u32,
+    pub ip: u128,
+    pub port: u16,
+    pub ip_type: u8,
+}
+
+/// One element of `NeuronInfoRuntimeApi_get_neurons_lite`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct NeuronInfoLite {
+    pub hotkey: [u8; 32],
+    pub coldkey: [u8; 32],
+    pub uid: Compact<u16>,
+    pub netuid: Compact<u16>,
+    pub active: bool,
+    pub axon_info: AxonInfo,
+    pub prometheus_info: PrometheusInfo,
+    pub stake: Vec<([u8; 32], Compact<u64>)>,
+    pub rank: Compact<u16>,
+    pub emission: Compact<u64>,
+    pub incentive: Compact<u16>,
+    pub consensus: Compact<u16>,
+    pub trust: Compact<u16>,
+    pub validator_trust: Compact<u16>,
+    pub dividends: Compact<u16>,
+    pub last_update: Compact<u64>,
+    pub validator_permit: bool,
+    pub pruning_score: Compact<u16>,
+}
+
+/// Decodes all of `bytes` as `T`: trailing bytes are an error.
+pub fn decode_all<T: Decode>(mut bytes: &[u8]) -> Result<T, Error> {
+    let value = T::decode(&mut bytes)?;
+    if !bytes.is_empty() {
+        return Err("trailing bytes after the value".into());
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sha256_commitment_round_trips_and_is_found() {
+        let reg = Registration {
+            deposit: 1,
+            block: 4_812_345,
+            info: CommitmentInfo {
+                fields: vec![Data::Raw(b"hi".to_vec()), Data::Sha256([9; 32])],
+            },
+        };
+        let bytes = reg.encode();
+        // Raw(2 bytes) is tag 3, Sha256 is tag 131.
+        assert_eq!(bytes[12 + 1], 3);
+        assert_eq!(bytes[12 + 1 + 3], 131);
+        let back: Registration = decode_all(&bytes).unwrap();
+        assert_eq!(back, reg);
+        assert_eq!(back.sha256(), Some([9; 32]));
+    }
+
+    #[test]
+    fn unknown_tags_and_trailing_bytes_are_errors() {
+        assert!(decode_all::<Data>(&[200]).is_err());
+        assert!(decode_all::<Data>(&[0, 0]).is_err());
+        assert!(decode_all::<Data>(&[131, 1, 2]).is_err(), "short hash");
+        let timelock = Data::TimelockEncrypted {
+            encrypted: vec![1, 2, 3],
+            reveal_round: 7,
+        };
+        assert_eq!(decode_all::<Data>(&timelock.encode()).unwrap(), timelock);
+    }
+}

@@ -1,0 +1,435 @@
+//! The chain client: Substrate JSON-RPC over WebSocket, the same against
+//! the public finney node and the devnet's simulated node.
+//!
+//! Every call has a timeout. When the socket drops, the client reconnects
+//! with bounded backoff and repeats the call once connected. A node that
+//! no longer holds a block's state (a pruned, non-archive node) answers
+//! with an error that [`Pruned`](ChainError::Pruned) names, kept apart from
+//! every other failure: the auditor marks such an entry *unverifiable*,
+//! never verified.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonrpsee::core::client::{ClientT, Error as RpcError};
+use jsonrpsee::core::params::ArrayParams;
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use parity_scale_codec::{Decode, Encode};
+use serde::de::DeserializeOwned;
+use tokio::sync::RwLock;
+
+use crate::codec::{decode_all, NeuronInfoLite, Registration};
+use crate::keys::{public_key, ss58};
+use crate::runtime::{self, StorageItem};
+use crate::storage::{self, part};
+use crate::ChainError;
+
+/// A block hash.
+pub type BlockHash = [u8; 32];
+
+/// How the client behaves.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Limit of one call, reconnection included.
+    pub call_timeout: Duration,
+    /// Reconnection attempts after the socket drops.
+    pub reconnect_attempts: u32,
+    /// First wait between attempts; doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            call_timeout: Duration::from_secs(30),
+            reconnect_attempts: 5,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What an account had committed as of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitmentAt {
+    /// The committed sha256 field.
+    Sha256([u8; 32]),
+    /// Nothing committed, or no `Sha256` field.
+    None,
+    /// The node no longer holds that block's state.
+    Pruned,
+}
+
+/// A neuron of the metagraph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neuron {
+    pub uid: u16,
+    pub hotkey: String,
+    pub coldkey: String,
+    /// Fraction of 65535.
+    pub incentive: u16,
+    /// Total stake in rao (1e-9 TAO).
+    pub stake_rao: u64,
+    pub last_update: u64,
+    pub validator_permit: bool,
+}
+
+/// The client. Cheap to clone.
+#[derive(Clone)]
+pub struct SubtensorClient {
+    url: String,
+    options: ClientOptions,
+    socket: Arc<RwLock<Arc<WsClient>>>,
+}
+
+impl std::fmt::Debug for SubtensorClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubtensorClient")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Substrate's words for state a pruned node no longer has.
+fn is_pruned(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("state already discarded") || m.contains("unknown block") || m.contains("pruned")
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn unhex(text: &str) -> Result<Vec<u8>, String> {
+    hex::decode(text.trim_start_matches("0x")).map_err(|e| e.to_string())
+}
+
+impl SubtensorClient {
+    /// Connects to `url` (`ws://` or `wss://`).
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<SubtensorClient, ChainError> {
+        let socket = Self::open(url, &options).await?;
+        Ok(SubtensorClient {
+            url: url.to_string(),
+            options,
+            socket: Arc::new(RwLock::new(Arc::new(socket))),
+        })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn open(url: &str, options: &ClientOptions) -> Result<WsClient, ChainError> {
+        WsClientBuilder::default()
+            .request_timeout(options.call_timeout)
+            .connection_timeout(options.call_timeout)
+            .build(url)
+            .await
+            .map_err(|e| ChainError::Connect {
+                url: url.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Replaces a dropped socket, with backoff.
+    async fn reconnect(&self, dropped: &Arc<WsClient>) -> Result<(), ChainError> {
+        let mut socket = self.socket.write().await;
+        if !Arc::ptr_eq(&socket, dropped) && socket.is_connected() {
+            return Ok(()); // another call already reconnected
+        }
+        let mut wait = self.options.backoff;
+        let mut last = None;
+        for attempt in 0..=self.options.reconnect_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            match Self::open(&self.url, &self.options).await {
+                Ok(fresh) => {
+                    tracing::info!(url = %self.url, "reconnected to the chain");
+                    *socket = Arc::new(fresh);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// One call, with a timeout and one repeat after a reconnection.
+    async fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: ArrayParams,
+    ) -> Result<R, ChainError> {
+        for attempt in 0..2 {
+            let socket = self.socket.read().await.clone();
+            let answer = tokio::time::timeout(
+                self.options.call_timeout,
+                socket.request::<R, _>(method, params.clone()),
+            )
+            .await;
+            match answer {
+                Err(_) => {
+                    return Err(ChainError::Timeout {
+                        url: self.url.clone(),
+                        method: method.to_string(),
+                    })
+                }
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(RpcError::Call(e))) => {
+                    let message = match e.data() {
+                        Some(data) => format!("{} ({})", e.message(), data.get()),
+                        None => e.message().to_string(),
+                    };
+                    if is_pruned(&message) {
+                        return Err(ChainError::Pruned { message });
+                    }
+                    return Err(ChainError::Rpc {
+                        url: self.url.clone(),
+                        method: method.to_string(),
+                        message,
+                    });
+                }
+                Ok(Err(RpcError::RestartNeeded(_) | RpcError::Transport(_))) if attempt == 0 => {
+                    tracing::warn!(url = %self.url, method, "chain connection dropped; reconnecting");
+                    self.reconnect(&socket).await?;
+                }
+                Ok(Err(e)) => {
+                    return Err(ChainError::Rpc {
+                        url: self.url.clone(),
+                        method: method.to_string(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// The hash of block `number`, if the node has it.
+    pub async fn block_hash(&self, number: u32) -> Result<Option<BlockHash>, ChainError> {
+        let hash: Option<String> = self.call("chain_getBlockHash", rpc_params![number]).await?;
+        hash.map(|h| {
+            unhex(&h)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| self.decode("chain_getBlockHash", "not a 32-byte hash"))
+        })
+        .transpose()
+    }
+
+    fn decode(&self, what: &str, message: impl std::fmt::Display) -> ChainError {
+        ChainError::Decode {
+            what: format!("{what} from {}", self.url),
+            message: message.to_string(),
+        }
+    }
+
+    /// A storage value at `at` (the best block when `None`).
+    pub async fn storage(
+        &self,
+        item: &StorageItem,
+        parts: &[Vec<u8>],
+        at: Option<BlockHash>,
+    ) -> Result<Option<Vec<u8>>, ChainError> {
+        let key = hex0x(&storage::key(item, parts)?);
+        let value: Option<String> = match at {
+            Some(hash) => {
+                self.call("state_getStorage", rpc_params![key, hex0x(&hash)])
+                    .await?
+            }
+            None => self.call("state_getStorage", rpc_params![key]).await?,
+        };
+        value
+            .map(|v| unhex(&v).map_err(|e| self.decode(item.name, e)))
+            .transpose()
+    }
+
+    async fn storage_value<T: Decode>(
+        &self,
+        item: &StorageItem,
+        parts: &[Vec<u8>],
+        at: Option<BlockHash>,
+    ) -> Result<Option<T>, ChainError> {
+        match self.storage(item, parts, at).await? {
+            Some(bytes) => decode_all(&bytes)
+                .map(Some)
+                .map_err(|e| self.decode(item.name, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The best block's number.
+    pub async fn current_block(&self) -> Result<u32, ChainError> {
+        Ok(self
+            .storage_value::<u32>(&runtime::NUMBER, &[], None)
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// What `account` (SS58) had committed on `netuid` as of `block`:
+    /// `CommitmentOf` read at that block's hash.
+    pub async fn commitment(
+        &self,
+        netuid: u16,
+        account: &str,
+        block: u32,
+    ) -> Result<CommitmentAt, ChainError> {
+        let account = public_key(account).map_err(|e| ChainError::Usage(e.to_string()))?;
+        let Some(hash) = self.block_hash(block).await? else {
+            // A block the node does not know: too new, or gone with pruning.
+            return Err(ChainError::Rpc {
+                url: self.url.clone(),
+                method: "chain_getBlockHash".into(),
+                message: format!("the node has no block {block}"),
+            });
+        };
+        let read = self
+            .storage_value::<Registration>(
+                &runtime::COMMITMENT_OF,
+                &[part(netuid), part(account)],
+                Some(hash),
+            )
+            .await;
+        match read {
+            Ok(Some(registration)) => Ok(registration
+                .sha256()
+                .map(CommitmentAt::Sha256)
+                .unwrap_or(CommitmentAt::None)),
+            Ok(None) => Ok(CommitmentAt::None),
+            Err(ChainError::Pruned { .. }) => Ok(CommitmentAt::Pruned),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every neuron of `netuid` at `at`: from the runtime API, or, when
+    /// the node does not offer it, assembled from storage.
+    pub async fn metagraph(
+        &self,
+        netuid: u16,
+        at: Option<BlockHash>,
+    ) -> Result<Vec<Neuron>, ChainError> {
+        let data = hex0x(&netuid.encode());
+        let method = "NeuronInfoRuntimeApi_get_neurons_lite";
+        let answer: Result<String, ChainError> = match at {
+            Some(hash) => {
+                self.call("state_call", rpc_params![method, data, hex0x(&hash)])
+                    .await
+            }
+            None => self.call("state_call", rpc_params![method, data]).await,
+        };
+        match answer {
+            Ok(hex_bytes) => {
+                let bytes = unhex(&hex_bytes).map_err(|e| self.decode(method, e))?;
+                let neurons: Vec<NeuronInfoLite> =
+                    decode_all(&bytes).map_err(|e| self.decode(method, e))?;
+                Ok(neurons
+                    .into_iter()
+                    .map(|n| Neuron {
+                        uid: n.uid.0,
+                        hotkey: ss58(&n.hotkey),
+                        coldkey: ss58(&n.coldkey),
+                        incentive: n.incentive.0,
+                        stake_rao: n.stake.iter().map(|(_, s)| s.0).sum(),
+                        last_update: n.last_update.0,
+                        validator_permit: n.validator_permit,
+                    })
+                    .collect())
+            }
+            Err(ChainError::Rpc { message, .. }) => {
+                tracing::debug!("runtime API unavailable ({message}); reading storage");
+                self.metagraph_from_storage(netuid, at).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The same facts from `Keys`, `Owner`, `Incentive` and `LastUpdate`
+    /// (no stake or permit there: stake 0, permit false).
+    pub async fn metagraph_from_storage(
+        &self,
+        netuid: u16,
+        at: Option<BlockHash>,
+    ) -> Result<Vec<Neuron>, ChainError> {
+        let n = self
+            .storage_value::<u16>(&runtime::SUBNETWORK_N, &[part(netuid)], at)
+            .await?
+            .unwrap_or(0);
+        let incentive = self
+            .storage_value::<Vec<u16>>(&runtime::INCENTIVE, &[part(netuid)], at)
+            .await?
+            .unwrap_or_default();
+        let last_update = self
+            .storage_value::<Vec<u64>>(&runtime::LAST_UPDATE, &[part(netuid)], at)
+            .await?
+            .unwrap_or_default();
+        let mut neurons = Vec::with_capacity(usize::from(n));
+        for uid in 0..n {
+            let Some(hotkey) = self
+                .storage_value::<[u8; 32]>(&runtime::KEYS, &[part(netuid), part(uid)], at)
+                .await?
+            else {
+                continue;
+            };
+            let coldkey = self
+                .storage_value::<[u8; 32]>(&runtime::OWNER, &[part(hotkey)], at)
+                .await?
+                .unwrap_or([0; 32]);
+            neurons.push(Neuron {
+                uid,
+                hotkey: ss58(&hotkey),
+                coldkey: ss58(&coldkey),
+                incentive: incentive.get(usize::from(uid)).copied().unwrap_or(0),
+                stake_rao: 0,
+                last_update: last_update.get(usize::from(uid)).copied().unwrap_or(0),
+                validator_permit: false,
+            });
+        }
+        Ok(neurons)
+    }
+
+    /// The uid of `hotkey` (SS58) on `netuid`, if registered.
+    pub async fn uid_of(&self, netuid: u16, hotkey: &str) -> Result<Option<u16>, ChainError> {
+        let key = public_key(hotkey).map_err(|e| ChainError::Usage(e.to_string()))?;
+        self.storage_value::<u16>(&runtime::UIDS, &[part(netuid), part(key)], None)
+            .await
+    }
+
+    /// The block of `uid`'s last weights.
+    pub async fn last_update(&self, netuid: u16, uid: u16) -> Result<Option<u64>, ChainError> {
+        Ok(self
+            .storage_value::<Vec<u64>>(&runtime::LAST_UPDATE, &[part(netuid)], None)
+            .await?
+            .and_then(|v| v.get(usize::from(uid)).copied()))
+    }
+
+    /// Blocks between two weight settings of one validator.
+    pub async fn weights_rate_limit(&self, netuid: u16) -> Result<u64, ChainError> {
+        Ok(self
+            .storage_value::<u64>(&runtime::WEIGHTS_SET_RATE_LIMIT, &[part(netuid)], None)
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// Whether weights must go through commit-reveal on `netuid`.
+    pub async fn commit_reveal_enabled(&self, netuid: u16) -> Result<bool, ChainError> {
+        Ok(self
+            .storage_value::<bool>(
+                &runtime::COMMIT_REVEAL_WEIGHTS_ENABLED,
+                &[part(netuid)],
+                None,
+            )
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// The weights `uid` set on `netuid`: `(dest uid, weight)`.
+    pub async fn weights(&self, netuid: u16, uid: u16) -> Result<Vec<(u16, u16)>, ChainError> {
+        Ok(self
+            .storage_value::<Vec<(u16, u16)>>(&runtime::WEIGHTS, &[part(netuid), part(uid)], None)
+            .await?
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,139 @@
+//! The facts of the finney runtime the auditor relies on
+//! (spec/subtensor.md): pallet and call indices, the storage items it
+//! reads with their key hashers, and the transaction extensions in order.
+//!
+//! These constants are the one place the project states them: the client
+//! builds keys and extrinsics from them, the simulated node serves
+//! metadata built from them, and a conformance test checks them against
+//! the real finney metadata.
+
+/// The subnet Chutes runs on.
+pub const CHUTES_NETUID: u16 = 64;
+/// SS58 address prefix of Bittensor accounts (the generic Substrate one).
+pub const SS58_PREFIX: u16 = 42;
+
+pub const PALLET_SYSTEM: (&str, u8) = ("System", 0);
+pub const PALLET_SUBTENSOR: (&str, u8) = ("SubtensorModule", 7);
+pub const PALLET_COMMITMENTS: (&str, u8) = ("Commitments", 18);
+
+/// `SubtensorModule.set_weights(netuid, dests, weights, version_key)`.
+pub const CALL_SET_WEIGHTS: Call = Call {
+    pallet: PALLET_SUBTENSOR,
+    name: "set_weights",
+    index: 0,
+    args: &[
+        ("netuid", "u16"),
+        ("dests", "Vec<u16>"),
+        ("weights", "Vec<u16>"),
+        ("version_key", "u64"),
+    ],
+};
+
+/// `SubtensorModule.commit_timelocked_weights`: the commit-reveal path,
+/// detected and named but not sent.
+pub const CALL_COMMIT_TIMELOCKED_WEIGHTS: Call = Call {
+    pallet: PALLET_SUBTENSOR,
+    name: "commit_timelocked_weights",
+    index: 113,
+    args: &[],
+};
+
+/// A call: its pallet, name, index, and argument names with their types
+/// as the metadata's type names spell them (checked only when non-empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    pub pallet: (&'static str, u8),
+    pub name: &'static str,
+    pub index: u8,
+    pub args: &'static [(&'static str, &'static str)],
+}
+
+/// How a storage map hashes one key part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hasher {
+    Identity,
+    Twox64Concat,
+    Blake2_128Concat,
+}
+
+/// A storage item the auditor reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageItem {
+    pub pallet: &'static str,
+    pub name: &'static str,
+    /// One hasher per key part; empty for a plain value.
+    pub hashers: &'static [Hasher],
+}
+
+const fn item(pallet: &'static str, name: &'static str, hashers: &'static [Hasher]) -> StorageItem {
+    StorageItem {
+        pallet,
+        name,
+        hashers,
+    }
+}
+
+use Hasher::*;
+
+/// `(netuid, hotkey) → Option<u16>` uid.
+pub const UIDS: StorageItem = item("SubtensorModule", "Uids", &[Identity, Blake2_128Concat]);
+/// `(netuid, uid) → hotkey`.
+pub const KEYS: StorageItem = item("SubtensorModule", "Keys", &[Identity, Identity]);
+/// `hotkey → coldkey`.
+pub const OWNER: StorageItem = item("SubtensorModule", "Owner", &[Blake2_128Concat]);
+/// `netuid → u16` number of uids.
+pub const SUBNETWORK_N: StorageItem = item("SubtensorModule", "SubnetworkN", &[Identity]);
+/// `netuid → Vec<u16>` by uid.
+pub const INCENTIVE: StorageItem = item("SubtensorModule", "Incentive", &[Identity]);
+/// `netuid → Vec<u64>` block of each uid's last weights.
+pub const LAST_UPDATE: StorageItem = item("SubtensorModule", "LastUpdate", &[Identity]);
+/// `netuid → u64` blocks between weight settings.
+pub const WEIGHTS_SET_RATE_LIMIT: StorageItem =
+    item("SubtensorModule", "WeightsSetRateLimit", &[Identity]);
+/// `netuid → bool`.
+pub const COMMIT_REVEAL_WEIGHTS_ENABLED: StorageItem =
+    item("SubtensorModule", "CommitRevealWeightsEnabled", &[Identity]);
+/// `(netuid, uid) → Vec<(u16, u16)>`.
+pub const WEIGHTS: StorageItem = item("SubtensorModule", "Weights", &[Identity, Identity]);
+/// `(netuid, account) → Option<Registration>`: the latest commitment.
+pub const COMMITMENT_OF: StorageItem =
+    item("Commitments", "CommitmentOf", &[Identity, Twox64Concat]);
+/// The current block number.
+pub const NUMBER: StorageItem = item("System", "Number", &[]);
+/// `account → AccountInfo` (its nonce first).
+pub const ACCOUNT: StorageItem = item("System", "Account", &[Blake2_128Concat]);
+
+/// Every storage item above, for checks that cover them all.
+pub const STORAGE_ITEMS: [StorageItem; 12] = [
+    UIDS,
+    KEYS,
+    OWNER,
+    SUBNETWORK_N,
+    INCENTIVE,
+    LAST_UPDATE,
+    WEIGHTS_SET_RATE_LIMIT,
+    COMMIT_REVEAL_WEIGHTS_ENABLED,
+    WEIGHTS,
+    COMMITMENT_OF,
+    NUMBER,
+    ACCOUNT,
+];
+
+/// The transaction extensions, in the order finney lists them. Only
+/// mortality, nonce, tip and the metadata-hash mode carry bytes in the
+/// extrinsic; the signed payload adds spec and transaction versions, the
+/// genesis hash, the era's checkpoint and `Option<metadata hash>`.
+pub const TRANSACTION_EXTENSIONS: [&str; 12] = [
+    "CheckNonZeroSender",
+    "CheckSpecVersion",
+    "CheckTxVersion",
+    "CheckGenesis",
+    "CheckMortality",
+    "CheckNonce",
+    "CheckWeight",
+    "ChargeTransactionPayment",
+    "SudoTransactionExtension",
+    "SubtensorTransactionExtension",
+    "DrandPriority",
+    "CheckMetadataHash",
+];
