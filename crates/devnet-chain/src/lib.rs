@@ -226,7 +226,7 @@ impl State {
         );
         put(
             &runtime::COMMIT_REVEAL_WEIGHTS_ENABLED,
-            subnet,
+            &[netuid.clone()],
             self.commit_reveal.encode(),
         );
         out

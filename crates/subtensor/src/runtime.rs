@@ -98,13 +98,15 @@ pub const WEIGHTS: StorageItem = item("SubtensorModule", "Weights", &[Identity, 
 /// `(netuid, account) → Option<Registration>`: the latest commitment.
 pub const COMMITMENT_OF: StorageItem =
     item("Commitments", "CommitmentOf", &[Identity, Twox64Concat]);
+/// The events of the block read at: how an extrinsic's outcome is known.
+pub const EVENTS: StorageItem = item("System", "Events", &[]);
 /// The current block number.
 pub const NUMBER: StorageItem = item("System", "Number", &[]);
 /// `account → AccountInfo` (its nonce first).
 pub const ACCOUNT: StorageItem = item("System", "Account", &[Blake2_128Concat]);
 
 /// Every storage item above, for checks that cover them all.
-pub const STORAGE_ITEMS: [StorageItem; 12] = [
+pub const STORAGE_ITEMS: [StorageItem; 13] = [
     UIDS,
     KEYS,
     OWNER,
@@ -117,7 +119,36 @@ pub const STORAGE_ITEMS: [StorageItem; 12] = [
     COMMITMENT_OF,
     NUMBER,
     ACCOUNT,
+    EVENTS,
 ];
+
+/// `SubtensorModule` errors `set_weights` can end with, by their index in
+/// the pallet's error enum: a failed dispatch names one of these in
+/// `System.ExtrinsicFailed` as `Module { index: 7, error: [index, 0, 0, 0] }`.
+pub const SET_WEIGHTS_ERRORS: [(&str, u8); 7] = [
+    (ERR_NOT_REGISTERED, 4),
+    (ERR_LENGTHS_DIFFER, 16),
+    (ERR_DUPLICATE_UIDS, 17),
+    (ERR_INVALID_UID, 18),
+    (ERR_TOO_FAST, 28),
+    (ERR_COMMIT_REVEAL_ENABLED, 52),
+    (ERR_NO_SUBNET, 73),
+];
+pub const ERR_NOT_REGISTERED: &str = "HotKeyNotRegisteredInSubNet";
+pub const ERR_LENGTHS_DIFFER: &str = "WeightVecNotEqualSize";
+pub const ERR_DUPLICATE_UIDS: &str = "DuplicateUids";
+pub const ERR_INVALID_UID: &str = "UidVecContainInvalidOne";
+pub const ERR_TOO_FAST: &str = "SettingWeightsTooFast";
+pub const ERR_COMMIT_REVEAL_ENABLED: &str = "CommitRevealEnabled";
+pub const ERR_NO_SUBNET: &str = "SubnetNotExists";
+
+/// The index of a `SET_WEIGHTS_ERRORS` name.
+pub fn set_weights_error_index(name: &str) -> Option<u8> {
+    SET_WEIGHTS_ERRORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, i)| *i)
+}
 
 /// The transaction extensions, in the order finney lists them. Only
 /// mortality, nonce, tip and the metadata-hash mode carry bytes in the

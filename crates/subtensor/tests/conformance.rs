@@ -210,3 +210,32 @@ fn commitment_data_variants_match_finney() {
     assert_eq!(index("Keccak256"), Some(132));
     assert_eq!(index("ShaThree256"), Some(133));
 }
+
+#[test]
+fn set_weights_error_indices_match_finney() {
+    let Some(m) = finney() else { return };
+    let errors = pallet(&m, runtime::PALLET_SUBTENSOR.0)
+        .error
+        .as_ref()
+        .expect("SubtensorModule declares errors");
+    let ty = m.types.resolve(errors.ty.id).expect("error type");
+    let TypeDef::Variant(variants) = &ty.type_def else {
+        panic!("SubtensorModule's error type is not an enum");
+    };
+    let finney: Vec<(String, u8)> = runtime::SET_WEIGHTS_ERRORS
+        .iter()
+        .map(|(name, _)| {
+            let v = variants
+                .variants
+                .iter()
+                .find(|v| v.name == *name)
+                .unwrap_or_else(|| panic!("finney has no SubtensorModule error {name}; it has {:?}", variants.variants.iter().map(|v| (&v.name, v.index)).collect::<Vec<_>>()));
+            (name.to_string(), v.index)
+        })
+        .collect();
+    let ours: Vec<(String, u8)> = runtime::SET_WEIGHTS_ERRORS
+        .iter()
+        .map(|(n, i)| (n.to_string(), *i))
+        .collect();
+    assert_eq!(ours, finney);
+}
