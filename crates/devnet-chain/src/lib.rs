@@ -16,19 +16,27 @@
 //! facts, so client and node agree by construction, and both are checked
 //! against finney by its conformance test.
 
+pub mod extrinsic;
+pub mod metadata;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::{Compact, Encode};
+use sp_runtime::{DispatchError, ModuleError};
 use serde_json::{json, Value};
 use subtensor::codec::{AxonInfo, CommitmentInfo, Data, NeuronInfoLite, PrometheusInfo};
 use subtensor::keys::public_key;
 use subtensor::runtime::{self, StorageItem};
 use subtensor::storage::{key, part, prefix};
 use subtensor::Registration;
+
+use crate::extrinsic::{Chain, Checked};
+use crate::metadata::{frame_system, pallet_subtensor, RuntimeCall, RuntimeEvent};
 
 /// A neuron as the node starts with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +125,19 @@ struct State {
     pruned_before: u32,
     /// Values that do not change with the block.
     fixed: HashMap<Vec<u8>, Vec<u8>>,
+    /// Next nonce per account that has sent a transaction.
+    nonces: HashMap<[u8; 32], u32>,
+    /// Weights set, in block order: `(block, uid, weights)`.
+    weights_set: Vec<(u32, u16, Vec<(u16, u16)>)>,
+    /// Blocks that hold a transaction: its bytes and the block's events.
+    bodies: BTreeMap<u32, BlockBody>,
+    /// The served metadata, built once.
+    metadata: Vec<u8>,
+}
+
+struct BlockBody {
+    extrinsics: Vec<Vec<u8>>,
+    events: Vec<u8>,
 }
 
 /// The hash of block `n`: 28 bytes derived from it, then `n` itself, so
@@ -174,6 +195,10 @@ impl State {
             withheld: HashSet::new(),
             pruned_before: 0,
             fixed: HashMap::new(),
+            nonces: HashMap::new(),
+            weights_set: Vec::new(),
+            bodies: BTreeMap::new(),
+            metadata: metadata::metadata_bytes(),
         };
         state.fixed = state.fixed_storage();
         Ok(state)
@@ -188,14 +213,12 @@ impl State {
             .max()
             .unwrap_or(0);
         let mut incentive = vec![0u16; size];
-        let mut last_update = vec![0u64; size];
         let mut out = HashMap::new();
         let mut put = |item: &StorageItem, parts: &[Vec<u8>], value: Vec<u8>| {
             out.insert(key(item, parts).expect("parts match hashers"), value);
         };
         for a in &self.neurons {
             incentive[usize::from(a.uid)] = a.neuron.incentive;
-            last_update[usize::from(a.uid)] = a.neuron.last_update;
             put(
                 &runtime::UIDS,
                 &[netuid.clone(), part(a.hotkey)],
@@ -214,11 +237,6 @@ impl State {
             (size as u16).encode(),
         );
         put(&runtime::INCENTIVE, &[netuid.clone()], incentive.encode());
-        put(
-            &runtime::LAST_UPDATE,
-            &[netuid.clone()],
-            last_update.encode(),
-        );
         put(
             &runtime::WEIGHTS_SET_RATE_LIMIT,
             &[netuid.clone()],
@@ -285,7 +303,179 @@ impl State {
             };
             return Some(registration.encode());
         }
+        if let Some(value) = self.dynamic_storage(key_bytes, block) {
+            return value;
+        }
         self.fixed.get(key_bytes).cloned()
+    }
+
+    /// Storage that transactions change: `Some(value)` when `key_bytes`
+    /// names such an item.
+    fn dynamic_storage(&self, key_bytes: &[u8], block: u32) -> Option<Option<Vec<u8>>> {
+        let netuid = part(self.netuid);
+        if key_bytes == key(&runtime::LAST_UPDATE, &[netuid.clone()]).ok()? {
+            return Some(Some(self.last_updates(block).encode()));
+        }
+        if key_bytes == key(&runtime::EVENTS, &[]).ok()? {
+            let events = self.bodies.get(&block).map(|b| b.events.clone());
+            return Some(Some(events.unwrap_or_else(|| vec![0])));
+        }
+        let weights_prefix = [prefix(&runtime::WEIGHTS), netuid.clone()].concat();
+        if key_bytes.len() == weights_prefix.len() + 2 && key_bytes.starts_with(&weights_prefix) {
+            let uid = u16::from_le_bytes(key_bytes[weights_prefix.len()..].try_into().ok()?);
+            let weights = self
+                .weights_set
+                .iter()
+                .rev()
+                .find(|(at, u, _)| *at <= block && *u == uid)
+                .map(|(_, _, w)| w.encode());
+            return Some(weights);
+        }
+        let account_prefix = prefix(&runtime::ACCOUNT);
+        if key_bytes.len() == account_prefix.len() + 16 + 32 && key_bytes.starts_with(&account_prefix)
+        {
+            let account: [u8; 32] = key_bytes[account_prefix.len() + 16..].try_into().ok()?;
+            let known = self.nonces.contains_key(&account)
+                || self.neurons.iter().any(|a| a.hotkey == account || a.coldkey == account);
+            let info = frame_system::AccountInfo {
+                nonce: self.nonce(&account),
+                providers: 1,
+                ..Default::default()
+            };
+            return Some(known.then(|| info.encode()));
+        }
+        None
+    }
+
+    /// `LastUpdate` of the subnet as of `block`.
+    fn last_updates(&self, block: u32) -> Vec<u64> {
+        let size = self
+            .neurons
+            .iter()
+            .map(|a| usize::from(a.uid) + 1)
+            .max()
+            .unwrap_or(0);
+        let mut out = vec![0u64; size];
+        for a in &self.neurons {
+            out[usize::from(a.uid)] = a.neuron.last_update;
+        }
+        for (at, uid, _) in &self.weights_set {
+            if *at <= block {
+                out[usize::from(*uid)] = u64::from(*at);
+            }
+        }
+        out
+    }
+
+    fn nonce(&self, account: &[u8; 32]) -> u32 {
+        self.nonces.get(account).copied().unwrap_or(0)
+    }
+
+    /// Checks a submitted transaction and includes it in a new block: the
+    /// nonce is used whether the call succeeds or not, as on a real chain.
+    fn submit(&mut self, bytes: &[u8]) -> Result<(u32, [u8; 32]), ErrorObjectOwned> {
+        let head = self.head;
+        let hash_of = |n: u32| (n <= head).then(|| block_hash(n));
+        let nonce_of = |a: &[u8; 32]| self.nonce(a);
+        let checked = extrinsic::check(
+            bytes,
+            &Chain {
+                head,
+                genesis_hash: block_hash(0),
+                block_hash: &hash_of,
+                nonce: &nonce_of,
+            },
+        )
+        .map_err(|e| e.rpc_error())?;
+        self.head += 1;
+        let block = self.head;
+        *self.nonces.entry(checked.signer).or_insert(0) += 1;
+        let event = match self.dispatch(&checked, block) {
+            Ok(()) => frame_system::Event::ExtrinsicSuccess {
+                dispatch_info: Default::default(),
+            },
+            Err(dispatch_error) => frame_system::Event::ExtrinsicFailed {
+                dispatch_error,
+                dispatch_info: Default::default(),
+            },
+        };
+        let events = vec![frame_system::EventRecord {
+            phase: frame_system::Phase::ApplyExtrinsic(0),
+            event: RuntimeEvent::System(event),
+            topics: vec![],
+        }];
+        self.bodies.insert(
+            block,
+            BlockBody {
+                extrinsics: vec![bytes.to_vec()],
+                events: events.encode(),
+            },
+        );
+        Ok((block, checked.hash))
+    }
+
+    /// Applies a checked call at `block`, by the chain's rules for
+    /// `set_weights` (spec/subtensor.md), in the order the pallet checks them.
+    fn dispatch(&mut self, checked: &Checked, block: u32) -> Result<(), DispatchError> {
+        let RuntimeCall::SubtensorModule(call) = &checked.call;
+        let fail = |name: &str| {
+            let index = runtime::set_weights_error_index(name).expect("a listed error");
+            DispatchError::Module(ModuleError {
+                index: runtime::PALLET_SUBTENSOR.1,
+                error: [index, 0, 0, 0],
+                message: None,
+            })
+        };
+        let pallet_subtensor::Call::set_weights {
+            netuid,
+            dests,
+            weights,
+            ..
+        } = call
+        else {
+            // Time-locked commits are out of scope: the node refuses them.
+            return Err(DispatchError::Other("commit_timelocked_weights is not simulated"));
+        };
+        if *netuid != self.netuid {
+            return Err(fail(runtime::ERR_NO_SUBNET));
+        }
+        if self.commit_reveal {
+            return Err(fail(runtime::ERR_COMMIT_REVEAL_ENABLED));
+        }
+        if dests.len() != weights.len() {
+            return Err(fail(runtime::ERR_LENGTHS_DIFFER));
+        }
+        let uid = self
+            .neurons
+            .iter()
+            .find(|a| a.hotkey == checked.signer)
+            .map(|a| a.uid)
+            .ok_or_else(|| fail(runtime::ERR_NOT_REGISTERED))?;
+        let last = self.last_updates(block)[usize::from(uid)];
+        if self.weights_rate_limit > 0
+            && last > 0
+            && u64::from(block).saturating_sub(last) < self.weights_rate_limit
+        {
+            return Err(fail(runtime::ERR_TOO_FAST));
+        }
+        let mut seen = HashSet::new();
+        if !dests.iter().all(|d| seen.insert(*d)) {
+            return Err(fail(runtime::ERR_DUPLICATE_UIDS));
+        }
+        let size = self.neurons.iter().map(|a| a.uid + 1).max().unwrap_or(0);
+        if dests.iter().any(|d| *d >= size) {
+            return Err(fail(runtime::ERR_INVALID_UID));
+        }
+        // Stored max-upscaled to u16, zeros dropped, as the pallet does.
+        let max = u64::from(weights.iter().copied().max().unwrap_or(0));
+        let stored: Vec<(u16, u16)> = dests
+            .iter()
+            .zip(weights)
+            .filter(|(_, w)| **w > 0)
+            .map(|(d, w)| (*d, ((u64::from(*w) * 65_535 + max / 2) / max) as u16))
+            .collect();
+        self.weights_set.push((block, uid, stored));
+        Ok(())
     }
 
     fn neurons_lite(&self) -> Vec<NeuronInfoLite> {
@@ -341,6 +531,11 @@ impl State {
 }
 
 type Shared = Arc<Mutex<State>>;
+
+fn extrinsic_param(hex_text: String) -> Result<Vec<u8>, ErrorObjectOwned> {
+    hex::decode(hex_text.trim_start_matches("0x"))
+        .map_err(|_| error(1001, "Extrinsic has invalid format: not hex"))
+}
 
 fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
     state.lock().expect("chain state lock")
@@ -427,6 +622,98 @@ fn rpc_module(state: Shared) -> RpcModule<Shared> {
         })
         .expect("unique method");
     module
+        .register_method("state_getMetadata", move |_, s, _| {
+            Ok::<_, ErrorObjectOwned>(hex0x(&lock(s).metadata))
+        })
+        .expect("unique method");
+    module
+        .register_method("state_getRuntimeVersion", move |_, _, _| {
+            Ok::<_, ErrorObjectOwned>(json!({
+                "specName": "node-subtensor",
+                "implName": "chutes-audit-devnet",
+                "authoringVersion": 1,
+                "specVersion": extrinsic::SPEC_VERSION,
+                "implVersion": 1,
+                "apis": [],
+                "transactionVersion": extrinsic::TRANSACTION_VERSION,
+                "systemVersion": 1,
+                "stateVersion": 1,
+            }))
+        })
+        .expect("unique method");
+    module
+        .register_method("system_accountNextIndex", move |params, s, _| {
+            let address: String = params.one()?;
+            let account = public_key(&address)
+                .map_err(|e| error(-32602, format!("invalid account: {e}")))?;
+            Ok::<_, ErrorObjectOwned>(lock(s).nonce(&account))
+        })
+        .expect("unique method");
+    module
+        .register_method("chain_getBlock", move |params, s, _| {
+            let at: Option<String> = params.sequence().optional_next().unwrap_or(None);
+            let state = lock(s);
+            let block = match at {
+                None => state.head,
+                Some(h) => {
+                    let bytes: [u8; 32] = hex::decode(h.trim_start_matches("0x"))
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| error(-32602, format!("invalid block hash {h}")))?;
+                    match block_of(&bytes).filter(|n| *n <= state.head) {
+                        Some(n) => n,
+                        None => return Ok(Value::Null),
+                    }
+                }
+            };
+            let extrinsics: Vec<String> = state
+                .bodies
+                .get(&block)
+                .map(|b| b.extrinsics.iter().map(|x| hex0x(x)).collect())
+                .unwrap_or_default();
+            Ok::<_, ErrorObjectOwned>(json!({
+                "block": {"header": state.header(block), "extrinsics": extrinsics},
+                "justifications": null,
+            }))
+        })
+        .expect("unique method");
+    module
+        .register_method("author_submitExtrinsic", move |params, s, _| {
+            let bytes = extrinsic_param(params.one()?)?;
+            let (_, hash) = lock(s).submit(&bytes)?;
+            Ok::<_, ErrorObjectOwned>(hex0x(&hash))
+        })
+        .expect("unique method");
+    module
+        .register_subscription(
+            "author_submitAndWatchExtrinsic",
+            "author_extrinsicUpdate",
+            "author_unwatchExtrinsic",
+            |params, pending, s, _| async move {
+                let submitted = params
+                    .one::<String>()
+                    .and_then(extrinsic_param)
+                    .and_then(|bytes| lock(&s).submit(&bytes));
+                let block = match submitted {
+                    Ok((block, _)) => block,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
+                };
+                // Included at once and final at once: the devnet has one
+                // author and no forks.
+                let sink = pending.accept().await?;
+                let hash = hex0x(&block_hash(block));
+                for status in [json!("ready"), json!({"inBlock": hash}), json!({"finalized": hash})]
+                {
+                    sink.send(serde_json::value::to_raw_value(&status)?).await?;
+                }
+                SubscriptionResult::Ok(())
+            },
+        )
+        .expect("unique method");
+    module
         .register_method("system_chain", |_, _, _| {
             Ok::<_, ErrorObjectOwned>("Bittensor devnet")
         })
@@ -507,6 +794,14 @@ impl ChainNode {
     /// Answers as a pruned node for state older than `block`.
     pub fn prune_before(&self, block: u32) {
         self.state.lock().expect("chain state lock").pruned_before = block;
+    }
+
+    /// Turns commit-reveal weights on or off for the subnet: with it on,
+    /// `set_weights` fails with `CommitRevealEnabled`.
+    pub fn set_commit_reveal(&self, enabled: bool) {
+        let mut state = self.state.lock().expect("chain state lock");
+        state.commit_reveal = enabled;
+        state.fixed = state.fixed_storage();
     }
 
     /// Fault switch: the commitment of `hotkey` at `block` reads as absent.
