@@ -102,6 +102,11 @@ impl Hotkey {
         Ok(Hotkey { pair })
     }
 
+    /// The pair, for the signer inside this crate only.
+    pub(crate) fn pair(&self) -> &sr25519::Pair {
+        &self.pair
+    }
+
     pub fn public(&self) -> [u8; 32] {
         self.pair.public().0
     }

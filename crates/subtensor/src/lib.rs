@@ -6,7 +6,8 @@
 //! storage items with their hashers, transaction extensions), storage key
 //! construction ([`storage`]), the SCALE types read from the chain
 //! ([`codec`]: commitments, `NeuronInfoLite`), and sr25519 hotkeys
-//! ([`keys`]), and the JSON-RPC client over them ([`rpc`]). The devnet's
+//! ([`keys`]), the JSON-RPC client over them ([`rpc`]), and weight
+//! setting through `substrate-api-client` ([`weights`]). The devnet's
 //! simulated node builds on the same pieces.
 //! A conformance test checks [`runtime`] against the real finney metadata.
 
@@ -15,10 +16,12 @@ pub mod keys;
 pub mod rpc;
 pub mod runtime;
 pub mod storage;
+pub mod weights;
 
 pub use codec::{Data, NeuronInfoLite, Registration};
 pub use keys::{Hotkey, KeyError};
 pub use rpc::{BlockHash, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
+pub use weights::{WeightsCall, WeightsError, WeightsSet};
 
 /// A chain-side failure, naming what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,149 @@
+//! Setting weights against the simulated node, through the subtensor
+//! client (substrate-api-client): a correctly signed `set_weights` lands in
+//! `Weights` and `LastUpdate`; a tampered one, a replayed one and one that
+//! breaks a chain rule are refused with the chain's words.
+
+use std::time::Duration;
+
+use devnet_chain::{ChainGenesis, ChainNode, GenesisNeuron};
+use subtensor::{ClientOptions, Hotkey, SubtensorClient, WeightsCall, WeightsError};
+
+fn key(uri: &str) -> Hotkey {
+    Hotkey::from_dev_uri(uri).unwrap()
+}
+
+fn genesis() -> ChainGenesis {
+    let neuron = |uid: u16, who: &str| GenesisNeuron {
+        uid,
+        hotkey: key(&format!("//{who}")).ss58(),
+        coldkey: key(&format!("//{who}//cold")).ss58(),
+        incentive: 0,
+        stake_rao: 1_000_000_000,
+        last_update: 0,
+        validator_permit: uid == 0,
+    };
+    ChainGenesis {
+        netuid: 64,
+        neurons: vec![neuron(0, "Alice"), neuron(1, "Bob"), neuron(2, "Charlie")],
+        commitments: vec![],
+        weights_rate_limit: 100,
+        commit_reveal: false,
+        head: 1_500,
+    }
+}
+
+async fn start() -> (ChainNode, SubtensorClient) {
+    let node = ChainNode::start(&genesis(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let chain = SubtensorClient::connect(
+        &node.ws_url(),
+        ClientOptions {
+            call_timeout: Duration::from_secs(10),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    (node, chain)
+}
+
+fn call() -> WeightsCall {
+    WeightsCall {
+        netuid: 64,
+        uids: vec![1, 2],
+        weights: vec![40_000, 20_000],
+        version_key: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_correctly_signed_set_weights_lands_in_weights_and_last_update() {
+    let (node, chain) = start().await;
+    let alice = key("//Alice");
+    let set = chain.set_weights(&alice, &call()).await.unwrap();
+    assert_eq!(node.head(), 1_501, "included in a new block");
+    assert_eq!(set.block_hash, devnet_chain::block_hash(1_501));
+    // Max-upscaled to u16, as the pallet stores them.
+    assert_eq!(
+        chain.weights(64, 0).await.unwrap(),
+        vec![(1, 65_535), (2, 32_768)]
+    );
+    assert_eq!(chain.last_update(64, 0).await.unwrap(), Some(1_501));
+    assert!(chain.weights(64, 1).await.unwrap().is_empty(), "only Alice's");
+
+    // Again at once: the rate limit (100 blocks) stops it before signing.
+    let err = chain.set_weights(&alice, &call()).await.unwrap_err();
+    assert!(matches!(err, WeightsError::TooSoon { next: 1_601, .. }), "{err}");
+    node.advance(100);
+    chain.set_weights(&alice, &call()).await.unwrap();
+    assert_eq!(chain.last_update(64, 0).await.unwrap(), Some(1_602));
+}
+
+#[tokio::test]
+async fn a_tampered_set_weights_is_refused_as_a_bad_signature() {
+    let (node, chain) = start().await;
+    let signed = chain.sign_set_weights(&key("//Alice"), &call()).await.unwrap();
+    // The call is last: flip a bit of the version key's top byte.
+    let mut tampered = signed.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    let err = chain.submit_weights(&tampered).await.unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Refused(m) if m.contains("bad signature")),
+        "{err}"
+    );
+    assert_eq!(node.head(), 1_500, "nothing included");
+    assert!(chain.weights(64, 0).await.unwrap().is_empty());
+
+    // The untampered bytes go through, and replaying them is stale.
+    chain.submit_weights(&signed).await.unwrap();
+    let err = chain.submit_weights(&signed).await.unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Refused(m) if m.contains("outdated")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn broken_rules_are_named() {
+    let (node, chain) = start().await;
+    let dave = key("//Dave");
+    let err = chain.set_weights(&dave, &call()).await.unwrap_err();
+    assert!(matches!(err, WeightsError::NotRegistered { .. }), "{err}");
+
+    let mut uneven = call();
+    uneven.weights.pop();
+    let err = chain.set_weights(&key("//Bob"), &uneven).await.unwrap_err();
+    assert!(matches!(err, WeightsError::LengthsDiffer { .. }), "{err}");
+
+    // A uid that does not exist passes the client's checks; the chain
+    // includes the transaction and fails it with the pallet's error.
+    let mut invalid = call();
+    invalid.uids[1] = 9;
+    let err = chain.set_weights(&key("//Bob"), &invalid).await.unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Failed(m) if m == "SubtensorModule.UidVecContainInvalidOne"),
+        "{err}"
+    );
+    assert_eq!(node.head(), 1_501, "included, failed");
+
+    // Commit-reveal on: named before anything is signed.
+    node.set_commit_reveal(true);
+    let err = chain.set_weights(&key("//Bob"), &call()).await.unwrap_err();
+    assert!(matches!(err, WeightsError::CommitReveal { netuid: 64 }), "{err}");
+}
+
+#[tokio::test]
+async fn the_node_enforces_commit_reveal_itself() {
+    let (node, chain) = start().await;
+    // Signed while commit-reveal was off, submitted after it turned on.
+    let signed = chain.sign_set_weights(&key("//Alice"), &call()).await.unwrap();
+    node.set_commit_reveal(true);
+    let err = chain.submit_weights(&signed).await.unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Failed(m) if m == "SubtensorModule.CommitRevealEnabled"),
+        "{err}"
+    );
+    assert!(chain.weights(64, 0).await.unwrap().is_empty());
+}
