@@ -519,6 +519,19 @@ impl State {
             .collect()
     }
 
+    /// The block a hash parameter names (the head when absent), `None`
+    /// for a hash the node does not know; pruning does not matter here.
+    fn known_block(&self, at: Option<String>) -> Result<Option<u32>, ErrorObjectOwned> {
+        let Some(h) = at else {
+            return Ok(Some(self.head));
+        };
+        let bytes: [u8; 32] = hex::decode(h.trim_start_matches("0x"))
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| error(-32602, format!("invalid block hash {h}")))?;
+        Ok(block_of(&bytes).filter(|n| *n <= self.head))
+    }
+
     fn header(&self, block: u32) -> Value {
         json!({
             "number": format!("0x{block:x}"),
@@ -561,18 +574,8 @@ fn rpc_module(state: Shared) -> RpcModule<Shared> {
             let at: Option<String> = params.sequence().optional_next().unwrap_or(None);
             let state = lock(s);
             // Headers outlive pruned state, as on a real node.
-            let block = match &at {
-                None => state.head,
-                Some(h) => {
-                    let bytes: [u8; 32] = hex::decode(h.trim_start_matches("0x"))
-                        .ok()
-                        .and_then(|b| b.try_into().ok())
-                        .ok_or_else(|| error(-32602, format!("invalid block hash {h}")))?;
-                    match block_of(&bytes).filter(|n| *n <= state.head) {
-                        Some(n) => n,
-                        None => return Ok(Value::Null),
-                    }
-                }
+            let Some(block) = state.known_block(at)? else {
+                return Ok(Value::Null);
             };
             Ok::<_, ErrorObjectOwned>(state.header(block))
         })
@@ -653,18 +656,8 @@ fn rpc_module(state: Shared) -> RpcModule<Shared> {
         .register_method("chain_getBlock", move |params, s, _| {
             let at: Option<String> = params.sequence().optional_next().unwrap_or(None);
             let state = lock(s);
-            let block = match at {
-                None => state.head,
-                Some(h) => {
-                    let bytes: [u8; 32] = hex::decode(h.trim_start_matches("0x"))
-                        .ok()
-                        .and_then(|b| b.try_into().ok())
-                        .ok_or_else(|| error(-32602, format!("invalid block hash {h}")))?;
-                    match block_of(&bytes).filter(|n| *n <= state.head) {
-                        Some(n) => n,
-                        None => return Ok(Value::Null),
-                    }
-                }
+            let Some(block) = state.known_block(at)? else {
+                return Ok(Value::Null);
             };
             let extrinsics: Vec<String> = state
                 .bodies
