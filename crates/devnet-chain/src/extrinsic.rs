@@ -82,15 +82,16 @@ pub struct Chain<'a> {
 pub fn check(bytes: &[u8], chain: &Chain<'_>) -> Result<Checked, Invalid> {
     let bad = |what: &str| Invalid::BadFormat(what.to_string());
     let mut outer = bytes;
-    let body: Vec<u8> =
-        Decode::decode(&mut outer).map_err(|_| bad("no length-prefixed body"))?;
+    let body: Vec<u8> = Decode::decode(&mut outer).map_err(|_| bad("no length-prefixed body"))?;
     if !outer.is_empty() {
         return Err(bad("bytes after the body"));
     }
     let mut input = &body[..];
     let version = u8::decode(&mut input).map_err(|_| bad("empty body"))?;
     if version != SIGNED_V4 {
-        return Err(bad("only signed transactions of format version 4 are accepted"));
+        return Err(bad(
+            "only signed transactions of format version 4 are accepted",
+        ));
     }
     let signer = match Address::decode(&mut input).map_err(|_| bad("signer address"))? {
         Address::Id(account) => <[u8; 32]>::from(account),

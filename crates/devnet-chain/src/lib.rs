@@ -27,8 +27,8 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::{Compact, Encode};
-use sp_runtime::{DispatchError, ModuleError};
 use serde_json::{json, Value};
+use sp_runtime::{DispatchError, ModuleError};
 use subtensor::codec::{AxonInfo, CommitmentInfo, Data, NeuronInfoLite, PrometheusInfo};
 use subtensor::keys::public_key;
 use subtensor::runtime::{self, StorageItem};
@@ -332,11 +332,15 @@ impl State {
             return Some(weights);
         }
         let account_prefix = prefix(&runtime::ACCOUNT);
-        if key_bytes.len() == account_prefix.len() + 16 + 32 && key_bytes.starts_with(&account_prefix)
+        if key_bytes.len() == account_prefix.len() + 16 + 32
+            && key_bytes.starts_with(&account_prefix)
         {
             let account: [u8; 32] = key_bytes[account_prefix.len() + 16..].try_into().ok()?;
             let known = self.nonces.contains_key(&account)
-                || self.neurons.iter().any(|a| a.hotkey == account || a.coldkey == account);
+                || self
+                    .neurons
+                    .iter()
+                    .any(|a| a.hotkey == account || a.coldkey == account);
             let info = frame_system::AccountInfo {
                 nonce: self.nonce(&account),
                 providers: 1,
@@ -434,7 +438,9 @@ impl State {
         } = call
         else {
             // Time-locked commits are out of scope: the node refuses them.
-            return Err(DispatchError::Other("commit_timelocked_weights is not simulated"));
+            return Err(DispatchError::Other(
+                "commit_timelocked_weights is not simulated",
+            ));
         };
         if *netuid != self.netuid {
             return Err(fail(runtime::ERR_NO_SUBNET));
@@ -647,8 +653,8 @@ fn rpc_module(state: Shared) -> RpcModule<Shared> {
     module
         .register_method("system_accountNextIndex", move |params, s, _| {
             let address: String = params.one()?;
-            let account = public_key(&address)
-                .map_err(|e| error(-32602, format!("invalid account: {e}")))?;
+            let account =
+                public_key(&address).map_err(|e| error(-32602, format!("invalid account: {e}")))?;
             Ok::<_, ErrorObjectOwned>(lock(s).nonce(&account))
         })
         .expect("unique method");
@@ -698,8 +704,11 @@ fn rpc_module(state: Shared) -> RpcModule<Shared> {
                 // author and no forks.
                 let sink = pending.accept().await?;
                 let hash = hex0x(&block_hash(block));
-                for status in [json!("ready"), json!({"inBlock": hash}), json!({"finalized": hash})]
-                {
+                for status in [
+                    json!("ready"),
+                    json!({"inBlock": hash}),
+                    json!({"finalized": hash}),
+                ] {
                     sink.send(serde_json::value::to_raw_value(&status)?).await?;
                 }
                 SubscriptionResult::Ok(())

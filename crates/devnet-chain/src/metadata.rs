@@ -315,10 +315,7 @@ fn entry(
     }
 }
 
-fn pallet(
-    (name, index): (&'static str, u8),
-    entries: Vec<StorageEntryMetadata>,
-) -> PalletMetadata {
+fn pallet((name, index): (&'static str, u8), entries: Vec<StorageEntryMetadata>) -> PalletMetadata {
     PalletMetadata {
         name,
         storage: Some(PalletStorageMetadata {
@@ -347,7 +344,13 @@ pub fn metadata_bytes() -> Vec<u8> {
                 false,
                 frame_system::AccountInfo::default().encode(),
             ),
-            entry(&NUMBER, meta_type::<()>(), meta_type::<u32>(), false, 0u32.encode()),
+            entry(
+                &NUMBER,
+                meta_type::<()>(),
+                meta_type::<u32>(),
+                false,
+                0u32.encode(),
+            ),
             entry(
                 &EVENTS,
                 meta_type::<()>(),
@@ -363,7 +366,13 @@ pub fn metadata_bytes() -> Vec<u8> {
     let mut subtensor = pallet(
         PALLET_SUBTENSOR,
         vec![
-            entry(&UIDS, meta_type::<(u16, AccountId32)>(), meta_type::<u16>(), true, none()),
+            entry(
+                &UIDS,
+                meta_type::<(u16, AccountId32)>(),
+                meta_type::<u16>(),
+                true,
+                none(),
+            ),
             entry(
                 &KEYS,
                 meta_type::<(u16, u16)>(),
@@ -378,9 +387,27 @@ pub fn metadata_bytes() -> Vec<u8> {
                 false,
                 [0u8; 32].encode(),
             ),
-            entry(&SUBNETWORK_N, meta_type::<u16>(), meta_type::<u16>(), false, 0u16.encode()),
-            entry(&INCENTIVE, meta_type::<u16>(), meta_type::<Vec<u16>>(), false, vec![0]),
-            entry(&LAST_UPDATE, meta_type::<u16>(), meta_type::<Vec<u64>>(), false, vec![0]),
+            entry(
+                &SUBNETWORK_N,
+                meta_type::<u16>(),
+                meta_type::<u16>(),
+                false,
+                0u16.encode(),
+            ),
+            entry(
+                &INCENTIVE,
+                meta_type::<u16>(),
+                meta_type::<Vec<u16>>(),
+                false,
+                vec![0],
+            ),
+            entry(
+                &LAST_UPDATE,
+                meta_type::<u16>(),
+                meta_type::<Vec<u64>>(),
+                false,
+                vec![0],
+            ),
             entry(
                 &WEIGHTS_SET_RATE_LIMIT,
                 meta_type::<u16>(),
@@ -428,7 +455,10 @@ pub fn metadata_bytes() -> Vec<u8> {
             let (ty, additional_signed) = match identifier {
                 "CheckSpecVersion" | "CheckTxVersion" => (unit(), meta_type::<u32>()),
                 "CheckGenesis" => (unit(), meta_type::<H256>()),
-                "CheckMortality" => (meta_type::<extensions::CheckMortality>(), meta_type::<H256>()),
+                "CheckMortality" => (
+                    meta_type::<extensions::CheckMortality>(),
+                    meta_type::<H256>(),
+                ),
                 "CheckNonce" => (meta_type::<extensions::CheckNonce>(), unit()),
                 "ChargeTransactionPayment" => {
                     (meta_type::<extensions::ChargeTransactionPayment>(), unit())
@@ -511,8 +541,15 @@ mod tests {
             };
             assert_eq!(hashers, item.hashers, "{}.{}", item.pallet, item.name);
         }
-        let calls = m.pallets.iter().find(|p| p.name == "SubtensorModule").unwrap();
-        let ty = m.types.resolve(calls.calls.as_ref().unwrap().ty.id).unwrap();
+        let calls = m
+            .pallets
+            .iter()
+            .find(|p| p.name == "SubtensorModule")
+            .unwrap();
+        let ty = m
+            .types
+            .resolve(calls.calls.as_ref().unwrap().ty.id)
+            .unwrap();
         let TypeDef::Variant(v) = &ty.type_def else {
             panic!("calls are not an enum")
         };
@@ -523,7 +560,11 @@ mod tests {
             .iter()
             .map(|f| f.name.as_deref().unwrap())
             .collect();
-        let want: Vec<&str> = runtime::CALL_SET_WEIGHTS.args.iter().map(|(n, _)| *n).collect();
+        let want: Vec<&str> = runtime::CALL_SET_WEIGHTS
+            .args
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
         assert_eq!(args, want);
     }
 

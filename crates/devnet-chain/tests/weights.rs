@@ -70,11 +70,17 @@ async fn a_correctly_signed_set_weights_lands_in_weights_and_last_update() {
         vec![(1, 65_535), (2, 32_768)]
     );
     assert_eq!(chain.last_update(64, 0).await.unwrap(), Some(1_501));
-    assert!(chain.weights(64, 1).await.unwrap().is_empty(), "only Alice's");
+    assert!(
+        chain.weights(64, 1).await.unwrap().is_empty(),
+        "only Alice's"
+    );
 
     // Again at once: the rate limit (100 blocks) stops it before signing.
     let err = chain.set_weights(&alice, &call()).await.unwrap_err();
-    assert!(matches!(err, WeightsError::TooSoon { next: 1_601, .. }), "{err}");
+    assert!(
+        matches!(err, WeightsError::TooSoon { next: 1_601, .. }),
+        "{err}"
+    );
     node.advance(100);
     chain.set_weights(&alice, &call()).await.unwrap();
     assert_eq!(chain.last_update(64, 0).await.unwrap(), Some(1_602));
@@ -83,7 +89,10 @@ async fn a_correctly_signed_set_weights_lands_in_weights_and_last_update() {
 #[tokio::test]
 async fn a_tampered_set_weights_is_refused_as_a_bad_signature() {
     let (node, chain) = start().await;
-    let signed = chain.sign_set_weights(&key("//Alice"), &call()).await.unwrap();
+    let signed = chain
+        .sign_set_weights(&key("//Alice"), &call())
+        .await
+        .unwrap();
     // The call is last: flip a bit of the version key's top byte.
     let mut tampered = signed.clone();
     let last = tampered.len() - 1;
@@ -121,7 +130,10 @@ async fn broken_rules_are_named() {
     // includes the transaction and fails it with the pallet's error.
     let mut invalid = call();
     invalid.uids[1] = 9;
-    let err = chain.set_weights(&key("//Bob"), &invalid).await.unwrap_err();
+    let err = chain
+        .set_weights(&key("//Bob"), &invalid)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, WeightsError::Failed(m) if m == "SubtensorModule.UidVecContainInvalidOne"),
         "{err}"
@@ -131,14 +143,20 @@ async fn broken_rules_are_named() {
     // Commit-reveal on: named before anything is signed.
     node.set_commit_reveal(true);
     let err = chain.set_weights(&key("//Bob"), &call()).await.unwrap_err();
-    assert!(matches!(err, WeightsError::CommitReveal { netuid: 64 }), "{err}");
+    assert!(
+        matches!(err, WeightsError::CommitReveal { netuid: 64 }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn the_node_enforces_commit_reveal_itself() {
     let (node, chain) = start().await;
     // Signed while commit-reveal was off, submitted after it turned on.
-    let signed = chain.sign_set_weights(&key("//Alice"), &call()).await.unwrap();
+    let signed = chain
+        .sign_set_weights(&key("//Alice"), &call())
+        .await
+        .unwrap();
     node.set_commit_reveal(true);
     let err = chain.submit_weights(&signed).await.unwrap_err();
     assert!(

@@ -149,7 +149,9 @@ impl SubtensorClient {
         }
 
         let mut api = self.api().await?;
-        api.set_signer(ExtrinsicSigner::<SubtensorConfig>::new(hotkey.pair().clone()));
+        api.set_signer(ExtrinsicSigner::<SubtensorConfig>::new(
+            hotkey.pair().clone(),
+        ));
         let era = sp_runtime::generic::Era::mortal(MORTALITY_BLOCKS, u64::from(head));
         let birth = u32::try_from(era.birth(u64::from(head))).expect("birth <= head");
         let checkpoint = self

@@ -229,7 +229,16 @@ fn set_weights_error_indices_match_finney() {
                 .variants
                 .iter()
                 .find(|v| v.name == *name)
-                .unwrap_or_else(|| panic!("finney has no SubtensorModule error {name}; it has {:?}", variants.variants.iter().map(|v| (&v.name, v.index)).collect::<Vec<_>>()));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "finney has no SubtensorModule error {name}; it has {:?}",
+                        variants
+                            .variants
+                            .iter()
+                            .map(|v| (&v.name, v.index))
+                            .collect::<Vec<_>>()
+                    )
+                });
             (name.to_string(), v.index)
         })
         .collect();
