@@ -422,7 +422,10 @@ async fn load_entry<A: AuditSource, C: ChainSource>(
         .mark_verified(id, &report_sha, unverifiable, now)
         .await?;
     let lake = store.lake();
-    lake.write_report(id, &report)?;
+    {
+        let (store, id, report) = (store.clone(), id.to_string(), report.clone());
+        off_runtime(move || store.lake().write_report(&id, &report)).await?;
+    }
 
     let mut stats = ParseStats::default();
     let mut bytes = report.len() as u64;
@@ -455,7 +458,6 @@ async fn load_entry<A: AuditSource, C: ChainSource>(
                 )
                 .await;
             }
-            lake.write_export(id, export.kind, &body)?;
             bytes += body.len() as u64;
             // Parse and write off the async workers.
             let table = match export.kind {
@@ -465,22 +467,26 @@ async fn load_entry<A: AuditSource, C: ChainSource>(
             };
             let store = store.clone();
             let entry_id = id.to_string();
-            let parsed_export =
-                tokio::task::spawn_blocking(move || -> Result<ParseStats, String> {
-                    let schema = audit_store::facts::schema(table);
-                    let mut writer = store
-                        .lake()
-                        .fact_writer(&entry_id, table, &schema)
+            let kind = export.kind;
+            let parsed_export = off_runtime(
+                move || -> Result<Result<ParseStats, String>, audit_store::StoreError> {
+                    store.lake().write_export(&entry_id, kind, &body)?;
+                    Ok((|| {
+                        let schema = audit_store::facts::schema(table);
+                        let mut writer = store
+                            .lake()
+                            .fact_writer(&entry_id, table, &schema)
+                            .map_err(|e| e.to_string())?;
+                        let stats = parse_export(table, body.as_slice(), |batch| {
+                            writer.write(&batch).map_err(Into::into)
+                        })
                         .map_err(|e| e.to_string())?;
-                    let stats = parse_export(table, body.as_slice(), |batch| {
-                        writer.write(&batch).map_err(Into::into)
-                    })
-                    .map_err(|e| e.to_string())?;
-                    writer.finish().map_err(|e| e.to_string())?;
-                    Ok(stats)
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("parser task failed: {e}")));
+                        writer.finish().map_err(|e| e.to_string())?;
+                        Ok(stats)
+                    })())
+                },
+            )
+            .await?;
             let export_stats = match parsed_export {
                 Ok(s) => s,
                 Err(message) => {
@@ -513,18 +519,34 @@ async fn load_entry<A: AuditSource, C: ChainSource>(
         }
         let mut audits = parsed.instance_audits;
         instance_rows = audits.height() as u64;
-        lake.write_facts(id, FactTable::InstanceAudits, &mut audits)?;
+        let (store, entry_id) = (store.clone(), id.to_string());
+        off_runtime(move || {
+            store
+                .lake()
+                .write_facts(&entry_id, FactTable::InstanceAudits, &mut audits)
+        })
+        .await?;
         stats.malformed_rows += parsed.malformed_records;
     } else {
-        let parsed = match parse_miner_report(&report) {
+        let (store_for_task, entry_id) = (store.clone(), id.to_string());
+        let parsed = off_runtime(move || {
+            let parsed = match parse_miner_report(&report) {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            let (mut metrics, mut audits) = (parsed.metrics, parsed.instance_audits);
+            let lake = store_for_task.lake();
+            lake.write_facts(&entry_id, FactTable::MinerMetrics, &mut metrics)?;
+            lake.write_facts(&entry_id, FactTable::InstanceAudits, &mut audits)?;
+            Ok::<_, audit_store::StoreError>(Ok((audits.height() as u64, parsed.malformed_records)))
+        })
+        .await?;
+        let (rows, malformed) = match parsed {
             Ok(p) => p,
             Err(e) => return reject(format!("malformed report: {e}"), Some(report_sha)).await,
         };
-        let (mut metrics, mut audits) = (parsed.metrics, parsed.instance_audits);
-        instance_rows = audits.height() as u64;
-        lake.write_facts(id, FactTable::MinerMetrics, &mut metrics)?;
-        lake.write_facts(id, FactTable::InstanceAudits, &mut audits)?;
-        stats.malformed_rows += parsed.malformed_records;
+        instance_rows = rows;
+        stats.malformed_rows += malformed;
     }
 
     if options.crash_before_catalog {
@@ -544,6 +566,16 @@ async fn load_entry<A: AuditSource, C: ChainSource>(
         bytes,
         unverifiable,
     })
+}
+
+/// Runs blocking lake work (parsing, file writes and their syncs) on the
+/// blocking pool: many entries' disk syncs overlap, and the async workers
+/// keep downloading meanwhile.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// Counts invocation ids shared by each newly loaded validator entry and

@@ -18,7 +18,11 @@ pub fn check(global: &Global) -> Result<u8> {
             ),
             None => println!("# effective configuration: built-in defaults (secrets masked)"),
         }
-        print!("{}", serde_yaml_ng::to_string(&masked)?);
+        // Through JSON text: a dependency turns on serde_json's
+        // arbitrary_precision, whose numbers other serializers print as
+        // structs; YAML reads JSON text as it is.
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&serde_json::to_string(&masked)?)?;
+        print!("{}", serde_yaml_ng::to_string(&yaml)?);
     }
     Ok(exit::SUCCESS)
 }
