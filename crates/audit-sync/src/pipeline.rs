@@ -11,7 +11,7 @@
 //! duplicates, and [`audit_store::Lake::clean_leftovers`] removes any
 //! half-written temporary file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -229,16 +229,16 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         store.lake().prune(id)?;
     }
     summary.pruned = pruned.len();
-    let loaded: Vec<String> = store
+    let loaded: HashSet<String> = store
         .catalog()
         .entries_in_states(&[EntryState::Loaded], window_start)
         .await?
         .into_iter()
         .map(|e| e.entry.entry_id)
         .collect();
-    for orphan in store.lake().entries()? {
-        if !loaded.contains(&orphan.entry_id) {
-            store.lake().prune(&orphan.entry_id)?;
+    for orphan in store.lake().entry_ids()? {
+        if !loaded.contains(&orphan) {
+            store.lake().prune(&orphan)?;
         }
     }
 
