@@ -6,8 +6,21 @@
 //! peak memory under 1 GiB for a week at 60,000 rows an hour, and a
 //! catch-up of one new hour under 2 s plus its download.
 //! `BENCH_HOURS` (default 6) and `BENCH_ROWS_PER_HOUR` (default 60,000)
-//! size the world; the week figure is measured with `auditctl sync` (see
-//! the closing notes), as a criterion loop over a week would take hours.
+//! size the world; the week figure is measured with `auditctl sync`, as a
+//! criterion loop over a week would take hours:
+//!
+//! ```text
+//! auditctl devnet generate --out W --seed 7 --miners 64 --hours 168 \
+//!     --invocations-per-hour 60000 --approximate-incentives
+//! auditctl devnet serve --world W --write-config w.yml &
+//! /usr/bin/time -v auditctl --config w.yml sync --data-dir D --at 2025-02-10T11:00:00Z
+//! /usr/bin/time -v auditctl --config w.yml sync --data-dir D --at 2025-02-10T12:00:00Z
+//! ```
+//!
+//! Measured (2 cores, 24 GiB, bench profile): validator exports of the week
+//! (167 entries, 10.18 M rows) 26.7 s, 381 k rows/s, 675 MiB peak; the
+//! default sync with 10.5 k miner self-reports 63 s, 687 MiB; the next
+//! hour's catch-up 1.0 s in all.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
