@@ -206,12 +206,7 @@ impl State {
 
     fn fixed_storage(&self) -> HashMap<Vec<u8>, Vec<u8>> {
         let netuid = part(self.netuid);
-        let size = self
-            .neurons
-            .iter()
-            .map(|a| usize::from(a.uid) + 1)
-            .max()
-            .unwrap_or(0);
+        let size = self.subnet_size();
         let mut incentive = vec![0u16; size];
         let mut out = HashMap::new();
         let mut put = |item: &StorageItem, parts: &[Vec<u8>], value: Vec<u8>| {
@@ -351,14 +346,18 @@ impl State {
         None
     }
 
-    /// `LastUpdate` of the subnet as of `block`.
-    fn last_updates(&self, block: u32) -> Vec<u64> {
-        let size = self
-            .neurons
+    /// Uids in use: one past the highest.
+    fn subnet_size(&self) -> usize {
+        self.neurons
             .iter()
             .map(|a| usize::from(a.uid) + 1)
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// `LastUpdate` of the subnet as of `block`.
+    fn last_updates(&self, block: u32) -> Vec<u64> {
+        let size = self.subnet_size();
         let mut out = vec![0u64; size];
         for a in &self.neurons {
             out[usize::from(a.uid)] = a.neuron.last_update;
@@ -468,8 +467,8 @@ impl State {
         if !dests.iter().all(|d| seen.insert(*d)) {
             return Err(fail(runtime::ERR_DUPLICATE_UIDS));
         }
-        let size = self.neurons.iter().map(|a| a.uid + 1).max().unwrap_or(0);
-        if dests.iter().any(|d| *d >= size) {
+        let size = self.subnet_size();
+        if dests.iter().any(|d| usize::from(*d) >= size) {
             return Err(fail(runtime::ERR_INVALID_UID));
         }
         // Stored max-upscaled to u16, zeros dropped, as the pallet does.
