@@ -127,13 +127,16 @@ struct State {
     fixed: HashMap<Vec<u8>, Vec<u8>>,
     /// Next nonce per account that has sent a transaction.
     nonces: HashMap<[u8; 32], u32>,
-    /// Weights set, in block order: `(block, uid, weights)`.
-    weights_set: Vec<(u32, u16, Vec<(u16, u16)>)>,
+    /// Weights set, in block order.
+    weights_set: Vec<WeightsSet>,
     /// Blocks that hold a transaction: its bytes and the block's events.
     bodies: BTreeMap<u32, BlockBody>,
     /// The served metadata, built once.
     metadata: Vec<u8>,
 }
+
+/// `(block, uid, [(dest, weight)])`: weights a neuron set at a block.
+type WeightsSet = (u32, u16, Vec<(u16, u16)>);
 
 struct BlockBody {
     extrinsics: Vec<Vec<u8>>,
@@ -228,18 +231,22 @@ impl State {
         }
         put(
             &runtime::SUBNETWORK_N,
-            &[netuid.clone()],
+            std::slice::from_ref(&netuid),
             (size as u16).encode(),
         );
-        put(&runtime::INCENTIVE, &[netuid.clone()], incentive.encode());
+        put(
+            &runtime::INCENTIVE,
+            std::slice::from_ref(&netuid),
+            incentive.encode(),
+        );
         put(
             &runtime::WEIGHTS_SET_RATE_LIMIT,
-            &[netuid.clone()],
+            std::slice::from_ref(&netuid),
             self.weights_rate_limit.encode(),
         );
         put(
             &runtime::COMMIT_REVEAL_WEIGHTS_ENABLED,
-            &[netuid.clone()],
+            std::slice::from_ref(&netuid),
             self.commit_reveal.encode(),
         );
         out
@@ -308,7 +315,7 @@ impl State {
     /// names such an item.
     fn dynamic_storage(&self, key_bytes: &[u8], block: u32) -> Option<Option<Vec<u8>>> {
         let netuid = part(self.netuid);
-        if key_bytes == key(&runtime::LAST_UPDATE, &[netuid.clone()]).ok()? {
+        if key_bytes == key(&runtime::LAST_UPDATE, std::slice::from_ref(&netuid)).ok()? {
             return Some(Some(self.last_updates(block).encode()));
         }
         if key_bytes == key(&runtime::EVENTS, &[]).ok()? {

@@ -569,12 +569,12 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
         let (export, bytes) =
             write_export(out, &format!("invocations/{stem}-jobs.csv"), |w, path| {
                 w.write_record(JOB_COLUMNS).map_err(csv_err(path))?;
-                for k in 0..2usize {
+                for (k, chute) in chutes.iter().take(2).enumerate() {
                     let m = (h as usize * 2 + k) % options.miners;
                     let t = hour_start + Duration::minutes(10 * k as i64 + 1);
                     w.write_record([
                         uuid(seed, &format!("job{h}-{k}")),
-                        chutes[k].id.clone(),
+                        chute.id.clone(),
                         "1".into(),
                         "0.3.1".into(),
                         "train".into(),
