@@ -38,19 +38,9 @@ use subtensor::Registration;
 use crate::extrinsic::{Chain, Checked};
 use crate::metadata::{frame_system, pallet_subtensor, RuntimeCall, RuntimeEvent};
 
-/// A neuron as the node starts with it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenesisNeuron {
-    pub uid: u16,
-    /// SS58 addresses.
-    pub hotkey: String,
-    pub coldkey: String,
-    /// Fraction of 65535.
-    pub incentive: u16,
-    pub stake_rao: u64,
-    pub last_update: u64,
-    pub validator_permit: bool,
-}
+/// A neuron as the node starts with it: the same fields the client reads
+/// back as a metagraph neuron.
+pub type GenesisNeuron = subtensor::Neuron;
 
 /// The node's initial state, as plain data.
 #[derive(Debug, Clone, PartialEq)]
