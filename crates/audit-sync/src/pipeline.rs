@@ -194,7 +194,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         }
         entry.source = if options.validators.contains_key(&entry.hotkey) {
             EntrySource::Validator
-        } else if entry.path.starts_with("audit/miner/") {
+        } else if EntrySource::of_report_path(&entry.path) == EntrySource::Miner {
             if !options.miner_reports {
                 summary.skipped += 1;
                 continue;

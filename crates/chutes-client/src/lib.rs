@@ -280,11 +280,7 @@ impl ChutesClient {
             .into_iter()
             .map(|e| {
                 Ok(AuditEntry {
-                    source: if e.path.starts_with("audit/miner/") {
-                        EntrySource::Miner
-                    } else {
-                        EntrySource::Validator
-                    },
+                    source: EntrySource::of_report_path(&e.path),
                     created_at: time("created_at", &e.created_at)?,
                     start_time: time("start_time", &e.start_time)?,
                     end_time: time("end_time", &e.end_time)?,

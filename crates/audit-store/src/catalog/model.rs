@@ -13,6 +13,19 @@ pub enum EntrySource {
     Miner,
 }
 
+impl EntrySource {
+    /// What a report path says of its publisher: miners' self-reports live
+    /// under `audit/miner/`. Only a guess: sync decides validators by its
+    /// configured hotkeys.
+    pub fn of_report_path(path: &str) -> EntrySource {
+        if path.starts_with("audit/miner/") {
+            EntrySource::Miner
+        } else {
+            EntrySource::Validator
+        }
+    }
+}
+
 /// Where an entry stands in the ingest pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]

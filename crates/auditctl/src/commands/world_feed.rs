@@ -43,11 +43,7 @@ impl AuditSource for WorldFeed {
             .into_iter()
             .map(|e| {
                 Ok(AuditEntry {
-                    source: if e.path.starts_with("audit/miner/") {
-                        EntrySource::Miner
-                    } else {
-                        EntrySource::Validator
-                    },
+                    source: EntrySource::of_report_path(&e.path),
                     created_at: time(&e.created_at)?,
                     start_time: time(&e.start_time)?,
                     end_time: time(&e.end_time)?,
