@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use frame_metadata::v14::{
     ExtrinsicMetadata, PalletCallMetadata, PalletErrorMetadata, PalletEventMetadata,
     PalletMetadata, PalletStorageMetadata, RuntimeMetadataV14, SignedExtensionMetadata,
-    StorageEntryMetadata, StorageEntryModifier, StorageEntryType, StorageHasher,
+    StorageEntryMetadata, StorageEntryModifier, StorageEntryType,
 };
 use frame_metadata::RuntimeMetadataPrefixed;
 use parity_scale_codec::{Decode, Encode};
@@ -24,7 +24,7 @@ use scale_info::{meta_type, MetaType, TypeInfo};
 use sp_core::H256;
 use sp_runtime::generic::Era;
 use sp_runtime::{AccountId32, DispatchError, MultiAddress, MultiSignature};
-use subtensor::runtime::{self, Hasher, StorageItem};
+use subtensor::runtime::{self, StorageItem};
 
 /// The runtime's address type.
 pub type Address = MultiAddress<AccountId32, ()>;
@@ -278,14 +278,6 @@ pub enum RuntimeEvent {
 #[derive(TypeInfo)]
 pub struct Runtime;
 
-fn hasher(h: Hasher) -> StorageHasher {
-    match h {
-        Hasher::Identity => StorageHasher::Identity,
-        Hasher::Twox64Concat => StorageHasher::Twox64Concat,
-        Hasher::Blake2_128Concat => StorageHasher::Blake2_128Concat,
-    }
-}
-
 /// An entry of `item`: keys of type `key` (a tuple for several parts).
 fn entry(
     item: &StorageItem,
@@ -305,7 +297,7 @@ fn entry(
             StorageEntryType::Plain(value)
         } else {
             StorageEntryType::Map {
-                hashers: item.hashers.iter().copied().map(hasher).collect(),
+                hashers: item.hashers.iter().map(|h| h.to_metadata()).collect(),
                 key,
                 value,
             }
@@ -494,6 +486,7 @@ mod tests {
     use super::*;
     use frame_metadata::RuntimeMetadata;
     use scale_info::TypeDef;
+    use subtensor::runtime::Hasher;
 
     fn served() -> RuntimeMetadataV14 {
         let prefixed = RuntimeMetadataPrefixed::decode(&mut &metadata_bytes()[..]).unwrap();
@@ -527,18 +520,7 @@ mod tests {
                 .iter()
                 .find(|e| e.name == item.name)
                 .unwrap_or_else(|| panic!("{}.{} not served", item.pallet, item.name));
-            let hashers: Vec<Hasher> = match &e.ty {
-                StorageEntryType::Plain(_) => vec![],
-                StorageEntryType::Map { hashers, .. } => hashers
-                    .iter()
-                    .map(|h| match h {
-                        StorageHasher::Identity => Hasher::Identity,
-                        StorageHasher::Twox64Concat => Hasher::Twox64Concat,
-                        StorageHasher::Blake2_128Concat => Hasher::Blake2_128Concat,
-                        other => panic!("{other:?}"),
-                    })
-                    .collect(),
-            };
+            let hashers = Hasher::of_entry(&e.ty).unwrap_or_else(|other| panic!("{other:?}"));
             assert_eq!(hashers, item.hashers, "{}.{}", item.pallet, item.name);
         }
         let calls = m

@@ -7,6 +7,9 @@
 //! metadata built from them, and a conformance test checks them against
 //! the real finney metadata.
 
+use frame_metadata::v14::{StorageEntryType, StorageHasher};
+use scale_info::form::Form;
+
 /// The subnet Chutes runs on.
 pub const CHUTES_NETUID: u16 = 64;
 /// SS58 address prefix of Bittensor accounts (the generic Substrate one).
@@ -54,6 +57,34 @@ pub enum Hasher {
     Identity,
     Twox64Concat,
     Blake2_128Concat,
+}
+
+impl Hasher {
+    /// The hasher as runtime metadata names it.
+    pub fn to_metadata(self) -> StorageHasher {
+        match self {
+            Identity => StorageHasher::Identity,
+            Twox64Concat => StorageHasher::Twox64Concat,
+            Blake2_128Concat => StorageHasher::Blake2_128Concat,
+        }
+    }
+
+    /// The key hashers of a metadata storage entry (none for a plain
+    /// value), or the first hasher the auditor never reads with.
+    pub fn of_entry<T: Form>(ty: &StorageEntryType<T>) -> Result<Vec<Hasher>, StorageHasher> {
+        let StorageEntryType::Map { hashers, .. } = ty else {
+            return Ok(vec![]);
+        };
+        hashers
+            .iter()
+            .map(|h| match h {
+                StorageHasher::Identity => Ok(Identity),
+                StorageHasher::Twox64Concat => Ok(Twox64Concat),
+                StorageHasher::Blake2_128Concat => Ok(Blake2_128Concat),
+                other => Err(other.clone()),
+            })
+            .collect()
+    }
 }
 
 /// A storage item the auditor reads.

@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 
-use frame_metadata::v14::{StorageEntryType, StorageHasher};
 use frame_metadata::v16::RuntimeMetadataV16;
 use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
 use parity_scale_codec::Decode;
@@ -152,18 +151,8 @@ fn storage_hashers_match_finney() {
             .iter()
             .find(|e| e.name == item.name)
             .unwrap_or_else(|| panic!("finney has no {}.{}", item.pallet, item.name));
-        let hashers: Vec<Hasher> = match &entry.ty {
-            StorageEntryType::Plain(_) => vec![],
-            StorageEntryType::Map { hashers, .. } => hashers
-                .iter()
-                .map(|h| match h {
-                    StorageHasher::Identity => Hasher::Identity,
-                    StorageHasher::Twox64Concat => Hasher::Twox64Concat,
-                    StorageHasher::Blake2_128Concat => Hasher::Blake2_128Concat,
-                    other => panic!("{}.{} uses {other:?}", item.pallet, item.name),
-                })
-                .collect(),
-        };
+        let hashers = Hasher::of_entry(&entry.ty)
+            .unwrap_or_else(|other| panic!("{}.{} uses {other:?}", item.pallet, item.name));
         assert_eq!(hashers, item.hashers, "{}.{}", item.pallet, item.name);
     }
 }
