@@ -108,14 +108,33 @@ impl SubtensorClient {
         hotkey: &Hotkey,
         call: &WeightsCall,
     ) -> Result<WeightsSet, WeightsError> {
-        let signed = self.sign_set_weights(hotkey, call).await?;
-        self.submit_weights(&signed).await
+        // One session (metadata, runtime version) serves both halves.
+        let mut api = self.api().await?;
+        let signed = self.sign_with(&mut api, hotkey, call).await?;
+        self.submit_with(&api, &signed).await
     }
 
     /// Checks what the chain would refuse, then builds and signs the
     /// transaction: the encoded extrinsic, ready for [`Self::submit_weights`].
     pub async fn sign_set_weights(
         &self,
+        hotkey: &Hotkey,
+        call: &WeightsCall,
+    ) -> Result<Vec<u8>, WeightsError> {
+        let mut api = self.api().await?;
+        self.sign_with(&mut api, hotkey, call).await
+    }
+
+    /// Submits an encoded extrinsic and waits until it is in a block;
+    /// the block's events say whether it succeeded.
+    pub async fn submit_weights(&self, encoded: &[u8]) -> Result<WeightsSet, WeightsError> {
+        let api = self.api().await?;
+        self.submit_with(&api, encoded).await
+    }
+
+    async fn sign_with(
+        &self,
+        api: &mut SubtensorApi,
         hotkey: &Hotkey,
         call: &WeightsCall,
     ) -> Result<Vec<u8>, WeightsError> {
@@ -148,7 +167,6 @@ impl SubtensorClient {
             });
         }
 
-        let mut api = self.api().await?;
         api.set_signer(ExtrinsicSigner::<SubtensorConfig>::new(
             hotkey.pair().clone(),
         ));
@@ -183,10 +201,11 @@ impl SubtensorClient {
         Ok(extrinsic.encode())
     }
 
-    /// Submits an encoded extrinsic and waits until it is in a block;
-    /// the block's events say whether it succeeded.
-    pub async fn submit_weights(&self, encoded: &[u8]) -> Result<WeightsSet, WeightsError> {
-        let api = self.api().await?;
+    async fn submit_with(
+        &self,
+        api: &SubtensorApi,
+        encoded: &[u8],
+    ) -> Result<WeightsSet, WeightsError> {
         let report = api
             .submit_and_watch_opaque_extrinsic_until(&encoded.to_vec().into(), XtStatus::InBlock)
             .await
