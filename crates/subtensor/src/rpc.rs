@@ -96,6 +96,15 @@ fn is_pruned(message: &str) -> bool {
     m.contains("state already discarded") || m.contains("unknown block") || m.contains("pruned")
 }
 
+/// A node's JSON-RPC error in its own words: the message, then its data
+/// (`Invalid Transaction ("Transaction has a bad signature")`).
+pub(crate) fn node_error_message(e: &jsonrpsee::types::ErrorObjectOwned) -> String {
+    match e.data() {
+        Some(data) => format!("{} ({})", e.message(), data.get()),
+        None => e.message().to_string(),
+    }
+}
+
 fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
@@ -179,10 +188,7 @@ impl SubtensorClient {
                 }
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(RpcError::Call(e))) => {
-                    let message = match e.data() {
-                        Some(data) => format!("{} ({})", e.message(), data.get()),
-                        None => e.message().to_string(),
-                    };
+                    let message = node_error_message(&e);
                     if is_pruned(&message) {
                         return Err(ChainError::Pruned { message });
                     }

@@ -20,7 +20,7 @@ use substrate_api_client::ac_primitives::{
 use substrate_api_client::rpc::JsonrpseeClient;
 use substrate_api_client::{Api, GetAccountInformation, SubmitAndWatch, XtStatus};
 
-use crate::rpc::{BlockHash, SubtensorClient};
+use crate::rpc::{node_error_message, BlockHash, SubtensorClient};
 use crate::{runtime, ChainError, Hotkey};
 
 /// Blocks a weights transaction stays valid: about a minute and a half.
@@ -213,9 +213,7 @@ impl SubtensorClient {
                 substrate_api_client::Error::FailedExtrinsic(failed) => {
                     WeightsError::Failed(describe(failed.dispatch_error()))
                 }
-                substrate_api_client::Error::RpcClient(rpc) => {
-                    WeightsError::Refused(format!("{rpc:?}"))
-                }
+                substrate_api_client::Error::RpcClient(rpc) => WeightsError::Refused(refusal(&rpc)),
                 other => self.api_error(other).into(),
             })?;
         let block_hash = report
@@ -248,6 +246,19 @@ impl SubtensorClient {
             message: format!("{e:?}"),
         }
     }
+}
+
+/// What the node said when it refused: its error in its own words when it
+/// answered with one, else the transport failure.
+fn refusal(error: &substrate_api_client::rpc::Error) -> String {
+    use jsonrpsee::core::client::Error as RpcError;
+    if let substrate_api_client::rpc::Error::Client(inner) = error {
+        if let Some(RpcError::Call(e)) = inner.downcast_ref::<RpcError>() {
+            return node_error_message(e);
+        }
+        return inner.to_string();
+    }
+    format!("{error:?}")
 }
 
 /// `Pallet.Error` for a module error; the variant otherwise.
