@@ -65,25 +65,11 @@ async fn a_generated_world_syncs_over_http_and_scores() {
         .await
         .unwrap();
     let url = url::Url::parse(&server.url()).unwrap();
-    let mut config = ClientConfig::new(Endpoints {
-        api: url.clone(),
-        llm: url.clone(),
-        chute_url_template: format!("{url}{{slug}}"),
-    });
-    config.backoff = Duration::from_millis(1);
-    let client = Arc::new(ChutesClient::new(config).unwrap());
+    let client = client_of(&url);
     let data = dir.path().join("data");
     let store = Arc::new(Store::open(&data, None).await.unwrap());
-    let options = SyncOptions {
-        at: now,
-        window_days: 7,
-        validators: BTreeMap::from([(validator.clone(), url.to_string())]),
-        hotkey: None,
-        miner_reports: true,
-        load_unverifiable: true,
-        concurrency: 4,
-        crash_before_catalog: false,
-    };
+    let options = options_of(&world, &url);
+    assert_eq!(options.at, now);
     let (_node, chain) = chain_of(&world).await;
     let summary = sync(
         store.clone(),
@@ -164,16 +150,20 @@ async fn a_generated_world_syncs_over_http_and_scores() {
     insta::assert_snapshot!("generated_world_weights", table);
 }
 
-/// Syncs the world served at `url` into `store`.
-async fn sync_world(store: Arc<Store>, world: &World, url: &url::Url) -> audit_sync::SyncSummary {
+/// A client for the devnet served at `url`.
+fn client_of(url: &url::Url) -> Arc<ChutesClient> {
     let mut config = ClientConfig::new(Endpoints {
         api: url.clone(),
         llm: url.clone(),
         chute_url_template: format!("{url}chute/{{slug}}"),
     });
     config.backoff = Duration::from_millis(1);
-    let client = Arc::new(ChutesClient::new(config).unwrap());
-    let options = SyncOptions {
+    Arc::new(ChutesClient::new(config).unwrap())
+}
+
+/// Sync options for `world` served at `url`, at the world's now.
+fn options_of(world: &World, url: &url::Url) -> SyncOptions {
+    SyncOptions {
         at: world.now(),
         window_days: 7,
         validators: BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
@@ -182,11 +172,21 @@ async fn sync_world(store: Arc<Store>, world: &World, url: &url::Url) -> audit_s
         load_unverifiable: true,
         concurrency: 4,
         crash_before_catalog: false,
-    };
+    }
+}
+
+/// Syncs the world served at `url` into `store`.
+async fn sync_world(store: Arc<Store>, world: &World, url: &url::Url) -> audit_sync::SyncSummary {
     let (_node, chain) = chain_of(world).await;
-    sync(store, client, chain, &options, |_, _, _| {})
-        .await
-        .unwrap()
+    sync(
+        store,
+        client_of(url),
+        chain,
+        &options_of(world, url),
+        |_, _, _| {},
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
