@@ -6,6 +6,10 @@
 //! - `bench [FILTER]`: the criterion benchmarks, in release mode; figures
 //!   land in `target/criterion`.
 //! - `lint`: rustfmt check and clippy with warnings as errors.
+//! - `tidy`: the invariants of ARCHITECTURE.md (crate edges, light
+//!   fetchers, documented libraries); `test` runs it first.
+
+mod tidy;
 
 use std::process::{Command, ExitCode};
 
@@ -15,8 +19,15 @@ fn main() -> ExitCode {
         Some((task, rest)) => (task.as_str(), rest),
         None => ("help", &[][..]),
     };
+    if matches!(task, "tidy" | "test") && !tidy_passes() {
+        return ExitCode::FAILURE;
+    }
     let steps: Vec<Vec<&str>> = match task {
-        "test" => vec![vec!["test", "--workspace", "--locked"]],
+        "tidy" => vec![],
+        "test" => vec![
+            vec!["test", "--workspace", "--locked"],
+            vec!["build", "--workspace", "--locked", "--examples"],
+        ],
         "bench" => {
             let mut bench = vec!["bench", "--workspace", "--locked", "--benches"];
             if !rest.is_empty() {
@@ -38,7 +49,7 @@ fn main() -> ExitCode {
             ],
         ],
         _ => {
-            eprintln!("usage: cargo xtask <test | bench [FILTER] | lint>");
+            eprintln!("usage: cargo xtask <test | tidy | bench [FILTER] | lint>");
             return if task == "help" {
                 ExitCode::SUCCESS
             } else {
@@ -59,4 +70,18 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn tidy_passes() -> bool {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let problems = tidy::run(root);
+    for problem in &problems {
+        eprintln!("tidy: {problem}");
+    }
+    if problems.is_empty() {
+        eprintln!("xtask: tidy: ARCHITECTURE.md invariants hold");
+    }
+    problems.is_empty()
 }

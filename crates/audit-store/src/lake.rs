@@ -16,7 +16,9 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+pub use audit_model::path::{confine, UnsafePath};
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -97,7 +99,12 @@ impl Lake {
     /// The folder of one entry; the id must be a UUID.
     pub fn entry_dir(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
         let id = uuid::Uuid::parse_str(entry_id)
-            .map_err(|_| StoreError::UnsafePath(format!("entry id `{entry_id}` is not a UUID")))?;
+            .map_err(|_| {
+                StoreError::UnsafePath(UnsafePath {
+                    path: entry_id.to_owned(),
+                    why: "an entry id must be a UUID".into(),
+                })
+            })?;
         // The hyphenated lower-case form, so one entry has one folder.
         Ok(self.root.join("entries").join(id.hyphenated().to_string()))
     }
@@ -353,46 +360,6 @@ impl Drop for FactWriter {
     }
 }
 
-/// Joins an untrusted relative path (from the network) onto `root`,
-/// refusing absolute paths, `..`, and anything that would land outside
-/// `root`, including through a symlink that already exists.
-pub fn confine(root: &Path, untrusted: &str) -> Result<PathBuf, StoreError> {
-    let unsafe_path = |why: &str| StoreError::UnsafePath(format!("`{untrusted}`: {why}"));
-    if untrusted.is_empty() {
-        return Err(unsafe_path("empty path"));
-    }
-    if untrusted.contains('\0') || untrusted.contains('\\') {
-        return Err(unsafe_path("contains a NUL or a backslash"));
-    }
-    let rel = Path::new(untrusted);
-    let mut joined = root.to_path_buf();
-    for component in rel.components() {
-        match component {
-            Component::Normal(part) => joined.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => return Err(unsafe_path("contains `..`")),
-            Component::RootDir | Component::Prefix(_) => return Err(unsafe_path("is absolute")),
-        }
-    }
-    if joined == root {
-        return Err(unsafe_path("names the root itself"));
-    }
-    // Resolve what exists of the path, to catch symlinks that point out.
-    let mut existing = joined.as_path();
-    while !existing.exists() {
-        match existing.parent() {
-            Some(parent) => existing = parent,
-            None => break,
-        }
-    }
-    if let (Ok(real), Ok(real_root)) = (existing.canonicalize(), root.canonicalize()) {
-        if !real.starts_with(&real_root) {
-            return Err(unsafe_path("resolves outside the data directory"));
-        }
-    }
-    Ok(joined)
-}
-
 /// Writes `bytes` to `path` through a temporary sibling and a rename, with
 /// the data synced before the rename so a crash leaves old or new, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -414,7 +381,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 fn tmp_sibling(path: &Path) -> Result<PathBuf, StoreError> {
     let parent = path
         .parent()
-        .ok_or_else(|| StoreError::UnsafePath(format!("{} has no parent", path.display())))?;
+        .ok_or_else(|| {
+            StoreError::UnsafePath(UnsafePath {
+                path: path.display().to_string(),
+                why: "has no parent".into(),
+            })
+        })?;
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -492,35 +464,6 @@ mod tests {
         for bad in ["../../etc", "/etc/passwd", "x", ""] {
             let err = lake.write_report(bad, b"x").unwrap_err();
             assert!(matches!(err, StoreError::UnsafePath(_)), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn confine_refuses_escapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        assert_eq!(
-            confine(root, "invocations/2025/02/10/16.csv").unwrap(),
-            root.join("invocations/2025/02/10/16.csv")
-        );
-        assert_eq!(confine(root, "./a/./b").unwrap(), root.join("a/b"));
-        for bad in [
-            "../x",
-            "a/../../x",
-            "/etc/passwd",
-            "",
-            ".",
-            "a\\..\\b",
-            "a\0b",
-        ] {
-            assert!(confine(root, bad).is_err(), "{bad:?} accepted");
-        }
-        #[cfg(unix)]
-        {
-            let outside = tempfile::tempdir().unwrap();
-            std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
-            let err = confine(root, "link/secret").unwrap_err();
-            assert!(err.to_string().contains("outside"), "{err}");
         }
     }
 

@@ -12,18 +12,20 @@
 //! Loading an entry writes the lake first and marks the catalog last, so the
 //! catalog never claims facts the lake does not hold.
 
+#![warn(missing_docs)]
+
 mod catalog;
 pub mod facts;
 mod lake;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod time;
 
 use std::path::{Path, PathBuf};
 
+pub use audit_model::time;
 pub use catalog::*;
-pub use lake::{confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, TMP_MARKER};
+pub use lake::{confine, UnsafePath, write_atomic, FactTable, FactWriter, Lake, LakeEntry, TMP_MARKER};
 
 /// Every way the store can fail. Messages name the input and the remedy.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +53,7 @@ pub enum StoreError {
     #[error("the catalog holds a value this version cannot read: {0}")]
     Corrupt(String),
     #[error("refusing an unsafe path {0}")]
-    UnsafePath(String),
+    UnsafePath(#[from] UnsafePath),
     #[error("I/O on {}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -9,6 +9,8 @@
 //! read instead of failing; [`pyliteral`] reads the Python-literal
 //! `metrics` column.
 
+#![warn(missing_docs)]
+
 mod chain_source;
 pub mod exports;
 mod http_source;

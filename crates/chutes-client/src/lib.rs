@@ -8,11 +8,13 @@
 //! the auditor allocate without bound. Errors name the URL and the status.
 //! Downloads return the sha256 of exactly the bytes received.
 
+#![warn(missing_docs)]
+
 pub mod trace;
 
 use std::time::Duration;
 
-use audit_store::{AuditEntry, EntrySource, GpuCount};
+use audit_model::{AuditEntry, EntrySource, GpuCount};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -271,7 +273,7 @@ impl ChutesClient {
         let url = Self::join(&self.config.endpoints.api, "audit/")?;
         let listed: Vec<ListedEntry> = self.get_json(url.clone()).await?;
         let time = |field: &str, text: &str| {
-            audit_store::time::parse_utc(text).ok_or_else(|| ClientError::Decode {
+            audit_model::time::parse_utc(text).ok_or_else(|| ClientError::Decode {
                 url: url.to_string(),
                 message: format!("`{field}` is not a timestamp: {text:?}"),
             })

@@ -142,7 +142,7 @@ async fn audit_entries_reports_and_exports() {
         entries[0].created_at.to_string(),
         "2025-02-10 16:00:07.123456"
     );
-    assert_eq!(entries[1].source, audit_store::EntrySource::Miner);
+    assert_eq!(entries[1].source, audit_model::EntrySource::Miner);
 
     let report = c
         .download_report("audit/validator/5V/7.json")

@@ -16,6 +16,8 @@
 //! facts, so client and node agree by construction, and both are checked
 //! against finney by its conformance test.
 
+#![warn(missing_docs)]
+
 pub mod extrinsic;
 pub mod metadata;
 

@@ -599,7 +599,7 @@ mod tests {
     }
 
     fn at() -> NaiveDateTime {
-        audit_store::time::parse_utc("2025-02-10T12:00:00").unwrap()
+        audit_model::time::parse_utc("2025-02-10T12:00:00").unwrap()
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! including traced invocations ([`invoke`]) recorded into the open hour
 //! ([`live`]) and published hour by hour.
 
+#![warn(missing_docs)]
+
 pub mod generate;
 pub mod invoke;
 pub mod live;
@@ -35,5 +37,5 @@ pub enum DevnetError {
     #[error("{0}")]
     Options(String),
     #[error(transparent)]
-    Path(#[from] audit_store::StoreError),
+    Path(#[from] audit_model::path::UnsafePath),
 }

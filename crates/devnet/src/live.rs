@@ -44,7 +44,7 @@ impl LiveHour {
             .entries
             .iter()
             .filter(|e| e.hotkey == world.meta.validator_hotkey)
-            .filter_map(|e| audit_store::time::parse_utc(&e.end_time))
+            .filter_map(|e| audit_model::time::parse_utc(&e.end_time))
             .max()
             .unwrap_or_else(|| {
                 world
@@ -173,7 +173,7 @@ fn surviving_instances(report: &[u8], from: NaiveDateTime) -> Vec<Value> {
         .filter(|r| {
             r.get("deleted_at")
                 .and_then(Value::as_str)
-                .and_then(audit_store::time::parse_utc)
+                .and_then(audit_model::time::parse_utc)
                 .is_none_or(|d| d >= from)
         })
         .cloned()

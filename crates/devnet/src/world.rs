@@ -98,7 +98,7 @@ impl World {
     /// Loads and checks a world directory.
     pub fn load(dir: &Path) -> Result<World, DevnetError> {
         let meta: WorldMeta = read_json(dir, "world.json")?;
-        if audit_store::time::parse_utc(&meta.now).is_none() {
+        if audit_model::time::parse_utc(&meta.now).is_none() {
             return Err(DevnetError::Format {
                 path: dir.join("world.json"),
                 message: format!("`now` is not an ISO-8601 time: {:?}", meta.now),
@@ -112,7 +112,7 @@ impl World {
             meta,
         };
         for e in &world.entries {
-            audit_store::confine(dir, &e.report)?;
+            audit_model::path::confine(dir, &e.report)?;
         }
         Ok(world)
     }
@@ -145,14 +145,14 @@ impl World {
 
     /// The report bytes of an entry, exactly as stored.
     pub fn report_bytes(&self, e: &EntrySpec) -> Result<Vec<u8>, DevnetError> {
-        let path = audit_store::confine(&self.dir, &e.report)?;
+        let path = audit_model::path::confine(&self.dir, &e.report)?;
         std::fs::read(&path).map_err(|source| DevnetError::Io { path, source })
     }
 
     /// The file behind an export path (`invocations/2025/02/10/16.csv` is
     /// `exports/invocations/2025/02/10/16.csv`).
     pub fn export_file(&self, export_path: &str) -> Result<PathBuf, DevnetError> {
-        Ok(audit_store::confine(
+        Ok(audit_model::path::confine(
             &self.dir.join("exports"),
             export_path,
         )?)
@@ -187,7 +187,7 @@ impl World {
 
     /// The world's present.
     pub fn now(&self) -> NaiveDateTime {
-        audit_store::time::parse_utc(&self.meta.now).expect("checked on load")
+        audit_model::time::parse_utc(&self.meta.now).expect("checked on load")
     }
 }
 

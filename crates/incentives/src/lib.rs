@@ -8,7 +8,10 @@
 //! polars (`features`); the per-miner arithmetic runs on the small result
 //! (`score`). [`compare`] sets the shares against the chain's incentive.
 
+#![warn(missing_docs)]
+
 mod compare;
+mod evaluate;
 mod features;
 mod inputs;
 mod profile;
@@ -18,6 +21,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 pub use compare::{compare, ComparedMiner, Comparison};
+pub use evaluate::{evaluate, EvaluatedRun, Evaluation};
 pub use features::{InvocationStats, MinerFeatures};
 pub use inputs::{micros, ScoringInputs, ENTRIES_PER_GROUP, ENTRY_CREATED};
 pub use profile::{FeatureWeights, ScoringProfile};

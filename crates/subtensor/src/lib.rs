@@ -11,6 +11,8 @@
 //! simulated node builds on the same pieces.
 //! A conformance test checks [`runtime`] against the real finney metadata.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod keys;
 pub mod rpc;

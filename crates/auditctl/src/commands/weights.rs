@@ -4,20 +4,14 @@
 use anyhow::{bail, Context, Result};
 use audit_store::Store;
 use chrono::NaiveDateTime;
-use incentives::{ComparedMiner, Comparison, MinerScore, Scores, ScoringInputs};
-use serde::Serialize;
+use incentives::{ComparedMiner, MinerScore, Scores};
 
 use crate::cli::{Global, WeightsArgs};
 use crate::config::Config;
 use crate::{exit, output};
 
 /// Everything one run reports.
-#[derive(Debug, Serialize)]
-pub struct WeightsReport {
-    pub run_id: i64,
-    pub scores: Scores,
-    pub comparison: Comparison,
-}
+pub type WeightsReport = incentives::EvaluatedRun;
 
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -50,31 +44,15 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
 /// Scores the lake as of `at`, compares with the chain, and records the
 /// run in the catalog.
 pub async fn score(store: &Store, config: &Config, at: NaiveDateTime) -> Result<WeightsReport> {
-    let now = chrono::Utc::now().naive_utc();
     let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
-    let inputs =
-        ScoringInputs::from_store(store, at, &validators, config.netuid, &config.scoring).await?;
-    if inputs.entries == 0 {
-        tracing::warn!(
-            "no loaded validator entry in the {} days before {at}; run `auditctl sync` first",
-            config.scoring.window_days
-        );
-    }
-    let profile = config.scoring.clone();
-    // Scoring is CPU-bound polars work: keep it off the async workers.
-    let (scores, inputs) = tokio::task::spawn_blocking(move || {
-        incentives::score(&inputs, at, &profile).map(|s| (s, inputs))
-    })
-    .await??;
-    let comparison =
-        incentives::compare(&scores.miners, &inputs.metagraph, config.scoring.delta_flag);
-    let record = incentives::weights_run(&scores, &comparison, inputs.snapshot_id, now);
-    let run_id = store.catalog().record_weights_run(&record).await?;
-    Ok(WeightsReport {
-        run_id,
-        scores,
-        comparison,
-    })
+    let run = incentives::Evaluation {
+        at,
+        validators: &validators,
+        netuid: config.netuid,
+        profile: &config.scoring,
+        now: chrono::Utc::now().naive_utc(),
+    };
+    Ok(incentives::evaluate(store, run).await?)
 }
 
 fn find<'a>(scores: &'a Scores, hotkey: &str) -> Option<&'a MinerScore> {
