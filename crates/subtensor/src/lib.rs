@@ -25,7 +25,7 @@ pub use codec::{Data, NeuronInfoLite, Registration};
 pub use commit_reveal::{Pulse, TimelockedCommit, WeightSettingFacts};
 pub use keys::{Hotkey, KeyError};
 pub use rpc::{BlockHash, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
-pub use weights::{WeightsCall, WeightsError, WeightsSet};
+pub use weights::{TimelockedCall, WeightsCall, WeightsError, WeightsSet};
 
 /// A chain-side failure, naming what was asked.
 #[derive(Debug, thiserror::Error)]
