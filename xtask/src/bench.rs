@@ -3,8 +3,9 @@
 //!
 //! It builds `auditctl` (release), generates a devnet world once per size
 //! (kept under `target/bench/worlds/`, keyed by its options), serves it on
-//! loopback, and times each stage as a separate process on each backend:
-//! cold sync of validator exports, cold sync with miner self-reports,
+//! loopback, and times each stage as a separate process on each backend
+//! (the cold syncs stop an hour short of the world's present): cold sync of
+//! validator exports, cold sync with miner self-reports,
 //! catch-up of one new hour, scoring, and (when the binary has them)
 //! compare-prom and `synth verify`. Peak resident memory is the process's
 //! `VmHWM`, polled from `/proc` while it runs. Results go to
@@ -154,7 +155,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(auditctl: &Path, world: &Path, config: &Path) -> Result<(Served, u16), String> {
+fn serve(auditctl: &Path, world: &Path, config: &Path) -> Result<Served, String> {
     let port = free_port()?;
     let child = Command::new(auditctl)
         .args(["devnet", "serve", "--world"])
@@ -168,7 +169,7 @@ fn serve(auditctl: &Path, world: &Path, config: &Path) -> Result<(Served, u16), 
     let served = Served(child);
     for _ in 0..600 {
         if config.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((served, port));
+            return Ok(served);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -189,8 +190,12 @@ fn measure_backend(
     let served_world = run_dir.join("world");
     step(Command::new("cp").arg("-a").arg(world).arg(&served_world))?;
     let config = run_dir.join("devnet.yml");
-    let (_served, port) = serve(auditctl, &served_world, &config)?;
+    let _served = serve(auditctl, &served_world, &config)?;
+    // The cold syncs stop an hour short of the world's present, so the
+    // catch-up loads a real hour of traffic (and prunes one, as in steady
+    // state).
     let now = world_now(&served_world)?;
+    let hour_before = an_hour_before(&now)?;
     let base = |data: &str| {
         let mut c = Command::new(auditctl);
         c.arg("--config").arg(&config).arg("--data-dir").arg(run_dir.join(data));
@@ -216,16 +221,14 @@ fn measure_backend(
         Ok(())
     };
     let mut validator_only = base("validator-only");
-    validator_only.args(["--json", "sync", "--no-miner-reports", "--at", &now]);
+    validator_only.args(["--json", "sync", "--no-miner-reports", "--at", &hour_before]);
     record("cold sync, validator exports", validator_only)?;
     if let Some(url) = database_url {
         reset_postgres(url)?;
     }
     let mut full = base("full");
-    full.args(["--json", "sync", "--at", &now]);
+    full.args(["--json", "sync", "--at", &hour_before]);
     record("cold sync, with miner self-reports", full)?;
-    advance(port)?;
-    let now = world_now(&served_world)?;
     let mut catch_up = base("full");
     catch_up.args(["--json", "sync", "--at", &now]);
     record("catch-up of one hour", catch_up)?;
@@ -274,20 +277,39 @@ fn reset_postgres(url: &str) -> Result<(), String> {
     ]))
 }
 
-fn advance(port: u16) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "POST /_devnet/advance HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-        .starts_with("HTTP/1.1 2")
-        .then_some(())
-        .ok_or_else(|| format!("advancing the devnet failed: {}", answer.lines().next().unwrap_or("")))
+/// `YYYY-MM-DDTHH:MM:SS…` one hour earlier (xtask has no date library).
+fn an_hour_before(time: &str) -> Result<String, String> {
+    let bad = || format!("world.json: `{time}` is not YYYY-MM-DDTHH:MM:SS");
+    let field = |range: std::ops::Range<usize>| -> Result<i64, String> {
+        time.get(range).and_then(|t| t.parse().ok()).ok_or_else(bad)
+    };
+    let (y, m, d, h) = (field(0..4)?, field(5..7)?, field(8..10)?, field(11..13)?);
+    let rest = time.get(13..19).ok_or_else(bad)?;
+    let hours = days_from_civil(y, m, d) * 24 + h - 1;
+    let (y, m, d) = civil_from_days(hours.div_euclid(24));
+    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}{rest}", hours.rem_euclid(24)))
+}
+
+// Howard Hinnant's days-from-civil and its inverse.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Runs `command`, polling its peak resident memory; (seconds, MiB, stdout).
@@ -439,5 +461,8 @@ mod tests {
         assert_eq!(baseline_seconds(&json, "postgres", "catch-up of one hour"), None);
         assert_eq!(json_number("{\"loaded\": 3, \"rows\": 60928}", "rows"), Some(60928));
         assert_eq!(vm_hwm_kib("Name:\tx\nVmHWM:\t  20480 kB\n"), Some(20480));
+        assert_eq!(an_hour_before("2025-03-01T00:00:00").unwrap(), "2025-02-28T23:00:00");
+        assert_eq!(an_hour_before("2024-03-01T00:30:00").unwrap(), "2024-02-29T23:30:00");
+        assert_eq!(an_hour_before("2025-02-10T12:00:00").unwrap(), "2025-02-10T11:00:00");
     }
 }
