@@ -24,8 +24,10 @@ pub mod metadata;
 mod node;
 mod pallet;
 mod rpc;
+mod runtime_api;
 mod state;
 
-pub use genesis::{ChainGenesis, GenesisNeuron};
+pub use genesis::{dev_accounts, dev_seed, ChainGenesis, GenesisNeuron, DEV_ENDOWMENT_RAO};
 pub use node::{ChainNode, NodeError};
+pub use sp_keyring::Sr25519Keyring;
 pub use state::block_hash;

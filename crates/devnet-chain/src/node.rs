@@ -89,7 +89,7 @@ impl ChainNode {
 
     /// The best block.
     pub fn head(&self) -> u32 {
-        lock(&self.state).head
+        lock(&self.state).head()
     }
 
     /// Commits `sha256` for `hotkey` at `block` (the head moves up to it).
@@ -97,13 +97,15 @@ impl ChainNode {
         let account = account_of(hotkey)?;
         let mut state = lock(&self.state);
         state.commitments.insert((account, block), sha256);
-        state.head = state.head.max(block);
+        state.set_head(block);
         Ok(())
     }
 
     /// Moves the head on by `blocks`.
     pub fn advance(&self, blocks: u32) {
-        lock(&self.state).head += blocks;
+        let mut state = lock(&self.state);
+        let head = state.head().saturating_add(blocks);
+        state.set_head(head);
     }
 
     /// Answers as a pruned node for state older than `block`.

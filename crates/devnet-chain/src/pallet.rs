@@ -18,7 +18,7 @@ impl State {
     /// Checks a submitted transaction and includes it in a new block: the
     /// nonce is used whether the call succeeds or not, as on a real chain.
     pub(crate) fn submit(&mut self, bytes: &[u8]) -> Result<(u32, [u8; 32]), ErrorObjectOwned> {
-        let head = self.head;
+        let head = self.head();
         let hash_of = |n: u32| (n <= head).then(|| block_hash(n));
         let nonce_of = |a: &[u8; 32]| self.nonce(a);
         let checked = extrinsic::check(
@@ -31,8 +31,8 @@ impl State {
             },
         )
         .map_err(|e| e.rpc_error())?;
-        self.head += 1;
-        let block = self.head;
+        let block = head.saturating_add(1);
+        self.set_head(block);
         *self.nonces.entry(checked.signer).or_insert(0) += 1;
         let event = match self.dispatch(&checked, block) {
             Ok(()) => frame_system::Event::ExtrinsicSuccess {
@@ -97,7 +97,11 @@ impl State {
             .find(|a| a.hotkey == checked.signer)
             .map(|a| a.uid)
             .ok_or_else(|| fail(runtime::ERR_NOT_REGISTERED))?;
-        let last = self.last_updates(block)[usize::from(uid)];
+        let last = self
+            .last_updates(block)
+            .get(usize::from(uid))
+            .copied()
+            .unwrap_or(0);
         if self.weights_rate_limit > 0
             && last > 0
             && u64::from(block).saturating_sub(last) < self.weights_rate_limit
