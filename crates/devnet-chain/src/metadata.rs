@@ -61,8 +61,12 @@ where
     }
 }
 
+// The types below mirror the runtime's own, field for field and variant
+// for variant, so scale-info describes what finney describes; their
+// meaning is upstream's, so docs here say only what the devnet adds.
 /// The transaction extensions, in finney's order. Only mortality, nonce,
 /// tip and the metadata-hash mode carry bytes.
+#[allow(missing_docs)]
 pub mod extensions {
     use super::*;
 
@@ -116,9 +120,11 @@ pub type Extra = (
 );
 
 /// `frame_system`: its events and account record.
+#[allow(missing_docs)]
 pub mod frame_system {
     use super::*;
 
+    /// The two events every transaction ends with.
     #[derive(Encode, TypeInfo)]
     pub enum Event {
         #[codec(index = 0)]
@@ -168,6 +174,7 @@ pub mod frame_system {
         Initialization,
     }
 
+    /// An event as `System.Events` stores it.
     #[derive(Encode, TypeInfo)]
     pub struct EventRecord {
         pub phase: Phase,
@@ -175,6 +182,7 @@ pub mod frame_system {
         pub topics: Vec<H256>,
     }
 
+    /// `System.Account`: the nonce and the balances.
     #[derive(Encode, Decode, TypeInfo, Default)]
     pub struct AccountInfo {
         pub nonce: u32,
@@ -195,10 +203,11 @@ pub mod frame_system {
 }
 
 /// `pallet_subtensor`: the weight calls and the errors `set_weights` ends with.
-#[allow(non_camel_case_types)]
+#[allow(non_camel_case_types, missing_docs)]
 pub mod pallet_subtensor {
     use super::*;
 
+    /// The weight calls, at finney's call indices.
     #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
     pub enum Call {
         #[codec(index = 0)]
@@ -239,6 +248,7 @@ pub mod pallet_subtensor {
 
 /// `pallet_commitments`: what `CommitmentOf` holds. Only the variants the
 /// node writes are described (`None`, `Sha256`), at finney's indices.
+#[allow(missing_docs)]
 pub mod pallet_commitments {
     use super::*;
 
@@ -263,18 +273,23 @@ pub mod pallet_commitments {
     }
 }
 
+/// The calls the runtime decodes: only `SubtensorModule`'s, at its index.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum RuntimeCall {
+    /// A `SubtensorModule` call.
     #[codec(index = 7)]
     SubtensorModule(pallet_subtensor::Call),
 }
 
+/// The events the node deposits: only `System`'s.
 #[derive(Encode, TypeInfo)]
 pub enum RuntimeEvent {
+    /// A `System` event.
     #[codec(index = 0)]
     System(frame_system::Event),
 }
 
+/// The runtime type the metadata names.
 #[derive(TypeInfo)]
 pub struct Runtime;
 
