@@ -24,6 +24,7 @@ use scale_info::{meta_type, MetaType, TypeInfo};
 use sp_core::H256;
 use sp_runtime::generic::Era;
 use sp_runtime::{AccountId32, DispatchError, MultiAddress, MultiSignature};
+use subtensor::commit_reveal;
 use subtensor::runtime::{self, StorageItem};
 
 /// The runtime's address type.
@@ -273,6 +274,22 @@ pub mod pallet_commitments {
     }
 }
 
+/// `pallet_drand`: the beacon pulses the chain stores, which reveal
+/// time-locked weights.
+#[allow(missing_docs)]
+pub mod pallet_drand {
+    use super::*;
+
+    /// A stored pulse; its byte fields are bounded vectors on chain,
+    /// encoded as vectors.
+    #[derive(TypeInfo)]
+    pub struct Pulse {
+        pub round: u64,
+        pub randomness: Vec<u8>,
+        pub signature: Vec<u8>,
+    }
+}
+
 /// The calls the runtime decodes: only `SubtensorModule`'s, at its index.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum RuntimeCall {
@@ -430,6 +447,41 @@ pub fn metadata_bytes() -> Vec<u8> {
                 false.encode(),
             ),
             entry(
+                &WEIGHTS_VERSION_KEY,
+                meta_type::<u16>(),
+                meta_type::<u64>(),
+                false,
+                0u64.encode(),
+            ),
+            entry(
+                &TEMPO,
+                meta_type::<u16>(),
+                meta_type::<u16>(),
+                false,
+                commit_reveal::DEFAULT_TEMPO.encode(),
+            ),
+            entry(
+                &REVEAL_PERIOD_EPOCHS,
+                meta_type::<u16>(),
+                meta_type::<u64>(),
+                false,
+                commit_reveal::DEFAULT_REVEAL_PERIOD_EPOCHS.encode(),
+            ),
+            entry(
+                &COMMIT_REVEAL_WEIGHTS_VERSION,
+                meta_type::<()>(),
+                meta_type::<u16>(),
+                false,
+                commit_reveal::DEFAULT_COMMIT_REVEAL_VERSION.encode(),
+            ),
+            entry(
+                &TIMELOCKED_WEIGHT_COMMITS,
+                meta_type::<(u16, u64)>(),
+                meta_type::<Vec<(AccountId32, u64, Vec<u8>, u64)>>(),
+                false,
+                vec![0],
+            ),
+            entry(
                 &WEIGHTS,
                 meta_type::<(u16, u16)>(),
                 meta_type::<Vec<(u16, u16)>>(),
@@ -453,6 +505,25 @@ pub fn metadata_bytes() -> Vec<u8> {
             true,
             none(),
         )],
+    );
+    let drand = pallet(
+        PALLET_DRAND,
+        vec![
+            entry(
+                &DRAND_LAST_STORED_ROUND,
+                meta_type::<()>(),
+                meta_type::<u64>(),
+                false,
+                0u64.encode(),
+            ),
+            entry(
+                &DRAND_PULSES,
+                meta_type::<u64>(),
+                meta_type::<pallet_drand::Pulse>(),
+                true,
+                none(),
+            ),
+        ],
     );
 
     let unit = meta_type::<()>;
@@ -489,7 +560,7 @@ pub fn metadata_bytes() -> Vec<u8> {
         signed_extensions,
     };
     let metadata = RuntimeMetadataV14::new(
-        vec![system, subtensor, commitments],
+        vec![system, subtensor, commitments, drand],
         extrinsic,
         meta_type::<Runtime>(),
     );
@@ -518,6 +589,7 @@ mod tests {
         assert_eq!(index("System"), 0);
         assert_eq!(index("SubtensorModule"), 7);
         assert_eq!(index("Commitments"), 18);
+        assert_eq!(index("Drand"), runtime::PALLET_DRAND.1);
         let names: Vec<&str> = m
             .extrinsic
             .signed_extensions
