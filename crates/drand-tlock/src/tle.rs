@@ -273,16 +273,19 @@ mod tests {
     #[test]
     fn wrong_field_sizes_are_typed() {
         let secret = beacon();
-        let commit = Commit {
-            u: &[0; 96],
-            v: &[0; 31],
-            w: &[0; 32],
-            ciphertext: &[0; 16],
-            nonce: &[0; 12],
-            cipher_suite: CIPHER_SUITE,
-        }
-        .to_bytes();
-        let err = decrypt(&commit, &secret.sign_round(5).unwrap()).unwrap_err();
+        let sig = secret.sign_round(5).unwrap();
+        let commit = |v: &[u8], nonce: &[u8]| {
+            Commit {
+                u: &[0; 96],
+                v,
+                w: &[0; 32],
+                ciphertext: &[0; 16],
+                nonce,
+                cipher_suite: CIPHER_SUITE,
+            }
+            .to_bytes()
+        };
+        let err = decrypt(&commit(&[0; 31], &[0; 12]), &sig).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -290,6 +293,32 @@ mod tests {
                     field: "v",
                     expected: 32,
                     found: 31
+                }
+            ),
+            "{err}"
+        );
+        // A long v makes the reference's H4 slice past its digest (a
+        // panic); here it is a typed refusal.
+        let err = decrypt(&commit(&[0; 33], &[0; 12]), &sig).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecryptError::FieldLength {
+                    field: "v",
+                    expected: 32,
+                    found: 33
+                }
+            ),
+            "{err}"
+        );
+        let err = decrypt(&commit(&[0; 32], &[0; 11]), &sig).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecryptError::FieldLength {
+                    field: "body.nonce",
+                    expected: 12,
+                    found: 11
                 }
             ),
             "{err}"
