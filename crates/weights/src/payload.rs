@@ -7,8 +7,9 @@ use parity_scale_codec::{Decode, Encode};
 
 use crate::quantise::WeightVector;
 
-/// The chain's cap on the `commit` argument (`BoundedVec<u8, 5000>`).
-pub const MAX_COMMIT_LEN: usize = 5000;
+/// The chain's cap on the `commit` argument (`BoundedVec<u8, 5000>`),
+/// stated once in `subtensor::runtime`.
+pub const MAX_COMMIT_LEN: usize = subtensor::runtime::MAX_TIMELOCKED_COMMIT_BYTES;
 
 /// The plaintext of a timelocked weights commit, field for field as
 /// subtensor declares it, so SCALE gives the bytes the chain decodes.
