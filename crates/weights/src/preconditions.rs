@@ -43,6 +43,9 @@ pub struct Facts {
     pub max_entry_age: Duration,
     /// Miners with a weight to send.
     pub scored_miners: usize,
+    /// Entries the scores used whose commitment could not be checked
+    /// (loaded only when the user opted in): such scores are never sent.
+    pub unverifiable_entries: usize,
 }
 
 /// Why weights are not sent, in words for the user.
@@ -106,6 +109,16 @@ pub enum Refusal {
         /// The limit.
         max: Duration,
     },
+    /// The scores used entries that were never proven against the chain.
+    #[error(
+        "the scores used {count} unverifiable entries (their commitment could not be checked): \
+         weights are only sent from proven data; sync against an archive node or turn \
+         sync.load_unverifiable off"
+    )]
+    Unverifiable {
+        /// Unverifiable entries in the window.
+        count: usize,
+    },
     /// Nothing to weight.
     #[error("no miner has a score: nothing to send")]
     NoScores,
@@ -154,6 +167,11 @@ pub fn check(facts: &Facts) -> Result<Cleared, Refusal> {
         return Err(Refusal::Stale {
             age,
             max: facts.max_entry_age,
+        });
+    }
+    if facts.unverifiable_entries > 0 {
+        return Err(Refusal::Unverifiable {
+            count: facts.unverifiable_entries,
         });
     }
     if facts.scored_miners == 0 {
@@ -210,6 +228,7 @@ mod tests {
             newest_entry_age: Some(Duration::from_secs(600)),
             max_entry_age: Duration::from_secs(7200),
             scored_miners: 3,
+            unverifiable_entries: 0,
         }
     }
 
@@ -314,6 +333,7 @@ mod tests {
             chain_version_key: u64::MAX,
             newest_entry_age: None,
             scored_miners: 0,
+            unverifiable_entries: 2,
             ..ready()
         };
         let mut seen = Vec::new();
@@ -327,6 +347,7 @@ mod tests {
                 Refusal::VersionKeyTooLow { .. } => facts.chain_version_key = 0,
                 Refusal::NoEntries => facts.newest_entry_age = Some(Duration::MAX),
                 Refusal::Stale { .. } => facts.newest_entry_age = Some(Duration::ZERO),
+                Refusal::Unverifiable { .. } => facts.unverifiable_entries = 0,
                 Refusal::NoScores => facts.scored_miners = 1,
             }
         }
@@ -355,6 +376,7 @@ mod tests {
                 age: Duration::ZERO,
                 max: Duration::ZERO,
             },
+            Refusal::Unverifiable { count: 0 },
             Refusal::NoScores,
         ]
         .iter()
