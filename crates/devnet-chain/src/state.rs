@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::genesis::{self, ChainGenesis, GenesisNeuron};
 use crate::metadata::{self, frame_system};
 use crate::node::{account_of, NodeError};
+use crate::runtime_api;
 
 /// The state behind every connection.
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -57,8 +58,10 @@ pub(crate) struct State {
     pub(crate) weights_set: Vec<WeightsSet>,
     /// Blocks that hold a transaction: its bytes and the block's events.
     pub(crate) bodies: BTreeMap<u32, BlockBody>,
-    /// The served metadata, built once.
+    /// The served metadata (V14), built once.
     pub(crate) metadata: Vec<u8>,
+    /// The V15 metadata, with the runtime APIs, built once.
+    pub(crate) metadata_v15: Vec<u8>,
 }
 
 /// `(block, uid, [(dest, weight)])`: weights a neuron set at a block.
@@ -134,6 +137,7 @@ impl State {
             weights_set: Vec::new(),
             bodies: BTreeMap::new(),
             metadata: metadata::metadata_bytes(),
+            metadata_v15: metadata::metadata_v15_bytes(runtime_api::apis_metadata()),
         };
         state.fixed = state.fixed_storage();
         Ok(state)

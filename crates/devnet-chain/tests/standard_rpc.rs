@@ -363,6 +363,47 @@ async fn next(s: &mut jsonrpsee::core::client::Subscription<Value>) -> u32 {
     .unwrap()
 }
 
+#[tokio::test]
+async fn metadata_v15_with_the_runtime_apis_is_served_through_state_call() {
+    // The bittensor SDK's first call: V15 metadata, for its runtime API types.
+    let node = ChainNode::start(&genesis(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = raw(&node).await;
+    let call = |version: u32| {
+        let client = &client;
+        async move {
+            let answer: String = client
+                .request(
+                    "state_call",
+                    rpc_params![
+                        "Metadata_metadata_at_version",
+                        hex0x(&version.to_le_bytes())
+                    ],
+                )
+                .await
+                .unwrap();
+            let bytes = hex::decode(answer.trim_start_matches("0x")).unwrap();
+            Option::<Vec<u8>>::decode(&mut &bytes[..]).unwrap()
+        }
+    };
+    use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let v15 = call(15).await.expect("V15 is served");
+    let RuntimeMetadataPrefixed(_, RuntimeMetadata::V15(m)) =
+        RuntimeMetadataPrefixed::decode(&mut &v15[..]).unwrap()
+    else {
+        panic!("not V15")
+    };
+    let neuron_info = m
+        .apis
+        .iter()
+        .find(|api| api.name == "NeuronInfoRuntimeApi")
+        .unwrap();
+    assert_eq!(neuron_info.methods[0].name, "get_neurons_lite");
+    assert!(call(14).await.is_some());
+    assert_eq!(call(16).await, None, "a version the runtime does not have");
+}
+
 fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
