@@ -168,7 +168,11 @@ fn watched(
     };
     match keys {
         Some(keys) => keys.iter().cloned().map(read).collect(),
-        None => state.keys(block).into_iter().map(read).collect(),
+        None => state
+            .keys(block, &[], None, usize::MAX)
+            .into_iter()
+            .map(read)
+            .collect(),
     }
 }
 
@@ -258,10 +262,8 @@ fn keys_after(
     count: usize,
 ) -> Vec<String> {
     state
-        .keys(block)
-        .into_iter()
-        .filter(|k| k.starts_with(prefix) && start.is_none_or(|s| k.as_slice() > s))
-        .take(count)
-        .map(|k| hex0x(&k))
+        .keys(block, prefix, start, count)
+        .iter()
+        .map(|k| hex0x(k))
         .collect()
 }
