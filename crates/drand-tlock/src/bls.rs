@@ -3,7 +3,6 @@
 //! secret, and the beacon key the secret times the G2 generator.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use ark_bls12_381::{g1, Bls12_381, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::hashing::curve_maps::wb::WBMap;
@@ -115,25 +114,16 @@ type G1Hasher = MapToCurveBasedHasher<
     WBMap<g1::Config>,
 >;
 
-fn hasher() -> Result<&'static G1Hasher, PointError> {
-    static HASHER: OnceLock<Result<G1Hasher, String>> = OnceLock::new();
-    // The hasher depends only on constants; building it checks the
-    // isogeny once. The error is kept as text because ark's error is not
-    // Clone; a failure here is a broken build of ark, reported on use.
-    match HASHER.get_or_init(|| G1Hasher::new(HASH_TO_G1_DST).map_err(|e| e.to_string())) {
-        Ok(h) => Ok(h),
-        Err(text) => Err(PointError::HashToCurve(HashToCurveError::MapToCurveError(
-            text.clone(),
-        ))),
-    }
-}
-
 /// The identity drand signs for `round`: `hash_to_G1(sha256(round as u64
 /// big-endian))` under [`HASH_TO_G1_DST`]. Encrypting to this point means
 /// only the round's signature can decrypt.
 pub fn round_identity(round: u64) -> Result<G1Affine, PointError> {
     let message = Sha256::digest(round.to_be_bytes());
-    hasher()?.hash(&message).map_err(PointError::HashToCurve)
+    // Building the hasher checks the isogeny constants: a few field
+    // operations, nothing next to the pairing every caller does next.
+    G1Hasher::new(HASH_TO_G1_DST)
+        .and_then(|hasher| hasher.hash(&message))
+        .map_err(PointError::HashToCurve)
 }
 
 /// Whether `signature` is the beacon's signature of `round`:
