@@ -9,7 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod path;
+pub mod secret;
 pub mod time;
+
+pub use secret::mask_secrets;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -164,4 +167,3 @@ pub struct GpuCount {
     pub chute_id: String,
     pub gpu_count: u32,
 }
-

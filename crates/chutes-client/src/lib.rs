@@ -96,6 +96,16 @@ pub enum ClientError {
     Url { input: String, message: String },
     #[error("setting up the HTTP client: {0}")]
     Setup(String),
+    /// The catalogue did not end within [`MAX_CATALOGUE_PAGES`] pages.
+    #[error("{url}: the chutes catalogue did not end after {pages} pages of {page_size}; refusing to page on")]
+    TooManyPages {
+        /// The catalogue's URL (without the page).
+        url: String,
+        /// Pages read.
+        pages: usize,
+        /// Chutes per page asked for.
+        page_size: usize,
+    },
 }
 
 impl ClientError {
@@ -185,6 +195,11 @@ pub struct ChutesClient {
 }
 
 const PAGE_LIMIT: usize = 1000;
+
+/// The most catalogue pages read: 100,000 chutes at the full page size,
+/// tens of times the real catalogue. A server that never sends a short
+/// page is refused here instead of read forever.
+pub const MAX_CATALOGUE_PAGES: usize = 100;
 
 #[derive(Deserialize)]
 struct ListedEntry {
@@ -327,24 +342,26 @@ impl ChutesClient {
         Ok(download(bytes))
     }
 
-    /// The whole chutes catalogue, page by page until a short page.
+    /// The whole chutes catalogue, page by page until a short page, at
+    /// most [`MAX_CATALOGUE_PAGES`] pages.
     pub async fn chutes(&self) -> Result<Vec<Chute>, ClientError> {
         let mut all = Vec::new();
         let page_size = self.config.page_size.clamp(1, PAGE_LIMIT);
-        for page in 0.. {
-            let mut url = Self::join(&self.config.endpoints.api, "chutes/")?;
+        let base = Self::join(&self.config.endpoints.api, "chutes/")?;
+        for page in 0..MAX_CATALOGUE_PAGES {
+            let mut url = base.clone();
             url.query_pairs_mut()
                 .append_pair("include_public", "true")
                 .append_pair("limit", &page_size.to_string())
                 .append_pair("page", &page.to_string())
                 .append_pair("exclude", "affine");
-            let body: Value = self.get_json(url.clone()).await?;
-            let items = body
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let cords = body.get("cord_refs").cloned().unwrap_or(Value::Null);
+            let mut body: Value = self.get_json(url.clone()).await?;
+            // Taken out of the body, not cloned: a page can be megabytes.
+            let items = match body.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            let cords = body.get_mut("cord_refs").map_or(Value::Null, Value::take);
             let count = items.len();
             for item in items {
                 all.push(chute(item, &cords).map_err(|message| ClientError::Decode {
@@ -353,10 +370,14 @@ impl ChutesClient {
                 })?);
             }
             if count < page_size {
-                break;
+                return Ok(all);
             }
         }
-        Ok(all)
+        Err(ClientError::TooManyPages {
+            url: base.to_string(),
+            pages: MAX_CATALOGUE_PAGES,
+            page_size,
+        })
     }
 
     /// `GET /chutes/gpu_count_history`.
@@ -548,13 +569,17 @@ async fn read_capped(
 fn chute(item: Value, cord_refs: &Value) -> Result<Chute, String> {
     let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
     let chute_id = text("chute_id").ok_or("a chute without chute_id")?;
+    // Deserialised from the borrowed values: no copy of the JSON.
     let instances = match item.get("instances") {
-        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
-            .map_err(|e| format!("chute {chute_id} instances: {e}"))?,
+        Some(v) if !v.is_null() => {
+            Deserialize::deserialize(v).map_err(|e| format!("chute {chute_id} instances: {e}"))?
+        }
         _ => Vec::new(),
     };
-    let cords = match text("cord_ref_id").and_then(|id| cord_refs.get(&id).cloned()) {
-        Some(v) => serde_json::from_value(v).map_err(|e| format!("chute {chute_id} cords: {e}"))?,
+    let cords = match text("cord_ref_id").and_then(|id| cord_refs.get(&id)) {
+        Some(v) => {
+            Deserialize::deserialize(v).map_err(|e| format!("chute {chute_id} cords: {e}"))?
+        }
         None => Vec::new(),
     };
     Ok(Chute {

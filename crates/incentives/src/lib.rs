@@ -40,6 +40,17 @@ pub enum IncentivesError {
     Facts(String),
     #[error("evaluation time out of range: {0}")]
     Time(String),
+    /// A share outside [0, 1] or not a number: the inputs held values the
+    /// guards should have refused; no weights come from such a run.
+    #[error("refusing the scores: {what} of {hotkey} is {value}, outside [0, 1]")]
+    ImplausibleScore {
+        /// The miner whose figure is out of range.
+        hotkey: String,
+        /// Which figure.
+        what: &'static str,
+        /// Its value.
+        value: f64,
+    },
 }
 
 impl From<polars::prelude::PolarsError> for IncentivesError {
@@ -71,6 +82,7 @@ pub fn score(
 ) -> Result<Scores, IncentivesError> {
     let (features, invocations) = features::raw_features(inputs, at, profile)?;
     let (all, unique_scale) = score::finalise(features, profile);
+    score::check_shares(&all)?;
     let (miners, zeroed) = all.into_iter().partition(|m| m.score > 0.0);
     Ok(Scores {
         evaluated_at: at,

@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The longest scoring window a profile may ask for, in days.
+pub const MAX_WINDOW_DAYS: u32 = 366;
+
 /// Feature weights of the score (spec §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,8 +88,22 @@ impl ScoringProfile {
                 return Err((key.into(), format!("{value} must lie in [0, 1]")));
             }
         }
-        if self.window_days == 0 {
-            return Err(("window_days".into(), "must be at least 1".into()));
+        // A window beyond a year is no scoring rule and, near u32::MAX
+        // days, overflows the date arithmetic.
+        if !(1..=MAX_WINDOW_DAYS).contains(&self.window_days) {
+            return Err((
+                "window_days".into(),
+                format!(
+                    "{} is outside the range 1..={MAX_WINDOW_DAYS}",
+                    self.window_days
+                ),
+            ));
+        }
+        if !(self.delta_flag.is_finite() && (0.0..=1.0).contains(&self.delta_flag)) {
+            return Err((
+                "delta_flag".into(),
+                format!("{} is outside the range 0..=1", self.delta_flag),
+            ));
         }
         for (key, value) in [
             (

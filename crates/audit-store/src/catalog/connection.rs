@@ -88,15 +88,11 @@ impl CatalogUrl {
     }
 }
 
-/// The URL with any password replaced, fit for logs and errors.
+/// The URL with every credential masked, fit for logs and errors
+/// ([`audit_model::mask_secrets`]: userinfo passwords in any form, and
+/// `password=`/`key=`/`token=`/`secret=` parameters).
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
+    audit_model::mask_secrets(url)
 }
 
 pub(crate) async fn open(url: &CatalogUrl) -> Result<CatalogConn, StoreError> {
@@ -208,5 +204,12 @@ mod tests {
         assert_eq!(redact("postgres://me@db/audit"), "postgres://me@db/audit");
         let err = CatalogUrl::parse("mysql://me:hunter2@db/x").unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+        for url in [
+            "postgres://me:hun/ter2@db/audit",
+            "postgres://me:hun#ter2@db/audit",
+            "postgres://db/audit?password=hunter2",
+        ] {
+            assert!(!redact(url).contains("ter2"), "{url}");
+        }
     }
 }

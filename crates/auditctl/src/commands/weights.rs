@@ -16,9 +16,14 @@ pub type WeightsReport = incentives::EvaluatedRun;
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    // A run records its result in the catalog: a writer.
+    let store = Store::open_for_writing(
+        &config.data_dir,
+        Some(&config.database_url()),
+        &args.lock.request("auditctl weights"),
+    )
+    .await
+    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let report = score(&store, &config, at).await?;
 
     if let Some(hotkey) = &args.explain {
