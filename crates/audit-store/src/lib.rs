@@ -34,6 +34,7 @@ pub use lock::{LockRequest, LockWait, WriteLock, CATALOG_LOCK_KEY, LOCK_FILE};
 /// Every way the store can fail. Messages name the input and the remedy.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Neither SQLite nor PostgreSQL; the URL is masked.
     #[error(
         "unsupported database URL `{0}`: use sqlite://PATH (embedded) or postgres://USER@HOST/DB"
     )]
@@ -41,32 +42,55 @@ pub enum StoreError {
     /// The driver's message is masked too: it may quote the URL.
     #[error("cannot connect to the catalog at {url}: {}; check that the database is running and the URL is right", audit_model::mask_secrets(&source.to_string()))]
     Connect {
+        /// The URL, masked.
         url: String,
+        /// The driver's error.
         #[source]
         source: diesel::ConnectionError,
     },
+    /// The schema could not be brought up to date.
     #[error("applying the catalog migrations to {url} failed: {message}")]
-    Migrate { url: String, message: String },
+    Migrate {
+        /// The URL, masked.
+        url: String,
+        /// What the migration harness said.
+        message: String,
+    },
+    /// A query failed.
     #[error("catalog query failed ({op}): {source}")]
     Query {
+        /// What the query was for.
         op: &'static str,
+        /// The database's error.
         #[source]
         source: diesel::result::Error,
     },
+    /// A record the caller named does not exist.
     #[error("no catalog record `{0}`")]
     NotFound(String),
+    /// A stored value this version cannot read back.
     #[error("the catalog holds a value this version cannot read: {0}")]
     Corrupt(String),
+    /// A path from the network that would leave its root.
     #[error("refusing an unsafe path {0}")]
     UnsafePath(#[from] UnsafePath),
+    /// A file or directory of the lake.
     #[error("I/O on {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// Writing or reading the Parquet facts.
     #[error("Parquet facts at {}: {message}", path.display())]
-    Facts { path: PathBuf, message: String },
+    Facts {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What polars said.
+        message: String,
+    },
     /// Another process is writing to the same data directory or catalog.
     #[error("{what} is locked by {holder}: another auditor is writing there; wait for it to finish, or pass --wait to queue behind it")]
     Locked {

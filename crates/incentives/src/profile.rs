@@ -12,9 +12,13 @@ pub const MAX_WINDOW_DAYS: u32 = 366;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureWeights {
+    /// Weight of the compute-units share.
     pub compute_units: f64,
+    /// Weight of the invocation-count share.
     pub invocation_count: f64,
+    /// Weight of the unique-chute share.
     pub unique_chute_count: f64,
+    /// Weight of the bounty-count share.
     pub bounty_count: f64,
 }
 
@@ -22,10 +26,13 @@ pub struct FeatureWeights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScoringProfile {
+    /// Named in every weights run, so a run says which rules made it.
     pub name: String,
+    /// Bumped with every change of a constant.
     pub version: u32,
     /// Days before the evaluation time that feed the score.
     pub window_days: u32,
+    /// How the four features add up to the pre-score.
     pub feature_weights: FeatureWeights,
     /// Exponent for unique_chute_count at or above the median.
     pub unique_exponent_above_median: f64,

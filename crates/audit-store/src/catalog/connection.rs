@@ -29,7 +29,9 @@ pub(crate) enum CatalogConn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    /// Embedded, one file in the data directory (the default).
     Sqlite,
+    /// A server, which several data directories may share.
     Postgres,
 }
 
