@@ -242,7 +242,7 @@ enum Unreadable {
 }
 
 /// Reads a field and checks a number against the column's bounds.
-fn read_checked(raw: &str, spec: &Spec) -> Result<Field<'_>, Unreadable> {
+fn read_checked<'r>(raw: &'r str, spec: &Spec) -> Result<Field<'r>, Unreadable> {
     let field = read_field(raw, spec.kind).ok_or(Unreadable::Syntax)?;
     match field {
         Field::Float(v) if !v.is_finite() => Err(Unreadable::Implausible),

@@ -37,13 +37,17 @@ pub struct Endpoints {
 /// How the client behaves.
 #[derive(Clone)]
 pub struct ClientConfig {
+    /// Where the network is.
     pub endpoints: Endpoints,
     /// Sent as `Authorization: Bearer …` on invocations only.
     pub api_key: Option<String>,
+    /// Timeout of one request.
     pub timeout: Duration,
+    /// Largest body read; a hostile server cannot make us allocate more.
     pub max_body_bytes: u64,
     /// Extra attempts after the first, for 5xx and connection errors.
     pub retries: u32,
+    /// The first retry's delay; doubled for each next one.
     pub backoff: Duration,
     /// Chutes per catalogue page (upstream serves at most 1000).
     pub page_size: usize,
@@ -80,20 +84,49 @@ impl ClientConfig {
 /// A failed request, naming what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The server answered with an error status.
     #[error("GET/POST {url} answered {status}: {snippet}")]
     Status {
+        /// What was asked.
         url: String,
+        /// The HTTP status.
         status: u16,
+        /// The start of the body, for the reason.
         snippet: String,
     },
+    /// No answer: connection, TLS or timeout.
     #[error("{url}: {message}")]
-    Transport { url: String, message: String },
+    Transport {
+        /// What was asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The body was larger than the cap.
     #[error("{url}: the body exceeds the cap of {cap} bytes (endpoints.max_body_bytes)")]
-    TooLarge { url: String, cap: u64 },
+    TooLarge {
+        /// What was asked.
+        url: String,
+        /// The cap.
+        cap: u64,
+    },
+    /// The body is not the shape the API documents.
     #[error("{url}: unexpected body: {message}")]
-    Decode { url: String, message: String },
+    Decode {
+        /// What was asked.
+        url: String,
+        /// What did not fit.
+        message: String,
+    },
+    /// A URL could not be built from configured or listed parts.
     #[error("building a URL from `{input}`: {message}")]
-    Url { input: String, message: String },
+    Url {
+        /// The input.
+        input: String,
+        /// Why it is not a URL.
+        message: String,
+    },
+    /// The HTTP client could not be built.
     #[error("setting up the HTTP client: {0}")]
     Setup(String),
     /// The catalogue did not end within [`MAX_CATALOGUE_PAGES`] pages.
@@ -122,7 +155,9 @@ impl ClientError {
 /// Bytes downloaded and their sha256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
+    /// Exactly the bytes received.
     pub bytes: Vec<u8>,
+    /// Their sha256, to compare with a commitment or a report.
     pub sha256: String,
 }
 
@@ -130,13 +165,21 @@ pub struct Download {
 /// object is kept in `raw`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chute {
+    /// The chute's id, as the exports name it.
     pub chute_id: String,
+    /// Its display name.
     pub name: String,
+    /// Its subdomain, for the chute's own endpoint.
     pub slug: Option<String>,
+    /// `vllm`, `diffusion`, `tei`, …: how to talk to it.
     pub standard_template: Option<String>,
+    /// The owner's user name.
     pub username: Option<String>,
+    /// Its instances on miners.
     pub instances: Vec<ChuteInstance>,
+    /// Its callable functions.
     pub cords: Vec<Cord>,
+    /// The whole catalogue object.
     pub raw: Value,
 }
 
@@ -147,29 +190,41 @@ impl Chute {
     }
 }
 
+/// One instance of a chute on a miner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChuteInstance {
+    /// The instance's id, as the instance audits name it.
     pub instance_id: String,
+    /// Where it runs.
     #[serde(default)]
     pub region: Option<String>,
+    /// Serving now.
     #[serde(default)]
     pub active: bool,
+    /// Passed the validator's checks.
     #[serde(default)]
     pub verified: bool,
 }
 
+/// A callable function of a chute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cord {
+    /// The path on the chute's endpoint.
     #[serde(default)]
     pub path: Option<String>,
+    /// The function's name.
     #[serde(default)]
     pub function: Option<String>,
+    /// Whether it streams its answer.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// The path on the public API, when it has one.
     #[serde(default)]
     pub public_api_path: Option<String>,
+    /// The HTTP method there.
     #[serde(default)]
     pub public_api_method: Option<String>,
+    /// Whether the body is passed through as is.
     #[serde(default)]
     pub passthrough: Option<bool>,
 }
@@ -177,13 +232,17 @@ pub struct Cord {
 /// A traced invocation to send.
 #[derive(Debug, Clone)]
 pub struct TracedRequest {
+    /// Where to send it.
     pub url: Url,
+    /// The JSON body.
     pub body: Value,
 }
 
 /// The answer to a traced invocation: the parent id and the event stream.
 pub struct TracedResponse {
+    /// The id the exports will list the request under.
     pub parent_invocation_id: Option<String>,
+    /// The trace events as they arrive.
     pub events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, ClientError>> + Send>>,
 }
 

@@ -91,6 +91,12 @@ pub fn render(report: &WeightsReport, flag_above: f64) -> String {
         s.invocations.duplicates_collapsed,
         s.invocations.excluded_by_reports,
     );
+    if s.invocations.implausible_rows > 0 {
+        out.push_str(&format!(
+            "{} invocation rows refused: a NaN, infinite or negative multiplier, bounty or compute\n",
+            s.invocations.implausible_rows
+        ));
+    }
     let mut matched = output::table(["hotkey", "uid", "computed", "chain", "delta", ""]);
     for m in &c.matched {
         let flag = if m.flagged {
