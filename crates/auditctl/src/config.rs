@@ -546,7 +546,7 @@ impl Config {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
-        let ranges: [(&str, u64, u64, u64); 11] = [
+        let ranges: [(&str, u64, u64, u64); 10] = [
             (
                 "endpoints.timeout_seconds",
                 self.endpoints.timeout_seconds,
@@ -602,7 +602,6 @@ impl Config {
                 1,
                 7 * DAY,
             ),
-            ("netuid", u64::from(self.netuid), 0, u64::from(u16::MAX)),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
@@ -633,7 +632,8 @@ impl Config {
             None => None,
         };
         if let Some(ss58) = &self.set_weights.ss58 {
-            check_ss58(ss58).map_err(|m| bad("set_weights.ss58", m))?;
+            // The pair first: its message names both addresses, which is
+            // what a user with a mistyped address needs to see.
             if let Some(key) = &seed {
                 key.check_address(ss58).map_err(|_| {
                     bad(
@@ -646,6 +646,7 @@ impl Config {
                     )
                 })?;
             }
+            check_ss58(ss58).map_err(|m| bad("set_weights.ss58", m))?;
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! or JSON. Rendering functions return strings so tests can snapshot them.
 
 use comfy_table::{presets, Cell, CellAlignment, Table};
+use std::io::Write;
+
 use serde::Serialize;
 
 /// Logs go to stderr so stdout stays clean for tables and JSON.
