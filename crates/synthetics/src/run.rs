@@ -164,11 +164,6 @@ impl Summary {
             *line.failed.entry(reason).or_default() += 1;
         }
     }
-
-    /// Whether any request was refused or could not be sent.
-    pub fn any_refused(&self) -> bool {
-        self.tasks.values().any(|t| !t.failed.is_empty())
-    }
 }
 
 /// Sends synthetics and records them.
