@@ -155,7 +155,7 @@ pub async fn send_rounds(
         rounds: Vec::new(),
         summary: Summary::default(),
     };
-    let mut round = |report: &mut SynthReport, done: Round| {
+    let round = |report: &mut SynthReport, done: Round| {
         for outcome in &done.outcomes {
             report.summary.add(outcome);
         }
