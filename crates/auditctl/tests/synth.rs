@@ -245,8 +245,8 @@ async fn each_type_records_its_attempts_and_its_output_is_real() {
         ])
         .await
         .json();
-    let chutes = |outcomes: &[Value]| -> Vec<String> {
-        sent.iter()
+    let chutes = |list: &[Value]| -> Vec<String> {
+        list.iter()
             .map(|o| o["chute_id"].as_str().unwrap().to_string())
             .collect()
     };

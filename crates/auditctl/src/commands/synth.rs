@@ -407,3 +407,51 @@ pub fn render_verification(v: &Verification) -> String {
     ));
     text
 }
+
+/// What the demo's synthetics did: sent one of each type, published the
+/// hour, synced it, verified.
+#[derive(Debug, Serialize)]
+pub struct DemoSynthetics {
+    pub sent: SynthReport,
+    pub verification: Verification,
+}
+
+/// The demo's synthetics against its devnet: one request of each type,
+/// the open hour and an empty one after it published (so the first lies
+/// before the newest entry's start), a sync at the newest entry, and the
+/// check. `sync_at` syncs the store at the given time.
+pub async fn demo<F, Fut>(
+    config: &Config,
+    store: &Store,
+    server: &devnet::DevnetServer,
+    seed: u64,
+    sync_at: F,
+) -> Result<DemoSynthetics>
+where
+    F: FnOnce(NaiveDateTime) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let client = client(config)?;
+    let choice = TaskChoice::Each(TaskType::ALL.to_vec());
+    let sent = send_rounds(
+        config,
+        &client,
+        store,
+        &choice,
+        RenderOptions::none(),
+        seed,
+        Rounds::Count(1),
+    )
+    .await?;
+    server.advance()?;
+    let published = server.advance()?;
+    let at = audit_store::time::parse_utc(&published.entry.created_at).with_context(|| {
+        format!(
+            "the devnet published an unreadable time {}",
+            published.entry.created_at
+        )
+    })?;
+    sync_at(at).await?;
+    let verification = check(config, store, at).await?;
+    Ok(DemoSynthetics { sent, verification })
+}
