@@ -507,3 +507,30 @@ async fn connection_errors_never_print_the_password() {
         assert!(!text.contains("ter2"), "{url}: {text}");
     }
 }
+async fn pruning_the_window_takes_the_old_synthetics_along() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let synthetic = |id: &str, hour: u32| Synthetic {
+            invocation_id: id.into(),
+            parent_invocation_id: "parent".into(),
+            task: "embed".into(),
+            chute_id: "chute".into(),
+            instance_id: "inst".into(),
+            miner_uid: None,
+            miner_hotkey: "5Miner".into(),
+            created_at: at(hour),
+            has_error: false,
+            check: SyntheticCheck::Pending,
+            checked_at: None,
+        };
+        catalog
+            .record_synthetics(&[synthetic("old", 1), synthetic("new", 6)])
+            .await
+            .unwrap();
+        catalog.prune_entries_before(at(5)).await.unwrap();
+        let left = catalog.synthetics_between(at(0), at(9)).await.unwrap();
+        let ids: Vec<&str> = left.iter().map(|s| s.invocation_id.as_str()).collect();
+        assert_eq!(ids, ["new"]);
+    })
+    .await;
+}

@@ -354,7 +354,8 @@ impl Catalog {
     }
 
     /// Deletes entries created before `cutoff` (with their exports) and
-    /// returns their ids, so the caller can prune the lake too.
+    /// synthetics created before it, and returns the entries' ids, so the
+    /// caller can prune the lake too.
     pub async fn prune_entries_before(
         &self,
         cutoff: NaiveDateTime,
@@ -383,6 +384,12 @@ impl Catalog {
                     .await
                     .map_err(query_err("prune entries"))?;
                 }
+                // Synthetics of the pruned hours go with them: their
+                // exports are gone, so they could only ever read missing.
+                diesel::delete(synthetics::table.filter(synthetics::created_at.lt(cutoff)))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("prune synthetics"))?;
                 Ok(ids)
             })
             .await
