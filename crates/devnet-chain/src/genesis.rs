@@ -5,6 +5,7 @@ use sp_core::crypto::Pair as _;
 use sp_core::sr25519;
 use sp_keyring::Sr25519Keyring;
 
+use crate::commit_reveal::CommitRevealGenesis;
 use crate::NodeError;
 
 /// Free balance of every dev account at genesis: a million TAO, in rao.
@@ -46,6 +47,8 @@ pub struct ChainGenesis {
     pub commit_reveal: bool,
     /// The best block at start; raised to the newest commitment's block.
     pub head: u32,
+    /// Tempo, reveal period and versions for timelocked weights.
+    pub timelock: CommitRevealGenesis,
 }
 
 impl ChainGenesis {
@@ -75,6 +78,7 @@ impl ChainGenesis {
             weights_rate_limit: 100,
             commit_reveal: false,
             head,
+            timelock: CommitRevealGenesis::default(),
         })
     }
 }

@@ -18,6 +18,8 @@
 
 #![warn(missing_docs)]
 
+mod beacon;
+mod commit_reveal;
 pub mod extrinsic;
 mod genesis;
 pub mod metadata;
@@ -27,6 +29,9 @@ mod rpc;
 mod runtime_api;
 mod state;
 
+pub use beacon::BEACON_PERIOD;
+pub use commit_reveal::CommitRevealGenesis;
+pub use drand_tlock::Beacon;
 pub use genesis::{dev_accounts, dev_seed, ChainGenesis, GenesisNeuron, DEV_ENDOWMENT_RAO};
 pub use node::{ChainNode, NodeError};
 pub use sp_keyring::Sr25519Keyring;

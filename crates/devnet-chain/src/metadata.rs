@@ -227,16 +227,34 @@ pub mod pallet_subtensor {
         },
     }
 
-    /// Declared from `subtensor::runtime::SET_WEIGHTS_ERRORS` (see
-    /// [`error_type`]): scale-info describes it, no Rust value exists.
+    /// The commit-reveal events, at finney's indices: a commit queued,
+    /// and a commit the chain decrypted and applied.
+    #[derive(Debug, Clone, PartialEq, Eq, Encode, TypeInfo)]
+    pub enum Event {
+        /// `(who, netuid, blake2_256(commit), reveal_round)`.
+        #[codec(index = 101)]
+        TimelockedWeightsCommitted(AccountId32, u16, H256, u64),
+        /// `(netuid, who)`.
+        #[codec(index = 102)]
+        TimelockedWeightsRevealed(u16, AccountId32),
+    }
+
+    /// Declared from `subtensor::runtime::SET_WEIGHTS_ERRORS` and
+    /// `COMMIT_WEIGHTS_ERRORS`: scale-info describes it, no Rust value
+    /// exists.
     pub struct Error;
 
     impl TypeInfo for Error {
         type Identity = Self;
         fn type_info() -> scale_info::Type {
             let mut variants = scale_info::build::Variants::new();
-            let mut sorted = runtime::SET_WEIGHTS_ERRORS;
+            let mut sorted: Vec<(&str, u8)> = runtime::SET_WEIGHTS_ERRORS
+                .into_iter()
+                .chain(runtime::COMMIT_WEIGHTS_ERRORS)
+                .collect();
             sorted.sort_by_key(|(_, index)| *index);
+            // Both lists name `HotKeyNotRegisteredInSubNet`.
+            sorted.dedup_by_key(|(_, index)| *index);
             for (name, index) in sorted {
                 variants = variants.variant(name, |v| v.index(index));
             }
@@ -298,12 +316,15 @@ pub enum RuntimeCall {
     SubtensorModule(pallet_subtensor::Call),
 }
 
-/// The events the node deposits: only `System`'s.
+/// The events the node deposits: `System`'s and the commit-reveal ones.
 #[derive(Encode, TypeInfo)]
 pub enum RuntimeEvent {
     /// A `System` event.
     #[codec(index = 0)]
     System(frame_system::Event),
+    /// A `SubtensorModule` event.
+    #[codec(index = 7)]
+    SubtensorModule(pallet_subtensor::Event),
 }
 
 /// The errors of the pallets that declare any, as V15's outer enum.
@@ -563,6 +584,9 @@ fn pallets() -> Vec<PalletMetadata> {
     );
     subtensor.calls = Some(PalletCallMetadata {
         ty: meta_type::<pallet_subtensor::Call>(),
+    });
+    subtensor.event = Some(PalletEventMetadata {
+        ty: meta_type::<pallet_subtensor::Event>(),
     });
     subtensor.error = Some(PalletErrorMetadata {
         ty: meta_type::<pallet_subtensor::Error>(),

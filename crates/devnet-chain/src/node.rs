@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drand_tlock::Beacon;
 
 use jsonrpsee::server::{Server, ServerHandle};
 use subtensor::keys::public_key;
@@ -42,6 +45,7 @@ pub(crate) fn account_of(address: &str) -> Result<[u8; 32], NodeError> {
         source,
     })
 }
+use crate::commit_reveal::unix_now;
 use crate::rpc::rpc_module;
 use crate::state::{lock, Shared, State};
 
@@ -50,6 +54,7 @@ pub struct ChainNode {
     addr: SocketAddr,
     state: Shared,
     handle: Option<ServerHandle>,
+    producer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ChainNode {
@@ -60,6 +65,7 @@ impl ChainNode {
             addr,
             state,
             handle: None,
+            producer: None,
         };
         node.serve().await?;
         Ok(node)
@@ -101,11 +107,35 @@ impl ChainNode {
         Ok(())
     }
 
-    /// Moves the head on by `blocks`.
+    /// Produces `blocks` empty blocks now: each stores the beacon pulses
+    /// published by now and runs the reveal loop while commits wait.
     pub fn advance(&self, blocks: u32) {
-        let mut state = lock(&self.state);
-        let head = state.head().saturating_add(blocks);
-        state.set_head(head);
+        lock(&self.state).advance(blocks, unix_now());
+    }
+
+    /// Produces a block every `every` until the node is dropped, so
+    /// chain time moves by itself (beacon rounds follow the clock).
+    pub fn produce_blocks(&mut self, every: Duration) {
+        let state = Arc::downgrade(&self.state);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(state) = state.upgrade() else { return };
+                lock(&state).advance(1, unix_now());
+            }
+        });
+        if let Some(old) = self.producer.replace(task) {
+            old.abort();
+        }
+    }
+
+    /// The simulated drand beacon's public key, genesis (unix seconds of
+    /// round 1) and period: what a client encrypts timelocked weights to.
+    /// Its secret never leaves the node.
+    pub fn beacon(&self) -> Beacon {
+        lock(&self.state).beacon.public()
     }
 
     /// Answers as a pruned node for state older than `block`.
@@ -140,6 +170,9 @@ impl ChainNode {
 
 impl Drop for ChainNode {
     fn drop(&mut self) {
+        if let Some(producer) = self.producer.take() {
+            producer.abort();
+        }
         if let Some(handle) = self.handle.take() {
             let _ = handle.stop();
         }

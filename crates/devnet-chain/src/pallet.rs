@@ -10,9 +10,28 @@ use sp_runtime::{DispatchError, ModuleError};
 use subtensor::codec::{AxonInfo, NeuronInfoLite, PrometheusInfo};
 use subtensor::runtime;
 
+use crate::commit_reveal::unix_now;
 use crate::extrinsic::{self, Chain, Checked};
 use crate::metadata::{frame_system, pallet_subtensor, RuntimeCall, RuntimeEvent};
 use crate::state::{block_hash, BlockBody, State};
+
+/// `SubtensorModule`'s error `name` as a dispatch error, by finney's
+/// index (from `subtensor::runtime`'s lists).
+pub(crate) fn module_error(name: &str) -> DispatchError {
+    let index = runtime::SET_WEIGHTS_ERRORS
+        .iter()
+        .chain(&runtime::COMMIT_WEIGHTS_ERRORS)
+        .find(|(n, _)| *n == name)
+        .map(|(_, i)| *i);
+    match index {
+        Some(index) => DispatchError::Module(ModuleError {
+            index: runtime::PALLET_SUBTENSOR.1,
+            error: [index, 0, 0, 0],
+            message: None,
+        }),
+        None => DispatchError::Other("an error the node does not list"),
+    }
+}
 
 impl State {
     /// Checks a submitted transaction and includes it in a new block: the
@@ -31,23 +50,43 @@ impl State {
             },
         )
         .map_err(|e| e.rpc_error())?;
+        let RuntimeCall::SubtensorModule(call) = &checked.call;
+        if let pallet_subtensor::Call::commit_timelocked_weights {
+            commit,
+            reveal_round,
+            ..
+        } = call
+        {
+            if commit.len() > runtime::MAX_TIMELOCKED_COMMIT_BYTES {
+                // A BoundedVec over its bound does not decode.
+                return Err(
+                    extrinsic::Invalid::BadFormat("commit over 5000 bytes".into()).rpc_error(),
+                );
+            }
+            self.pool_check_reveal_round(*reveal_round)?;
+        }
         let block = head.saturating_add(1);
+        let mut events = self.on_initialize(block, unix_now());
         self.set_head(block);
         *self.nonces.entry(checked.signer).or_insert(0) += 1;
-        let event = match self.dispatch(&checked, block) {
-            Ok(()) => frame_system::Event::ExtrinsicSuccess {
-                dispatch_info: Default::default(),
-            },
+        let outcome = match self.dispatch(&checked, block) {
+            Ok(deposited) => {
+                events.extend(deposited);
+                frame_system::Event::ExtrinsicSuccess {
+                    dispatch_info: Default::default(),
+                }
+            }
             Err(dispatch_error) => frame_system::Event::ExtrinsicFailed {
                 dispatch_error,
                 dispatch_info: Default::default(),
             },
         };
-        let events = vec![frame_system::EventRecord {
+        self.snapshot_queues(block);
+        events.push(frame_system::EventRecord {
             phase: frame_system::Phase::ApplyExtrinsic(0),
-            event: RuntimeEvent::System(event),
+            event: RuntimeEvent::System(outcome),
             topics: vec![],
-        }];
+        });
         self.bodies.insert(
             block,
             BlockBody {
@@ -58,45 +97,84 @@ impl State {
         Ok((block, checked.hash))
     }
 
-    /// Applies a checked call at `block`, by the chain's rules for
-    /// `set_weights` (spec/subtensor.md), in the order the pallet checks them.
-    fn dispatch(&mut self, checked: &Checked, block: u32) -> Result<(), DispatchError> {
+    /// Produces `blocks` empty blocks at unix time `now`: one by one while
+    /// commits wait (each block may reveal), then straight to the end.
+    pub(crate) fn advance(&mut self, blocks: u32, now: u64) {
+        let end = self.head().saturating_add(blocks);
+        while self.head() < end {
+            let block = if self.commits_pending() {
+                self.head().saturating_add(1)
+            } else {
+                end
+            };
+            let events = self.on_initialize(block, now);
+            self.set_head(block);
+            self.snapshot_queues(block);
+            if !events.is_empty() {
+                self.bodies.insert(
+                    block,
+                    BlockBody {
+                        extrinsics: Vec::new(),
+                        events: events.encode(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Applies a checked call at `block` by the pallet's rules; returns
+    /// the events it deposits besides the outcome.
+    fn dispatch(
+        &mut self,
+        checked: &Checked,
+        block: u32,
+    ) -> Result<Vec<frame_system::EventRecord>, DispatchError> {
         let RuntimeCall::SubtensorModule(call) = &checked.call;
-        let fail = |name: &str| {
-            let index = runtime::set_weights_error_index(name).expect("a listed error");
-            DispatchError::Module(ModuleError {
-                index: runtime::PALLET_SUBTENSOR.1,
-                error: [index, 0, 0, 0],
-                message: None,
-            })
-        };
-        let pallet_subtensor::Call::set_weights {
-            netuid,
-            dests,
-            weights,
-            ..
-        } = call
-        else {
-            // Time-locked commits are out of scope: the node refuses them.
-            return Err(DispatchError::Other(
-                "commit_timelocked_weights is not simulated",
-            ));
-        };
-        if *netuid != self.netuid {
-            return Err(fail(runtime::ERR_NO_SUBNET));
+        match call {
+            pallet_subtensor::Call::set_weights {
+                netuid,
+                dests,
+                weights,
+                ..
+            } => self
+                .set_weights(checked.signer, *netuid, dests, weights, block)
+                .map(|()| Vec::new()),
+            pallet_subtensor::Call::commit_timelocked_weights {
+                netuid,
+                commit,
+                reveal_round,
+                commit_reveal_version,
+            } => self
+                .commit_timelocked(
+                    checked.signer,
+                    (*netuid, commit, *reveal_round, *commit_reveal_version),
+                    block,
+                )
+                .map(|e| vec![e]),
+        }
+    }
+
+    /// `set_weights` (spec/subtensor.md), in the order the pallet checks.
+    fn set_weights(
+        &mut self,
+        signer: [u8; 32],
+        netuid: u16,
+        dests: &[u16],
+        weights: &[u16],
+        block: u32,
+    ) -> Result<(), DispatchError> {
+        if netuid != self.netuid {
+            return Err(module_error(runtime::ERR_NO_SUBNET));
         }
         if self.commit_reveal {
-            return Err(fail(runtime::ERR_COMMIT_REVEAL_ENABLED));
+            return Err(module_error(runtime::ERR_COMMIT_REVEAL_ENABLED));
         }
         if dests.len() != weights.len() {
-            return Err(fail(runtime::ERR_LENGTHS_DIFFER));
+            return Err(module_error(runtime::ERR_LENGTHS_DIFFER));
         }
         let uid = self
-            .neurons
-            .iter()
-            .find(|a| a.hotkey == checked.signer)
-            .map(|a| a.uid)
-            .ok_or_else(|| fail(runtime::ERR_NOT_REGISTERED))?;
+            .uid_of(&signer)
+            .ok_or_else(|| module_error(runtime::ERR_NOT_REGISTERED))?;
         let last = self
             .last_updates(block)
             .get(usize::from(uid))
@@ -106,26 +184,44 @@ impl State {
             && last > 0
             && u64::from(block).saturating_sub(last) < self.weights_rate_limit
         {
-            return Err(fail(runtime::ERR_TOO_FAST));
+            return Err(module_error(runtime::ERR_TOO_FAST));
         }
+        let stored = self.checked_weights(dests, weights).map_err(module_error)?;
+        self.weights_set.push((block, uid, stored));
+        Ok(())
+    }
+
+    /// The uid of a registered hotkey.
+    pub(crate) fn uid_of(&self, hotkey: &[u8; 32]) -> Option<u16> {
+        self.neurons
+            .iter()
+            .find(|a| a.hotkey == *hotkey)
+            .map(|a| a.uid)
+    }
+
+    /// Weights as `Weights` stores them, after the uid checks: max-upscaled
+    /// to u16, zeros dropped, as the pallet does. `dests` and `weights`
+    /// pair up (checked by the caller).
+    pub(crate) fn checked_weights(
+        &self,
+        dests: &[u16],
+        weights: &[u16],
+    ) -> Result<Vec<(u16, u16)>, &'static str> {
         let mut seen = HashSet::new();
         if !dests.iter().all(|d| seen.insert(*d)) {
-            return Err(fail(runtime::ERR_DUPLICATE_UIDS));
+            return Err(runtime::ERR_DUPLICATE_UIDS);
         }
         let size = self.subnet_size();
         if dests.iter().any(|d| usize::from(*d) >= size) {
-            return Err(fail(runtime::ERR_INVALID_UID));
+            return Err(runtime::ERR_INVALID_UID);
         }
-        // Stored max-upscaled to u16, zeros dropped, as the pallet does.
         let max = u64::from(weights.iter().copied().max().unwrap_or(0));
-        let stored: Vec<(u16, u16)> = dests
+        Ok(dests
             .iter()
             .zip(weights)
             .filter(|(_, w)| **w > 0)
             .map(|(d, w)| (*d, ((u64::from(*w) * 65_535 + max / 2) / max) as u16))
-            .collect();
-        self.weights_set.push((block, uid, stored));
-        Ok(())
+            .collect())
     }
 
     pub(crate) fn neurons_lite(&self) -> Vec<NeuronInfoLite> {

@@ -13,6 +13,8 @@ use subtensor::storage::{key, part, prefix};
 use subtensor::Registration;
 use tokio::sync::watch;
 
+use crate::beacon::DevBeacon;
+use crate::commit_reveal::{unix_now, CommitRevealGenesis, Timelock};
 use crate::genesis::{self, ChainGenesis, GenesisNeuron};
 use crate::metadata::{self, frame_system};
 use crate::node::{account_of, NodeError};
@@ -40,6 +42,14 @@ pub(crate) struct State {
     pub(crate) neurons: Vec<Account>,
     pub(crate) weights_rate_limit: u64,
     pub(crate) commit_reveal: bool,
+    /// Tempo, reveal period and versions for timelocked weights.
+    pub(crate) timelock_genesis: CommitRevealGenesis,
+    /// The commit queues and beacon pulses.
+    pub(crate) timelock: Timelock,
+    /// The simulated drand beacon.
+    pub(crate) beacon: DevBeacon,
+    /// `(block, uid)`: timelocked commits, which move `LastUpdate`.
+    pub(crate) commit_updates: Vec<(u32, u16)>,
     /// The best (and finalized) block; moved only by [`State::set_head`].
     head: u32,
     /// Tells header subscriptions that the head moved.
@@ -126,6 +136,10 @@ impl State {
             neurons,
             weights_rate_limit: genesis.weights_rate_limit,
             commit_reveal: genesis.commit_reveal,
+            timelock_genesis: genesis.timelock,
+            timelock: Timelock::default(),
+            beacon: DevBeacon::new(unix_now()),
+            commit_updates: Vec::new(),
             head,
             heads: watch::Sender::new(head),
             commitments,
@@ -140,6 +154,8 @@ impl State {
             metadata_v15: metadata::metadata_v15_bytes(runtime_api::apis_metadata()),
         };
         state.fixed = state.fixed_storage();
+        state.on_initialize(head, unix_now());
+        state.snapshot_queues(head);
         Ok(state)
     }
 
@@ -207,6 +223,26 @@ impl State {
             &runtime::COMMIT_REVEAL_WEIGHTS_ENABLED,
             std::slice::from_ref(&netuid),
             self.commit_reveal.encode(),
+        );
+        let cr = &self.timelock_genesis;
+        let per_subnet = [
+            (
+                &runtime::WEIGHTS_VERSION_KEY,
+                cr.weights_version_key.encode(),
+            ),
+            (&runtime::TEMPO, cr.tempo.encode()),
+            (
+                &runtime::REVEAL_PERIOD_EPOCHS,
+                cr.reveal_period_epochs.encode(),
+            ),
+        ];
+        for (item, value) in per_subnet {
+            put(item, std::slice::from_ref(&netuid), value);
+        }
+        put(
+            &runtime::COMMIT_REVEAL_WEIGHTS_VERSION,
+            &[],
+            cr.version.encode(),
         );
         out
     }
@@ -313,11 +349,47 @@ impl State {
                 .map(|(_, _, w)| w.encode());
             return Some(weights);
         }
+        if let Some(value) = self.timelock_storage(key_bytes, block) {
+            return Some(value);
+        }
         let account_prefix = prefix(&runtime::ACCOUNT);
         if let Some(rest) = key_bytes.strip_prefix(account_prefix.as_slice()) {
             // Blake2_128Concat(account).
             let account: [u8; 32] = rest.get(16..)?.try_into().ok()?;
             return Some(self.account_info(&account).map(|info| info.encode()));
+        }
+        None
+    }
+
+    /// The commit queues and the `Drand` items: `Some(value)` when
+    /// `key_bytes` names one.
+    fn timelock_storage(&self, key_bytes: &[u8], block: u32) -> Option<Option<Vec<u8>>> {
+        if key_bytes == key(&runtime::DRAND_LAST_STORED_ROUND, &[]).ok()? {
+            return Some(Some(self.last_stored_round(block).encode()));
+        }
+        if let Some(rest) = key_bytes.strip_prefix(prefix(&runtime::DRAND_PULSES).as_slice()) {
+            // Blake2_128Concat(round).
+            let round = u64::from_le_bytes(rest.get(16..)?.try_into().ok()?);
+            let exact = key(&runtime::DRAND_PULSES, &[part(round)]).ok()? == key_bytes;
+            return Some(
+                exact
+                    .then(|| self.pulse(round, block))
+                    .flatten()
+                    .map(|p| p.encode()),
+            );
+        }
+        let queues = prefix(&runtime::TIMELOCKED_WEIGHT_COMMITS);
+        if let Some(rest) = key_bytes.strip_prefix(queues.as_slice()) {
+            // Twox64Concat(netuid) ++ Twox64Concat(epoch).
+            let epoch = u64::from_le_bytes(rest.get(18..)?.try_into().ok()?);
+            let parts = [part(self.netuid), part(epoch)];
+            let exact = key(&runtime::TIMELOCKED_WEIGHT_COMMITS, &parts).ok()? == key_bytes;
+            return Some(
+                exact
+                    .then(|| self.queue(epoch, block))
+                    .flatten()
+                    .map(|q| q.encode()),
+            );
         }
         None
     }
@@ -374,6 +446,18 @@ impl State {
                 key(&runtime::WEIGHTS, &[netuid.clone(), part(*uid)]).ok()
             }),
         );
+        candidates.extend(key(&runtime::DRAND_LAST_STORED_ROUND, &[]).ok());
+        candidates.extend(
+            self.pulse_rounds()
+                .filter_map(|r| key(&runtime::DRAND_PULSES, &[part(r)]).ok()),
+        );
+        candidates.extend(self.queue_epochs().into_iter().filter_map(|e| {
+            key(
+                &runtime::TIMELOCKED_WEIGHT_COMMITS,
+                &[netuid.clone(), part(e)],
+            )
+            .ok()
+        }));
         let committers: BTreeSet<[u8; 32]> = self.commitments.keys().map(|(a, _)| *a).collect();
         candidates.extend(committers.into_iter().filter_map(|account| {
             key(&runtime::COMMITMENT_OF, &[netuid.clone(), part(account)]).ok()
@@ -404,9 +488,16 @@ impl State {
             .iter()
             .filter(|(at, _, _)| *at <= block)
             .map(|(at, uid, _)| (*uid, u64::from(*at)));
-        for (uid, last) in genesis.chain(set) {
+        let commits = self
+            .commit_updates
+            .iter()
+            .filter(|(at, _)| *at <= block)
+            .map(|(at, uid)| (*uid, u64::from(*at)));
+        // LastUpdate only moves forward: the newest of genesis, weights
+        // set (plain or revealed) and timelocked commits.
+        for (uid, last) in genesis.chain(set).chain(commits) {
             if let Some(slot) = out.get_mut(usize::from(uid)) {
-                *slot = last;
+                *slot = (*slot).max(last);
             }
         }
         out

@@ -29,6 +29,7 @@ fn genesis() -> ChainGenesis {
         weights_rate_limit: 100,
         commit_reveal: false,
         head: 1_500,
+        timelock: Default::default(),
     }
 }
 
