@@ -133,6 +133,11 @@ pub struct ServeArgs {
     /// Fail the next N traced attempts, so the router retries elsewhere.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub fail_attempts: u32,
+    /// Turn commit-reveal weights on: the chain produces a block every
+    /// 12 s with a tempo of 10, and reveals timelocked commits with its
+    /// own drand-like beacon (printed, and written by --write-config).
+    #[arg(long)]
+    pub commit_reveal: bool,
 }
 
 /// A generated world's seed and size.

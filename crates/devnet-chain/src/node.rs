@@ -2,7 +2,7 @@
 //! restarting under connected clients.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use drand_tlock::Beacon;
@@ -45,7 +45,7 @@ pub(crate) fn account_of(address: &str) -> Result<[u8; 32], NodeError> {
         source,
     })
 }
-use crate::commit_reveal::unix_now;
+use crate::commit_reveal::{unix_now, CommitRevealGenesis};
 use crate::rpc::rpc_module;
 use crate::state::{lock, Shared, State};
 
@@ -54,7 +54,7 @@ pub struct ChainNode {
     addr: SocketAddr,
     state: Shared,
     handle: Option<ServerHandle>,
-    producer: Option<tokio::task::JoinHandle<()>>,
+    producer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ChainNode {
@@ -65,7 +65,7 @@ impl ChainNode {
             addr,
             state,
             handle: None,
-            producer: None,
+            producer: Mutex::new(None),
         };
         node.serve().await?;
         Ok(node)
@@ -115,7 +115,7 @@ impl ChainNode {
 
     /// Produces a block every `every` until the node is dropped, so
     /// chain time moves by itself (beacon rounds follow the clock).
-    pub fn produce_blocks(&mut self, every: Duration) {
+    pub fn produce_blocks(&self, every: Duration) {
         let state = Arc::downgrade(&self.state);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
@@ -126,7 +126,8 @@ impl ChainNode {
                 lock(&state).advance(1, unix_now());
             }
         });
-        if let Some(old) = self.producer.replace(task) {
+        let mut producer = self.producer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = producer.replace(task) {
             old.abort();
         }
     }
@@ -151,6 +152,15 @@ impl ChainNode {
         state.fixed = state.fixed_storage();
     }
 
+    /// Sets tempo, reveal period and versions for timelocked weights, as
+    /// the subnet owner and the runtime would; commits already queued stay
+    /// under the epochs they were queued in.
+    pub fn set_timelock(&self, timelock: CommitRevealGenesis) {
+        let mut state = lock(&self.state);
+        state.timelock_genesis = timelock;
+        state.fixed = state.fixed_storage();
+    }
+
     /// Fault switch: the commitment of `hotkey` at `block` reads as absent.
     pub fn withhold(&self, hotkey: &str, block: u32) -> Result<(), NodeError> {
         let account = account_of(hotkey)?;
@@ -170,7 +180,8 @@ impl ChainNode {
 
 impl Drop for ChainNode {
     fn drop(&mut self) {
-        if let Some(producer) = self.producer.take() {
+        let producer = self.producer.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(producer) = producer.take() {
             producer.abort();
         }
         if let Some(handle) = self.handle.take() {

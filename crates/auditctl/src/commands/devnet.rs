@@ -34,6 +34,23 @@ pub async fn start_network(
     Ok((server, chain))
 }
 
+/// Blocks per epoch less one on the devnet with commit-reveal on: a
+/// commit reveals within two epochs, minutes rather than hours.
+const DEVNET_TEMPO: u16 = 10;
+
+/// Turns commit-reveal on for the served chain and lets it produce blocks
+/// at finney's pace (12 s, so the client's reveal-round arithmetic holds);
+/// returns the beacon a client encrypts to.
+fn start_commit_reveal(chain: &devnet_chain::ChainNode) -> devnet_chain::Beacon {
+    chain.set_timelock(devnet_chain::CommitRevealGenesis {
+        tempo: DEVNET_TEMPO,
+        ..Default::default()
+    });
+    chain.set_commit_reveal(true);
+    chain.produce_blocks(std::time::Duration::from_secs(12));
+    chain.beacon()
+}
+
 /// A generated world's present when none is given: fixed, so worlds are
 /// reproducible.
 pub fn default_now() -> chrono::NaiveDateTime {
@@ -144,8 +161,9 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
     });
     let url = server.url();
     let ws = chain.ws_url();
+    let beacon = args.commit_reveal.then(|| start_commit_reveal(&chain));
     if let Some(path) = &args.write_config {
-        let config = format!(
+        let mut config = format!(
             "# Points auditctl at the devnet serving {world}.\n\
              data_dir: data-devnet\n\
              api_key: devnet\n\
@@ -157,6 +175,15 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
             world = args.world.display(),
             seed = DEV_VALIDATOR_SEED,
         );
+        if let Some(b) = &beacon {
+            config.push_str(&format!(
+                "# The devnet chain's own drand-like beacon (its secret stays in the node).\n\
+                 commit_reveal:\n  beacon:\n    public_key: \"{}\"\n    genesis: {}\n    period: {}\n",
+                hex::encode(b.public_key),
+                b.genesis_time,
+                b.period
+            ));
+        }
         audit_store::write_atomic(path, config.as_bytes())?;
     }
     if global.json {
@@ -166,6 +193,11 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
                 "http": url, "ws": ws, "validator_hotkey": validator,
                 "chute_url_template": server.chute_url_template(),
                 "faults": server.faults(),
+                "beacon": beacon.map(|b| serde_json::json!({
+                    "public_key": hex::encode(b.public_key),
+                    "genesis": b.genesis_time,
+                    "period": b.period,
+                })),
             }))
         );
     } else {
@@ -178,6 +210,14 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
             server.chute_url_template()
         );
         println!("  close the hour:  POST {url}_devnet/advance");
+        if let Some(b) = &beacon {
+            println!(
+                "  commit-reveal:   on; beacon public key {}, genesis {}, period {} s",
+                hex::encode(b.public_key),
+                b.genesis_time,
+                b.period
+            );
+        }
         println!(
             "  fault switches:  POST {url}_devnet/faults  {}",
             serde_json::to_string(&server.faults())?
