@@ -2,7 +2,7 @@
 //! 60,000 invocations (about 10 million rows) and 64 miners each with 168
 //! self-reports. Target: under 3 s on a 2-core machine.
 //!
-//! `cargo xtask bench compare`; `BENCH_HOURS`, `BENCH_ROWS_PER_HOUR` and
+//! `cargo xtask bench criterion compare`; `BENCH_HOURS`, `BENCH_ROWS_PER_HOUR` and
 //! `BENCH_MINERS` change the size. The lake is generated once per run, in
 //! a temp dir.
 
