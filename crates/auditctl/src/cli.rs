@@ -27,7 +27,7 @@ pub struct Global {
     #[arg(long, global = true, env = "AUDITCTL_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Data directory for the catalog and the lake (overrides `data_dir`).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, env = "AUDITCTL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Catalog database URL (overrides `database_url` and DATABASE_URL).
     #[arg(long, global = true, value_name = "URL", hide_env_values = true)]

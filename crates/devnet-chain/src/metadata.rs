@@ -24,6 +24,7 @@ use scale_info::{meta_type, MetaType, TypeInfo};
 use sp_core::H256;
 use sp_runtime::generic::Era;
 use sp_runtime::{AccountId32, DispatchError, MultiAddress, MultiSignature};
+use subtensor::commit_reveal;
 use subtensor::runtime::{self, StorageItem};
 
 /// The runtime's address type.
@@ -61,8 +62,12 @@ where
     }
 }
 
+// The types below mirror the runtime's own, field for field and variant
+// for variant, so scale-info describes what finney describes; their
+// meaning is upstream's, so docs here say only what the devnet adds.
 /// The transaction extensions, in finney's order. Only mortality, nonce,
 /// tip and the metadata-hash mode carry bytes.
+#[allow(missing_docs)]
 pub mod extensions {
     use super::*;
 
@@ -116,9 +121,11 @@ pub type Extra = (
 );
 
 /// `frame_system`: its events and account record.
+#[allow(missing_docs)]
 pub mod frame_system {
     use super::*;
 
+    /// The two events every transaction ends with.
     #[derive(Encode, TypeInfo)]
     pub enum Event {
         #[codec(index = 0)]
@@ -168,6 +175,7 @@ pub mod frame_system {
         Initialization,
     }
 
+    /// An event as `System.Events` stores it.
     #[derive(Encode, TypeInfo)]
     pub struct EventRecord {
         pub phase: Phase,
@@ -175,6 +183,7 @@ pub mod frame_system {
         pub topics: Vec<H256>,
     }
 
+    /// `System.Account`: the nonce and the balances.
     #[derive(Encode, Decode, TypeInfo, Default)]
     pub struct AccountInfo {
         pub nonce: u32,
@@ -195,10 +204,11 @@ pub mod frame_system {
 }
 
 /// `pallet_subtensor`: the weight calls and the errors `set_weights` ends with.
-#[allow(non_camel_case_types)]
+#[allow(non_camel_case_types, missing_docs)]
 pub mod pallet_subtensor {
     use super::*;
 
+    /// The weight calls, at finney's call indices.
     #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
     pub enum Call {
         #[codec(index = 0)]
@@ -239,6 +249,7 @@ pub mod pallet_subtensor {
 
 /// `pallet_commitments`: what `CommitmentOf` holds. Only the variants the
 /// node writes are described (`None`, `Sha256`), at finney's indices.
+#[allow(missing_docs)]
 pub mod pallet_commitments {
     use super::*;
 
@@ -263,18 +274,39 @@ pub mod pallet_commitments {
     }
 }
 
+/// `pallet_drand`: the beacon pulses the chain stores, which reveal
+/// time-locked weights.
+#[allow(missing_docs)]
+pub mod pallet_drand {
+    use super::*;
+
+    /// A stored pulse; its byte fields are bounded vectors on chain,
+    /// encoded as vectors.
+    #[derive(TypeInfo)]
+    pub struct Pulse {
+        pub round: u64,
+        pub randomness: Vec<u8>,
+        pub signature: Vec<u8>,
+    }
+}
+
+/// The calls the runtime decodes: only `SubtensorModule`'s, at its index.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum RuntimeCall {
+    /// A `SubtensorModule` call.
     #[codec(index = 7)]
     SubtensorModule(pallet_subtensor::Call),
 }
 
+/// The events the node deposits: only `System`'s.
 #[derive(Encode, TypeInfo)]
 pub enum RuntimeEvent {
+    /// A `System` event.
     #[codec(index = 0)]
     System(frame_system::Event),
 }
 
+/// The runtime type the metadata names.
 #[derive(TypeInfo)]
 pub struct Runtime;
 
@@ -415,6 +447,41 @@ pub fn metadata_bytes() -> Vec<u8> {
                 false.encode(),
             ),
             entry(
+                &WEIGHTS_VERSION_KEY,
+                meta_type::<u16>(),
+                meta_type::<u64>(),
+                false,
+                0u64.encode(),
+            ),
+            entry(
+                &TEMPO,
+                meta_type::<u16>(),
+                meta_type::<u16>(),
+                false,
+                commit_reveal::DEFAULT_TEMPO.encode(),
+            ),
+            entry(
+                &REVEAL_PERIOD_EPOCHS,
+                meta_type::<u16>(),
+                meta_type::<u64>(),
+                false,
+                commit_reveal::DEFAULT_REVEAL_PERIOD_EPOCHS.encode(),
+            ),
+            entry(
+                &COMMIT_REVEAL_WEIGHTS_VERSION,
+                meta_type::<()>(),
+                meta_type::<u16>(),
+                false,
+                commit_reveal::DEFAULT_COMMIT_REVEAL_VERSION.encode(),
+            ),
+            entry(
+                &TIMELOCKED_WEIGHT_COMMITS,
+                meta_type::<(u16, u64)>(),
+                meta_type::<Vec<(AccountId32, u64, Vec<u8>, u64)>>(),
+                false,
+                vec![0],
+            ),
+            entry(
                 &WEIGHTS,
                 meta_type::<(u16, u16)>(),
                 meta_type::<Vec<(u16, u16)>>(),
@@ -438,6 +505,25 @@ pub fn metadata_bytes() -> Vec<u8> {
             true,
             none(),
         )],
+    );
+    let drand = pallet(
+        PALLET_DRAND,
+        vec![
+            entry(
+                &DRAND_LAST_STORED_ROUND,
+                meta_type::<()>(),
+                meta_type::<u64>(),
+                false,
+                0u64.encode(),
+            ),
+            entry(
+                &DRAND_PULSES,
+                meta_type::<u64>(),
+                meta_type::<pallet_drand::Pulse>(),
+                true,
+                none(),
+            ),
+        ],
     );
 
     let unit = meta_type::<()>;
@@ -474,7 +560,7 @@ pub fn metadata_bytes() -> Vec<u8> {
         signed_extensions,
     };
     let metadata = RuntimeMetadataV14::new(
-        vec![system, subtensor, commitments],
+        vec![system, subtensor, commitments, drand],
         extrinsic,
         meta_type::<Runtime>(),
     );
@@ -503,6 +589,7 @@ mod tests {
         assert_eq!(index("System"), 0);
         assert_eq!(index("SubtensorModule"), 7);
         assert_eq!(index("Commitments"), 18);
+        assert_eq!(index("Drand"), runtime::PALLET_DRAND.1);
         let names: Vec<&str> = m
             .extrinsic
             .signed_extensions
