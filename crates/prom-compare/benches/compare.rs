@@ -180,6 +180,13 @@ fn bench(c: &mut Criterion) {
         explain: None,
         now: at,
     };
+    let began = Instant::now();
+    let first = runtime.block_on(compare(&store, &options)).unwrap();
+    eprintln!(
+        "one comparison of {} miners: {:.2?}",
+        first.miners.len(),
+        began.elapsed()
+    );
     let mut group = c.benchmark_group("compare-prom");
     group.sample_size(10);
     group.throughput(Throughput::Elements((hours * rows) as u64));

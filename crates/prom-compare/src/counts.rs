@@ -32,7 +32,6 @@ pub const ROWS: &str = "rows";
 pub const REPORTED: &str = "reported_count";
 /// Some reported count was negative: a counter went down.
 pub const NEGATIVE: &str = "negative";
-const SOURCE: &str = "source_file";
 const OK: &str = "ok";
 
 /// Validator entries per polars query: a few hours of rows in memory at a
@@ -81,57 +80,56 @@ pub(crate) fn from_micros(us: i64) -> NaiveDateTime {
         .naive_utc()
 }
 
-/// One scan over a table of many entries, each row tagged with its entry's
-/// hotkey and hour through the file it came from; `None` when no entry
-/// holds the table.
-fn scan(
+/// The fact file of `table` for each entry that has one, with the entry.
+fn files<'e>(
     lake: &Lake,
-    entries: &[EntryRef],
+    entries: &'e [EntryRef],
     table: FactTable,
-) -> Result<Option<(LazyFrame, LazyFrame)>, PromCompareError> {
-    let (mut paths, mut sources, mut hotkeys, mut hours) = (vec![], vec![], vec![], vec![]);
+) -> Result<Vec<(&'e EntryRef, std::path::PathBuf)>, PromCompareError> {
+    let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let path = lake.fact_path(&e.entry_id, table)?;
-        if !path.is_file() {
-            continue;
+        if path.is_file() {
+            out.push((e, path));
         }
-        let path = PlRefPath::try_from_path(&path).map_err(facts("the fact file list"))?;
-        sources.push(path.as_str().to_string());
-        paths.push(path);
-        hotkeys.push(e.hotkey.clone());
-        hours.push(micros(e.start));
     }
-    if paths.is_empty() {
-        return Ok(None);
-    }
+    Ok(out)
+}
+
+/// One entry's invocations, aggregated per miner and chute in polars and
+/// tagged with the entry's hour: the week's rows never meet in memory.
+fn entry_counts(
+    entry: &EntryRef,
+    path: &std::path::Path,
+    only: Option<&str>,
+) -> Result<LazyFrame, PromCompareError> {
+    let source = PlRefPath::try_from_path(path).map_err(facts("a fact file path"))?;
     let args = ScanArgsParquet {
-        include_file_paths: Some(SOURCE.into()),
-        glob: false,
         allow_missing_columns: true,
         ..ScanArgsParquet::default()
     };
-    let frame = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)
-        .map_err(facts("a scan of the fact files"))?;
-    let owners = df!(SOURCE => sources, HOTKEY => hotkeys, HOUR => hours)
-        .map_err(facts("the entry list"))?
-        .lazy();
-    Ok(Some((frame, owners)))
-}
-
-/// Attaches the owning entry's hotkey (when `with_hotkey`) and hour to
-/// rows aggregated per file.
-fn owned(grouped: LazyFrame, owners: LazyFrame, with_hotkey: bool) -> LazyFrame {
-    let owners = if with_hotkey {
-        owners
-    } else {
-        owners.select([col(SOURCE), col(HOUR)])
-    };
-    grouped.join(
-        owners,
-        [col(SOURCE)],
-        [col(SOURCE)],
-        JoinArgs::new(JoinType::Inner),
-    )
+    let mut rows = LazyFrame::scan_parquet(source, args)
+        .map_err(facts("a scan of the invocations"))?
+        .select([
+            col(inv::MINER_HOTKEY).alias(HOTKEY),
+            col(inv::CHUTE_ID).alias(CHUTE),
+            // Successful: no error and completed (spec/incentives.md).
+            col(inv::ERROR_MESSAGE)
+                .is_null()
+                .and(col(inv::COMPLETED_AT).is_not_null())
+                .alias(OK),
+        ])
+        .filter(col(HOTKEY).is_not_null());
+    if let Some(hotkey) = only {
+        rows = rows.filter(col(HOTKEY).eq(lit(hotkey)));
+    }
+    Ok(rows
+        .group_by([col(HOTKEY), col(CHUTE)])
+        .agg([
+            col(OK).sum().cast(DataType::Int64).alias(VALIDATOR),
+            len().cast(DataType::Int64).alias(ROWS),
+        ])
+        .with_column(lit(micros(entry.start)).alias(HOUR)))
 }
 
 fn empty_validator() -> DataFrame {
@@ -277,38 +275,22 @@ fn validator_counts(
     only: Option<&str>,
 ) -> Result<DataFrame, PromCompareError> {
     let mut parts = Vec::new();
-    for group in entries.chunks(ENTRIES_PER_GROUP) {
-        let Some((frame, owners)) = scan(lake, group, FactTable::Invocations)? else {
-            continue;
-        };
-        let mut rows = frame
-            .select([
-                col(inv::MINER_HOTKEY).alias(HOTKEY),
-                col(inv::CHUTE_ID).alias(CHUTE),
-                // Successful: no error and completed (spec/incentives.md).
-                col(inv::ERROR_MESSAGE)
-                    .is_null()
-                    .and(col(inv::COMPLETED_AT).is_not_null())
-                    .alias(OK),
-                col(SOURCE),
-            ])
-            .filter(col(HOTKEY).is_not_null());
-        if let Some(hotkey) = only {
-            rows = rows.filter(col(HOTKEY).eq(lit(hotkey)));
-        }
-        let grouped = rows.group_by([col(SOURCE), col(HOTKEY), col(CHUTE)]).agg([
-            col(OK).sum().cast(DataType::Int64).alias(VALIDATOR),
-            len().cast(DataType::Int64).alias(ROWS),
-        ]);
-        let part = owned(grouped, owners, false)
-            .select([
-                col(HOTKEY),
-                col(CHUTE),
-                col(HOUR),
-                col(VALIDATOR),
-                col(ROWS),
-            ])
-            .collect()
+    for group in files(lake, entries, FactTable::Invocations)?.chunks(ENTRIES_PER_GROUP) {
+        let frames = group
+            .iter()
+            .map(|(e, path)| entry_counts(e, path, only))
+            .collect::<Result<Vec<_>, _>>()?;
+        let part = concat(frames, UnionArgs::default())
+            .and_then(|all| {
+                all.select([
+                    col(HOTKEY),
+                    col(CHUTE),
+                    col(HOUR),
+                    col(VALIDATOR),
+                    col(ROWS),
+                ])
+                .collect()
+            })
             .map_err(facts("the validator's counts"))?;
         parts.push(part.lazy());
     }
@@ -335,34 +317,89 @@ fn reported_counts(
         .filter(|e| only.is_none_or(|h| e.hotkey == h))
         .cloned()
         .collect();
-    let Some((frame, owners)) = scan(lake, &entries, FactTable::MinerMetrics)? else {
+    let files = files(lake, &entries, FactTable::MinerMetrics)?;
+    if files.is_empty() {
         return Ok(empty_reported());
-    };
-    let c = || col(mm::TOTAL_COUNT).cast(DataType::Float64);
+    }
+    // A week of self-reports is thousands of files of a few rows: reading
+    // them is all the cost, so they are read on every core, and polars
+    // sums what they hold.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let per_thread = files.len().div_ceil(threads);
+    let parts: Vec<Result<DataFrame, PromCompareError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || read_metrics(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(empty_reported())))
+            .collect()
+    });
+    let parts = parts
+        .into_iter()
+        .map(|p| p.map(DataFrame::lazy))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c = || col(REPORTED);
     // NaN compares above every number in polars: `< inf` keeps finite ones.
     let usable = c().gt_eq(lit(0.0)).and(c().lt(lit(f64::INFINITY)));
-    let grouped = frame
-        .group_by([col(SOURCE), col(mm::CHUTE_ID).alias(CHUTE)])
-        .agg([
-            when(usable)
-                .then(c())
-                .otherwise(lit(0.0))
-                .sum()
-                .alias(REPORTED),
-            c().lt(lit(0.0)).any(true).alias(NEGATIVE),
-        ]);
-    owned(grouped, owners, true)
-        .select([
-            col(HOTKEY),
-            col(CHUTE),
-            col(HOUR),
-            col(REPORTED),
-            col(NEGATIVE),
-        ])
-        .group_by([col(HOTKEY), col(CHUTE), col(HOUR)])
-        .agg([col(REPORTED).sum(), col(NEGATIVE).any(true)])
-        .collect()
+    concat(parts, UnionArgs::default())
+        .and_then(|all| {
+            all.group_by([col(HOTKEY), col(CHUTE), col(HOUR)])
+                .agg([
+                    when(usable)
+                        .then(c())
+                        .otherwise(lit(0.0))
+                        .sum()
+                        .alias(REPORTED),
+                    c().lt(lit(0.0)).any(true).alias(NEGATIVE),
+                ])
+                .collect()
+        })
         .map_err(facts("the miners' reported counts"))
+}
+
+/// Reads self-reported metrics files: chute and count per row, tagged
+/// with the hotkey that committed the entry and its hour.
+fn read_metrics(files: &[(&EntryRef, std::path::PathBuf)]) -> Result<DataFrame, PromCompareError> {
+    let mut out = empty_reported()
+        .drop(NEGATIVE)
+        .map_err(facts("the miners' reported counts"))?;
+    for (entry, path) in files {
+        let file = std::fs::File::open(path).map_err(|source| audit_store::StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let frame = ParquetReader::new(file)
+            .with_columns(Some(vec![mm::CHUTE_ID.into(), mm::TOTAL_COUNT.into()]))
+            .finish()
+            .map_err(facts("a self-report's metrics"))?;
+        let n = frame.height();
+        let tagged = DataFrame::new(
+            n,
+            vec![
+                Column::new(HOTKEY.into(), vec![entry.hotkey.as_str(); n]),
+                frame
+                    .column(mm::CHUTE_ID)
+                    .and_then(|c| c.cast(&DataType::String))
+                    .map_err(facts("a self-report's metrics"))?
+                    .with_name(CHUTE.into()),
+                Column::new(HOUR.into(), vec![micros(entry.start); n]),
+                frame
+                    .column(mm::TOTAL_COUNT)
+                    .and_then(|c| c.cast(&DataType::Float64))
+                    .map_err(facts("a self-report's metrics"))?
+                    .with_name(REPORTED.into()),
+            ],
+        )
+        .map_err(facts("a self-report's metrics"))?;
+        out.vstack_mut_owned(tagged)
+            .map_err(facts("the miners' reported counts"))?;
+    }
+    out.rechunk_mut();
+    Ok(out)
 }
 
 /// `value` summed per `key` over one miner's rows.
