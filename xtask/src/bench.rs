@@ -44,10 +44,19 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let (size, baseline, postgres, debug) = parse(args)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let profile = if debug { "dev" } else { "release" };
-    step(Command::new(&cargo)
-        .current_dir(root)
-        .args(["build", "--locked", "-p", "auditctl", "--profile", profile]))?;
-    let auditctl = root.join(if debug { "target/debug/auditctl" } else { "target/release/auditctl" });
+    step(Command::new(&cargo).current_dir(root).args([
+        "build",
+        "--locked",
+        "-p",
+        "auditctl",
+        "--profile",
+        profile,
+    ]))?;
+    let auditctl = root.join(if debug {
+        "target/debug/auditctl"
+    } else {
+        "target/release/auditctl"
+    });
     let bench_dir = root.join("target/bench");
     let world = ensure_world(&auditctl, &bench_dir, &size)?;
     let mut figures = Vec::new();
@@ -57,7 +66,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         None => eprintln!("bench: no BENCH_DATABASE_URL/TEST_DATABASE_URL: PostgreSQL skipped"),
     }
     for (backend, url) in backends {
-        figures.extend(measure_backend(&auditctl, &bench_dir, &world, backend, url.as_deref())?);
+        figures.extend(measure_backend(
+            &auditctl,
+            &bench_dir,
+            &world,
+            backend,
+            url.as_deref(),
+        )?);
     }
     let table = render(&figures, baseline.as_deref())?;
     println!("{table}");
@@ -86,7 +101,10 @@ fn parse(args: &[String]) -> Result<(Size, Option<PathBuf>, Option<String>, bool
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<u32>().map_err(|_| format!("{flag}: `{v}` is not a whole number"));
+        let number = |v: String| {
+            v.parse::<u32>()
+                .map_err(|_| format!("{flag}: `{v}` is not a whole number"))
+        };
         match flag.as_str() {
             "--hours" => size.hours = number(value()?)?,
             "--invocations-per-hour" => size.invocations_per_hour = number(value()?)?,
@@ -97,7 +115,9 @@ fn parse(args: &[String]) -> Result<(Size, Option<PathBuf>, Option<String>, bool
         }
     }
     if size.hours < 2 || size.miners == 0 || size.invocations_per_hour == 0 {
-        return Err("bench: --hours must be at least 2, --miners and --invocations-per-hour above 0".into());
+        return Err(
+            "bench: --hours must be at least 2, --miners and --invocations-per-hour above 0".into(),
+        );
     }
     let postgres = std::env::var("BENCH_DATABASE_URL")
         .or_else(|_| std::env::var("TEST_DATABASE_URL"))
@@ -128,21 +148,33 @@ fn ensure_world(auditctl: &Path, bench_dir: &Path, size: &Size) -> Result<PathBu
     let _ = fs::remove_dir_all(&world);
     fs::create_dir_all(world.parent().unwrap_or(bench_dir)).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    step(Command::new(auditctl).args(["devnet", "generate", "--out"]).arg(&world).args([
-        "--hours",
-        &size.hours.to_string(),
-        "--invocations-per-hour",
-        &size.invocations_per_hour.to_string(),
-        "--miners",
-        &size.miners.to_string(),
-    ]))?;
-    eprintln!("bench: generated {} in {:.1} s", world.display(), started.elapsed().as_secs_f64());
+    step(
+        Command::new(auditctl)
+            .args(["devnet", "generate", "--out"])
+            .arg(&world)
+            .args([
+                "--hours",
+                &size.hours.to_string(),
+                "--invocations-per-hour",
+                &size.invocations_per_hour.to_string(),
+                "--miners",
+                &size.miners.to_string(),
+            ]),
+    )?;
+    eprintln!(
+        "bench: generated {} in {:.1} s",
+        world.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(world)
 }
 
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
 }
 
 /// The devnet serving `world`, stopped when dropped.
@@ -198,7 +230,10 @@ fn measure_backend(
     let hour_before = an_hour_before(&now)?;
     let base = |data: &str| {
         let mut c = Command::new(auditctl);
-        c.arg("--config").arg(&config).arg("--data-dir").arg(run_dir.join(data));
+        c.arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(run_dir.join(data));
         if let Some(url) = database_url {
             c.args(["--database-url", url]);
         }
@@ -252,10 +287,14 @@ fn measure_backend(
 fn world_now(world: &Path) -> Result<String, String> {
     let path = world.join("world.json");
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let at = text.find("\"now\"").ok_or(format!("{}: no `now`", path.display()))?;
+    let at = text
+        .find("\"now\"")
+        .ok_or(format!("{}: no `now`", path.display()))?;
     let rest = &text[at + 5..];
     let open = rest.find('"').ok_or("world.json: `now` is not a string")? + 1;
-    let close = rest[open..].find('"').ok_or("world.json: `now` is not closed")?;
+    let close = rest[open..]
+        .find('"')
+        .ok_or("world.json: `now` is not closed")?;
     Ok(rest[open..open + close].to_owned())
 }
 
@@ -287,7 +326,10 @@ fn an_hour_before(time: &str) -> Result<String, String> {
     let rest = time.get(13..19).ok_or_else(bad)?;
     let hours = days_from_civil(y, m, d) * 24 + h - 1;
     let (y, m, d) = civil_from_days(hours.div_euclid(24));
-    Ok(format!("{y:04}-{m:02}-{d:02}T{:02}{rest}", hours.rem_euclid(24)))
+    Ok(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}{rest}",
+        hours.rem_euclid(24)
+    ))
 }
 
 // Howard Hinnant's days-from-civil and its inverse.
@@ -325,7 +367,10 @@ fn timed(command: &mut Command) -> Result<(f64, f64, String), String> {
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     let status = loop {
-        if let Some(kib) = fs::read_to_string(&status_path).ok().and_then(|s| vm_hwm_kib(&s)) {
+        if let Some(kib) = fs::read_to_string(&status_path)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
             peak_kib = peak_kib.max(kib);
         }
         match child.try_wait().map_err(|e| e.to_string())? {
@@ -376,7 +421,11 @@ fn render(figures: &[Figure], baseline: Option<&Path>) -> Result<String, String>
         None => String::new(),
     };
     let mut table = String::from("| backend | stage | seconds | rows/s | peak MiB |");
-    table.push_str(if baseline.is_some() { " time vs baseline |\n|---|---|---|---|---|---|\n" } else { "\n|---|---|---|---|---|\n" });
+    table.push_str(if baseline.is_some() {
+        " time vs baseline |\n|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|\n"
+    });
     for f in figures {
         let rate = f
             .rows
@@ -402,7 +451,8 @@ fn render(figures: &[Figure], baseline: Option<&Path>) -> Result<String, String>
 /// A figure's seconds in an earlier run's JSON (one figure per line).
 fn baseline_seconds(json: &str, backend: &str, stage: &str) -> Option<f64> {
     let line = json.lines().find(|l| {
-        l.contains(&format!("\"backend\": \"{backend}\"")) && l.contains(&format!("\"stage\": \"{stage}\""))
+        l.contains(&format!("\"backend\": \"{backend}\""))
+            && l.contains(&format!("\"stage\": \"{stage}\""))
     })?;
     let at = line.find("\"seconds\": ")? + "\"seconds\": ".len();
     let number: String = line[at..]
@@ -457,12 +507,30 @@ mod tests {
             peak_mib: 40.0,
         };
         let json = to_json(&size, std::slice::from_ref(&figure));
-        assert_eq!(baseline_seconds(&json, "sqlite", "catch-up of one hour"), Some(0.5));
-        assert_eq!(baseline_seconds(&json, "postgres", "catch-up of one hour"), None);
-        assert_eq!(json_number("{\"loaded\": 3, \"rows\": 60928}", "rows"), Some(60928));
+        assert_eq!(
+            baseline_seconds(&json, "sqlite", "catch-up of one hour"),
+            Some(0.5)
+        );
+        assert_eq!(
+            baseline_seconds(&json, "postgres", "catch-up of one hour"),
+            None
+        );
+        assert_eq!(
+            json_number("{\"loaded\": 3, \"rows\": 60928}", "rows"),
+            Some(60928)
+        );
         assert_eq!(vm_hwm_kib("Name:\tx\nVmHWM:\t  20480 kB\n"), Some(20480));
-        assert_eq!(an_hour_before("2025-03-01T00:00:00").unwrap(), "2025-02-28T23:00:00");
-        assert_eq!(an_hour_before("2024-03-01T00:30:00").unwrap(), "2024-02-29T23:30:00");
-        assert_eq!(an_hour_before("2025-02-10T12:00:00").unwrap(), "2025-02-10T11:00:00");
+        assert_eq!(
+            an_hour_before("2025-03-01T00:00:00").unwrap(),
+            "2025-02-28T23:00:00"
+        );
+        assert_eq!(
+            an_hour_before("2024-03-01T00:30:00").unwrap(),
+            "2024-02-29T23:30:00"
+        );
+        assert_eq!(
+            an_hour_before("2025-02-10T12:00:00").unwrap(),
+            "2025-02-10T11:00:00"
+        );
     }
 }

@@ -18,7 +18,7 @@ use frame_metadata::v14::{
     PalletMetadata, PalletStorageMetadata, RuntimeMetadataV14, SignedExtensionMetadata,
     StorageEntryMetadata, StorageEntryModifier, StorageEntryType,
 };
-use frame_metadata::RuntimeMetadataPrefixed;
+use frame_metadata::{v15, RuntimeMetadataPrefixed};
 use parity_scale_codec::{Decode, Encode};
 use scale_info::{meta_type, MetaType, TypeInfo};
 use sp_core::H256;
@@ -306,6 +306,77 @@ pub enum RuntimeEvent {
     System(frame_system::Event),
 }
 
+/// The errors of the pallets that declare any, as V15's outer enum.
+#[derive(TypeInfo)]
+pub enum RuntimeError {
+    /// A `SubtensorModule` error.
+    #[codec(index = 7)]
+    SubtensorModule(pallet_subtensor::Error),
+}
+
+/// What `NeuronInfoRuntimeApi` answers, as the runtime declares it
+/// (`pallet_subtensor::rpc_info`): described for V15's runtime APIs; the
+/// node encodes the values with `subtensor::codec`'s twins.
+#[allow(missing_docs)]
+pub mod rpc_info {
+    use super::*;
+    use parity_scale_codec::Compact;
+
+    #[derive(Encode, TypeInfo)]
+    pub struct AxonInfo {
+        pub block: u64,
+        pub version: u32,
+        pub ip: u128,
+        pub port: u16,
+        pub ip_type: u8,
+        pub protocol: u8,
+        pub placeholder1: u8,
+        pub placeholder2: u8,
+    }
+
+    #[derive(Encode, TypeInfo)]
+    pub struct PrometheusInfo {
+        pub block: u64,
+        pub version: u32,
+        pub ip: u128,
+        pub port: u16,
+        pub ip_type: u8,
+    }
+
+    #[derive(Encode, TypeInfo)]
+    pub struct NeuronInfoLite {
+        pub hotkey: AccountId32,
+        pub coldkey: AccountId32,
+        #[codec(compact)]
+        pub uid: u16,
+        #[codec(compact)]
+        pub netuid: u16,
+        pub active: bool,
+        pub axon_info: AxonInfo,
+        pub prometheus_info: PrometheusInfo,
+        pub stake: Vec<(AccountId32, Compact<u64>)>,
+        #[codec(compact)]
+        pub rank: u16,
+        #[codec(compact)]
+        pub emission: u64,
+        #[codec(compact)]
+        pub incentive: u16,
+        #[codec(compact)]
+        pub consensus: u16,
+        #[codec(compact)]
+        pub trust: u16,
+        #[codec(compact)]
+        pub validator_trust: u16,
+        #[codec(compact)]
+        pub dividends: u16,
+        #[codec(compact)]
+        pub last_update: u64,
+        pub validator_permit: bool,
+        #[codec(compact)]
+        pub pruning_score: u16,
+    }
+}
+
 /// The runtime type the metadata names.
 #[derive(TypeInfo)]
 pub struct Runtime;
@@ -354,8 +425,8 @@ fn pallet((name, index): (&'static str, u8), entries: Vec<StorageEntryMetadata>)
     }
 }
 
-/// The V14 metadata the node serves, SCALE-encoded with its prefix.
-pub fn metadata_bytes() -> Vec<u8> {
+/// The pallets, as V14 and V15 both describe them.
+fn pallets() -> Vec<PalletMetadata> {
     use runtime::*;
     let none = Vec::new;
     let mut system = pallet(
@@ -525,9 +596,13 @@ pub fn metadata_bytes() -> Vec<u8> {
             ),
         ],
     );
+    vec![system, subtensor, commitments, drand]
+}
 
+/// The transaction extensions with their extra and signed-payload types.
+fn signed_extensions() -> Vec<SignedExtensionMetadata> {
     let unit = meta_type::<()>;
-    let signed_extensions = TRANSACTION_EXTENSIONS
+    runtime::TRANSACTION_EXTENSIONS
         .iter()
         .map(|&identifier| {
             let (ty, additional_signed) = match identifier {
@@ -553,16 +628,66 @@ pub fn metadata_bytes() -> Vec<u8> {
                 additional_signed,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The V14 metadata the node serves, SCALE-encoded with its prefix.
+pub fn metadata_bytes() -> Vec<u8> {
     let extrinsic = ExtrinsicMetadata {
         ty: meta_type::<UncheckedExtrinsic<Address, RuntimeCall, MultiSignature, Extra>>(),
         version: 4,
-        signed_extensions,
+        signed_extensions: signed_extensions(),
     };
-    let metadata = RuntimeMetadataV14::new(
-        vec![system, subtensor, commitments, drand],
+    let metadata = RuntimeMetadataV14::new(pallets(), extrinsic, meta_type::<Runtime>());
+    RuntimeMetadataPrefixed::from(metadata).encode()
+}
+
+/// The V15 metadata (`Metadata_metadata_at_version(15)`): the same
+/// pallets and types, the extrinsic's parts, the outer enums, and the
+/// runtime APIs `apis` (the node's `state_call` table).
+pub fn metadata_v15_bytes(apis: Vec<v15::RuntimeApiMetadata>) -> Vec<u8> {
+    let pallets = pallets()
+        .into_iter()
+        .map(|p| v15::PalletMetadata {
+            name: p.name,
+            storage: p.storage,
+            calls: p.calls,
+            event: p.event,
+            constants: p.constants,
+            error: p.error,
+            index: p.index,
+            docs: vec![],
+        })
+        .collect();
+    let extrinsic = v15::ExtrinsicMetadata {
+        version: 4,
+        address_ty: meta_type::<Address>(),
+        call_ty: meta_type::<RuntimeCall>(),
+        signature_ty: meta_type::<MultiSignature>(),
+        extra_ty: meta_type::<Extra>(),
+        signed_extensions: signed_extensions()
+            .into_iter()
+            .map(|e| v15::SignedExtensionMetadata {
+                identifier: e.identifier,
+                ty: e.ty,
+                additional_signed: e.additional_signed,
+            })
+            .collect(),
+    };
+    let outer_enums = v15::OuterEnums {
+        call_enum_ty: meta_type::<RuntimeCall>(),
+        event_enum_ty: meta_type::<RuntimeEvent>(),
+        error_enum_ty: meta_type::<RuntimeError>(),
+    };
+    let metadata = v15::RuntimeMetadataV15::new(
+        pallets,
         extrinsic,
         meta_type::<Runtime>(),
+        apis,
+        outer_enums,
+        v15::CustomMetadata {
+            map: Default::default(),
+        },
     );
     RuntimeMetadataPrefixed::from(metadata).encode()
 }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::genesis::{self, ChainGenesis, GenesisNeuron};
 use crate::metadata::{self, frame_system};
 use crate::node::{account_of, NodeError};
+use crate::runtime_api;
 
 /// The state behind every connection.
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -57,8 +58,10 @@ pub(crate) struct State {
     pub(crate) weights_set: Vec<WeightsSet>,
     /// Blocks that hold a transaction: its bytes and the block's events.
     pub(crate) bodies: BTreeMap<u32, BlockBody>,
-    /// The served metadata, built once.
+    /// The served metadata (V14), built once.
     pub(crate) metadata: Vec<u8>,
+    /// The V15 metadata, with the runtime APIs, built once.
+    pub(crate) metadata_v15: Vec<u8>,
 }
 
 /// `(block, uid, [(dest, weight)])`: weights a neuron set at a block.
@@ -134,6 +137,7 @@ impl State {
             weights_set: Vec::new(),
             bodies: BTreeMap::new(),
             metadata: metadata::metadata_bytes(),
+            metadata_v15: metadata::metadata_v15_bytes(runtime_api::apis_metadata()),
         };
         state.fixed = state.fixed_storage();
         Ok(state)
@@ -339,12 +343,22 @@ impl State {
         })
     }
 
-    /// Every key that holds a value at `block`, in key order (as a
-    /// Substrate node orders them): candidates per item, kept when
-    /// [`State::storage`] has a value, so listing and reading agree.
-    pub(crate) fn keys(&self, block: u32) -> BTreeSet<Vec<u8>> {
+    /// Up to `count` keys under `prefix` that hold a value at `block`,
+    /// after `after` (not including it), in key order as a Substrate node
+    /// orders them: candidates per item, kept when [`State::storage`] has
+    /// a value, so listing and reading agree. Only the page's candidates
+    /// are read.
+    pub(crate) fn keys(
+        &self,
+        block: u32,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        count: usize,
+    ) -> Vec<Vec<u8>> {
         let netuid = part(self.netuid);
-        let mut candidates: Vec<Vec<u8>> = self.fixed.keys().cloned().collect();
+        // A set: accounts recur (many commitments, hot and cold keys), and
+        // each candidate costs a read.
+        let mut candidates: BTreeSet<Vec<u8>> = self.fixed.keys().cloned().collect();
         let plain = [&runtime::NUMBER, &runtime::EVENTS];
         candidates.extend(plain.iter().filter_map(|item| key(item, &[]).ok()));
         candidates.extend(key(&runtime::LAST_UPDATE, std::slice::from_ref(&netuid)).ok());
@@ -360,12 +374,15 @@ impl State {
                 key(&runtime::WEIGHTS, &[netuid.clone(), part(*uid)]).ok()
             }),
         );
-        candidates.extend(self.commitments.keys().filter_map(|(account, _)| {
-            key(&runtime::COMMITMENT_OF, &[netuid.clone(), part(*account)]).ok()
+        let committers: BTreeSet<[u8; 32]> = self.commitments.keys().map(|(a, _)| *a).collect();
+        candidates.extend(committers.into_iter().filter_map(|account| {
+            key(&runtime::COMMITMENT_OF, &[netuid.clone(), part(account)]).ok()
         }));
         candidates
             .into_iter()
+            .filter(|k| k.starts_with(prefix) && after.is_none_or(|a| k.as_slice() > a))
             .filter(|k| self.storage(k, block).is_some())
+            .take(count)
             .collect()
     }
 

@@ -17,6 +17,7 @@ use sp_core::H256;
 use sp_keyring::Sr25519Keyring;
 use substrate_api_client::ac_primitives::{AccountId32, StorageKey};
 use substrate_api_client::rpc::{HandleSubscription, JsonrpseeClient};
+use substrate_api_client::rpc_api::state::SubscribeState;
 use substrate_api_client::runtime_api::{CoreApi, MetadataApi};
 use substrate_api_client::{Api, GetChainInfo, GetStorage, SubscribeChain};
 use subtensor::codec::{Data, Registration};
@@ -281,6 +282,61 @@ async fn new_heads_are_pushed_as_blocks_are_produced() {
 }
 
 #[tokio::test]
+async fn storage_subscriptions_push_what_changed_per_block() {
+    let (node, api) = start().await;
+    let mut number = api.subscribe_state("System", "Number").await.unwrap();
+    let mut next_number = async || {
+        let set = tokio::time::timeout(Duration::from_secs(5), number.next())
+            .await
+            .expect("a change set within 5 s")
+            .unwrap()
+            .unwrap();
+        let (_, value) = set.changes.first().cloned().unwrap();
+        (set.block, u32::decode(&mut &value.unwrap().0[..]).unwrap())
+    };
+    assert_eq!(next_number().await, (hash(1_500), 1_500), "the value now");
+    node.advance(2);
+    assert_eq!(next_number().await, (hash(1_501), 1_501));
+    assert_eq!(next_number().await, (hash(1_502), 1_502));
+
+    // Only what changed is pushed: the subnet size stays, the number moves.
+    let client = raw(&node).await;
+    let number_key = hex0x(
+        &api.metadata()
+            .storage_value_key("System", "Number")
+            .unwrap()
+            .0,
+    );
+    let size_key = hex0x(
+        &api.metadata()
+            .storage_map_key("SubtensorModule", "SubnetworkN", 64u16)
+            .unwrap()
+            .0,
+    );
+    let mut sets = jsonrpsee::core::client::SubscriptionClientT::subscribe::<Value, _>(
+        &client,
+        "state_subscribeStorage",
+        rpc_params![vec![number_key.clone(), size_key.clone()]],
+        "state_unsubscribeStorage",
+    )
+    .await
+    .unwrap();
+    let first = sets.next().await.unwrap().unwrap();
+    assert_eq!(first["changes"].as_array().unwrap().len(), 2);
+    node.advance(1);
+    let second = tokio::time::timeout(Duration::from_secs(5), sets.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(second["block"], json!(hex0x(&block_hash(1_503))));
+    assert_eq!(
+        second["changes"],
+        json!([[number_key, hex0x(&1_503u32.to_le_bytes())]])
+    );
+}
+
+#[tokio::test]
 async fn the_runtime_version_comes_from_state_call_core_version() {
     let (_node, api) = start().await;
     let version = api.runtime_api().version(None).await.unwrap();
@@ -305,6 +361,47 @@ async fn next(s: &mut jsonrpsee::core::client::Subscription<Value>) -> u32 {
         16,
     )
     .unwrap()
+}
+
+#[tokio::test]
+async fn metadata_v15_with_the_runtime_apis_is_served_through_state_call() {
+    // The bittensor SDK's first call: V15 metadata, for its runtime API types.
+    let node = ChainNode::start(&genesis(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = raw(&node).await;
+    let call = |version: u32| {
+        let client = &client;
+        async move {
+            let answer: String = client
+                .request(
+                    "state_call",
+                    rpc_params![
+                        "Metadata_metadata_at_version",
+                        hex0x(&version.to_le_bytes())
+                    ],
+                )
+                .await
+                .unwrap();
+            let bytes = hex::decode(answer.trim_start_matches("0x")).unwrap();
+            Option::<Vec<u8>>::decode(&mut &bytes[..]).unwrap()
+        }
+    };
+    use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let v15 = call(15).await.expect("V15 is served");
+    let RuntimeMetadataPrefixed(_, RuntimeMetadata::V15(m)) =
+        RuntimeMetadataPrefixed::decode(&mut &v15[..]).unwrap()
+    else {
+        panic!("not V15")
+    };
+    let neuron_info = m
+        .apis
+        .iter()
+        .find(|api| api.name == "NeuronInfoRuntimeApi")
+        .unwrap();
+    assert_eq!(neuron_info.methods[0].name, "get_neurons_lite");
+    assert!(call(14).await.is_some());
+    assert_eq!(call(16).await, None, "a version the runtime does not have");
 }
 
 fn hex0x(bytes: &[u8]) -> String {
@@ -352,6 +449,9 @@ const STANDARD: &[&str] = &[
     "state_queryStorageAt",
     "state_getMetadata",
     "state_getRuntimeVersion",
+    "state_subscribeRuntimeVersion",
+    "state_subscribeStorage",
+    "state_unsubscribeStorage",
     "state_call",
     "author_submitExtrinsic",
     "author_submitAndWatchExtrinsic",

@@ -6,6 +6,7 @@ mod demo;
 mod devnet;
 mod status;
 mod sync;
+mod synth;
 mod weights;
 mod world_feed;
 
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
+        Command::Synth(args) => synth::run(&cli.global, args).await,
     }
 }
 

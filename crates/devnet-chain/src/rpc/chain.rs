@@ -11,10 +11,6 @@ use serde_json::{json, Value};
 use super::params;
 use crate::state::{block_hash, hex0x, lock, Shared, State};
 
-/// Headers a subscriber is sent when the head jumps far at once: a real
-/// node announces blocks it imports during a major sync sparsely too.
-const MAX_HEADERS_PER_MOVE: u32 = 256;
-
 /// The subscriptions, as `(subscribe, notification, unsubscribe)` and
 /// their aliases, as the Substrate node names them.
 const SUBSCRIPTIONS: [(&str, &str, &str); 3] = [
@@ -110,8 +106,8 @@ fn at(p: &Params<'_>) -> Result<Option<[u8; 32]>, ErrorObjectOwned> {
 }
 
 /// Sends the current head's header, then one per block as the head moves
-/// (at most [`MAX_HEADERS_PER_MOVE`] per move, the newest), until the
-/// subscriber leaves or the node stops.
+/// (see [`super::new_blocks`]), until the subscriber leaves or the node
+/// stops.
 async fn follow_heads(pending: PendingSubscriptionSink, s: &Shared) -> SubscriptionResult {
     let (mut moves, mut last) = {
         let state = lock(s);
@@ -127,10 +123,7 @@ async fn follow_heads(pending: PendingSubscriptionSink, s: &Shared) -> Subscript
             _ = sink.closed() => return Ok(()),
         }
         let head = *moves.borrow_and_update();
-        let first = last
-            .saturating_add(1)
-            .max(head.saturating_sub(MAX_HEADERS_PER_MOVE - 1));
-        for block in first..=head {
+        for block in super::new_blocks(last, head) {
             let header = message(&lock(s), block)?;
             sink.send(header).await?;
         }

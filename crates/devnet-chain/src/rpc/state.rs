@@ -1,9 +1,12 @@
 //! `state_*`: storage reads at a block, keys in key order with paging,
 //! the metadata, the runtime version and runtime API calls.
 
+use std::collections::BTreeMap;
+
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::PendingSubscriptionSink;
 use serde_json::{json, Value};
 
 use super::params;
@@ -128,6 +131,110 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             },
         )
         .expect("unique method");
+    module
+        .register_subscription(
+            "state_subscribeStorage",
+            "state_storage",
+            "state_unsubscribeStorage",
+            |p, pending, s, _| async move {
+                match watched_keys(&p) {
+                    Ok(keys) => follow_storage(pending, &s, keys).await,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .expect("unique method");
+}
+
+/// `state_subscribeStorage`'s optional key list (`None`: every key).
+fn watched_keys(p: &Params<'_>) -> Result<Option<Vec<Vec<u8>>>, ErrorObjectOwned> {
+    let keys: Option<Vec<String>> = p.sequence().optional_next()?;
+    keys.map(|keys| keys.iter().map(|k| params::bytes(k)).collect())
+        .transpose()
+}
+
+/// The watched keys' values at `block`.
+fn watched(
+    state: &State,
+    keys: Option<&[Vec<u8>]>,
+    block: u32,
+) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    let read = |k: Vec<u8>| {
+        let value = state.storage(&k, block);
+        (k, value)
+    };
+    match keys {
+        Some(keys) => keys.iter().cloned().map(read).collect(),
+        None => state
+            .keys(block, &[], None, usize::MAX)
+            .into_iter()
+            .map(read)
+            .collect(),
+    }
+}
+
+/// A `StorageChangeSet` as a notification.
+fn change_set<'a>(
+    block: u32,
+    changes: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    let changes: Vec<Value> = changes
+        .map(|(k, v)| json!([hex0x(k), v.as_ref().map(|v| hex0x(v))]))
+        .collect();
+    serde_json::value::to_raw_value(
+        &json!({"block": hex0x(&block_hash(block)), "changes": changes}),
+    )
+}
+
+/// As a Substrate node: the watched keys' values at the head first (for
+/// an explicit key list), then, per new block, the keys whose value
+/// changed; until the subscriber leaves or the node stops.
+async fn follow_storage(
+    pending: PendingSubscriptionSink,
+    s: &Shared,
+    keys: Option<Vec<Vec<u8>>>,
+) -> SubscriptionResult {
+    let (mut moves, mut last, mut values) = {
+        let state = lock(s);
+        let head = state.head();
+        (
+            state.watch_heads(),
+            head,
+            watched(&state, keys.as_deref(), head),
+        )
+    };
+    let sink = pending.accept().await?;
+    if keys.is_some() {
+        sink.send(change_set(last, values.iter())?).await?;
+    }
+    loop {
+        tokio::select! {
+            moved = moves.changed() => if moved.is_err() { return Ok(()) },
+            _ = sink.closed() => return Ok(()),
+        }
+        let head = *moves.borrow_and_update();
+        for block in super::new_blocks(last, head) {
+            let now = watched(&lock(s), keys.as_deref(), block);
+            let gone: BTreeMap<Vec<u8>, Option<Vec<u8>>> = values
+                .keys()
+                .filter(|k| !now.contains_key(*k))
+                .map(|k| (k.clone(), None))
+                .collect();
+            let changed: Vec<_> = now
+                .iter()
+                .filter(|(k, v)| values.get(*k) != Some(v))
+                .chain(gone.iter())
+                .collect();
+            if !changed.is_empty() {
+                sink.send(change_set(block, changed.into_iter())?).await?;
+            }
+            values = now;
+        }
+        last = last.max(head);
+    }
 }
 
 /// The optional block hash parameter, first.
@@ -155,10 +262,8 @@ fn keys_after(
     count: usize,
 ) -> Vec<String> {
     state
-        .keys(block)
-        .into_iter()
-        .filter(|k| k.starts_with(prefix) && start.is_none_or(|s| k.as_slice() > s))
-        .take(count)
-        .map(|k| hex0x(&k))
+        .keys(block, prefix, start, count)
+        .iter()
+        .map(|k| hex0x(k))
         .collect()
 }
