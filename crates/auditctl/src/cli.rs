@@ -56,12 +56,12 @@ pub enum Command {
     /// Verified ingest: load the last week of audit data that checks out
     /// against the chain (exit code 3 on an integrity violation).
     Sync(SyncArgs),
-    /// Miners' self-reports (their own Prometheus counts) against the
-    /// validator's exports, and each miner's audit coverage.
-    CompareProm(ComparePromArgs),
     /// Send synthetic traced requests and record every attempt the router
     /// made; `synth verify` proves each one appears in the exports.
     Synth(SynthArgs),
+    /// Miners' self-reports (their own Prometheus counts) against the
+    /// validator's exports, and each miner's audit coverage.
+    CompareProm(ComparePromArgs),
     /// The whole audit on a simulated network, no setup: generate a world
     /// (once), serve it on loopback, sync it, score it, compare.
     Demo(DemoArgs),

@@ -93,8 +93,6 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     )
     .await?;
     let scored = weights::score(&store, &config, at).await?;
-    let compared =
-        compare_prom::compare(&store, &config, at, prom_compare::DEFAULT_THRESHOLD, None).await?;
     // Synthetics: one of each type through the devnet's router, the hour
     // published and synced, every attempt looked up in the exports.
     config.api_key = Some(crate::config::Secret::new("devnet".into()));
@@ -113,12 +111,14 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         }
     };
     let synthetics = synth::demo(&config, &store, &server, args.size.seed, resync).await?;
+    let compared =
+        compare_prom::compare(&store, &config, at, prom_compare::DEFAULT_THRESHOLD, None).await?;
     if global.json {
         print!(
             "{}",
             output::json(&serde_json::json!({
-                "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored, "compare_prom": compared,
-                "synthetics": synthetics,
+                "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
+                "synthetics": synthetics, "compare_prom": compared,
             }))
         );
     } else {
@@ -130,10 +130,10 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         print!("{}", sync::render(&synced));
         println!();
         print!("{}", weights::render(&scored, config.scoring.delta_flag));
-        print!("\ncompare-prom: {}", compare_prom::summary_line(&compared));
         println!();
         print!("{}", synth::render_summary(&synthetics.sent));
         print!("{}", synth::render_verification(&synthetics.verification));
+        print!("\ncompare-prom: {}", compare_prom::summary_line(&compared));
     }
     drop(server);
     Ok(

@@ -26,8 +26,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
-        Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
         Command::Synth(args) => synth::run(&cli.global, args).await,
+        Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
     }
 }
 
