@@ -521,6 +521,8 @@ async fn connection_errors_never_print_the_password() {
         assert!(!text.contains("ter2"), "{url}: {text}");
     }
 }
+
+#[tokio::test]
 async fn pruning_the_window_takes_the_old_synthetics_along() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();

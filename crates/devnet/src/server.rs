@@ -74,6 +74,7 @@ struct Shared {
 
 /// A running devnet HTTP server.
 pub struct DevnetServer {
+    /// Where it listens (the ephemeral port resolved).
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
