@@ -406,15 +406,29 @@ async fn weights_and_agreement_runs_round_trip() {
             run_id: 0,
             evaluated_at: at(5),
             created_at: at(6),
-            results: vec![AgreementResult {
-                hotkey: "5A".into(),
-                coverage_seconds: 601_200,
-                validator_count: Some(100),
-                reported_count: None,
-                ratio: None,
-                flagged: true,
-                note: Some("no reported metrics".into()),
-            }],
+            threshold: 0.85,
+            results: vec![
+                AgreementResult {
+                    hotkey: "5A".into(),
+                    coverage_seconds: 597_600,
+                    validator_count: Some(100),
+                    reported_count: None,
+                    ratio: None,
+                    flagged: false,
+                    note: Some("no reported metrics".into()),
+                    missing_hours: vec![at(2), at(3)],
+                },
+                AgreementResult {
+                    hotkey: "5B".into(),
+                    coverage_seconds: 604_800,
+                    validator_count: Some(100),
+                    reported_count: Some(80),
+                    ratio: Some(0.8),
+                    flagged: true,
+                    note: None,
+                    missing_hours: vec![],
+                },
+            ],
         };
         agreement.run_id = catalog.record_agreement_run(&agreement).await.unwrap();
         assert_eq!(
@@ -507,6 +521,8 @@ async fn connection_errors_never_print_the_password() {
         assert!(!text.contains("ter2"), "{url}: {text}");
     }
 }
+
+#[tokio::test]
 async fn pruning_the_window_takes_the_old_synthetics_along() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();

@@ -59,6 +59,9 @@ pub enum Command {
     /// Send synthetic traced requests and record every attempt the router
     /// made; `synth verify` proves each one appears in the exports.
     Synth(SynthArgs),
+    /// Miners' self-reports (their own Prometheus counts) against the
+    /// validator's exports, and each miner's audit coverage.
+    CompareProm(ComparePromArgs),
     /// The whole audit on a simulated network, no setup: generate a world
     /// (once), serve it on loopback, sync it, score it, compare.
     Demo(DemoArgs),
@@ -203,9 +206,14 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct WeightsArgs {
-    /// Compute and compare without sending anything (the default).
+    /// Compute, compare, and print exactly what would be sent (call, uid
+    /// by uid the u16 values, the reveal round), sending nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After a timelocked commit, wait up to this many seconds for the
+    /// chain to reveal it, and check `Weights` afterwards.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_reveal: Option<u64>,
     /// Evaluation time (ISO-8601 UTC, e.g. 2025-02-10T16:00:00Z); default now.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<chrono::NaiveDateTime>,
@@ -305,6 +313,38 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(bad());
     }
     Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Debug, Args)]
+pub struct ComparePromArgs {
+    /// Evaluation time (ISO-8601 UTC): entries that started in the 169
+    /// hours before it count; default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+    /// Flag agreement ratios (min / max of the two counts) below this.
+    #[arg(long, value_name = "RATIO", default_value_t = prom_compare::DEFAULT_THRESHOLD, value_parser = parse_ratio)]
+    pub threshold: f64,
+    /// Show one miner's counts by chute and by hour, and where they differ.
+    #[arg(long, value_name = "HOTKEY", conflicts_with = "prometheus_url")]
+    pub explain: Option<String>,
+    /// Live mode: query this miner's own Prometheus (base URL of its HTTP
+    /// API) and compare it with the exports hour by hour; needs --hotkey.
+    #[arg(long, value_name = "URL", requires = "hotkey")]
+    pub prometheus_url: Option<url::Url>,
+    /// The miner whose Prometheus --prometheus-url is.
+    #[arg(long, value_name = "SS58", requires = "prometheus_url")]
+    pub hotkey: Option<String>,
+    /// Exit with 3 when a miner is flagged (for scripts); flags are
+    /// findings about miners, so the default exit code is 0.
+    #[arg(long)]
+    pub fail_on_flagged: bool,
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1.0)
+        .ok_or_else(|| format!("`{text}` is not a ratio in (0, 1]; use e.g. 0.9"))
 }
 
 fn parse_time(text: &str) -> Result<chrono::NaiveDateTime, String> {

@@ -25,7 +25,7 @@ pub const CHUTES_VALIDATOR_HOTKEY: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5Z
 
 /// Keys this version parses and validates but does not act on yet; `config
 /// check` says so rather than let a user believe they work.
-pub const NOT_USED_YET: [&str; 3] = ["intervals", "synthetics", "set_weights.enabled"];
+pub const NOT_USED_YET: [&str; 1] = ["intervals"];
 
 /// The most days `sync.window_days` and `scoring.window_days` may span: a
 /// year is far beyond any scoring window, and far from date overflow.
@@ -199,9 +199,10 @@ impl Default for SubtensorConfig {
 }
 
 /// Setting weights on chain. Off by default.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SetWeightsConfig {
+    /// Send weights (`auditctl weights` without `--dry-run`, and `run`).
     pub enabled: bool,
     /// The validator hotkey's SS58 address; must match the seed.
     pub ss58: Option<String>,
@@ -209,6 +210,72 @@ pub struct SetWeightsConfig {
     pub secret_seed: Option<Secret>,
     /// A Bittensor wallet hotkey file (JSON with `secretSeed`, `ss58Address`).
     pub hotkey_file: Option<PathBuf>,
+    /// The `version_key` the weights carry; at least the chain's
+    /// `WeightsVersionKey`.
+    pub version_key: u64,
+    /// No weights from a lake whose newest loaded entry is older than this.
+    pub max_entry_age_seconds: u64,
+    /// Seconds per block, for the reveal round (12 on finney).
+    pub block_time_seconds: u64,
+    /// The drand beacon the chain reveals timelocked weights with
+    /// (quicknet by default; the devnet hands out its own).
+    pub beacon: BeaconConfig,
+}
+
+impl Default for SetWeightsConfig {
+    fn default() -> Self {
+        SetWeightsConfig {
+            enabled: false,
+            ss58: None,
+            secret_seed: None,
+            hotkey_file: None,
+            version_key: 0,
+            max_entry_age_seconds: 2 * 3600,
+            block_time_seconds: 12,
+            beacon: BeaconConfig::default(),
+        }
+    }
+}
+
+/// A drand beacon: its G2 public key (hex, compressed), genesis and period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BeaconConfig {
+    /// The public key, 96 bytes as hex.
+    pub public_key: String,
+    /// Unix time of round 1.
+    pub genesis: u64,
+    /// Seconds between rounds.
+    pub period: u64,
+}
+
+impl Default for BeaconConfig {
+    fn default() -> Self {
+        let q = drand_tlock::QUICKNET;
+        BeaconConfig {
+            public_key: hex::encode(q.public_key),
+            genesis: q.genesis_time,
+            period: q.period,
+        }
+    }
+}
+
+impl BeaconConfig {
+    /// The beacon, or what is wrong with the key.
+    pub fn beacon(&self) -> Result<drand_tlock::Beacon, String> {
+        let bytes = hex::decode(self.public_key.trim().trim_start_matches("0x"))
+            .map_err(|e| format!("not hex: {e}"))?;
+        let public_key = <[u8; drand_tlock::PUBLIC_KEY_LEN]>::try_from(bytes.as_slice())
+            .map_err(|_| format!("{} bytes, not {}", bytes.len(), drand_tlock::PUBLIC_KEY_LEN))?;
+        if self.period == 0 {
+            return Err("period 0: the beacon would have no rounds".into());
+        }
+        Ok(drand_tlock::Beacon {
+            public_key,
+            genesis_time: self.genesis,
+            period: self.period,
+        })
+    }
 }
 
 /// Where synthetic prompts come from.
@@ -688,6 +755,16 @@ impl Config {
             }
             None => None,
         };
+        self.set_weights
+            .beacon
+            .beacon()
+            .map_err(|m| bad("set_weights.beacon.public_key", m))?;
+        if !(1..=600).contains(&self.set_weights.block_time_seconds) {
+            return Err(bad(
+                "set_weights.block_time_seconds",
+                format!("{} is outside 1..=600", self.set_weights.block_time_seconds),
+            ));
+        }
         if let Some(ss58) = &self.set_weights.ss58 {
             // The pair first: its message names both addresses, which is
             // what a user with a mistyped address needs to see.

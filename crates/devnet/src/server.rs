@@ -6,7 +6,9 @@
 //! devnet's stand-in for `https://{slug}.chutes.ai`).
 //!
 //! Every traced attempt is recorded into the open hour ([`LiveHour`]);
-//! `POST /_devnet/advance` publishes it as the next entry.
+//! `POST /_devnet/advance` publishes it as the next entry. Every miner's
+//! own Prometheus answers under `/_devnet/prometheus/{hotkey}/`
+//! ([`crate::prometheus`]).
 //!
 //! Fault switches, set with `POST /_devnet/faults` or [`Faults`] in
 //! process: tamper with an export's or a report's bytes as served (the
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invoke::{self, InvocationContext, RoutedChute, TaskKind};
 use crate::live::{LiveHour, Published};
+use crate::prometheus;
 use crate::world::World;
 use crate::DevnetError;
 
@@ -71,6 +74,7 @@ struct Shared {
 
 /// A running devnet HTTP server.
 pub struct DevnetServer {
+    /// Where it listens (the ephemeral port resolved).
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -99,6 +103,10 @@ impl DevnetServer {
             .route("/chute/{slug}/{*path}", post(chute_call))
             .route("/_devnet/faults", get(get_faults).post(set_faults))
             .route("/_devnet/advance", post(advance))
+            .route(
+                "/_devnet/prometheus/{hotkey}/api/v1/query_range",
+                get(prometheus_range),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -289,6 +297,25 @@ async fn export(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<String
         }
         Err(_) => (StatusCode::NOT_FOUND, "no such export").into_response(),
     }
+}
+
+/// A simulated miner's own Prometheus (see [`crate::prometheus`]).
+async fn prometheus_range(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(hotkey): UrlPath<String>,
+    Query(q): Query<prometheus::RangeQuery>,
+) -> Response {
+    if let Some(r) = gate(&shared).await {
+        return r;
+    }
+    let world = shared.world.read().expect("world lock").clone();
+    let counters = match prometheus::MinerCounters::of(&world, &hotkey) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let (status, body) = prometheus::query_range(&counters, &q);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(body)).into_response()
 }
 
 #[derive(Deserialize)]

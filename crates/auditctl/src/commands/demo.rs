@@ -2,7 +2,8 @@
 //! no setup: a generated world (made once, under `<data_dir>/demo/world`)
 //! served over HTTP on loopback as the Chutes network, synced through the
 //! typed client into a SQLite catalog and Parquet lake under
-//! `<data_dir>/demo`, then scored and compared with the world's incentives.
+//! `<data_dir>/demo`, then scored and compared with the world's incentives,
+//! and the miners' self-reports set against the exports (compare-prom).
 //!
 //! Every report is checked against its commitment on the devnet's
 //! simulated chain node, through the same subtensor client as on finney.
@@ -13,7 +14,7 @@ use anyhow::{Context, Result};
 use audit_store::Store;
 use devnet::{GenerateOptions, World};
 
-use super::{sync, synth, weights, world_feed};
+use super::{compare_prom, sync, synth, weights, world_feed};
 use crate::cli::{DemoArgs, Global};
 use crate::config::ValidatorConfig;
 use crate::{exit, output};
@@ -110,12 +111,14 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         }
     };
     let synthetics = synth::demo(&config, &store, &server, args.size.seed, resync).await?;
+    let compared =
+        compare_prom::compare(&store, &config, at, prom_compare::DEFAULT_THRESHOLD, None).await?;
     if global.json {
         print!(
             "{}",
             output::json(&serde_json::json!({
                 "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
-                "synthetics": synthetics,
+                "synthetics": synthetics, "compare_prom": compared,
             }))
         );
     } else {
@@ -130,6 +133,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         println!();
         print!("{}", synth::render_summary(&synthetics.sent));
         print!("{}", synth::render_verification(&synthetics.verification));
+        print!("\ncompare-prom: {}", compare_prom::summary_line(&compared));
     }
     drop(server);
     Ok(

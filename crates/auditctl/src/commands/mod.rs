@@ -1,5 +1,6 @@
 //! One module per subcommand; each loads what it needs and prints.
 
+mod compare_prom;
 mod config;
 mod demo;
 mod devnet;
@@ -7,6 +8,7 @@ mod status;
 mod sync;
 mod synth;
 mod weights;
+mod weights_send;
 mod world_feed;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Synth(args) => synth::run(&cli.global, args).await,
+        Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
     }
 }
 

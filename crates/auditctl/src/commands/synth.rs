@@ -55,6 +55,9 @@ pub async fn run(global: &Global, args: &SynthArgs) -> Result<u8> {
 async fn send(global: &Global, args: &SynthArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let client = client(&config)?;
+    // No data-directory write lock: synthetics only add catalog rows, each
+    // request in its own transaction, and `synth --every` runs for days
+    // beside the syncs the lock serialises.
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
@@ -331,6 +334,8 @@ pub fn render_summary(report: &SynthReport) -> String {
 
 async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
     let config = super::load_config(global)?;
+    // Verdicts are single-row catalog updates and the lake's files are
+    // replaced atomically: no need to wait for a running sync.
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
