@@ -8,8 +8,12 @@
 
 #![warn(missing_docs)]
 
+pub mod coverage;
+mod listing;
 pub mod path;
 pub mod time;
+
+pub use listing::{Listing, MalformedListing};
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -164,4 +168,3 @@ pub struct GpuCount {
     pub chute_id: String,
     pub gpu_count: u32,
 }
-

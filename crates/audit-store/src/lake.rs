@@ -98,13 +98,12 @@ impl Lake {
 
     /// The folder of one entry; the id must be a UUID.
     pub fn entry_dir(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
-        let id = uuid::Uuid::parse_str(entry_id)
-            .map_err(|_| {
-                StoreError::UnsafePath(UnsafePath {
-                    path: entry_id.to_owned(),
-                    why: "an entry id must be a UUID".into(),
-                })
-            })?;
+        let id = uuid::Uuid::parse_str(entry_id).map_err(|_| {
+            StoreError::UnsafePath(UnsafePath {
+                path: entry_id.to_owned(),
+                why: "an entry id must be a UUID".into(),
+            })
+        })?;
         // The hyphenated lower-case form, so one entry has one folder.
         Ok(self.root.join("entries").join(id.hyphenated().to_string()))
     }
@@ -130,6 +129,42 @@ impl Lake {
     ) -> Result<PathBuf, StoreError> {
         let path = self.export_path(entry_id, kind)?;
         write_atomic(&path, bytes)?;
+        Ok(path)
+    }
+
+    /// A fresh temporary file name beside an entry's export of `kind`, for
+    /// a download to stream into while it is hashed. It carries
+    /// [`TMP_MARKER`], so a crash leaves nothing [`Lake::clean_leftovers`]
+    /// would not remove; [`Lake::commit_export`] moves it into place once
+    /// its hash is verified.
+    pub fn staging_path(&self, entry_id: &str, kind: ExportKind) -> Result<PathBuf, StoreError> {
+        tmp_sibling(&self.export_path(entry_id, kind)?)
+    }
+
+    /// Makes a verified staged download durable and moves it to the
+    /// entry's export of `kind`. Returns the final path.
+    pub fn commit_export(
+        &self,
+        staged: &Path,
+        entry_id: &str,
+        kind: ExportKind,
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.export_path(entry_id, kind)?;
+        let is_ours = staged.parent() == path.parent()
+            && staged
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(TMP_MARKER));
+        if !is_ours {
+            return Err(StoreError::UnsafePath(UnsafePath {
+                path: staged.display().to_string(),
+                why: "not a staging file of this entry".into(),
+            }));
+        }
+        File::open(staged)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(staged))?;
+        fs::rename(staged, &path).map_err(io_err(&path))?;
+        sync_parent(&path);
         Ok(path)
     }
 
@@ -266,6 +301,18 @@ impl Lake {
         Ok(out)
     }
 
+    /// Which of `entry_ids` have no folder in the lake: one directory
+    /// listing, whatever the number of entries, so every sync can afford
+    /// to check that each loaded entry's files are still there.
+    pub fn missing(&self, entry_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let present: std::collections::HashSet<String> = self.entry_ids()?.into_iter().collect();
+        Ok(entry_ids
+            .iter()
+            .filter(|id| !present.contains(&id.to_ascii_lowercase()))
+            .cloned()
+            .collect())
+    }
+
     /// Removes an entry's folder. The folder is first renamed aside so that
     /// a crash mid-delete never leaves a partial entry under its real name.
     /// Returns whether anything was there.
@@ -379,14 +426,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 fn tmp_sibling(path: &Path) -> Result<PathBuf, StoreError> {
-    let parent = path
-        .parent()
-        .ok_or_else(|| {
-            StoreError::UnsafePath(UnsafePath {
-                path: path.display().to_string(),
-                why: "has no parent".into(),
-            })
-        })?;
+    let parent = path.parent().ok_or_else(|| {
+        StoreError::UnsafePath(UnsafePath {
+            path: path.display().to_string(),
+            why: "has no parent".into(),
+        })
+    })?;
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let unique = uuid::Uuid::new_v4().simple().to_string();

@@ -251,7 +251,8 @@ pub struct SyncConfig {
     /// Parallel downloads.
     pub concurrency: usize,
     /// Load entries whose commitment cannot be checked (pruned chain
-    /// state), flagged as unverifiable.
+    /// state), flagged as unverifiable. Off by default: what cannot be
+    /// proven is not scored; scores that use one say so.
     pub load_unverifiable: bool,
     /// Also fetch miners' self-reports.
     pub miner_reports: bool,
@@ -263,7 +264,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             concurrency: 8,
-            load_unverifiable: true,
+            load_unverifiable: false,
             miner_reports: true,
             window_days: 7,
         }

@@ -40,6 +40,18 @@ pub enum IncentivesError {
     Facts(String),
     #[error("evaluation time out of range: {0}")]
     Time(String),
+    /// Loaded entries whose lake files are gone: scoring would quietly use
+    /// fewer rows than the catalog claims, so it refuses.
+    #[error(
+        "the lake disagrees with its catalog: {} loaded entr{} have no files in the lake ({}); run `auditctl sync` to fetch them again",
+        entries.len(),
+        if entries.len() == 1 { "y" } else { "ies" },
+        entries.join(", ")
+    )]
+    LakeDisagrees {
+        /// The entry ids whose files are missing.
+        entries: Vec<String>,
+    },
 }
 
 impl From<polars::prelude::PolarsError> for IncentivesError {
@@ -61,6 +73,10 @@ pub struct Scores {
     pub unique_scale: UniqueScale,
     pub invocations: InvocationStats,
     pub entries: usize,
+    /// Entries among `entries` that were loaded without a checked
+    /// commitment (`load_unverifiable`): when not 0, these scores rest on
+    /// data that was not proven, and must not be sent as weights.
+    pub unverifiable_entries_used: usize,
 }
 
 /// Scores every miner as of `at` (spec §1–§5).
@@ -81,6 +97,7 @@ pub fn score(
         unique_scale,
         invocations,
         entries: inputs.entries,
+        unverifiable_entries_used: inputs.unverifiable_entries_used,
     })
 }
 
