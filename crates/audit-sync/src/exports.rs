@@ -634,9 +634,11 @@ mod tests {
 
     #[test]
     fn large_exports_come_in_bounded_batches() {
-        let mut csv = String::from("invocation_id,miner_uid\n");
+        let mut csv = String::from(
+            "invocation_id,miner_uid,miner_hotkey,compute_multiplier,completed_at,metrics\n",
+        );
         for i in 0..(BATCH_ROWS + 10) {
-            csv.push_str(&format!("id{i},1\n"));
+            csv.push_str(&format!("id{i},1,5Hot,1.0,,\n"));
         }
         let mut sizes = Vec::new();
         let stats = parse_export(FactTable::Invocations, csv.as_bytes(), |f| {
