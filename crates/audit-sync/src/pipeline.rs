@@ -605,7 +605,8 @@ fn select(
             continue;
         }
         if expected_entry_id(&entry.hotkey, entry.block) != entry.entry_id {
-            let fault = Fault::Integrity("malformed entry id: not the UUIDv5 of hotkey.block".into());
+            let fault =
+                Fault::Integrity("malformed entry id: not the UUIDv5 of hotkey.block".into());
             summary
                 .rejected
                 .push(rejection(&entry, &fault, FaultKind::Integrity));
