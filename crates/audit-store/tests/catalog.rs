@@ -424,3 +424,113 @@ async fn weights_and_agreement_runs_round_trip() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_second_writer_on_a_data_directory_is_refused_naming_the_first() {
+    each_backend(|t: TestStore| async move {
+        let url = t.database_url().to_string();
+        let first = Store::open_for_writing(
+            t.data_dir(),
+            Some(&url),
+            &LockRequest::refuse("auditctl sync"),
+        )
+        .await
+        .unwrap();
+        let err = Store::open_for_writing(
+            t.data_dir(),
+            Some(&url),
+            &LockRequest::refuse("auditctl weights"),
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Locked { .. }), "{text}");
+        assert!(text.contains("auditctl sync"), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        // Readers are not writers: they still open.
+        t.reopen().await;
+        drop(first);
+        Store::open_for_writing(t.data_dir(), Some(&url), &LockRequest::refuse("again"))
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_data_directories_sharing_a_postgres_catalog_take_turns() {
+    each_backend(|t: TestStore| async move {
+        if t.store().catalog().backend() != Backend::Postgres {
+            return; // An SQLite catalog lives in its data directory.
+        }
+        let url = t.database_url().to_string();
+        let first = Store::open_for_writing(
+            t.data_dir(),
+            Some(&url),
+            &LockRequest::refuse("auditctl sync"),
+        )
+        .await
+        .unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let err = Store::open_for_writing(other.path(), Some(&url), &LockRequest::refuse("other"))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("the catalog"), "{text}");
+        assert!(text.contains("auditctl sync"), "{text}");
+        drop(first);
+        Store::open_for_writing(other.path(), Some(&url), &LockRequest::refuse("other"))
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_errors_never_print_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "postgres://me:hun/ter2@127.0.0.1:1/audit",
+        "postgres://me:hun#ter2@127.0.0.1:1/audit",
+        "postgres://me@127.0.0.1:1/audit?password=hunter2",
+    ] {
+        let err = Store::open(dir.path(), Some(url)).await.unwrap_err();
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        assert!(!text.contains("ter2"), "{url}: {text}");
+    }
+}
+async fn pruning_the_window_takes_the_old_synthetics_along() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let synthetic = |id: &str, hour: u32| Synthetic {
+            invocation_id: id.into(),
+            parent_invocation_id: "parent".into(),
+            task: "embed".into(),
+            chute_id: "chute".into(),
+            instance_id: "inst".into(),
+            miner_uid: None,
+            miner_hotkey: "5Miner".into(),
+            created_at: at(hour),
+            has_error: false,
+            check: SyntheticCheck::Pending,
+            checked_at: None,
+        };
+        catalog
+            .record_synthetics(&[synthetic("old", 1), synthetic("new", 6)])
+            .await
+            .unwrap();
+        catalog.prune_entries_before(at(5)).await.unwrap();
+        let left = catalog.synthetics_between(at(0), at(9)).await.unwrap();
+        let ids: Vec<&str> = left.iter().map(|s| s.invocation_id.as_str()).collect();
+        assert_eq!(ids, ["new"]);
+    })
+    .await;
+}

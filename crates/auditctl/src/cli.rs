@@ -27,7 +27,7 @@ pub struct Global {
     #[arg(long, global = true, env = "AUDITCTL_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Data directory for the catalog and the lake (overrides `data_dir`).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, env = "AUDITCTL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Catalog database URL (overrides `database_url` and DATABASE_URL).
     #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
@@ -56,6 +56,9 @@ pub enum Command {
     /// Verified ingest: load the last week of audit data that checks out
     /// against the chain (exit code 3 on an integrity violation).
     Sync(SyncArgs),
+    /// Send synthetic traced requests and record every attempt the router
+    /// made; `synth verify` proves each one appears in the exports.
+    Synth(SynthArgs),
     /// The whole audit on a simulated network, no setup: generate a world
     /// (once), serve it on loopback, sync it, score it, compare.
     Demo(DemoArgs),
@@ -150,6 +153,31 @@ pub struct DemoArgs {
     /// World size, used when the demo world is first generated.
     #[command(flatten)]
     pub size: WorldSize,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// How a writing command meets another writer on the same data directory.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// When another auditor is writing to the data directory or catalog,
+    /// wait for it instead of exiting at once.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+impl LockArgs {
+    /// The store's lock request for `command`.
+    pub fn request(&self, command: &str) -> audit_store::LockRequest {
+        audit_store::LockRequest {
+            command: command.to_string(),
+            wait: if self.wait {
+                audit_store::LockWait::Wait
+            } else {
+                audit_store::LockWait::Refuse
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +192,8 @@ pub struct SyncArgs {
     /// Skip miners' self-reports (validator entries only).
     #[arg(long)]
     pub no_miner_reports: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +207,99 @@ pub struct WeightsArgs {
     /// Show one miner's raw and normalised features and why it got its score.
     #[arg(long, value_name = "HOTKEY")]
     pub explain: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SynthArgs {
+    #[command(subcommand)]
+    pub command: Option<SynthCommand>,
+    /// A type to send each round: chat, completion, image, tts, embed, or
+    /// all. Repeatable. Default: one random enabled type per round, as
+    /// upstream does.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_task)]
+    pub types: Vec<TaskArg>,
+    /// Rounds to send (default 1).
+    #[arg(long, value_name = "N", conflicts_with = "every")]
+    pub count: Option<u32>,
+    /// Send a round every DURATION (e.g. 30s, 15m, 1h) until Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<std::time::Duration>,
+    /// Show no output at all (text, images, audio, shapes).
+    #[arg(long)]
+    pub no_render: bool,
+    /// Seed every random choice (chute, prompt, parameters) for a
+    /// reproducible run; default: from the clock.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SynthCommand {
+    /// Look every recorded synthetic up in the loaded exports (exit code 3
+    /// when one is missing or exported under another miner).
+    Verify(SynthVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthVerifyArgs {
+    /// Evaluation time (ISO-8601 UTC); default now. Synthetics created
+    /// before the start of the newest validator entry loaded by then are
+    /// judged.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+}
+
+/// A `--type` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskArg {
+    All,
+    One(synthetics::TaskType),
+}
+
+fn parse_task(text: &str) -> Result<TaskArg, String> {
+    if text == "all" {
+        return Ok(TaskArg::All);
+    }
+    text.parse()
+        .map(TaskArg::One)
+        .map_err(|e: synthetics::SynthError| e.to_string())
+}
+
+/// `90s`, `15m`, `1h`, `1h30m` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration: use e.g. 30s, 15m, 1h or 1h30m");
+    let mut seconds: u64 = 0;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        seconds = n
+            .checked_mul(unit)
+            .and_then(|v| seconds.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        seconds = seconds.checked_add(n).ok_or_else(bad)?;
+    }
+    if seconds == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 fn parse_time(text: &str) -> Result<chrono::NaiveDateTime, String> {

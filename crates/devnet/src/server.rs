@@ -49,6 +49,10 @@ pub struct Faults {
     pub reroute_attempts: u32,
     /// The next N traced attempts fail, so the router retries elsewhere.
     pub fail_attempts: u32,
+    /// The next traced invocations are refused with these statuses, one
+    /// each, in order (401 bad key, 402 no balance, 429 overloaded, 5xx),
+    /// before any routing: nothing is recorded for them.
+    pub refuse_invocations: Vec<u16>,
 }
 
 /// Called with every hour the server publishes: the chain side commits
@@ -420,6 +424,9 @@ async fn traced(
     if let Some(r) = gate(shared).await {
         return r;
     }
+    if let Some(r) = refused(shared) {
+        return r;
+    }
     let authorised = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -491,6 +498,25 @@ async fn traced(
     );
     drop((world, live, faults));
     (StatusCode::OK, response_headers, result.body).into_response()
+}
+
+/// The next armed refusal, if any, as the gateway would word it.
+fn refused(shared: &Shared) -> Option<Response> {
+    let status = {
+        let mut faults = shared.faults.lock().expect("faults lock");
+        if faults.refuse_invocations.is_empty() {
+            return None;
+        }
+        faults.refuse_invocations.remove(0)
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = match status.as_u16() {
+        401 => "devnet: invalid API key",
+        402 => "devnet: insufficient balance",
+        429 => "devnet: infra_overload",
+        _ => "devnet: refused",
+    };
+    Some((status, text).into_response())
 }
 
 /// The metagraph's next miner after `hotkey` (not the validator).

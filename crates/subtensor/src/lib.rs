@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod commit_reveal;
 pub mod keys;
 pub mod rpc;
 pub mod runtime;
@@ -21,9 +22,10 @@ pub mod storage;
 pub mod weights;
 
 pub use codec::{Data, NeuronInfoLite, Registration};
+pub use commit_reveal::{Pulse, TimelockedCommit, WeightSettingFacts};
 pub use keys::{Hotkey, KeyError};
 pub use rpc::{BlockHash, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
-pub use weights::{WeightsCall, WeightsError, WeightsSet};
+pub use weights::{TimelockedCall, WeightsCall, WeightsError, WeightsSet};
 
 /// A chain-side failure, naming what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -268,7 +268,7 @@ impl SubtensorClient {
             .transpose()
     }
 
-    async fn storage_value<T: Decode>(
+    pub(crate) async fn storage_value<T: Decode>(
         &self,
         item: &StorageItem,
         parts: &[Vec<u8>],

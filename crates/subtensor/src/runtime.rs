@@ -18,6 +18,8 @@ pub const SS58_PREFIX: u16 = 42;
 pub const PALLET_SYSTEM: (&str, u8) = ("System", 0);
 pub const PALLET_SUBTENSOR: (&str, u8) = ("SubtensorModule", 7);
 pub const PALLET_COMMITMENTS: (&str, u8) = ("Commitments", 18);
+/// The drand beacon's pulses, which the chain decrypts timelocked weights with.
+pub const PALLET_DRAND: (&str, u8) = ("Drand", 26);
 
 /// `SubtensorModule.set_weights(netuid, dests, weights, version_key)`.
 pub const CALL_SET_WEIGHTS: Call = Call {
@@ -32,14 +34,23 @@ pub const CALL_SET_WEIGHTS: Call = Call {
     ],
 };
 
-/// `SubtensorModule.commit_timelocked_weights`: the commit-reveal path,
-/// detected and named but not sent.
+/// `SubtensorModule.commit_timelocked_weights(netuid, commit, reveal_round,
+/// commit_reveal_version)`: the commit-reveal path (spec/commit-reveal.md).
+/// `commit` is a `BoundedVec<u8, 5000>`, SCALE-encoded as a `Vec<u8>`.
 pub const CALL_COMMIT_TIMELOCKED_WEIGHTS: Call = Call {
     pallet: PALLET_SUBTENSOR,
     name: "commit_timelocked_weights",
     index: 113,
-    args: &[],
+    args: &[
+        ("netuid", "u16"),
+        ("commit", "Vec<u8>"),
+        ("reveal_round", "u64"),
+        ("commit_reveal_version", "u16"),
+    ],
 };
+
+/// The largest timelocked commit the chain takes (its `BoundedVec` bound).
+pub const MAX_TIMELOCKED_COMMIT_BYTES: usize = 5000;
 
 /// A call: its pallet, name, index, and argument names with their types
 /// as the metadata's type names spell them (checked only when non-empty).
@@ -129,6 +140,28 @@ pub const WEIGHTS: StorageItem = item("SubtensorModule", "Weights", &[Identity, 
 /// `(netuid, account) → Option<Registration>`: the latest commitment.
 pub const COMMITMENT_OF: StorageItem =
     item("Commitments", "CommitmentOf", &[Identity, Twox64Concat]);
+/// `netuid → u64`: the least `version_key` weights may carry.
+pub const WEIGHTS_VERSION_KEY: StorageItem =
+    item("SubtensorModule", "WeightsVersionKey", &[Identity]);
+/// `netuid → u16` blocks per epoch, less one.
+pub const TEMPO: StorageItem = item("SubtensorModule", "Tempo", &[Identity]);
+/// `netuid → u64` epochs between a commit and its reveal.
+pub const REVEAL_PERIOD_EPOCHS: StorageItem =
+    item("SubtensorModule", "RevealPeriodEpochs", &[Twox64Concat]);
+/// `u16`: the `commit_reveal_version` a commit must carry.
+pub const COMMIT_REVEAL_WEIGHTS_VERSION: StorageItem =
+    item("SubtensorModule", "CommitRevealWeightsVersion", &[]);
+/// `(netuid, epoch) → Vec<(account, commit block, commit, reveal round)>`:
+/// the commits waiting for their round.
+pub const TIMELOCKED_WEIGHT_COMMITS: StorageItem = item(
+    "SubtensorModule",
+    "TimelockedWeightCommits",
+    &[Twox64Concat, Twox64Concat],
+);
+/// `u64`: the newest drand round whose pulse is on chain.
+pub const DRAND_LAST_STORED_ROUND: StorageItem = item("Drand", "LastStoredRound", &[]);
+/// `round → Pulse { round, randomness, signature }`.
+pub const DRAND_PULSES: StorageItem = item("Drand", "Pulses", &[Blake2_128Concat]);
 /// The events of the block read at: how an extrinsic's outcome is known.
 pub const EVENTS: StorageItem = item("System", "Events", &[]);
 /// The current block number.
@@ -137,7 +170,7 @@ pub const NUMBER: StorageItem = item("System", "Number", &[]);
 pub const ACCOUNT: StorageItem = item("System", "Account", &[Blake2_128Concat]);
 
 /// Every storage item above, for checks that cover them all.
-pub const STORAGE_ITEMS: [StorageItem; 13] = [
+pub const STORAGE_ITEMS: [StorageItem; 20] = [
     UIDS,
     KEYS,
     OWNER,
@@ -151,6 +184,13 @@ pub const STORAGE_ITEMS: [StorageItem; 13] = [
     NUMBER,
     ACCOUNT,
     EVENTS,
+    WEIGHTS_VERSION_KEY,
+    TEMPO,
+    REVEAL_PERIOD_EPOCHS,
+    COMMIT_REVEAL_WEIGHTS_VERSION,
+    TIMELOCKED_WEIGHT_COMMITS,
+    DRAND_LAST_STORED_ROUND,
+    DRAND_PULSES,
 ];
 
 /// `SubtensorModule` errors `set_weights` can end with, by their index in
@@ -172,6 +212,34 @@ pub const ERR_INVALID_UID: &str = "UidVecContainInvalidOne";
 pub const ERR_TOO_FAST: &str = "SettingWeightsTooFast";
 pub const ERR_COMMIT_REVEAL_ENABLED: &str = "CommitRevealEnabled";
 pub const ERR_NO_SUBNET: &str = "SubnetNotExists";
+
+/// `SubtensorModule` errors `commit_timelocked_weights` can end with at
+/// dispatch (spec/commit-reveal.md), by index in the pallet's error enum.
+pub const COMMIT_WEIGHTS_ERRORS: [(&str, u8); 5] = [
+    (ERR_NOT_REGISTERED, 4),
+    (ERR_COMMIT_REVEAL_DISABLED, 53),
+    (ERR_TOO_MANY_UNREVEALED, 74),
+    (ERR_COMMITTING_TOO_FAST, 78),
+    (ERR_INCORRECT_COMMIT_REVEAL_VERSION, 109),
+];
+/// Commit-reveal is off: plain `set_weights` is the way.
+pub const ERR_COMMIT_REVEAL_DISABLED: &str = "CommitRevealDisabled";
+/// Ten commits of this hotkey wait in the epoch's queue already.
+pub const ERR_TOO_MANY_UNREVEALED: &str = "TooManyUnrevealedCommits";
+/// The rate limit, for commits.
+pub const ERR_COMMITTING_TOO_FAST: &str = "CommittingWeightsTooFast";
+/// The commit carries another `commit_reveal_version` than the chain's.
+pub const ERR_INCORRECT_COMMIT_REVEAL_VERSION: &str = "IncorrectCommitRevealVersion";
+
+/// `SubtensorModule` events of commit-reveal, by index in the pallet's
+/// event enum.
+pub const EVENT_TIMELOCKED_WEIGHTS_COMMITTED: (&str, u8) = ("TimelockedWeightsCommitted", 101);
+/// The chain decrypted and applied a commit.
+pub const EVENT_TIMELOCKED_WEIGHTS_REVEALED: (&str, u8) = ("TimelockedWeightsRevealed", 102);
+
+/// Pool refusal `Custom(15)`: the reveal round is older than the newest
+/// stored drand pulse.
+pub const INVALID_REVEAL_ROUND: u8 = 15;
 
 /// The index of a `SET_WEIGHTS_ERRORS` name.
 pub fn set_weights_error_index(name: &str) -> Option<u8> {

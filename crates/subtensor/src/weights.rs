@@ -60,6 +60,20 @@ pub struct WeightsCall {
     pub version_key: u64,
 }
 
+/// A timelocked commit to send: `commit` is the ciphertext of the weights
+/// payload, encrypted to drand round `reveal_round`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelockedCall {
+    /// The subnet.
+    pub netuid: u16,
+    /// The ciphertext (at most [`runtime::MAX_TIMELOCKED_COMMIT_BYTES`]).
+    pub commit: Vec<u8>,
+    /// The drand round the chain decrypts it at.
+    pub reveal_round: u64,
+    /// The chain's `CommitRevealWeightsVersion`.
+    pub commit_reveal_version: u16,
+}
+
 /// Where the weights landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsSet {
@@ -73,8 +87,8 @@ pub enum WeightsError {
     #[error("{hotkey} is not registered on subnet {netuid}: register it before setting weights")]
     NotRegistered { hotkey: String, netuid: u16 },
     #[error(
-        "subnet {netuid} has commit-reveal weights on: they must go through \
-         commit_timelocked_weights (drand time-lock), which this tool does not send yet"
+        "subnet {netuid} has commit-reveal weights on: plain set_weights would fail; \
+         the weights must be committed timelocked (commit_timelocked_weights)"
     )]
     CommitReveal { netuid: u16 },
     #[error(
@@ -86,6 +100,14 @@ pub enum WeightsError {
         limit: u64,
         next: u64,
     },
+    /// Commit-reveal is off, so a timelocked commit would fail.
+    #[error("subnet {netuid} has commit-reveal off: set weights with plain set_weights")]
+    CommitRevealOff { netuid: u16 },
+    /// The ciphertext is larger than the chain's bound.
+    #[error(
+        "the timelocked commit is {bytes} bytes; the chain takes at most {max}: send fewer uids"
+    )]
+    CommitTooLarge { bytes: usize, max: usize },
     #[error("{uids} uids but {weights} weights: they must pair up")]
     LengthsDiffer { uids: usize, weights: usize },
     /// The node refused the transaction (bad signature, stale nonce, …).
@@ -112,6 +134,43 @@ impl SubtensorClient {
         let mut api = self.api().await?;
         let signed = self.sign_with(&mut api, hotkey, call).await?;
         self.submit_with(&api, &signed).await
+    }
+
+    /// Signs and submits a timelocked commit with `hotkey`, and waits until
+    /// it is in a block. The chain checks the payload only at reveal, so a
+    /// caller confirms the reveal afterwards by reading `Weights`.
+    pub async fn commit_timelocked_weights(
+        &self,
+        hotkey: &Hotkey,
+        call: &TimelockedCall,
+    ) -> Result<WeightsSet, WeightsError> {
+        if call.commit.len() > runtime::MAX_TIMELOCKED_COMMIT_BYTES {
+            return Err(WeightsError::CommitTooLarge {
+                bytes: call.commit.len(),
+                max: runtime::MAX_TIMELOCKED_COMMIT_BYTES,
+            });
+        }
+        let mut api = self.api().await?;
+        self.registered_uid(hotkey, call.netuid).await?;
+        if !self.commit_reveal_enabled(call.netuid).await? {
+            return Err(WeightsError::CommitRevealOff {
+                netuid: call.netuid,
+            });
+        }
+        let head = self.current_block().await?;
+        let nonce = self.prepare_signer(&mut api, hotkey, head).await?;
+        let extrinsic = compose_extrinsic_with_nonce!(
+            api,
+            nonce,
+            runtime::PALLET_SUBTENSOR.0,
+            runtime::CALL_COMMIT_TIMELOCKED_WEIGHTS.name,
+            call.netuid,
+            call.commit.clone(),
+            call.reveal_round,
+            call.commit_reveal_version
+        )
+        .ok_or_else(|| missing_call(&runtime::CALL_COMMIT_TIMELOCKED_WEIGHTS))?;
+        self.submit_with(&api, &extrinsic.encode()).await
     }
 
     /// Checks what the chain would refuse, then builds and signs the
@@ -145,14 +204,7 @@ impl SubtensorClient {
                 weights: call.weights.len(),
             });
         }
-        let address = hotkey.ss58();
-        let uid = self
-            .uid_of(netuid, &address)
-            .await?
-            .ok_or(WeightsError::NotRegistered {
-                hotkey: address.clone(),
-                netuid,
-            })?;
+        let uid = self.registered_uid(hotkey, netuid).await?;
         if self.commit_reveal_enabled(netuid).await? {
             return Err(WeightsError::CommitReveal { netuid });
         }
@@ -166,21 +218,7 @@ impl SubtensorClient {
                 next: last_update + limit,
             });
         }
-
-        api.set_signer(ExtrinsicSigner::<SubtensorConfig>::new(
-            hotkey.pair().clone(),
-        ));
-        let era = sp_runtime::generic::Era::mortal(MORTALITY_BLOCKS, u64::from(head));
-        let birth = u32::try_from(era.birth(u64::from(head))).expect("birth <= head");
-        let checkpoint = self
-            .block_hash(birth)
-            .await?
-            .ok_or_else(|| ChainError::Usage(format!("the node has no block {birth}")))?;
-        api.set_additional_params(GenericAdditionalParams::new().era(era, H256(checkpoint)));
-        let nonce = api
-            .get_system_account_next_index(AccountId32::new(hotkey.public()))
-            .await
-            .map_err(|e| self.api_error(e))?;
+        let nonce = self.prepare_signer(api, hotkey, head).await?;
         let extrinsic = compose_extrinsic_with_nonce!(
             api,
             nonce,
@@ -191,14 +229,43 @@ impl SubtensorClient {
             call.weights.clone(),
             call.version_key
         )
-        .ok_or_else(|| {
-            ChainError::Usage(format!(
-                "the node's metadata has no {}.{}",
-                runtime::PALLET_SUBTENSOR.0,
-                runtime::CALL_SET_WEIGHTS.name
-            ))
-        })?;
+        .ok_or_else(|| missing_call(&runtime::CALL_SET_WEIGHTS))?;
         Ok(extrinsic.encode())
+    }
+
+    /// The hotkey's uid on `netuid`, or the plain-word refusal.
+    async fn registered_uid(&self, hotkey: &Hotkey, netuid: u16) -> Result<u16, WeightsError> {
+        let address = hotkey.ss58();
+        self.uid_of(netuid, &address)
+            .await?
+            .ok_or(WeightsError::NotRegistered {
+                hotkey: address,
+                netuid,
+            })
+    }
+
+    /// Sets the signer and a mortal era born at a recent block on `api`;
+    /// returns the hotkey's next nonce.
+    async fn prepare_signer(
+        &self,
+        api: &mut SubtensorApi,
+        hotkey: &Hotkey,
+        head: u32,
+    ) -> Result<u32, WeightsError> {
+        api.set_signer(ExtrinsicSigner::<SubtensorConfig>::new(
+            hotkey.pair().clone(),
+        ));
+        let era = sp_runtime::generic::Era::mortal(MORTALITY_BLOCKS, u64::from(head));
+        let birth = u32::try_from(era.birth(u64::from(head))).unwrap_or(head);
+        let checkpoint = self
+            .block_hash(birth)
+            .await?
+            .ok_or_else(|| ChainError::Usage(format!("the node has no block {birth}")))?;
+        api.set_additional_params(GenericAdditionalParams::new().era(era, H256(checkpoint)));
+        Ok(api
+            .get_system_account_next_index(AccountId32::new(hotkey.public()))
+            .await
+            .map_err(|e| self.api_error(e))?)
     }
 
     async fn submit_with(
@@ -246,6 +313,13 @@ impl SubtensorClient {
             message: format!("{e:?}"),
         }
     }
+}
+
+fn missing_call(call: &runtime::Call) -> ChainError {
+    ChainError::Usage(format!(
+        "the node's metadata has no {}.{}",
+        call.pallet.0, call.name
+    ))
 }
 
 /// What the node said when it refused: its error in its own words when it

@@ -67,6 +67,7 @@ fn pallet_indices_match_finney() {
         runtime::PALLET_SYSTEM,
         runtime::PALLET_SUBTENSOR,
         runtime::PALLET_COMMITMENTS,
+        runtime::PALLET_DRAND,
     ] {
         assert_eq!(pallet(&m, name).index, index, "pallet {name}");
     }
@@ -157,6 +158,35 @@ fn storage_hashers_match_finney() {
     }
 }
 
+/// The default bytes finney's metadata gives a storage item.
+fn default_of(m: &RuntimeMetadataV16, item: &runtime::StorageItem) -> Vec<u8> {
+    let storage = pallet(m, item.pallet).storage.as_ref().expect("storage");
+    storage
+        .entries
+        .iter()
+        .find(|e| e.name == item.name)
+        .unwrap_or_else(|| panic!("finney has no {}.{}", item.pallet, item.name))
+        .default
+        .clone()
+}
+
+#[test]
+fn commit_reveal_defaults_match_finney() {
+    use parity_scale_codec::Encode;
+    use subtensor::commit_reveal::*;
+    let Some(m) = finney() else { return };
+    assert_eq!(default_of(&m, &runtime::TEMPO), DEFAULT_TEMPO.encode());
+    assert_eq!(
+        default_of(&m, &runtime::REVEAL_PERIOD_EPOCHS),
+        DEFAULT_REVEAL_PERIOD_EPOCHS.encode()
+    );
+    assert_eq!(
+        default_of(&m, &runtime::COMMIT_REVEAL_WEIGHTS_VERSION),
+        DEFAULT_COMMIT_REVEAL_VERSION.encode()
+    );
+    assert_eq!(default_of(&m, &runtime::WEIGHTS_VERSION_KEY), 0u64.encode());
+}
+
 #[test]
 fn transaction_extensions_match_finney_in_order() {
     let Some(m) = finney() else { return };
@@ -200,40 +230,60 @@ fn commitment_data_variants_match_finney() {
     assert_eq!(index("ShaThree256"), Some(133));
 }
 
+/// The indices finney gives the named variants of a pallet's error or
+/// event enum.
+fn variant_indices(
+    m: &RuntimeMetadataV16,
+    ty_id: u32,
+    names: impl Iterator<Item = &'static str>,
+) -> Vec<(String, u8)> {
+    let ty = m.types.resolve(ty_id).expect("enum type");
+    let TypeDef::Variant(variants) = &ty.type_def else {
+        panic!("type {ty_id} is not an enum");
+    };
+    names
+        .map(|name| {
+            let v = variants
+                .variants
+                .iter()
+                .find(|v| v.name == name)
+                .unwrap_or_else(|| panic!("finney has no variant {name}"));
+            (name.to_string(), v.index)
+        })
+        .collect()
+}
+
+fn ours(list: &[(&str, u8)]) -> Vec<(String, u8)> {
+    list.iter().map(|(n, i)| (n.to_string(), *i)).collect()
+}
+
 #[test]
-fn set_weights_error_indices_match_finney() {
+fn set_weights_and_commit_error_indices_match_finney() {
     let Some(m) = finney() else { return };
     let errors = pallet(&m, runtime::PALLET_SUBTENSOR.0)
         .error
         .as_ref()
         .expect("SubtensorModule declares errors");
-    let ty = m.types.resolve(errors.ty.id).expect("error type");
-    let TypeDef::Variant(variants) = &ty.type_def else {
-        panic!("SubtensorModule's error type is not an enum");
-    };
-    let finney: Vec<(String, u8)> = runtime::SET_WEIGHTS_ERRORS
-        .iter()
-        .map(|(name, _)| {
-            let v = variants
-                .variants
-                .iter()
-                .find(|v| v.name == *name)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "finney has no SubtensorModule error {name}; it has {:?}",
-                        variants
-                            .variants
-                            .iter()
-                            .map(|v| (&v.name, v.index))
-                            .collect::<Vec<_>>()
-                    )
-                });
-            (name.to_string(), v.index)
-        })
-        .collect();
-    let ours: Vec<(String, u8)> = runtime::SET_WEIGHTS_ERRORS
-        .iter()
-        .map(|(n, i)| (n.to_string(), *i))
-        .collect();
-    assert_eq!(ours, finney);
+    for list in [
+        &runtime::SET_WEIGHTS_ERRORS[..],
+        &runtime::COMMIT_WEIGHTS_ERRORS[..],
+    ] {
+        let finney = variant_indices(&m, errors.ty.id, list.iter().map(|(n, _)| *n));
+        assert_eq!(ours(list), finney);
+    }
+}
+
+#[test]
+fn commit_reveal_event_indices_match_finney() {
+    let Some(m) = finney() else { return };
+    let events = pallet(&m, runtime::PALLET_SUBTENSOR.0)
+        .event
+        .as_ref()
+        .expect("SubtensorModule declares events");
+    let list = [
+        runtime::EVENT_TIMELOCKED_WEIGHTS_COMMITTED,
+        runtime::EVENT_TIMELOCKED_WEIGHTS_REVEALED,
+    ];
+    let finney = variant_indices(&m, events.ty.id, list.iter().map(|(n, _)| *n));
+    assert_eq!(ours(&list), finney);
 }

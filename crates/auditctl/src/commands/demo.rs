@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use audit_store::Store;
 use devnet::{GenerateOptions, World};
 
-use super::{sync, weights, world_feed};
+use super::{sync, synth, weights, world_feed};
 use crate::cli::{DemoArgs, Global};
 use crate::config::ValidatorConfig;
 use crate::{exit, output};
@@ -64,7 +64,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     config.subtensor.url = url::Url::parse(&node.ws_url())?;
     config.subtensor.archive_url = None;
     let store = Arc::new(
-        Store::open(&config.data_dir, None)
+        Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
             .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
@@ -75,18 +75,47 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             at: Some(at),
             hotkey: None,
             no_miner_reports: false,
+            lock: crate::cli::LockArgs {
+                wait: args.lock.wait,
+            },
         },
     );
     options.validators = [(world.meta.validator_hotkey.clone(), url.to_string())].into();
     let client = Arc::new(sync::chutes_client(&config)?);
     let chain = Arc::new(sync::chain(&config).await?);
-    let synced = sync::ingest(store.clone(), client, chain, options, global.json).await?;
+    let synced = sync::ingest(
+        store.clone(),
+        client.clone(),
+        chain.clone(),
+        options.clone(),
+        global.json,
+    )
+    .await?;
     let scored = weights::score(&store, &config, at).await?;
+    // Synthetics: one of each type through the devnet's router, the hour
+    // published and synced, every attempt looked up in the exports.
+    config.api_key = Some(crate::config::Secret::new("devnet".into()));
+    let resync = |at| {
+        let (store, client, chain, mut options) = (
+            store.clone(),
+            client.clone(),
+            chain.clone(),
+            options.clone(),
+        );
+        options.at = at;
+        async move {
+            sync::ingest(store, client, chain, options, true)
+                .await
+                .map(|_| ())
+        }
+    };
+    let synthetics = synth::demo(&config, &store, &server, args.size.seed, resync).await?;
     if global.json {
         print!(
             "{}",
             output::json(&serde_json::json!({
                 "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
+                "synthetics": synthetics,
             }))
         );
     } else {
@@ -98,11 +127,16 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         print!("{}", sync::render(&synced));
         println!();
         print!("{}", weights::render(&scored, config.scoring.delta_flag));
+        println!();
+        print!("{}", synth::render_summary(&synthetics.sent));
+        print!("{}", synth::render_verification(&synthetics.verification));
     }
     drop(server);
-    Ok(if synced.integrity_violation {
-        exit::INTEGRITY
-    } else {
-        exit::SUCCESS
-    })
+    Ok(
+        if synced.integrity_violation || !synthetics.verification.is_clean() {
+            exit::INTEGRITY
+        } else {
+            exit::SUCCESS
+        },
+    )
 }

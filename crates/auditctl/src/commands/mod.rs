@@ -5,6 +5,7 @@ mod demo;
 mod devnet;
 mod status;
 mod sync;
+mod synth;
 mod weights;
 mod world_feed;
 
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Synth(args) => synth::run(&cli.global, args).await,
     }
 }
 
