@@ -8,10 +8,13 @@
 
 #![warn(missing_docs)]
 
+pub mod coverage;
+mod listing;
 pub mod path;
 pub mod secret;
 pub mod time;
 
+pub use listing::{Listing, MalformedListing};
 pub use secret::mask_secrets;
 
 use chrono::NaiveDateTime;

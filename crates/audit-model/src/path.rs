@@ -59,9 +59,96 @@ pub fn confine(root: &Path, untrusted: &str) -> Result<PathBuf, UnsafePath> {
     Ok(joined)
 }
 
+/// Checks an export path named by a report (`invocations/2025/02/10/16.csv`)
+/// before anything is fetched with it. The check runs on the
+/// percent-DECODED text, as a web server or a URL parser would read it
+/// (`%2e%2e` is `..` to both), and each decoded segment must be a plain
+/// name: ASCII letters, digits, `.`, `-`, `_`, and not `.` or `..`. So no
+/// traversal, backslash, absolute path, empty segment, query or fragment
+/// survives, however it is encoded. Returns the decoded path.
+pub fn check_export_path(path: &str) -> Result<String, UnsafePath> {
+    let unsafe_path = |why: &str| UnsafePath {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    let decoded = percent_decode(path).ok_or_else(|| unsafe_path("bad percent-encoding"))?;
+    if !decoded.starts_with("invocations/") {
+        return Err(unsafe_path("an export path starts with `invocations/`"));
+    }
+    for segment in decoded.split('/') {
+        if segment.is_empty() {
+            return Err(unsafe_path("has an empty segment or is absolute"));
+        }
+        if segment == "." || segment == ".." {
+            return Err(unsafe_path("contains `.` or `..`"));
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        {
+            return Err(unsafe_path(
+                "a segment holds a character other than letters, digits, `.`, `-`, `_`",
+            ));
+        }
+    }
+    Ok(decoded)
+}
+
+/// `%XX` sequences decoded once; `None` for a broken sequence or bytes
+/// that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_paths_are_checked_after_decoding() {
+        assert_eq!(
+            check_export_path("invocations/2025/02/10/16-reports.csv").unwrap(),
+            "invocations/2025/02/10/16-reports.csv"
+        );
+        assert_eq!(
+            check_export_path("invocations/2025/02/10/%31%36.csv").unwrap(),
+            "invocations/2025/02/10/16.csv"
+        );
+        for bad in [
+            "invocations/%2e%2e/%2e%2e/etc/passwd",
+            "invocations/%2E%2E/x.csv",
+            "invocations/..%2fsecret.csv",
+            "invocations/a\\..\\b.csv",
+            "invocations/a%5c..%5cb.csv",
+            "/invocations/x.csv",
+            "%2finvocations/x.csv",
+            "invocations//x.csv",
+            "invocations/./x.csv",
+            "invocations/x.csv?y=1",
+            "invocations/x.csv%23frag",
+            "invocations/%252e%252e/x.csv",
+            "invocations/%zz.csv",
+            "invocations/%2",
+            "elsewhere/x.csv",
+            "",
+        ] {
+            assert!(check_export_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn confine_refuses_escapes() {

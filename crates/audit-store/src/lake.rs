@@ -132,6 +132,42 @@ impl Lake {
         Ok(path)
     }
 
+    /// A fresh temporary file name beside an entry's export of `kind`, for
+    /// a download to stream into while it is hashed. It carries
+    /// [`TMP_MARKER`], so a crash leaves nothing [`Lake::clean_leftovers`]
+    /// would not remove; [`Lake::commit_export`] moves it into place once
+    /// its hash is verified.
+    pub fn staging_path(&self, entry_id: &str, kind: ExportKind) -> Result<PathBuf, StoreError> {
+        tmp_sibling(&self.export_path(entry_id, kind)?)
+    }
+
+    /// Makes a verified staged download durable and moves it to the
+    /// entry's export of `kind`. Returns the final path.
+    pub fn commit_export(
+        &self,
+        staged: &Path,
+        entry_id: &str,
+        kind: ExportKind,
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.export_path(entry_id, kind)?;
+        let is_ours = staged.parent() == path.parent()
+            && staged
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(TMP_MARKER));
+        if !is_ours {
+            return Err(StoreError::UnsafePath(UnsafePath {
+                path: staged.display().to_string(),
+                why: "not a staging file of this entry".into(),
+            }));
+        }
+        File::open(staged)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(staged))?;
+        fs::rename(staged, &path).map_err(io_err(&path))?;
+        sync_parent(&path);
+        Ok(path)
+    }
+
     /// The path of an entry's raw export of `kind`.
     pub fn export_path(&self, entry_id: &str, kind: ExportKind) -> Result<PathBuf, StoreError> {
         Ok(self
@@ -263,6 +299,18 @@ impl Lake {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Which of `entry_ids` have no folder in the lake: one directory
+    /// listing, whatever the number of entries, so every sync can afford
+    /// to check that each loaded entry's files are still there.
+    pub fn missing(&self, entry_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let present: std::collections::HashSet<String> = self.entry_ids()?.into_iter().collect();
+        Ok(entry_ids
+            .iter()
+            .filter(|id| !present.contains(&id.to_ascii_lowercase()))
+            .cloned()
+            .collect())
     }
 
     /// Removes an entry's folder. The folder is first renamed aside so that

@@ -101,19 +101,12 @@ impl Net {
                 .unwrap(),
             netuid: self.world.meta.netuid,
         });
-        let options = SyncOptions {
+        let options = SyncOptions::new(
             at,
-            window_days: 7,
-            validators: BTreeMap::from([(
-                self.world.meta.validator_hotkey.clone(),
-                self.server.url(),
-            )]),
-            hotkey: None,
-            miner_reports: false,
-            load_unverifiable: true,
-            concurrency: 4,
-            crash_before_catalog: false,
-        };
+            BTreeMap::from([(self.world.meta.validator_hotkey.clone(), self.server.url())]),
+        )
+        .with_miner_reports(false)
+        .with_concurrency(4);
         audit_sync::sync(store, self.client.clone(), chain, &options, |_, _, _| {})
             .await
             .unwrap()

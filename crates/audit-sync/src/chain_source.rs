@@ -8,12 +8,19 @@ use crate::pipeline::{ChainSource, Commitment, SourceError};
 /// The subtensor client bound to a subnet.
 #[derive(Debug, Clone)]
 pub struct SubtensorChain {
+    /// The node connection (the archive node when one is configured).
     pub client: SubtensorClient,
+    /// The subnet whose commitments and metagraph are read.
     pub netuid: u16,
 }
 
+/// A chain failure is transient (the node may answer next run), except a
+/// hotkey the client cannot even encode, which no retry fixes.
 fn source_error(e: ChainError) -> SourceError {
-    SourceError(e.to_string())
+    match e {
+        ChainError::Usage(_) => SourceError::refused(e),
+        _ => SourceError::transient(e),
+    }
 }
 
 impl ChainSource for SubtensorChain {
@@ -25,7 +32,7 @@ impl ChainSource for SubtensorChain {
                 .await
                 .map_err(source_error)?
             {
-                CommitmentAt::Sha256(sha) => Commitment::Sha256(sha),
+                CommitmentAt::Sha256 { sha256, block } => Commitment::Sha256 { sha256, block },
                 CommitmentAt::None => Commitment::None,
                 CommitmentAt::Pruned => Commitment::Pruned,
             },

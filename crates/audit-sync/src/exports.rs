@@ -26,6 +26,17 @@ use crate::pyliteral::{self, PyValue};
 /// Rows per batch handed to the sink.
 pub const BATCH_ROWS: usize = 65_536;
 
+/// Columns an invocations export must carry in its header: without them
+/// every row would score as nothing (no miner, no compute, no time), so
+/// such an export is malformed, not a source of null rows. Their values
+/// may still be empty on a row.
+pub const REQUIRED_INVOCATION_COLUMNS: [&str; 4] = [
+    inv::MINER_HOTKEY,
+    inv::COMPUTE_MULTIPLIER,
+    "metrics",
+    inv::COMPLETED_AT,
+];
+
 /// The largest `compute_multiplier` believed. Upstream multipliers are a
 /// GPU weight times a GPU count (tens at most); this leaves two orders of
 /// magnitude of headroom and still refuses a fabricated ±1,000,000.
@@ -102,6 +113,15 @@ pub enum ExportError {
     MissingKey {
         table: &'static str,
         column: &'static str,
+    },
+    /// The header lacks columns the scores cannot do without: loading
+    /// the rows as nulls would score the hour as empty work.
+    #[error("the {table} export's header lacks the required column(s) {}", columns.join(", "))]
+    MissingColumns {
+        /// The export's table.
+        table: &'static str,
+        /// The required columns absent from its header.
+        columns: Vec<&'static str>,
     },
     #[error("reading the {table} export: {message}")]
     Read {
@@ -480,6 +500,18 @@ pub fn parse_export<R: Read>(
         return Err(ExportError::NoHeader { table: name });
     }
     let position = |h: &str| header.iter().position(|c| c.trim() == h);
+    if table == FactTable::Invocations {
+        let columns: Vec<&'static str> = REQUIRED_INVOCATION_COLUMNS
+            .into_iter()
+            .filter(|c| position(c).is_none())
+            .collect();
+        if !columns.is_empty() {
+            return Err(ExportError::MissingColumns {
+                table: name,
+                columns,
+            });
+        }
+    }
     let mut stats = ParseStats::default();
     let mut index = Vec::with_capacity(specs.len());
     for s in &specs {
@@ -754,6 +786,20 @@ mod tests {
     }
 
     #[test]
+    fn an_invocations_export_without_a_scoring_column_is_refused() {
+        for column in REQUIRED_INVOCATION_COLUMNS {
+            let header: Vec<&str> = HEADER.split(',').filter(|c| *c != column).collect();
+            let csv = format!("{}\n", header.join(","));
+            match parse_export(FactTable::Invocations, csv.as_bytes(), |_| Ok(())) {
+                Err(ExportError::MissingColumns { columns, .. }) => {
+                    assert_eq!(columns, [column])
+                }
+                other => panic!("without `{column}`: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn reports_and_jobs_parse_with_booleans_and_times() {
         let (frame, stats) = parse(
             FactTable::Reports,
@@ -780,9 +826,11 @@ mod tests {
 
     #[test]
     fn large_exports_come_in_bounded_batches() {
-        let mut csv = String::from("invocation_id,miner_uid\n");
+        let mut csv = String::from(
+            "invocation_id,miner_uid,miner_hotkey,compute_multiplier,completed_at,metrics\n",
+        );
         for i in 0..(BATCH_ROWS + 10) {
-            csv.push_str(&format!("id{i},1\n"));
+            csv.push_str(&format!("id{i},1,5Hot,1.0,,\n"));
         }
         let mut sizes = Vec::new();
         let stats = parse_export(FactTable::Invocations, csv.as_bytes(), |f| {

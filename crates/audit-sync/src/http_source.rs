@@ -1,16 +1,29 @@
-//! The network as an [`AuditSource`]: the typed Chutes client.
+//! The network as an [`AuditSource`]: the typed Chutes client. Its errors
+//! keep their source and get a kind: a server error or a dropped
+//! connection is transient, a 4xx or an undecodable answer is refused, and
+//! an unsafe path is an integrity violation.
 
-use audit_store::{AuditEntry, GpuCount};
-use chutes_client::ChutesClient;
+use std::path::Path;
 
-use crate::pipeline::{AuditSource, SourceError};
+use audit_model::Listing;
+use audit_store::GpuCount;
+use chutes_client::{ChutesClient, ClientError};
 
-fn source_error(e: chutes_client::ClientError) -> SourceError {
-    SourceError(e.to_string())
+use crate::pipeline::{AuditSource, Fetched, SourceError, SourceErrorKind};
+
+fn source_error(e: ClientError) -> SourceError {
+    let kind = match &e {
+        ClientError::UnsafePath(_) => SourceErrorKind::Integrity,
+        // A full or failing disk may pass; so may the server.
+        e if e.is_transient() => SourceErrorKind::Transient,
+        ClientError::Io { .. } => SourceErrorKind::Transient,
+        _ => SourceErrorKind::Refused,
+    };
+    SourceError::new(kind, e)
 }
 
 impl AuditSource for ChutesClient {
-    async fn list_entries(&self) -> Result<Vec<AuditEntry>, SourceError> {
+    async fn list_entries(&self) -> Result<Listing, SourceError> {
         self.audit_entries().await.map_err(source_error)
     }
 
@@ -22,14 +35,21 @@ impl AuditSource for ChutesClient {
             .bytes)
     }
 
-    async fn export(&self, validator_url: &str, path: &str) -> Result<Vec<u8>, SourceError> {
-        let base = url::Url::parse(validator_url)
-            .map_err(|e| SourceError(format!("validator URL `{validator_url}`: {e}")))?;
-        Ok(self
-            .download_export(&base, path)
+    async fn export(
+        &self,
+        validator_url: &str,
+        path: &str,
+        dest: &Path,
+    ) -> Result<Fetched, SourceError> {
+        let base = url::Url::parse(validator_url).map_err(SourceError::refused)?;
+        let download = self
+            .download_export_to(&base, path, dest)
             .await
-            .map_err(source_error)?
-            .bytes)
+            .map_err(source_error)?;
+        Ok(Fetched {
+            bytes: download.bytes,
+            sha256: download.sha256,
+        })
     }
 
     async fn gpu_counts(&self) -> Result<Vec<GpuCount>, SourceError> {

@@ -21,6 +21,6 @@ pub mod report;
 pub use chain_source::SubtensorChain;
 pub use exports::{parse_export, ExportError, ParseStats, BATCH_ROWS};
 pub use pipeline::{
-    expected_entry_id, sync, AuditSource, ChainSource, Commitment, Rejection, SourceError,
-    SyncError, SyncOptions, SyncSummary,
+    expected_entry_id, sync, AuditSource, ChainSource, Commitment, Fault, FaultKind, Fetched,
+    Rejection, SourceError, SourceErrorKind, SyncError, SyncOptions, SyncSummary,
 };

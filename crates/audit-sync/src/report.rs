@@ -46,6 +46,10 @@ pub enum ReportError {
     Export { kind: &'static str, message: String },
     #[error("building the {0} facts: {1}")]
     Facts(&'static str, String),
+    /// A validator report that names no export: it would load as an
+    /// empty hour, indistinguishable from an hour without traffic.
+    #[error("the report names no CSV export (`csv_exports` absent or empty)")]
+    NoExports,
 }
 
 fn object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ReportError> {
@@ -79,7 +83,8 @@ fn kind_of(v: &Value) -> &'static str {
 pub fn parse_validator_report(bytes: &[u8]) -> Result<ValidatorReport, ReportError> {
     let map = object(bytes)?;
     let mut exports = Vec::new();
-    if let Some(refs) = map.get("csv_exports") {
+    let refs = map.get("csv_exports").ok_or(ReportError::NoExports)?;
+    {
         let refs = refs.as_object().ok_or(ReportError::Export {
             kind: "csv_exports",
             message: "is not an object".into(),
@@ -111,6 +116,9 @@ pub fn parse_validator_report(bytes: &[u8]) -> Result<ValidatorReport, ReportErr
                 sha256,
             });
         }
+    }
+    if exports.is_empty() {
+        return Err(ReportError::NoExports);
     }
     let records = map
         .get("instance_audit")
@@ -331,9 +339,16 @@ mod tests {
     }
 
     #[test]
-    fn older_reports_without_exports_and_broken_ones() {
-        let parsed = parse_validator_report(br#"{"instance_audit": []}"#).unwrap();
-        assert!(parsed.exports.is_empty());
+    fn reports_without_exports_and_broken_ones_are_refused() {
+        for no_exports in [
+            &br#"{"instance_audit": []}"#[..],
+            br#"{"instance_audit": [], "csv_exports": {}}"#,
+        ] {
+            assert!(matches!(
+                parse_validator_report(no_exports),
+                Err(ReportError::NoExports)
+            ));
+        }
         assert!(parse_validator_report(b"[1,2]").is_err());
         assert!(parse_validator_report(
             b"{\"csv_exports\": {\"jobs\": {\"path\": \"x\", \"sha256\": \"zz\"}}}"

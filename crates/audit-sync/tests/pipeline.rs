@@ -1,9 +1,12 @@
 //! The ingest pipeline against an in-memory network and chain, on SQLite
-//! and PostgreSQL: clean loads, idempotence, every integrity fault, a crash
-//! between the lake and the catalog, pruning, unverifiable entries and
-//! malformed rows.
+//! and PostgreSQL: clean loads, idempotence, every integrity fault (an old
+//! report re-listed, an unsafe export path, a miner's self-report off its
+//! commitment), malformed entries, a crash between the lake and the
+//! catalog, lost lake files, pruning, unverifiable entries, coverage gaps,
+//! and catalog states a changed configuration leaves behind.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use audit_store::testing::{each_backend, TestStore};
@@ -28,12 +31,16 @@ fn start() -> NaiveDateTime {
 #[derive(Default)]
 struct FakeNet {
     entries: Mutex<Vec<AuditEntry>>,
+    malformed: Mutex<Vec<MalformedListing>>,
     files: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl AuditSource for FakeNet {
-    async fn list_entries(&self) -> Result<Vec<AuditEntry>, SourceError> {
-        Ok(self.entries.lock().unwrap().clone())
+    async fn list_entries(&self) -> Result<Listing, SourceError> {
+        Ok(Listing {
+            entries: self.entries.lock().unwrap().clone(),
+            malformed: self.malformed.lock().unwrap().clone(),
+        })
     }
     async fn report(&self, path: &str) -> Result<Vec<u8>, SourceError> {
         self.files
@@ -41,16 +48,13 @@ impl AuditSource for FakeNet {
             .unwrap()
             .get(path)
             .cloned()
-            .ok_or_else(|| SourceError(format!("404 {path}")))
+            .ok_or_else(|| SourceError::refused(format!("404 {path}")))
     }
-    async fn export(&self, base: &str, path: &str) -> Result<Vec<u8>, SourceError> {
+    async fn export(&self, base: &str, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
         let key = format!("{base}|{path}");
-        self.files
-            .lock()
-            .unwrap()
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| SourceError(format!("404 {key}")))
+        let body = self.files.lock().unwrap().get(&key).cloned();
+        let body = body.ok_or_else(|| SourceError::refused(format!("404 {key}")))?;
+        Fetched::write(dest, &body)
     }
     async fn gpu_counts(&self) -> Result<Vec<GpuCount>, SourceError> {
         Ok(vec![GpuCount {
@@ -149,7 +153,10 @@ impl World {
             files.insert(format!("{URL}|{stem}-jobs.csv"), jobs.as_bytes().to_vec());
             chain.commitments.lock().unwrap().insert(
                 (VALIDATOR.into(), block),
-                Commitment::Sha256(sha(report.as_bytes())),
+                Commitment::Sha256 {
+                    sha256: sha(report.as_bytes()),
+                    block,
+                },
             );
             files.insert(path.clone(), report.into_bytes());
             net.entries.lock().unwrap().push(AuditEntry {
@@ -163,7 +170,7 @@ impl World {
                 end_time: end,
             });
         }
-        // A miner self-report that does not match its commitment: warns only.
+        // A miner self-report, committed like a validator's.
         let block = 1001;
         let path = format!("audit/miner/{MINER}/{block}.json");
         let body = br#"{"miner_hotkey": "5MinerSelfReport", "prometheus_metrics": [{"chute_id": "chute", "deployment_id": "d", "function": "chat", "total_seconds": 10.0, "total_count": 4}], "deployment_audit": []}"#;
@@ -171,6 +178,13 @@ impl World {
             .lock()
             .unwrap()
             .insert(path.clone(), body.to_vec());
+        chain.commitments.lock().unwrap().insert(
+            (MINER.into(), block),
+            Commitment::Sha256 {
+                sha256: sha(body),
+                block,
+            },
+        );
         let end = start() + Duration::hours(1);
         net.entries.lock().unwrap().push(AuditEntry {
             entry_id: expected_entry_id(MINER, block),
@@ -189,16 +203,11 @@ impl World {
     }
 
     fn options(&self, at: NaiveDateTime) -> SyncOptions {
-        SyncOptions {
+        SyncOptions::new(
             at,
-            window_days: 7,
-            validators: BTreeMap::from([(VALIDATOR.to_string(), URL.to_string())]),
-            hotkey: None,
-            miner_reports: true,
-            load_unverifiable: true,
-            concurrency: 3,
-            crash_before_catalog: false,
-        }
+            BTreeMap::from([(VALIDATOR.to_string(), URL.to_string())]),
+        )
+        .with_concurrency(3)
     }
 
     fn at(&self) -> NaiveDateTime {
@@ -379,10 +388,11 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
     each_backend(|t: TestStore| async move {
         let world = World::new();
         let store = store_of(&t).await;
-        let mut options = world.options(world.at());
-        options.crash_before_catalog = true;
-        options.concurrency = 1;
-        assert!(world.sync(&store, &options).await.is_err());
+        let options = world.options(world.at()).with_concurrency(1);
+        assert!(world
+            .sync(&store, &options.clone().with_crash_before_catalog(true))
+            .await
+            .is_err());
         // A leftover temp file, as a kill mid-write would leave.
         let dir = store.lake().entry_dir(&world.entry(0).entry_id).unwrap();
         std::fs::create_dir_all(&dir).unwrap();
@@ -390,7 +400,6 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
         drop(store);
 
         let store = store_of(&t).await;
-        options.crash_before_catalog = false;
         let summary = world.sync(&store, &options).await.unwrap();
         assert!(summary.leftovers_cleaned >= 1);
         assert_eq!(summary.loaded, HOURS as usize + 1);
@@ -441,36 +450,449 @@ async fn entries_leaving_the_window_are_pruned() {
     .await;
 }
 
+impl World {
+    fn set_commitment(&self, hotkey: &str, block: u32, commitment: Commitment) {
+        self.chain
+            .commitments
+            .lock()
+            .unwrap()
+            .insert((hotkey.to_string(), block), commitment);
+    }
+
+    fn commitment(&self, hotkey: &str, block: u32) -> Commitment {
+        self.chain.commitments.lock().unwrap()[&(hotkey.to_string(), block)].clone()
+    }
+
+    /// Replaces entry `h`'s report and commits the new one, as a validator
+    /// publishing it would.
+    fn republish(&self, h: usize, report: &str) {
+        let entry = self.entry(h);
+        self.net
+            .files
+            .lock()
+            .unwrap()
+            .insert(entry.path.clone(), report.as_bytes().to_vec());
+        self.set_commitment(
+            VALIDATOR,
+            entry.block,
+            Commitment::Sha256 {
+                sha256: sha(report.as_bytes()),
+                block: entry.block,
+            },
+        );
+    }
+
+    /// Entry `h`'s report with its invocations export replaced by `csv`
+    /// (hash updated), committed.
+    fn republish_export(&self, h: usize, export_path: &str, csv: &str) {
+        let entry = self.entry(h);
+        let stem = format!("invocations/2025/02/10/{:02}", h + 1);
+        let old = String::from_utf8(self.net.files.lock().unwrap()[&entry.path].clone()).unwrap();
+        let old_sha = {
+            let v: serde_json::Value = serde_json::from_str(&old).unwrap();
+            v["csv_exports"]["invocations"]["sha256"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let quoted = serde_json::to_string(export_path).unwrap();
+        let report = old
+            .replace(&old_sha, &hex::encode(sha(csv.as_bytes())))
+            .replace(&format!("{stem}.csv"), &quoted[1..quoted.len() - 1]);
+        self.net
+            .files
+            .lock()
+            .unwrap()
+            .insert(format!("{URL}|{export_path}"), csv.as_bytes().to_vec());
+        self.republish(h, &report);
+    }
+}
+
+async fn state_of(store: &Store, entry_id: &str) -> EntryRecord {
+    store.catalog().entry(entry_id).await.unwrap().unwrap()
+}
+
+fn lake_ids(store: &Store) -> Vec<String> {
+    store.lake().entry_ids().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn pruned_chain_state_makes_an_entry_unverifiable() {
+async fn an_old_report_relisted_under_a_new_block_is_an_integrity_violation() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        // Hour 5 re-lists hour 0's report under its own (later) block: the
+        // chain's latest commitment as of that block is hour 0's, whose
+        // hash matches, but it was made at hour 0's block.
+        let (e0, e5) = (world.entry(0), world.entry(5));
+        world.net.lock_entries()[5].path = e0.path.clone();
+        world.set_commitment(VALIDATOR, e5.block, world.commitment(VALIDATOR, e0.block));
+        let store = store_of(&t).await;
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert!(summary.integrity_violation(), "{summary:?}");
+        assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
+        let r = &summary.rejected[0];
+        assert_eq!((r.block, r.kind), (e5.block, FaultKind::Integrity));
+        assert!(r.reason.contains("re-listed"), "{}", r.reason);
+        assert_eq!(
+            state_of(&store, &e5.entry_id).await.state,
+            EntryState::Rejected
+        );
+        assert!(!lake_ids(&store).contains(&e5.entry_id));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unverifiable_entries_are_not_loaded_by_default_and_are_checked_again() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let (e0, e1) = (world.entry(0), world.entry(1));
+        let committed = (
+            world.commitment(VALIDATOR, e0.block),
+            world.commitment(VALIDATOR, e1.block),
+        );
+        world.set_commitment(VALIDATOR, e0.block, Commitment::Pruned);
+        world.set_commitment(VALIDATOR, e1.block, Commitment::Pruned);
+        let store = store_of(&t).await;
+
+        // The default: what cannot be proven is not loaded.
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.unverifiable, summary.loaded),
+            (2, HOURS as usize - 1)
+        );
+        assert!(!summary.integrity_violation());
+        let record = state_of(&store, &e0.entry_id).await;
+        assert_eq!(
+            (record.state, record.unverifiable),
+            (EntryState::Unverifiable, true)
+        );
+        assert!(!lake_ids(&store).contains(&e0.entry_id));
+
+        // Opted in: loaded, flagged, and counted.
+        let opted_in = world.options(world.at()).with_load_unverifiable(true);
+        let summary = world.sync(&store, &opted_in).await.unwrap();
+        assert_eq!((summary.loaded, summary.loaded_unverifiable), (2, 2));
+        let record = state_of(&store, &e0.entry_id).await;
+        assert_eq!(
+            (record.state, record.unverifiable),
+            (EntryState::Loaded, true)
+        );
+
+        // The archive answers again: hour 0 matches and is verified, hour
+        // 1's commitment is not its report: rejected and out of the lake.
+        world.set_commitment(VALIDATOR, e0.block, committed.0);
+        world.set_commitment(
+            VALIDATOR,
+            e1.block,
+            Commitment::Sha256 {
+                sha256: [7; 32],
+                block: e1.block,
+            },
+        );
+        let _ = committed.1;
+        let summary = world.sync(&store, &opted_in).await.unwrap();
+        assert_eq!(summary.reverified, 1, "{summary:?}");
+        let record = state_of(&store, &e0.entry_id).await;
+        assert_eq!(
+            (record.state, record.unverifiable),
+            (EntryState::Loaded, false)
+        );
+        assert_eq!(summary.rejected.len(), 1);
+        assert_eq!(summary.rejected[0].block, e1.block);
+        assert!(summary.integrity_violation());
+        assert!(!lake_ids(&store).contains(&e1.entry_id));
+
+        // Still pruned and no longer opted in: back out of the lake.
+        world.set_commitment(VALIDATOR, e0.block, Commitment::Pruned);
+        world
+            .sync(
+                &store,
+                &world.options(world.at()).with_load_unverifiable(true),
+            )
+            .await
+            .unwrap();
+        let record = state_of(&store, &e0.entry_id).await;
+        assert_eq!(
+            record.state,
+            EntryState::Loaded,
+            "pruned again, still opted in"
+        );
+        world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        let record = state_of(&store, &e0.entry_id).await;
+        assert_eq!(
+            record.state,
+            EntryState::Loaded,
+            "its proof was seen once: kept"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flagged_entry_leaves_the_lake_when_the_user_opts_out() {
     each_backend(|t: TestStore| async move {
         let world = World::new();
         let e0 = world.entry(0);
+        world.set_commitment(VALIDATOR, e0.block, Commitment::Pruned);
+        let store = store_of(&t).await;
+        let opted_in = world.options(world.at()).with_load_unverifiable(true);
+        world.sync(&store, &opted_in).await.unwrap();
+        assert!(lake_ids(&store).contains(&e0.entry_id));
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(summary.unverifiable, 1, "{summary:?}");
+        let record = state_of(&store, &e0.entry_id).await;
+        assert_eq!(
+            (record.state, record.unverifiable),
+            (EntryState::Unverifiable, true)
+        );
+        assert!(!lake_ids(&store).contains(&e0.entry_id));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_miner_self_report_off_its_commitment_is_rejected_without_paging() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let miner = world.entry(HOURS as usize);
         world
             .chain
             .commitments
             .lock()
             .unwrap()
-            .insert((VALIDATOR.into(), e0.block), Commitment::Pruned);
+            .remove(&(MINER.to_string(), miner.block));
         let store = store_of(&t).await;
-        let mut options = world.options(world.at());
-        options.load_unverifiable = false;
-        let summary = world.sync(&store, &options).await.unwrap();
-        assert_eq!(summary.unverifiable, 1);
-        assert!(!summary.integrity_violation());
-        let record = store.catalog().entry(&e0.entry_id).await.unwrap().unwrap();
-        assert_eq!(record.state, EntryState::Unverifiable);
-        // The default loads it, flagged.
         let summary = world
             .sync(&store, &world.options(world.at()))
             .await
             .unwrap();
-        assert_eq!((summary.loaded, summary.unverifiable), (1, 1));
-        let record = store.catalog().entry(&e0.entry_id).await.unwrap().unwrap();
+        assert_eq!(summary.loaded, HOURS as usize);
+        assert_eq!(summary.rejected.len(), 1);
+        let r = &summary.rejected[0];
+        assert_eq!((r.kind, r.integrity), (FaultKind::Integrity, false));
+        assert!(!summary.integrity_violation(), "miner data does not page");
+        let record = state_of(&store, &miner.entry_id).await;
+        assert_eq!(record.state, EntryState::Rejected);
+        assert!(record.reject_reason.unwrap().contains("no commitment"));
+        assert!(!lake_ids(&store).contains(&miner.entry_id));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loaded_entry_whose_lake_files_are_gone_is_fetched_again() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let store = store_of(&t).await;
+        world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        let e2 = world.entry(2);
+        std::fs::remove_dir_all(store.lake().entry_dir(&e2.entry_id).unwrap()).unwrap();
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(summary.missing_from_lake, vec![e2.entry_id.clone()]);
         assert_eq!(
-            (record.state, record.unverifiable),
-            (EntryState::Loaded, true)
+            (summary.loaded, summary.already_loaded),
+            (1, HOURS as usize)
         );
+        assert!(lake_ids(&store).contains(&e2.entry_id));
+        assert_eq!(
+            store.catalog().exports(&e2.entry_id).await.unwrap().len(),
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_id_listed_in_upper_case_is_loaded_once_under_its_canonical_id() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let e3 = world.entry(3);
+        world.net.lock_entries()[3].entry_id = e3.entry_id.to_ascii_uppercase();
+        let store = store_of(&t).await;
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(summary.loaded, HOURS as usize + 1, "{summary:?}");
+        assert_eq!(
+            state_of(&store, &e3.entry_id).await.state,
+            EntryState::Loaded
+        );
+        let again = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.loaded, again.already_loaded),
+            (0, HOURS as usize + 1)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_listing_elements_are_reported_and_the_rest_loads() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        world.net.malformed.lock().unwrap().push(MalformedListing {
+            index: 2,
+            reason: "not an audit entry: missing field `block`".into(),
+        });
+        let store = store_of(&t).await;
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(summary.malformed_listing.len(), 1);
+        assert_eq!(summary.listed, HOURS as usize + 2);
+        assert_eq!(summary.loaded, HOURS as usize + 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_but_malformed_entries_are_rejected_with_the_reason() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        // Hour 0: a report without csv_exports (it would load as an empty hour).
+        world.republish(0, r#"{"instance_audit": []}"#);
+        // Hour 1: an invocations export without compute_multiplier.
+        world.republish_export(
+            1,
+            "invocations/2025/02/10/02.csv",
+            "invocation_id,miner_hotkey,completed_at,metrics\ni,5Miner,2025-02-10 01:00:00,\n",
+        );
+        let store = store_of(&t).await;
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        let kinds: Vec<(u32, FaultKind)> =
+            summary.rejected.iter().map(|r| (r.block, r.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (world.entry(0).block, FaultKind::Malformed),
+                (world.entry(1).block, FaultKind::Malformed)
+            ],
+            "{:?}",
+            summary.rejected
+        );
+        assert!(summary.rejected[0].reason.contains("csv_exports"));
+        assert!(summary.rejected[1].reason.contains("compute_multiplier"));
+        for h in [0, 1] {
+            let record = state_of(&store, &world.entry(h).entry_id).await;
+            assert_eq!(record.state, EntryState::Rejected);
+            assert!(!lake_ids(&store).contains(&world.entry(h).entry_id));
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsafe_export_path_in_a_committed_report_is_an_integrity_violation() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let csv = "invocation_id,miner_hotkey,compute_multiplier,completed_at,metrics\n";
+        world.republish_export(0, "invocations/%2e%2e/%2e%2e/etc/passwd", csv);
+        world.republish_export(1, "invocations/2025\\..\\..\\x.csv", csv);
+        let store = store_of(&t).await;
+        let summary = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert!(summary.integrity_violation());
+        assert!(
+            summary.failed.is_empty(),
+            "not retried: {:?}",
+            summary.failed
+        );
+        let blocks: Vec<u32> = summary.rejected.iter().map(|r| r.block).collect();
+        assert_eq!(blocks, [world.entry(0).block, world.entry(1).block]);
+        assert!(summary.rejected[0].reason.contains("unsafe export path"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hours_without_a_verified_entry_are_reported_as_gaps() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        world.tamper(&world.entry(2).path);
+        let store = store_of(&t).await;
+        // A one-day window ending an hour after the last published hour.
+        let options = world.options(world.at()).with_window_days(1);
+        let summary = world.sync(&store, &options).await.unwrap();
+        let hour = |h: i64| start() + Duration::hours(h);
+        // Ends 07:00 of the day before (the window's start) up to 06:00:
+        // 24 hours, of which 01:00, 02:00, 04:00, 05:00 and 06:00 are
+        // covered; 03:00 (rejected) is not.
+        assert!(summary.gaps.contains(&hour(3)), "{:?}", summary.gaps);
+        for covered in [1, 2, 4, 5, 6] {
+            assert!(!summary.gaps.contains(&hour(covered)));
+        }
+        assert_eq!(summary.gaps.len(), 24 - 5);
+        assert_eq!(
+            store
+                .catalog()
+                .coverage_gaps(options.window_start(), options.at)
+                .await
+                .unwrap(),
+            summary.gaps
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validator_removed_from_the_config_leaves_no_state_that_panics() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let miner = world.entry(HOURS as usize);
+        // First run: the miner's hotkey is (wrongly) configured as a
+        // validator and its report is not served yet: the catalog keeps
+        // the entry, as a validator's, to retry.
+        let report = world.net.files.lock().unwrap().remove(&miner.path).unwrap();
+        let mut validators = BTreeMap::from([(VALIDATOR.to_string(), URL.to_string())]);
+        validators.insert(MINER.to_string(), URL.to_string());
+        let store = store_of(&t).await;
+        let first = world
+            .sync(&store, &SyncOptions::new(world.at(), validators))
+            .await
+            .unwrap();
+        assert_eq!(first.failed.len(), 1, "{first:?}");
+        // Second run: the configuration is fixed, the report is served.
+        world
+            .net
+            .files
+            .lock()
+            .unwrap()
+            .insert(miner.path.clone(), report);
+        let second = world
+            .sync(&store, &world.options(world.at()))
+            .await
+            .unwrap();
+        assert_eq!(second.skipped, 1, "{second:?}");
+        assert!(second.rejected.is_empty() && second.failed.is_empty());
     })
     .await;
 }

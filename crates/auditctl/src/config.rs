@@ -383,7 +383,8 @@ pub struct SyncConfig {
     /// Parallel downloads.
     pub concurrency: usize,
     /// Load entries whose commitment cannot be checked (pruned chain
-    /// state), flagged as unverifiable.
+    /// state), flagged as unverifiable. Off by default: what cannot be
+    /// proven is not scored; scores that use one say so.
     pub load_unverifiable: bool,
     /// Also fetch miners' self-reports.
     pub miner_reports: bool,
@@ -395,7 +396,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             concurrency: 8,
-            load_unverifiable: true,
+            load_unverifiable: false,
             miner_reports: true,
             window_days: 7,
         }

@@ -2,7 +2,6 @@
 //! or JSON. Rendering functions return strings so tests can snapshot them.
 
 use comfy_table::{presets, Cell, CellAlignment, Table};
-use std::io::Write;
 
 use serde::Serialize;
 

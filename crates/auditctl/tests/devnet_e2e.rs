@@ -163,16 +163,11 @@ fn client_of(url: &url::Url) -> Arc<ChutesClient> {
 
 /// Sync options for `world` served at `url`, at the world's now.
 fn options_of(world: &World, url: &url::Url) -> SyncOptions {
-    SyncOptions {
-        at: world.now(),
-        window_days: 7,
-        validators: BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
-        hotkey: None,
-        miner_reports: true,
-        load_unverifiable: true,
-        concurrency: 4,
-        crash_before_catalog: false,
-    }
+    SyncOptions::new(
+        world.now(),
+        BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
+    )
+    .with_concurrency(4)
 }
 
 /// Syncs the world served at `url` into `store`.

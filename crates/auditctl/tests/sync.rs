@@ -1,7 +1,7 @@
 //! `auditctl sync` against the devnet (HTTP network and simulated chain
 //! node on loopback), on SQLite and PostgreSQL: a clean load and a no-op
 //! resync, each integrity fault with exit code 3, an unverifiable entry
-//! after chain pruning, pruning when the window moves, malformed rows
+//! after chain pruning (not loaded unless opted in, its hour a gap), pruning when the window moves, malformed rows
 //! counted, a newly published hour caught up, and a crash between the
 //! lake and the catalog recovered.
 
@@ -91,6 +91,11 @@ async fn devnet(corrupt: bool) -> Devnet {
 impl Devnet {
     /// An auditctl config pointing at this devnet and at `t`'s catalog.
     fn config(&self, t: &TestStore) -> PathBuf {
+        self.config_with(t, "")
+    }
+
+    /// The same, with more YAML appended (`sync:` settings).
+    fn config_with(&self, t: &TestStore, extra: &str) -> PathBuf {
         let url = self.server.url();
         let ws = self.chain.ws_url();
         let path = self
@@ -102,7 +107,7 @@ impl Devnet {
             format!(
                 "data_dir: {}\ndatabase_url: {}\nendpoints:\n  api: {url}\n  llm: {url}\n\
                  validators:\n  - name: devnet\n    hotkey: {}\n    url: {url}\n\
-                 subtensor:\n  url: {ws}\n  archive_url: {ws}\n  timeout_seconds: 5\n",
+                 subtensor:\n  url: {ws}\n  archive_url: {ws}\n  timeout_seconds: 5\n{extra}",
                 t.data_dir().display(),
                 t.database_url(),
                 self.world.meta.validator_hotkey
@@ -241,22 +246,41 @@ async fn each_integrity_fault_rejects_exactly_its_entry_with_exit_code_3() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pruned_chain_state_loads_entries_flagged_unverifiable() {
+async fn pruned_chain_state_is_not_loaded_unless_the_user_opts_in() {
     let net = devnet(false).await;
     let entries = net.validator_entries();
     net.chain.prune_before(entries[1].block);
     each_backend(|t| {
         let net = &net;
         async move {
+            // The default: what cannot be proven is not loaded.
             let config = net.config(&t);
             let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
             assert_eq!(code, 0, "{summary}");
             assert_eq!(count(&summary, "unverifiable"), 1, "{summary}");
             assert_eq!(
                 count(&summary, "loaded"),
-                net.validator_entries().len() as u64
+                net.validator_entries().len() as u64 - 1
             );
-            // The catalog keeps the flag on the loaded entry, for scores to show.
+            let unproven = audit_store::time::parse_utc(&net.validator_entries()[0].end_time)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            let gaps = summary["gaps"].as_array().unwrap();
+            assert!(
+                gaps.contains(&Value::from(unproven.as_str())),
+                "the unproven hour {unproven} is a gap"
+            );
+            let proven = audit_store::time::parse_utc(&net.validator_entries()[1].end_time)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            assert!(!gaps.contains(&Value::from(proven.as_str())));
+            // Opted in: loaded, and the catalog keeps the flag for scores.
+            let config = net.config_with(&t, "sync:\n  load_unverifiable: true\n");
+            let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 0, "{summary}");
+            assert_eq!(count(&summary, "loaded_unverifiable"), 1, "{summary}");
             let store = t.reopen().await;
             let loaded = store
                 .catalog()
@@ -375,24 +399,17 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
                 .unwrap(),
                 netuid: net.world.meta.netuid,
             });
-            let mut options = SyncOptions {
-                at: audit_store::time::parse_utc(AT).unwrap(),
-                window_days: 7,
-                validators: BTreeMap::from([(
-                    net.world.meta.validator_hotkey.clone(),
-                    url.to_string(),
-                )]),
-                hotkey: None,
-                miner_reports: false,
-                load_unverifiable: true,
-                concurrency: 2,
-                crash_before_catalog: true,
-            };
+            let options = SyncOptions::new(
+                audit_store::time::parse_utc(AT).unwrap(),
+                BTreeMap::from([(net.world.meta.validator_hotkey.clone(), url.to_string())]),
+            )
+            .with_miner_reports(false)
+            .with_concurrency(2);
             let crashed = audit_sync::sync(
                 store.clone(),
                 client.clone(),
                 chain.clone(),
-                &options,
+                &options.clone().with_crash_before_catalog(true),
                 |_, _, _| {},
             )
             .await;
@@ -401,7 +418,6 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
                 !store.lake().entries().unwrap().is_empty(),
                 "the lake was written first"
             );
-            options.crash_before_catalog = false;
             let recovered = audit_sync::sync(store.clone(), client, chain, &options, |_, _, _| {})
                 .await
                 .unwrap();

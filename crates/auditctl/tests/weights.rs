@@ -201,3 +201,26 @@ async fn weights_without_a_metagraph_says_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `auditctl sync` first"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weights_refuse_a_lake_that_lost_a_loaded_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    build_lake(&data).await;
+    let entry = data
+        .join("lake")
+        .join("entries")
+        .join("0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2");
+    std::fs::remove_dir_all(&entry).unwrap();
+    let out = auditctl(
+        &data,
+        &["weights", "--dry-run", "--at", "2025-02-10T12:00:00Z"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2")
+            && stderr.contains("run `auditctl sync`"),
+        "{stderr}"
+    );
+}

@@ -6,15 +6,20 @@
 //! retried a bounded number of times with exponential backoff, 4xx answers
 //! never are. Bodies are read up to a cap, so a hostile server cannot make
 //! the auditor allocate without bound. Errors name the URL and the status.
-//! Downloads return the sha256 of exactly the bytes received.
+//! Downloads return the sha256 of exactly the bytes received; an export
+//! streams to a file while it is hashed
+//! ([`ChutesClient::download_export_to`]), so its size never becomes
+//! memory.
 
 #![warn(missing_docs)]
 
 pub mod trace;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use audit_model::{AuditEntry, EntrySource, GpuCount};
+use audit_model::path::{check_export_path, UnsafePath};
+use audit_model::{AuditEntry, EntrySource, GpuCount, Listing, MalformedListing};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -129,6 +134,19 @@ pub enum ClientError {
     /// The HTTP client could not be built.
     #[error("setting up the HTTP client: {0}")]
     Setup(String),
+    /// A path from the network that must not be fetched (traversal,
+    /// encoded or not).
+    #[error("refusing an unsafe path {0}")]
+    UnsafePath(#[from] UnsafePath),
+    /// Writing a streamed download to its file failed.
+    #[error("writing {}: {source}", path.display())]
+    Io {
+        /// The file written to.
+        path: PathBuf,
+        /// What the filesystem said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The catalogue did not end within [`MAX_CATALOGUE_PAGES`] pages.
     #[error("{url}: the chutes catalogue did not end after {pages} pages of {page_size}; refusing to page on")]
     TooManyPages {
@@ -150,6 +168,16 @@ impl ClientError {
             _ => false,
         }
     }
+}
+
+/// A download streamed to a file: its size and the sha256 (hex) of
+/// exactly the bytes written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDownload {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Lower-case hex sha256 of those bytes.
+    pub sha256: String,
 }
 
 /// Bytes downloaded and their sha256 (hex).
@@ -340,33 +368,23 @@ impl ChutesClient {
         })
     }
 
-    /// `GET /audit/`: every listed entry, with times as naive UTC. The
-    /// source is a guess from the path (`audit/miner/…`); the caller
-    /// decides by its configured validators.
-    pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, ClientError> {
+    /// `GET /audit/`: every listed entry, with times as naive UTC and
+    /// entry ids in lower case (the one form the store keys on). An
+    /// element that cannot be read is set aside with the reason, never
+    /// fatal: one bad element must not hide the rest. The source is a
+    /// guess from the path (`audit/miner/…`); the caller decides by its
+    /// configured validators.
+    pub async fn audit_entries(&self) -> Result<Listing, ClientError> {
         let url = Self::join(&self.config.endpoints.api, "audit/")?;
-        let listed: Vec<ListedEntry> = self.get_json(url.clone()).await?;
-        let time = |field: &str, text: &str| {
-            audit_model::time::parse_utc(text).ok_or_else(|| ClientError::Decode {
-                url: url.to_string(),
-                message: format!("`{field}` is not a timestamp: {text:?}"),
-            })
-        };
-        listed
-            .into_iter()
-            .map(|e| {
-                Ok(AuditEntry {
-                    source: EntrySource::of_report_path(&e.path),
-                    created_at: time("created_at", &e.created_at)?,
-                    start_time: time("start_time", &e.start_time)?,
-                    end_time: time("end_time", &e.end_time)?,
-                    entry_id: e.entry_id,
-                    hotkey: e.hotkey,
-                    block: e.block,
-                    path: e.path,
-                })
-            })
-            .collect()
+        let listed: Vec<Value> = self.get_json(url.clone()).await?;
+        let mut listing = Listing::default();
+        for (index, element) in listed.into_iter().enumerate() {
+            match listed_entry(element) {
+                Ok(entry) => listing.entries.push(entry.normalised()),
+                Err(reason) => listing.malformed.push(MalformedListing { index, reason }),
+            }
+        }
+        Ok(listing)
     }
 
     /// `GET /audit/download?path=…`: the report bytes exactly as served.
@@ -377,28 +395,109 @@ impl ChutesClient {
         Ok(download(bytes))
     }
 
-    /// An export by its report path (`invocations/2025/02/10/16.csv`),
-    /// from `{validator_url}/invocations/exports/2025/02/10/16.csv`.
+    /// The URL of an export by its report path
+    /// (`invocations/2025/02/10/16.csv` →
+    /// `{validator_url}/invocations/exports/2025/02/10/16.csv`), after
+    /// checking the decoded path ([`check_export_path`]).
+    pub fn export_url(&self, validator_url: &Url, path: &str) -> Result<Url, ClientError> {
+        let decoded = check_export_path(path)?;
+        let rest = decoded
+            .strip_prefix("invocations/")
+            .ok_or_else(|| UnsafePath {
+                path: path.to_string(),
+                why: "an export path starts with `invocations/`".into(),
+            })?;
+        Self::join(validator_url, &format!("invocations/exports/{rest}"))
+    }
+
+    /// An export by its report path, buffered whole (up to the body cap).
+    /// For small files and tests; sync streams with
+    /// [`download_export_to`](Self::download_export_to).
     pub async fn download_export(
         &self,
         validator_url: &Url,
         path: &str,
     ) -> Result<Download, ClientError> {
-        let rest = path
-            .strip_prefix("invocations/")
-            .ok_or_else(|| ClientError::Url {
-                input: path.to_string(),
-                message: "an export path starts with `invocations/`".into(),
-            })?;
-        if rest.split('/').any(|part| part == ".." || part.is_empty()) {
-            return Err(ClientError::Url {
-                input: path.to_string(),
-                message: "unsafe export path".into(),
-            });
-        }
-        let url = Self::join(validator_url, &format!("invocations/exports/{rest}"))?;
+        let url = self.export_url(validator_url, path)?;
         let bytes = self.get(url).await?;
         Ok(download(bytes))
+    }
+
+    /// An export by its report path, streamed into `dest` (created or
+    /// truncated) while its sha256 is computed: memory stays at one
+    /// network chunk whatever the body's size. Retried like every GET; the
+    /// caller owns `dest` and removes it when the hash does not match.
+    pub async fn download_export_to(
+        &self,
+        validator_url: &Url,
+        path: &str,
+        dest: &Path,
+    ) -> Result<FileDownload, ClientError> {
+        let url = self.export_url(validator_url, path)?;
+        let mut attempt = 0;
+        loop {
+            match self.stream_to_file(&url, dest).await {
+                Err(e) if e.is_transient() && attempt < self.config.retries => {
+                    let wait = self.config.backoff * 2u32.pow(attempt);
+                    tracing::debug!(%url, attempt, "retrying after {e}");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn stream_to_file(&self, url: &Url, dest: &Path) -> Result<FileDownload, ClientError> {
+        use tokio::io::AsyncWriteExt;
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| transport(url, e))?;
+        let cap = self.config.max_body_bytes;
+        if !response.status().is_success() {
+            // The error body is small and only for the message.
+            return match read_capped(url, response, 4096).await {
+                Err(e) => Err(e),
+                Ok(_) => Err(ClientError::Decode {
+                    url: url.to_string(),
+                    message: "a failed answer with no error".into(),
+                }),
+            };
+        }
+        if response.content_length().is_some_and(|n| n > cap) {
+            return Err(ClientError::TooLarge {
+                url: url.to_string(),
+                cap,
+            });
+        }
+        let io = |source| ClientError::Io {
+            path: dest.to_path_buf(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut hasher = Sha256::new();
+        let mut written = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| transport(url, e))?;
+            written += chunk.len() as u64;
+            if written > cap {
+                return Err(ClientError::TooLarge {
+                    url: url.to_string(),
+                    cap,
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok(FileDownload {
+            bytes: written,
+            sha256: hex::encode(hasher.finalize()),
+        })
     }
 
     /// The whole chutes catalogue, page by page until a short page, at
@@ -564,6 +663,33 @@ impl ChutesClient {
             events: Box::pin(events),
         })
     }
+}
+
+/// One listing element as an entry, or why not. The reason names the
+/// field, never echoes the (untrusted) value at length.
+fn listed_entry(element: Value) -> Result<AuditEntry, String> {
+    let e: ListedEntry = serde_json::from_value(element).map_err(|e| {
+        let text: String = e
+            .to_string()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(160)
+            .collect();
+        format!("not an audit entry: {text}")
+    })?;
+    let time = |field: &str, text: &str| {
+        audit_model::time::parse_utc(text).ok_or_else(|| format!("`{field}` is not a timestamp"))
+    };
+    Ok(AuditEntry {
+        source: EntrySource::of_report_path(&e.path),
+        created_at: time("created_at", &e.created_at)?,
+        start_time: time("start_time", &e.start_time)?,
+        end_time: time("end_time", &e.end_time)?,
+        entry_id: e.entry_id,
+        hotkey: e.hotkey,
+        block: e.block,
+        path: e.path,
+    })
 }
 
 fn download(bytes: Vec<u8>) -> Download {

@@ -117,8 +117,13 @@ async fn audit_entries_reports_and_exports() {
     let mut script = Script::default();
     script.routes.insert(
         "/audit/".into(),
-        ok(r#"[{"entry_id": "e1", "hotkey": "5V", "block": 7, "path": "audit/validator/5V/7.json",
+        ok(r#"[{"entry_id": "E1-ABC", "hotkey": "5V", "block": 7, "path": "audit/validator/5V/7.json",
               "created_at": "2025-02-10T16:00:07.123456", "start_time": "2025-02-10T15:00:00Z", "end_time": "2025-02-10T16:00:00+00:00"},
+             {"entry_id": "e3", "hotkey": "5V", "path": "audit/validator/5V/9.json",
+              "created_at": "2025-02-10T16:00:07", "start_time": "2025-02-10T15:00:00", "end_time": "2025-02-10T16:00:00"},
+             {"entry_id": "e4", "hotkey": "5V", "block": 10, "path": "audit/validator/5V/10.json",
+              "created_at": "yesterday", "start_time": "2025-02-10T15:00:00", "end_time": "2025-02-10T16:00:00"},
+             17,
              {"entry_id": "e2", "hotkey": "5M", "block": 8, "path": "audit/miner/5M/8.json",
               "created_at": "2025-02-10T16:00:09", "start_time": "2025-02-10T15:00:00", "end_time": "2025-02-10T16:00:00"}]"#),
     );
@@ -136,8 +141,18 @@ async fn audit_entries_reports_and_exports() {
     let (url, script) = serve(script).await;
     let c = client(&url);
 
-    let entries = c.audit_entries().await.unwrap();
+    let listing = c.audit_entries().await.unwrap();
+    // Three malformed elements are set aside, by position; the rest reads.
+    let skipped: Vec<usize> = listing.malformed.iter().map(|m| m.index).collect();
+    assert_eq!(skipped, [1, 2, 3], "{:?}", listing.malformed);
+    assert!(listing.malformed[0].reason.contains("block"));
+    assert!(listing.malformed[1].reason.contains("created_at"));
+    let entries = listing.entries;
     assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[0].entry_id, "e1-abc",
+        "ids normalised to lower case"
+    );
     assert_eq!(
         entries[0].created_at.to_string(),
         "2025-02-10 16:00:07.123456"
@@ -171,6 +186,35 @@ async fn audit_entries_reports_and_exports() {
         .await
         .is_err());
     assert!(c.download_export(&url, "elsewhere/x.csv").await.is_err());
+    for encoded in [
+        "invocations/%2e%2e/%2e%2e/etc/passwd",
+        "invocations/a%5c..%5cb.csv",
+    ] {
+        let err = c.download_export(&url, encoded).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::UnsafePath(_)),
+            "{encoded}: {err}"
+        );
+    }
+    let hits = script.hits.lock().unwrap();
+    assert!(
+        hits.keys().all(|target| !target.contains("etc")),
+        "an unsafe path reached the server: {hits:?}"
+    );
+    drop(hits);
+
+    // Streamed to a file: the same bytes and hash as buffered.
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("16.csv.part");
+    let streamed = c
+        .download_export_to(&url, "invocations/2025/02/10/16.csv", &dest)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"invocation_id\nx\n");
+    assert_eq!(
+        (streamed.bytes, streamed.sha256),
+        (export.bytes.len() as u64, export.sha256)
+    );
 }
 
 #[tokio::test]

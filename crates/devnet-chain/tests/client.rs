@@ -99,15 +99,25 @@ async fn a_commitment_is_read_as_of_its_block() {
     // CommitmentOf keeps only the latest; at block 1000 the first one shows.
     assert_eq!(
         chain.commitment(64, &alice, 1_000).await.unwrap(),
-        CommitmentAt::Sha256([1; 32])
+        CommitmentAt::Sha256 {
+            sha256: [1; 32],
+            block: 1_000
+        }
     );
     assert_eq!(
         chain.commitment(64, &alice, 1_299).await.unwrap(),
-        CommitmentAt::Sha256([1; 32])
+        CommitmentAt::Sha256 {
+            sha256: [1; 32],
+            block: 1_000
+        },
+        "an older commitment still shows, with its own block"
     );
     assert_eq!(
         chain.commitment(64, &alice, 1_300).await.unwrap(),
-        CommitmentAt::Sha256([2; 32])
+        CommitmentAt::Sha256 {
+            sha256: [2; 32],
+            block: 1_300
+        }
     );
     assert_eq!(
         chain.commitment(64, &alice, 999).await.unwrap(),
@@ -133,7 +143,10 @@ async fn a_commitment_is_read_as_of_its_block() {
     node.commit(&alice, 1_600, [4; 32]).unwrap();
     assert_eq!(
         chain.commitment(64, &alice, 1_600).await.unwrap(),
-        CommitmentAt::Sha256([4; 32])
+        CommitmentAt::Sha256 {
+            sha256: [4; 32],
+            block: 1_600
+        }
     );
     node.withhold(&alice, 1_600).unwrap();
     assert_eq!(
@@ -156,7 +169,10 @@ async fn pruned_state_reads_as_pruned_not_as_absent() {
     );
     assert_eq!(
         chain.commitment(64, &bob, 1_200).await.unwrap(),
-        CommitmentAt::Sha256([3; 32])
+        CommitmentAt::Sha256 {
+            sha256: [3; 32],
+            block: 1_001
+        }
     );
 }
 

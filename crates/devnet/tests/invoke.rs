@@ -222,7 +222,7 @@ async fn a_failed_attempt_is_retried_on_another_miner_and_both_are_recorded() {
 #[tokio::test]
 async fn advance_publishes_the_hour_with_every_attempt_and_verifiable_hashes() {
     let net = start().await;
-    let before = net.client.audit_entries().await.unwrap();
+    let before = net.client.audit_entries().await.unwrap().entries;
     let mut children = Vec::new();
     for kind in ["chat", "image", "embed"] {
         children.extend(attempts(&net.send(kind).await.1).into_iter().map(|a| a.0));
@@ -236,7 +236,7 @@ async fn advance_publishes_the_hour_with_every_attempt_and_verifiable_hashes() {
     let http = reqwest_post(&format!("{}_devnet/advance", net.server.url())).await;
     assert_eq!(http["invocation_rows"], children.len());
 
-    let after = net.client.audit_entries().await.unwrap();
+    let after = net.client.audit_entries().await.unwrap().entries;
     assert_eq!(after.len(), before.len() + 1);
     let entry = after.last().unwrap();
     assert_eq!(entry.hotkey, VALIDATOR_HOTKEY);

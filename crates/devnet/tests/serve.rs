@@ -16,7 +16,7 @@ async fn every_read_endpoint_serves_the_world_verbatim() {
     let (dir, server, client) = start().await;
     let world = World::load(dir.path()).unwrap();
     let commitments = world.commitments().unwrap();
-    let entries = client.audit_entries().await.unwrap();
+    let entries = client.audit_entries().await.unwrap().entries;
     assert_eq!(entries.len(), world.entries.len());
     let url = Url::parse(&server.url()).unwrap();
     for entry in &entries {

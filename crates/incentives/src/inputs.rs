@@ -33,6 +33,9 @@ pub struct ScoringInputs {
     pub gpu_counts: Vec<GpuCount>,
     /// How many entries feed the score.
     pub entries: usize,
+    /// How many of them were loaded unverifiable (their commitment could
+    /// not be checked): every score that used one is marked by it.
+    pub unverifiable_entries_used: usize,
     /// The catalog's metagraph snapshot used, when read from a store.
     pub snapshot_id: Option<i64>,
 }
@@ -67,12 +70,16 @@ impl ScoringInputs {
             metagraph,
             gpu_counts,
             entries: 0,
+            unverifiable_entries_used: 0,
             snapshot_id: None,
         }
     }
 
     /// Gathers the inputs from the store: loaded entries of the given
     /// validator hotkeys whose `created_at` lies in `[at - window, at]`.
+    /// Refuses ([`IncentivesError::LakeDisagrees`]) when a loaded entry's
+    /// files are gone from the lake: the catalog would claim rows the
+    /// scores do not see.
     pub async fn from_store(
         store: &Store,
         at: NaiveDateTime,
@@ -93,6 +100,12 @@ impl ScoringInputs {
         entries.sort_by(|a, b| {
             (a.entry.created_at, &a.entry.entry_id).cmp(&(b.entry.created_at, &b.entry.entry_id))
         });
+        let ids: Vec<String> = entries.iter().map(|e| e.entry.entry_id.clone()).collect();
+        let missing = store.lake().missing(&ids)?;
+        if !missing.is_empty() {
+            return Err(IncentivesError::LakeDisagrees { entries: missing });
+        }
+        let unverifiable_entries_used = entries.iter().filter(|e| e.unverifiable).count();
         let metagraph = store
             .catalog()
             .metagraph_at(netuid, at)
@@ -138,6 +151,7 @@ impl ScoringInputs {
             metagraph: metagraph.neurons,
             gpu_counts,
             entries: entries.len(),
+            unverifiable_entries_used,
         })
     }
 }

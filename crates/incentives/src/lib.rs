@@ -49,6 +49,18 @@ pub enum IncentivesError {
     /// An evaluation time the date arithmetic cannot handle.
     #[error("evaluation time out of range: {0}")]
     Time(String),
+    /// Loaded entries whose lake files are gone: scoring would quietly use
+    /// fewer rows than the catalog claims, so it refuses.
+    #[error(
+        "the lake disagrees with its catalog: {} loaded entr{} have no files in the lake ({}); run `auditctl sync` to fetch them again",
+        entries.len(),
+        if entries.len() == 1 { "y" } else { "ies" },
+        entries.join(", ")
+    )]
+    LakeDisagrees {
+        /// The entry ids whose files are missing.
+        entries: Vec<String>,
+    },
     /// A share outside [0, 1] or not a number: the inputs held values the
     /// guards should have refused; no weights come from such a run.
     #[error("refusing the scores: {what} of {hotkey} is {value}, outside [0, 1]")]
@@ -87,6 +99,10 @@ pub struct Scores {
     pub invocations: InvocationStats,
     /// Validator entries in the window.
     pub entries: usize,
+    /// Entries among `entries` that were loaded without a checked
+    /// commitment (`load_unverifiable`): when not 0, these scores rest on
+    /// data that was not proven, and must not be sent as weights.
+    pub unverifiable_entries_used: usize,
 }
 
 /// Scores every miner as of `at` (spec §1–§5).
@@ -108,6 +124,7 @@ pub fn score(
         unique_scale,
         invocations,
         entries: inputs.entries,
+        unverifiable_entries_used: inputs.unverifiable_entries_used,
     })
 }
 

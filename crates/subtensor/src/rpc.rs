@@ -4,9 +4,12 @@
 //! Every call has a timeout. When the socket drops, the client reconnects
 //! with bounded backoff and repeats the call once connected. A node that
 //! no longer holds a block's state (a pruned, non-archive node) answers
-//! with an error that [`Pruned`](ChainError::Pruned) names, kept apart from
-//! every other failure: the auditor marks such an entry *unverifiable*,
-//! never verified.
+//! with Substrate's own words, "State already discarded"; only that answer
+//! becomes [`Pruned`](ChainError::Pruned), kept apart from every other
+//! failure: the auditor marks such an entry *unverifiable*, never
+//! verified. Any other error (an unknown block, a gateway's "request
+//! pruned by rate limiter") is an ordinary, transient failure: a lying or
+//! overloaded node must not be able to turn a check into "cannot check".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,8 +55,16 @@ impl Default for ClientOptions {
 /// What an account had committed as of a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitmentAt {
-    /// The committed sha256 field.
-    Sha256([u8; 32]),
+    /// The committed sha256 field, and the block the commitment was made
+    /// at (the `Registration`'s own block): `CommitmentOf` keeps only the
+    /// latest one, so a read at a later block still finds an older
+    /// commitment, and only this block tells them apart.
+    Sha256 {
+        /// The committed hash.
+        sha256: [u8; 32],
+        /// The block the commitment was made at.
+        block: u32,
+    },
     /// Nothing committed, or no `Sha256` field.
     None,
     /// The node no longer holds that block's state.
@@ -90,10 +101,14 @@ impl std::fmt::Debug for SubtensorClient {
     }
 }
 
-/// Substrate's words for state a pruned node no longer has.
-fn is_pruned(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("state already discarded") || m.contains("unknown block") || m.contains("pruned")
+/// Substrate's words for state a pruned node no longer has
+/// (`sc_client_api`'s `StateDiscarded` / `State already discarded for …`).
+/// Nothing else counts: "unknown block" is a node that has not seen the
+/// block (yet), and "pruned" alone appears in gateways' rate-limit texts.
+pub(crate) fn is_pruned(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .contains("state already discarded")
 }
 
 /// A node's JSON-RPC error in its own words: the message, then its data
@@ -302,7 +317,10 @@ impl SubtensorClient {
         match read {
             Ok(Some(registration)) => Ok(registration
                 .sha256()
-                .map(CommitmentAt::Sha256)
+                .map(|sha256| CommitmentAt::Sha256 {
+                    sha256,
+                    block: registration.block,
+                })
                 .unwrap_or(CommitmentAt::None)),
             Ok(None) => Ok(CommitmentAt::None),
             Err(ChainError::Pruned { .. }) => Ok(CommitmentAt::Pruned),
@@ -437,5 +455,25 @@ impl SubtensorClient {
             .storage_value::<Vec<(u16, u16)>>(&runtime::WEIGHTS, &[part(netuid), part(uid)], None)
             .await?
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pruned;
+
+    #[test]
+    fn only_substrates_state_discarded_answer_means_pruned() {
+        assert!(is_pruned(
+            "Client error: State already discarded for 0xabcd"
+        ));
+        for other in [
+            "request pruned by rate limiter",
+            "Client error: UnknownBlock: Header was not found in the database",
+            "unknown block",
+            "pruned",
+        ] {
+            assert!(!is_pruned(other), "{other:?} read as pruned");
+        }
     }
 }

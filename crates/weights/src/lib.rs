@@ -27,4 +27,7 @@ pub use payload::{commit_for, CommitError, WeightsTlockPayload, MAX_COMMIT_LEN};
 pub use preconditions::{check, Cleared, Facts, Refusal};
 pub use quantise::{quantise, scores_by_uid, Dropped, QuantiseError, Uid, UidScores, WeightVector};
 pub use reveal::{reveal_round, RevealError, RevealInputs, RevealPlan};
-pub use send::{plan, reveal_status, send, Attempt, AttemptOutcome, CommitRecord, Landing, Plan, PlanError, PlannedCall, SendError, SendOptions, SendRequest, Submission};
+pub use send::{
+    plan, reveal_status, send, Attempt, AttemptOutcome, CommitRecord, Landing, Plan, PlanError,
+    PlannedCall, SendError, SendOptions, SendRequest, Submission,
+};

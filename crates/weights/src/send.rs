@@ -149,7 +149,10 @@ pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<
     })
 }
 
-fn by_uid(scores: &[(String, f64)], neurons: &[subtensor::Neuron]) -> (Vec<(Uid, f64)>, Vec<String>) {
+fn by_uid(
+    scores: &[(String, f64)],
+    neurons: &[subtensor::Neuron],
+) -> (Vec<(Uid, f64)>, Vec<String>) {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for (hotkey, score) in scores {
@@ -161,7 +164,10 @@ fn by_uid(scores: &[(String, f64)], neurons: &[subtensor::Neuron]) -> (Vec<(Uid,
     (found, skipped)
 }
 
-fn timelocked(request: &SendRequest<'_>, facts: &WeightSettingFacts) -> Result<PlannedCall, RevealError> {
+fn timelocked(
+    request: &SendRequest<'_>,
+    facts: &WeightSettingFacts,
+) -> Result<PlannedCall, RevealError> {
     let reveal = reveal_round(&RevealInputs {
         block: u64::from(facts.block),
         netuid: request.netuid,
@@ -425,7 +431,10 @@ pub struct CommitRecord {
 /// Whether a commit is still queued, was revealed, or was dropped: a
 /// commit no longer queued whose weights are not on chain was dropped at
 /// reveal, which the chain never announces.
-pub async fn reveal_status(chain: &SubtensorClient, commit: &CommitRecord) -> Result<Landing, ChainError> {
+pub async fn reveal_status(
+    chain: &SubtensorClient,
+    commit: &CommitRecord,
+) -> Result<Landing, ChainError> {
     let on_chain = chain.weights(commit.netuid, commit.uid).await?;
     if on_chain == commit.vector {
         return Ok(Landing::Revealed);
@@ -441,7 +450,10 @@ pub async fn reveal_status(chain: &SubtensorClient, commit: &CommitRecord) -> Re
     Ok(Landing::Dropped)
 }
 
-async fn chain_account_of_uid(chain: &SubtensorClient, commit: &CommitRecord) -> Result<Option<[u8; 32]>, ChainError> {
+async fn chain_account_of_uid(
+    chain: &SubtensorClient,
+    commit: &CommitRecord,
+) -> Result<Option<[u8; 32]>, ChainError> {
     let neurons = chain.metagraph(commit.netuid, None).await?;
     Ok(neurons
         .iter()

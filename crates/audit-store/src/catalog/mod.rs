@@ -266,7 +266,8 @@ impl Catalog {
     }
 
     /// Rejects an entry with a reason; it stays out of the lake and is
-    /// retried on the next sync.
+    /// retried on the next sync. Its export records go with it, so a
+    /// formerly loaded entry claims no files.
     pub async fn reject(
         &self,
         entry_id: &str,
@@ -275,20 +276,28 @@ impl Catalog {
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
         let mut guard = self.conn.lock().await;
-        let n = with_conn!(&mut *guard, |c| {
-            diesel::update(audit_entries::table.find(entry_id))
-                .set((
-                    audit_entries::state.eq(EntryState::Rejected.as_str()),
-                    audit_entries::reject_reason.eq(reason),
-                    audit_entries::report_sha256.eq(report_sha256),
-                    audit_entries::attempts.eq(audit_entries::attempts + 1),
-                    audit_entries::updated_at.eq(now),
-                ))
-                .execute(c)
-                .await
+        with_conn!(&mut *guard, |c| {
+            c.transaction::<_, StoreError, _>(async |c| {
+                diesel::delete(entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("clear rejected exports"))?;
+                let n = diesel::update(audit_entries::table.find(entry_id))
+                    .set((
+                        audit_entries::state.eq(EntryState::Rejected.as_str()),
+                        audit_entries::reject_reason.eq(reason),
+                        audit_entries::report_sha256.eq(report_sha256),
+                        audit_entries::attempts.eq(audit_entries::attempts + 1),
+                        audit_entries::updated_at.eq(now),
+                        audit_entries::loaded_at.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("reject entry"))?;
+                require_one(n, entry_id)
+            })
+            .await
         })
-        .map_err(query_err("reject entry"))?;
-        require_one(n, entry_id)
     }
 
     /// Marks an entry loaded and records its exports, in one transaction:
@@ -336,6 +345,100 @@ impl Catalog {
             })
             .await
         })
+    }
+
+    /// Sends loaded entries back to `pending` (their lake files are gone):
+    /// the next load re-fetches and re-verifies them. Their export records
+    /// go too, so the catalog claims nothing the lake does not hold.
+    /// Returns how many entries changed.
+    pub async fn requeue(
+        &self,
+        entry_ids: &[String],
+        now: NaiveDateTime,
+    ) -> Result<usize, StoreError> {
+        if entry_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut guard = self.conn.lock().await;
+        with_conn!(&mut *guard, |c| {
+            c.transaction::<_, StoreError, _>(async |c| {
+                let mut changed = 0;
+                for chunk in entry_ids.chunks(500) {
+                    diesel::delete(
+                        entry_exports::table.filter(entry_exports::entry_id.eq_any(chunk)),
+                    )
+                    .execute(c)
+                    .await
+                    .map_err(query_err("clear requeued exports"))?;
+                    changed += diesel::update(
+                        audit_entries::table
+                            .filter(audit_entries::entry_id.eq_any(chunk))
+                            .filter(audit_entries::state.eq(EntryState::Loaded.as_str())),
+                    )
+                    .set((
+                        audit_entries::state.eq(EntryState::Pending.as_str()),
+                        audit_entries::loaded_at.eq(None::<NaiveDateTime>),
+                        audit_entries::updated_at.eq(now),
+                    ))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("requeue entries"))?;
+                }
+                Ok(changed)
+            })
+            .await
+        })
+    }
+
+    /// Clears the unverifiable flag of a loaded entry whose commitment could
+    /// be checked after all (an archive node answered) and matched.
+    pub async fn confirm_verified(
+        &self,
+        entry_id: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.conn.lock().await;
+        let n = with_conn!(&mut *guard, |c| {
+            diesel::update(
+                audit_entries::table
+                    .find(entry_id)
+                    .filter(audit_entries::state.eq(EntryState::Loaded.as_str())),
+            )
+            .set((
+                audit_entries::unverifiable.eq(false),
+                audit_entries::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await
+        })
+        .map_err(query_err("confirm entry verified"))?;
+        require_one(n, entry_id)
+    }
+
+    /// The hours in `[from, until]` (by `created_at`, as the sync window)
+    /// with no verified validator entry: loaded and not flagged
+    /// unverifiable. Each is the hour's end, oldest first. The validator
+    /// publishes every hour, so a gap is an hour the scores cannot see;
+    /// sync, status and the weights output report them.
+    pub async fn coverage_gaps(
+        &self,
+        from: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> Result<Vec<NaiveDateTime>, StoreError> {
+        let mut guard = self.conn.lock().await;
+        let covered: Vec<NaiveDateTime> = with_conn!(&mut *guard, |c| {
+            audit_entries::table
+                .filter(audit_entries::state.eq(EntryState::Loaded.as_str()))
+                .filter(audit_entries::unverifiable.eq(false))
+                .filter(audit_entries::source.eq(EntrySource::Validator.as_str()))
+                .filter(audit_entries::created_at.ge(from))
+                .filter(audit_entries::created_at.le(until))
+                .select(audit_entries::end_time)
+                .load(c)
+                .await
+        })
+        .map_err(query_err("list covered hours"))?;
+        Ok(audit_model::coverage::missing_hours(covered, from, until))
     }
 
     /// The exports recorded for a loaded entry.

@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 pub use audit_model::{
-    AuditEntry, EntrySource, EntryState, ExportKind, GpuCount, MetagraphSnapshot, Neuron,
-    SyntheticCheck,
+    AuditEntry, EntrySource, EntryState, ExportKind, GpuCount, Listing, MalformedListing,
+    MetagraphSnapshot, Neuron, SyntheticCheck,
 };
 
 /// An audit entry with what the catalog knows about it.

@@ -15,6 +15,20 @@ pub struct StatusReport {
     pub backend: String,
     pub catalog: CatalogSummary,
     pub lake: LakeStatus,
+    pub coverage: Coverage,
+}
+
+/// Hours of the window the scores cannot see, and loaded entries whose
+/// files are gone: what `sync` would fetch again.
+#[derive(Debug, Serialize)]
+pub struct Coverage {
+    /// The window's end (now) and length.
+    pub until: chrono::NaiveDateTime,
+    pub window_days: u32,
+    /// Hour ends with no verified validator entry.
+    pub gaps: Vec<chrono::NaiveDateTime>,
+    /// Loaded entries without a lake folder.
+    pub missing_from_lake: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -32,6 +46,24 @@ pub async fn run(global: &Global) -> Result<u8> {
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let catalog = store.catalog().summary().await?;
     let lake_entries = store.lake().entries()?;
+    let until = chrono::Utc::now().naive_utc();
+    let window_days = config.sync.window_days;
+    let from = chrono::Duration::try_days(i64::from(window_days))
+        .and_then(|d| until.checked_sub_signed(d))
+        .unwrap_or(chrono::NaiveDateTime::MIN);
+    let loaded: Vec<String> = store
+        .catalog()
+        .entries_in_states(&[EntryState::Loaded], from)
+        .await?
+        .into_iter()
+        .map(|e| e.entry.entry_id)
+        .collect();
+    let coverage = Coverage {
+        until,
+        window_days,
+        gaps: store.catalog().coverage_gaps(from, until).await?,
+        missing_from_lake: store.lake().missing(&loaded)?,
+    };
     let report = StatusReport {
         data_dir: store.data_dir().display().to_string(),
         database: store.catalog().url().to_string(),
@@ -42,6 +74,7 @@ pub async fn run(global: &Global) -> Result<u8> {
             files: lake_entries.iter().map(|e| e.files).sum(),
             bytes: lake_entries.iter().map(|e| e.bytes).sum(),
         },
+        coverage,
     };
     if global.json {
         print!("{}", output::json(&report));
@@ -113,14 +146,32 @@ pub fn render(report: &StatusReport) -> String {
         states.add_row(row);
     }
     output::align_right(&mut states, &[1, 2, 3, 4, 5]);
-    format!("{overview}\n{states}\n")
+    let cov = &report.coverage;
+    let mut text = format!("{overview}\n{states}\n");
+    text.push_str(&format!(
+        "\nhours without a verified validator entry in the {} days to {}: {}\n",
+        cov.window_days,
+        cov.until.format("%Y-%m-%d %H:%M"),
+        if cov.gaps.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{} ({})", cov.gaps.len(), super::sync::gaps(&cov.gaps))
+        }
+    ));
+    if !cov.missing_from_lake.is_empty() {
+        text.push_str(&format!(
+            "loaded entries missing from the lake (run `auditctl sync`): {}\n",
+            cov.missing_from_lake.join(", ")
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use audit_store::EntryCount;
-    use chrono::NaiveDate;
+    use chrono::{NaiveDate, Timelike};
 
     #[test]
     fn the_status_table_reads_well() {
@@ -167,6 +218,15 @@ mod tests {
                 entries: 168,
                 files: 1344,
                 bytes: 3 << 30,
+            },
+            coverage: Coverage {
+                until: t(23).unwrap(),
+                window_days: 7,
+                gaps: vec![
+                    t(3).unwrap().with_second(0).unwrap(),
+                    t(4).unwrap().with_second(0).unwrap(),
+                ],
+                missing_from_lake: vec!["1b4e28ba-2fa1-11d2-883f-0016d3cca427".into()],
             },
         };
         insta::assert_snapshot!(render(&report));

@@ -81,20 +81,20 @@ pub async fn chain(config: &Config) -> Result<audit_sync::SubtensorChain> {
 
 /// The sync options from the config and the flags.
 pub fn options(config: &Config, args: &SyncArgs) -> SyncOptions {
-    SyncOptions {
-        at: args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
-        window_days: config.sync.window_days,
-        validators: config
-            .validators
-            .iter()
-            .map(|v| (v.hotkey.clone(), v.url.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        hotkey: args.hotkey.clone(),
-        miner_reports: config.sync.miner_reports && !args.no_miner_reports,
-        load_unverifiable: config.sync.load_unverifiable,
-        concurrency: config.sync.concurrency,
-        crash_before_catalog: false,
-    }
+    let validators = config
+        .validators
+        .iter()
+        .map(|v| (v.hotkey.clone(), v.url.to_string()))
+        .collect::<BTreeMap<_, _>>();
+    SyncOptions::new(
+        args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
+        validators,
+    )
+    .with_window_days(config.sync.window_days)
+    .with_hotkey(args.hotkey.clone())
+    .with_miner_reports(config.sync.miner_reports && !args.no_miner_reports)
+    .with_load_unverifiable(config.sync.load_unverifiable)
+    .with_concurrency(config.sync.concurrency)
 }
 
 /// The Chutes client the config describes.
@@ -157,7 +157,12 @@ pub fn render(report: &SyncReport) -> String {
         ("entries listed", s.listed.to_string()),
         ("loaded now", s.loaded.to_string()),
         ("already loaded", s.already_loaded.to_string()),
-        ("unverifiable (state pruned)", s.unverifiable.to_string()),
+        ("unverifiable, not loaded", s.unverifiable.to_string()),
+        (
+            "loaded unverifiable (scores marked)",
+            s.loaded_unverifiable.to_string(),
+        ),
+        ("re-verified", s.reverified.to_string()),
         (
             "rejected",
             format!("{} ({integrity} integrity)", s.rejected.len()),
@@ -165,6 +170,15 @@ pub fn render(report: &SyncReport) -> String {
         ("failed (retried next run)", s.failed.len().to_string()),
         ("skipped (not ours)", s.skipped.to_string()),
         ("pruned (left the window)", s.pruned.to_string()),
+        (
+            "malformed listing elements",
+            s.malformed_listing.len().to_string(),
+        ),
+        (
+            "lost from the lake (re-fetched)",
+            s.missing_from_lake.len().to_string(),
+        ),
+        ("hours without a verified entry", s.gaps.len().to_string()),
         ("rows", s.rows.to_string()),
         ("duplicates collapsed", s.duplicates_collapsed.to_string()),
         ("malformed rows", s.malformed_rows.to_string()),
@@ -204,6 +218,19 @@ pub fn render(report: &SyncReport) -> String {
         }
         text.push_str(&format!("\n{title}:\n{table}\n"));
     }
+    if !s.malformed_listing.is_empty() {
+        let mut table = output::table(["listing element", "reason"]);
+        for m in &s.malformed_listing {
+            table.add_row(vec![Cell::new(m.index), Cell::new(&m.reason)]);
+        }
+        text.push_str(&format!("\nskipped listing elements:\n{table}\n"));
+    }
+    if !s.gaps.is_empty() {
+        text.push_str(&format!(
+            "\nhours without a verified validator entry (hour ends): {}\n",
+            gaps(&s.gaps)
+        ));
+    }
     if report.integrity_violation {
         text.push_str(&format!(
             "\nINTEGRITY VIOLATION: {integrity} entr{} failed verification against the chain or its report (exit code 3)\n",
@@ -211,6 +238,22 @@ pub fn render(report: &SyncReport) -> String {
         ));
     }
     text
+}
+
+/// Hour ends as a short list: `2025-02-10 03:00, 05:00, …`, the date
+/// written when it changes.
+pub fn gaps(hours: &[chrono::NaiveDateTime]) -> String {
+    let mut out = Vec::with_capacity(hours.len());
+    let mut day = None;
+    for h in hours {
+        if day == Some(h.date()) {
+            out.push(h.format("%H:%M").to_string());
+        } else {
+            day = Some(h.date());
+            out.push(h.format("%Y-%m-%d %H:%M").to_string());
+        }
+    }
+    out.join(", ")
 }
 
 #[cfg(test)]
@@ -235,6 +278,7 @@ mod tests {
                     hotkey: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
                     block: 4_800_300,
                     reason: "report sha256 does not match the commitment".into(),
+                    kind: audit_sync::FaultKind::Integrity,
                     integrity: true,
                 }],
                 failed: vec![],
@@ -248,6 +292,17 @@ mod tests {
                 bytes: 12_345_678,
                 metagraph_block: Some(4_801_000),
                 gpu_counts: 17,
+                malformed_listing: vec![audit_store::MalformedListing {
+                    index: 3,
+                    reason: "not an audit entry: missing field `block`".into(),
+                }],
+                loaded_unverifiable: 0,
+                reverified: 1,
+                missing_from_lake: vec!["2b4e28ba-2fa1-11d2-883f-0016d3cca427".into()],
+                gaps: vec![
+                    audit_store::time::parse_utc("2025-02-10T03:00:00").unwrap(),
+                    audit_store::time::parse_utc("2025-02-10T05:00:00").unwrap(),
+                ],
             },
         };
         insta::assert_snapshot!(render(&report));

@@ -146,7 +146,10 @@ pub async fn decide(
         backoff: Duration::from_secs(2),
         wait_reveal: wait_reveal.map(Duration::from_secs),
     };
-    let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+    // The commit's randomness must be unpredictable: seeded from the OS.
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness for the commit: {e}"))?;
+    let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed);
     let submission = weights::send(&chain, &hotkey, &plan, &beacon, options, &mut rng).await?;
     record(store, run.run_id, config, &plan, &submission).await?;
     Ok(sent(&plan, &submission))

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use audit_store::Listing;
 use audit_store::{AuditEntry, EntrySource, GpuCount, MetagraphSnapshot, Neuron, Store};
-use audit_sync::{AuditSource, ChainSource, Commitment, SourceError, SyncOptions};
+use audit_sync::{AuditSource, ChainSource, Commitment, Fetched, SourceError, SyncOptions};
 use devnet::World;
 use incentives::{ScoringInputs, ScoringProfile};
 
@@ -29,16 +30,19 @@ impl WorldFeed {
     }
 }
 
+/// A world on disk that cannot give what was asked: refused, as a server
+/// answering 404 would.
 fn failed(e: impl std::fmt::Display) -> SourceError {
-    SourceError(e.to_string())
+    SourceError::refused(e.to_string())
 }
 
 impl AuditSource for WorldFeed {
-    async fn list_entries(&self) -> Result<Vec<AuditEntry>, SourceError> {
+    async fn list_entries(&self) -> Result<Listing, SourceError> {
         let time = |t: &str| {
             audit_store::time::parse_utc(t).ok_or_else(|| failed(format!("bad time {t:?}")))
         };
-        self.world
+        let entries = self
+            .world
             .listed()
             .into_iter()
             .map(|e| {
@@ -53,7 +57,8 @@ impl AuditSource for WorldFeed {
                     path: e.path,
                 })
             })
-            .collect()
+            .collect::<Result<_, SourceError>>()?;
+        Ok(Listing::of(entries))
     }
 
     async fn report(&self, path: &str) -> Result<Vec<u8>, SourceError> {
@@ -66,9 +71,15 @@ impl AuditSource for WorldFeed {
         self.world.report_bytes(spec).map_err(failed)
     }
 
-    async fn export(&self, _validator_url: &str, path: &str) -> Result<Vec<u8>, SourceError> {
+    async fn export(
+        &self,
+        _validator_url: &str,
+        path: &str,
+        dest: &Path,
+    ) -> Result<Fetched, SourceError> {
         let file = self.world.export_file(path).map_err(failed)?;
-        std::fs::read(&file).map_err(|e| failed(format!("{}: {e}", file.display())))
+        let bytes = std::fs::read(&file).map_err(|e| failed(format!("{}: {e}", file.display())))?;
+        Fetched::write(dest, &bytes)
     }
 
     async fn gpu_counts(&self) -> Result<Vec<GpuCount>, SourceError> {
@@ -89,7 +100,10 @@ impl ChainSource for WorldFeed {
         Ok(self
             .commitments
             .get(&(hotkey.to_string(), block))
-            .map(|sha| Commitment::Sha256(*sha))
+            .map(|sha| Commitment::Sha256 {
+                sha256: *sha,
+                block,
+            })
             .unwrap_or(Commitment::None))
     }
 
@@ -146,16 +160,10 @@ pub async fn derive_incentives(dir: &Path, keep: Option<&Path>) -> Result<usize>
         let at = world.now();
         let profile = ScoringProfile::default();
         let validator = world.meta.validator_hotkey.clone();
-        let options = SyncOptions {
-            at,
-            window_days: profile.window_days,
-            validators: [(validator.clone(), "world".to_string())].into(),
-            hotkey: None,
-            miner_reports: false,
-            load_unverifiable: true,
-            concurrency: 2,
-            crash_before_catalog: false,
-        };
+        let options = SyncOptions::new(at, [(validator.clone(), "world".to_string())].into())
+            .with_window_days(profile.window_days)
+            .with_miner_reports(false)
+            .with_concurrency(2);
         let summary =
             audit_sync::sync(store.clone(), feed.clone(), feed, &options, |_, _, _| {}).await?;
         anyhow::ensure!(
