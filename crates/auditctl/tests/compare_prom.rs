@@ -125,16 +125,13 @@ async fn build() -> Fixture {
     client.backoff = Duration::from_millis(1);
     let data = dir.path().join("data");
     let store = Arc::new(Store::open(&data, None).await.unwrap());
-    let options = SyncOptions {
-        at: world.now(),
-        window_days: 7,
-        validators: BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
-        hotkey: None,
-        miner_reports: true,
-        load_unverifiable: false,
-        concurrency: 4,
-        crash_before_catalog: false,
-    };
+    let options = SyncOptions::new(
+        world.now(),
+        BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
+    )
+    .with_window_days(7)
+    .with_miner_reports(true)
+    .with_concurrency(4);
     let summary = sync(
         store,
         Arc::new(ChutesClient::new(client).unwrap()),

@@ -177,8 +177,8 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         );
         if let Some(b) = &beacon {
             config.push_str(&format!(
-                "# The devnet chain's own drand-like beacon (its secret stays in the node).\n\
-                 commit_reveal:\n  beacon:\n    public_key: \"{}\"\n    genesis: {}\n    period: {}\n",
+                "  # The devnet chain's own drand-like beacon (its secret stays in the node).\n\
+                 \x20 beacon:\n    public_key: \"{}\"\n    genesis: {}\n    period: {}\n",
                 hex::encode(b.public_key),
                 b.genesis_time,
                 b.period
