@@ -98,13 +98,12 @@ impl Lake {
 
     /// The folder of one entry; the id must be a UUID.
     pub fn entry_dir(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
-        let id = uuid::Uuid::parse_str(entry_id)
-            .map_err(|_| {
-                StoreError::UnsafePath(UnsafePath {
-                    path: entry_id.to_owned(),
-                    why: "an entry id must be a UUID".into(),
-                })
-            })?;
+        let id = uuid::Uuid::parse_str(entry_id).map_err(|_| {
+            StoreError::UnsafePath(UnsafePath {
+                path: entry_id.to_owned(),
+                why: "an entry id must be a UUID".into(),
+            })
+        })?;
         // The hyphenated lower-case form, so one entry has one folder.
         Ok(self.root.join("entries").join(id.hyphenated().to_string()))
     }
@@ -379,14 +378,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 fn tmp_sibling(path: &Path) -> Result<PathBuf, StoreError> {
-    let parent = path
-        .parent()
-        .ok_or_else(|| {
-            StoreError::UnsafePath(UnsafePath {
-                path: path.display().to_string(),
-                why: "has no parent".into(),
-            })
-        })?;
+    let parent = path.parent().ok_or_else(|| {
+        StoreError::UnsafePath(UnsafePath {
+            path: path.display().to_string(),
+            why: "has no parent".into(),
+        })
+    })?;
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let unique = uuid::Uuid::new_v4().simple().to_string();

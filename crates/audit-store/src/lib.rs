@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 
 pub use audit_model::time;
 pub use catalog::*;
-pub use lake::{confine, UnsafePath, write_atomic, FactTable, FactWriter, Lake, LakeEntry, TMP_MARKER};
+pub use lake::{
+    confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, UnsafePath, TMP_MARKER,
+};
 
 /// Every way the store can fail. Messages name the input and the remedy.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod devnet;
+mod report;
 mod status;
 mod sync;
 mod weights;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Report(args) => report::run(&cli.global, args).await,
     }
 }
 
