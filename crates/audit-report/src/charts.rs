@@ -30,14 +30,15 @@ fn finite(v: Option<f64>) -> f64 {
     v.filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0)
 }
 
-/// A "nice" upper bound (1, 2, 2.5 or 5 × 10ⁿ) at or above `max`.
+/// A "nice" upper bound (1, 2, 4, 5, 6 or 8 × 10ⁿ) at or above `max`,
+/// so the quarter ticks read as round numbers.
 pub fn nice_max(max: f64) -> f64 {
     if !(max.is_finite() && max > 0.0) {
         return 1.0;
     }
     let exp = max.log10().floor();
     let base = 10f64.powf(exp);
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
+    for step in [1.0, 2.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
         if step * base >= max * 0.999_999 {
             return step * base;
         }
@@ -76,6 +77,16 @@ fn pct(v: f64) -> String {
         format!("{p:.2}%")
     } else {
         format!("{p:.1}%")
+    }
+}
+
+/// A tick's percentage: no decimals when it is whole.
+fn tick_pct(v: f64) -> String {
+    let p = v * 100.0;
+    if (p - p.round()).abs() < 1e-9 {
+        format!("{p:.0}%")
+    } else {
+        pct(v)
     }
 }
 
@@ -155,7 +166,10 @@ pub fn scores(data: &ReportData) -> Option<ScoreChart> {
             anchor: anchor(&m.hotkey),
             computed: scale(finite(m.score)),
             chain: scale(finite(m.chain_share)),
-            computed_text: m.score.map(pct).unwrap_or_else(|| "—".into()),
+            computed_text: match m.score {
+                Some(s) => pct(s),
+                None => format!("chain {}", m.chain_share.map(pct).unwrap_or_else(|| "—".into())),
+            },
             chain_text: m.chain_share.map(pct).unwrap_or_else(|| "—".into()),
             flagged: m.flagged,
         })
@@ -164,7 +178,7 @@ pub fn scores(data: &ReportData) -> Option<ScoreChart> {
         height: r2(TOP + ROW * rows.len() as f64 + 6.0),
         x0,
         x1,
-        ticks: ticks(max, x0, x1 - x0, pct),
+        ticks: ticks(max, x0, x1 - x0, tick_pct),
         rows,
     })
 }
@@ -514,6 +528,8 @@ pub struct SyntheticsRow {
     pub segments: Vec<Segment>,
     /// Total attempts.
     pub total: u64,
+    /// Missing and re-routed: the ones that matter.
+    pub unaccounted: u64,
 }
 
 /// One verdict's part of a stacked bar.
@@ -566,6 +582,7 @@ pub fn synthetics(tallies: &[TaskTally]) -> Option<SyntheticsChart> {
                 task: t.task.clone(),
                 segments,
                 total: t.checked() + t.pending,
+                unaccounted: t.missing + t.rerouted,
             }
         })
         .collect();
@@ -583,8 +600,8 @@ mod tests {
     fn nice_bounds_round_up_to_readable_steps() {
         assert_eq!(nice_max(0.0), 1.0);
         assert_eq!(nice_max(f64::NAN), 1.0);
-        assert_eq!(nice_max(0.37), 0.5);
-        assert_eq!(nice_max(0.21), 0.25);
+        assert_eq!(nice_max(0.37), 0.4);
+        assert_eq!(nice_max(0.54), 0.6);
         assert_eq!(nice_max(0.1), 0.1);
         assert_eq!(nice_max(7.0), 10.0);
     }

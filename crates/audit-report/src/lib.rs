@@ -41,8 +41,12 @@ fn environment() -> &'static Result<minijinja::Environment<'static>, String> {
     static ENV: OnceLock<Result<minijinja::Environment<'static>, String>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = minijinja::Environment::new();
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(|err| format!("template syntax: {err}"))?;
+        env.set_syntax(syntax);
         for (name, source) in [
             ("page.html", PAGE),
             ("charts.html", CHARTS),
@@ -64,7 +68,7 @@ pub fn render(data: &ReportData) -> String {
         .map_err(Clone::clone)
         .and_then(|env| {
             env.get_template("page.html")
-                .and_then(|t| t.render(minijinja::context! { page => page }))
+                .and_then(|t| t.render(minijinja::context! { page => minijinja::value::Serde(&page) }))
                 .map_err(|err| format!("{err:#}"))
         });
     match rendered {

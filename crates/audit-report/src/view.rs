@@ -29,14 +29,15 @@ pub fn share(v: Option<f64>) -> String {
     opt(v, 6)
 }
 
-/// `5Dt7HZ…bcQ`: long enough to tell miners apart at a glance.
+/// `5Dt7H…bcQ`: long enough to tell miners apart at a glance, short
+/// enough for a chart's label column on a phone.
 pub fn short_hotkey(hotkey: &str) -> String {
     let chars: Vec<char> = hotkey.chars().collect();
     if chars.len() <= 12 {
         return hotkey.to_string();
     }
-    let head: String = chars.iter().take(6).collect();
-    let tail: String = chars.iter().skip(chars.len() - 4).collect();
+    let head: String = chars.iter().take(5).collect();
+    let tail: String = chars.iter().skip(chars.len() - 3).collect();
     format!("{head}…{tail}")
 }
 
@@ -472,7 +473,7 @@ mod tests {
         assert_eq!(num(f64::NAN, 3), "—");
         assert_eq!(
             short_hotkey("5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ"),
-            "5Dt7HZ…JbcQ"
+            "5Dt7H…bcQ"
         );
     }
 }
