@@ -3,12 +3,16 @@
 //!
 //! - `test`: the full test suite, every crate, every backend that is up.
 //!   This is the command the README and `.ci/run` name.
-//! - `bench [FILTER]`: the criterion benchmarks, in release mode; figures
-//!   land in `target/criterion`.
+//! - `bench [--hours H --invocations-per-hour K --miners M] [--baseline F]`:
+//!   the end-to-end figures (sync, catch-up, scoring, ...) on a generated
+//!   week, per backend; see `bench.rs`.
+//! - `bench criterion [FILTER]`: the criterion benchmarks, in release mode;
+//!   figures land in `target/criterion`.
 //! - `lint`: rustfmt check and clippy with warnings as errors.
 //! - `tidy`: the invariants of ARCHITECTURE.md (crate edges, light
 //!   fetchers, documented libraries); `test` runs it first.
 
+mod bench;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -28,7 +32,17 @@ fn main() -> ExitCode {
             vec!["test", "--workspace", "--locked"],
             vec!["build", "--workspace", "--locked", "--examples"],
         ],
+        "bench" if rest.first().map(String::as_str) != Some("criterion") => {
+            return match bench::run(workspace_root(), rest) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("xtask: bench: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         "bench" => {
+            let rest = &rest[1..];
             let mut bench = vec!["bench", "--workspace", "--locked", "--benches"];
             if !rest.is_empty() {
                 bench.push("--");
@@ -49,7 +63,7 @@ fn main() -> ExitCode {
             ],
         ],
         _ => {
-            eprintln!("usage: cargo xtask <test | tidy | bench [FILTER] | lint>");
+            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | lint>");
             return if task == "help" {
                 ExitCode::SUCCESS
             } else {
@@ -73,10 +87,7 @@ fn main() -> ExitCode {
 }
 
 fn tidy_passes() -> bool {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(std::path::Path::new("."));
-    let problems = tidy::run(root);
+    let problems = tidy::run(workspace_root());
     for problem in &problems {
         eprintln!("tidy: {problem}");
     }
@@ -84,4 +95,10 @@ fn tidy_passes() -> bool {
         eprintln!("xtask: tidy: ARCHITECTURE.md invariants hold");
     }
     problems.is_empty()
+}
+
+fn workspace_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
 }

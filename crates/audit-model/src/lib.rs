@@ -9,7 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod path;
+pub mod secret;
 pub mod time;
+
+pub use secret::mask_secrets;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -57,8 +60,11 @@ pub enum EntryState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportKind {
+    /// Every invocation of the hour: what the compute scores come from.
     Invocations,
+    /// User reports of invocations: a confirmed one excludes its request.
     Reports,
+    /// Jobs run on miners in the hour.
     Jobs,
 }
 
@@ -110,13 +116,21 @@ text_enum!(SyntheticCheck {
 /// An audit entry as listed by `GET /audit/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
+    /// The UUIDv5 of `hotkey.block`: the catalog's key for the entry.
     pub entry_id: String,
+    /// The publisher's hotkey, whose commitment the report must match.
     pub hotkey: String,
+    /// The block of the commitment.
     pub block: u32,
+    /// Where the report is downloaded from (`audit/...`).
     pub path: String,
+    /// Validator report or miner self-report.
     pub source: EntrySource,
+    /// When the API says it was published; decides the window (unproven).
     pub created_at: NaiveDateTime,
+    /// Start of the hour the entry covers.
     pub start_time: NaiveDateTime,
+    /// End of the hour the entry covers.
     pub end_time: NaiveDateTime,
 }
 
@@ -137,13 +151,19 @@ pub enum SyntheticCheck {
 /// One neuron of a metagraph snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Neuron {
+    /// Its slot on the subnet: where a weight goes.
     pub uid: u16,
+    /// The key scores are grouped by.
     pub hotkey: String,
+    /// The owner, for the multi-uid penalty.
     pub coldkey: String,
     /// Fraction of 65535.
     pub incentive: u16,
+    /// Its stake as the chain reports it.
     pub stake: f64,
+    /// The block of its last weights update.
     pub last_update: u64,
+    /// Whether it may set weights.
     pub validator_permit: bool,
 }
 
@@ -152,16 +172,21 @@ pub struct Neuron {
 pub struct MetagraphSnapshot {
     /// Assigned by the catalog; 0 before it is recorded.
     pub snapshot_id: i64,
+    /// The subnet read.
     pub netuid: u16,
+    /// The block it was read at.
     pub block: u32,
+    /// When it was read.
     pub taken_at: NaiveDateTime,
+    /// Every registered neuron.
     pub neurons: Vec<Neuron>,
 }
 
 /// The latest GPU count of a chute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GpuCount {
+    /// The chute.
     pub chute_id: String,
+    /// GPUs per instance: the weight of the chute in unique_chute_count.
     pub gpu_count: u32,
 }
-

@@ -59,7 +59,6 @@ pub fn confine(root: &Path, untrusted: &str) -> Result<PathBuf, UnsafePath> {
     Ok(joined)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +91,4 @@ mod tests {
             assert!(err.to_string().contains("outside"), "{err}");
         }
     }
-
 }

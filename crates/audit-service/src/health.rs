@@ -123,7 +123,10 @@ fn unhealthy(
     let since = s.last_success.unwrap_or(started);
     let overdue = now.signed_duration_since(since) > allowed;
     overdue.then(|| match s.last_success {
-        Some(at) => format!("{name}: no success since {at} (expected every {}s)", interval.as_secs()),
+        Some(at) => format!(
+            "{name}: no success since {at} (expected every {}s)",
+            interval.as_secs()
+        ),
         None => format!("{name}: no success since the start at {started}"),
     })
 }
@@ -154,7 +157,10 @@ mod tests {
         assert!(h.verdict(t(19)).healthy);
         let late = h.verdict(t(21));
         assert!(!late.healthy);
-        assert_eq!(late.reasons, ["sync: no success since the start at 2026-11-26 00:00:00"]);
+        assert_eq!(
+            late.reasons,
+            ["sync: no success since the start at 2026-11-26 00:00:00"]
+        );
     }
 
     #[test]

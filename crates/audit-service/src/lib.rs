@@ -59,7 +59,10 @@ pub trait Stage: Send + Sync {
     /// The stage's name in logs, health and metrics.
     fn name(&self) -> &str;
     /// Runs the stage once, to the end.
-    fn run<'a>(&'a self, context: &'a StageContext) -> BoxFuture<'a, Result<StageOutcome, StageError>>;
+    fn run<'a>(
+        &'a self,
+        context: &'a StageContext,
+    ) -> BoxFuture<'a, Result<StageOutcome, StageError>>;
 }
 
 /// When a cycle stage runs.
@@ -200,7 +203,11 @@ impl Runner {
     }
 
     /// Runs one stage once and records the result in health and metrics.
-    async fn attempt(&self, stage: &dyn Stage, summary: &mut ServiceSummary) -> Option<StageOutcome> {
+    async fn attempt(
+        &self,
+        stage: &dyn Stage,
+        summary: &mut ServiceSummary,
+    ) -> Option<StageOutcome> {
         let name = stage.name().to_owned();
         let result = stage.run(&self.context()).await;
         let now = chrono::Utc::now().naive_utc();
@@ -292,7 +299,11 @@ impl Runner {
         while !*shutdown.borrow() {
             let ok = self.attempt(stage.as_ref(), &mut summary).await.is_some();
             failures = if ok { 0 } else { failures + 1 };
-            let wait = if ok { interval } else { backoff.delay(failures) };
+            let wait = if ok {
+                interval
+            } else {
+                backoff.delay(failures)
+            };
             if sleep_or_shutdown(wait, &mut shutdown).await {
                 break;
             }
@@ -332,7 +343,10 @@ pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

@@ -5,7 +5,9 @@
 //! Stages set what they measured through the typed setters; the service
 //! itself records each stage's last success and failures.
 
-use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Every series the service exports, prefixed `chutes_audit_`.
 #[derive(Clone)]
@@ -51,10 +53,17 @@ impl Metrics {
             must(registry.register(Box::new(c.clone())));
             c
         };
-        let up_since = must(Gauge::new("up_since_seconds", "Unix time the service started."));
+        let up_since = must(Gauge::new(
+            "up_since_seconds",
+            "Unix time the service started.",
+        ));
         must(registry.register(Box::new(up_since.clone())));
         Metrics {
-            entries: int_gauge("entries", "Audit entries in the window by state.", &["state"]),
+            entries: int_gauge(
+                "entries",
+                "Audit entries in the window by state.",
+                &["state"],
+            ),
             integrity_violations: counter(
                 "integrity_violations_total",
                 "Entries refused because a hash or commitment did not match.",
@@ -124,7 +133,9 @@ impl Metrics {
     /// One miner's agreement ratio and coverage.
     pub fn set_miner(&self, hotkey: &str, agreement: Option<f64>, coverage_seconds: u64) {
         match agreement {
-            Some(ratio) if ratio.is_finite() => self.agreement.with_label_values(&[hotkey]).set(ratio),
+            Some(ratio) if ratio.is_finite() => {
+                self.agreement.with_label_values(&[hotkey]).set(ratio)
+            }
             _ => {
                 let _ = self.agreement.remove_label_values(&[hotkey]);
             }
@@ -211,6 +222,9 @@ mod tests {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }
         assert!(!text.contains("hotkey=\"5Fquiet\"} NaN"), "{text}");
-        assert!(!text.contains("miner_agreement_ratio{hotkey=\"5Fquiet\"}"), "{text}");
+        assert!(
+            !text.contains("miner_agreement_ratio{hotkey=\"5Fquiet\"}"),
+            "{text}"
+        );
     }
 }

@@ -69,7 +69,10 @@ async fn status(client: &reqwest::Client, url: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn a_failing_stage_is_retried_health_goes_503_then_200_and_the_service_goes_on() {
-    let sync = Scripted::new("sync", vec![Err("GET /audit/: 503"), Err("GET /audit/: 503"), Ok(true)]);
+    let sync = Scripted::new(
+        "sync",
+        vec![Err("GET /audit/: 503"), Err("GET /audit/: 503"), Ok(true)],
+    );
     let score = Scripted::new("score", vec![]);
     let service = Service::new(Duration::from_millis(200))
         .with_backoff_base(Duration::from_millis(20))
@@ -84,12 +87,21 @@ async fn a_failing_stage_is_retried_health_goes_503_then_200_and_the_service_goe
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
 
-    until("the first failure", || sync.runs.load(Ordering::SeqCst) >= 1).await;
+    until("the first failure", || {
+        sync.runs.load(Ordering::SeqCst) >= 1
+    })
+    .await;
     let (code, body) = status(&client, &format!("{url}/healthz")).await;
     assert_eq!(code, 503, "{body}");
-    assert!(body.contains("sync: failed") && body.contains("503"), "{body}");
+    assert!(
+        body.contains("sync: failed") && body.contains("503"),
+        "{body}"
+    );
     let (_, metrics) = status(&client, &format!("{url}/metrics")).await;
-    assert!(metrics.contains("chutes_audit_stage_failures_total{stage=\"sync\"}"), "{metrics}");
+    assert!(
+        metrics.contains("chutes_audit_stage_failures_total{stage=\"sync\"}"),
+        "{metrics}"
+    );
 
     // Retried with backoff (20 ms, 40 ms), long before the 200 ms interval.
     until("recovery", || score.runs.load(Ordering::SeqCst) == 1).await;
@@ -130,13 +142,20 @@ async fn shutdown_lets_the_stage_in_flight_finish() {
     let service = Service::new(Duration::from_secs(3600)).cycle_stage(slow.clone(), When::Always);
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
-    until("the stage to start", || slow.runs.load(Ordering::SeqCst) == 1).await;
+    until("the stage to start", || {
+        slow.runs.load(Ordering::SeqCst) == 1
+    })
+    .await;
     stop.send(true).unwrap();
     let summary = tokio::time::timeout(Duration::from_secs(5), running)
         .await
         .expect("the service stops promptly after the step")
         .unwrap();
-    assert_eq!(slow.finished.load(Ordering::SeqCst), 1, "the step was cut off");
+    assert_eq!(
+        slow.finished.load(Ordering::SeqCst),
+        1,
+        "the step was cut off"
+    );
     assert_eq!(summary.succeeded, 1);
 }
 
@@ -151,12 +170,18 @@ async fn a_loop_stage_runs_beside_the_cycle_on_its_own_interval() {
     let observed = service.observed();
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
-    until("three synthetic rounds", || synth.runs.load(Ordering::SeqCst) >= 3).await;
+    until("three synthetic rounds", || {
+        synth.runs.load(Ordering::SeqCst) >= 3
+    })
+    .await;
     stop.send(true).unwrap();
     running.await.unwrap();
     assert_eq!(sync.runs.load(Ordering::SeqCst), 1);
     let text = observed_metrics(&observed);
-    assert!(text.contains("chutes_audit_stage_failures_total{stage=\"synthetics\"} 1"), "{text}");
+    assert!(
+        text.contains("chutes_audit_stage_failures_total{stage=\"synthetics\"} 1"),
+        "{text}"
+    );
 }
 
 fn observed_metrics(observed: &audit_service::Observed) -> String {

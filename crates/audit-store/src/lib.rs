@@ -17,6 +17,7 @@
 mod catalog;
 pub mod facts;
 mod lake;
+mod lock;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -28,42 +29,76 @@ pub use catalog::*;
 pub use lake::{
     confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, UnsafePath, TMP_MARKER,
 };
+pub use lock::{LockRequest, LockWait, WriteLock, CATALOG_LOCK_KEY, LOCK_FILE};
 
 /// Every way the store can fail. Messages name the input and the remedy.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Neither SQLite nor PostgreSQL; the URL is masked.
     #[error(
         "unsupported database URL `{0}`: use sqlite://PATH (embedded) or postgres://USER@HOST/DB"
     )]
     UnsupportedUrl(String),
-    #[error("cannot connect to the catalog at {url}: {source}; check that the database is running and the URL is right")]
+    /// The driver's message is masked too: it may quote the URL.
+    #[error("cannot connect to the catalog at {url}: {}; check that the database is running and the URL is right", audit_model::mask_secrets(&source.to_string()))]
     Connect {
+        /// The URL, masked.
         url: String,
+        /// The driver's error.
         #[source]
         source: diesel::ConnectionError,
     },
+    /// The schema could not be brought up to date.
     #[error("applying the catalog migrations to {url} failed: {message}")]
-    Migrate { url: String, message: String },
+    Migrate {
+        /// The URL, masked.
+        url: String,
+        /// What the migration harness said.
+        message: String,
+    },
+    /// A query failed.
     #[error("catalog query failed ({op}): {source}")]
     Query {
+        /// What the query was for.
         op: &'static str,
+        /// The database's error.
         #[source]
         source: diesel::result::Error,
     },
+    /// A record the caller named does not exist.
     #[error("no catalog record `{0}`")]
     NotFound(String),
+    /// A stored value this version cannot read back.
     #[error("the catalog holds a value this version cannot read: {0}")]
     Corrupt(String),
+    /// A path from the network that would leave its root.
     #[error("refusing an unsafe path {0}")]
     UnsafePath(#[from] UnsafePath),
+    /// A file or directory of the lake.
     #[error("I/O on {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// Writing or reading the Parquet facts.
     #[error("Parquet facts at {}: {message}", path.display())]
-    Facts { path: PathBuf, message: String },
+    Facts {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What polars said.
+        message: String,
+    },
+    /// Another process is writing to the same data directory or catalog.
+    #[error("{what} is locked by {holder}: another auditor is writing there; wait for it to finish, or pass --wait to queue behind it")]
+    Locked {
+        /// The lock file or the catalog.
+        what: String,
+        /// Who holds it: pid, command and start time as the holder wrote.
+        holder: String,
+    },
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -81,6 +116,8 @@ pub struct Store {
     catalog: Catalog,
     lake: Lake,
     data_dir: PathBuf,
+    /// Held for the store's life by writers ([`Store::open_for_writing`]).
+    lock: Option<WriteLock>,
 }
 
 impl Store {
@@ -108,7 +145,43 @@ impl Store {
             catalog,
             lake,
             data_dir: data_dir.to_path_buf(),
+            lock: None,
         })
+    }
+
+    /// Opens the store for a command that writes: first the exclusive lock
+    /// on the data directory, then the catalog, then (on PostgreSQL, which
+    /// two data directories may share) the catalog's advisory lock. Both
+    /// are held until the store is dropped; a held lock is
+    /// [`StoreError::Locked`] naming its holder, unless the request waits.
+    pub async fn open_for_writing(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        request: &LockRequest,
+    ) -> Result<Self, StoreError> {
+        let lock = {
+            let (dir, request) = (data_dir.to_path_buf(), request.clone());
+            tokio::task::spawn_blocking(move || WriteLock::acquire(&dir, &request))
+                .await
+                .map_err(|join| StoreError::Io {
+                    path: data_dir.join(LOCK_FILE),
+                    source: std::io::Error::other(join),
+                })??
+        };
+        let mut store = Store::open(data_dir, database_url).await?;
+        let wait = request.wait == LockWait::Wait;
+        if let Err(holder) = store
+            .catalog
+            .advisory_lock(&request.holder_line(), wait)
+            .await?
+        {
+            return Err(StoreError::Locked {
+                what: format!("the catalog {}", store.catalog.url()),
+                holder,
+            });
+        }
+        store.lock = Some(lock);
+        Ok(store)
     }
 
     /// The catalog database.

@@ -426,6 +426,89 @@ async fn weights_and_agreement_runs_round_trip() {
 }
 
 #[tokio::test]
+async fn a_second_writer_on_a_data_directory_is_refused_naming_the_first() {
+    each_backend(|t: TestStore| async move {
+        let url = t.database_url().to_string();
+        let first = Store::open_for_writing(
+            t.data_dir(),
+            Some(&url),
+            &LockRequest::refuse("auditctl sync"),
+        )
+        .await
+        .unwrap();
+        let err = Store::open_for_writing(
+            t.data_dir(),
+            Some(&url),
+            &LockRequest::refuse("auditctl weights"),
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Locked { .. }), "{text}");
+        assert!(text.contains("auditctl sync"), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        // Readers are not writers: they still open.
+        t.reopen().await;
+        drop(first);
+        Store::open_for_writing(t.data_dir(), Some(&url), &LockRequest::refuse("again"))
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_data_directories_sharing_a_postgres_catalog_take_turns() {
+    each_backend(|t: TestStore| async move {
+        if t.store().catalog().backend() != Backend::Postgres {
+            return; // An SQLite catalog lives in its data directory.
+        }
+        let url = t.database_url().to_string();
+        let first = Store::open_for_writing(
+            t.data_dir(),
+            Some(&url),
+            &LockRequest::refuse("auditctl sync"),
+        )
+        .await
+        .unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let err = Store::open_for_writing(other.path(), Some(&url), &LockRequest::refuse("other"))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("the catalog"), "{text}");
+        assert!(text.contains("auditctl sync"), "{text}");
+        drop(first);
+        Store::open_for_writing(other.path(), Some(&url), &LockRequest::refuse("other"))
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_errors_never_print_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "postgres://me:hun/ter2@127.0.0.1:1/audit",
+        "postgres://me:hun#ter2@127.0.0.1:1/audit",
+        "postgres://me@127.0.0.1:1/audit?password=hunter2",
+    ] {
+        let err = Store::open(dir.path(), Some(url)).await.unwrap_err();
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        assert!(!text.contains("ter2"), "{url}: {text}");
+    }
+}
+
+#[tokio::test]
 async fn weights_run_heads_list_the_window_oldest_first_without_miners() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();

@@ -7,6 +7,13 @@
 //! half. A `metrics` value that is not a Python literal nulls the metrics
 //! of its row, which is still loaded and counted apart. Rows stream through
 //! fixed-size batches, so memory does not grow with the export.
+//!
+//! Numbers are checked for plausibility, not only for syntax: a
+//! non-finite value (`NaN`, `inf`) is malformed everywhere; a compute
+//! multiplier or bounty must lie in its [`Bounds`], and an invocation
+//! cannot complete before it started. Such a row is malformed (and counted
+//! apart as implausible); a scoring metric outside [`MAX_METRIC`] nulls
+//! its row's metrics. docs/security.md gives the reasons for the bounds.
 
 use std::io::Read;
 
@@ -19,6 +26,54 @@ use crate::pyliteral::{self, PyValue};
 /// Rows per batch handed to the sink.
 pub const BATCH_ROWS: usize = 65_536;
 
+/// The largest `compute_multiplier` believed. Upstream multipliers are a
+/// GPU weight times a GPU count (tens at most); this leaves two orders of
+/// magnitude of headroom and still refuses a fabricated ±1,000,000.
+pub const MAX_COMPUTE_MULTIPLIER: f64 = 1_000.0;
+
+/// The largest `bounty` believed: the bounty is added to an invocation's
+/// compute units, which are seconds of (normalised) compute; a million is
+/// more than eleven days of it for one request.
+pub const MAX_BOUNTY: f64 = 1_000_000.0;
+
+/// The largest scoring metric believed (`nc`, `steps`, `masps`, `it`,
+/// `ot`, `maspt`): a billion tokens, steps or seconds in one invocation.
+pub const MAX_METRIC: f64 = 1e9;
+
+/// The closed range a numeric column's values must lie in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    /// Smallest plausible value.
+    pub min: f64,
+    /// Largest plausible value.
+    pub max: f64,
+}
+
+impl Bounds {
+    /// Whether `value` is finite and inside the range.
+    pub fn admits(&self, value: f64) -> bool {
+        value.is_finite() && (self.min..=self.max).contains(&value)
+    }
+}
+
+/// Where compute multipliers must lie (never negative).
+pub const MULTIPLIER_BOUNDS: Bounds = Bounds {
+    min: 0.0,
+    max: MAX_COMPUTE_MULTIPLIER,
+};
+
+/// Where bounties must lie (never negative).
+pub const BOUNTY_BOUNDS: Bounds = Bounds {
+    min: 0.0,
+    max: MAX_BOUNTY,
+};
+
+/// Where the scoring metrics must lie (never negative).
+pub const METRIC_BOUNDS: Bounds = Bounds {
+    min: 0.0,
+    max: MAX_METRIC,
+};
+
 /// What parsing one export found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ParseStats {
@@ -26,8 +81,12 @@ pub struct ParseStats {
     pub rows: u64,
     /// Rows skipped because they could not be read.
     pub malformed_rows: u64,
-    /// Loaded rows whose `metrics` did not parse (metrics nulled).
+    /// Loaded rows whose `metrics` did not parse, or held a non-finite,
+    /// negative or implausibly large scoring value (metrics nulled).
     pub malformed_metrics: u64,
+    /// Of the malformed rows, those refused for a number outside its
+    /// plausible range ([`Bounds`]) or a completion before the start.
+    pub implausible_rows: u64,
     /// Rows dropped because `miner_uid` is negative (not miner work).
     pub not_miner_work: u64,
     /// Expected columns the header lacks (loaded as null).
@@ -74,6 +133,8 @@ struct Spec {
     kind: Kind,
     /// A row without this value is malformed.
     required: bool,
+    /// A number outside these bounds makes the row malformed.
+    bounds: Option<Bounds>,
 }
 
 const fn spec(header: &'static str, kind: Kind) -> Spec {
@@ -82,6 +143,7 @@ const fn spec(header: &'static str, kind: Kind) -> Spec {
         column: header,
         kind,
         required: false,
+        bounds: None,
     }
 }
 
@@ -91,6 +153,18 @@ const fn key(header: &'static str) -> Spec {
         column: header,
         kind: Kind::Text,
         required: true,
+        bounds: None,
+    }
+}
+
+/// A float column whose values must lie in `bounds`.
+const fn bounded(header: &'static str, bounds: Bounds) -> Spec {
+    Spec {
+        header,
+        column: header,
+        kind: Kind::Float,
+        required: false,
+        bounds: Some(bounds),
     }
 }
 
@@ -112,8 +186,8 @@ fn specs(table: FactTable) -> Vec<Spec> {
             spec(inv::STARTED_AT, Time),
             spec(inv::COMPLETED_AT, Time),
             spec(inv::ERROR_MESSAGE, Text),
-            spec(inv::COMPUTE_MULTIPLIER, Float),
-            spec(inv::BOUNTY, Float),
+            bounded(inv::COMPUTE_MULTIPLIER, MULTIPLIER_BOUNDS),
+            bounded(inv::BOUNTY, BOUNTY_BOUNDS),
         ],
         FactTable::Reports => vec![
             key(reports::INVOCATION_ID),
@@ -138,7 +212,7 @@ fn specs(table: FactTable) -> Vec<Spec> {
             spec(jobs::STARTED_AT, Time),
             spec(jobs::FINISHED_AT, Time),
             spec(jobs::STATUS, Text),
-            spec(jobs::COMPUTE_MULTIPLIER, Float),
+            bounded(jobs::COMPUTE_MULTIPLIER, MULTIPLIER_BOUNDS),
             spec(jobs::MINER_TERMINATED, Bool),
         ],
         FactTable::InstanceAudits | FactTable::MinerMetrics => {
@@ -158,6 +232,27 @@ enum Field<'r> {
     Bool(bool),
 }
 
+/// Why a field could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreadable {
+    /// Not a value of the column's type.
+    Syntax,
+    /// A number, but non-finite or outside the column's bounds.
+    Implausible,
+}
+
+/// Reads a field and checks a number against the column's bounds.
+fn read_checked<'r>(raw: &'r str, spec: &Spec) -> Result<Field<'r>, Unreadable> {
+    let field = read_field(raw, spec.kind).ok_or(Unreadable::Syntax)?;
+    match field {
+        Field::Float(v) if !v.is_finite() => Err(Unreadable::Implausible),
+        Field::Float(v) if spec.bounds.is_some_and(|b| !b.admits(v)) => {
+            Err(Unreadable::Implausible)
+        }
+        field => Ok(field),
+    }
+}
+
 fn read_field(raw: &str, kind: Kind) -> Option<Field<'_>> {
     if raw.is_empty() {
         return Some(Field::Null);
@@ -165,6 +260,8 @@ fn read_field(raw: &str, kind: Kind) -> Option<Field<'_>> {
     Some(match kind {
         Kind::Text => Field::Text(raw),
         Kind::Int => Field::Int(raw.trim().parse().ok()?),
+        // Rust's parser accepts `NaN`, `inf` and `infinity`; they are
+        // read here and refused by `read_checked`.
         Kind::Float => Field::Float(raw.trim().parse().ok()?),
         Kind::Time => Field::Time(
             audit_store::time::parse_utc(raw)?
@@ -191,7 +288,9 @@ struct Metrics {
     maspt: Option<f64>,
 }
 
-/// `None` when the text is not a Python dict literal.
+/// `None` when the text is not a Python dict literal, or a scoring value
+/// in it lies outside [`METRIC_BOUNDS`] (a negative `masps` would make
+/// compute negative; the parser already refuses `nan` and `inf`).
 fn read_metrics(raw: &str) -> Option<Metrics> {
     if raw.is_empty() {
         return Some(Metrics::default());
@@ -200,8 +299,13 @@ fn read_metrics(raw: &str) -> Option<Metrics> {
     if !matches!(value, PyValue::Dict(_)) {
         return None;
     }
-    let num = |k: &str| value.get(k).and_then(PyValue::as_f64);
-    Some(Metrics {
+    let mut plausible = true;
+    let mut num = |k: &str| {
+        let v = value.get(k).and_then(PyValue::as_f64)?;
+        plausible &= METRIC_BOUNDS.admits(v);
+        Some(v)
+    };
+    let metrics = Metrics {
         p: value.get("p").and_then(|v| match v {
             PyValue::None => None,
             other => Some(other.truthy()),
@@ -212,7 +316,8 @@ fn read_metrics(raw: &str) -> Option<Metrics> {
         it: num("it"),
         ot: num("ot"),
         maspt: num("maspt"),
-    })
+    };
+    plausible.then_some(metrics)
 }
 
 enum Builder {
@@ -320,6 +425,33 @@ impl Batch {
     }
 }
 
+/// Reads one record's fields in spec order. `times` are the positions of
+/// a start and an end time that must not run backwards (a negative
+/// elapsed time would be negative compute).
+fn read_row<'r>(
+    record: &'r csv::StringRecord,
+    specs: &[Spec],
+    index: &[Option<usize>],
+    times: Option<(usize, usize)>,
+) -> Result<Vec<Field<'r>>, Unreadable> {
+    let mut fields = Vec::with_capacity(specs.len());
+    for (s, at) in specs.iter().zip(index) {
+        let raw = at.and_then(|i| record.get(i)).unwrap_or("");
+        match read_checked(raw, s)? {
+            Field::Null if s.required => return Err(Unreadable::Syntax),
+            field => fields.push(field),
+        }
+    }
+    if let Some((start, end)) = times {
+        if let (Some(Field::Time(s)), Some(Field::Time(e))) = (fields.get(start), fields.get(end)) {
+            if e < s {
+                return Err(Unreadable::Implausible);
+            }
+        }
+    }
+    Ok(fields)
+}
+
 fn table_name(table: FactTable) -> &'static str {
     table.name()
 }
@@ -370,6 +502,12 @@ pub fn parse_export<R: Read>(
         stats.missing_columns.push("metrics".into());
     }
     let uid_spec = specs.iter().position(|s| s.column == inv::MINER_UID);
+    let times = (table == FactTable::Invocations)
+        .then(|| {
+            let at = |c: &str| specs.iter().position(|s| s.column == c);
+            Some((at(inv::STARTED_AT)?, at(inv::COMPLETED_AT)?))
+        })
+        .flatten();
 
     let mut batch = Batch::new(table, &specs);
     let mut record = csv::StringRecord::new();
@@ -393,25 +531,16 @@ pub fn parse_export<R: Read>(
             stats.malformed_rows += 1;
             continue;
         }
-        let mut fields: Vec<Field> = Vec::with_capacity(specs.len());
-        let mut ok = true;
-        for (s, at) in specs.iter().zip(&index) {
-            let raw = at.and_then(|i| record.get(i)).unwrap_or("");
-            match read_field(raw, s.kind) {
-                Some(Field::Null) if s.required => ok = false,
-                Some(field) => fields.push(field),
-                None => ok = false,
+        let fields = match read_row(&record, &specs, &index, times) {
+            Ok(fields) => fields,
+            Err(why) => {
+                stats.malformed_rows += 1;
+                stats.implausible_rows += u64::from(why == Unreadable::Implausible);
+                continue;
             }
-            if !ok {
-                break;
-            }
-        }
-        if !ok {
-            stats.malformed_rows += 1;
-            continue;
-        }
+        };
         if let Some(u) = uid_spec {
-            if matches!(fields[u], Field::Int(v) if v < 0) {
+            if matches!(fields.get(u), Some(Field::Int(v)) if *v < 0) {
                 stats.not_miner_work += 1;
                 continue;
             }
@@ -548,6 +677,69 @@ mod tests {
             frame.column(inv::NC).unwrap().f64().unwrap().get(2),
             Some(2.0)
         );
+    }
+
+    #[test]
+    fn hostile_numbers_are_malformed_and_counted() {
+        let row = |id: &str, times: &str, multiplier: &str, bounty: &str| {
+            format!("p,{id},c1,u1,chat,img,iu,inst,1,5Hot,{times},,{multiplier},{bounty},,\n")
+        };
+        let t = "2025-02-10 15:00:00,2025-02-10 15:00:10";
+        let mut csv = format!("{HEADER}\n");
+        for (id, times, multiplier, bounty) in [
+            ("nan", t, "NaN", "0"),
+            ("inf", t, "inf", "0"),
+            ("infinity", t, "1", "-infinity"),
+            ("negative", t, "-1000000", "0"),
+            ("huge", t, "1e9", "0"),
+            ("negative-bounty", t, "1", "-5"),
+            (
+                "backwards",
+                "2025-02-10 15:00:10,2025-02-10 15:00:00",
+                "1",
+                "0",
+            ),
+            ("fine", t, "8", "2"),
+        ] {
+            csv.push_str(&row(id, times, multiplier, bounty));
+        }
+        let (frame, stats) = parse(FactTable::Invocations, &csv);
+        assert_eq!(stats.rows, 1, "{stats:?}");
+        assert_eq!(stats.malformed_rows, 7);
+        assert_eq!(stats.implausible_rows, 7);
+        let ids = frame.column(inv::INVOCATION_ID).unwrap().str().unwrap();
+        assert_eq!(ids.get(0), Some("fine"));
+
+        let (_, stats) = parse(
+            FactTable::Jobs,
+            "job_id,compute_multiplier\nj1,-1\nj2,nan\nj3,2.5\n",
+        );
+        assert_eq!((stats.rows, stats.implausible_rows), (1, 2));
+    }
+
+    #[test]
+    fn non_finite_or_negative_metrics_null_the_metrics() {
+        let mut csv = format!("{HEADER}\n");
+        for (id, metrics) in [
+            ("nan", "{'nc': nan}"),
+            ("inf", "{'nc': inf}"),
+            ("overflow", "{'nc': 1e999}"),
+            ("negative", "{'steps': 10, 'masps': -100000.0}"),
+            ("huge", "{'it': 1e300, 'ot': 1, 'maspt': 1}"),
+            ("fine", "{'nc': 2.5, 'p': False}"),
+        ] {
+            csv.push_str(&format!(
+                "p,{id},c1,u1,chat,img,iu,inst,1,5Hot,,,,1,0,\"{metrics}\",\n"
+            ));
+        }
+        let (frame, stats) = parse(FactTable::Invocations, &csv);
+        assert_eq!(stats.rows, 6, "the rows still count");
+        assert_eq!(stats.malformed_metrics, 5);
+        let nc = frame.column(inv::NC).unwrap().f64().unwrap();
+        assert_eq!(nc.iter().collect::<Vec<_>>()[..5], [None; 5]);
+        assert_eq!(nc.get(5), Some(2.5));
+        let masps = frame.column(inv::MASPS).unwrap().f64().unwrap();
+        assert_eq!(masps.get(3), None);
     }
 
     #[test]

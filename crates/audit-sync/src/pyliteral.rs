@@ -138,10 +138,9 @@ impl<'a> Parser<'a> {
             "True" => Ok(PyValue::Bool(true)),
             "False" => Ok(PyValue::Bool(false)),
             "None" => Ok(PyValue::None),
-            // str() of a float writes these; they are not literals, but
-            // they are what the validator would have written.
-            "inf" => Ok(PyValue::Float(f64::INFINITY)),
-            "nan" => Ok(PyValue::Float(f64::NAN)),
+            // `inf` and `nan` (what str() writes for non-finite floats) are
+            // refused with every other name: no metric is infinite, and one
+            // such value would poison every sum it reaches.
             _ => {
                 self.i = start;
                 Err(self.err("unknown name"))
@@ -153,15 +152,6 @@ impl<'a> Parser<'a> {
         let start = self.i;
         if matches!(self.peek(), Some(b'-' | b'+')) {
             self.i += 1;
-        }
-        if self.s[self.i..].starts_with("inf") {
-            self.i += 3;
-            let negative = self.b[start] == b'-';
-            return Ok(PyValue::Float(if negative {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            }));
         }
         let mut is_float = false;
         while let Some(c) = self.peek() {
@@ -188,8 +178,12 @@ impl<'a> Parser<'a> {
                 return Ok(PyValue::Int(i));
             }
         }
+        // A literal too large for a float (`1e999`) would read as infinity:
+        // refused like `inf` itself.
         match cleaned.parse::<f64>() {
-            Ok(f) if cleaned.bytes().any(|b| b.is_ascii_digit()) => Ok(PyValue::Float(f)),
+            Ok(f) if f.is_finite() && cleaned.bytes().any(|b| b.is_ascii_digit()) => {
+                Ok(PyValue::Float(f))
+            }
             _ => {
                 self.i = start;
                 Err(self.err("malformed number"))
@@ -357,10 +351,21 @@ mod tests {
             parse(" {'x': [ ] , } ").unwrap().get("x"),
             Some(&PyValue::List(vec![]))
         );
-        assert_eq!(
-            parse("{'x': inf}").unwrap().get("x"),
-            Some(&PyValue::Float(f64::INFINITY))
-        );
+    }
+
+    #[test]
+    fn refuses_non_finite_numbers() {
+        let huge = format!("{{'nc': 1{}}}", "0".repeat(400));
+        for bad in [
+            "{'nc': inf}",
+            "{'nc': -inf}",
+            "{'nc': nan}",
+            "{'nc': 1e999}",
+            "{'nc': -1e999}",
+            huge.as_str(),
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} parsed");
+        }
     }
 
     #[test]

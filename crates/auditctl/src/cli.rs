@@ -27,7 +27,7 @@ pub struct Global {
     #[arg(long, global = true, env = "AUDITCTL_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Data directory for the catalog and the lake (overrides `data_dir`).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, env = "AUDITCTL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Catalog database URL (overrides `database_url` and DATABASE_URL).
     #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
@@ -154,6 +154,31 @@ pub struct DemoArgs {
     /// World size, used when the demo world is first generated.
     #[command(flatten)]
     pub size: WorldSize,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// How a writing command meets another writer on the same data directory.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// When another auditor is writing to the data directory or catalog,
+    /// wait for it instead of exiting at once.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+impl LockArgs {
+    /// The store's lock request for `command`.
+    pub fn request(&self, command: &str) -> audit_store::LockRequest {
+        audit_store::LockRequest {
+            command: command.to_string(),
+            wait: if self.wait {
+                audit_store::LockWait::Wait
+            } else {
+                audit_store::LockWait::Refuse
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +193,8 @@ pub struct SyncArgs {
     /// Skip miners' self-reports (validator entries only).
     #[arg(long)]
     pub no_miner_reports: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +208,8 @@ pub struct WeightsArgs {
     /// Show one miner's raw and normalised features and why it got its score.
     #[arg(long, value_name = "HOTKEY")]
     pub explain: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]

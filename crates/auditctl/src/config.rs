@@ -23,6 +23,14 @@ pub const ENV_SECRET_SEED: &str = "AUDITCTL_SECRET_SEED";
 /// The Chutes validator's hotkey on subnet 64.
 pub const CHUTES_VALIDATOR_HOTKEY: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ";
 
+/// Keys this version parses and validates but does not act on yet; `config
+/// check` says so rather than let a user believe they work.
+pub const NOT_USED_YET: [&str; 3] = ["intervals", "synthetics", "set_weights.enabled"];
+
+/// The most days `sync.window_days` and `scoring.window_days` may span: a
+/// year is far beyond any scoring window, and far from date overflow.
+pub const MAX_WINDOW_DAYS: u64 = 366;
+
 /// A configuration problem, naming the key (as a dotted path) or the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -467,12 +475,7 @@ impl Config {
                 format!("`{template}` is not a URL template: {e}"),
             )
         })?;
-        if self.endpoints.timeout_seconds == 0 {
-            return Err(bad(
-                "endpoints.timeout_seconds",
-                "must be at least 1".into(),
-            ));
-        }
+        self.check_ranges()?;
         for (i, v) in self.validators.iter().enumerate() {
             if !matches!(v.url.scheme(), "http" | "https") {
                 return Err(bad(
@@ -506,15 +509,16 @@ impl Config {
                 ));
             }
         }
-        if self.sync.concurrency == 0 {
-            return Err(bad("sync.concurrency", "must be at least 1".into()));
+        if self.sync.window_days < self.scoring.window_days {
+            return Err(bad(
+                "sync.window_days",
+                format!(
+                    "{} is shorter than scoring.window_days ({}): sync would prune what the scores read",
+                    self.sync.window_days, self.scoring.window_days
+                ),
+            ));
         }
-        if let Some(seed) = &self.set_weights.secret_seed {
-            check_seed(seed.expose()).map_err(|m| bad("set_weights.secret_seed", m))?;
-        }
-        if let Some(ss58) = &self.set_weights.ss58 {
-            check_ss58(ss58).map_err(|m| bad("set_weights.ss58", m))?;
-        }
+        self.check_hotkey()?;
         if self.set_weights.enabled {
             if self.set_weights.secret_seed.is_none() {
                 return Err(bad(
@@ -536,6 +540,117 @@ impl Config {
         Ok(())
     }
 
+    /// Every numeric setting against its range; the error names the key,
+    /// the value and the range. (`netuid` and the profile's version
+    /// numbers are bounded by their types.)
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        const DAY: u64 = 86_400;
+        const GIB: u64 = 1 << 30;
+        let ranges: [(&str, u64, u64, u64); 10] = [
+            (
+                "endpoints.timeout_seconds",
+                self.endpoints.timeout_seconds,
+                1,
+                3_600,
+            ),
+            (
+                "endpoints.max_body_bytes",
+                self.endpoints.max_body_bytes,
+                1 << 20,
+                64 * GIB,
+            ),
+            (
+                "subtensor.timeout_seconds",
+                self.subtensor.timeout_seconds,
+                1,
+                3_600,
+            ),
+            ("sync.concurrency", self.sync.concurrency as u64, 1, 64),
+            (
+                "sync.window_days",
+                u64::from(self.sync.window_days),
+                1,
+                MAX_WINDOW_DAYS,
+            ),
+            (
+                "scoring.window_days",
+                u64::from(self.scoring.window_days),
+                1,
+                MAX_WINDOW_DAYS,
+            ),
+            (
+                "intervals.sync_seconds",
+                self.intervals.sync_seconds,
+                1,
+                7 * DAY,
+            ),
+            (
+                "intervals.synthetics_seconds",
+                self.intervals.synthetics_seconds,
+                1,
+                7 * DAY,
+            ),
+            (
+                "intervals.compare_prom_seconds",
+                self.intervals.compare_prom_seconds,
+                1,
+                7 * DAY,
+            ),
+            (
+                "intervals.weights_seconds",
+                self.intervals.weights_seconds,
+                1,
+                7 * DAY,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Value {
+                    key: key.into(),
+                    message: format!("{value} is outside the range {min}..={max}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The signing key: a well-formed seed, a real SS58 address (checksum
+    /// included), and the seed must derive that address.
+    fn check_hotkey(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Value {
+            key: key.to_string(),
+            message,
+        };
+        let seed = match &self.set_weights.secret_seed {
+            Some(seed) => {
+                check_seed(seed.expose()).map_err(|m| bad("set_weights.secret_seed", m))?;
+                Some(
+                    subtensor::Hotkey::from_seed_hex(seed.expose())
+                        .map_err(|e| bad("set_weights.secret_seed", e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        if let Some(ss58) = &self.set_weights.ss58 {
+            // The pair first: its message names both addresses, which is
+            // what a user with a mistyped address needs to see.
+            if let Some(key) = &seed {
+                key.check_address(ss58).map_err(|_| {
+                    bad(
+                        "set_weights.ss58",
+                        format!(
+                            "{} is not the address of set_weights.secret_seed, which derives {}",
+                            ss58.trim(),
+                            key.ss58()
+                        ),
+                    )
+                })?;
+            }
+            check_ss58(ss58).map_err(|m| bad("set_weights.ss58", m))?;
+        }
+        Ok(())
+    }
+
     /// The catalog URL: the configured one, or SQLite in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -544,7 +659,9 @@ impl Config {
         }
     }
 
-    /// The effective config as a document with every secret masked.
+    /// The effective config as a document with every secret masked: the
+    /// `Secret` values print as `***`, and every other string (URLs with
+    /// credentials, wherever they are) goes through `mask_secrets`.
     pub fn masked(&self) -> serde_json::Value {
         let mut doc = serde_json::to_value(self).expect("config serialises");
         if let Some(obj) = doc.as_object_mut() {
@@ -552,14 +669,25 @@ impl Config {
             // whole: it says which database is in use.
             obj.insert(
                 "database_url".into(),
-                serde_json::Value::String(audit_store::redact(&self.database_url())),
+                serde_json::Value::String(self.database_url()),
             );
             obj.insert(
                 "sources".into(),
                 serde_json::to_value(&self.sources).expect("sources serialise"),
             );
         }
+        mask_strings(&mut doc);
         doc
+    }
+}
+
+/// Masks every string in a JSON document, in place.
+fn mask_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => *text = audit_store::redact(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(mask_strings),
+        _ => {}
     }
 }
 
@@ -602,14 +730,12 @@ fn check_seed(seed: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A plausible SS58 address: base58, 47–48 characters. Full checksum
-/// verification happens where keys are used (crate `subtensor`).
+/// An SS58 address with the chain's prefix and a valid checksum, as
+/// `subtensor` reads it: a typo is caught here, not at signing time.
 fn check_ss58(address: &str) -> Result<(), String> {
-    const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    if !(46..=48).contains(&address.len()) || !address.chars().all(|c| ALPHABET.contains(c)) {
-        return Err(format!("`{address}` is not an SS58 address"));
-    }
-    Ok(())
+    subtensor::keys::public_key(address.trim())
+        .map(|_| ())
+        .map_err(|_| format!("`{address}` is not an SS58 address with prefix 42 (bad characters, length or checksum)"))
 }
 
 #[cfg(test)]
@@ -631,6 +757,11 @@ mod tests {
 
     const SEED: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
     const OTHER_SEED: &str = "0x2222222222222222222222222222222222222222222222222222222222222222";
+
+    /// The address `SEED` derives.
+    fn seed_address() -> String {
+        subtensor::Hotkey::from_seed_hex(SEED).unwrap().ss58()
+    }
 
     fn example() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.example.yml")
@@ -702,7 +833,8 @@ mod tests {
             dir.path(),
             "hotkey",
             &format!(
-                r#"{{"secretSeed": "{SEED}", "ss58Address": "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ"}}"#
+                r#"{{"secretSeed": "{SEED}", "ss58Address": "{}"}}"#,
+                seed_address()
             ),
         );
         let path = write(
@@ -721,20 +853,25 @@ mod tests {
         assert_eq!(config.sources.secret_seed, SecretSource::HotkeyFile);
         assert_eq!(
             config.set_weights.ss58.as_deref(),
-            Some(CHUTES_VALIDATOR_HOTKEY)
+            Some(seed_address().as_str())
         );
         assert_eq!(config.database_url(), "sqlite://from-file.db");
 
+        // The environment's seed wins over the file's, and must then match
+        // the file's address.
+        let err = Config::load(
+            Some(&path),
+            &env(&[(ENV_SECRET_SEED, OTHER_SEED)]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("set_weights.ss58"), "{err}");
         let environment = env(&[
-            (ENV_SECRET_SEED, OTHER_SEED),
+            (ENV_SECRET_SEED, SEED),
             (ENV_API_KEY, "env-key"),
             (ENV_DATABASE_URL, "postgres://u@h/env"),
         ]);
         let config = Config::load(Some(&path), &environment, &Overrides::default()).unwrap();
-        assert_eq!(
-            config.set_weights.secret_seed.as_ref().unwrap().expose(),
-            OTHER_SEED
-        );
         assert_eq!(config.sources.secret_seed, SecretSource::Environment);
         assert_eq!(config.api_key.as_ref().unwrap().expose(), "env-key");
         assert_eq!(config.database_url(), "postgres://u@h/env");
@@ -755,7 +892,8 @@ mod tests {
             dir.path(),
             "c.yml",
             &format!(
-                "api_key: cpk_supersecret\ndatabase_url: postgres://me:hunter2@db/audit\nset_weights:\n  secret_seed: \"{SEED}\"\n  ss58: 5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ\n"
+                "api_key: cpk_supersecret\ndatabase_url: postgres://me:hunter2@db/audit\nset_weights:\n  secret_seed: \"{SEED}\"\n  ss58: {}\n",
+                seed_address()
             ),
         );
         let config = Config::load(Some(&path), &env(&[]), &Overrides::default()).unwrap();
@@ -783,5 +921,124 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("set_weights.hotkey_file"), "{text}");
         assert!(!text.contains(&SEED[2..]), "{text}");
+    }
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "c.yml", text);
+        Config::load(Some(&path), &env(&[]), &Overrides::default())
+    }
+
+    #[test]
+    fn every_form_of_a_url_secret_is_masked_in_the_effective_config() {
+        let cases = [
+            "database_url: postgres://me:hun/ter2@db/audit\n",
+            "database_url: \"postgres://me:hun#ter2@db/audit\"\n",
+            "database_url: postgres://me@db/audit?password=hunter2\n",
+            "endpoints:\n  api: https://me:hunter2@api.chutes.ai/\n",
+            "endpoints:\n  llm: https://llm.chutes.ai/?api_key=hunter2\n",
+            "subtensor:\n  url: wss://me:hunter2@node.example:443\n",
+        ];
+        for text in cases {
+            let config = load_text(text).unwrap();
+            let shown = format!("{config:?}\n{}", config.masked());
+            // Debug output of the Url type is not shown to users; the
+            // effective config is.
+            let shown_masked = config.masked().to_string();
+            assert!(!shown_masked.contains("ter2"), "{text}: {shown_masked}");
+            assert!(shown.contains("***"), "{text}: {shown}");
+        }
+    }
+
+    #[test]
+    fn the_upstream_example_pair_is_refused_naming_both_addresses() {
+        // spec/upstream-config.md: the shipped example's seed derives
+        // another address than the one it is paired with.
+        let text = "set_weights:\n  secret_seed: \"0x971c2a6674d0861ade72297d11110ce21c93734210527c8f4c9190c00139ce20\"\n  ss58: 5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr\n";
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(err.contains("`set_weights.ss58`"), "{err}");
+        assert!(
+            err.contains("5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr"),
+            "{err}"
+        );
+        assert!(
+            err.contains("5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("971c2a66"),
+            "the seed is never printed: {err}"
+        );
+        let fixed = text.replace(
+            "5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr",
+            "5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4",
+        );
+        load_text(&fixed).unwrap();
+    }
+
+    #[test]
+    fn a_typo_in_an_address_fails_its_checksum() {
+        // One character changed: still base58, still 48 characters.
+        let typo = CHUTES_VALIDATOR_HOTKEY.replace("Zpw", "Zpx");
+        for text in [
+            format!("validators:\n  - name: x\n    hotkey: {typo}\n    url: https://a.b\n"),
+            format!("set_weights:\n  ss58: {typo}\n"),
+        ] {
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(err.contains(&typo) && err.contains("checksum"), "{err}");
+        }
+    }
+
+    #[test]
+    fn numeric_settings_outside_their_range_name_key_value_and_range() {
+        let cases = [
+            ("sync:\n  window_days: 0\n", "sync.window_days", "0"),
+            (
+                "sync:\n  window_days: 4294967295\n",
+                "sync.window_days",
+                "4294967295",
+            ),
+            (
+                "scoring:\n  window_days: 100000\n",
+                "scoring.window_days",
+                "100000",
+            ),
+            (
+                "sync:\n  concurrency: 100000\n",
+                "sync.concurrency",
+                "100000",
+            ),
+            (
+                "endpoints:\n  timeout_seconds: 0\n",
+                "endpoints.timeout_seconds",
+                "0",
+            ),
+            (
+                "endpoints:\n  max_body_bytes: 10\n",
+                "endpoints.max_body_bytes",
+                "10",
+            ),
+            (
+                "subtensor:\n  timeout_seconds: 0\n",
+                "subtensor.timeout_seconds",
+                "0",
+            ),
+            (
+                "intervals:\n  sync_seconds: 0\n",
+                "intervals.sync_seconds",
+                "0",
+            ),
+        ];
+        for (text, key, value) in cases {
+            let err = load_text(text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+            assert!(err.contains(value) && err.contains("..="), "{text}: {err}");
+        }
+        // A sync window shorter than the scoring window would prune what
+        // the scores read.
+        let err = load_text("sync:\n  window_days: 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`sync.window_days`"), "{err}");
     }
 }

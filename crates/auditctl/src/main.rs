@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The whole chain, masked: a driver's message may quote a URL.
+            eprintln!("error: {}", audit_store::redact(&format!("{err:#}")));
             exit::classify(&err).into()
         }
     }

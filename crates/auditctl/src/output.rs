@@ -2,6 +2,8 @@
 //! or JSON. Rendering functions return strings so tests can snapshot them.
 
 use comfy_table::{presets, Cell, CellAlignment, Table};
+use std::io::Write;
+
 use serde::Serialize;
 
 /// Logs go to stderr so stdout stays clean for tables and JSON.
@@ -18,9 +20,25 @@ pub fn init_logging(verbose: u8, quiet: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| MaskedStderr)
         .with_target(false)
         .try_init();
+}
+
+/// Stderr with every secret masked on the way out: a library that logs a
+/// URL with credentials, or an error quoting one, is masked here once.
+struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(audit_store::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Pretty JSON of any result, with a trailing newline.

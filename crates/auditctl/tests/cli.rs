@@ -40,6 +40,12 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
     assert!(stdout.contains("api_key: '***'"), "{stdout}");
     assert!(!stdout.contains("cpk_do_not_print_me"));
     assert!(stdout.contains("api_key: environment"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "# accepted, not used yet by this version: intervals, synthetics, set_weights.enabled"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -80,6 +86,67 @@ fn status_works_with_no_setup_and_speaks_json() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["backend"], "sqlite");
     assert_eq!(doc["lake"]["entries"], 0);
+}
+
+#[test]
+fn no_form_of_a_database_password_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "postgres://me:hun/ter2@127.0.0.1:1/audit",
+        "postgres://me:hun#ter2@127.0.0.1:1/audit",
+        "postgres://me@127.0.0.1:1/audit?password=hunter2",
+    ] {
+        let out = auditctl(dir.path(), &["status", "--database-url", url]);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("ter2"), "{url}: {stderr}");
+        let out = auditctl(dir.path(), &["config", "check", "--database-url", url]);
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!shown.contains("ter2"), "{url}: {shown}");
+    }
+}
+
+#[test]
+fn a_second_writer_is_refused_naming_the_holder_or_waits_with_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let held = audit_store::WriteLock::acquire(
+        &data,
+        &audit_store::LockRequest::refuse("auditctl sync (test)"),
+    )
+    .unwrap();
+    let data_arg = data.to_str().unwrap();
+    let out = auditctl(dir.path(), &["weights", "--data-dir", data_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("auditctl sync (test)") && stderr.contains("--wait"),
+        "{stderr}"
+    );
+    // Readers do not need the lock.
+    let out = auditctl(dir.path(), &["status", "--data-dir", data_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_auditctl"))
+        .args(["weights", "--wait", "--data-dir", data_arg])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("AUDITCTL_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(waiting.try_wait().unwrap().is_none(), "--wait must wait");
+    drop(held);
+    let out = waiting.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    // It got the lock and went on (to find no metagraph in an empty lake).
+    assert!(!stderr.contains("--wait"), "{stderr}");
+    assert!(stderr.contains("metagraph"), "{stderr}");
 }
 
 #[test]

@@ -37,13 +37,17 @@ pub struct Endpoints {
 /// How the client behaves.
 #[derive(Clone)]
 pub struct ClientConfig {
+    /// Where the network is.
     pub endpoints: Endpoints,
     /// Sent as `Authorization: Bearer …` on invocations only.
     pub api_key: Option<String>,
+    /// Timeout of one request.
     pub timeout: Duration,
+    /// Largest body read; a hostile server cannot make us allocate more.
     pub max_body_bytes: u64,
     /// Extra attempts after the first, for 5xx and connection errors.
     pub retries: u32,
+    /// The first retry's delay; doubled for each next one.
     pub backoff: Duration,
     /// Chutes per catalogue page (upstream serves at most 1000).
     pub page_size: usize,
@@ -80,22 +84,61 @@ impl ClientConfig {
 /// A failed request, naming what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The server answered with an error status.
     #[error("GET/POST {url} answered {status}: {snippet}")]
     Status {
+        /// What was asked.
         url: String,
+        /// The HTTP status.
         status: u16,
+        /// The start of the body, for the reason.
         snippet: String,
     },
+    /// No answer: connection, TLS or timeout.
     #[error("{url}: {message}")]
-    Transport { url: String, message: String },
+    Transport {
+        /// What was asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The body was larger than the cap.
     #[error("{url}: the body exceeds the cap of {cap} bytes (endpoints.max_body_bytes)")]
-    TooLarge { url: String, cap: u64 },
+    TooLarge {
+        /// What was asked.
+        url: String,
+        /// The cap.
+        cap: u64,
+    },
+    /// The body is not the shape the API documents.
     #[error("{url}: unexpected body: {message}")]
-    Decode { url: String, message: String },
+    Decode {
+        /// What was asked.
+        url: String,
+        /// What did not fit.
+        message: String,
+    },
+    /// A URL could not be built from configured or listed parts.
     #[error("building a URL from `{input}`: {message}")]
-    Url { input: String, message: String },
+    Url {
+        /// The input.
+        input: String,
+        /// Why it is not a URL.
+        message: String,
+    },
+    /// The HTTP client could not be built.
     #[error("setting up the HTTP client: {0}")]
     Setup(String),
+    /// The catalogue did not end within [`MAX_CATALOGUE_PAGES`] pages.
+    #[error("{url}: the chutes catalogue did not end after {pages} pages of {page_size}; refusing to page on")]
+    TooManyPages {
+        /// The catalogue's URL (without the page).
+        url: String,
+        /// Pages read.
+        pages: usize,
+        /// Chutes per page asked for.
+        page_size: usize,
+    },
 }
 
 impl ClientError {
@@ -112,7 +155,9 @@ impl ClientError {
 /// Bytes downloaded and their sha256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
+    /// Exactly the bytes received.
     pub bytes: Vec<u8>,
+    /// Their sha256, to compare with a commitment or a report.
     pub sha256: String,
 }
 
@@ -120,13 +165,21 @@ pub struct Download {
 /// object is kept in `raw`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chute {
+    /// The chute's id, as the exports name it.
     pub chute_id: String,
+    /// Its display name.
     pub name: String,
+    /// Its subdomain, for the chute's own endpoint.
     pub slug: Option<String>,
+    /// `vllm`, `diffusion`, `tei`, …: how to talk to it.
     pub standard_template: Option<String>,
+    /// The owner's user name.
     pub username: Option<String>,
+    /// Its instances on miners.
     pub instances: Vec<ChuteInstance>,
+    /// Its callable functions.
     pub cords: Vec<Cord>,
+    /// The whole catalogue object.
     pub raw: Value,
 }
 
@@ -137,29 +190,41 @@ impl Chute {
     }
 }
 
+/// One instance of a chute on a miner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChuteInstance {
+    /// The instance's id, as the instance audits name it.
     pub instance_id: String,
+    /// Where it runs.
     #[serde(default)]
     pub region: Option<String>,
+    /// Serving now.
     #[serde(default)]
     pub active: bool,
+    /// Passed the validator's checks.
     #[serde(default)]
     pub verified: bool,
 }
 
+/// A callable function of a chute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cord {
+    /// The path on the chute's endpoint.
     #[serde(default)]
     pub path: Option<String>,
+    /// The function's name.
     #[serde(default)]
     pub function: Option<String>,
+    /// Whether it streams its answer.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// The path on the public API, when it has one.
     #[serde(default)]
     pub public_api_path: Option<String>,
+    /// The HTTP method there.
     #[serde(default)]
     pub public_api_method: Option<String>,
+    /// Whether the body is passed through as is.
     #[serde(default)]
     pub passthrough: Option<bool>,
 }
@@ -167,13 +232,17 @@ pub struct Cord {
 /// A traced invocation to send.
 #[derive(Debug, Clone)]
 pub struct TracedRequest {
+    /// Where to send it.
     pub url: Url,
+    /// The JSON body.
     pub body: Value,
 }
 
 /// The answer to a traced invocation: the parent id and the event stream.
 pub struct TracedResponse {
+    /// The id the exports will list the request under.
     pub parent_invocation_id: Option<String>,
+    /// The trace events as they arrive.
     pub events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, ClientError>> + Send>>,
 }
 
@@ -185,6 +254,11 @@ pub struct ChutesClient {
 }
 
 const PAGE_LIMIT: usize = 1000;
+
+/// The most catalogue pages read: 100,000 chutes at the full page size,
+/// tens of times the real catalogue. A server that never sends a short
+/// page is refused here instead of read forever.
+pub const MAX_CATALOGUE_PAGES: usize = 100;
 
 #[derive(Deserialize)]
 struct ListedEntry {
@@ -327,24 +401,26 @@ impl ChutesClient {
         Ok(download(bytes))
     }
 
-    /// The whole chutes catalogue, page by page until a short page.
+    /// The whole chutes catalogue, page by page until a short page, at
+    /// most [`MAX_CATALOGUE_PAGES`] pages.
     pub async fn chutes(&self) -> Result<Vec<Chute>, ClientError> {
         let mut all = Vec::new();
         let page_size = self.config.page_size.clamp(1, PAGE_LIMIT);
-        for page in 0.. {
-            let mut url = Self::join(&self.config.endpoints.api, "chutes/")?;
+        let base = Self::join(&self.config.endpoints.api, "chutes/")?;
+        for page in 0..MAX_CATALOGUE_PAGES {
+            let mut url = base.clone();
             url.query_pairs_mut()
                 .append_pair("include_public", "true")
                 .append_pair("limit", &page_size.to_string())
                 .append_pair("page", &page.to_string())
                 .append_pair("exclude", "affine");
-            let body: Value = self.get_json(url.clone()).await?;
-            let items = body
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let cords = body.get("cord_refs").cloned().unwrap_or(Value::Null);
+            let mut body: Value = self.get_json(url.clone()).await?;
+            // Taken out of the body, not cloned: a page can be megabytes.
+            let items = match body.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            let cords = body.get_mut("cord_refs").map_or(Value::Null, Value::take);
             let count = items.len();
             for item in items {
                 all.push(chute(item, &cords).map_err(|message| ClientError::Decode {
@@ -353,10 +429,14 @@ impl ChutesClient {
                 })?);
             }
             if count < page_size {
-                break;
+                return Ok(all);
             }
         }
-        Ok(all)
+        Err(ClientError::TooManyPages {
+            url: base.to_string(),
+            pages: MAX_CATALOGUE_PAGES,
+            page_size,
+        })
     }
 
     /// `GET /chutes/gpu_count_history`.
@@ -548,13 +628,17 @@ async fn read_capped(
 fn chute(item: Value, cord_refs: &Value) -> Result<Chute, String> {
     let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
     let chute_id = text("chute_id").ok_or("a chute without chute_id")?;
+    // Deserialised from the borrowed values: no copy of the JSON.
     let instances = match item.get("instances") {
-        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
-            .map_err(|e| format!("chute {chute_id} instances: {e}"))?,
+        Some(v) if !v.is_null() => {
+            Deserialize::deserialize(v).map_err(|e| format!("chute {chute_id} instances: {e}"))?
+        }
         _ => Vec::new(),
     };
-    let cords = match text("cord_ref_id").and_then(|id| cord_refs.get(&id).cloned()) {
-        Some(v) => serde_json::from_value(v).map_err(|e| format!("chute {chute_id} cords: {e}"))?,
+    let cords = match text("cord_ref_id").and_then(|id| cord_refs.get(&id)) {
+        Some(v) => {
+            Deserialize::deserialize(v).map_err(|e| format!("chute {chute_id} cords: {e}"))?
+        }
         None => Vec::new(),
     };
     Ok(Chute {

@@ -258,6 +258,43 @@ async fn the_catalogue_pages_until_a_short_page_and_gpu_counts_parse() {
 }
 
 #[tokio::test]
+async fn a_catalogue_that_pages_forever_is_cut_off_with_a_clear_error() {
+    // Every page is full, so a client without a cap would ask forever.
+    let mut script = Script::default();
+    for page in 0..=MAX_CATALOGUE_PAGES {
+        script.routes.insert(
+            format!("/chutes/?include_public=true&limit=1&page={page}&exclude=affine"),
+            ok(&format!(r#"{{"items": [{{"chute_id": "c{page}"}}]}}"#)),
+        );
+    }
+    let (url, script) = serve(script).await;
+    let mut config = ClientConfig::new(Endpoints {
+        api: url.clone(),
+        llm: url.clone(),
+        chute_url_template: format!("{url}chute/{{slug}}/"),
+    });
+    config.page_size = 1;
+    let c = ChutesClient::new(config).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(60), c.chutes())
+        .await
+        .expect("the client stops on its own")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::TooManyPages {
+                pages: MAX_CATALOGUE_PAGES,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("did not end"), "{err}");
+    let asked = script.hits.lock().unwrap().len();
+    assert_eq!(asked, MAX_CATALOGUE_PAGES);
+}
+
+#[tokio::test]
 async fn a_traced_invocation_streams_a_failed_attempt_then_a_retry() {
     let lines = [
         r#"data: {"trace": {"timestamp": "2025-02-10T15:51:19.1", "invocation_id": "p1", "chute_id": "c", "function": "chat", "message": "identified 2 available targets"}}"#,

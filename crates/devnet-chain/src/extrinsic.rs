@@ -15,8 +15,9 @@ use sp_runtime::{AccountId32, MultiSignature};
 
 use crate::metadata::{Address, RuntimeCall};
 
-/// The runtime version the node reports and transactions must sign.
+/// The spec version the node reports and transactions must sign.
 pub const SPEC_VERSION: u32 = 1;
+/// The transaction version the node reports and transactions must sign.
 pub const TRANSACTION_VERSION: u32 = 1;
 
 /// Signed, format version 4.
@@ -25,8 +26,11 @@ const SIGNED_V4: u8 = 0b1000_0000 | 4;
 /// A transaction whose signature and nonce checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
+    /// The account that signed.
     pub signer: [u8; 32],
+    /// The nonce it signed with (the account's next one).
     pub nonce: u32,
+    /// The decoded call, to dispatch.
     pub call: RuntimeCall,
     /// `blake2_256` of the encoded extrinsic: its hash everywhere.
     pub hash: [u8; 32],
@@ -69,7 +73,9 @@ impl Invalid {
 
 /// The chain as the check needs it.
 pub struct Chain<'a> {
+    /// The best block, from which a mortal era's birth is found.
     pub head: u32,
+    /// Block 0's hash, signed by every transaction.
     pub genesis_hash: [u8; 32],
     /// The hash of a block the node has, `None` for one it has not.
     pub block_hash: &'a dyn Fn(u32) -> Option<[u8; 32]>,

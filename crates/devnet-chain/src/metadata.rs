@@ -18,12 +18,13 @@ use frame_metadata::v14::{
     PalletMetadata, PalletStorageMetadata, RuntimeMetadataV14, SignedExtensionMetadata,
     StorageEntryMetadata, StorageEntryModifier, StorageEntryType,
 };
-use frame_metadata::RuntimeMetadataPrefixed;
+use frame_metadata::{v15, RuntimeMetadataPrefixed};
 use parity_scale_codec::{Decode, Encode};
 use scale_info::{meta_type, MetaType, TypeInfo};
 use sp_core::H256;
 use sp_runtime::generic::Era;
 use sp_runtime::{AccountId32, DispatchError, MultiAddress, MultiSignature};
+use subtensor::commit_reveal;
 use subtensor::runtime::{self, StorageItem};
 
 /// The runtime's address type.
@@ -61,8 +62,12 @@ where
     }
 }
 
+// The types below mirror the runtime's own, field for field and variant
+// for variant, so scale-info describes what finney describes; their
+// meaning is upstream's, so docs here say only what the devnet adds.
 /// The transaction extensions, in finney's order. Only mortality, nonce,
 /// tip and the metadata-hash mode carry bytes.
+#[allow(missing_docs)]
 pub mod extensions {
     use super::*;
 
@@ -116,9 +121,11 @@ pub type Extra = (
 );
 
 /// `frame_system`: its events and account record.
+#[allow(missing_docs)]
 pub mod frame_system {
     use super::*;
 
+    /// The two events every transaction ends with.
     #[derive(Encode, TypeInfo)]
     pub enum Event {
         #[codec(index = 0)]
@@ -168,6 +175,7 @@ pub mod frame_system {
         Initialization,
     }
 
+    /// An event as `System.Events` stores it.
     #[derive(Encode, TypeInfo)]
     pub struct EventRecord {
         pub phase: Phase,
@@ -175,6 +183,7 @@ pub mod frame_system {
         pub topics: Vec<H256>,
     }
 
+    /// `System.Account`: the nonce and the balances.
     #[derive(Encode, Decode, TypeInfo, Default)]
     pub struct AccountInfo {
         pub nonce: u32,
@@ -195,10 +204,11 @@ pub mod frame_system {
 }
 
 /// `pallet_subtensor`: the weight calls and the errors `set_weights` ends with.
-#[allow(non_camel_case_types)]
+#[allow(non_camel_case_types, missing_docs)]
 pub mod pallet_subtensor {
     use super::*;
 
+    /// The weight calls, at finney's call indices.
     #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
     pub enum Call {
         #[codec(index = 0)]
@@ -239,6 +249,7 @@ pub mod pallet_subtensor {
 
 /// `pallet_commitments`: what `CommitmentOf` holds. Only the variants the
 /// node writes are described (`None`, `Sha256`), at finney's indices.
+#[allow(missing_docs)]
 pub mod pallet_commitments {
     use super::*;
 
@@ -263,18 +274,110 @@ pub mod pallet_commitments {
     }
 }
 
+/// `pallet_drand`: the beacon pulses the chain stores, which reveal
+/// time-locked weights.
+#[allow(missing_docs)]
+pub mod pallet_drand {
+    use super::*;
+
+    /// A stored pulse; its byte fields are bounded vectors on chain,
+    /// encoded as vectors.
+    #[derive(TypeInfo)]
+    pub struct Pulse {
+        pub round: u64,
+        pub randomness: Vec<u8>,
+        pub signature: Vec<u8>,
+    }
+}
+
+/// The calls the runtime decodes: only `SubtensorModule`'s, at its index.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum RuntimeCall {
+    /// A `SubtensorModule` call.
     #[codec(index = 7)]
     SubtensorModule(pallet_subtensor::Call),
 }
 
+/// The events the node deposits: only `System`'s.
 #[derive(Encode, TypeInfo)]
 pub enum RuntimeEvent {
+    /// A `System` event.
     #[codec(index = 0)]
     System(frame_system::Event),
 }
 
+/// The errors of the pallets that declare any, as V15's outer enum.
+#[derive(TypeInfo)]
+pub enum RuntimeError {
+    /// A `SubtensorModule` error.
+    #[codec(index = 7)]
+    SubtensorModule(pallet_subtensor::Error),
+}
+
+/// What `NeuronInfoRuntimeApi` answers, as the runtime declares it
+/// (`pallet_subtensor::rpc_info`): described for V15's runtime APIs; the
+/// node encodes the values with `subtensor::codec`'s twins.
+#[allow(missing_docs)]
+pub mod rpc_info {
+    use super::*;
+    use parity_scale_codec::Compact;
+
+    #[derive(Encode, TypeInfo)]
+    pub struct AxonInfo {
+        pub block: u64,
+        pub version: u32,
+        pub ip: u128,
+        pub port: u16,
+        pub ip_type: u8,
+        pub protocol: u8,
+        pub placeholder1: u8,
+        pub placeholder2: u8,
+    }
+
+    #[derive(Encode, TypeInfo)]
+    pub struct PrometheusInfo {
+        pub block: u64,
+        pub version: u32,
+        pub ip: u128,
+        pub port: u16,
+        pub ip_type: u8,
+    }
+
+    #[derive(Encode, TypeInfo)]
+    pub struct NeuronInfoLite {
+        pub hotkey: AccountId32,
+        pub coldkey: AccountId32,
+        #[codec(compact)]
+        pub uid: u16,
+        #[codec(compact)]
+        pub netuid: u16,
+        pub active: bool,
+        pub axon_info: AxonInfo,
+        pub prometheus_info: PrometheusInfo,
+        pub stake: Vec<(AccountId32, Compact<u64>)>,
+        #[codec(compact)]
+        pub rank: u16,
+        #[codec(compact)]
+        pub emission: u64,
+        #[codec(compact)]
+        pub incentive: u16,
+        #[codec(compact)]
+        pub consensus: u16,
+        #[codec(compact)]
+        pub trust: u16,
+        #[codec(compact)]
+        pub validator_trust: u16,
+        #[codec(compact)]
+        pub dividends: u16,
+        #[codec(compact)]
+        pub last_update: u64,
+        pub validator_permit: bool,
+        #[codec(compact)]
+        pub pruning_score: u16,
+    }
+}
+
+/// The runtime type the metadata names.
 #[derive(TypeInfo)]
 pub struct Runtime;
 
@@ -322,8 +425,8 @@ fn pallet((name, index): (&'static str, u8), entries: Vec<StorageEntryMetadata>)
     }
 }
 
-/// The V14 metadata the node serves, SCALE-encoded with its prefix.
-pub fn metadata_bytes() -> Vec<u8> {
+/// The pallets, as V14 and V15 both describe them.
+fn pallets() -> Vec<PalletMetadata> {
     use runtime::*;
     let none = Vec::new;
     let mut system = pallet(
@@ -415,6 +518,41 @@ pub fn metadata_bytes() -> Vec<u8> {
                 false.encode(),
             ),
             entry(
+                &WEIGHTS_VERSION_KEY,
+                meta_type::<u16>(),
+                meta_type::<u64>(),
+                false,
+                0u64.encode(),
+            ),
+            entry(
+                &TEMPO,
+                meta_type::<u16>(),
+                meta_type::<u16>(),
+                false,
+                commit_reveal::DEFAULT_TEMPO.encode(),
+            ),
+            entry(
+                &REVEAL_PERIOD_EPOCHS,
+                meta_type::<u16>(),
+                meta_type::<u64>(),
+                false,
+                commit_reveal::DEFAULT_REVEAL_PERIOD_EPOCHS.encode(),
+            ),
+            entry(
+                &COMMIT_REVEAL_WEIGHTS_VERSION,
+                meta_type::<()>(),
+                meta_type::<u16>(),
+                false,
+                commit_reveal::DEFAULT_COMMIT_REVEAL_VERSION.encode(),
+            ),
+            entry(
+                &TIMELOCKED_WEIGHT_COMMITS,
+                meta_type::<(u16, u64)>(),
+                meta_type::<Vec<(AccountId32, u64, Vec<u8>, u64)>>(),
+                false,
+                vec![0],
+            ),
+            entry(
                 &WEIGHTS,
                 meta_type::<(u16, u16)>(),
                 meta_type::<Vec<(u16, u16)>>(),
@@ -439,9 +577,32 @@ pub fn metadata_bytes() -> Vec<u8> {
             none(),
         )],
     );
+    let drand = pallet(
+        PALLET_DRAND,
+        vec![
+            entry(
+                &DRAND_LAST_STORED_ROUND,
+                meta_type::<()>(),
+                meta_type::<u64>(),
+                false,
+                0u64.encode(),
+            ),
+            entry(
+                &DRAND_PULSES,
+                meta_type::<u64>(),
+                meta_type::<pallet_drand::Pulse>(),
+                true,
+                none(),
+            ),
+        ],
+    );
+    vec![system, subtensor, commitments, drand]
+}
 
+/// The transaction extensions with their extra and signed-payload types.
+fn signed_extensions() -> Vec<SignedExtensionMetadata> {
     let unit = meta_type::<()>;
-    let signed_extensions = TRANSACTION_EXTENSIONS
+    runtime::TRANSACTION_EXTENSIONS
         .iter()
         .map(|&identifier| {
             let (ty, additional_signed) = match identifier {
@@ -467,16 +628,66 @@ pub fn metadata_bytes() -> Vec<u8> {
                 additional_signed,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The V14 metadata the node serves, SCALE-encoded with its prefix.
+pub fn metadata_bytes() -> Vec<u8> {
     let extrinsic = ExtrinsicMetadata {
         ty: meta_type::<UncheckedExtrinsic<Address, RuntimeCall, MultiSignature, Extra>>(),
         version: 4,
-        signed_extensions,
+        signed_extensions: signed_extensions(),
     };
-    let metadata = RuntimeMetadataV14::new(
-        vec![system, subtensor, commitments],
+    let metadata = RuntimeMetadataV14::new(pallets(), extrinsic, meta_type::<Runtime>());
+    RuntimeMetadataPrefixed::from(metadata).encode()
+}
+
+/// The V15 metadata (`Metadata_metadata_at_version(15)`): the same
+/// pallets and types, the extrinsic's parts, the outer enums, and the
+/// runtime APIs `apis` (the node's `state_call` table).
+pub fn metadata_v15_bytes(apis: Vec<v15::RuntimeApiMetadata>) -> Vec<u8> {
+    let pallets = pallets()
+        .into_iter()
+        .map(|p| v15::PalletMetadata {
+            name: p.name,
+            storage: p.storage,
+            calls: p.calls,
+            event: p.event,
+            constants: p.constants,
+            error: p.error,
+            index: p.index,
+            docs: vec![],
+        })
+        .collect();
+    let extrinsic = v15::ExtrinsicMetadata {
+        version: 4,
+        address_ty: meta_type::<Address>(),
+        call_ty: meta_type::<RuntimeCall>(),
+        signature_ty: meta_type::<MultiSignature>(),
+        extra_ty: meta_type::<Extra>(),
+        signed_extensions: signed_extensions()
+            .into_iter()
+            .map(|e| v15::SignedExtensionMetadata {
+                identifier: e.identifier,
+                ty: e.ty,
+                additional_signed: e.additional_signed,
+            })
+            .collect(),
+    };
+    let outer_enums = v15::OuterEnums {
+        call_enum_ty: meta_type::<RuntimeCall>(),
+        event_enum_ty: meta_type::<RuntimeEvent>(),
+        error_enum_ty: meta_type::<RuntimeError>(),
+    };
+    let metadata = v15::RuntimeMetadataV15::new(
+        pallets,
         extrinsic,
         meta_type::<Runtime>(),
+        apis,
+        outer_enums,
+        v15::CustomMetadata {
+            map: Default::default(),
+        },
     );
     RuntimeMetadataPrefixed::from(metadata).encode()
 }
@@ -503,6 +714,7 @@ mod tests {
         assert_eq!(index("System"), 0);
         assert_eq!(index("SubtensorModule"), 7);
         assert_eq!(index("Commitments"), 18);
+        assert_eq!(index("Drand"), runtime::PALLET_DRAND.1);
         let names: Vec<&str> = m
             .extrinsic
             .signed_extensions

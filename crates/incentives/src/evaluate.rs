@@ -8,8 +8,8 @@ use audit_store::Store;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::{compare, score, weights_run, Comparison, IncentivesError, Scores, ScoringInputs};
 use crate::ScoringProfile;
+use crate::{compare, score, weights_run, Comparison, IncentivesError, Scores, ScoringInputs};
 
 /// What one run needs besides the store.
 #[derive(Debug, Clone)]

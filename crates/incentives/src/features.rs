@@ -19,8 +19,11 @@ const MINER: &str = "miner_hotkey";
 /// Raw features of one miner, before normalisation (spec §2).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MinerFeatures {
+    /// The miner's hotkey: the key the features are grouped by.
     pub hotkey: String,
+    /// Its uid in the metagraph, where the weight goes.
     pub uid: u16,
+    /// Its coldkey, for the multi-uid penalty.
     pub coldkey: String,
     /// Successful non-private invocations, plus whole private seconds.
     pub invocation_count: f64,
@@ -30,8 +33,11 @@ pub struct MinerFeatures {
     pub bounty_count: f64,
     /// GPU-weighted, time-averaged distinct chutes, truncated.
     pub unique_chute_count: f64,
+    /// Billed private instances in the window (added to bounty_count).
     pub private_instances: u64,
+    /// Their billed seconds (whole ones added to invocation_count).
     pub private_seconds: f64,
+    /// Their seconds times multiplier (added to compute_units).
     pub private_compute_units: f64,
 }
 
@@ -44,6 +50,11 @@ pub struct InvocationStats {
     pub duplicates_collapsed: u64,
     /// Invocations excluded by a confirmed report of their parent.
     pub excluded_by_reports: u64,
+    /// Rows refused because a number was non-finite or negative (the
+    /// multiplier, the bounty, or the compute units they give): they add
+    /// nothing. The ingest refuses such rows; this guards a lake it did
+    /// not write.
+    pub implausible_rows: u64,
 }
 
 /// The raw features of every metagraph miner with work in the window.
@@ -194,6 +205,7 @@ struct Sums {
     bountied: f64,
     rows: u64,
     excluded: u64,
+    implausible: u64,
 }
 
 /// Step 1 and the invocation part of step 2.
@@ -329,11 +341,12 @@ fn invocation_features(
         rows: read,
         duplicates_collapsed: read.saturating_sub(unique_rows),
         excluded_by_reports: sums.values().map(|s| s.excluded).sum(),
+        implausible_rows: sums.values().map(|s| s.implausible).sum(),
     };
     // A miner whose every row was excluded by reports has no work to score.
     let miners: Vec<(u32, Sums)> = sums
         .into_iter()
-        .filter(|(_, s)| s.rows > s.excluded)
+        .filter(|(_, s)| s.rows > s.excluded + s.implausible)
         .filter_map(|(uid, s)| Some((uid?, s)))
         .collect();
     let features = df!(
@@ -383,7 +396,17 @@ fn per_row(
         .then((col(inv::IT) + col(inv::OT)) * col(inv::MASPT))
         .otherwise(elapsed);
     let compute_units = col(inv::BOUNTY).fill_null(lit(0.0)) + col(inv::COMPUTE_MULTIPLIER) * base;
-    let counted_only = |value: Expr| when(col("excluded")).then(lit(0.0)).otherwise(value);
+    // A NaN, an infinity or a negative number here would move every
+    // miner's share: such a row adds nothing and is counted.
+    let implausible = not_plausible(col(inv::COMPUTE_MULTIPLIER))
+        .or(not_plausible(col(inv::BOUNTY)))
+        .or(not_plausible(compute_units.clone()))
+        .and(col("excluded").not());
+    let counted_only = |value: Expr| {
+        when(col("excluded").or(col("implausible")))
+            .then(lit(0.0))
+            .otherwise(value)
+    };
 
     rows.join(
         confirmed.clone().lazy(),
@@ -398,6 +421,7 @@ fn per_row(
         JoinArgs::new(JoinType::Left),
     )
     .with_column(col("excluded").fill_null(lit(false)))
+    .with_column(implausible.alias("implausible"))
     .select([
         col("uid"),
         col("id_hash"),
@@ -418,8 +442,19 @@ fn per_row(
         )
         .alias("bountied"),
         col("excluded").cast(DataType::UInt32),
+        col("implausible").cast(DataType::UInt32),
     ])
     .sort(["uid", "id_hash"], SortMultipleOptions::default())
+}
+
+/// True where a number is NaN, infinite or negative; a null is no claim.
+fn not_plausible(value: Expr) -> Expr {
+    value
+        .clone()
+        .is_finite()
+        .not()
+        .or(value.lt(lit(0.0)))
+        .fill_null(lit(false))
 }
 
 /// Adds one group's per-miner sums (rows with a null uid are off the
@@ -439,6 +474,7 @@ fn add_sums(
             col("cu").sum(),
             col("bountied").sum(),
             col("excluded").sum(),
+            col("implausible").sum(),
             col("id_hash").count().alias("rows"),
         ])
         .collect()
@@ -451,12 +487,14 @@ fn add_sums(
     };
     let (counted, cu, bountied) = (float("counted")?, float("cu")?, float("bountied")?);
     let (excluded, rows) = (float("excluded")?, float("rows")?);
+    let implausible = float("implausible")?;
     for (i, uid) in uid.u32()?.iter().enumerate() {
         let s = sums.entry(uid).or_default();
         s.counted += counted[i];
         s.compute_units += cu[i];
         s.bountied += bountied[i];
         s.excluded += excluded[i] as u64;
+        s.implausible += implausible[i] as u64;
         s.rows += rows[i] as u64;
     }
     Ok(())
@@ -612,6 +650,8 @@ fn private_instances(
                 .is_null()
                 .or(col("stop_billing").gt_eq(lit(w_us))),
         )
+        // A non-finite or negative multiplier bills nothing.
+        .filter(not_plausible(col(ia::COMPUTE_MULTIPLIER)).not())
         .with_columns([
             when(col("activated").gt(lit(w_us)))
                 .then(col("activated"))

@@ -30,16 +30,36 @@ pub use score::{median, MinerScore, UniqueScale};
 /// What can stop a scoring run.
 #[derive(Debug, thiserror::Error)]
 pub enum IncentivesError {
+    /// Scores need the metagraph of their time; sync records it.
     #[error(
         "no metagraph snapshot of netuid {netuid} at or before {at}; run `auditctl sync` first"
     )]
-    NoMetagraph { netuid: u16, at: NaiveDateTime },
+    NoMetagraph {
+        /// The subnet asked for.
+        netuid: u16,
+        /// The evaluation time.
+        at: NaiveDateTime,
+    },
+    /// Reading the catalog or the lake.
     #[error(transparent)]
     Store(#[from] audit_store::StoreError),
+    /// A polars query over the facts.
     #[error("reading the facts failed: {0}")]
     Facts(String),
+    /// An evaluation time the date arithmetic cannot handle.
     #[error("evaluation time out of range: {0}")]
     Time(String),
+    /// A share outside [0, 1] or not a number: the inputs held values the
+    /// guards should have refused; no weights come from such a run.
+    #[error("refusing the scores: {what} of {hotkey} is {value}, outside [0, 1]")]
+    ImplausibleScore {
+        /// The miner whose figure is out of range.
+        hotkey: String,
+        /// Which figure.
+        what: &'static str,
+        /// Its value.
+        value: f64,
+    },
 }
 
 impl From<polars::prelude::PolarsError> for IncentivesError {
@@ -51,15 +71,21 @@ impl From<polars::prelude::PolarsError> for IncentivesError {
 /// The result of a scoring run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scores {
+    /// The evaluation time: the window ends here.
     pub evaluated_at: NaiveDateTime,
+    /// The scoring profile's name, so a run says which rules made it.
     pub profile_name: String,
+    /// The profile's version.
     pub profile_version: u32,
     /// Miners with a final share, highest first.
     pub miners: Vec<MinerScore>,
     /// Miners whose share ended at 0 (penalised, or no work that counts).
     pub zeroed: Vec<MinerScore>,
+    /// The unique_chute_count scale, for `--explain`.
     pub unique_scale: UniqueScale,
+    /// Counts about the invocation rows read.
     pub invocations: InvocationStats,
+    /// Validator entries in the window.
     pub entries: usize,
 }
 
@@ -71,6 +97,7 @@ pub fn score(
 ) -> Result<Scores, IncentivesError> {
     let (features, invocations) = features::raw_features(inputs, at, profile)?;
     let (all, unique_scale) = score::finalise(features, profile);
+    score::check_shares(&all)?;
     let (miners, zeroed) = all.into_iter().partition(|m| m.score > 0.0);
     Ok(Scores {
         evaluated_at: at,

@@ -5,13 +5,20 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The longest scoring window a profile may ask for, in days.
+pub const MAX_WINDOW_DAYS: u32 = 366;
+
 /// Feature weights of the score (spec §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureWeights {
+    /// Weight of the compute-units share.
     pub compute_units: f64,
+    /// Weight of the invocation-count share.
     pub invocation_count: f64,
+    /// Weight of the unique-chute share.
     pub unique_chute_count: f64,
+    /// Weight of the bounty-count share.
     pub bounty_count: f64,
 }
 
@@ -19,10 +26,13 @@ pub struct FeatureWeights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScoringProfile {
+    /// Named in every weights run, so a run says which rules made it.
     pub name: String,
+    /// Bumped with every change of a constant.
     pub version: u32,
     /// Days before the evaluation time that feed the score.
     pub window_days: u32,
+    /// How the four features add up to the pre-score.
     pub feature_weights: FeatureWeights,
     /// Exponent for unique_chute_count at or above the median.
     pub unique_exponent_above_median: f64,
@@ -85,8 +95,22 @@ impl ScoringProfile {
                 return Err((key.into(), format!("{value} must lie in [0, 1]")));
             }
         }
-        if self.window_days == 0 {
-            return Err(("window_days".into(), "must be at least 1".into()));
+        // A window beyond a year is no scoring rule and, near u32::MAX
+        // days, overflows the date arithmetic.
+        if !(1..=MAX_WINDOW_DAYS).contains(&self.window_days) {
+            return Err((
+                "window_days".into(),
+                format!(
+                    "{} is outside the range 1..={MAX_WINDOW_DAYS}",
+                    self.window_days
+                ),
+            ));
+        }
+        if !(self.delta_flag.is_finite() && (0.0..=1.0).contains(&self.delta_flag)) {
+            return Err((
+                "delta_flag".into(),
+                format!("{} is outside the range 0..=1", self.delta_flag),
+            ));
         }
         for (key, value) in [
             (

@@ -5,16 +5,21 @@
 use serde::Serialize;
 
 use crate::features::MinerFeatures;
-use crate::ScoringProfile;
+use crate::{IncentivesError, ScoringProfile};
 
 /// One miner's normalised features and scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MinerScore {
+    /// The raw features the scores come from.
     #[serde(flatten)]
     pub features: MinerFeatures,
+    /// compute_units as a share of the total.
     pub norm_compute_units: f64,
+    /// invocation_count as a share of the total.
     pub norm_invocation_count: f64,
+    /// unique_chute_count after the median exponents, as a share.
     pub norm_unique_chute_count: f64,
+    /// bounty_count as a share of the total.
     pub norm_bounty_count: f64,
     /// Sum of normalised features times their weights.
     pub pre_score: f64,
@@ -27,6 +32,7 @@ pub struct MinerScore {
 /// Figures of the unique_chute_count normalisation, for `--explain`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UniqueScale {
+    /// The largest truncated unique_chute_count.
     pub highest_unique: f64,
     /// Median of the non-zero values (0 when there are none).
     pub median: f64,
@@ -143,9 +149,66 @@ pub fn finalise(
     (scored, scale)
 }
 
+/// Defence in depth: every share and normalised feature must be a number
+/// in [0, 1], and the pre-score too. The ingest and the row guards keep
+/// NaN, infinities and negatives out; should any get through (a lake this
+/// version did not write, an overflowing sum), the run stops here rather
+/// than hand out weights computed from them.
+pub fn check_shares(miners: &[MinerScore]) -> Result<(), IncentivesError> {
+    for m in miners {
+        for (what, value) in [
+            ("norm_compute_units", m.norm_compute_units),
+            ("norm_invocation_count", m.norm_invocation_count),
+            ("norm_unique_chute_count", m.norm_unique_chute_count),
+            ("norm_bounty_count", m.norm_bounty_count),
+            ("pre_score", m.pre_score),
+            ("score", m.score),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(IncentivesError::ImplausibleScore {
+                    hotkey: m.features.hotkey.clone(),
+                    what,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn features(hotkey: &str, compute_units: f64) -> MinerFeatures {
+        MinerFeatures {
+            hotkey: hotkey.into(),
+            uid: 1,
+            coldkey: hotkey.into(),
+            invocation_count: 1.0,
+            compute_units,
+            bounty_count: 0.0,
+            unique_chute_count: 0.0,
+            private_instances: 0,
+            private_seconds: 0.0,
+            private_compute_units: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_share_that_is_nan_negative_or_above_one_stops_the_run() {
+        let profile = ScoringProfile::default();
+        for hostile in [f64::NAN, f64::INFINITY, -1_000_000.0] {
+            let (scored, _) = finalise(vec![features("A", 10.0), features("B", hostile)], &profile);
+            let err = check_shares(&scored).unwrap_err();
+            assert!(
+                matches!(err, IncentivesError::ImplausibleScore { .. }),
+                "{hostile}: {err}"
+            );
+        }
+        let (scored, _) = finalise(vec![features("A", 10.0), features("B", 30.0)], &profile);
+        check_shares(&scored).unwrap();
+    }
 
     #[test]
     fn median_of_even_and_odd_counts() {

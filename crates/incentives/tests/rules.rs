@@ -583,3 +583,68 @@ fn the_comparison_flags_large_deltas_and_lists_the_unmatched() {
     assert!(close(cmp.sum_abs_delta, sum));
     assert!(close(cmp.paid_not_computed[0].delta, 0.5));
 }
+
+#[test]
+fn hostile_numbers_in_the_lake_add_nothing_and_are_counted() {
+    // Frames built here bypass the ingest, which refuses these rows: the
+    // scoring must not trust that every lake was written by it.
+    let honest = vec![ok("a1", "A"), ok("a2", "A"), ok("b1", "B")];
+    let clean = World::new(honest.clone()).score();
+
+    let mut negative = ok("neg", "B");
+    negative.multiplier = -1_000_000.0;
+    let mut nan = ok("nan", "B");
+    nan.multiplier = f64::NAN;
+    let mut infinite = ok("inf", "B");
+    infinite.nc = Some(f64::INFINITY);
+    let mut bounty = ok("bounty", "B");
+    bounty.bounty = -50.0;
+    let mut backwards = ok("backwards", "B");
+    backwards.completed = Some(hours(-3.0));
+    let mut masps = ok("masps", "B");
+    masps.steps = Some(10.0);
+    masps.masps = Some(-1e6);
+    let mut rows = honest;
+    rows.extend([negative, nan, infinite, bounty, backwards, masps]);
+    let hostile = World::new(rows).score();
+
+    assert_eq!(hostile.invocations.implausible_rows, 6);
+    for m in hostile.miners.iter().chain(&hostile.zeroed) {
+        assert!(
+            (0.0..=1.0).contains(&m.score),
+            "{}: {}",
+            m.features.hotkey,
+            m.score
+        );
+        assert!(m.features.compute_units >= 0.0);
+    }
+    for hotkey in ["A", "B"] {
+        let (was, is) = (miner(&clean, hotkey), miner(&hostile, hotkey));
+        assert!(
+            close(was.score, is.score),
+            "{hotkey}: {} then {}",
+            was.score,
+            is.score
+        );
+        assert!(close(was.features.compute_units, is.features.compute_units));
+    }
+}
+
+#[test]
+fn a_negative_private_multiplier_bills_nothing() {
+    let mut world = World::new(vec![ok("1", "A"), ok("2", "B")]);
+    let mut job = audit("job", "c", "A");
+    job.activated = Some(hours(-3.0));
+    job.stop_billing = Some(hours(-1.0));
+    job.billed_to = Some("user-1");
+    job.reason = Some("job has been terminated due to insufficient user balance");
+    job.multiplier = -1_000_000.0;
+    world.audits = vec![job];
+    let scores = world.score();
+    let a = miner(&scores, "A");
+    assert_eq!(a.features.private_instances, 0);
+    assert!(close(a.features.compute_units, 10.0));
+    for m in scores.miners.iter().chain(&scores.zeroed) {
+        assert!((0.0..=1.0).contains(&m.score));
+    }
+}

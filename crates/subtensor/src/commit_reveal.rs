@@ -70,7 +70,10 @@ pub struct Pulse {
 impl SubtensorClient {
     /// Reads what deciding and building a weights call needs, at the best
     /// block.
-    pub async fn weight_setting_facts(&self, netuid: u16) -> Result<WeightSettingFacts, ChainError> {
+    pub async fn weight_setting_facts(
+        &self,
+        netuid: u16,
+    ) -> Result<WeightSettingFacts, ChainError> {
         let n = [part(netuid)];
         Ok(WeightSettingFacts {
             block: self.current_block().await?,

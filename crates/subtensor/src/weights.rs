@@ -104,7 +104,9 @@ pub enum WeightsError {
     #[error("subnet {netuid} has commit-reveal off: set weights with plain set_weights")]
     CommitRevealOff { netuid: u16 },
     /// The ciphertext is larger than the chain's bound.
-    #[error("the timelocked commit is {bytes} bytes; the chain takes at most {max}: send fewer uids")]
+    #[error(
+        "the timelocked commit is {bytes} bytes; the chain takes at most {max}: send fewer uids"
+    )]
     CommitTooLarge { bytes: usize, max: usize },
     #[error("{uids} uids but {weights} weights: they must pair up")]
     LengthsDiffer { uids: usize, weights: usize },

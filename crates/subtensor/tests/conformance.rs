@@ -264,7 +264,10 @@ fn set_weights_and_commit_error_indices_match_finney() {
         .error
         .as_ref()
         .expect("SubtensorModule declares errors");
-    for list in [&runtime::SET_WEIGHTS_ERRORS[..], &runtime::COMMIT_WEIGHTS_ERRORS[..]] {
+    for list in [
+        &runtime::SET_WEIGHTS_ERRORS[..],
+        &runtime::COMMIT_WEIGHTS_ERRORS[..],
+    ] {
         let finney = variant_indices(&m, errors.ty.id, list.iter().map(|(n, _)| *n));
         assert_eq!(ours(list), finney);
     }

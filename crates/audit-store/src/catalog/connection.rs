@@ -29,7 +29,9 @@ pub(crate) enum CatalogConn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    /// Embedded, one file in the data directory (the default).
     Sqlite,
+    /// A server, which several data directories may share.
     Postgres,
 }
 
@@ -88,15 +90,11 @@ impl CatalogUrl {
     }
 }
 
-/// The URL with any password replaced, fit for logs and errors.
+/// The URL with every credential masked, fit for logs and errors
+/// ([`audit_model::mask_secrets`]: userinfo passwords in any form, and
+/// `password=`/`key=`/`token=`/`secret=` parameters).
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
+    audit_model::mask_secrets(url)
 }
 
 pub(crate) async fn open(url: &CatalogUrl) -> Result<CatalogConn, StoreError> {
@@ -208,5 +206,12 @@ mod tests {
         assert_eq!(redact("postgres://me@db/audit"), "postgres://me@db/audit");
         let err = CatalogUrl::parse("mysql://me:hunter2@db/x").unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+        for url in [
+            "postgres://me:hun/ter2@db/audit",
+            "postgres://me:hun#ter2@db/audit",
+            "postgres://db/audit?password=hunter2",
+        ] {
+            assert!(!redact(url).contains("ter2"), "{url}");
+        }
     }
 }

@@ -69,6 +69,71 @@ impl Catalog {
         &self.url
     }
 
+    // ---- the writer lock (PostgreSQL) -----------------------------------
+
+    /// Takes the session-level advisory lock [`crate::CATALOG_LOCK_KEY`]
+    /// on a PostgreSQL catalog and names the session after `holder`; on
+    /// SQLite (one file per data directory, whose file lock suffices) it
+    /// does nothing. `Err(holder)` when another session holds it and
+    /// `wait` is false: that session's name, as far as PostgreSQL says.
+    pub(crate) async fn advisory_lock(
+        &self,
+        holder: &str,
+        wait: bool,
+    ) -> Result<Result<(), String>, StoreError> {
+        use diesel::sql_types::{BigInt, Bool, Text};
+        #[derive(QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = Bool)]
+            taken: bool,
+        }
+        #[derive(QueryableByName)]
+        struct Holder {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        let mut guard = self.conn.lock().await;
+        let CatalogConn::Postgres(c) = &mut *guard else {
+            return Ok(Ok(()));
+        };
+        let key = crate::lock::CATALOG_LOCK_KEY;
+        let sql = if wait {
+            "SELECT pg_advisory_lock($1) IS NOT NULL AS taken"
+        } else {
+            "SELECT pg_try_advisory_lock($1) AS taken"
+        };
+        let taken: Taken = diesel::sql_query(sql)
+            .bind::<BigInt, _>(key)
+            .get_result(c)
+            .await
+            .map_err(query_err("take the catalog's writer lock"))?;
+        if !taken.taken {
+            // pg_locks splits a bigint key into its high and low halves.
+            let who: Option<Holder> = diesel::sql_query(
+                "SELECT coalesce(nullif(a.application_name, ''), 'backend pid ' || a.pid) AS name \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted \
+                 AND l.classid::bigint = ($1 >> 32) AND l.objid::bigint = ($1 & 4294967295) \
+                 LIMIT 1",
+            )
+            .bind::<BigInt, _>(key)
+            .get_result(c)
+            .await
+            .optional()
+            .map_err(query_err("name the catalog's writer"))?;
+            return Ok(Err(
+                who.map_or_else(|| "another session".to_string(), |h| h.name)
+            ));
+        }
+        // The name is how the next asker learns who holds the lock.
+        diesel::sql_query("SELECT set_config('application_name', $1, false)")
+            .bind::<Text, _>(truncate(holder, 60))
+            .execute(c)
+            .await
+            .map_err(query_err("name the catalog's writer session"))?;
+        Ok(Ok(()))
+    }
+
     // ---- audit entries -------------------------------------------------
 
     /// Records newly listed entries as pending; entries already known keep
@@ -801,4 +866,14 @@ fn require_one(updated: usize, key: &str) -> Result<(), StoreError> {
     } else {
         Err(StoreError::NotFound(key.to_string()))
     }
+}
+
+/// At most `max` bytes of `text`, cut on a character boundary
+/// (PostgreSQL keeps 63 bytes of an application name).
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

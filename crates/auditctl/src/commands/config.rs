@@ -3,13 +3,20 @@
 use anyhow::Result;
 
 use crate::cli::Global;
+use crate::config::NOT_USED_YET;
 use crate::{exit, output};
 
+/// Loads and validates the configuration, prints it masked, and says which
+/// accepted keys this version does not act on yet.
 pub fn check(global: &Global) -> Result<u8> {
     let config = super::load_config(global)?;
     let masked = config.masked();
     if global.json {
-        print!("{}", output::json(&masked));
+        let mut doc = masked;
+        if let Some(doc) = doc.as_object_mut() {
+            doc.insert("not_used_yet".into(), serde_json::json!(NOT_USED_YET));
+        }
+        print!("{}", output::json(&doc));
     } else {
         match &config.sources.config_file {
             Some(path) => println!(
@@ -18,6 +25,10 @@ pub fn check(global: &Global) -> Result<u8> {
             ),
             None => println!("# effective configuration: built-in defaults (secrets masked)"),
         }
+        println!(
+            "# accepted, not used yet by this version: {}",
+            NOT_USED_YET.join(", ")
+        );
         // Through JSON text: a dependency turns on serde_json's
         // arbitrary_precision, whose numbers other serializers print as
         // structs; YAML reads JSON text as it is.

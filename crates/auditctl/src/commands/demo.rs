@@ -64,7 +64,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     config.subtensor.url = url::Url::parse(&node.ws_url())?;
     config.subtensor.archive_url = None;
     let store = Arc::new(
-        Store::open(&config.data_dir, None)
+        Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
             .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
@@ -75,6 +75,9 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             at: Some(at),
             hotkey: None,
             no_miner_reports: false,
+            lock: crate::cli::LockArgs {
+                wait: args.lock.wait,
+            },
         },
     );
     options.validators = [(world.meta.validator_hotkey.clone(), url.to_string())].into();

@@ -34,9 +34,13 @@ pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let options = options(&config, args);
     let store = Arc::new(
-        Store::open(&config.data_dir, Some(&config.database_url()))
-            .await
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+        Store::open_for_writing(
+            &config.data_dir,
+            Some(&config.database_url()),
+            &args.lock.request("auditctl sync"),
+        )
+        .await
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
     let client = Arc::new(chutes_client(&config)?);
     let chain = Arc::new(chain(&config).await?);

@@ -16,9 +16,14 @@ pub type WeightsReport = incentives::EvaluatedRun;
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    // A run records its result in the catalog: a writer.
+    let store = Store::open_for_writing(
+        &config.data_dir,
+        Some(&config.database_url()),
+        &args.lock.request("auditctl weights"),
+    )
+    .await
+    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let report = score(&store, &config, at).await?;
 
     if let Some(hotkey) = &args.explain {
@@ -86,6 +91,12 @@ pub fn render(report: &WeightsReport, flag_above: f64) -> String {
         s.invocations.duplicates_collapsed,
         s.invocations.excluded_by_reports,
     );
+    if s.invocations.implausible_rows > 0 {
+        out.push_str(&format!(
+            "{} invocation rows refused: a NaN, infinite or negative multiplier, bounty or compute\n",
+            s.invocations.implausible_rows
+        ));
+    }
     let mut matched = output::table(["hotkey", "uid", "computed", "chain", "delta", ""]);
     for m in &c.matched {
         let flag = if m.flagged {

@@ -1,0 +1,147 @@
+//! The node's lifecycle: serving on a port, the switches tests turn, and
+//! restarting under connected clients.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use jsonrpsee::server::{Server, ServerHandle};
+use subtensor::keys::public_key;
+
+use crate::genesis::ChainGenesis;
+
+/// Why the node cannot start, or a switch names an account it cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The world's entries could not be read into commitments.
+    #[error("genesis: the world's commitments: {0}")]
+    World(#[source] devnet::DevnetError),
+    /// A hotkey or coldkey is not an SS58 account.
+    #[error("genesis: {address} is not an SS58 account: {source}")]
+    Account {
+        /// The address as given.
+        address: String,
+        /// Why it does not decode.
+        #[source]
+        source: subtensor::KeyError,
+    },
+    /// The port cannot be bound.
+    #[error("cannot serve on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the socket said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The account an SS58 address names.
+pub(crate) fn account_of(address: &str) -> Result<[u8; 32], NodeError> {
+    public_key(address).map_err(|source| NodeError::Account {
+        address: address.to_string(),
+        source,
+    })
+}
+use crate::rpc::rpc_module;
+use crate::state::{lock, Shared, State};
+
+/// A running simulated node.
+pub struct ChainNode {
+    addr: SocketAddr,
+    state: Shared,
+    handle: Option<ServerHandle>,
+}
+
+impl ChainNode {
+    /// Serves `genesis` on `addr` (port 0 for an ephemeral one).
+    pub async fn start(genesis: &ChainGenesis, addr: SocketAddr) -> Result<ChainNode, NodeError> {
+        let state = Arc::new(Mutex::new(State::new(genesis)?));
+        let mut node = ChainNode {
+            addr,
+            state,
+            handle: None,
+        };
+        node.serve().await?;
+        Ok(node)
+    }
+
+    async fn serve(&mut self) -> Result<(), NodeError> {
+        let server =
+            Server::builder()
+                .build(self.addr)
+                .await
+                .map_err(|source| NodeError::Listen {
+                    addr: self.addr,
+                    source,
+                })?;
+        self.addr = server.local_addr().map_err(|source| NodeError::Listen {
+            addr: self.addr,
+            source,
+        })?;
+        self.handle = Some(server.start(rpc_module(self.state.clone())));
+        Ok(())
+    }
+
+    /// `ws://127.0.0.1:PORT`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The best block.
+    pub fn head(&self) -> u32 {
+        lock(&self.state).head()
+    }
+
+    /// Commits `sha256` for `hotkey` at `block` (the head moves up to it).
+    pub fn commit(&self, hotkey: &str, block: u32, sha256: [u8; 32]) -> Result<(), NodeError> {
+        let account = account_of(hotkey)?;
+        let mut state = lock(&self.state);
+        state.commitments.insert((account, block), sha256);
+        state.set_head(block);
+        Ok(())
+    }
+
+    /// Moves the head on by `blocks`.
+    pub fn advance(&self, blocks: u32) {
+        let mut state = lock(&self.state);
+        let head = state.head().saturating_add(blocks);
+        state.set_head(head);
+    }
+
+    /// Answers as a pruned node for state older than `block`.
+    pub fn prune_before(&self, block: u32) {
+        lock(&self.state).pruned_before = block;
+    }
+
+    /// Turns commit-reveal weights on or off for the subnet: with it on,
+    /// `set_weights` fails with `CommitRevealEnabled`.
+    pub fn set_commit_reveal(&self, enabled: bool) {
+        let mut state = lock(&self.state);
+        state.commit_reveal = enabled;
+        state.fixed = state.fixed_storage();
+    }
+
+    /// Fault switch: the commitment of `hotkey` at `block` reads as absent.
+    pub fn withhold(&self, hotkey: &str, block: u32) -> Result<(), NodeError> {
+        let account = account_of(hotkey)?;
+        lock(&self.state).withheld.insert((account, block));
+        Ok(())
+    }
+
+    /// Drops every connection and serves the same state on the same port.
+    pub async fn restart(&mut self) -> Result<(), NodeError> {
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.stop();
+            handle.stopped().await;
+        }
+        self.serve().await
+    }
+}
+
+impl Drop for ChainNode {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.stop();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `author_*`: transactions in. The devnet includes an accepted
+//! transaction in a new block at once, so the pool is always empty and a
+//! watched transaction goes ready, in block and finalized in one go.
+
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::server::RpcModule;
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::json;
+
+use crate::state::{block_hash, error, hex0x, lock, Shared};
+
+pub(super) fn register(module: &mut RpcModule<Shared>) {
+    super::method(module, "author_submitExtrinsic", |p, s| {
+        let bytes = extrinsic_param(p.one()?)?;
+        let (_, hash) = lock(s).submit(&bytes)?;
+        Ok(json!(hex0x(&hash)))
+    });
+    super::method(module, "author_pendingExtrinsics", |_, _| Ok(json!([])));
+    module
+        .register_subscription(
+            "author_submitAndWatchExtrinsic",
+            "author_extrinsicUpdate",
+            "author_unwatchExtrinsic",
+            |params, pending, s, _| async move {
+                let submitted = params
+                    .one::<String>()
+                    .and_then(extrinsic_param)
+                    .and_then(|bytes| lock(&s).submit(&bytes));
+                let block = match submitted {
+                    Ok((block, _)) => block,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return Ok(());
+                    }
+                };
+                let sink = pending.accept().await?;
+                let hash = hex0x(&block_hash(block));
+                for status in [
+                    json!("ready"),
+                    json!({"inBlock": hash}),
+                    json!({"finalized": hash}),
+                ] {
+                    sink.send(serde_json::value::to_raw_value(&status)?).await?;
+                }
+                SubscriptionResult::Ok(())
+            },
+        )
+        .expect("unique method");
+}
+
+/// The submitted bytes; not hex is the pool's format error.
+fn extrinsic_param(hex_text: String) -> Result<Vec<u8>, ErrorObjectOwned> {
+    hex::decode(hex_text.trim_start_matches("0x"))
+        .map_err(|_| error(1001, "Extrinsic has invalid format: not hex"))
+}

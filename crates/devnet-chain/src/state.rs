@@ -1,0 +1,454 @@
+//! The chain's state: what every storage item holds as of a block, which
+//! keys exist then, the block hashes that name blocks, and the headers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use jsonrpsee::types::ErrorObjectOwned;
+use parity_scale_codec::Encode;
+use serde_json::{json, Value};
+use subtensor::codec::{CommitmentInfo, Data};
+use subtensor::runtime::{self, StorageItem};
+use subtensor::storage::{key, part, prefix};
+use subtensor::Registration;
+use tokio::sync::watch;
+
+use crate::genesis::{self, ChainGenesis, GenesisNeuron};
+use crate::metadata::{self, frame_system};
+use crate::node::{account_of, NodeError};
+use crate::runtime_api;
+
+/// The state behind every connection.
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+/// The state, also after a handler panicked while holding it.
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A registered neuron with its keys decoded.
+pub(crate) struct Account {
+    pub(crate) uid: u16,
+    pub(crate) hotkey: [u8; 32],
+    pub(crate) coldkey: [u8; 32],
+    pub(crate) neuron: GenesisNeuron,
+}
+
+/// Everything the node knows; storage values are derived from it per block.
+pub(crate) struct State {
+    pub(crate) netuid: u16,
+    pub(crate) neurons: Vec<Account>,
+    pub(crate) weights_rate_limit: u64,
+    pub(crate) commit_reveal: bool,
+    /// The best (and finalized) block; moved only by [`State::set_head`].
+    head: u32,
+    /// Tells header subscriptions that the head moved.
+    heads: watch::Sender<u32>,
+    /// `(account, block) → sha256`.
+    pub(crate) commitments: BTreeMap<([u8; 32], u32), [u8; 32]>,
+    pub(crate) withheld: HashSet<([u8; 32], u32)>,
+    pub(crate) pruned_before: u32,
+    /// Values that do not change with the block.
+    pub(crate) fixed: HashMap<Vec<u8>, Vec<u8>>,
+    /// The dev accounts, endowed at genesis.
+    dev_accounts: Vec<[u8; 32]>,
+    /// Next nonce per account that has sent a transaction.
+    pub(crate) nonces: HashMap<[u8; 32], u32>,
+    /// Weights set, in block order.
+    pub(crate) weights_set: Vec<WeightsSet>,
+    /// Blocks that hold a transaction: its bytes and the block's events.
+    pub(crate) bodies: BTreeMap<u32, BlockBody>,
+    /// The served metadata (V14), built once.
+    pub(crate) metadata: Vec<u8>,
+    /// The V15 metadata, with the runtime APIs, built once.
+    pub(crate) metadata_v15: Vec<u8>,
+}
+
+/// `(block, uid, [(dest, weight)])`: weights a neuron set at a block.
+pub(crate) type WeightsSet = (u32, u16, Vec<(u16, u16)>);
+
+/// A block that holds a transaction.
+pub(crate) struct BlockBody {
+    pub(crate) extrinsics: Vec<Vec<u8>>,
+    pub(crate) events: Vec<u8>,
+}
+
+/// The hash of block `n`: 28 bytes derived from it, then `n` itself, so
+/// a hash names its block and a made-up one is recognised as unknown.
+pub fn block_hash(n: u32) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    let digest = sp_core::hashing::blake2_256(
+        &[b"chutes-audit devnet".as_slice(), &n.to_le_bytes()].concat(),
+    );
+    hash[..28].copy_from_slice(&digest[..28]);
+    hash[28..].copy_from_slice(&n.to_be_bytes());
+    hash
+}
+
+/// The block `hash` names, if it is one of [`block_hash`]'s.
+pub(crate) fn block_of(hash: &[u8; 32]) -> Option<u32> {
+    let (_, tail) = hash.split_last_chunk::<4>()?;
+    let n = u32::from_be_bytes(*tail);
+    (block_hash(n) == *hash).then_some(n)
+}
+
+/// Bytes as JSON-RPC carries them.
+pub(crate) fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// A JSON-RPC error without data.
+pub(crate) fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+impl State {
+    /// The state at genesis; fails on an address that is not SS58.
+    pub(crate) fn new(genesis: &ChainGenesis) -> Result<State, NodeError> {
+        let mut neurons = Vec::new();
+        for n in &genesis.neurons {
+            neurons.push(Account {
+                uid: n.uid,
+                hotkey: account_of(&n.hotkey)?,
+                coldkey: account_of(&n.coldkey)?,
+                neuron: n.clone(),
+            });
+        }
+        neurons.sort_by_key(|a| a.uid);
+        let mut commitments = BTreeMap::new();
+        let mut head = genesis.head;
+        for (hotkey, block, sha) in &genesis.commitments {
+            commitments.insert((account_of(hotkey)?, *block), *sha);
+            head = head.max(*block);
+        }
+        let mut state = State {
+            netuid: genesis.netuid,
+            neurons,
+            weights_rate_limit: genesis.weights_rate_limit,
+            commit_reveal: genesis.commit_reveal,
+            head,
+            heads: watch::Sender::new(head),
+            commitments,
+            withheld: HashSet::new(),
+            pruned_before: 0,
+            fixed: HashMap::new(),
+            dev_accounts: genesis::dev_accounts(),
+            nonces: HashMap::new(),
+            weights_set: Vec::new(),
+            bodies: BTreeMap::new(),
+            metadata: metadata::metadata_bytes(),
+            metadata_v15: metadata::metadata_v15_bytes(runtime_api::apis_metadata()),
+        };
+        state.fixed = state.fixed_storage();
+        Ok(state)
+    }
+
+    /// The best block.
+    pub(crate) fn head(&self) -> u32 {
+        self.head
+    }
+
+    /// Moves the head to `block` (never back) and tells header
+    /// subscribers.
+    pub(crate) fn set_head(&mut self, block: u32) {
+        self.head = self.head.max(block);
+        self.heads.send_replace(self.head);
+    }
+
+    /// A receiver of head moves, for a header subscription.
+    pub(crate) fn watch_heads(&self) -> watch::Receiver<u32> {
+        self.heads.subscribe()
+    }
+
+    /// The storage values that do not depend on the block.
+    pub(crate) fn fixed_storage(&self) -> HashMap<Vec<u8>, Vec<u8>> {
+        let netuid = part(self.netuid);
+        let size = self.subnet_size();
+        let mut incentive = vec![0u16; size];
+        let mut out = HashMap::new();
+        let mut put = |item: &StorageItem, parts: &[Vec<u8>], value: Vec<u8>| {
+            // The parts are built for the item's hashers just above.
+            if let Ok(k) = key(item, parts) {
+                out.insert(k, value);
+            }
+        };
+        for a in &self.neurons {
+            if let Some(slot) = incentive.get_mut(usize::from(a.uid)) {
+                *slot = a.neuron.incentive;
+            }
+            put(
+                &runtime::UIDS,
+                &[netuid.clone(), part(a.hotkey)],
+                a.uid.encode(),
+            );
+            put(
+                &runtime::KEYS,
+                &[netuid.clone(), part(a.uid)],
+                a.hotkey.encode(),
+            );
+            put(&runtime::OWNER, &[part(a.hotkey)], a.coldkey.encode());
+        }
+        put(
+            &runtime::SUBNETWORK_N,
+            std::slice::from_ref(&netuid),
+            (size as u16).encode(),
+        );
+        put(
+            &runtime::INCENTIVE,
+            std::slice::from_ref(&netuid),
+            incentive.encode(),
+        );
+        put(
+            &runtime::WEIGHTS_SET_RATE_LIMIT,
+            std::slice::from_ref(&netuid),
+            self.weights_rate_limit.encode(),
+        );
+        put(
+            &runtime::COMMIT_REVEAL_WEIGHTS_ENABLED,
+            std::slice::from_ref(&netuid),
+            self.commit_reveal.encode(),
+        );
+        out
+    }
+
+    /// The block a state query names (the head when absent), with the
+    /// errors a Substrate node gives for an unknown block and for state
+    /// it has pruned.
+    pub(crate) fn block_at(&self, at: Option<[u8; 32]>) -> Result<u32, ErrorObjectOwned> {
+        let Some(hash) = at else {
+            return Ok(self.head);
+        };
+        let block = self.known_block(Some(hash)).ok_or_else(|| {
+            error(
+                4003,
+                format!(
+                    "Client error: UnknownBlock: Header was not found in the database: {}",
+                    hex0x(&hash)
+                ),
+            )
+        })?;
+        if block < self.pruned_before {
+            // The words a pruned Substrate node answers with.
+            return Err(error(
+                4003,
+                format!("Client error: State already discarded for {}", hex0x(&hash)),
+            ));
+        }
+        Ok(block)
+    }
+
+    /// The block a hash names (the head when absent), `None` for a hash
+    /// the node does not know; pruning does not matter here, as headers
+    /// outlive state on a real node.
+    pub(crate) fn known_block(&self, at: Option<[u8; 32]>) -> Option<u32> {
+        match at {
+            None => Some(self.head),
+            Some(hash) => block_of(&hash).filter(|n| *n <= self.head),
+        }
+    }
+
+    /// The value under `key_bytes` as of `block`.
+    pub(crate) fn storage(&self, key_bytes: &[u8], block: u32) -> Option<Vec<u8>> {
+        if key(&runtime::NUMBER, &[]).ok()? == key_bytes {
+            return Some(block.encode());
+        }
+        if let Some(value) = self.commitment(key_bytes, block) {
+            return value;
+        }
+        if let Some(value) = self.dynamic_storage(key_bytes, block) {
+            return value;
+        }
+        self.fixed.get(key_bytes).cloned()
+    }
+
+    /// `Commitments.CommitmentOf`: `Some(value)` when `key_bytes` names it.
+    fn commitment(&self, key_bytes: &[u8], block: u32) -> Option<Option<Vec<u8>>> {
+        let rest = key_bytes.strip_prefix(prefix(&runtime::COMMITMENT_OF).as_slice())?;
+        // Identity(netuid) ++ Twox64Concat(account).
+        let (netuid, rest) = rest.split_first_chunk::<2>()?;
+        let account: [u8; 32] = rest.get(8..)?.try_into().ok()?;
+        if u16::from_le_bytes(*netuid) != self.netuid {
+            return Some(None);
+        }
+        // The latest commitment at or before `block`: CommitmentOf keeps one.
+        let Some((&(_, committed_at), sha)) = self
+            .commitments
+            .range((account, 0)..=(account, block))
+            .next_back()
+        else {
+            return Some(None);
+        };
+        if self.withheld.contains(&(account, committed_at)) {
+            return Some(None);
+        }
+        let registration = Registration {
+            deposit: 0,
+            block: committed_at,
+            info: CommitmentInfo {
+                fields: vec![Data::Sha256(*sha)],
+            },
+        };
+        Some(Some(registration.encode()))
+    }
+
+    /// Storage that transactions change: `Some(value)` when `key_bytes`
+    /// names such an item.
+    fn dynamic_storage(&self, key_bytes: &[u8], block: u32) -> Option<Option<Vec<u8>>> {
+        let netuid = part(self.netuid);
+        if key_bytes == key(&runtime::LAST_UPDATE, std::slice::from_ref(&netuid)).ok()? {
+            return Some(Some(self.last_updates(block).encode()));
+        }
+        if key_bytes == key(&runtime::EVENTS, &[]).ok()? {
+            let events = self.bodies.get(&block).map(|b| b.events.clone());
+            return Some(Some(events.unwrap_or_else(|| vec![0])));
+        }
+        let weights_prefix = [prefix(&runtime::WEIGHTS), netuid.clone()].concat();
+        if let Some(uid) = key_bytes.strip_prefix(weights_prefix.as_slice()) {
+            let uid = u16::from_le_bytes(uid.try_into().ok()?);
+            let weights = self
+                .weights_set
+                .iter()
+                .rev()
+                .find(|(at, u, _)| *at <= block && *u == uid)
+                .map(|(_, _, w)| w.encode());
+            return Some(weights);
+        }
+        let account_prefix = prefix(&runtime::ACCOUNT);
+        if let Some(rest) = key_bytes.strip_prefix(account_prefix.as_slice()) {
+            // Blake2_128Concat(account).
+            let account: [u8; 32] = rest.get(16..)?.try_into().ok()?;
+            return Some(self.account_info(&account).map(|info| info.encode()));
+        }
+        None
+    }
+
+    /// `System.Account` of an account the chain knows: a neuron's key, a
+    /// sender, or a dev account (endowed).
+    fn account_info(&self, account: &[u8; 32]) -> Option<frame_system::AccountInfo> {
+        let dev = self.dev_accounts.contains(account);
+        let known = dev
+            || self.nonces.contains_key(account)
+            || self
+                .neurons
+                .iter()
+                .any(|a| a.hotkey == *account || a.coldkey == *account);
+        known.then(|| frame_system::AccountInfo {
+            nonce: self.nonce(account),
+            providers: 1,
+            data: frame_system::AccountData {
+                free: if dev { genesis::DEV_ENDOWMENT_RAO } else { 0 },
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    /// Up to `count` keys under `prefix` that hold a value at `block`,
+    /// after `after` (not including it), in key order as a Substrate node
+    /// orders them: candidates per item, kept when [`State::storage`] has
+    /// a value, so listing and reading agree. Only the page's candidates
+    /// are read.
+    pub(crate) fn keys(
+        &self,
+        block: u32,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        count: usize,
+    ) -> Vec<Vec<u8>> {
+        let netuid = part(self.netuid);
+        // A set: accounts recur (many commitments, hot and cold keys), and
+        // each candidate costs a read.
+        let mut candidates: BTreeSet<Vec<u8>> = self.fixed.keys().cloned().collect();
+        let plain = [&runtime::NUMBER, &runtime::EVENTS];
+        candidates.extend(plain.iter().filter_map(|item| key(item, &[]).ok()));
+        candidates.extend(key(&runtime::LAST_UPDATE, std::slice::from_ref(&netuid)).ok());
+        let accounts = self
+            .neurons
+            .iter()
+            .flat_map(|a| [a.hotkey, a.coldkey])
+            .chain(self.nonces.keys().copied())
+            .chain(self.dev_accounts.iter().copied());
+        candidates.extend(accounts.filter_map(|a| key(&runtime::ACCOUNT, &[part(a)]).ok()));
+        candidates.extend(
+            self.weights_set.iter().filter_map(|(_, uid, _)| {
+                key(&runtime::WEIGHTS, &[netuid.clone(), part(*uid)]).ok()
+            }),
+        );
+        let committers: BTreeSet<[u8; 32]> = self.commitments.keys().map(|(a, _)| *a).collect();
+        candidates.extend(committers.into_iter().filter_map(|account| {
+            key(&runtime::COMMITMENT_OF, &[netuid.clone(), part(account)]).ok()
+        }));
+        candidates
+            .into_iter()
+            .filter(|k| k.starts_with(prefix) && after.is_none_or(|a| k.as_slice() > a))
+            .filter(|k| self.storage(k, block).is_some())
+            .take(count)
+            .collect()
+    }
+
+    /// Uids in use: one past the highest.
+    pub(crate) fn subnet_size(&self) -> usize {
+        self.neurons
+            .iter()
+            .map(|a| usize::from(a.uid) + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// `LastUpdate` of the subnet as of `block`.
+    pub(crate) fn last_updates(&self, block: u32) -> Vec<u64> {
+        let mut out = vec![0u64; self.subnet_size()];
+        let genesis = self.neurons.iter().map(|a| (a.uid, a.neuron.last_update));
+        let set = self
+            .weights_set
+            .iter()
+            .filter(|(at, _, _)| *at <= block)
+            .map(|(at, uid, _)| (*uid, u64::from(*at)));
+        for (uid, last) in genesis.chain(set) {
+            if let Some(slot) = out.get_mut(usize::from(uid)) {
+                *slot = last;
+            }
+        }
+        out
+    }
+
+    /// The next nonce of `account`.
+    pub(crate) fn nonce(&self, account: &[u8; 32]) -> u32 {
+        self.nonces.get(account).copied().unwrap_or(0)
+    }
+
+    /// Block `block`'s header, shaped as Substrate serializes one. The
+    /// roots are stand-ins: no trie is kept.
+    pub(crate) fn header(&self, block: u32) -> Value {
+        let parent = match block {
+            0 => [0u8; 32],
+            n => block_hash(n - 1),
+        };
+        let extrinsics = self
+            .bodies
+            .get(&block)
+            .map(|b| b.extrinsics.clone())
+            .unwrap_or_default();
+        json!({
+            "parentHash": hex0x(&parent),
+            "number": format!("0x{block:x}"),
+            "stateRoot": hex0x(&sp_core::hashing::blake2_256(&block.to_le_bytes())),
+            "extrinsicsRoot": hex0x(&sp_core::hashing::blake2_256(&extrinsics.encode())),
+            "digest": {"logs": []},
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_hashes_name_their_block_and_made_up_ones_do_not() {
+        assert_eq!(block_of(&block_hash(4_800_000)), Some(4_800_000));
+        assert_ne!(block_hash(1), block_hash(2));
+        let mut forged = block_hash(7);
+        forged[0] ^= 1;
+        assert_eq!(block_of(&forged), None);
+    }
+}

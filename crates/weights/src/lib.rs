@@ -1,0 +1,30 @@
+//! The weight policy: from the auditor's scores to what the chain
+//! receives (spec/incentives.md §6, spec/commit-reveal.md). Pure: the
+//! rules take what the chain and the lake said, so each is tested without
+//! a node; [`send`] is the one place that reads the chain and signs.
+//!
+//! - [`quantise`]: hotkeys to uids through the metagraph, then the one
+//!   quantisation of the workspace (largest 65535, halves to even, zeros
+//!   dropped, uids ascending).
+//! - [`payload`]: the `WeightsTlockPayload` a timelocked commit hides,
+//!   and the commit itself ([`commit_for`], through `drand-tlock`).
+//! - [`reveal`]: which drand round to encrypt to.
+//! - [`preconditions`]: the checks before sending, each refusal in plain
+//!   words.
+//! - [`send`]: the policy applied to the chain as it is at send time: plan
+//!   (read, quantise, check, choose plain or timelocked), send (retry on
+//!   transport only), confirm (read `Weights` back, or judge the reveal).
+
+#![warn(missing_docs)]
+
+pub mod payload;
+pub mod preconditions;
+pub mod quantise;
+pub mod reveal;
+pub mod send;
+
+pub use payload::{commit_for, CommitError, WeightsTlockPayload, MAX_COMMIT_LEN};
+pub use preconditions::{check, Cleared, Facts, Refusal};
+pub use quantise::{quantise, scores_by_uid, Dropped, QuantiseError, Uid, UidScores, WeightVector};
+pub use reveal::{reveal_round, RevealError, RevealInputs, RevealPlan};
+pub use send::{plan, reveal_status, send, Attempt, AttemptOutcome, CommitRecord, Landing, Plan, PlanError, PlannedCall, SendError, SendOptions, SendRequest, Submission};

@@ -1,0 +1,450 @@
+//! Sending weights: the policy of this crate applied to what the chain
+//! says at send time, then one signed call through `subtensor`.
+//!
+//! [`plan`] reads the metagraph and the chain's weight-setting facts *now*
+//! (not the last sync's snapshot), maps hotkeys to uids, quantises, runs
+//! the preconditions, and chooses the call: plain `set_weights`, or a
+//! timelocked commit when `CommitRevealWeightsEnabled` is on. Nothing is
+//! signed until [`send`], so `--dry-run` prints exactly the plan.
+//!
+//! [`send`] retries on transport failures only: once the chain has refused
+//! or failed the call, sending again would not change its mind (and a
+//! resent commit could queue twice). Afterwards it reads `Weights` back
+//! (plain) or reports the reveal round (timelocked); [`reveal_status`]
+//! later says whether a commit was revealed or silently dropped.
+
+use std::time::Duration;
+
+use drand_tlock::Beacon;
+use rand::CryptoRng;
+use subtensor::commit_reveal::WeightSettingFacts;
+use subtensor::{ChainError, Hotkey, SubtensorClient, TimelockedCall, WeightsCall, WeightsError};
+
+use crate::payload::{commit_for, CommitError, WeightsTlockPayload};
+use crate::preconditions::{check, Facts, Refusal};
+use crate::quantise::{quantise, QuantiseError, Uid, WeightVector};
+use crate::reveal::{reveal_round, RevealError, RevealInputs, RevealPlan};
+
+/// What the caller knows that the chain does not.
+#[derive(Debug, Clone)]
+pub struct SendRequest<'a> {
+    /// The subnet.
+    pub netuid: u16,
+    /// Each miner's share by hotkey, as scored.
+    pub scores: &'a [(String, f64)],
+    /// The validator's key; `None` when none is configured.
+    pub hotkey: Option<&'a Hotkey>,
+    /// The address the configuration names for that key, if any.
+    pub configured_address: Option<&'a str>,
+    /// The version key the weights carry.
+    pub version_key: u64,
+    /// Age of the newest validator entry the scores came from.
+    pub newest_entry_age: Option<Duration>,
+    /// The oldest the newest entry may be.
+    pub max_entry_age: Duration,
+    /// Unverifiable entries the scores used (never sent from).
+    pub unverifiable_entries: usize,
+    /// The drand beacon the chain reveals with (quicknet on finney).
+    pub beacon: Beacon,
+    /// Time per block, for the reveal round (12 s on finney).
+    pub block_time: Duration,
+    /// Wall-clock time since the Unix epoch.
+    pub now: Duration,
+}
+
+/// The call a plan sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedCall {
+    /// `set_weights`.
+    Plain,
+    /// `commit_timelocked_weights`, encrypted to `reveal.round`.
+    Timelocked {
+        /// How the round was chosen.
+        reveal: RevealPlan,
+        /// Unix time at which the round's pulse is expected.
+        reveal_at_unix: u64,
+        /// The chain's `CommitRevealWeightsVersion`.
+        commit_reveal_version: u16,
+    },
+}
+
+/// What would be sent, and why it may be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The subnet.
+    pub netuid: u16,
+    /// Plain or timelocked.
+    pub call: PlannedCall,
+    /// The quantised weights, uids ascending.
+    pub vector: WeightVector,
+    /// The sender's uid.
+    pub uid: Uid,
+    /// Scored hotkeys not on the metagraph now (deregistered): skipped.
+    pub skipped: Vec<String>,
+    /// The chain facts the plan was made from.
+    pub facts: WeightSettingFacts,
+    /// The version key the weights carry.
+    pub version_key: u64,
+}
+
+/// Why nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A precondition failed (in plain words).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The scores quantise to nothing.
+    #[error(transparent)]
+    Quantise(#[from] QuantiseError),
+    /// No reveal round could be chosen.
+    #[error(transparent)]
+    Reveal(#[from] RevealError),
+    /// Reading the chain failed.
+    #[error("reading the chain before sending weights: {0}")]
+    Chain(#[from] ChainError),
+}
+
+/// Reads the chain now and decides what to send; sends nothing.
+pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<Plan, PlanError> {
+    let facts = chain.weight_setting_facts(request.netuid).await?;
+    let neurons = chain.metagraph(request.netuid, None).await?;
+    let derived = request.hotkey.map(Hotkey::ss58);
+    let uid = derived
+        .as_deref()
+        .and_then(|address| neurons.iter().find(|n| n.hotkey == address).map(|n| n.uid));
+    let last_update = match uid {
+        Some(uid) => chain.last_update(request.netuid, uid).await?.unwrap_or(0),
+        None => 0,
+    };
+    let (by_uid, skipped) = by_uid(request.scores, &neurons);
+    let cleared = check(&Facts {
+        derived_address: derived,
+        configured_address: request.configured_address.map(str::to_owned),
+        netuid: request.netuid,
+        uid,
+        current_block: u64::from(facts.block),
+        last_update,
+        rate_limit: facts.rate_limit,
+        version_key: request.version_key,
+        chain_version_key: facts.weights_version_key,
+        newest_entry_age: request.newest_entry_age,
+        max_entry_age: request.max_entry_age,
+        scored_miners: by_uid.iter().filter(|(_, s)| *s > 0.0).count(),
+        unverifiable_entries: request.unverifiable_entries,
+    })?;
+    let vector = quantise(&by_uid)?;
+    let call = if facts.commit_reveal {
+        timelocked(request, &facts)?
+    } else {
+        PlannedCall::Plain
+    };
+    Ok(Plan {
+        netuid: request.netuid,
+        call,
+        vector,
+        uid: cleared.uid,
+        skipped,
+        facts,
+        version_key: request.version_key,
+    })
+}
+
+fn by_uid(scores: &[(String, f64)], neurons: &[subtensor::Neuron]) -> (Vec<(Uid, f64)>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    for (hotkey, score) in scores {
+        match neurons.iter().find(|n| &n.hotkey == hotkey) {
+            Some(n) => found.push((n.uid, *score)),
+            None => skipped.push(hotkey.clone()),
+        }
+    }
+    (found, skipped)
+}
+
+fn timelocked(request: &SendRequest<'_>, facts: &WeightSettingFacts) -> Result<PlannedCall, RevealError> {
+    let reveal = reveal_round(&RevealInputs {
+        block: u64::from(facts.block),
+        netuid: request.netuid,
+        tempo: facts.tempo,
+        reveal_period_epochs: facts.reveal_period_epochs,
+        block_time: request.block_time,
+        now: request.now,
+        beacon_genesis: request.beacon.genesis_time,
+        beacon_period: request.beacon.period,
+    })?;
+    let reveal_at_unix = request
+        .beacon
+        .genesis_time
+        .saturating_add(reveal.round.saturating_mul(request.beacon.period));
+    Ok(PlannedCall::Timelocked {
+        reveal,
+        reveal_at_unix,
+        commit_reveal_version: facts.commit_reveal_version,
+    })
+}
+
+/// One try at sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first.
+    pub number: u32,
+    /// What happened.
+    pub outcome: AttemptOutcome,
+}
+
+/// How one try ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// In a block.
+    Included {
+        /// The extrinsic's hash.
+        extrinsic_hash: [u8; 32],
+        /// The block it is in.
+        block_hash: [u8; 32],
+    },
+    /// The node or the runtime said no: never retried.
+    Refused(String),
+    /// The transport failed: retried.
+    Transport(String),
+}
+
+/// What happened to the weights after inclusion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    /// Not included.
+    NotSent,
+    /// `Weights` read back equals the vector.
+    Landed,
+    /// `Weights` read back differs: the chain applied something else.
+    Differs {
+        /// What the chain holds for the sender.
+        on_chain: Vec<(u16, u16)>,
+    },
+    /// A commit waits for its round.
+    AwaitingReveal,
+    /// The chain revealed it and `Weights` equals the vector.
+    Revealed,
+    /// The commit left the queue but `Weights` does not hold the vector:
+    /// it was dropped at reveal (wrong key, round or payload).
+    Dropped,
+    /// Included, but reading `Weights` back failed.
+    Unconfirmed {
+        /// Why the read failed.
+        reason: String,
+    },
+}
+
+/// The whole story of one submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// Every try, in order.
+    pub attempts: Vec<Attempt>,
+    /// The end state.
+    pub landing: Landing,
+}
+
+impl Submission {
+    /// The try that was included, if any.
+    pub fn included(&self) -> Option<([u8; 32], [u8; 32])> {
+        self.attempts.iter().find_map(|a| match a.outcome {
+            AttemptOutcome::Included {
+                extrinsic_hash,
+                block_hash,
+            } => Some((extrinsic_hash, block_hash)),
+            _ => None,
+        })
+    }
+}
+
+/// How `send` behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SendOptions {
+    /// Tries in all on transport failures.
+    pub tries: u32,
+    /// Wait before the second try; doubles.
+    pub backoff: Duration,
+    /// Wait this long for a commit's reveal (`None`: do not wait).
+    pub wait_reveal: Option<Duration>,
+}
+
+/// Why a commit could not be built (before any try).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The payload could not be encrypted or is over the chain's cap.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// Signs and sends `plan` with `hotkey`, retrying transport failures only,
+/// then checks where the weights landed.
+pub async fn send<R: CryptoRng + ?Sized>(
+    chain: &SubtensorClient,
+    hotkey: &Hotkey,
+    plan: &Plan,
+    beacon: &Beacon,
+    options: SendOptions,
+    rng: &mut R,
+) -> Result<Submission, SendError> {
+    // Encrypt once: every retry sends the same commit.
+    let commit = match &plan.call {
+        PlannedCall::Plain => None,
+        PlannedCall::Timelocked { reveal, .. } => {
+            let payload = WeightsTlockPayload::signed_by(hotkey, &plan.vector, plan.version_key);
+            Some(commit_for(&payload, beacon, reveal.round, rng)?)
+        }
+    };
+    let mut attempts = Vec::new();
+    for number in 1..=options.tries.max(1) {
+        let outcome = one_try(chain, hotkey, plan, commit.as_deref()).await;
+        let retry = matches!(outcome, AttemptOutcome::Transport(_));
+        attempts.push(Attempt { number, outcome });
+        if !retry || number == options.tries.max(1) {
+            break;
+        }
+        tokio::time::sleep(options.backoff.saturating_mul(1 << (number - 1).min(6))).await;
+    }
+    let mut submission = Submission {
+        attempts,
+        landing: Landing::NotSent,
+    };
+    if submission.included().is_some() {
+        submission.landing = landing(chain, plan, options.wait_reveal).await;
+    }
+    Ok(submission)
+}
+
+async fn one_try(
+    chain: &SubtensorClient,
+    hotkey: &Hotkey,
+    plan: &Plan,
+    commit: Option<&[u8]>,
+) -> AttemptOutcome {
+    let result = match (&plan.call, commit) {
+        (
+            PlannedCall::Timelocked {
+                reveal,
+                commit_reveal_version,
+                ..
+            },
+            Some(commit),
+        ) => {
+            let call = TimelockedCall {
+                netuid: plan.netuid,
+                commit: commit.to_vec(),
+                reveal_round: reveal.round,
+                commit_reveal_version: *commit_reveal_version,
+            };
+            chain.commit_timelocked_weights(hotkey, &call).await
+        }
+        _ => {
+            let call = WeightsCall {
+                netuid: plan.netuid,
+                uids: plan.vector.uids().to_vec(),
+                weights: plan.vector.values().to_vec(),
+                version_key: plan.version_key,
+            };
+            chain.set_weights(hotkey, &call).await
+        }
+    };
+    match result {
+        Ok(set) => AttemptOutcome::Included {
+            extrinsic_hash: set.extrinsic_hash,
+            block_hash: set.block_hash,
+        },
+        Err(err) if is_transport(&err) => AttemptOutcome::Transport(err.to_string()),
+        Err(err) => AttemptOutcome::Refused(err.to_string()),
+    }
+}
+
+/// Only a failure to reach the node is worth another try; anything the
+/// node or runtime said stands.
+fn is_transport(err: &WeightsError) -> bool {
+    matches!(
+        err,
+        WeightsError::Chain(ChainError::Connect { .. } | ChainError::Timeout { .. })
+    )
+}
+
+async fn landing(chain: &SubtensorClient, plan: &Plan, wait_reveal: Option<Duration>) -> Landing {
+    match &plan.call {
+        PlannedCall::Plain => match chain.weights(plan.netuid, plan.uid).await {
+            Ok(on_chain) if on_chain == pairs(&plan.vector) => Landing::Landed,
+            Ok(on_chain) => Landing::Differs { on_chain },
+            Err(err) => Landing::Unconfirmed {
+                reason: err.to_string(),
+            },
+        },
+        PlannedCall::Timelocked { reveal, .. } => {
+            let Some(limit) = wait_reveal else {
+                return Landing::AwaitingReveal;
+            };
+            let record = CommitRecord {
+                netuid: plan.netuid,
+                uid: plan.uid,
+                commit_epoch: reveal.epoch,
+                vector: pairs(&plan.vector),
+            };
+            let deadline = tokio::time::Instant::now() + limit;
+            loop {
+                match reveal_status(chain, &record).await {
+                    Ok(Landing::AwaitingReveal) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Ok(status) => return status,
+                    Err(_) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(err) => {
+                        return Landing::Unconfirmed {
+                            reason: err.to_string(),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pairs(vector: &WeightVector) -> Vec<(u16, u16)> {
+    vector.pairs().collect()
+}
+
+/// What is remembered of a commit to judge its reveal later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// The subnet.
+    pub netuid: u16,
+    /// The committer's uid.
+    pub uid: Uid,
+    /// The epoch the commit was queued in (its queue's key).
+    pub commit_epoch: u64,
+    /// The weights committed, `(uid, value)` ascending.
+    pub vector: Vec<(u16, u16)>,
+}
+
+/// Whether a commit is still queued, was revealed, or was dropped: a
+/// commit no longer queued whose weights are not on chain was dropped at
+/// reveal, which the chain never announces.
+pub async fn reveal_status(chain: &SubtensorClient, commit: &CommitRecord) -> Result<Landing, ChainError> {
+    let on_chain = chain.weights(commit.netuid, commit.uid).await?;
+    if on_chain == commit.vector {
+        return Ok(Landing::Revealed);
+    }
+    let ours = chain_account_of_uid(chain, commit).await?;
+    // Inclusion can fall one block into the next epoch: look in both.
+    for epoch in [commit.commit_epoch, commit.commit_epoch + 1] {
+        let queued = chain.timelocked_commits(commit.netuid, epoch).await?;
+        if queued.iter().any(|c| Some(c.who) == ours) {
+            return Ok(Landing::AwaitingReveal);
+        }
+    }
+    Ok(Landing::Dropped)
+}
+
+async fn chain_account_of_uid(chain: &SubtensorClient, commit: &CommitRecord) -> Result<Option<[u8; 32]>, ChainError> {
+    let neurons = chain.metagraph(commit.netuid, None).await?;
+    Ok(neurons
+        .iter()
+        .find(|n| n.uid == commit.uid)
+        .and_then(|n| subtensor::keys::public_key(&n.hotkey).ok()))
+}

@@ -1,0 +1,536 @@
+//! `cargo xtask bench`: the end-to-end figures users care about, measured
+//! from outside the process on a generated week.
+//!
+//! It builds `auditctl` (release), generates a devnet world once per size
+//! (kept under `target/bench/worlds/`, keyed by its options), serves it on
+//! loopback, and times each stage as a separate process on each backend
+//! (the cold syncs stop an hour short of the world's present): cold sync of
+//! validator exports, cold sync with miner self-reports,
+//! catch-up of one new hour, scoring, and (when the binary has them)
+//! compare-prom and `synth verify`. Peak resident memory is the process's
+//! `VmHWM`, polled from `/proc` while it runs. Results go to
+//! `target/bench/<unix time>.json` and a markdown table on stdout;
+//! `--baseline FILE` adds each figure's ratio to an earlier run, since
+//! absolute times on a shared 2-core machine drift.
+//!
+//! `cargo xtask bench criterion [FILTER]` runs the criterion benchmarks.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The size of the world to measure.
+#[derive(Debug, Clone)]
+pub struct Size {
+    hours: u32,
+    invocations_per_hour: u32,
+    miners: u32,
+}
+
+/// One measured stage.
+#[derive(Debug, Clone)]
+struct Figure {
+    backend: &'static str,
+    stage: String,
+    seconds: f64,
+    rows: Option<u64>,
+    peak_mib: f64,
+}
+
+pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    let (size, baseline, postgres, debug) = parse(args)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let profile = if debug { "dev" } else { "release" };
+    step(Command::new(&cargo).current_dir(root).args([
+        "build",
+        "--locked",
+        "-p",
+        "auditctl",
+        "--profile",
+        profile,
+    ]))?;
+    let auditctl = root.join(if debug {
+        "target/debug/auditctl"
+    } else {
+        "target/release/auditctl"
+    });
+    let bench_dir = root.join("target/bench");
+    let world = ensure_world(&auditctl, &bench_dir, &size)?;
+    let mut figures = Vec::new();
+    let mut backends: Vec<(&'static str, Option<String>)> = vec![("sqlite", None)];
+    match postgres {
+        Some(url) => backends.push(("postgres", Some(url))),
+        None => eprintln!("bench: no BENCH_DATABASE_URL/TEST_DATABASE_URL: PostgreSQL skipped"),
+    }
+    for (backend, url) in backends {
+        figures.extend(measure_backend(
+            &auditctl,
+            &bench_dir,
+            &world,
+            backend,
+            url.as_deref(),
+        )?);
+    }
+    let table = render(&figures, baseline.as_deref())?;
+    println!("{table}");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let out = bench_dir.join(format!("{stamp}.json"));
+    fs::write(&out, to_json(&size, &figures)).map_err(|e| format!("{}: {e}", out.display()))?;
+    fs::write(bench_dir.join("latest.md"), &table).map_err(|e| e.to_string())?;
+    eprintln!("bench: figures in {}", out.display());
+    Ok(())
+}
+
+/// Options: the world size, a baseline to compare with, the PostgreSQL URL,
+/// and `--debug` (a quick check of the harness with a debug build; its
+/// figures mean nothing).
+fn parse(args: &[String]) -> Result<(Size, Option<PathBuf>, Option<String>, bool), String> {
+    let mut debug = false;
+    let mut size = Size {
+        hours: 168,
+        invocations_per_hour: 60_000,
+        miners: 64,
+    };
+    let mut baseline = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
+        let number = |v: String| {
+            v.parse::<u32>()
+                .map_err(|_| format!("{flag}: `{v}` is not a whole number"))
+        };
+        match flag.as_str() {
+            "--hours" => size.hours = number(value()?)?,
+            "--invocations-per-hour" => size.invocations_per_hour = number(value()?)?,
+            "--miners" => size.miners = number(value()?)?,
+            "--baseline" => baseline = Some(PathBuf::from(value()?)),
+            "--debug" => debug = true,
+            other => return Err(format!("unknown bench option `{other}`")),
+        }
+    }
+    if size.hours < 2 || size.miners == 0 || size.invocations_per_hour == 0 {
+        return Err(
+            "bench: --hours must be at least 2, --miners and --invocations-per-hour above 0".into(),
+        );
+    }
+    let postgres = std::env::var("BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .ok();
+    Ok((size, baseline, postgres, debug))
+}
+
+fn step(command: &mut Command) -> Result<(), String> {
+    let status = command.status().map_err(|e| format!("{command:?}: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("{command:?} failed: {status}"))
+}
+
+/// The world for `size`, generated once (one hour is held back so the
+/// catch-up has something to publish).
+fn ensure_world(auditctl: &Path, bench_dir: &Path, size: &Size) -> Result<PathBuf, String> {
+    let key = format!(
+        "h{}-k{}-m{}",
+        size.hours, size.invocations_per_hour, size.miners
+    );
+    let world = bench_dir.join("worlds").join(&key);
+    if world.join("world.json").exists() {
+        eprintln!("bench: reusing the world {}", world.display());
+        return Ok(world);
+    }
+    let _ = fs::remove_dir_all(&world);
+    fs::create_dir_all(world.parent().unwrap_or(bench_dir)).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    step(
+        Command::new(auditctl)
+            .args(["devnet", "generate", "--out"])
+            .arg(&world)
+            .args([
+                "--hours",
+                &size.hours.to_string(),
+                "--invocations-per-hour",
+                &size.invocations_per_hour.to_string(),
+                "--miners",
+                &size.miners.to_string(),
+            ]),
+    )?;
+    eprintln!(
+        "bench: generated {} in {:.1} s",
+        world.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(world)
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// The devnet serving `world`, stopped when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(auditctl: &Path, world: &Path, config: &Path) -> Result<Served, String> {
+    let port = free_port()?;
+    let child = Command::new(auditctl)
+        .args(["devnet", "serve", "--world"])
+        .arg(world)
+        .args(["--port", &port.to_string(), "--write-config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the devnet: {e}"))?;
+    let served = Served(child);
+    for _ in 0..600 {
+        if config.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(served);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the devnet did not come up within a minute".into())
+}
+
+fn measure_backend(
+    auditctl: &Path,
+    bench_dir: &Path,
+    world: &Path,
+    backend: &'static str,
+    database_url: Option<&str>,
+) -> Result<Vec<Figure>, String> {
+    let run_dir = bench_dir.join(format!("run-{backend}"));
+    let _ = fs::remove_dir_all(&run_dir);
+    fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
+    // The served world is a copy: advancing it publishes into it.
+    let served_world = run_dir.join("world");
+    step(Command::new("cp").arg("-a").arg(world).arg(&served_world))?;
+    let config = run_dir.join("devnet.yml");
+    let _served = serve(auditctl, &served_world, &config)?;
+    // The cold syncs stop an hour short of the world's present, so the
+    // catch-up loads a real hour of traffic (and prunes one, as in steady
+    // state).
+    let now = world_now(&served_world)?;
+    let hour_before = an_hour_before(&now)?;
+    let base = |data: &str| {
+        let mut c = Command::new(auditctl);
+        c.arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(run_dir.join(data));
+        if let Some(url) = database_url {
+            c.args(["--database-url", url]);
+        }
+        c
+    };
+    if let Some(url) = database_url {
+        reset_postgres(url)?;
+    }
+    let mut figures = Vec::new();
+    let mut record = |stage: &str, mut command: Command| -> Result<(), String> {
+        let (seconds, peak_mib, stdout) = timed(&mut command)?;
+        figures.push(Figure {
+            backend,
+            stage: stage.into(),
+            seconds,
+            rows: json_number(&stdout, "rows"),
+            peak_mib,
+        });
+        eprintln!("bench: {backend} {stage}: {seconds:.2} s, {peak_mib:.0} MiB");
+        Ok(())
+    };
+    let mut validator_only = base("validator-only");
+    validator_only.args(["--json", "sync", "--no-miner-reports", "--at", &hour_before]);
+    record("cold sync, validator exports", validator_only)?;
+    if let Some(url) = database_url {
+        reset_postgres(url)?;
+    }
+    let mut full = base("full");
+    full.args(["--json", "sync", "--at", &hour_before]);
+    record("cold sync, with miner self-reports", full)?;
+    let mut catch_up = base("full");
+    catch_up.args(["--json", "sync", "--at", &now]);
+    record("catch-up of one hour", catch_up)?;
+    let mut score = base("full");
+    score.args(["--json", "weights", "--dry-run", "--at", &now]);
+    record("scoring (weights --dry-run)", score)?;
+    for (stage, args) in [
+        ("compare-prom", &["--json", "compare-prom"][..]),
+        ("synth verify", &["--json", "synth", "verify"][..]),
+    ] {
+        if has_command(auditctl, args[1]) {
+            let mut c = base("full");
+            c.args(args).args(["--at", &now]);
+            record(stage, c)?;
+        }
+    }
+    Ok(figures)
+}
+
+/// The world's present (`world.json`'s `now`), which advancing moves on.
+fn world_now(world: &Path) -> Result<String, String> {
+    let path = world.join("world.json");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let at = text
+        .find("\"now\"")
+        .ok_or(format!("{}: no `now`", path.display()))?;
+    let rest = &text[at + 5..];
+    let open = rest.find('"').ok_or("world.json: `now` is not a string")? + 1;
+    let close = rest[open..]
+        .find('"')
+        .ok_or("world.json: `now` is not closed")?;
+    Ok(rest[open..open + close].to_owned())
+}
+
+fn has_command(auditctl: &Path, name: &str) -> bool {
+    Command::new(auditctl)
+        .args([name, "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn reset_postgres(url: &str) -> Result<(), String> {
+    step(Command::new("psql").arg(url).args([
+        "-q",
+        "-c",
+        "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public;",
+    ]))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS…` one hour earlier (xtask has no date library).
+fn an_hour_before(time: &str) -> Result<String, String> {
+    let bad = || format!("world.json: `{time}` is not YYYY-MM-DDTHH:MM:SS");
+    let field = |range: std::ops::Range<usize>| -> Result<i64, String> {
+        time.get(range).and_then(|t| t.parse().ok()).ok_or_else(bad)
+    };
+    let (y, m, d, h) = (field(0..4)?, field(5..7)?, field(8..10)?, field(11..13)?);
+    let rest = time.get(13..19).ok_or_else(bad)?;
+    let hours = days_from_civil(y, m, d) * 24 + h - 1;
+    let (y, m, d) = civil_from_days(hours.div_euclid(24));
+    Ok(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}{rest}",
+        hours.rem_euclid(24)
+    ))
+}
+
+// Howard Hinnant's days-from-civil and its inverse.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Runs `command`, polling its peak resident memory; (seconds, MiB, stdout).
+fn timed(command: &mut Command) -> Result<(f64, f64, String), String> {
+    let out_file = tempfile_path();
+    let stdout = fs::File::create(&out_file).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut child = command
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{command:?}: {e}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(kib) = fs::read_to_string(&status_path)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let output = fs::read_to_string(&out_file).unwrap_or_default();
+    let _ = fs::remove_file(&out_file);
+    // Exit 3 (an integrity finding) still measured the work.
+    if !status.success() && status.code() != Some(3) {
+        return Err(format!("{command:?} failed: {status}"));
+    }
+    Ok((seconds, peak_kib as f64 / 1024.0, output))
+}
+
+fn tempfile_path() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "xtask-bench-{}-{}.out",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ))
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The first `"key": <number>` in a JSON text (xtask parses no JSON).
+fn json_number(text: &str, key: &str) -> Option<u64> {
+    let needle = format!("\"{key}\":");
+    let at = text.find(&needle)? + needle.len();
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn render(figures: &[Figure], baseline: Option<&Path>) -> Result<String, String> {
+    let before = match baseline {
+        Some(path) => fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => String::new(),
+    };
+    let mut table = String::from("| backend | stage | seconds | rows/s | peak MiB |");
+    table.push_str(if baseline.is_some() {
+        " time vs baseline |\n|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|\n"
+    });
+    for f in figures {
+        let rate = f
+            .rows
+            .filter(|_| f.seconds > 0.0)
+            .map(|r| format!("{:.0}", r as f64 / f.seconds))
+            .unwrap_or_else(|| "-".into());
+        let _ = write!(
+            table,
+            "| {} | {} | {:.2} | {} | {:.0} |",
+            f.backend, f.stage, f.seconds, rate, f.peak_mib
+        );
+        if baseline.is_some() {
+            let ratio = baseline_seconds(&before, f.backend, &f.stage)
+                .map(|b| format!("{:.2}×", f.seconds / b))
+                .unwrap_or_else(|| "-".into());
+            let _ = write!(table, " {ratio} |");
+        }
+        table.push('\n');
+    }
+    Ok(table)
+}
+
+/// A figure's seconds in an earlier run's JSON (one figure per line).
+fn baseline_seconds(json: &str, backend: &str, stage: &str) -> Option<f64> {
+    let line = json.lines().find(|l| {
+        l.contains(&format!("\"backend\": \"{backend}\""))
+            && l.contains(&format!("\"stage\": \"{stage}\""))
+    })?;
+    let at = line.find("\"seconds\": ")? + "\"seconds\": ".len();
+    let number: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    number.parse().ok()
+}
+
+fn to_json(size: &Size, figures: &[Figure]) -> String {
+    let mut out = format!(
+        "{{\n\"hours\": {}, \"invocations_per_hour\": {}, \"miners\": {}, \"cores\": {},\n\"figures\": [\n",
+        size.hours,
+        size.invocations_per_hour,
+        size.miners,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    let lines: Vec<String> = figures
+        .iter()
+        .map(|f| {
+            format!(
+                "{{\"backend\": \"{}\", \"stage\": \"{}\", \"seconds\": {:.3}, \"rows\": {}, \"peak_mib\": {:.1}}}",
+                f.backend,
+                f.stage,
+                f.seconds,
+                f.rows.map(|r| r.to_string()).unwrap_or_else(|| "null".into()),
+                f.peak_mib
+            )
+        })
+        .collect();
+    out.push_str(&lines.join(",\n"));
+    out.push_str("\n]\n}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_round_trip_through_the_baseline_json() {
+        let size = Size {
+            hours: 2,
+            invocations_per_hour: 10,
+            miners: 3,
+        };
+        let figure = Figure {
+            backend: "sqlite",
+            stage: "catch-up of one hour".into(),
+            seconds: 0.5,
+            rows: Some(1000),
+            peak_mib: 40.0,
+        };
+        let json = to_json(&size, std::slice::from_ref(&figure));
+        assert_eq!(
+            baseline_seconds(&json, "sqlite", "catch-up of one hour"),
+            Some(0.5)
+        );
+        assert_eq!(
+            baseline_seconds(&json, "postgres", "catch-up of one hour"),
+            None
+        );
+        assert_eq!(
+            json_number("{\"loaded\": 3, \"rows\": 60928}", "rows"),
+            Some(60928)
+        );
+        assert_eq!(vm_hwm_kib("Name:\tx\nVmHWM:\t  20480 kB\n"), Some(20480));
+        assert_eq!(
+            an_hour_before("2025-03-01T00:00:00").unwrap(),
+            "2025-02-28T23:00:00"
+        );
+        assert_eq!(
+            an_hour_before("2024-03-01T00:30:00").unwrap(),
+            "2024-02-29T23:30:00"
+        );
+        assert_eq!(
+            an_hour_before("2025-02-10T12:00:00").unwrap(),
+            "2025-02-10T11:00:00"
+        );
+    }
+}
