@@ -168,7 +168,10 @@ pub fn scores(data: &ReportData) -> Option<ScoreChart> {
             chain: scale(finite(m.chain_share)),
             computed_text: match m.score {
                 Some(s) => pct(s),
-                None => format!("chain {}", m.chain_share.map(pct).unwrap_or_else(|| "—".into())),
+                None => format!(
+                    "chain {}",
+                    m.chain_share.map(pct).unwrap_or_else(|| "—".into())
+                ),
             },
             chain_text: m.chain_share.map(pct).unwrap_or_else(|| "—".into()),
             flagged: m.flagged,

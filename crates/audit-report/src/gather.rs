@@ -18,6 +18,10 @@ use crate::ReportError;
 /// without the page growing with the catalog's age.
 pub const HISTORY_DAYS: i64 = 30;
 
+/// The most hours the coverage grid and the gap count span, whatever the
+/// configured window: a page stays a page.
+pub const MAX_GRID_HOURS: i64 = 31 * 24;
+
 /// The few settings the catalog does not record with its results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -67,7 +71,7 @@ pub async fn gather(
 ) -> Result<ReportData, ReportError> {
     let catalog = store.catalog();
     let from = window_from(at, settings);
-    let until = at + TimeDelta::microseconds(1);
+    let until = back(at, TimeDelta::microseconds(-1));
     let entries = catalog
         .entries_in_states(EntryState::ALL, from)
         .await?
@@ -75,7 +79,7 @@ pub async fn gather(
         .filter(|e| e.entry.created_at <= at)
         .collect();
     let run_heads = catalog
-        .weights_run_heads(at - TimeDelta::days(HISTORY_DAYS), at)
+        .weights_run_heads(back(at, TimeDelta::days(HISTORY_DAYS)), at)
         .await?;
     let run = match run_heads.last() {
         Some(head) => catalog.weights_run(head.run_id).await?,
@@ -95,14 +99,27 @@ pub async fn gather(
     Ok(assemble(&records, at, settings))
 }
 
+/// `at - span`, saturating at the calendar's ends instead of panicking
+/// on a hostile `--at` or window.
+fn back(at: NaiveDateTime, span: TimeDelta) -> NaiveDateTime {
+    at.checked_sub_signed(span)
+        .unwrap_or(if span > TimeDelta::zero() {
+            NaiveDateTime::MIN
+        } else {
+            NaiveDateTime::MAX
+        })
+}
+
 fn window_from(at: NaiveDateTime, settings: &Settings) -> NaiveDateTime {
-    at - TimeDelta::days(i64::from(settings.window_days.max(1)))
+    let days =
+        TimeDelta::try_days(i64::from(settings.window_days.max(1))).unwrap_or(TimeDelta::MAX);
+    back(at, days)
 }
 
 /// Builds the page's data from the catalog's records: pure.
 pub fn assemble(records: &Records, at: NaiveDateTime, settings: &Settings) -> ReportData {
     let from = window_from(at, settings);
-    let window_hours = hour_grid(from, at);
+    let window_hours = hour_grid(from.max(back(at, TimeDelta::hours(MAX_GRID_HOURS))), at);
     let validator_cover = hours_covered(&window_hours, records.loaded(EntrySource::Validator));
     let miner_entries: Vec<&EntryRecord> = records.loaded(EntrySource::Miner).collect();
     // The grid starts at the first hour anything covers: a young catalog
@@ -170,13 +187,16 @@ fn hour_grid(from: NaiveDateTime, at: NaiveDateTime) -> Vec<NaiveDateTime> {
     let Ok(mut h) = from.duration_trunc(hour) else {
         return Vec::new();
     };
-    if h < from {
-        h += hour;
-    }
     let mut hours = Vec::new();
-    while h + hour <= at {
+    if h < from {
+        let Some(next) = h.checked_add_signed(hour) else {
+            return hours;
+        };
+        h = next;
+    }
+    while let Some(end) = h.checked_add_signed(hour).filter(|end| *end <= at) {
         hours.push(h);
-        h += hour;
+        h = end;
     }
     hours
 }
@@ -444,4 +464,27 @@ fn miners(
             .then_with(|| a.hotkey.cmp(&b.hotkey))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calendar_s_ends_do_not_panic() {
+        let settings = Settings {
+            window_days: u32::MAX,
+            ..Settings::default()
+        };
+        for at in [NaiveDateTime::MIN, NaiveDateTime::MAX] {
+            let data = assemble(&Records::default(), at, &settings);
+            assert!(data.coverage_hours.len() <= MAX_GRID_HOURS as usize);
+        }
+        let at = chrono::NaiveDate::from_ymd_opt(2025, 2, 10)
+            .and_then(|d| d.and_hms_opt(12, 30, 0))
+            .unwrap_or_default();
+        let grid = hour_grid(back(at, TimeDelta::hours(3)), at);
+        // Whole hours only: 10:00 and 11:00 (09:30–10:00 and 12:00–12:30 are partial).
+        assert_eq!(grid.len(), 2);
+    }
 }

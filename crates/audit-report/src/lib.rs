@@ -19,7 +19,7 @@ mod view;
 use std::sync::OnceLock;
 
 pub use data::*;
-pub use gather::{assemble, gather, Records, Settings, HISTORY_DAYS};
+pub use gather::{assemble, gather, Records, Settings, HISTORY_DAYS, MAX_GRID_HOURS};
 pub use view::{anchor, FINDINGS_SHOWN};
 
 /// Why a report could not be made.
@@ -68,7 +68,9 @@ pub fn render(data: &ReportData) -> String {
         .map_err(Clone::clone)
         .and_then(|env| {
             env.get_template("page.html")
-                .and_then(|t| t.render(minijinja::context! { page => minijinja::value::Serde(&page) }))
+                .and_then(|t| {
+                    t.render(minijinja::context! { page => minijinja::value::Serde(&page) })
+                })
                 .map_err(|err| format!("{err:#}"))
         });
     match rendered {
