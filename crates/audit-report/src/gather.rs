@@ -31,8 +31,6 @@ pub struct Settings {
     pub netuid: u16,
     /// Deltas above this are flagged (the profile's `delta_flag`).
     pub delta_flag: f64,
-    /// Agreement ratios below this are flagged (compare-prom's threshold).
-    pub agreement_threshold: f64,
 }
 
 impl Default for Settings {
@@ -41,7 +39,6 @@ impl Default for Settings {
             window_days: 7,
             netuid: 64,
             delta_flag: 0.03,
-            agreement_threshold: 0.9,
         }
     }
 }
@@ -163,7 +160,7 @@ pub fn assemble(records: &Records, at: NaiveDateTime, settings: &Settings) -> Re
         agreement: records.agreement.as_ref().map(|a| AgreementInfo {
             run_id: a.run_id,
             evaluated_at: a.evaluated_at,
-            threshold: settings.agreement_threshold,
+            threshold: a.threshold,
         }),
         synthetics: task_tallies(&records.synthetics),
         synthetic_findings: findings(&records.synthetics),

@@ -196,12 +196,14 @@ async fn build(catalog: &Catalog) {
         ratio,
         flagged: ratio.is_none_or(|r| r < 0.9),
         note: ratio.is_none().then(|| "no reported metrics".into()),
+        missing_hours: vec![],
     };
     catalog
         .record_agreement_run(&AgreementRun {
             run_id: 0,
             evaluated_at: t(8),
             created_at: t(8),
+            threshold: 0.8,
             results: vec![result("5MinerA", Some(0.95)), result("5MinerB", Some(0.5))],
         })
         .await
@@ -266,7 +268,8 @@ async fn the_catalog_becomes_the_pages_data() {
         assert_eq!(d.coverage, vec![0; 7]);
 
         assert_eq!(b.agreement.as_ref().unwrap().ratio, Some(0.5));
-        assert_eq!(data.agreement.as_ref().unwrap().threshold, 0.9);
+        // The threshold the run was judged with, not a default.
+        assert_eq!(data.agreement.as_ref().unwrap().threshold, 0.8);
         let tasks: Vec<(&str, u64, u64, u64, u64)> = data
             .synthetics
             .iter()

@@ -129,6 +129,7 @@ diesel::table! {
         run_id -> BigInt,
         evaluated_at -> Timestamp,
         created_at -> Timestamp,
+        threshold -> Double,
     }
 }
 
@@ -142,6 +143,14 @@ diesel::table! {
         ratio -> Nullable<Double>,
         flagged -> Bool,
         note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    agreement_missing_hours (run_id, hotkey, hour) {
+        run_id -> BigInt,
+        hotkey -> Text,
+        hour -> Timestamp,
     }
 }
 
@@ -161,4 +170,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     weights_run_miners,
     agreement_runs,
     agreement_results,
+    agreement_missing_hours,
 );

@@ -406,15 +406,29 @@ async fn weights_and_agreement_runs_round_trip() {
             run_id: 0,
             evaluated_at: at(5),
             created_at: at(6),
-            results: vec![AgreementResult {
-                hotkey: "5A".into(),
-                coverage_seconds: 601_200,
-                validator_count: Some(100),
-                reported_count: None,
-                ratio: None,
-                flagged: true,
-                note: Some("no reported metrics".into()),
-            }],
+            threshold: 0.85,
+            results: vec![
+                AgreementResult {
+                    hotkey: "5A".into(),
+                    coverage_seconds: 597_600,
+                    validator_count: Some(100),
+                    reported_count: None,
+                    ratio: None,
+                    flagged: false,
+                    note: Some("no reported metrics".into()),
+                    missing_hours: vec![at(2), at(3)],
+                },
+                AgreementResult {
+                    hotkey: "5B".into(),
+                    coverage_seconds: 604_800,
+                    validator_count: Some(100),
+                    reported_count: Some(80),
+                    ratio: Some(0.8),
+                    flagged: true,
+                    note: None,
+                    missing_hours: vec![],
+                },
+            ],
         };
         agreement.run_id = catalog.record_agreement_run(&agreement).await.unwrap();
         assert_eq!(
@@ -541,6 +555,35 @@ async fn weights_run_heads_list_the_window_oldest_first_without_miners() {
         assert_eq!(got, vec![(early, 0.1), (late, 0.3)]);
         assert_eq!(heads[1].submission, Some(sent));
         assert!(heads.iter().all(|r| r.miners.is_empty()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pruning_the_window_takes_the_old_synthetics_along() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let synthetic = |id: &str, hour: u32| Synthetic {
+            invocation_id: id.into(),
+            parent_invocation_id: "parent".into(),
+            task: "embed".into(),
+            chute_id: "chute".into(),
+            instance_id: "inst".into(),
+            miner_uid: None,
+            miner_hotkey: "5Miner".into(),
+            created_at: at(hour),
+            has_error: false,
+            check: SyntheticCheck::Pending,
+            checked_at: None,
+        };
+        catalog
+            .record_synthetics(&[synthetic("old", 1), synthetic("new", 6)])
+            .await
+            .unwrap();
+        catalog.prune_entries_before(at(5)).await.unwrap();
+        let left = catalog.synthetics_between(at(0), at(9)).await.unwrap();
+        let ids: Vec<&str> = left.iter().map(|s| s.invocation_id.as_str()).collect();
+        assert_eq!(ids, ["new"]);
     })
     .await;
 }

@@ -56,6 +56,12 @@ pub enum Command {
     /// Verified ingest: load the last week of audit data that checks out
     /// against the chain (exit code 3 on an integrity violation).
     Sync(SyncArgs),
+    /// Send synthetic traced requests and record every attempt the router
+    /// made; `synth verify` proves each one appears in the exports.
+    Synth(SynthArgs),
+    /// Miners' self-reports (their own Prometheus counts) against the
+    /// validator's exports, and each miner's audit coverage.
+    CompareProm(ComparePromArgs),
     /// The whole audit on a simulated network, no setup: generate a world
     /// (once), serve it on loopback, sync it, score it, compare.
     Demo(DemoArgs),
@@ -221,6 +227,129 @@ pub struct ReportArgs {
     /// The HTML file to write (default `<data_dir>/report.html`).
     #[arg(long, value_name = "FILE.html")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SynthArgs {
+    #[command(subcommand)]
+    pub command: Option<SynthCommand>,
+    /// A type to send each round: chat, completion, image, tts, embed, or
+    /// all. Repeatable. Default: one random enabled type per round, as
+    /// upstream does.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_task)]
+    pub types: Vec<TaskArg>,
+    /// Rounds to send (default 1).
+    #[arg(long, value_name = "N", conflicts_with = "every")]
+    pub count: Option<u32>,
+    /// Send a round every DURATION (e.g. 30s, 15m, 1h) until Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<std::time::Duration>,
+    /// Show no output at all (text, images, audio, shapes).
+    #[arg(long)]
+    pub no_render: bool,
+    /// Seed every random choice (chute, prompt, parameters) for a
+    /// reproducible run; default: from the clock.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SynthCommand {
+    /// Look every recorded synthetic up in the loaded exports (exit code 3
+    /// when one is missing or exported under another miner).
+    Verify(SynthVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthVerifyArgs {
+    /// Evaluation time (ISO-8601 UTC); default now. Synthetics created
+    /// before the start of the newest validator entry loaded by then are
+    /// judged.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+}
+
+/// A `--type` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskArg {
+    All,
+    One(synthetics::TaskType),
+}
+
+fn parse_task(text: &str) -> Result<TaskArg, String> {
+    if text == "all" {
+        return Ok(TaskArg::All);
+    }
+    text.parse()
+        .map(TaskArg::One)
+        .map_err(|e: synthetics::SynthError| e.to_string())
+}
+
+/// `90s`, `15m`, `1h`, `1h30m` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration: use e.g. 30s, 15m, 1h or 1h30m");
+    let mut seconds: u64 = 0;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        seconds = n
+            .checked_mul(unit)
+            .and_then(|v| seconds.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        seconds = seconds.checked_add(n).ok_or_else(bad)?;
+    }
+    if seconds == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Debug, Args)]
+pub struct ComparePromArgs {
+    /// Evaluation time (ISO-8601 UTC): entries that started in the 169
+    /// hours before it count; default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+    /// Flag agreement ratios (min / max of the two counts) below this.
+    #[arg(long, value_name = "RATIO", default_value_t = prom_compare::DEFAULT_THRESHOLD, value_parser = parse_ratio)]
+    pub threshold: f64,
+    /// Show one miner's counts by chute and by hour, and where they differ.
+    #[arg(long, value_name = "HOTKEY", conflicts_with = "prometheus_url")]
+    pub explain: Option<String>,
+    /// Live mode: query this miner's own Prometheus (base URL of its HTTP
+    /// API) and compare it with the exports hour by hour; needs --hotkey.
+    #[arg(long, value_name = "URL", requires = "hotkey")]
+    pub prometheus_url: Option<url::Url>,
+    /// The miner whose Prometheus --prometheus-url is.
+    #[arg(long, value_name = "SS58", requires = "prometheus_url")]
+    pub hotkey: Option<String>,
+    /// Exit with 3 when a miner is flagged (for scripts); flags are
+    /// findings about miners, so the default exit code is 0.
+    #[arg(long)]
+    pub fail_on_flagged: bool,
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1.0)
+        .ok_or_else(|| format!("`{text}` is not a ratio in (0, 1]; use e.g. 0.9"))
 }
 
 fn parse_time(text: &str) -> Result<chrono::NaiveDateTime, String> {

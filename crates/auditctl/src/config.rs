@@ -215,33 +215,76 @@ pub struct SetWeightsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PromptSource {
-    /// The small built-in prompt set; works offline.
+    /// The built-in prompt set; works offline.
     Builtin,
-    /// A local file: one prompt per line, or JSON lines.
+    /// A local file: JSON lines, CSV with a header, or Parquet.
     File(PathBuf),
+    /// A Hugging Face dataset (`OWNER/NAME`), read from the local cache
+    /// only; the built-in set when it is not there.
+    Huggingface(String),
+}
+
+/// One kind of prompt: where from, and which field holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptConfig {
+    pub source: PromptSource,
+    /// The JSON key, CSV column or Parquet column with the prompt (a text,
+    /// or a list of `{role, content}` turns).
+    pub field: String,
+    /// The dataset split whose files are preferred (Hugging Face).
+    #[serde(default = "default_split")]
+    pub split: String,
+}
+
+fn default_split() -> String {
+    "train".into()
+}
+
+/// Prompts for text tasks (chat, completion, TTS, embeddings) and images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    pub text: PromptConfig,
+    pub image: PromptConfig,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        let builtin = |field: &str| PromptConfig {
+            source: PromptSource::Builtin,
+            field: field.into(),
+            split: default_split(),
+        };
+        PromptsConfig {
+            text: builtin("conversation"),
+            image: builtin("prompt"),
+        }
+    }
 }
 
 /// One synthetic task type.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticTask {
+    /// Sent when no `--type` is given (one random enabled type per round).
     pub enabled: bool,
-    /// Show the output in the terminal (text, image, audio, shapes).
+    /// Show the output in the terminal (text, image, audio, shapes);
+    /// `--no-render` turns every one off.
     pub render: bool,
-    pub prompts: PromptSource,
 }
 
 impl Default for SyntheticTask {
     fn default() -> Self {
+        // As upstream: every type on, outputs shown.
         SyntheticTask {
             enabled: true,
-            render: false,
-            prompts: PromptSource::Builtin,
+            render: true,
         }
     }
 }
 
-/// Synthetic requests per task type.
+/// Synthetic requests per task type, and their prompts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticsConfig {
@@ -250,6 +293,20 @@ pub struct SyntheticsConfig {
     pub image: SyntheticTask,
     pub tts: SyntheticTask,
     pub embed: SyntheticTask,
+    pub prompts: PromptsConfig,
+}
+
+impl SyntheticsConfig {
+    /// The settings of one task type.
+    pub fn task(&self, task: synthetics::TaskType) -> &SyntheticTask {
+        match task {
+            synthetics::TaskType::Chat => &self.chat,
+            synthetics::TaskType::Completion => &self.completion,
+            synthetics::TaskType::Image => &self.image,
+            synthetics::TaskType::Tts => &self.tts,
+            synthetics::TaskType::Embed => &self.embed,
+        }
+    }
 }
 
 /// The ingest pipeline's settings.

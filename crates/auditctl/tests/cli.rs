@@ -188,6 +188,22 @@ fn demo_runs_the_whole_audit_with_no_setup_and_a_second_run_loads_nothing_new() 
         .as_f64()
         .unwrap();
     assert!(worst < 1e-3, "largest delta {worst}");
+    // One synthetic of each type, published, synced and found in the exports.
+    let synthetics = &report["synthetics"];
+    let outcomes = synthetics["sent"]["rounds"][0]["outcomes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(outcomes.len(), 5, "{synthetics}");
+    assert!(
+        outcomes.iter().all(|o| o["result"] == "sent"),
+        "{synthetics}"
+    );
+    let checked = synthetics["verification"]["checked"].as_u64().unwrap();
+    assert!(checked >= 5, "{synthetics}");
+    assert_eq!(
+        synthetics["verification"]["present"].as_u64(),
+        Some(checked)
+    );
     assert!(dir.path().join("data/demo/world/entries.json").is_file());
     assert!(dir.path().join("data/demo/data/catalog.db").is_file());
 
@@ -195,6 +211,7 @@ fn demo_runs_the_whole_audit_with_no_setup_and_a_second_run_loads_nothing_new() 
     assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
     let table = text(&second.stdout);
     assert!(table.contains("weights run 2"), "{table}");
+    assert!(table.contains("clean: every attempt"), "{table}");
     let loaded_now = table
         .lines()
         .find(|l| l.contains("loaded now"))

@@ -8,9 +8,13 @@ use serde_json::Value;
 /// A miner target named by a trace message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
+    /// `target=`: the instance the router sent to.
     pub instance_id: String,
+    /// `uid=`: the miner's uid, when it reads as a number.
     pub uid: Option<i64>,
+    /// `hotkey=`: the miner's hotkey.
     pub hotkey: String,
+    /// `coldkey=`: the miner's coldkey.
     pub coldkey: String,
 }
 
@@ -19,26 +23,47 @@ pub struct Target {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TraceMessage {
     /// `identified N available targets`
-    Identified { targets: u32 },
+    Identified {
+        /// How many instances the router may try.
+        targets: u32,
+    },
     /// `attempting to query target=… uid=… hotkey=… coldkey=…`
     Attempting(Target),
     /// `successfully called function='…' on target=… …`
-    Succeeded { function: String, target: Target },
+    Succeeded {
+        /// The function called (`generate`).
+        function: String,
+        /// Who answered.
+        target: Target,
+    },
     /// `error encountered while querying target=… …: <error>`
-    Failed { target: Target, error: String },
+    Failed {
+        /// Who failed.
+        target: Target,
+        /// The error text after the first `: `, verbatim.
+        error: String,
+    },
     /// Anything else, kept verbatim.
-    Other { text: String },
+    Other {
+        /// The message as sent.
+        text: String,
+    },
 }
 
 /// One `trace` event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceEvent {
+    /// When the router logged it, as sent.
     pub timestamp: Option<String>,
+    /// The parent invocation id.
     pub invocation_id: Option<String>,
     /// The attempt's invocation id, on `attempting` messages.
     pub child_id: Option<String>,
+    /// The chute invoked.
     pub chute_id: Option<String>,
+    /// The chute function invoked.
     pub function: Option<String>,
+    /// The message, parsed.
     pub message: TraceMessage,
 }
 
@@ -46,14 +71,19 @@ pub struct TraceEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// A `trace` event: what the router did.
     Trace(TraceEvent),
     /// The payload: an OpenAI stream line (string), `{"bytes": base64}` or
     /// `{"json": …}`.
     Result {
+        /// The `result` value as sent.
         value: Value,
     },
+    /// `{"error": …}`: the invocation failed as a whole.
     Error {
+        /// The error (`infra_overload`, or a text).
         error: String,
+        /// The `detail`, when given.
         detail: Option<String>,
     },
 }
@@ -245,6 +275,95 @@ mod tests {
             "data: 42",
         ] {
             assert_eq!(parse_line(ignored), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn every_message_form_of_the_spec_parses_with_all_its_fields() {
+        let full = Target {
+            instance_id: "d669c3e4-1".into(),
+            uid: Some(49),
+            hotkey: "5EHhZ".into(),
+            coldkey: "5FhEk".into(),
+        };
+        let who = "target=d669c3e4-1 uid=49 hotkey=5EHhZ coldkey=5FhEk";
+        assert_eq!(
+            parse_message("identified 12 available targets"),
+            TraceMessage::Identified { targets: 12 }
+        );
+        assert_eq!(
+            parse_message(&format!("attempting to query {who}")),
+            TraceMessage::Attempting(full.clone())
+        );
+        assert_eq!(
+            parse_message(&format!(
+                "successfully called function='chat_stream' on {who}"
+            )),
+            TraceMessage::Succeeded {
+                function: "chat_stream".into(),
+                target: full.clone()
+            }
+        );
+        assert_eq!(
+            parse_message(&format!(
+                "error encountered while querying {who}: timed out"
+            )),
+            TraceMessage::Failed {
+                target: full.clone(),
+                error: "timed out".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_error_text_naming_another_target_does_not_change_the_target() {
+        let text = "error encountered while querying target=i3 uid=8 hotkey=5C coldkey=5D: \
+                    proxy to target=i9 uid=99 hotkey=5X coldkey=5Y failed: 502";
+        match parse_message(text) {
+            TraceMessage::Failed { target, error } => {
+                assert_eq!(target.instance_id, "i3");
+                assert_eq!(target.uid, Some(8));
+                assert_eq!(target.hotkey, "5C");
+                assert_eq!(target.coldkey, "5D");
+                assert_eq!(
+                    error,
+                    "proxy to target=i9 uid=99 hotkey=5X coldkey=5Y failed: 502"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn odd_but_possible_forms_degrade_gracefully() {
+        // No error text at all: the trailing colon is not part of the key.
+        match parse_message(
+            "error encountered while querying target=i3 uid=8 hotkey=5C coldkey=5D:",
+        ) {
+            TraceMessage::Failed { target, error } => {
+                assert_eq!(target.coldkey, "5D");
+                assert_eq!(error, "");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A uid that is not a number is unknown, not zero.
+        match parse_message("attempting to query target=i1 uid=None hotkey=5A coldkey=5B") {
+            TraceMessage::Attempting(t) => {
+                assert_eq!((t.instance_id.as_str(), t.uid), ("i1", None))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a target the message is kept verbatim.
+        for text in [
+            "attempting to query uid=1 hotkey=5A",
+            "identified many available targets",
+            "error encountered while querying: nothing",
+        ] {
+            assert_eq!(
+                parse_message(text),
+                TraceMessage::Other { text: text.into() },
+                "{text}"
+            );
         }
     }
 }

@@ -5,13 +5,15 @@
 //! docs/world-format.md). [`generate`] writes a deterministic one from a
 //! seed. [`server`] serves one over HTTP as the real network does,
 //! including traced invocations ([`invoke`]) recorded into the open hour
-//! ([`live`]) and published hour by hour.
+//! ([`live`]) and published hour by hour, and a Prometheus query
+//! endpoint for any simulated miner ([`prometheus`]).
 
 #![warn(missing_docs)]
 
 pub mod generate;
 pub mod invoke;
 pub mod live;
+pub mod prometheus;
 pub mod server;
 pub mod ss58;
 pub mod world;
@@ -26,16 +28,27 @@ pub use world::{entry_id, ListedEntry, World};
 /// Every way the devnet can fail, naming the file or option.
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
+    /// Reading or writing a world file failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// A world file does not hold what the format says.
     #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Generation or serving options that cannot work.
     #[error("{0}")]
     Options(String),
+    /// A path in the world leaves its directory.
     #[error(transparent)]
     Path(#[from] audit_model::path::UnsafePath),
 }

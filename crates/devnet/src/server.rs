@@ -6,7 +6,9 @@
 //! devnet's stand-in for `https://{slug}.chutes.ai`).
 //!
 //! Every traced attempt is recorded into the open hour ([`LiveHour`]);
-//! `POST /_devnet/advance` publishes it as the next entry.
+//! `POST /_devnet/advance` publishes it as the next entry. Every miner's
+//! own Prometheus answers under `/_devnet/prometheus/{hotkey}/`
+//! ([`crate::prometheus`]).
 //!
 //! Fault switches, set with `POST /_devnet/faults` or [`Faults`] in
 //! process: tamper with an export's or a report's bytes as served (the
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invoke::{self, InvocationContext, RoutedChute, TaskKind};
 use crate::live::{LiveHour, Published};
+use crate::prometheus;
 use crate::world::World;
 use crate::DevnetError;
 
@@ -49,6 +52,10 @@ pub struct Faults {
     pub reroute_attempts: u32,
     /// The next N traced attempts fail, so the router retries elsewhere.
     pub fail_attempts: u32,
+    /// The next traced invocations are refused with these statuses, one
+    /// each, in order (401 bad key, 402 no balance, 429 overloaded, 5xx),
+    /// before any routing: nothing is recorded for them.
+    pub refuse_invocations: Vec<u16>,
 }
 
 /// Called with every hour the server publishes: the chain side commits
@@ -95,6 +102,10 @@ impl DevnetServer {
             .route("/chute/{slug}/{*path}", post(chute_call))
             .route("/_devnet/faults", get(get_faults).post(set_faults))
             .route("/_devnet/advance", post(advance))
+            .route(
+                "/_devnet/prometheus/{hotkey}/api/v1/query_range",
+                get(prometheus_range),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -287,6 +298,25 @@ async fn export(State(shared): State<Arc<Shared>>, UrlPath(path): UrlPath<String
     }
 }
 
+/// A simulated miner's own Prometheus (see [`crate::prometheus`]).
+async fn prometheus_range(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(hotkey): UrlPath<String>,
+    Query(q): Query<prometheus::RangeQuery>,
+) -> Response {
+    if let Some(r) = gate(&shared).await {
+        return r;
+    }
+    let world = shared.world.read().expect("world lock").clone();
+    let counters = match prometheus::MinerCounters::of(&world, &hotkey) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let (status, body) = prometheus::query_range(&counters, &q);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(body)).into_response()
+}
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
@@ -420,6 +450,9 @@ async fn traced(
     if let Some(r) = gate(shared).await {
         return r;
     }
+    if let Some(r) = refused(shared) {
+        return r;
+    }
     let authorised = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -491,6 +524,25 @@ async fn traced(
     );
     drop((world, live, faults));
     (StatusCode::OK, response_headers, result.body).into_response()
+}
+
+/// The next armed refusal, if any, as the gateway would word it.
+fn refused(shared: &Shared) -> Option<Response> {
+    let status = {
+        let mut faults = shared.faults.lock().expect("faults lock");
+        if faults.refuse_invocations.is_empty() {
+            return None;
+        }
+        faults.refuse_invocations.remove(0)
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = match status.as_u16() {
+        401 => "devnet: invalid API key",
+        402 => "devnet: insufficient balance",
+        429 => "devnet: infra_overload",
+        _ => "devnet: refused",
+    };
+    Some((status, text).into_response())
 }
 
 /// The metagraph's next miner after `hotkey` (not the validator).

@@ -354,7 +354,8 @@ impl Catalog {
     }
 
     /// Deletes entries created before `cutoff` (with their exports) and
-    /// returns their ids, so the caller can prune the lake too.
+    /// synthetics created before it, and returns the entries' ids, so the
+    /// caller can prune the lake too.
     pub async fn prune_entries_before(
         &self,
         cutoff: NaiveDateTime,
@@ -383,6 +384,12 @@ impl Catalog {
                     .await
                     .map_err(query_err("prune entries"))?;
                 }
+                // Synthetics of the pruned hours go with them: their
+                // exports are gone, so they could only ever read missing.
+                diesel::delete(synthetics::table.filter(synthetics::created_at.lt(cutoff)))
+                    .execute(c)
+                    .await
+                    .map_err(query_err("prune synthetics"))?;
                 Ok(ids)
             })
             .await
@@ -692,7 +699,8 @@ impl Catalog {
 
     // ---- agreement -----------------------------------------------------
 
-    /// Stores a compare-prom run with its per-miner results; returns its id.
+    /// Stores a compare-prom run with its per-miner results and their
+    /// missing hours, atomically; returns its id.
     pub async fn record_agreement_run(&self, run: &AgreementRun) -> Result<i64, StoreError> {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
@@ -701,22 +709,25 @@ impl Catalog {
                     .values((
                         agreement_runs::evaluated_at.eq(run.evaluated_at),
                         agreement_runs::created_at.eq(run.created_at),
+                        agreement_runs::threshold.eq(run.threshold),
                     ))
                     .returning(agreement_runs::run_id)
                     .get_result(c)
                     .await
                     .map_err(query_err("record agreement run"))?;
-                let rows: Vec<AgreementRow> = run
-                    .results
-                    .iter()
-                    .map(|r| AgreementRow::new(id, r))
-                    .collect();
-                for row in &rows {
+                for result in &run.results {
                     diesel::insert_into(agreement_results::table)
-                        .values(row)
+                        .values(AgreementRow::new(id, result))
                         .execute(c)
                         .await
                         .map_err(query_err("record agreement results"))?;
+                    for row in AgreementRow::missing_hours(id, result) {
+                        diesel::insert_into(agreement_missing_hours::table)
+                            .values(row)
+                            .execute(c)
+                            .await
+                            .map_err(query_err("record missing hours"))?;
+                    }
                 }
                 Ok(id)
             })
@@ -727,7 +738,7 @@ impl Catalog {
     /// The newest compare-prom run, with its results by hotkey.
     pub async fn latest_agreement_run(&self) -> Result<Option<AgreementRun>, StoreError> {
         let mut guard = self.conn.lock().await;
-        let head: Option<(i64, NaiveDateTime, NaiveDateTime)> = with_conn!(&mut *guard, |c| {
+        let head: Option<(i64, NaiveDateTime, NaiveDateTime, f64)> = with_conn!(&mut *guard, |c| {
             agreement_runs::table
                 .order((
                     agreement_runs::created_at.desc(),
@@ -737,13 +748,14 @@ impl Catalog {
                     agreement_runs::run_id,
                     agreement_runs::evaluated_at,
                     agreement_runs::created_at,
+                    agreement_runs::threshold,
                 ))
                 .first(c)
                 .await
                 .optional()
         })
         .map_err(query_err("read agreement run"))?;
-        let Some((run_id, evaluated_at, created_at)) = head else {
+        let Some((run_id, evaluated_at, created_at, threshold)) = head else {
             return Ok(None);
         };
         let rows: Vec<AgreementRow> = with_conn!(&mut *guard, |c| {
@@ -755,11 +767,31 @@ impl Catalog {
                 .await
         })
         .map_err(query_err("read agreement results"))?;
+        let hours: Vec<MissingHourRow> = with_conn!(&mut *guard, |c| {
+            agreement_missing_hours::table
+                .filter(agreement_missing_hours::run_id.eq(run_id))
+                .order((
+                    agreement_missing_hours::hotkey.asc(),
+                    agreement_missing_hours::hour.asc(),
+                ))
+                .select(MissingHourRow::as_select())
+                .load(c)
+                .await
+        })
+        .map_err(query_err("read missing hours"))?;
+        let mut results: Vec<AgreementResult> =
+            rows.into_iter().map(AgreementRow::into_result).collect();
+        for hour in hours {
+            if let Some(r) = results.iter_mut().find(|r| r.hotkey == hour.hotkey) {
+                r.missing_hours.push(hour.hour);
+            }
+        }
         Ok(Some(AgreementRun {
             run_id,
             evaluated_at,
             created_at,
-            results: rows.into_iter().map(AgreementRow::into_result).collect(),
+            threshold,
+            results,
         }))
     }
 

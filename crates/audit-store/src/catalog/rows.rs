@@ -484,6 +484,18 @@ impl AgreementRow {
         }
     }
 
+    /// The stored rows of a result's missing hours.
+    pub(super) fn missing_hours(run_id: i64, r: &AgreementResult) -> Vec<MissingHourRow> {
+        r.missing_hours
+            .iter()
+            .map(|&hour| MissingHourRow {
+                run_id,
+                hotkey: r.hotkey.clone(),
+                hour,
+            })
+            .collect()
+    }
+
     pub(super) fn into_result(self) -> AgreementResult {
         AgreementResult {
             hotkey: self.hotkey,
@@ -493,6 +505,15 @@ impl AgreementRow {
             ratio: self.ratio,
             flagged: self.flagged,
             note: self.note,
+            missing_hours: Vec::new(),
         }
     }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = agreement_missing_hours)]
+pub(super) struct MissingHourRow {
+    pub(super) run_id: i64,
+    pub(super) hotkey: String,
+    pub(super) hour: NaiveDateTime,
 }

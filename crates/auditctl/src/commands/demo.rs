@@ -2,7 +2,8 @@
 //! no setup: a generated world (made once, under `<data_dir>/demo/world`)
 //! served over HTTP on loopback as the Chutes network, synced through the
 //! typed client into a SQLite catalog and Parquet lake under
-//! `<data_dir>/demo`, then scored and compared with the world's incentives.
+//! `<data_dir>/demo`, then scored and compared with the world's incentives,
+//! and the miners' self-reports set against the exports (compare-prom).
 //!
 //! Every report is checked against its commitment on the devnet's
 //! simulated chain node, through the same subtensor client as on finney.
@@ -13,7 +14,7 @@ use anyhow::{Context, Result};
 use audit_store::Store;
 use devnet::{GenerateOptions, World};
 
-use super::{sync, weights, world_feed};
+use super::{compare_prom, sync, synth, weights, world_feed};
 use crate::cli::{DemoArgs, Global};
 use crate::config::ValidatorConfig;
 use crate::{exit, output};
@@ -83,13 +84,41 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     options.validators = [(world.meta.validator_hotkey.clone(), url.to_string())].into();
     let client = Arc::new(sync::chutes_client(&config)?);
     let chain = Arc::new(sync::chain(&config).await?);
-    let synced = sync::ingest(store.clone(), client, chain, options, global.json).await?;
+    let synced = sync::ingest(
+        store.clone(),
+        client.clone(),
+        chain.clone(),
+        options.clone(),
+        global.json,
+    )
+    .await?;
     let scored = weights::score(&store, &config, at).await?;
+    // Synthetics: one of each type through the devnet's router, the hour
+    // published and synced, every attempt looked up in the exports.
+    config.api_key = Some(crate::config::Secret::new("devnet".into()));
+    let resync = |at| {
+        let (store, client, chain, mut options) = (
+            store.clone(),
+            client.clone(),
+            chain.clone(),
+            options.clone(),
+        );
+        options.at = at;
+        async move {
+            sync::ingest(store, client, chain, options, true)
+                .await
+                .map(|_| ())
+        }
+    };
+    let synthetics = synth::demo(&config, &store, &server, args.size.seed, resync).await?;
+    let compared =
+        compare_prom::compare(&store, &config, at, prom_compare::DEFAULT_THRESHOLD, None).await?;
     if global.json {
         print!(
             "{}",
             output::json(&serde_json::json!({
                 "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
+                "synthetics": synthetics, "compare_prom": compared,
             }))
         );
     } else {
@@ -101,11 +130,17 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         print!("{}", sync::render(&synced));
         println!();
         print!("{}", weights::render(&scored, config.scoring.delta_flag));
+        println!();
+        print!("{}", synth::render_summary(&synthetics.sent));
+        print!("{}", synth::render_verification(&synthetics.verification));
+        print!("\ncompare-prom: {}", compare_prom::summary_line(&compared));
     }
     drop(server);
-    Ok(if synced.integrity_violation {
-        exit::INTEGRITY
-    } else {
-        exit::SUCCESS
-    })
+    Ok(
+        if synced.integrity_violation || !synthetics.verification.is_clean() {
+            exit::INTEGRITY
+        } else {
+            exit::SUCCESS
+        },
+    )
 }

@@ -140,6 +140,7 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         drop_attempts: args.drop_attempts,
         reroute_attempts: args.reroute_attempts,
         fail_attempts: args.fail_attempts,
+        ..Faults::default()
     });
     let url = server.url();
     let ws = chain.ws_url();

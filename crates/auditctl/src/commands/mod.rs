@@ -1,11 +1,13 @@
 //! One module per subcommand; each loads what it needs and prints.
 
+mod compare_prom;
 mod config;
 mod demo;
 mod devnet;
 mod report;
 mod status;
 mod sync;
+mod synth;
 mod weights;
 mod world_feed;
 
@@ -26,6 +28,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Report(args) => report::run(&cli.global, args).await,
+        Command::Synth(args) => synth::run(&cli.global, args).await,
+        Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
     }
 }
 

@@ -9,10 +9,6 @@ use crate::cli::{Global, ReportArgs};
 use crate::config::Config;
 use crate::{exit, output};
 
-/// compare-prom's default flag threshold (spec: below 0.9 is flagged),
-/// until its configuration key exists.
-const AGREEMENT_THRESHOLD: f64 = 0.9;
-
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
@@ -44,6 +40,5 @@ pub fn settings(config: &Config) -> Settings {
         window_days: config.scoring.window_days,
         netuid: config.netuid,
         delta_flag: config.scoring.delta_flag,
-        agreement_threshold: AGREEMENT_THRESHOLD,
     }
 }

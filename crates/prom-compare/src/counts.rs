@@ -1,0 +1,503 @@
+//! The counts compare-prom sets against each other, computed in polars
+//! from the lake: per (miner, chute, hour), the validator's successful
+//! invocations and the miner's reported `total_count`.
+//!
+//! The hour of a row is the start of the audit entry it came from, on both
+//! sides: a self-report covers its entry's hour, and the validator exports
+//! an invocation with its `completed_at` in the hour it completed. The
+//! miner of a reported row is the hotkey that committed the report on
+//! chain, not the hotkey the report's body claims.
+
+use std::collections::BTreeMap;
+
+use audit_store::facts::{invocations as inv, miner_metrics as mm};
+use audit_store::{FactTable, Lake};
+use chrono::{DateTime, NaiveDateTime};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::{facts, PromCompareError};
+
+/// Miner hotkey column of both count tables.
+pub const HOTKEY: &str = "hotkey";
+/// Chute column of both count tables.
+pub const CHUTE: &str = "chute_id";
+/// The entry's start, microseconds since the epoch.
+pub const HOUR: &str = "hour";
+/// Successful invocations in the validator's exports.
+pub const VALIDATOR: &str = "validator_count";
+/// Exported rows of any outcome (a miner appears in the invocations).
+pub const ROWS: &str = "rows";
+/// The miner's reported `total_count`, negative and non-finite values out.
+pub const REPORTED: &str = "reported_count";
+/// Some reported count was negative: a counter went down.
+pub const NEGATIVE: &str = "negative";
+const OK: &str = "ok";
+
+/// Validator entries per polars query: a few hours of rows in memory at a
+/// time, not the week.
+const ENTRIES_PER_GROUP: usize = 8;
+
+/// One loaded audit entry as the counts need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRef {
+    /// Its id: the lake folder.
+    pub entry_id: String,
+    /// The hotkey that committed it.
+    pub hotkey: String,
+    /// Its `start_time`: the hour its rows count in.
+    pub start: NaiveDateTime,
+}
+
+/// One miner's totals over the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MinerTotals {
+    /// The miner.
+    pub hotkey: String,
+    /// Its successful invocations in the validator's exports.
+    pub validator_count: u64,
+    /// Its reported `total_count`, when it reported any metrics.
+    pub reported_count: Option<u64>,
+}
+
+/// The two count tables, one row per (hotkey, chute, hour).
+#[derive(Debug, Clone)]
+pub struct Counts {
+    /// [`HOTKEY`], [`CHUTE`], [`HOUR`], [`VALIDATOR`], [`ROWS`].
+    pub validator: DataFrame,
+    /// [`HOTKEY`], [`CHUTE`], [`HOUR`], [`REPORTED`], [`NEGATIVE`].
+    pub reported: DataFrame,
+}
+
+fn micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+/// The hour back from microseconds (the epoch for anything out of range).
+pub(crate) fn from_micros(us: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// The fact file of `table` for each entry that has one, with the entry.
+fn files<'e>(
+    lake: &Lake,
+    entries: &'e [EntryRef],
+    table: FactTable,
+) -> Result<Vec<(&'e EntryRef, std::path::PathBuf)>, PromCompareError> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let path = lake.fact_path(&e.entry_id, table)?;
+        if path.is_file() {
+            out.push((e, path));
+        }
+    }
+    Ok(out)
+}
+
+/// One entry's invocations, aggregated per miner and chute in polars and
+/// tagged with the entry's hour: the week's rows never meet in memory.
+fn entry_counts(
+    entry: &EntryRef,
+    path: &std::path::Path,
+    only: Option<&str>,
+) -> Result<LazyFrame, PromCompareError> {
+    let source = PlRefPath::try_from_path(path).map_err(facts("a fact file path"))?;
+    let args = ScanArgsParquet {
+        allow_missing_columns: true,
+        ..ScanArgsParquet::default()
+    };
+    let mut rows = LazyFrame::scan_parquet(source, args)
+        .map_err(facts("a scan of the invocations"))?
+        .select([
+            col(inv::MINER_HOTKEY).alias(HOTKEY),
+            col(inv::CHUTE_ID).alias(CHUTE),
+            // Successful: no error and completed (spec/incentives.md).
+            col(inv::ERROR_MESSAGE)
+                .is_null()
+                .and(col(inv::COMPLETED_AT).is_not_null())
+                .alias(OK),
+        ])
+        .filter(col(HOTKEY).is_not_null());
+    if let Some(hotkey) = only {
+        rows = rows.filter(col(HOTKEY).eq(lit(hotkey)));
+    }
+    Ok(rows
+        .group_by([col(HOTKEY), col(CHUTE)])
+        .agg([
+            col(OK).sum().cast(DataType::Int64).alias(VALIDATOR),
+            len().cast(DataType::Int64).alias(ROWS),
+        ])
+        .with_column(lit(micros(entry.start)).alias(HOUR)))
+}
+
+fn empty_validator() -> DataFrame {
+    DataFrame::empty_with_schema(&Schema::from_iter([
+        Field::new(HOTKEY.into(), DataType::String),
+        Field::new(CHUTE.into(), DataType::String),
+        Field::new(HOUR.into(), DataType::Int64),
+        Field::new(VALIDATOR.into(), DataType::Int64),
+        Field::new(ROWS.into(), DataType::Int64),
+    ]))
+}
+
+fn empty_reported() -> DataFrame {
+    DataFrame::empty_with_schema(&Schema::from_iter([
+        Field::new(HOTKEY.into(), DataType::String),
+        Field::new(CHUTE.into(), DataType::String),
+        Field::new(HOUR.into(), DataType::Int64),
+        Field::new(REPORTED.into(), DataType::Float64),
+        Field::new(NEGATIVE.into(), DataType::Boolean),
+    ]))
+}
+
+impl Counts {
+    /// Reads both tables from the lake: invocations of `validator_entries`,
+    /// self-reported metrics of `miner_entries`. With `only`, just that
+    /// miner's rows (live mode and single-miner checks read less).
+    pub fn read(
+        lake: &Lake,
+        validator_entries: &[EntryRef],
+        miner_entries: &[EntryRef],
+        only: Option<&str>,
+    ) -> Result<Counts, PromCompareError> {
+        Ok(Counts {
+            validator: validator_counts(lake, validator_entries, only)?,
+            reported: reported_counts(lake, miner_entries, only)?,
+        })
+    }
+
+    /// Per miner seen in the validator's invocations (any outcome): its
+    /// validator count and, when it reported metrics, its reported count;
+    /// by hotkey.
+    pub fn totals(&self) -> Result<Vec<MinerTotals>, PromCompareError> {
+        let reported = self
+            .reported
+            .clone()
+            .lazy()
+            .group_by([col(HOTKEY)])
+            .agg([col(REPORTED).sum()]);
+        let frame = self
+            .validator
+            .clone()
+            .lazy()
+            .group_by([col(HOTKEY)])
+            .agg([col(VALIDATOR).sum(), col(ROWS).sum()])
+            .filter(col(ROWS).gt(lit(0)))
+            .join(
+                reported,
+                [col(HOTKEY)],
+                [col(HOTKEY)],
+                JoinArgs::new(JoinType::Left),
+            )
+            .sort([HOTKEY], SortMultipleOptions::default())
+            .collect()
+            .map_err(facts("the totals per miner"))?;
+        let hotkeys = strings(&frame, HOTKEY)?;
+        let validator = ints(&frame, VALIDATOR)?;
+        let reported = floats(&frame, REPORTED)?;
+        Ok(hotkeys
+            .into_iter()
+            .zip(validator)
+            .zip(reported)
+            .filter_map(|((hotkey, v), r)| {
+                Some(MinerTotals {
+                    hotkey: hotkey?,
+                    validator_count: count(v.map(|v| v as f64)),
+                    reported_count: r.map(|r| count(Some(r))),
+                })
+            })
+            .collect())
+    }
+
+    /// One miner's counts by chute: validator and reported (`None` where
+    /// it reported nothing for the chute).
+    pub fn by_chute(
+        &self,
+        hotkey: &str,
+    ) -> Result<BTreeMap<String, (u64, Option<u64>)>, PromCompareError> {
+        let mut out: BTreeMap<String, (u64, Option<u64>)> = BTreeMap::new();
+        let (keys, values) = sums(&self.validator, hotkey, CHUTE, VALIDATOR)?;
+        for (k, v) in keys.into_iter().zip(values) {
+            if let Some(k) = k {
+                out.entry(k).or_default().0 += count(v);
+            }
+        }
+        let (keys, values) = sums(&self.reported, hotkey, CHUTE, REPORTED)?;
+        for (k, v) in keys.into_iter().zip(values) {
+            if let Some(k) = k {
+                let slot = &mut out.entry(k).or_default().1;
+                *slot = Some(slot.unwrap_or(0) + count(v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One miner's counts by hour: validator count, reported count, and
+    /// whether a reported counter went down in that hour.
+    pub fn by_hour(&self, hotkey: &str) -> Result<HourCounts, PromCompareError> {
+        let mut out = HourCounts::default();
+        let frame = per_hour(&self.validator, hotkey, col(VALIDATOR).sum(), lit(false))?;
+        for (hour, value, _) in frame {
+            *out.validator.entry(hour).or_default() += value;
+        }
+        let frame = per_hour(
+            &self.reported,
+            hotkey,
+            col(REPORTED).sum(),
+            col(NEGATIVE).any(true),
+        )?;
+        for (hour, value, negative) in frame {
+            *out.reported.entry(hour).or_default() += value;
+            if negative {
+                out.negative.push(hour);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One miner's counts by hour (see [`Counts::by_hour`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HourCounts {
+    /// Successful invocations per hour.
+    pub validator: BTreeMap<NaiveDateTime, u64>,
+    /// Reported counts per hour.
+    pub reported: BTreeMap<NaiveDateTime, u64>,
+    /// Hours where a reported counter went down.
+    pub negative: Vec<NaiveDateTime>,
+}
+
+fn validator_counts(
+    lake: &Lake,
+    entries: &[EntryRef],
+    only: Option<&str>,
+) -> Result<DataFrame, PromCompareError> {
+    let mut parts = Vec::new();
+    for group in files(lake, entries, FactTable::Invocations)?.chunks(ENTRIES_PER_GROUP) {
+        let frames = group
+            .iter()
+            .map(|(e, path)| entry_counts(e, path, only))
+            .collect::<Result<Vec<_>, _>>()?;
+        let part = concat(frames, UnionArgs::default())
+            .and_then(|all| {
+                all.select([
+                    col(HOTKEY),
+                    col(CHUTE),
+                    col(HOUR),
+                    col(VALIDATOR),
+                    col(ROWS),
+                ])
+                .collect()
+            })
+            .map_err(facts("the validator's counts"))?;
+        parts.push(part.lazy());
+    }
+    if parts.is_empty() {
+        return Ok(empty_validator());
+    }
+    // Two validator entries of the same hour land in one row.
+    concat(parts, UnionArgs::default())
+        .and_then(|all| {
+            all.group_by([col(HOTKEY), col(CHUTE), col(HOUR)])
+                .agg([col(VALIDATOR).sum(), col(ROWS).sum()])
+                .collect()
+        })
+        .map_err(facts("the validator's counts"))
+}
+
+fn reported_counts(
+    lake: &Lake,
+    entries: &[EntryRef],
+    only: Option<&str>,
+) -> Result<DataFrame, PromCompareError> {
+    let entries: Vec<EntryRef> = entries
+        .iter()
+        .filter(|e| only.is_none_or(|h| e.hotkey == h))
+        .cloned()
+        .collect();
+    let files = files(lake, &entries, FactTable::MinerMetrics)?;
+    if files.is_empty() {
+        return Ok(empty_reported());
+    }
+    // A week of self-reports is thousands of files of a few rows: reading
+    // them is all the cost, so they are read on every core, and polars
+    // sums what they hold.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let per_thread = files.len().div_ceil(threads);
+    let parts: Vec<Result<DataFrame, PromCompareError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || read_metrics(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(empty_reported())))
+            .collect()
+    });
+    let parts = parts
+        .into_iter()
+        .map(|p| p.map(DataFrame::lazy))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c = || col(REPORTED);
+    // NaN compares above every number in polars: `< inf` keeps finite ones.
+    let usable = c().gt_eq(lit(0.0)).and(c().lt(lit(f64::INFINITY)));
+    concat(parts, UnionArgs::default())
+        .and_then(|all| {
+            all.group_by([col(HOTKEY), col(CHUTE), col(HOUR)])
+                .agg([
+                    when(usable)
+                        .then(c())
+                        .otherwise(lit(0.0))
+                        .sum()
+                        .alias(REPORTED),
+                    c().lt(lit(0.0)).any(true).alias(NEGATIVE),
+                ])
+                .collect()
+        })
+        .map_err(facts("the miners' reported counts"))
+}
+
+/// Reads self-reported metrics files: chute and count per row, tagged
+/// with the hotkey that committed the entry and its hour.
+fn read_metrics(files: &[(&EntryRef, std::path::PathBuf)]) -> Result<DataFrame, PromCompareError> {
+    let mut out = empty_reported()
+        .drop(NEGATIVE)
+        .map_err(facts("the miners' reported counts"))?;
+    for (entry, path) in files {
+        let file = std::fs::File::open(path).map_err(|source| audit_store::StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let frame = ParquetReader::new(file)
+            .with_columns(Some(vec![mm::CHUTE_ID.into(), mm::TOTAL_COUNT.into()]))
+            .finish()
+            .map_err(facts("a self-report's metrics"))?;
+        let n = frame.height();
+        let tagged = DataFrame::new(
+            n,
+            vec![
+                Column::new(HOTKEY.into(), vec![entry.hotkey.as_str(); n]),
+                frame
+                    .column(mm::CHUTE_ID)
+                    .and_then(|c| c.cast(&DataType::String))
+                    .map_err(facts("a self-report's metrics"))?
+                    .with_name(CHUTE.into()),
+                Column::new(HOUR.into(), vec![micros(entry.start); n]),
+                frame
+                    .column(mm::TOTAL_COUNT)
+                    .and_then(|c| c.cast(&DataType::Float64))
+                    .map_err(facts("a self-report's metrics"))?
+                    .with_name(REPORTED.into()),
+            ],
+        )
+        .map_err(facts("a self-report's metrics"))?;
+        out.vstack_mut_owned(tagged)
+            .map_err(facts("the miners' reported counts"))?;
+    }
+    out.rechunk_mut();
+    Ok(out)
+}
+
+/// `value` summed per `key` over one miner's rows.
+fn sums(
+    frame: &DataFrame,
+    hotkey: &str,
+    key: &str,
+    value: &str,
+) -> Result<(Vec<Option<String>>, Vec<Option<f64>>), PromCompareError> {
+    let out = frame
+        .clone()
+        .lazy()
+        .filter(col(HOTKEY).eq(lit(hotkey)))
+        .group_by([col(key)])
+        .agg([col(value).cast(DataType::Float64).sum()])
+        .collect()
+        .map_err(facts("one miner's counts"))?;
+    Ok((strings(&out, key)?, floats(&out, value)?))
+}
+
+/// One miner's `value` and `flag` per hour.
+fn per_hour(
+    frame: &DataFrame,
+    hotkey: &str,
+    value: Expr,
+    flag: Expr,
+) -> Result<Vec<(NaiveDateTime, u64, bool)>, PromCompareError> {
+    let out = frame
+        .clone()
+        .lazy()
+        .filter(col(HOTKEY).eq(lit(hotkey)))
+        .group_by([col(HOUR)])
+        .agg([
+            value.cast(DataType::Float64).alias("value"),
+            flag.alias("flag"),
+        ])
+        .collect()
+        .map_err(facts("one miner's counts by hour"))?;
+    let hours = ints(&out, HOUR)?;
+    let values = floats(&out, "value")?;
+    let flags = bools(&out, "flag")?;
+    Ok(hours
+        .into_iter()
+        .zip(values)
+        .zip(flags)
+        .filter_map(|((h, v), f)| Some((from_micros(h?), count(v), f.unwrap_or(false))))
+        .collect())
+}
+
+/// A summed count as a whole number: rounded, never negative.
+fn count(value: Option<f64>) -> u64 {
+    match value {
+        Some(v) if v.is_finite() && v > 0.0 => v.round() as u64,
+        _ => 0,
+    }
+}
+
+fn strings(frame: &DataFrame, name: &str) -> Result<Vec<Option<String>>, PromCompareError> {
+    let column = frame
+        .column(name)
+        .and_then(|c| c.cast(&DataType::String))
+        .map_err(facts("a result column"))?;
+    let values = column.str().map_err(facts("a result column"))?;
+    Ok(values.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+fn ints(frame: &DataFrame, name: &str) -> Result<Vec<Option<i64>>, PromCompareError> {
+    let column = frame
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(facts("a result column"))?;
+    Ok(column
+        .i64()
+        .map_err(facts("a result column"))?
+        .iter()
+        .collect())
+}
+
+fn floats(frame: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, PromCompareError> {
+    let column = frame
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(facts("a result column"))?;
+    Ok(column
+        .f64()
+        .map_err(facts("a result column"))?
+        .iter()
+        .collect())
+}
+
+fn bools(frame: &DataFrame, name: &str) -> Result<Vec<Option<bool>>, PromCompareError> {
+    let column = frame
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Boolean))
+        .map_err(facts("a result column"))?;
+    Ok(column
+        .bool()
+        .map_err(facts("a result column"))?
+        .iter()
+        .collect())
+}

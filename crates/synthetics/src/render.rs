@@ -1,0 +1,219 @@
+//! Showing what a synthetic brought back, each kind switchable: text
+//! streams as it arrives; images are drawn in the terminal with the best
+//! protocol it supports (kitty, iTerm, sixel, else half-blocks, through
+//! `viuer`); audio plays through the default output device when built with
+//! the `audio` feature; embeddings print their shape. Anything that cannot
+//! be shown (no terminal, no device, no audio support built in) is said
+//! once, and the run goes on.
+
+use std::io::Write;
+
+use crate::{Output, TaskType};
+
+/// Which outputs are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenderOptions {
+    /// Chat and completion text, streamed.
+    pub text: bool,
+    /// Images, drawn.
+    pub image: bool,
+    /// TTS audio, played.
+    pub audio: bool,
+    /// Embedding shapes, printed.
+    pub embed: bool,
+}
+
+impl RenderOptions {
+    /// Everything off (`--no-render`).
+    pub fn none() -> RenderOptions {
+        RenderOptions::default()
+    }
+
+    /// Whether `task`'s output is shown.
+    pub fn shows(&self, task: TaskType) -> bool {
+        match task {
+            TaskType::Chat | TaskType::Completion => self.text,
+            TaskType::Image => self.image,
+            TaskType::Tts => self.audio,
+            TaskType::Embed => self.embed,
+        }
+    }
+}
+
+/// Draws outputs onto `out` (the terminal, or a buffer in tests).
+pub struct Renderer<W: Write> {
+    options: RenderOptions,
+    out: W,
+    /// Whether `out` is a terminal that can take images.
+    terminal: bool,
+    said_no_audio: bool,
+}
+
+impl<W: Write> Renderer<W> {
+    /// A renderer writing to `out`; `terminal` says whether images may be
+    /// drawn there.
+    pub fn new(options: RenderOptions, out: W, terminal: bool) -> Self {
+        Renderer {
+            options,
+            out,
+            terminal,
+            said_no_audio: false,
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> RenderOptions {
+        self.options
+    }
+
+    /// One streamed piece of text, written as it arrives.
+    pub fn text_piece(&mut self, task: TaskType, piece: &str) {
+        if self.options.shows(task) {
+            let _ = self.out.write_all(piece.as_bytes());
+            let _ = self.out.flush();
+        }
+    }
+
+    /// The finished output of a `task` request.
+    pub fn output(&mut self, task: TaskType, output: &Output) {
+        if !self.options.shows(task) {
+            return;
+        }
+        match output {
+            Output::Text { .. } => {
+                let _ = writeln!(self.out);
+            }
+            Output::Image {
+                width,
+                height,
+                bytes,
+            } => self.image(*width, *height, bytes),
+            Output::Audio {
+                sample_rate,
+                channels,
+                samples,
+                bytes,
+            } => self.audio(*sample_rate, *channels, *samples, bytes),
+            Output::Embedding { rows, dims } => {
+                let _ = writeln!(self.out, "embedding shape [{rows}, {dims}]");
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn image(&mut self, width: u32, height: u32, bytes: &[u8]) {
+        let _ = writeln!(self.out, "image {width}×{height}");
+        if !self.terminal {
+            return;
+        }
+        let Ok(image) = image::load_from_memory(bytes) else {
+            return;
+        };
+        let _ = self.out.flush();
+        let config = viuer::Config {
+            absolute_offset: false,
+            width: Some(width.clamp(8, 48)),
+            ..viuer::Config::default()
+        };
+        if let Err(e) = viuer::print(&image, &config) {
+            let _ = writeln!(self.out, "(the image cannot be drawn here: {e})");
+        }
+    }
+
+    fn audio(&mut self, sample_rate: u32, channels: u16, samples: u32, bytes: &[u8]) {
+        let seconds =
+            f64::from(samples) / f64::from(sample_rate.max(1)) / f64::from(channels.max(1));
+        let _ = writeln!(self.out, "audio {seconds:.1} s at {sample_rate} Hz");
+        if let Err(why) = play(bytes) {
+            if !self.said_no_audio {
+                self.said_no_audio = true;
+                let _ = writeln!(self.out, "(audio is not played: {why})");
+            }
+        }
+    }
+}
+
+/// Plays a WAV through the default output device, to the end.
+#[cfg(feature = "audio")]
+fn play(bytes: &[u8]) -> Result<(), String> {
+    let stream = rodio::OutputStreamBuilder::open_default_stream()
+        .map_err(|e| format!("no audio output device ({e})"))?;
+    let sink = rodio::Sink::connect_new(stream.mixer());
+    let source = rodio::Decoder::new(std::io::Cursor::new(bytes.to_vec()))
+        .map_err(|e| format!("the WAV cannot be played: {e}"))?;
+    sink.append(source);
+    sink.sleep_until_end();
+    Ok(())
+}
+
+/// Without the `audio` feature there is nothing to play through.
+#[cfg(not(feature = "audio"))]
+fn play(_bytes: &[u8]) -> Result<(), String> {
+    Err("this build has no audio support (cargo feature `audio`)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> RenderOptions {
+        RenderOptions {
+            text: true,
+            image: true,
+            audio: true,
+            embed: true,
+        }
+    }
+
+    #[test]
+    fn each_kind_renders_and_none_renders_nothing() {
+        let mut out = Vec::new();
+        let mut r = Renderer::new(all(), &mut out, false);
+        r.text_piece(TaskType::Chat, "Hel");
+        r.text_piece(TaskType::Chat, "lo");
+        r.output(
+            TaskType::Chat,
+            &Output::Text {
+                text: "Hello".into(),
+                chunks: 2,
+            },
+        );
+        r.output(TaskType::Embed, &Output::Embedding { rows: 1, dims: 16 });
+        r.output(
+            TaskType::Image,
+            &Output::Image {
+                width: 32,
+                height: 32,
+                bytes: vec![],
+            },
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("Hello\n"), "{text}");
+        assert!(text.contains("embedding shape [1, 16]"), "{text}");
+        assert!(text.contains("image 32×32"), "{text}");
+
+        let mut out = Vec::new();
+        let mut r = Renderer::new(RenderOptions::none(), &mut out, false);
+        r.text_piece(TaskType::Chat, "Hel");
+        r.output(TaskType::Embed, &Output::Embedding { rows: 1, dims: 16 });
+        assert!(out.is_empty());
+    }
+
+    #[cfg(not(feature = "audio"))]
+    #[test]
+    fn missing_audio_is_said_once() {
+        let mut out = Vec::new();
+        let mut r = Renderer::new(all(), &mut out, false);
+        let audio = Output::Audio {
+            sample_rate: 16_000,
+            channels: 1,
+            samples: 8_000,
+            bytes: vec![],
+        };
+        r.output(TaskType::Tts, &audio);
+        r.output(TaskType::Tts, &audio);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("audio is not played").count(), 1, "{text}");
+        assert!(text.contains("audio 0.5 s at 16000 Hz"), "{text}");
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE agreement_missing_hours;
+ALTER TABLE agreement_runs DROP COLUMN threshold;
