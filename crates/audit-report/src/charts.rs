@@ -36,14 +36,22 @@ pub fn nice_max(max: f64) -> f64 {
     if !(max.is_finite() && max > 0.0) {
         return 1.0;
     }
-    let exp = max.log10().floor();
-    let base = 10f64.powf(exp);
+    // Divide by a power of ten rather than multiply by its inverse, so 0.6
+    // is 0.6 and not 0.6000000000000001.
+    let exp = max.log10().floor() as i32;
+    let scaled = |step: f64| {
+        if exp < 0 {
+            step / 10f64.powi(-exp)
+        } else {
+            step * 10f64.powi(exp)
+        }
+    };
     for step in [1.0, 2.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
-        if step * base >= max * 0.999_999 {
-            return step * base;
+        if scaled(step) >= max * 0.999_999 {
+            return scaled(step);
         }
     }
-    10.0 * base
+    scaled(10.0)
 }
 
 /// A gridline and its label.
@@ -606,7 +614,8 @@ mod tests {
         assert_eq!(nice_max(0.37), 0.4);
         assert_eq!(nice_max(0.54), 0.6);
         assert_eq!(nice_max(0.1), 0.1);
-        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(7.0), 8.0);
+        assert_eq!(nice_max(9.0), 10.0);
     }
 
     #[test]

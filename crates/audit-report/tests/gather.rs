@@ -123,8 +123,12 @@ async fn build(catalog: &Catalog) {
                 .await
                 .unwrap(),
             (EntrySource::Validator, s) if s == t(7) => {}
-            (_, s) => catalog
-                .mark_loaded(id, &loaded(s == t(5)), t(8))
+            (source, s) => catalog
+                .mark_loaded(
+                    id,
+                    &loaded(source == EntrySource::Validator && s == t(5)),
+                    t(8),
+                )
                 .await
                 .unwrap(),
         }
