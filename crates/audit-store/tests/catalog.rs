@@ -523,6 +523,43 @@ async fn connection_errors_never_print_the_password() {
 }
 
 #[tokio::test]
+async fn weights_run_heads_list_the_window_oldest_first_without_miners() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let run = |evaluated: u32, sum: f64| WeightsRun {
+            run_id: 0,
+            evaluated_at: at(evaluated),
+            created_at: at(20),
+            profile_name: "chutes-default".into(),
+            profile_version: 1,
+            snapshot_id: None,
+            sum_abs_delta: sum,
+            max_delta: sum / 2.0,
+            submission: None,
+            miners: vec![],
+        };
+        // Recorded out of order; one before the window, one after it.
+        let late = catalog.record_weights_run(&run(9, 0.3)).await.unwrap();
+        let early = catalog.record_weights_run(&run(3, 0.1)).await.unwrap();
+        catalog.record_weights_run(&run(1, 9.0)).await.unwrap();
+        catalog.record_weights_run(&run(12, 9.0)).await.unwrap();
+        let sent = WeightsSubmission {
+            sent_to: "ws://node".into(),
+            block: 7,
+            extrinsic_hash: "0x01".into(),
+        };
+        catalog.mark_weights_sent(late, &sent).await.unwrap();
+
+        let heads = catalog.weights_run_heads(at(1), at(9)).await.unwrap();
+        let got: Vec<(i64, f64)> = heads.iter().map(|r| (r.run_id, r.sum_abs_delta)).collect();
+        assert_eq!(got, vec![(early, 0.1), (late, 0.3)]);
+        assert_eq!(heads[1].submission, Some(sent));
+        assert!(heads.iter().all(|r| r.miners.is_empty()));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn pruning_the_window_takes_the_old_synthetics_along() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();

@@ -68,6 +68,10 @@ pub enum Command {
     /// The simulated Chutes network: generate and serve worlds.
     #[command(subcommand)]
     Devnet(DevnetCommand),
+    /// Write the shareable report page: one self-contained HTML file with
+    /// the scores against the chain, coverage, agreement, synthetics and
+    /// weights sent (--json prints its data).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +226,17 @@ pub struct WeightsArgs {
     pub explain: Option<String>,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Evaluation time (ISO-8601 UTC): the window is the week before it;
+    /// default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+    /// The HTML file to write (default `<data_dir>/report.html`).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -776,6 +776,30 @@ impl Catalog {
         .map_err(query_err("list weights runs"))
     }
 
+    /// The weights runs evaluated in `(from, until]`, oldest evaluation
+    /// first, without their miner lines: the history of the comparison
+    /// (sum |Δ|, max Δ) and of what was sent, in one query however many
+    /// runs there are. `miners` is empty; read one run with
+    /// [`Catalog::weights_run`].
+    pub async fn weights_run_heads(
+        &self,
+        from: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> Result<Vec<WeightsRun>, StoreError> {
+        let mut guard = self.conn.lock().await;
+        let heads: Vec<WeightsRunRow> = with_conn!(&mut *guard, |c| {
+            weights_runs::table
+                .filter(weights_runs::evaluated_at.gt(from))
+                .filter(weights_runs::evaluated_at.le(until))
+                .order((weights_runs::evaluated_at.asc(), weights_runs::run_id.asc()))
+                .select(WeightsRunRow::as_select())
+                .load(c)
+                .await
+        })
+        .map_err(query_err("list weights run heads"))?;
+        heads.into_iter().map(|h| h.into_run(Vec::new())).collect()
+    }
+
     // ---- agreement -----------------------------------------------------
 
     /// Stores a compare-prom run with its per-miner results and their

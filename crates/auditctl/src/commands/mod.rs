@@ -4,6 +4,7 @@ mod compare_prom;
 mod config;
 mod demo;
 mod devnet;
+mod report;
 mod status;
 mod sync;
 mod synth;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Report(args) => report::run(&cli.global, args).await,
         Command::Synth(args) => synth::run(&cli.global, args).await,
         Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
     }

@@ -1,0 +1,44 @@
+//! `auditctl report`: the shareable page, written atomically to a file
+//! (default `<data_dir>/report.html`); `--json` prints its data instead.
+
+use anyhow::{Context, Result};
+use audit_report::Settings;
+use audit_store::Store;
+
+use crate::cli::{Global, ReportArgs};
+use crate::config::Config;
+use crate::{exit, output};
+
+pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
+    let store = Store::open(&config.data_dir, Some(&config.database_url()))
+        .await
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let data = audit_report::gather(&store, at, &settings(&config)).await?;
+    if global.json {
+        print!("{}", output::json(&data));
+        if args.out.is_none() {
+            return Ok(exit::SUCCESS);
+        }
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("report.html"));
+    audit_store::write_atomic(&out, audit_report::render(&data).as_bytes())
+        .with_context(|| format!("writing the report to {}", out.display()))?;
+    if !global.json {
+        println!("{}", out.display());
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// What the report needs from the configuration.
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        window_days: config.scoring.window_days,
+        netuid: config.netuid,
+        delta_flag: config.scoring.delta_flag,
+    }
+}
