@@ -180,7 +180,10 @@ impl ChainNode {
 
 impl Drop for ChainNode {
     fn drop(&mut self) {
-        let producer = self.producer.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let producer = self
+            .producer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(producer) = producer.take() {
             producer.abort();
         }

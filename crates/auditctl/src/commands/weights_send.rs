@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use audit_store::{Store, WeightsSubmission};
 use serde::Serialize;
-use weights::{AttemptOutcome, Landing, Plan, PlanError, PlannedCall, SendOptions, SendRequest, Submission};
+use weights::{
+    AttemptOutcome, Landing, Plan, PlanError, PlannedCall, SendOptions, SendRequest, Submission,
+};
 
 use crate::config::Config;
 
@@ -52,7 +54,11 @@ impl From<&Plan> for PlanView {
                 reveal,
                 reveal_at_unix,
                 ..
-            } => ("commit_timelocked_weights", Some(reveal.round), Some(*reveal_at_unix)),
+            } => (
+                "commit_timelocked_weights",
+                Some(reveal.round),
+                Some(*reveal_at_unix),
+            ),
         };
         PlanView {
             call,
@@ -82,8 +88,7 @@ pub async fn decide(
     }
     let hotkey = match &config.set_weights.secret_seed {
         Some(seed) => Some(
-            subtensor::Hotkey::from_seed_hex(seed.expose())
-                .context("set_weights.secret_seed")?,
+            subtensor::Hotkey::from_seed_hex(seed.expose()).context("set_weights.secret_seed")?,
         ),
         None => None,
     };
@@ -103,7 +108,11 @@ pub async fn decide(
     let from = at - chrono::TimeDelta::days(i64::from(config.scoring.window_days));
     let entries = store
         .catalog()
-        .loaded_entries(audit_store::EntrySource::Validator, from, at + chrono::TimeDelta::microseconds(1))
+        .loaded_entries(
+            audit_store::EntrySource::Validator,
+            from,
+            at + chrono::TimeDelta::microseconds(1),
+        )
         .await?;
     let newest = entries.iter().map(|e| e.entry.created_at).max();
     let unverifiable = entries.iter().filter(|e| e.unverifiable).count();
@@ -114,9 +123,7 @@ pub async fn decide(
         hotkey: hotkey.as_ref(),
         configured_address: config.set_weights.ss58.as_deref(),
         version_key: config.set_weights.version_key,
-        newest_entry_age: newest.map(|t| {
-            (now.naive_utc() - t).to_std().unwrap_or(Duration::ZERO)
-        }),
+        newest_entry_age: newest.map(|t| (now.naive_utc() - t).to_std().unwrap_or(Duration::ZERO)),
         max_entry_age: Duration::from_secs(config.set_weights.max_entry_age_seconds),
         unverifiable_entries: unverifiable,
         beacon: beacon.clone(),
@@ -148,7 +155,8 @@ pub async fn decide(
     };
     // The commit's randomness must be unpredictable: seeded from the OS.
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness for the commit: {e}"))?;
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("no OS randomness for the commit: {e}"))?;
     let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(seed);
     let submission = weights::send(&chain, &hotkey, &plan, &beacon, options, &mut rng).await?;
     record(store, run.run_id, config, &plan, &submission).await?;
@@ -166,7 +174,13 @@ async fn connect(config: &Config) -> Result<subtensor::SubtensorClient> {
         .with_context(|| format!("connecting to the chain at {url}"))
 }
 
-async fn record(store: &Store, run_id: i64, config: &Config, plan: &Plan, submission: &Submission) -> Result<()> {
+async fn record(
+    store: &Store,
+    run_id: i64,
+    config: &Config,
+    plan: &Plan,
+    submission: &Submission,
+) -> Result<()> {
     let Some((extrinsic, _block)) = submission.included() else {
         return Ok(());
     };
@@ -191,7 +205,9 @@ fn sent(plan: &Plan, submission: &Submission) -> Sending {
         .iter()
         .map(|a| match &a.outcome {
             AttemptOutcome::Included { .. } => format!("try {}: included", a.number),
-            AttemptOutcome::Refused(why) => format!("try {}: refused by the chain: {why}", a.number),
+            AttemptOutcome::Refused(why) => {
+                format!("try {}: refused by the chain: {why}", a.number)
+            }
             AttemptOutcome::Transport(why) => format!("try {}: transport failure: {why}", a.number),
         })
         .collect();
@@ -201,13 +217,17 @@ fn sent(plan: &Plan, submission: &Submission) -> Sending {
         Landing::Differs { on_chain } => format!("DIFFERS: the chain holds {on_chain:?}"),
         Landing::AwaitingReveal => "committed: awaiting reveal".to_string(),
         Landing::Revealed => "revealed: Weights on chain equals what was committed".to_string(),
-        Landing::Dropped => "DROPPED at reveal: the commit left the queue and Weights does not hold it".to_string(),
+        Landing::Dropped => {
+            "DROPPED at reveal: the commit left the queue and Weights does not hold it".to_string()
+        }
         Landing::Unconfirmed { reason } => format!("included, not confirmed: {reason}"),
     };
     Sending::Sent {
         plan: PlanView::from(plan),
         attempts,
-        extrinsic_hash: submission.included().map(|(h, _)| format!("0x{}", hex::encode(h))),
+        extrinsic_hash: submission
+            .included()
+            .map(|(h, _)| format!("0x{}", hex::encode(h))),
         landing,
     }
 }
@@ -215,9 +235,14 @@ fn sent(plan: &Plan, submission: &Submission) -> Sending {
 /// The sending part of the weights output.
 pub fn render(sending: &Sending) -> String {
     match sending {
-        Sending::NotEnabled => "not sent: set_weights.enabled is false (use --dry-run to see what would be sent)\n".into(),
+        Sending::NotEnabled => {
+            "not sent: set_weights.enabled is false (use --dry-run to see what would be sent)\n"
+                .into()
+        }
         Sending::Refused { reason } => format!("not sent: {reason}\n"),
-        Sending::DryRun { plan } => format!("dry run, nothing sent. Would send:\n{}", render_plan(plan)),
+        Sending::DryRun { plan } => {
+            format!("dry run, nothing sent. Would send:\n{}", render_plan(plan))
+        }
         Sending::Sent {
             plan,
             attempts,
