@@ -210,14 +210,9 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct WeightsArgs {
-    /// Compute, compare, and print exactly what would be sent (call, uid
-    /// by uid the u16 values, the reveal round), sending nothing.
+    /// Compute and compare without sending anything (the only mode yet).
     #[arg(long)]
     pub dry_run: bool,
-    /// After a timelocked commit, wait up to this many seconds for the
-    /// chain to reveal it, and check `Weights` afterwards.
-    #[arg(long, value_name = "SECONDS")]
-    pub wait_reveal: Option<u64>,
     /// Evaluation time (ISO-8601 UTC, e.g. 2025-02-10T16:00:00Z); default now.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<chrono::NaiveDateTime>,

@@ -25,7 +25,7 @@ pub const CHUTES_VALIDATOR_HOTKEY: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5Z
 
 /// Keys this version parses and validates but does not act on yet; `config
 /// check` says so rather than let a user believe they work.
-pub const NOT_USED_YET: [&str; 1] = ["intervals"];
+pub const NOT_USED_YET: [&str; 2] = ["intervals", "set_weights.enabled"];
 
 /// The most days `sync.window_days` and `scoring.window_days` may span: a
 /// year is far beyond any scoring window, and far from date overflow.

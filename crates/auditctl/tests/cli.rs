@@ -41,7 +41,7 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
     assert!(!stdout.contains("cpk_do_not_print_me"));
     assert!(stdout.contains("api_key: environment"), "{stdout}");
     assert!(
-        stdout.contains("# accepted, not used yet by this version: intervals\n"),
+        stdout.contains("# accepted, not used yet by this version: intervals, set_weights.enabled"),
         "{stdout}"
     );
 }

@@ -1,6 +1,7 @@
-//! `auditctl weights`: the scores reproduced from the lake, set against the
-//! incentive on chain, recorded in the catalog, and sent when
-//! `set_weights.enabled` (or shown with `--dry-run`).
+//! `auditctl weights --dry-run`: the scores reproduced from the lake, set
+//! against the incentive on chain, and recorded in the catalog. Sending
+//! (`weights::send`) is built and tested at the library level; wiring it
+//! here is the next step of issue 12.
 
 use anyhow::{bail, Context, Result};
 use audit_store::Store;
@@ -39,22 +40,12 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
         }
         return Ok(exit::SUCCESS);
     }
-    let sending =
-        super::weights_send::decide(&store, &config, &report, args.dry_run, args.wait_reveal)
-            .await?;
     if global.json {
-        print!(
-            "{}",
-            output::json(&serde_json::json!({"run": report, "weights": sending}))
-        );
+        print!("{}", output::json(&report));
     } else {
         print!("{}", render(&report, config.scoring.delta_flag));
-        print!("{}", super::weights_send::render(&sending));
     }
-    Ok(match sending {
-        super::weights_send::Sending::Refused { .. } if !args.dry_run => exit::FAILURE,
-        _ => exit::SUCCESS,
-    })
+    Ok(exit::SUCCESS)
 }
 
 /// Scores the lake as of `at`, compares with the chain, and records the
