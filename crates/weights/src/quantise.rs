@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use audit_model::Neuron;
-
 /// A neuron's position on the subnet, as the chain numbers it.
 pub type Uid = u16;
 
@@ -25,13 +23,13 @@ pub struct UidScores {
 }
 
 /// Maps scores by hotkey to uids through the metagraph read at send
-/// time; uids move when miners deregister, so a stale map would weight
-/// the wrong neuron.
-pub fn scores_by_uid<'a>(
+/// time (`registered`: each neuron's hotkey and uid); uids move when
+/// miners deregister, so a stale map would weight the wrong neuron.
+pub fn scores_by_uid<'a, 'b>(
     scores: impl IntoIterator<Item = (&'a str, f64)>,
-    neurons: &[Neuron],
+    registered: impl IntoIterator<Item = (&'b str, Uid)>,
 ) -> UidScores {
-    let uid_of: HashMap<&str, Uid> = neurons.iter().map(|n| (n.hotkey.as_str(), n.uid)).collect();
+    let uid_of: HashMap<&str, Uid> = registered.into_iter().collect();
     let mut out = UidScores::default();
     for (hotkey, score) in scores {
         match uid_of.get(hotkey) {
@@ -298,8 +296,8 @@ mod tests {
         );
     }
 
-    fn neuron(uid: Uid, hotkey: &str) -> Neuron {
-        Neuron {
+    fn neuron(uid: Uid, hotkey: &str) -> audit_model::Neuron {
+        audit_model::Neuron {
             uid,
             hotkey: hotkey.to_string(),
             coldkey: format!("cold-{hotkey}"),
@@ -313,7 +311,8 @@ mod tests {
     #[test]
     fn hotkeys_map_through_the_metagraph_and_strangers_are_skipped() {
         let neurons = [neuron(0, "a"), neuron(300, "b")];
-        let mapped = scores_by_uid([("b", 0.7), ("gone", 0.2), ("a", 0.1)], &neurons);
+        let registered = neurons.iter().map(|n| (n.hotkey.as_str(), n.uid));
+        let mapped = scores_by_uid([("b", 0.7), ("gone", 0.2), ("a", 0.1)], registered);
         assert_eq!(mapped.scores, vec![(300, 0.7), (0, 0.1)]);
         assert_eq!(mapped.skipped, vec!["gone".to_string()]);
     }

@@ -22,7 +22,7 @@ use subtensor::{ChainError, Hotkey, SubtensorClient, TimelockedCall, WeightsCall
 
 use crate::payload::{commit_for, CommitError, WeightsTlockPayload};
 use crate::preconditions::{check, Facts, Refusal};
-use crate::quantise::{quantise, QuantiseError, Uid, WeightVector};
+use crate::quantise::{quantise, scores_by_uid, QuantiseError, Uid, WeightVector};
 use crate::reveal::{reveal_round, RevealError, RevealInputs, RevealPlan};
 
 /// What the caller knows that the chain does not.
@@ -116,7 +116,14 @@ pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<
         Some(uid) => chain.last_update(request.netuid, uid).await?.unwrap_or(0),
         None => 0,
     };
-    let (by_uid, skipped) = by_uid(request.scores, &neurons);
+    let mapped = scores_by_uid(
+        request
+            .scores
+            .iter()
+            .map(|(hotkey, score)| (hotkey.as_str(), *score)),
+        neurons.iter().map(|n| (n.hotkey.as_str(), n.uid)),
+    );
+    let (by_uid, skipped) = (mapped.scores, mapped.skipped);
     let cleared = check(&Facts {
         derived_address: derived,
         configured_address: request.configured_address.map(str::to_owned),
@@ -147,21 +154,6 @@ pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<
         facts,
         version_key: request.version_key,
     })
-}
-
-fn by_uid(
-    scores: &[(String, f64)],
-    neurons: &[subtensor::Neuron],
-) -> (Vec<(Uid, f64)>, Vec<String>) {
-    let mut found = Vec::new();
-    let mut skipped = Vec::new();
-    for (hotkey, score) in scores {
-        match neurons.iter().find(|n| &n.hotkey == hotkey) {
-            Some(n) => found.push((n.uid, *score)),
-            None => skipped.push(hotkey.clone()),
-        }
-    }
-    (found, skipped)
 }
 
 fn timelocked(
