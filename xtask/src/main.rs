@@ -8,6 +8,8 @@
 //!   week, per backend; see `bench.rs`.
 //! - `bench criterion [FILTER]`: the criterion benchmarks, in release mode;
 //!   figures land in `target/criterion`.
+//! - `audio`: builds and tests the optional `audio` feature (needs ALSA
+//!   headers, which CI does not install).
 //! - `lint`: rustfmt check and clippy with warnings as errors.
 //! - `tidy`: the invariants of ARCHITECTURE.md (crate edges, light
 //!   fetchers, documented libraries); `test` runs it first.
@@ -50,6 +52,18 @@ fn main() -> ExitCode {
             }
             vec![bench]
         }
+        // The `audio` feature needs ALSA headers (libasound2-dev), which CI
+        // does not install; this builds and tests it where they are.
+        "audio" => vec![vec![
+            "test",
+            "--workspace",
+            "--locked",
+            "--features",
+            "synthetics/audio",
+            "-p",
+            "synthetics",
+            "render",
+        ]],
         "lint" => vec![
             vec!["fmt", "--all", "--check"],
             vec![
@@ -63,7 +77,7 @@ fn main() -> ExitCode {
             ],
         ],
         _ => {
-            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | lint>");
+            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | audio | lint>");
             return if task == "help" {
                 ExitCode::SUCCESS
             } else {

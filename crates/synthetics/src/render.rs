@@ -133,16 +133,18 @@ impl<W: Write> Renderer<W> {
     }
 }
 
-/// Plays a WAV through the default output device, to the end.
+/// Plays a WAV through the default output device, to the end. The WAV
+/// is decoded before the device is opened, so a broken answer is named as
+/// such on any machine, with or without speakers.
 #[cfg(feature = "audio")]
 fn play(bytes: &[u8]) -> Result<(), String> {
-    let stream = rodio::OutputStreamBuilder::open_default_stream()
-        .map_err(|e| format!("no audio output device ({e})"))?;
-    let sink = rodio::Sink::connect_new(stream.mixer());
     let source = rodio::Decoder::new(std::io::Cursor::new(bytes.to_vec()))
         .map_err(|e| format!("the WAV cannot be played: {e}"))?;
-    sink.append(source);
-    sink.sleep_until_end();
+    let device = rodio::DeviceSinkBuilder::open_default_sink()
+        .map_err(|e| format!("no audio output device ({e})"))?;
+    let player = rodio::Player::connect_new(device.mixer());
+    player.append(source);
+    player.sleep_until_end();
     Ok(())
 }
 
@@ -215,5 +217,57 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.matches("audio is not played").count(), 1, "{text}");
         assert!(text.contains("audio 0.5 s at 16000 Hz"), "{text}");
+    }
+
+    /// A short tone as the devnet's TTS chute answers it.
+    #[cfg(feature = "audio")]
+    fn tone() -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        let mut writer = hound::WavWriter::new(&mut cursor, spec).unwrap();
+        for i in 0..400 {
+            writer.write_sample(((i % 16) as i16 - 8) * 500).unwrap();
+        }
+        writer.finalize().unwrap();
+        cursor.into_inner()
+    }
+
+    #[cfg(feature = "audio")]
+    #[test]
+    fn a_broken_wav_is_named_and_a_missing_device_is_said_once() {
+        assert!(play(b"RIFF junk")
+            .unwrap_err()
+            .starts_with("the WAV cannot be played"));
+        let wav = tone();
+        let audio = Output::Audio {
+            sample_rate: 8_000,
+            channels: 1,
+            samples: 400,
+            bytes: wav.clone(),
+        };
+        let mut out = Vec::new();
+        let mut r = Renderer::new(all(), &mut out, false);
+        r.output(TaskType::Tts, &audio);
+        r.output(TaskType::Tts, &audio);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("audio 0.1 s at 8000 Hz").count(), 2, "{text}");
+        match play(&wav) {
+            // A machine with speakers played the tone: nothing to say.
+            Ok(()) => assert!(!text.contains("not played"), "{text}"),
+            Err(why) => {
+                assert!(why.starts_with("no audio output device"), "{why}");
+                assert_eq!(
+                    text.matches("(audio is not played: no audio output device")
+                        .count(),
+                    1,
+                    "{text}"
+                );
+            }
+        }
     }
 }
