@@ -60,8 +60,7 @@ fn main() -> ExitCode {
             "--locked",
             "--features",
             "synthetics/audio",
-            "-p",
-            "synthetics",
+            "--lib",
             "render",
         ]],
         "lint" => vec![
