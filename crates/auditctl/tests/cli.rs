@@ -40,10 +40,10 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
     assert!(stdout.contains("api_key: '***'"), "{stdout}");
     assert!(!stdout.contains("cpk_do_not_print_me"));
     assert!(stdout.contains("api_key: environment"), "{stdout}");
-    assert!(
-        stdout.contains("# accepted, not used yet by this version: intervals, set_weights.enabled"),
-        "{stdout}"
-    );
+    // `run` acts on every key now: intervals, set_weights.enabled, run.*.
+    assert!(!stdout.contains("not used yet"), "{stdout}");
+    assert!(stdout.contains("sync_seconds: 600"), "{stdout}");
+    assert!(stdout.contains("synth_verify: true"), "{stdout}");
 }
 
 #[test]

@@ -1,0 +1,192 @@
+//! The auditor's stages for `auditctl run`, built from the library crates'
+//! entry points and handed to [`audit_service::Service`].
+//!
+//! `audit-service` knows how to repeat, retry and observe stages but not
+//! what they do; the library crates know what to do but not when. This
+//! crate is the wiring between them, and nothing else: every stage calls
+//! the same entry point as its one-shot command (`sync`, `weights`,
+//! `compare-prom`, `synth`, `synth verify`, `report`) and feeds the
+//! metrics of the issue with what it returned.
+//!
+//! The cycle, every `sync` interval: sync; when it brought new data,
+//! score and compare with the chain, then set weights (when configured);
+//! compare-prom after new data (or once its interval passed); `synth
+//! verify`; the report page. Synthetics run beside it on their own
+//! interval. Which stages exist is the caller's [`RunPlan`].
+
+#![warn(missing_docs)]
+
+mod clock;
+mod compare;
+mod page;
+mod score;
+mod sync;
+mod synth;
+mod weights;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit_service::{Observed, Service, When};
+use audit_store::Store;
+use chutes_client::ChutesClient;
+use tokio::sync::watch;
+
+pub use clock::{Clock, ClockError, DevnetClock, SystemClock};
+pub use compare::ComparePromStage;
+pub use page::{PageSettings, PageStage};
+pub use score::{LatestScores, ScoreStage};
+pub use sync::SyncStage;
+pub use synth::{SynthStage, SynthVerifyStage, SyntheticsSettings};
+pub use weights::{WeightsSettings, WeightsStage};
+
+/// What every stage shares: the store (opened for writing by the caller,
+/// which holds the data directory's lock), the network, the chain the
+/// commitments are read from, the clock, and the validators audited.
+#[derive(Clone)]
+pub struct Auditor {
+    /// The catalog and the lake.
+    pub store: Arc<Store>,
+    /// The Chutes API (and, for synthetics, the gateway).
+    pub client: Arc<ChutesClient>,
+    /// The chain the sync reads commitments from (an archive node on
+    /// finney).
+    pub chain: Arc<audit_sync::SubtensorChain>,
+    /// Where evaluation times come from.
+    pub clock: Arc<dyn Clock>,
+    /// The validator hotkeys whose entries are verified and scored.
+    pub validators: Vec<String>,
+}
+
+/// How often the stages run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    /// The cycle: sync and what follows it.
+    pub sync: Duration,
+    /// The synthetics loop.
+    pub synthetics: Duration,
+    /// compare-prom runs after new data, and otherwise once this passed.
+    pub compare_prom: Duration,
+    /// Weights are sent at most once per this.
+    pub weights: Duration,
+}
+
+/// Which stages run and with what settings; `None` or `false` turns a
+/// stage off.
+pub struct RunPlan {
+    /// The intervals.
+    pub intervals: Intervals,
+    /// The first wait after a failure (doubling up to the interval).
+    pub backoff_base: Duration,
+    /// The ingest, with its options (`at` is set from the clock each run).
+    pub sync: Option<audit_sync::SyncOptions>,
+    /// Scoring and the comparison with the chain: the netuid and profile.
+    pub score: Option<(u16, incentives::ScoringProfile)>,
+    /// Setting weights from each new score (needs `score`).
+    pub weights: Option<WeightsSettings>,
+    /// compare-prom with this flag threshold.
+    pub compare_prom: Option<f64>,
+    /// The synthetics loop.
+    pub synthetics: Option<SyntheticsSettings>,
+    /// `synth verify` after each sync.
+    pub synth_verify: bool,
+    /// The report page after each cycle.
+    pub page: Option<PageSettings>,
+}
+
+/// Why a plan cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Weights are sent from scores; without scoring there is nothing to send.
+    #[error("setting weights needs the score stage: turn run.stages.score on, or set_weights.enabled off")]
+    WeightsWithoutScore,
+    /// Nothing would run.
+    #[error("every stage of `run` is turned off: enable at least one in run.stages")]
+    Empty,
+}
+
+/// Builds the service `plan` describes over `auditor`.
+pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<Service, PlanError> {
+    if plan.weights.is_some() && plan.score.is_none() {
+        return Err(PlanError::WeightsWithoutScore);
+    }
+    let i = plan.intervals;
+    let mut service = Service::new(i.sync).with_backoff_base(plan.backoff_base);
+    let mut stages = 0;
+    if let Some(options) = plan.sync {
+        service = service.cycle_stage(
+            Arc::new(SyncStage::new(auditor.clone(), options)),
+            When::Always,
+        );
+        stages += 1;
+    }
+    let latest = LatestScores::default();
+    if let Some((netuid, profile)) = plan.score {
+        let stage = ScoreStage::new(auditor.clone(), netuid, profile, latest.clone());
+        service = service.cycle_stage(Arc::new(stage), When::NewData);
+        stages += 1;
+    }
+    if let Some(settings) = plan.weights {
+        let stage = WeightsStage::new(auditor.clone(), settings, latest, i.weights);
+        service = service.cycle_stage(Arc::new(stage), When::NewData);
+        stages += 1;
+    }
+    if let Some(threshold) = plan.compare_prom {
+        let stage = ComparePromStage::new(auditor.clone(), threshold);
+        service = service.cycle_stage(Arc::new(stage), When::NewDataOrAfter(i.compare_prom));
+        stages += 1;
+    }
+    if plan.synth_verify {
+        service = service.cycle_stage(
+            Arc::new(SynthVerifyStage::new(auditor.clone())),
+            When::Always,
+        );
+        stages += 1;
+    }
+    if let Some(page) = plan.page {
+        service = service.cycle_stage(
+            Arc::new(PageStage::new(auditor.clone(), page)),
+            When::Always,
+        );
+        stages += 1;
+    }
+    if let Some(settings) = plan.synthetics {
+        let stage = SynthStage::new(auditor.clone(), settings);
+        service = service.loop_stage(Arc::new(stage), i.synthetics);
+        stages += 1;
+    }
+    if stages == 0 {
+        return Err(PlanError::Empty);
+    }
+    Ok(service)
+}
+
+/// Serves `/healthz`, `/metrics` and the page on `addr` until `shutdown`
+/// turns true; returns the bound address (port 0 picks a free one).
+pub async fn listen(
+    addr: SocketAddr,
+    observed: Observed,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = audit_service::router(observed);
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!("the HTTP listener on {bound} stopped: {err}");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// The evaluation time as a stage error when the clock cannot be read.
+async fn now(clock: &dyn Clock) -> Result<chrono::NaiveDateTime, audit_service::StageError> {
+    Ok(clock.now().await?)
+}
