@@ -5,7 +5,7 @@
 //! `weights::plan` and `weights::send`: the library entry point that sends
 //! and records a submission (issue 12) replaces it when it lands.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use audit_model::EntrySource;
@@ -46,11 +46,16 @@ pub struct WeightsSettings {
 
 /// Sends each new score as weights.
 pub struct WeightsStage {
-    auditor: Auditor,
-    settings: WeightsSettings,
+    sender: Arc<Sender>,
     latest: LatestScores,
     every: Duration,
     last_sent: Mutex<Option<Instant>>,
+}
+
+/// What a submission needs, shared with the thread that sends it.
+struct Sender {
+    auditor: Auditor,
+    settings: WeightsSettings,
 }
 
 /// How one submission ended, for the metrics and the log.
@@ -80,8 +85,7 @@ impl WeightsStage {
         every: Duration,
     ) -> Self {
         WeightsStage {
-            auditor,
-            settings,
+            sender: Arc::new(Sender { auditor, settings }),
             latest,
             every,
             last_sent: Mutex::new(None),
@@ -104,7 +108,7 @@ impl WeightsStage {
         let Some(run) = self.latest.take() else {
             return Ok(outcome("no new scores to send".into()));
         };
-        let result = self.submit(&run).await;
+        let result = self.submit(run.clone()).await;
         let submitted = match result {
             Ok(s) => s,
             Err(err) => {
@@ -138,6 +142,16 @@ impl WeightsStage {
         }
     }
 
+    /// Sends on a blocking thread of its own: the chain client's signing
+    /// and submitting futures (substrate-api-client) are not `Send`.
+    async fn submit(&self, run: EvaluatedRun) -> Result<Submitted, StageError> {
+        let sender = self.sender.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(sender.submit(&run))).await?
+    }
+}
+
+impl Sender {
     /// The newest loaded validator entry's age at the clock's present.
     async fn newest_entry_age(&self, at: NaiveDateTime) -> Result<Option<Duration>, StageError> {
         let a = &self.auditor;

@@ -157,21 +157,36 @@ impl Running {
         self.get("/metrics").await.1
     }
 
-    /// Polls until `check` holds, or fails with the log and `what`.
-    async fn until<F, Fut>(&self, what: &str, limit: Duration, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + limit;
+    /// Polls `/metrics` until `check` holds on it, or fails naming `what`.
+    async fn until_metrics(&self, what: &str, check: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + LIMIT;
         while Instant::now() < deadline {
-            if check().await {
+            if check(&self.metrics().await) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        self.timed_out(what).await
+    }
+
+    /// Polls `/healthz` until it answers `status` with `reason` in its body.
+    async fn until_health(&self, status: u16, reason: &str) {
+        let deadline = Instant::now() + LIMIT;
+        while Instant::now() < deadline {
+            let (got, body) = self.get("/healthz").await;
+            if got == status && body.contains(reason) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.timed_out(&format!("/healthz {status} with {reason:?}"))
+            .await
+    }
+
+    async fn timed_out(&self, what: &str) -> ! {
         panic!(
-            "timed out waiting for {what}\nmetrics:\n{}\nlog:\n{}",
+            "timed out waiting for {what}\nhealthz: {:?}\nmetrics:\n{}\nlog:\n{}",
+            self.get("/healthz").await,
             self.metrics().await,
             self.log()
         );
@@ -197,6 +212,9 @@ fn value(metrics: &str, series: &str) -> f64 {
     sample(metrics, series).unwrap_or(0.0)
 }
 
+/// The longest any one step of the test may take.
+const LIMIT: Duration = Duration::from_secs(30);
+
 const LOADED: &str = "chutes_audit_entries{state=\"loaded\"}";
 const SENT: &str = "chutes_audit_weights_total{outcome=\"sent\"}";
 const PRESENT: &str = "chutes_audit_synthetics{verdict=\"present\"}";
@@ -207,15 +225,13 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
     let net = start_devnet().await;
     let config = write_config(&net);
     let run = spawn_run(&config);
-    let limit = Duration::from_secs(30);
 
     // The first cycle: the world's entries loaded, scored, weights sent,
     // the page rendered and served.
-    run.until("the first weights and page", limit, || async {
-        let m = run.metrics().await;
-        value(&m, SENT) >= 1.0
+    run.until_metrics("the first weights and page", |m| {
+        value(m, SENT) >= 1.0
             && sample(
-                &m,
+                m,
                 "chutes_audit_stage_last_success_seconds{stage=\"report\"}",
             )
             .is_some()
@@ -254,16 +270,13 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
     for _ in 0..2 {
         let before = run.metrics().await;
         net.server.advance().unwrap();
-        run.until("the new hour loaded and sent", limit, || async {
-            let m = run.metrics().await;
-            value(&m, LOADED) > value(&before, LOADED) && value(&m, SENT) > value(&before, SENT)
+        run.until_metrics("the new hour loaded and sent", |m| {
+            value(m, LOADED) > value(&before, LOADED) && value(m, SENT) > value(&before, SENT)
         })
         .await;
     }
-    run.until("synthetics verified present", limit, || async {
-        value(&run.metrics().await, PRESENT) >= 1.0
-    })
-    .await;
+    run.until_metrics("synthetics verified present", |m| value(m, PRESENT) >= 1.0)
+        .await;
     let validator = &net.world.meta.validator_hotkey;
     let client = subtensor::SubtensorClient::connect(&net.ws, Default::default())
         .await
@@ -274,38 +287,24 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
     assert!(!on_chain.is_empty(), "no weights on the devnet chain");
 
     // A 5xx burst: the sync fails, health says so, then recovers.
-    run.until("healthy before the burst", limit, || async {
-        run.get("/healthz").await.0 == 200
-    })
-    .await;
+    run.until_health(200, "ok").await;
     net.server.set_faults(Faults {
         error_rate: 1.0,
         ..Faults::default()
     });
-    run.until("503 during the burst", limit, || async {
-        let (status, body) = run.get("/healthz").await;
-        status == 503 && body.contains("sync")
-    })
-    .await;
+    run.until_health(503, "sync: failed").await;
     net.server.set_faults(Faults::default());
-    run.until("200 after the burst", limit, || async {
-        run.get("/healthz").await.0 == 200
-    })
-    .await;
+    run.until_health(200, "ok").await;
 
     // The chain node restarts; the next hour still loads and is sent.
     net.chain.lock().await.restart().await.unwrap();
     let before = run.metrics().await;
     net.server.advance().unwrap();
-    run.until("recovery after the node restart", limit, || async {
-        let m = run.metrics().await;
-        value(&m, LOADED) > value(&before, LOADED) && value(&m, SENT) > value(&before, SENT)
+    run.until_metrics("recovery after the node restart", |m| {
+        value(m, LOADED) > value(&before, LOADED) && value(m, SENT) > value(&before, SENT)
     })
     .await;
-    run.until("healthy after the restart", limit, || async {
-        run.get("/healthz").await.0 == 200
-    })
-    .await;
+    run.until_health(200, "ok").await;
     let failures = run.metrics().await;
     assert!(
         value(

@@ -20,7 +20,8 @@ use audit_store::Store;
 use devnet::{GenerateOptions, World};
 use tokio::sync::watch;
 
-use super::{run, world_feed};
+use super::run as service;
+use super::world_feed;
 use crate::cli::{DemoArgs, Global};
 use crate::config::{Config, Secret, ValidatorConfig};
 use crate::{exit, output};
@@ -66,9 +67,9 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
     let clock = Arc::new(audit_run::DevnetClock::new(&url)?);
-    let auditor = run::auditor(&config, store, clock).await?;
+    let auditor = service::auditor(&config, store, clock).await?;
     let page = home.join("report.html");
-    let mut plan = run::plan(&config, Some(page.clone())).await?;
+    let mut plan = service::plan(&config, Some(page.clone())).await?;
     plan.backoff_base = Duration::from_millis(200);
     let service = audit_run::service(&auditor, plan)?;
     let cycles = service.cycles();
@@ -97,7 +98,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             node.ws_url(),
             args.simulated_hours
         );
-        print!("{}", run::render(&summary));
+        print!("{}", service::render(&summary));
         match &on_chain {
             Some(n) => println!("weights on the devnet chain for the validator: {n} miner(s)"),
             None => println!("weights on the devnet chain for the validator: none"),

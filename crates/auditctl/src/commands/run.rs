@@ -59,7 +59,12 @@ pub async fn open_store(config: &Config) -> Result<Arc<Store>> {
     };
     let store = Store::open_for_writing(&config.data_dir, Some(&config.database_url()), &request)
         .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "opening the store in {} for `auditctl run` (one service per data directory; it does not queue)",
+                config.data_dir.display()
+            )
+        })?;
     Ok(Arc::new(store))
 }
 
