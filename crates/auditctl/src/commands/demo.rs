@@ -68,7 +68,8 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     );
     let clock = Arc::new(audit_run::DevnetClock::new(&url)?);
     let auditor = service::auditor(&config, store, clock).await?;
-    let page = home.join("report.html");
+    // Absolute, so the printed path opens from anywhere.
+    let page = std::path::absolute(home.join("report.html"))?;
     let mut plan = service::plan(&config, Some(page.clone())).await?;
     plan.backoff_base = Duration::from_millis(200);
     let service = audit_run::service(&auditor, plan)?;
