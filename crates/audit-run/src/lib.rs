@@ -106,58 +106,65 @@ pub enum PlanError {
     Empty,
 }
 
+impl RunPlan {
+    /// Whether the plan can run: checked before any I/O by a caller that
+    /// wants a configuration error early, and again by [`service`].
+    pub fn check(&self) -> Result<(), PlanError> {
+        if self.weights.is_some() && self.score.is_none() {
+            return Err(PlanError::WeightsWithoutScore);
+        }
+        let any = self.sync.is_some()
+            || self.score.is_some()
+            || self.compare_prom.is_some()
+            || self.synthetics.is_some()
+            || self.synth_verify
+            || self.page.is_some();
+        if !any {
+            return Err(PlanError::Empty);
+        }
+        Ok(())
+    }
+}
+
 /// Builds the service `plan` describes over `auditor`.
 pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<Service, PlanError> {
-    if plan.weights.is_some() && plan.score.is_none() {
-        return Err(PlanError::WeightsWithoutScore);
-    }
+    plan.check()?;
     let i = plan.intervals;
     let mut service = Service::new(i.sync).with_backoff_base(plan.backoff_base);
-    let mut stages = 0;
     if let Some(options) = plan.sync {
         service = service.cycle_stage(
             Arc::new(SyncStage::new(auditor.clone(), options)),
             When::Always,
         );
-        stages += 1;
     }
     let latest = LatestScores::default();
     if let Some((netuid, profile)) = plan.score {
         let stage = ScoreStage::new(auditor.clone(), netuid, profile, latest.clone());
         service = service.cycle_stage(Arc::new(stage), When::NewData);
-        stages += 1;
     }
     if let Some(settings) = plan.weights {
         let stage = WeightsStage::new(auditor.clone(), settings, latest, i.weights);
         service = service.cycle_stage(Arc::new(stage), When::NewData);
-        stages += 1;
     }
     if let Some(threshold) = plan.compare_prom {
         let stage = ComparePromStage::new(auditor.clone(), threshold);
         service = service.cycle_stage(Arc::new(stage), When::NewDataOrAfter(i.compare_prom));
-        stages += 1;
     }
     if plan.synth_verify {
         service = service.cycle_stage(
             Arc::new(SynthVerifyStage::new(auditor.clone())),
             When::Always,
         );
-        stages += 1;
     }
     if let Some(page) = plan.page {
         service = service.cycle_stage(
             Arc::new(PageStage::new(auditor.clone(), page)),
             When::Always,
         );
-        stages += 1;
     }
     if let Some(settings) = plan.synthetics {
         let stage = SynthStage::new(auditor.clone(), settings);
         service = service.loop_stage(Arc::new(stage), i.synthetics);
-        stages += 1;
-    }
-    if stages == 0 {
-        return Err(PlanError::Empty);
     }
     Ok(service)
 }

@@ -165,6 +165,34 @@ fn an_unreachable_database_fails_with_exit_1_and_no_password() {
 }
 
 #[test]
+fn run_without_an_api_key_or_any_stage_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // The defaults send synthetics, which need a key: said before any
+    // network or data-directory work.
+    let out = auditctl(dir.path(), &["run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("api_key"), "{stderr}");
+    assert!(stderr.contains("run.stages.synthetics"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+
+    std::fs::write(
+        dir.path().join("auditctl.yml"),
+        "run:\n  stages: {sync: false, score: false, compare_prom: false, synthetics: false, synth_verify: false, report: false}\n\
+         subtensor:\n  url: ws://127.0.0.1:1\n  archive_url: ws://127.0.0.1:1\n  timeout_seconds: 1\n",
+    )
+    .unwrap();
+    let out = auditctl(dir.path(), &["run"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("every stage of `run` is turned off"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
 fn demo_runs_the_whole_loop_with_no_setup_sets_weights_and_writes_the_page() {
     let dir = tempfile::tempdir().unwrap();
     let small = [

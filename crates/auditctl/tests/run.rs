@@ -100,7 +100,8 @@ fn spawn_run(config: &Path) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_auditctl"))
         .args(["--config"])
         .arg(config)
-        .args(["run", "--clock", "devnet", "--listen", "127.0.0.1:0"])
+        .args(["--log-format", "json", "run", "--clock", "devnet"])
+        .args(["--listen", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
         .env_remove("CHUTES_API_KEY")
         .env_remove("AUDITCTL_SECRET_SEED")
@@ -338,6 +339,13 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
     assert_eq!(status.code(), Some(0), "{}", run.log());
     let log = run.log();
     assert!(log.contains("stopping"), "{log}");
+    // --log-format json: every line an object with a level and a message.
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(event["level"].is_string(), "{line}");
+        assert!(event["fields"]["message"].is_string(), "{line}");
+    }
 
     // The catalog and the lake agree: every loaded entry has its facts,
     // nothing is left half-written, and the lock is free again.

@@ -72,7 +72,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let page = std::path::absolute(home.join("report.html"))?;
     let mut plan = service::plan(&config, Some(page.clone())).await?;
     plan.backoff_base = Duration::from_millis(200);
-    let service = audit_run::service(&auditor, plan)?;
+    let service = service::service(&auditor, plan)?;
     let cycles = service.cycles();
     let (stop, stopped) = watch::channel(false);
     let loop_task = tokio::spawn(service.run(stopped));

@@ -20,14 +20,18 @@ use crate::{exit, output};
 
 pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
     let config = super::load_config(global)?;
+    // The plan first: a stage that cannot run is a configuration error,
+    // reported before the data directory is touched.
+    let page = args.page.clone().or_else(|| config.run.page.clone());
+    let plan = plan(&config, page).await?;
+    plan.check().map_err(plan_error)?;
     let store = open_store(&config).await?;
     let clock: Arc<dyn Clock> = match args.clock {
         ClockArg::System => Arc::new(audit_run::SystemClock),
         ClockArg::Devnet => Arc::new(audit_run::DevnetClock::new(&config.endpoints.api)?),
     };
     let auditor = auditor(&config, store, clock).await?;
-    let page = args.page.clone().or_else(|| config.run.page.clone());
-    let service = audit_run::service(&auditor, plan(&config, page).await?)?;
+    let service = service(&auditor, plan)?;
 
     let (stop, stopped) = watch::channel(false);
     if let Some(addr) = args.listen.or(config.run.listen) {
@@ -48,6 +52,20 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
         print!("{}", render(&summary));
     }
     Ok(exit::SUCCESS)
+}
+
+/// The service over `auditor`; a plan that cannot run is the
+/// configuration's fault (exit code 2).
+pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<audit_service::Service> {
+    audit_run::service(auditor, plan).map_err(plan_error)
+}
+
+fn plan_error(e: audit_run::PlanError) -> anyhow::Error {
+    ConfigError::Value {
+        key: "run.stages".into(),
+        message: e.to_string(),
+    }
+    .into()
 }
 
 /// The store, opened for writing: a second `run` (or a `sync`) on the same
