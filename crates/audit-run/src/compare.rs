@@ -2,8 +2,7 @@
 //! exports and each miner's coverage (`prom_compare::compare`, recorded),
 //! each miner's agreement ratio and coverage into the metrics.
 
-use audit_service::{Stage, StageContext, StageError, StageOutcome};
-use futures::future::BoxFuture;
+use audit_service::{StageContext, StageError, StageOutcome};
 use prom_compare::CompareOptions;
 
 use crate::Auditor;
@@ -50,15 +49,4 @@ impl ComparePromStage {
     }
 }
 
-impl Stage for ComparePromStage {
-    fn name(&self) -> &str {
-        "compare-prom"
-    }
-
-    fn run<'a>(
-        &'a self,
-        context: &'a StageContext,
-    ) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.compare(context))
-    }
-}
+crate::stage!(ComparePromStage, "compare-prom", compare);

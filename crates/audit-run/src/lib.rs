@@ -16,6 +16,30 @@
 
 #![warn(missing_docs)]
 
+/// Implements `audit_service::Stage` for a type whose async method
+/// `$method(&self, &StageContext)` does one run: each stage module says
+/// only its name and its work.
+macro_rules! stage {
+    ($ty:ty, $name:literal, $method:ident) => {
+        impl audit_service::Stage for $ty {
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn run<'a>(
+                &'a self,
+                context: &'a audit_service::StageContext,
+            ) -> futures::future::BoxFuture<
+                'a,
+                Result<audit_service::StageOutcome, audit_service::StageError>,
+            > {
+                Box::pin(self.$method(context))
+            }
+        }
+    };
+}
+pub(crate) use stage;
+
 mod clock;
 mod compare;
 mod page;

@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use audit_service::{Stage, StageContext, StageError, StageOutcome};
-use futures::future::BoxFuture;
+use audit_service::{StageContext, StageError, StageOutcome};
 
 use crate::Auditor;
 
@@ -52,15 +51,4 @@ impl PageStage {
     }
 }
 
-impl Stage for PageStage {
-    fn name(&self) -> &str {
-        "report"
-    }
-
-    fn run<'a>(
-        &'a self,
-        context: &'a StageContext,
-    ) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.render(context))
-    }
-}
+crate::stage!(PageStage, "report", render);

@@ -5,8 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use audit_service::{Stage, StageContext, StageError, StageOutcome};
-use futures::future::BoxFuture;
+use audit_service::{StageContext, StageError, StageOutcome};
 use incentives::{EvaluatedRun, ScoringProfile};
 
 use crate::Auditor;
@@ -95,15 +94,4 @@ impl ScoreStage {
     }
 }
 
-impl Stage for ScoreStage {
-    fn name(&self) -> &str {
-        "score"
-    }
-
-    fn run<'a>(
-        &'a self,
-        context: &'a StageContext,
-    ) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.score(context))
-    }
-}
+crate::stage!(ScoreStage, "score", score);

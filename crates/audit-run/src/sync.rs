@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use audit_model::EntryState;
-use audit_service::{Stage, StageContext, StageError, StageOutcome};
+use audit_service::{StageContext, StageError, StageOutcome};
 use audit_sync::{SyncOptions, SyncSummary};
-use futures::future::BoxFuture;
 
 use crate::Auditor;
 
@@ -83,18 +82,7 @@ fn line(s: &SyncSummary, at: chrono::NaiveDateTime) -> String {
     )
 }
 
-impl Stage for SyncStage {
-    fn name(&self) -> &str {
-        "sync"
-    }
-
-    fn run<'a>(
-        &'a self,
-        context: &'a StageContext,
-    ) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.sync(context))
-    }
-}
+crate::stage!(SyncStage, "sync", sync);
 
 #[cfg(test)]
 mod tests {

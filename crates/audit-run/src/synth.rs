@@ -5,9 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use audit_model::SyntheticCheck;
-use audit_service::{Stage, StageContext, StageError, StageOutcome};
+use audit_service::{StageContext, StageError, StageOutcome};
 use chutes_client::TraceEvent;
-use futures::future::BoxFuture;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use synthetics::{Observer, Outcome, PromptSet, Round, Synthesizer, TaskChoice, TaskType};
@@ -43,7 +42,7 @@ impl SynthStage {
         }
     }
 
-    async fn round(&self) -> Result<StageOutcome, StageError> {
+    async fn round(&self, _: &StageContext) -> Result<StageOutcome, StageError> {
         let now = crate::now(self.auditor.clock.as_ref()).await?;
         let (client, store) = (self.auditor.client.clone(), self.auditor.store.clone());
         let (prompts, rng, choice) = (self.prompts.clone(), self.rng.clone(), self.choice.clone());
@@ -104,15 +103,7 @@ impl Observer for Logged {
     }
 }
 
-impl Stage for SynthStage {
-    fn name(&self) -> &str {
-        "synthetics"
-    }
-
-    fn run<'a>(&'a self, _: &'a StageContext) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.round())
-    }
-}
+crate::stage!(SynthStage, "synthetics", round);
 
 /// Every recorded synthetic looked up in the exports loaded so far.
 pub struct SynthVerifyStage {
@@ -149,18 +140,7 @@ impl SynthVerifyStage {
     }
 }
 
-impl Stage for SynthVerifyStage {
-    fn name(&self) -> &str {
-        "synth-verify"
-    }
-
-    fn run<'a>(
-        &'a self,
-        context: &'a StageContext,
-    ) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.verify(context))
-    }
-}
+crate::stage!(SynthVerifyStage, "synth-verify", verify);
 
 #[cfg(test)]
 mod tests {

@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use audit_model::EntrySource;
-use audit_service::{Stage, StageContext, StageError, StageOutcome};
+use audit_service::{StageContext, StageError, StageOutcome};
 use audit_store::WeightsSubmission;
 use chrono::NaiveDateTime;
 use drand_tlock::Beacon;
-use futures::future::BoxFuture;
 use incentives::EvaluatedRun;
 use rand::SeedableRng;
 use subtensor::{Hotkey, SubtensorClient};
@@ -268,15 +267,4 @@ fn outcome(summary: String) -> StageOutcome {
     }
 }
 
-impl Stage for WeightsStage {
-    fn name(&self) -> &str {
-        "weights"
-    }
-
-    fn run<'a>(
-        &'a self,
-        context: &'a StageContext,
-    ) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
-        Box::pin(self.send(context))
-    }
-}
+crate::stage!(WeightsStage, "weights", send);
