@@ -184,16 +184,7 @@ async fn weights_settings(config: &Config) -> Result<audit_run::WeightsSettings>
 
 /// One random enabled type per round, as upstream; the API key is needed.
 fn synthetics_settings(config: &Config) -> Result<SyntheticsSettings> {
-    if config.api_key.is_none() {
-        return Err(ConfigError::Value {
-            key: "api_key".into(),
-            message: format!(
-                "the synthetics stage needs a Chutes API key: set api_key or {}, or turn run.stages.synthetics off",
-                crate::config::ENV_API_KEY
-            ),
-        }
-        .into());
-    }
+    synth::require_api_key(config, ", or turn run.stages.synthetics off")?;
     Ok(SyntheticsSettings {
         prompts: synth::prompts(config)?,
         choice: synth::choice(config, &[])?,

@@ -95,17 +95,23 @@ pub enum Rounds {
 
 /// The Chutes client with the API key, which synthetics require.
 pub fn client(config: &Config) -> Result<ChutesClient> {
-    if config.api_key.is_none() {
-        return Err(ConfigError::Value {
-            key: "api_key".into(),
-            message: format!(
-                "synthetics need a Chutes API key: set api_key or {}",
-                crate::config::ENV_API_KEY
-            ),
-        }
-        .into());
-    }
+    require_api_key(config, "")?;
     super::sync::chutes_client(config)
+}
+
+/// Synthetics are paid requests: without a key they cannot be sent.
+/// `other_way` adds a remedy to the message (`, or …`).
+pub fn require_api_key(config: &Config, other_way: &str) -> Result<(), ConfigError> {
+    if config.api_key.is_some() {
+        return Ok(());
+    }
+    Err(ConfigError::Value {
+        key: "api_key".into(),
+        message: format!(
+            "synthetics need a Chutes API key: set api_key or {}{other_way}",
+            crate::config::ENV_API_KEY
+        ),
+    })
 }
 
 /// The prompts the config names; fallbacks are logged and kept as notes.
