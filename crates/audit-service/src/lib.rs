@@ -10,7 +10,8 @@
 //! - a stage's failure is logged, counted, and retried with backoff; it
 //!   never ends the service;
 //! - a stage that needs new data runs when an earlier stage of the cycle
-//!   brought some, and keeps being owed that run until it succeeds;
+//!   brought some, and keeps being owed that run until it succeeds; one
+//!   that also has an interval runs once that much passed without data;
 //! - shutdown lets the stage in flight finish, then returns: nothing is
 //!   cut off half-way;
 //! - `/healthz` answers 503 with the reasons while any stage's last
