@@ -116,3 +116,38 @@ impl Clock for DevnetClock {
         Box::pin(self.read())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server answering every request with `body`.
+    async fn serving(body: &'static str) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let app = axum::Router::new().fallback(move || async move { body });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn the_devnet_clock_reads_the_worlds_present() {
+        let url = serving(r#"{"now": "2025-02-10T13:00:00Z"}"#).await;
+        let now = DevnetClock::new(&url).unwrap().now().await.unwrap();
+        assert_eq!(now.to_string(), "2025-02-10 13:00:00");
+    }
+
+    #[tokio::test]
+    async fn a_hostile_clock_answer_is_an_error_naming_the_url_and_the_answer() {
+        for body in [r#"{"now": "soon"}"#, "<html>", r#"{"then": 1}"#, ""] {
+            let url = serving(body).await;
+            let err = DevnetClock::new(&url).unwrap().now().await.unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, ClockError::Malformed { .. }), "{text}");
+            assert!(text.contains("_devnet/clock"), "{text}");
+        }
+        let closed = Url::parse("http://127.0.0.1:1/").unwrap();
+        let err = DevnetClock::new(&closed).unwrap().now().await.unwrap_err();
+        assert!(matches!(err, ClockError::Request { .. }), "{err}");
+    }
+}
