@@ -68,6 +68,8 @@ pub enum Submitted {
         extrinsic: String,
         /// Read back after inclusion.
         landing: String,
+        /// The chain holds what was sent (or a commit awaits its reveal).
+        landed: bool,
     },
     /// A precondition or the chain said no.
     Refused(String),
@@ -120,13 +122,22 @@ impl WeightsStage {
                 block,
                 extrinsic,
                 landing,
+                landed,
             } => {
-                context.metrics.count_weights("sent");
+                // Included either way: the chain's rate limit now counts
+                // from this block, so the interval starts again too.
                 *self.last_sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-                Ok(outcome(format!(
+                let line = format!(
                     "weights run {} sent at block {block} (extrinsic {extrinsic}): {landing}",
                     run.run_id
-                )))
+                );
+                if *landed {
+                    context.metrics.count_weights("sent");
+                    Ok(outcome(line))
+                } else {
+                    context.metrics.count_weights("failed");
+                    Err(line.into())
+                }
             }
             Submitted::Refused(why) => {
                 context.metrics.count_weights("refused");
@@ -240,12 +251,22 @@ impl Sender {
             block,
             extrinsic,
             landing: landing_text(&submission.landing),
+            landed: landed(&submission.landing),
         })
     }
 }
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the chain holds what was sent, or will once it reveals; a
+/// read-back that failed is not a failure of the weights.
+fn landed(landing: &Landing) -> bool {
+    matches!(
+        landing,
+        Landing::Landed | Landing::AwaitingReveal | Landing::Revealed | Landing::Unconfirmed { .. }
+    )
 }
 
 fn landing_text(landing: &Landing) -> String {
@@ -268,3 +289,19 @@ fn outcome(summary: String) -> StageOutcome {
 }
 
 crate::stage!(WeightsStage, "weights", send);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_the_chain_holds_otherwise_are_not_counted_as_sent() {
+        assert!(landed(&Landing::Landed));
+        assert!(landed(&Landing::AwaitingReveal));
+        assert!(!landed(&Landing::Differs {
+            on_chain: vec![(1, 65535)]
+        }));
+        assert!(!landed(&Landing::Dropped));
+        assert!(landing_text(&Landing::Differs { on_chain: vec![] }).contains("other weights"));
+    }
+}
