@@ -10,7 +10,8 @@
 //! - a stage's failure is logged, counted, and retried with backoff; it
 //!   never ends the service;
 //! - a stage that needs new data runs when an earlier stage of the cycle
-//!   brought some, and keeps being owed that run until it succeeds;
+//!   brought some, and keeps being owed that run until it succeeds; one
+//!   that also has an interval runs once that much passed without data;
 //! - shutdown lets the stage in flight finish, then returns: nothing is
 //!   cut off half-way;
 //! - `/healthz` answers 503 with the reasons while any stage's last
@@ -23,8 +24,9 @@ mod health;
 mod http;
 mod metrics;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -73,12 +75,34 @@ pub enum When {
     /// Only when an earlier stage brought new data (or a previous run
     /// after new data failed).
     NewData,
+    /// When an earlier stage brought new data, and otherwise once its last
+    /// success is this old: a stage that reads the lake and the clock
+    /// (coverage moves with time even when no entry arrives).
+    NewDataOrAfter(Duration),
 }
 
 struct CycleStage {
     stage: Arc<dyn Stage>,
     when: When,
     owed: bool,
+    last_success: Option<Instant>,
+}
+
+impl CycleStage {
+    /// Whether this cycle runs the stage.
+    fn due(&self, new_data: bool, now: Instant) -> bool {
+        match self.when {
+            When::Always => true,
+            When::NewData => new_data || self.owed,
+            When::NewDataOrAfter(every) => {
+                new_data
+                    || self.owed
+                    || self
+                        .last_success
+                        .is_none_or(|at| now.saturating_duration_since(at) >= every)
+            }
+        }
+    }
 }
 
 /// The service: a cycle of stages and independent loops.
@@ -88,10 +112,11 @@ pub struct Service {
     loops: Vec<(Arc<dyn Stage>, Duration)>,
     backoff_base: Duration,
     observed: Observed,
+    cycles: watch::Sender<u64>,
 }
 
 /// What a finished service did, for the closing log line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceSummary {
     /// Cycles started.
     pub cycles: u64,
@@ -99,6 +124,35 @@ pub struct ServiceSummary {
     pub succeeded: u64,
     /// Stage runs that failed.
     pub failed: u64,
+    /// The same counts by stage, with each stage's last summary line.
+    pub stages: BTreeMap<String, StageTally>,
+}
+
+/// What one stage did over a service's life.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StageTally {
+    /// Runs that succeeded.
+    pub succeeded: u64,
+    /// Runs that failed.
+    pub failed: u64,
+    /// The last successful run's summary line.
+    pub last_summary: Option<String>,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+}
+
+impl ServiceSummary {
+    fn merge(&mut self, other: ServiceSummary) {
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        for (name, tally) in other.stages {
+            let mine = self.stages.entry(name).or_default();
+            mine.succeeded += tally.succeeded;
+            mine.failed += tally.failed;
+            mine.last_summary = tally.last_summary.or(mine.last_summary.take());
+            mine.last_error = tally.last_error.or(mine.last_error.take());
+        }
+    }
 }
 
 impl Service {
@@ -117,6 +171,7 @@ impl Service {
                 metrics,
                 page: Arc::new(RwLock::new(None)),
             },
+            cycles: watch::channel(0).0,
         }
     }
 
@@ -128,12 +183,18 @@ impl Service {
 
     /// Appends a stage to the cycle.
     pub fn cycle_stage(mut self, stage: Arc<dyn Stage>, when: When) -> Self {
-        let interval = (when == When::Always).then_some(self.cycle_interval);
+        let interval = match when {
+            When::Always => Some(self.cycle_interval),
+            When::NewData => None,
+            // It runs at the first cycle at or after `every`.
+            When::NewDataOrAfter(every) => Some(every.max(self.cycle_interval)),
+        };
         self.expect(stage.name(), interval);
         self.cycle.push(CycleStage {
             stage,
             when,
             owed: false,
+            last_success: None,
         });
         self
     }
@@ -156,6 +217,12 @@ impl Service {
         self.observed.clone()
     }
 
+    /// The number of cycles finished so far, updated at the end of each:
+    /// a driver (the demo, a test) waits on it instead of guessing times.
+    pub fn cycles(&self) -> watch::Receiver<u64> {
+        self.cycles.subscribe()
+    }
+
     /// Runs until `shutdown` turns true; the stage in flight finishes
     /// first.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> ServiceSummary {
@@ -165,10 +232,12 @@ impl Service {
             loops,
             backoff_base,
             observed,
+            cycles,
         } = self;
         let runner = Runner {
             observed,
             backoff_base,
+            cycles: Arc::new(cycles),
         };
         let mut tasks = Vec::new();
         for (stage, interval) in loops {
@@ -180,8 +249,7 @@ impl Service {
         let mut summary = runner.run_cycle(cycle, cycle_interval, shutdown).await;
         for task in tasks {
             if let Ok(s) = task.await {
-                summary.succeeded += s.succeeded;
-                summary.failed += s.failed;
+                summary.merge(s);
             }
         }
         summary
@@ -192,6 +260,7 @@ impl Service {
 struct Runner {
     observed: Observed,
     backoff_base: Duration,
+    cycles: Arc<watch::Sender<u64>>,
 }
 
 impl Runner {
@@ -212,6 +281,7 @@ impl Runner {
         let result = stage.run(&self.context()).await;
         let now = chrono::Utc::now().naive_utc();
         let mut health = self.observed.health.lock().ok();
+        let tally = summary.stages.entry(name.clone()).or_default();
         match result {
             Ok(outcome) => {
                 tracing::info!(stage = %name, "{}", outcome.summary);
@@ -222,6 +292,8 @@ impl Runner {
                     .metrics
                     .stage_succeeded(&name, now.and_utc().timestamp() as f64);
                 summary.succeeded += 1;
+                tally.succeeded += 1;
+                tally.last_summary = Some(outcome.summary.clone());
                 Some(outcome)
             }
             Err(err) => {
@@ -232,6 +304,8 @@ impl Runner {
                 }
                 self.observed.metrics.stage_failed(&name);
                 summary.failed += 1;
+                tally.failed += 1;
+                tally.last_error = Some(message);
                 None
             }
         }
@@ -257,20 +331,22 @@ impl Runner {
                 if *shutdown.borrow() {
                     break;
                 }
-                if step.when == When::NewData && !(new_data || step.owed) {
+                if !step.due(new_data, Instant::now()) {
                     continue;
                 }
                 match self.attempt(step.stage.as_ref(), &mut summary).await {
                     Some(outcome) => {
                         new_data |= outcome.new_data;
                         step.owed = false;
+                        step.last_success = Some(Instant::now());
                     }
                     None => {
                         any_failed = true;
-                        step.owed = step.when == When::NewData;
+                        step.owed = step.when != When::Always;
                     }
                 }
             }
+            self.cycles.send_modify(|n| *n += 1);
             failed_cycles = if any_failed { failed_cycles + 1 } else { 0 };
             let wait = if any_failed {
                 backoff.delay(failed_cycles)

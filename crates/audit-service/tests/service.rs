@@ -187,3 +187,32 @@ async fn a_loop_stage_runs_beside_the_cycle_on_its_own_interval() {
 fn observed_metrics(observed: &audit_service::Observed) -> String {
     observed.metrics().render()
 }
+
+#[tokio::test]
+async fn a_stage_due_after_an_interval_runs_on_new_data_or_once_it_is_due() {
+    // Cycles every 20 ms; compare runs on new data or once 150 ms passed.
+    let sync = Scripted::new("sync", vec![Ok(true)]);
+    let compare = Scripted::new("compare-prom", vec![]);
+    let service = Service::new(Duration::from_millis(20))
+        .cycle_stage(sync.clone(), When::Always)
+        .cycle_stage(
+            compare.clone(),
+            When::NewDataOrAfter(Duration::from_millis(150)),
+        );
+    let mut cycles = service.cycles();
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(service.run(shutdown));
+    cycles.wait_for(|n| *n >= 3).await.unwrap();
+    // The first cycle ran it (new data); the next ones before 150 ms did not.
+    assert_eq!(compare.runs.load(Ordering::SeqCst), 1);
+    until("the interval to pass", || {
+        compare.runs.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    stop.send(true).unwrap();
+    let summary = running.await.unwrap();
+    assert!(summary.cycles >= 5, "{summary:?}");
+    let tally = &summary.stages["compare-prom"];
+    assert_eq!(tally.succeeded, compare.runs.load(Ordering::SeqCst) as u64);
+    assert_eq!(tally.last_summary.as_deref(), Some("compare-prom ok"));
+}

@@ -41,6 +41,17 @@ pub struct Global {
     /// Less log output (-q errors only, -qq nothing).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// Log lines for people (`human`) or one JSON object per line (`json`,
+    /// for log collectors).
+    #[arg(long, global = true, env = "AUDITCTL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,8 +73,16 @@ pub enum Command {
     /// Miners' self-reports (their own Prometheus counts) against the
     /// validator's exports, and each miner's audit coverage.
     CompareProm(ComparePromArgs),
-    /// The whole audit on a simulated network, no setup: generate a world
-    /// (once), serve it on loopback, sync it, score it, compare.
+    /// The auditor as a service: sync every interval; after new data score,
+    /// compare with the chain and set weights (when enabled); compare-prom;
+    /// synthetics on their own interval with `synth verify` after each
+    /// sync; the report page after each cycle. SIGINT/SIGTERM finish the
+    /// step in flight and exit.
+    Run(RunArgs),
+    /// The whole audit loop on a simulated network, no setup: generate a
+    /// world (once), serve it on loopback, and run every stage while the
+    /// devnet advances hour by hour, weights set on its chain; ends with a
+    /// summary and the report page's path.
     Demo(DemoArgs),
     /// The simulated Chutes network: generate and serve worlds.
     #[command(subcommand)]
@@ -161,10 +180,40 @@ pub struct WorldSize {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Serve /healthz, /metrics and the report page at / on this address
+    /// (e.g. 127.0.0.1:9464; port 0 picks one, logged). Overrides
+    /// `run.listen`; off when neither is set.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Write the report page here after each cycle (overrides `run.page`;
+    /// default `<data_dir>/report.html`).
+    #[arg(long, value_name = "FILE.html")]
+    pub page: Option<PathBuf>,
+    /// Where evaluation times come from: `system` (the real network), or
+    /// `devnet`, the simulated network's own present read from
+    /// `<endpoints.api>/_devnet/clock` (it moves an hour per published
+    /// hour).
+    #[arg(long, value_enum, default_value_t = ClockArg::System)]
+    pub clock: ClockArg,
+}
+
+/// A `--clock` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClockArg {
+    System,
+    Devnet,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// World size, used when the demo world is first generated.
     #[command(flatten)]
     pub size: WorldSize,
+    /// Simulated hours the loop runs through after the first sync: the
+    /// devnet publishes one, the loop catches up, and so on.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=48))]
+    pub simulated_hours: u32,
     #[command(flatten)]
     pub lock: LockArgs,
 }

@@ -25,7 +25,7 @@ pub const CHUTES_VALIDATOR_HOTKEY: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5Z
 
 /// Keys this version parses and validates but does not act on yet; `config
 /// check` says so rather than let a user believe they work.
-pub const NOT_USED_YET: [&str; 2] = ["intervals", "set_weights.enabled"];
+pub const NOT_USED_YET: [&str; 0] = [];
 
 /// The most days `sync.window_days` and `scoring.window_days` may span: a
 /// year is far beyond any scoring window, and far from date overflow.
@@ -113,6 +113,7 @@ pub struct Config {
     pub synthetics: SyntheticsConfig,
     pub sync: SyncConfig,
     pub intervals: Intervals,
+    pub run: RunConfig,
     pub scoring: ScoringProfile,
     #[serde(skip)]
     pub sources: Sources,
@@ -424,6 +425,51 @@ impl Default for Intervals {
     }
 }
 
+/// `auditctl run`: the HTTP listener, the report page, and which stages
+/// run (`set_weights.enabled` switches the weights stage).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// `/healthz`, `/metrics` and the page at `/` on this address; off
+    /// when unset (`--listen` overrides).
+    pub listen: Option<std::net::SocketAddr>,
+    /// Where the report page is written after each cycle; default
+    /// `<data_dir>/report.html` (`--page` overrides).
+    pub page: Option<PathBuf>,
+    pub stages: RunStages,
+}
+
+/// Each stage of `run`, on or off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunStages {
+    /// Verified ingest every `intervals.sync_seconds`.
+    pub sync: bool,
+    /// Scores and the chain comparison after new data.
+    pub score: bool,
+    /// compare-prom after new data (and every `intervals.compare_prom_seconds`).
+    pub compare_prom: bool,
+    /// A round of synthetics every `intervals.synthetics_seconds` (needs `api_key`).
+    pub synthetics: bool,
+    /// `synth verify` after each sync.
+    pub synth_verify: bool,
+    /// The report page after each cycle.
+    pub report: bool,
+}
+
+impl Default for RunStages {
+    fn default() -> Self {
+        RunStages {
+            sync: true,
+            score: true,
+            compare_prom: true,
+            synthetics: true,
+            synth_verify: true,
+            report: true,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         let endpoints = Endpoints::default();
@@ -443,6 +489,7 @@ impl Default for Config {
             synthetics: SyntheticsConfig::default(),
             sync: SyncConfig::default(),
             intervals: Intervals::default(),
+            run: RunConfig::default(),
             scoring: ScoringProfile::default(),
             sources: Sources::default(),
         }

@@ -6,8 +6,9 @@ use comfy_table::{presets, Cell, CellAlignment, Table};
 use serde::Serialize;
 
 /// Logs go to stderr so stdout stays clean for tables and JSON.
-/// `RUST_LOG` wins over -v/-q.
-pub fn init_logging(verbose: u8, quiet: u8) {
+/// `RUST_LOG` wins over -v/-q. `json` writes one object per line for log
+/// collectors (`run` under docker or systemd).
+pub fn init_logging(verbose: u8, quiet: u8, format: crate::cli::LogFormat) {
     let level = match (verbose, quiet) {
         (0, 0) => "info",
         (1, _) => "debug",
@@ -17,11 +18,14 @@ pub fn init_logging(verbose: u8, quiet: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| MaskedStderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        crate::cli::LogFormat::Human => builder.try_init(),
+        crate::cli::LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Stderr with every secret masked on the way out: a library that logs a

@@ -103,6 +103,7 @@ impl DevnetServer {
             .route("/chute/{slug}/{*path}", post(chute_call))
             .route("/_devnet/faults", get(get_faults).post(set_faults))
             .route("/_devnet/advance", post(advance))
+            .route("/_devnet/clock", get(clock))
             .route(
                 "/_devnet/prometheus/{hotkey}/api/v1/query_range",
                 get(prometheus_range),
@@ -381,6 +382,14 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
 async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Json<Faults> {
     *shared.faults.lock().expect("faults lock") = faults.clone();
     Json(faults)
+}
+
+/// The world's present: an auditor running against the devnet takes its
+/// evaluation time from here (`auditctl run --clock devnet`), since the
+/// simulated hours move on `advance`, not with the wall clock.
+async fn clock(State(shared): State<Arc<Shared>>) -> Response {
+    let now = shared.world.read().expect("world lock").meta.now.clone();
+    Json(serde_json::json!({ "now": now })).into_response()
 }
 
 async fn advance(State(shared): State<Arc<Shared>>) -> Response {

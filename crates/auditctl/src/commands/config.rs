@@ -25,10 +25,12 @@ pub fn check(global: &Global) -> Result<u8> {
             ),
             None => println!("# effective configuration: built-in defaults (secrets masked)"),
         }
-        println!(
-            "# accepted, not used yet by this version: {}",
-            NOT_USED_YET.join(", ")
-        );
+        if !NOT_USED_YET.is_empty() {
+            println!(
+                "# accepted, not used yet by this version: {}",
+                NOT_USED_YET.join(", ")
+            );
+        }
         // Through JSON text: a dependency turns on serde_json's
         // arbitrary_precision, whose numbers other serializers print as
         // structs; YAML reads JSON text as it is.

@@ -1,25 +1,36 @@
-//! `auditctl demo`: the main job end to end on the embedded default, with
-//! no setup: a generated world (made once, under `<data_dir>/demo/world`)
-//! served over HTTP on loopback as the Chutes network, synced through the
-//! typed client into a SQLite catalog and Parquet lake under
-//! `<data_dir>/demo`, then scored and compared with the world's incentives,
-//! and the miners' self-reports set against the exports (compare-prom).
+//! `auditctl demo`: the whole audit loop on a simulated network with no
+//! setup. A generated world (made once, under `<data_dir>/demo/world`) is
+//! served over HTTP on loopback as the Chutes network, beside its
+//! simulated chain node; `run`'s stages (the same plan `auditctl run`
+//! builds) work on a SQLite catalog and Parquet lake under
+//! `<data_dir>/demo/data`, with every stage on: sync, score, weights set on
+//! the devnet chain as its validator (the public dev key `//Alice`),
+//! compare-prom, synthetics, synth verify and the report page. The devnet
+//! publishes one simulated hour at a time and the loop catches up before
+//! the next; the summary ends with the page's path.
 //!
 //! Every report is checked against its commitment on the devnet's
 //! simulated chain node, through the same subtensor client as on finney.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use audit_store::Store;
 use devnet::{GenerateOptions, World};
+use tokio::sync::watch;
 
-use super::{compare_prom, sync, synth, weights, world_feed};
+use super::run as service;
+use super::world_feed;
 use crate::cli::{DemoArgs, Global};
-use crate::config::ValidatorConfig;
+use crate::config::{Config, Secret, ValidatorConfig};
 use crate::{exit, output};
 
+/// The longest the demo waits for the loop to take in one published hour.
+const HOUR_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
+    let started = Instant::now();
     let mut config = super::load_config(global)?;
     let home = config.data_dir.join("demo");
     let world_dir = home.join("world");
@@ -49,98 +60,149 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;
     let (server, node) = super::devnet::start_network(world.clone(), 0, 0).await?;
     let url = url::Url::parse(&server.url())?;
+    point_at_devnet(&mut config, &home, &world, &server, &node.ws_url())?;
+    let store = Arc::new(
+        Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
+            .await
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let clock = Arc::new(audit_run::DevnetClock::new(&url)?);
+    let auditor = service::auditor(&config, store, clock).await?;
+    // Absolute, so the printed path opens from anywhere.
+    let page = std::path::absolute(home.join("report.html"))?;
+    let mut plan = service::plan(&config, Some(page.clone())).await?;
+    plan.backoff_base = Duration::from_millis(200);
+    let service = service::service(&auditor, plan)?;
+    let cycles = service.cycles();
+    let (stop, stopped) = watch::channel(false);
+    let loop_task = tokio::spawn(service.run(stopped));
 
-    // The demo's own config: every URL at the devnet, its own data dir.
+    let driven = drive(&server, cycles, args.simulated_hours, global.json).await;
+    let _ = stop.send(true);
+    let summary = loop_task.await.context("the service loop panicked")?;
+    driven?;
+    let on_chain = weights_on_chain(&auditor, &config).await;
+    let seconds = started.elapsed().as_secs_f64();
+    if global.json {
+        print!(
+            "{}",
+            output::json(&serde_json::json!({
+                "world": world_dir, "devnet": url, "chain": node.ws_url(),
+                "simulated_hours": args.simulated_hours, "service": summary,
+                "weights_on_chain": on_chain, "page": page, "seconds": seconds,
+            }))
+        );
+    } else {
+        println!(
+            "devnet serving {} at {url}, chain at {}; {} simulated hour(s) in {seconds:.1} s\n",
+            world_dir.display(),
+            node.ws_url(),
+            args.simulated_hours
+        );
+        print!("{}", service::render(&summary));
+        match &on_chain {
+            Some(n) => println!("weights on the devnet chain for the validator: {n} miner(s)"),
+            None => println!("weights on the devnet chain for the validator: none"),
+        }
+        println!("report page: {}", page.display());
+    }
+    drop(server);
+    let idle = summary.stages.iter().find(|(_, t)| t.succeeded == 0);
+    Ok(match idle {
+        Some((name, _)) => {
+            tracing::error!("stage {name} never succeeded in the demo");
+            exit::FAILURE
+        }
+        None => exit::SUCCESS,
+    })
+}
+
+/// The demo's own config: every URL at the devnet, its own data dir,
+/// every stage on, weights sent as the devnet's validator, and intervals
+/// short enough for simulated hours.
+fn point_at_devnet(
+    config: &mut Config,
+    home: &std::path::Path,
+    world: &World,
+    server: &devnet::DevnetServer,
+    chain_url: &str,
+) -> Result<()> {
+    let url = url::Url::parse(&server.url())?;
     config.data_dir = home.join("data");
     config.database_url = None;
+    config.api_key = Some(Secret::new("devnet".into()));
     config.endpoints.api = url.clone();
     config.endpoints.llm = url.clone();
     config.endpoints.chute_url_template = server.chute_url_template();
     config.validators = vec![ValidatorConfig {
         name: "devnet".into(),
         hotkey: world.meta.validator_hotkey.clone(),
-        url: url.clone(),
+        url,
     }];
     config.netuid = world.meta.netuid;
-    config.subtensor.url = url::Url::parse(&node.ws_url())?;
+    config.subtensor.url = url::Url::parse(chain_url)?;
     config.subtensor.archive_url = None;
-    let store = Arc::new(
-        Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
-            .await
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
-    let at = world.now();
-    let mut options = sync::options(
-        &config,
-        &crate::cli::SyncArgs {
-            at: Some(at),
-            hotkey: None,
-            no_miner_reports: false,
-            lock: crate::cli::LockArgs {
-                wait: args.lock.wait,
-            },
-        },
-    );
-    options.validators = [(world.meta.validator_hotkey.clone(), url.to_string())].into();
-    let client = Arc::new(sync::chutes_client(&config)?);
-    let chain = Arc::new(sync::chain(&config).await?);
-    let synced = sync::ingest(
-        store.clone(),
-        client.clone(),
-        chain.clone(),
-        options.clone(),
-        global.json,
-    )
-    .await?;
-    let scored = weights::score(&store, &config, at).await?;
-    // Synthetics: one of each type through the devnet's router, the hour
-    // published and synced, every attempt looked up in the exports.
-    config.api_key = Some(crate::config::Secret::new("devnet".into()));
-    let resync = |at| {
-        let (store, client, chain, mut options) = (
-            store.clone(),
-            client.clone(),
-            chain.clone(),
-            options.clone(),
-        );
-        options.at = at;
-        async move {
-            sync::ingest(store, client, chain, options, true)
-                .await
-                .map(|_| ())
-        }
-    };
-    let synthetics = synth::demo(&config, &store, &server, args.size.seed, resync).await?;
-    let compared =
-        compare_prom::compare(&store, &config, at, prom_compare::DEFAULT_THRESHOLD, None).await?;
-    if global.json {
-        print!(
-            "{}",
-            output::json(&serde_json::json!({
-                "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
-                "synthetics": synthetics, "compare_prom": compared,
-            }))
-        );
-    } else {
-        println!(
-            "devnet serving {} at {url}, chain at {}\n",
-            world_dir.display(),
-            node.ws_url()
-        );
-        print!("{}", sync::render(&synced));
-        println!();
-        print!("{}", weights::render(&scored, config.scoring.delta_flag));
-        println!();
-        print!("{}", synth::render_summary(&synthetics.sent));
-        print!("{}", synth::render_verification(&synthetics.verification));
-        print!("\ncompare-prom: {}", compare_prom::summary_line(&compared));
+    let w = &mut config.set_weights;
+    w.enabled = true;
+    w.ss58 = Some(world.meta.validator_hotkey.clone());
+    w.secret_seed = Some(Secret::new(super::devnet::DEV_VALIDATOR_SEED.into()));
+    w.hotkey_file = None;
+    let i = &mut config.intervals;
+    (i.sync_seconds, i.synthetics_seconds) = (1, 1);
+    (i.compare_prom_seconds, i.weights_seconds) = (1, 1);
+    config.run.stages = Default::default();
+    for task in [
+        &mut config.synthetics.chat,
+        &mut config.synthetics.completion,
+        &mut config.synthetics.image,
+        &mut config.synthetics.tts,
+        &mut config.synthetics.embed,
+    ] {
+        task.enabled = true;
     }
-    drop(server);
-    Ok(
-        if synced.integrity_violation || !synthetics.verification.is_clean() {
-            exit::INTEGRITY
-        } else {
-            exit::SUCCESS
-        },
-    )
+    Ok(())
+}
+
+/// Waits for the first cycle, then publishes `hours` hours one at a time,
+/// each time waiting for a cycle that started after the hour was out.
+async fn drive(
+    server: &devnet::DevnetServer,
+    mut cycles: watch::Receiver<u64>,
+    hours: u32,
+    quiet: bool,
+) -> Result<()> {
+    wait_for(&mut cycles, 1).await?;
+    for hour in 1..=hours {
+        let published = server.advance()?;
+        if !quiet {
+            eprintln!(
+                "devnet: hour {hour}/{hours} published (entry at block {}, {} invocation rows)",
+                published.entry.block, published.invocation_rows
+            );
+        }
+        // The cycle in flight may have listed before the hour was out.
+        let seen = *cycles.borrow();
+        wait_for(&mut cycles, seen + 2).await?;
+    }
+    Ok(())
+}
+
+async fn wait_for(cycles: &mut watch::Receiver<u64>, n: u64) -> Result<()> {
+    match tokio::time::timeout(HOUR_TIMEOUT, cycles.wait_for(|c| *c >= n)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => bail!("the service loop ended before cycle {n}"),
+        Err(_) => bail!(
+            "the loop did not finish cycle {n} within {} s",
+            HOUR_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// How many miners the validator's weights on the devnet chain name.
+async fn weights_on_chain(auditor: &audit_run::Auditor, config: &Config) -> Option<usize> {
+    let ss58 = config.set_weights.ss58.as_deref()?;
+    let chain = &auditor.chain.client;
+    let uid = chain.uid_of(config.netuid, ss58).await.ok()??;
+    let weights = chain.weights(config.netuid, uid).await.ok()?;
+    (!weights.is_empty()).then_some(weights.len())
 }

@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod devnet;
 mod report;
+mod run;
 mod status;
 mod sync;
 mod synth;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Weights(args) => weights::run(&cli.global, args).await,
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command).await,
+        Command::Run(args) => run::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Report(args) => report::run(&cli.global, args).await,
         Command::Synth(args) => synth::run(&cli.global, args).await,

@@ -95,17 +95,23 @@ pub enum Rounds {
 
 /// The Chutes client with the API key, which synthetics require.
 pub fn client(config: &Config) -> Result<ChutesClient> {
-    if config.api_key.is_none() {
-        return Err(ConfigError::Value {
-            key: "api_key".into(),
-            message: format!(
-                "synthetics need a Chutes API key: set api_key or {}",
-                crate::config::ENV_API_KEY
-            ),
-        }
-        .into());
-    }
+    require_api_key(config, "")?;
     super::sync::chutes_client(config)
+}
+
+/// Synthetics are paid requests: without a key they cannot be sent.
+/// `other_way` adds a remedy to the message (`, or …`).
+pub fn require_api_key(config: &Config, other_way: &str) -> Result<(), ConfigError> {
+    if config.api_key.is_some() {
+        return Ok(());
+    }
+    Err(ConfigError::Value {
+        key: "api_key".into(),
+        message: format!(
+            "synthetics need a Chutes API key: set api_key or {}{other_way}",
+            crate::config::ENV_API_KEY
+        ),
+    })
 }
 
 /// The prompts the config names; fallbacks are logged and kept as notes.
@@ -411,52 +417,4 @@ pub fn render_verification(v: &Verification) -> String {
         v.findings.len()
     ));
     text
-}
-
-/// What the demo's synthetics did: sent one of each type, published the
-/// hour, synced it, verified.
-#[derive(Debug, Serialize)]
-pub struct DemoSynthetics {
-    pub sent: SynthReport,
-    pub verification: Verification,
-}
-
-/// The demo's synthetics against its devnet: one request of each type,
-/// the open hour and an empty one after it published (so the first lies
-/// before the newest entry's start), a sync at the newest entry, and the
-/// check. `sync_at` syncs the store at the given time.
-pub async fn demo<F, Fut>(
-    config: &Config,
-    store: &Store,
-    server: &devnet::DevnetServer,
-    seed: u64,
-    sync_at: F,
-) -> Result<DemoSynthetics>
-where
-    F: FnOnce(NaiveDateTime) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    let client = client(config)?;
-    let choice = TaskChoice::Each(TaskType::ALL.to_vec());
-    let sent = send_rounds(
-        config,
-        &client,
-        store,
-        &choice,
-        RenderOptions::none(),
-        seed,
-        Rounds::Count(1),
-    )
-    .await?;
-    server.advance()?;
-    let published = server.advance()?;
-    let at = audit_store::time::parse_utc(&published.entry.created_at).with_context(|| {
-        format!(
-            "the devnet published an unreadable time {}",
-            published.entry.created_at
-        )
-    })?;
-    sync_at(at).await?;
-    let verification = check(config, store, at).await?;
-    Ok(DemoSynthetics { sent, verification })
 }

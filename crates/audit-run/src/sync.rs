@@ -1,0 +1,121 @@
+//! The sync stage: `audit_sync::sync` as of the clock's present, then the
+//! catalog's entry counts and the integrity violations into the metrics.
+
+use std::collections::BTreeMap;
+
+use audit_model::EntryState;
+use audit_service::{StageContext, StageError, StageOutcome};
+use audit_sync::{SyncOptions, SyncSummary};
+
+use crate::Auditor;
+
+/// Loads every new entry that checks out against the chain.
+pub struct SyncStage {
+    auditor: Auditor,
+    options: SyncOptions,
+}
+
+impl SyncStage {
+    /// A sync with `options` (`at` is replaced by the clock at each run).
+    pub fn new(auditor: Auditor, options: SyncOptions) -> Self {
+        SyncStage { auditor, options }
+    }
+
+    async fn sync(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
+        let a = &self.auditor;
+        let mut options = self.options.clone();
+        options.at = crate::now(a.clock.as_ref()).await?;
+        let summary = audit_sync::sync(
+            a.store.clone(),
+            a.client.clone(),
+            a.chain.clone(),
+            &options,
+            |_, _, _| {},
+        )
+        .await?;
+        for (source, count) in integrity_violations(&summary, &a.validators) {
+            context.metrics.add_integrity_violations(source, count);
+        }
+        let catalog = a.store.catalog().summary().await?;
+        let mut by_state: BTreeMap<EntryState, u64> =
+            EntryState::ALL.iter().map(|s| (*s, 0)).collect();
+        for count in &catalog.entries {
+            *by_state.entry(count.state).or_default() += count.count;
+        }
+        for (state, count) in by_state {
+            context.metrics.set_entries(state.as_str(), count);
+        }
+        Ok(StageOutcome {
+            new_data: summary.loaded > 0 || summary.reverified > 0 || summary.pruned > 0,
+            summary: line(&summary, options.at),
+        })
+    }
+}
+
+/// Rejections that failed a hash or commitment check, by who published
+/// the entry (`validator` or `miner`).
+fn integrity_violations(summary: &SyncSummary, validators: &[String]) -> Vec<(&'static str, u64)> {
+    let mut counts = BTreeMap::new();
+    for r in summary.rejected.iter().filter(|r| r.integrity) {
+        let source = if validators.contains(&r.hotkey) {
+            "validator"
+        } else {
+            "miner"
+        };
+        *counts.entry(source).or_insert(0u64) += 1;
+    }
+    counts.into_iter().collect()
+}
+
+fn line(s: &SyncSummary, at: chrono::NaiveDateTime) -> String {
+    let integrity = s.rejected.iter().filter(|r| r.integrity).count();
+    format!(
+        "synced at {}: {} listed, {} loaded, {} already loaded, {} unverifiable, {} rejected ({integrity} integrity), {} failed (retried), {} hours without an entry",
+        at.format("%Y-%m-%d %H:%M"),
+        s.listed,
+        s.loaded,
+        s.already_loaded,
+        s.unverifiable,
+        s.rejected.len(),
+        s.failed.len(),
+        s.gaps.len()
+    )
+}
+
+crate::stage!(SyncStage, "sync", sync);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_sync::{FaultKind, Rejection};
+
+    fn rejection(hotkey: &str, integrity: bool) -> Rejection {
+        Rejection {
+            entry_id: "1b4e28ba-2fa1-11d2-883f-0016d3cca427".into(),
+            hotkey: hotkey.into(),
+            block: 1,
+            reason: "report sha256 does not match the commitment".into(),
+            kind: if integrity {
+                FaultKind::Integrity
+            } else {
+                FaultKind::Malformed
+            },
+            integrity,
+        }
+    }
+
+    #[test]
+    fn only_integrity_rejections_count_and_by_publisher() {
+        let summary = SyncSummary {
+            rejected: vec![
+                rejection("5Validator", true),
+                rejection("5Miner", true),
+                rejection("5Miner", true),
+                rejection("5Validator", false),
+            ],
+            ..SyncSummary::default()
+        };
+        let counts = integrity_violations(&summary, &["5Validator".to_string()]);
+        assert_eq!(counts, vec![("miner", 2), ("validator", 1)]);
+    }
+}

@@ -1,0 +1,258 @@
+//! `auditctl run`: the auditor as a service. This module turns the
+//! configuration into an `audit_run::RunPlan`, takes the data directory's
+//! write lock, starts the listener, and waits for SIGINT/SIGTERM; the
+//! stages are `audit_run`'s, the loop `audit_service`'s.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use audit_run::{Auditor, Clock, Intervals, PageSettings, RunPlan, SyntheticsSettings};
+use audit_service::{ServiceSummary, StageTally};
+use audit_store::Store;
+use tokio::sync::watch;
+
+use super::{report, sync, synth};
+use crate::cli::{ClockArg, Global, RunArgs};
+use crate::config::{Config, ConfigError};
+use crate::{exit, output};
+
+pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    // The plan first: a stage that cannot run is a configuration error,
+    // reported before the data directory is touched.
+    let page = args.page.clone().or_else(|| config.run.page.clone());
+    let plan = plan(&config, page).await?;
+    plan.check().map_err(plan_error)?;
+    let store = open_store(&config).await?;
+    let clock: Arc<dyn Clock> = match args.clock {
+        ClockArg::System => Arc::new(audit_run::SystemClock),
+        ClockArg::Devnet => Arc::new(audit_run::DevnetClock::new(&config.endpoints.api)?),
+    };
+    let auditor = auditor(&config, store, clock).await?;
+    let service = service(&auditor, plan)?;
+
+    let (stop, stopped) = watch::channel(false);
+    if let Some(addr) = args.listen.or(config.run.listen) {
+        let (bound, _) = audit_run::listen(addr, service.observed(), stopped.clone())
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        tracing::info!("listening on http://{bound} (/healthz, /metrics, /)");
+    }
+    tokio::spawn(async move {
+        audit_service::shutdown_signal().await;
+        tracing::info!("stopping: the step in flight finishes first");
+        let _ = stop.send(true);
+    });
+    let summary = service.run(stopped).await;
+    if global.json {
+        print!("{}", output::json(&summary));
+    } else {
+        print!("{}", render(&summary));
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// The service over `auditor`; a plan that cannot run is the
+/// configuration's fault (exit code 2).
+pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<audit_service::Service> {
+    audit_run::service(auditor, plan).map_err(plan_error)
+}
+
+fn plan_error(e: audit_run::PlanError) -> anyhow::Error {
+    ConfigError::Value {
+        key: "run.stages".into(),
+        message: e.to_string(),
+    }
+    .into()
+}
+
+/// The store, opened for writing: a second `run` (or a `sync`) on the same
+/// data directory is refused while this one holds the lock.
+pub async fn open_store(config: &Config) -> Result<Arc<Store>> {
+    let request = audit_store::LockRequest {
+        command: "auditctl run".into(),
+        wait: audit_store::LockWait::Refuse,
+    };
+    let store = Store::open_for_writing(&config.data_dir, Some(&config.database_url()), &request)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the store in {} for `auditctl run` (one service per data directory; it does not queue)",
+                config.data_dir.display()
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// What every stage shares, from the configuration.
+pub async fn auditor(config: &Config, store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Auditor> {
+    Ok(Auditor {
+        store,
+        client: Arc::new(sync::chutes_client(config)?),
+        chain: Arc::new(sync::chain(config).await?),
+        clock,
+        validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
+    })
+}
+
+/// The stages the configuration turns on, with their settings; the page
+/// goes to `page` (default `<data_dir>/report.html`).
+pub async fn plan(config: &Config, page: Option<PathBuf>) -> Result<RunPlan> {
+    let stages = &config.run.stages;
+    let i = &config.intervals;
+    let sync_args = crate::cli::SyncArgs {
+        at: None,
+        hotkey: None,
+        no_miner_reports: false,
+        lock: crate::cli::LockArgs { wait: false },
+    };
+    Ok(RunPlan {
+        intervals: Intervals {
+            sync: Duration::from_secs(i.sync_seconds),
+            synthetics: Duration::from_secs(i.synthetics_seconds),
+            compare_prom: Duration::from_secs(i.compare_prom_seconds),
+            weights: Duration::from_secs(i.weights_seconds),
+        },
+        backoff_base: Duration::from_secs(i.sync_seconds.min(5)),
+        sync: stages.sync.then(|| sync::options(config, &sync_args)),
+        score: stages
+            .score
+            .then(|| (config.netuid, config.scoring.clone())),
+        weights: match config.set_weights.enabled {
+            true => Some(weights_settings(config).await?),
+            false => None,
+        },
+        compare_prom: stages
+            .compare_prom
+            .then_some(prom_compare::DEFAULT_THRESHOLD),
+        synthetics: match stages.synthetics {
+            true => Some(synthetics_settings(config)?),
+            false => None,
+        },
+        synth_verify: stages.synth_verify,
+        page: stages.report.then(|| PageSettings {
+            report: report::settings(config),
+            out: Some(page.unwrap_or_else(|| config.data_dir.join("report.html"))),
+        }),
+    })
+}
+
+/// The signing key and the chain weights go to.
+async fn weights_settings(config: &Config) -> Result<audit_run::WeightsSettings> {
+    let w = &config.set_weights;
+    let Some(seed) = &w.secret_seed else {
+        return Err(ConfigError::Value {
+            key: "set_weights.secret_seed".into(),
+            message: format!(
+                "set_weights.enabled needs the hotkey: set secret_seed, hotkey_file or {}",
+                crate::config::ENV_SECRET_SEED
+            ),
+        }
+        .into());
+    };
+    let hotkey =
+        subtensor::Hotkey::from_seed_hex(seed.expose()).map_err(|e| ConfigError::Value {
+            key: "set_weights.secret_seed".into(),
+            message: e.to_string(),
+        })?;
+    let beacon = w.beacon.beacon().map_err(|message| ConfigError::Value {
+        key: "set_weights.beacon.public_key".into(),
+        message,
+    })?;
+    let url = config.subtensor.url.as_str();
+    let options = subtensor::ClientOptions {
+        call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
+        ..subtensor::ClientOptions::default()
+    };
+    let chain = subtensor::SubtensorClient::connect(url, options)
+        .await
+        .with_context(|| format!("connecting to the chain at {url} to send weights"))?;
+    Ok(audit_run::WeightsSettings {
+        chain,
+        chain_url: url.to_string(),
+        hotkey,
+        configured_address: w.ss58.clone(),
+        netuid: config.netuid,
+        version_key: w.version_key,
+        max_entry_age: Duration::from_secs(w.max_entry_age_seconds),
+        beacon,
+        block_time: Duration::from_secs(w.block_time_seconds),
+    })
+}
+
+/// One random enabled type per round, as upstream; the API key is needed.
+fn synthetics_settings(config: &Config) -> Result<SyntheticsSettings> {
+    synth::require_api_key(config, ", or turn run.stages.synthetics off")?;
+    Ok(SyntheticsSettings {
+        prompts: synth::prompts(config)?,
+        choice: synth::choice(config, &[])?,
+        seed: clock_seed(),
+    })
+}
+
+fn clock_seed() -> u64 {
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// Each stage's runs and its last line.
+pub fn render(summary: &ServiceSummary) -> String {
+    let mut table = output::table(["stage", "succeeded", "failed", "last"]);
+    for (name, tally) in &summary.stages {
+        table.add_row([
+            name.clone(),
+            tally.succeeded.to_string(),
+            tally.failed.to_string(),
+            last_line(tally),
+        ]);
+    }
+    output::align_right(&mut table, &[1, 2]);
+    format!(
+        "{} cycle(s): {} stage run(s) succeeded, {} failed\n{table}\n",
+        summary.cycles, summary.succeeded, summary.failed
+    )
+}
+
+fn last_line(tally: &StageTally) -> String {
+    match (&tally.last_summary, &tally.last_error) {
+        (Some(line), _) => line.clone(),
+        (None, Some(error)) => format!("failed: {error}"),
+        (None, None) => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_closing_table_names_each_stage_and_its_last_line() {
+        let mut summary = ServiceSummary {
+            cycles: 3,
+            succeeded: 5,
+            failed: 1,
+            ..ServiceSummary::default()
+        };
+        summary.stages.insert(
+            "sync".into(),
+            StageTally {
+                succeeded: 2,
+                failed: 1,
+                last_summary: Some("synced: 2 loaded".into()),
+                last_error: Some("GET /audit/: 503".into()),
+            },
+        );
+        summary.stages.insert(
+            "weights".into(),
+            StageTally {
+                succeeded: 0,
+                failed: 1,
+                last_summary: None,
+                last_error: Some("refused: rate limit".into()),
+            },
+        );
+        insta::assert_snapshot!(render(&summary));
+    }
+}
