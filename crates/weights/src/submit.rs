@@ -217,7 +217,7 @@ fn request<'a>(
     now: DateTime<Utc>,
 ) -> SendRequest<'a> {
     let since_epoch = now
-        .signed_duration_since(DateTime::UNIX_EPOCH)
+        .signed_duration_since(DateTime::<Utc>::UNIX_EPOCH)
         .to_std()
         .unwrap_or(Duration::ZERO);
     SendRequest {
@@ -373,7 +373,7 @@ mod tests {
             newest_entry_age: None,
             unverifiable_entries: 0,
         };
-        blank_record(&settings, &run, DateTime::UNIX_EPOCH)
+        blank_record(&settings, &run, DateTime::<Utc>::UNIX_EPOCH)
     }
 
     #[test]
