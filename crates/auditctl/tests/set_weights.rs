@@ -58,7 +58,12 @@ fn this_hour() -> NaiveDateTime {
 
 /// One validator entry published at `hour`, loaded, with invocations
 /// `(miner hotkey, compute units)`, and the metagraph of the chain.
-async fn build_lake(store: &Store, hour: NaiveDateTime, rows: &[(String, f64)], unverifiable: bool) {
+async fn build_lake(
+    store: &Store,
+    hour: NaiveDateTime,
+    rows: &[(String, f64)],
+    unverifiable: bool,
+) {
     let validator = address(Sr25519Keyring::Alice);
     let entry = AuditEntry {
         entry_id: ENTRY_ID.into(),
@@ -352,7 +357,10 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     let out = auditctl(&config, &t, &["weights", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("dry run, nothing sent; would send:"), "{stdout}");
+    assert!(
+        stdout.contains("dry run, nothing sent; would send:"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(&format!(
             "set_weights on subnet 64 from uid 0 (version key 0, chain block {})",
@@ -365,7 +373,10 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
         stdout.contains("hours without a verified validator entry in the 7 days scored: 167"),
         "{stdout}"
     );
-    assert!(stdout.contains("unverifiable entries scored: none"), "{stdout}");
+    assert!(
+        stdout.contains("unverifiable entries scored: none"),
+        "{stdout}"
+    );
 
     let out = auditctl(&config, &t, &["--json", "weights", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -389,7 +400,11 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     assert_eq!(node.submissions(), 0);
     assert!(chain.weights(NETUID, 0).await.unwrap().is_empty());
     assert_eq!(
-        t.store().catalog().latest_weights_submission().await.unwrap(),
+        t.store()
+            .catalog()
+            .latest_weights_submission()
+            .await
+            .unwrap(),
         None,
         "a dry run is not an attempt"
     );
@@ -431,9 +446,10 @@ async fn a_commit_is_revealed_at_its_round_and_one_to_the_wrong_key_is_reported_
             .unwrap()
             .public_key()
             .to_bytes();
-        let wrong = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace(&hex::encode(node.beacon().public_key), &hex::encode(stranger));
+        let wrong = std::fs::read_to_string(&config).unwrap().replace(
+            &hex::encode(node.beacon().public_key),
+            &hex::encode(stranger),
+        );
         std::fs::write(&config, wrong).unwrap();
         let out = auditctl(&config, &t, &["--json", "weights"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -453,7 +469,9 @@ async fn a_commit_is_revealed_at_its_round_and_one_to_the_wrong_key_is_reported_
         let out = auditctl(&config, &t, &["weights", "--dry-run"]);
         let stdout = text(&out.stdout);
         assert!(
-            stdout.contains(&format!("previous commit (submission {commit_id}): NOT REVEALED")),
+            stdout.contains(&format!(
+                "previous commit (submission {commit_id}): NOT REVEALED"
+            )),
             "{stdout}\n{}",
             text(&out.stderr)
         );
@@ -532,7 +550,15 @@ async fn each_precondition_refuses_in_its_own_words_and_sends_nothing() {
             ..CommitRevealGenesis::default()
         },
     );
-    let cases: Vec<(ChainGenesis, NaiveDateTime, Vec<(String, f64)>, bool, (&str, &str), &str, String)> = vec![
+    let cases: Vec<(
+        ChainGenesis,
+        NaiveDateTime,
+        Vec<(String, f64)>,
+        bool,
+        (&str, &str),
+        &str,
+        String,
+    )> = vec![
         (
             plain(),
             this_hour(),
@@ -540,7 +566,9 @@ async fn each_precondition_refuses_in_its_own_words_and_sends_nothing() {
             false,
             (es.as_str(), ea.as_str()),
             "",
-            format!("not sent: {ea} is not registered on subnet 64: register it before sending weights"),
+            format!(
+                "not sent: {ea} is not registered on subnet 64: register it before sending weights"
+            ),
         ),
         (
             plain(),
@@ -582,11 +610,19 @@ async fn each_precondition_refuses_in_its_own_words_and_sends_nothing() {
     for (genesis, hour, rows, unverifiable, signer, extra, expected) in cases {
         let (out, sent) = refusal(genesis, hour, &rows, unverifiable, signer, extra).await;
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
         assert!(stdout.contains(&expected), "{expected}\n{stdout}");
         assert_eq!(sent, 0, "nothing sent: {expected}");
         if unverifiable {
-            assert!(stdout.contains("UNVERIFIABLE: 1 scored entries"), "{stdout}");
+            assert!(
+                stdout.contains("UNVERIFIABLE: 1 scored entries"),
+                "{stdout}"
+            );
         }
     }
 }
@@ -603,7 +639,12 @@ async fn a_tampered_signature_is_a_chain_refusal_tried_once() {
 
         let out = auditctl(&config, &t, &["weights"]);
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
         assert!(
             stdout.contains("not sent: the chain refused the call (not retried):"),
             "{stdout}"

@@ -150,7 +150,15 @@ async fn weights_compares_with_the_chain_and_records_the_run() {
     assert_eq!(doc["sending"], "not_enabled");
     assert_eq!(doc["coverage"]["unverifiable_entries_used"], 0);
     // The one entry covers 09:00-10:00; the other hours of the week are gaps.
-    assert_eq!(doc["coverage"]["gaps"].as_array().unwrap().len(), 7 * 24 - 1);
+    assert_eq!(
+        doc["coverage"]["gaps"].as_array().unwrap().len(),
+        7 * 24 - 1
+    );
+    // The gaps' count is asserted above; the snapshot keeps their ends.
+    let mut doc = doc;
+    let gaps = doc["coverage"]["gaps"].as_array().unwrap();
+    let ends = serde_json::json!([gaps.first(), gaps.last()]);
+    doc["coverage"]["gaps"] = ends;
     // As text: serde_json arbitrary_precision (turned on by a chain
     // dependency) makes insta print numbers of a Value as structs.
     insta::assert_snapshot!("weights_json", serde_json::to_string_pretty(&doc).unwrap());

@@ -67,12 +67,8 @@ impl Hotkey {
         // The copies of the secret made here are zeroed when dropped; the
         // pair's own secret key zeroes itself (schnorrkel).
         let bytes = Zeroizing::new(hex::decode(hex_digits).map_err(|_| KeyError::BadSeed)?);
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| KeyError::BadSeed)?,
-        );
+        let seed: Zeroizing<[u8; 32]> =
+            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| KeyError::BadSeed)?);
         Ok(Hotkey {
             pair: sr25519::Pair::from_seed(&seed),
         })

@@ -455,7 +455,13 @@ pub async fn reveal_status(
 ) -> Result<Landing, ChainError> {
     let on_chain = chain.weights(commit.netuid, commit.uid).await?;
     let applied_since = match commit.commit_block {
-        Some(block) => chain.last_update(commit.netuid, commit.uid).await?.unwrap_or(0) > block,
+        Some(block) => {
+            chain
+                .last_update(commit.netuid, commit.uid)
+                .await?
+                .unwrap_or(0)
+                > block
+        }
         None => true,
     };
     if on_chain == commit.vector && applied_since {

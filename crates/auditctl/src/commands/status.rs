@@ -147,7 +147,10 @@ pub fn render(report: &StatusReport) -> String {
         &format!("{} (latest {})", c.weights_runs, time(c.latest_weights_run)),
     ]);
     overview.add_row(["agreement runs", &c.agreement_runs.to_string()]);
-    overview.add_row(["last weights submission", &submission(report.last_submission.as_ref())]);
+    overview.add_row([
+        "last weights submission",
+        &submission(report.last_submission.as_ref()),
+    ]);
     overview.add_row([
         "lake",
         &format!(

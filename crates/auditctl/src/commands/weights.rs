@@ -110,7 +110,7 @@ pub fn render_evidence(e: &Evidence) -> String {
     let gaps = if e.gaps.is_empty() {
         "none".to_string()
     } else {
-        format!("{} ({})", e.gaps.len(), super::sync::gaps(&e.gaps))
+        format!("{} ({})", e.gaps.len(), hour_spans(&e.gaps))
     };
     let mut out = format!(
         "hours without a verified validator entry in the {} days scored: {gaps}
@@ -127,6 +127,28 @@ pub fn render_evidence(e: &Evidence) -> String {
         out.push_str("unverifiable entries scored: none\n");
     }
     out
+}
+
+/// Hour ends as runs of consecutive hours, so a week without data reads
+/// as one span rather than 168 times: `2025-02-03 13:00 .. 2025-02-10
+/// 09:00, 2025-02-10 11:00`.
+fn hour_spans(hours: &[NaiveDateTime]) -> String {
+    let mut spans: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::new();
+    for &h in hours {
+        match spans.last_mut() {
+            Some((_, end)) if h - *end == chrono::TimeDelta::hours(1) => *end = h,
+            _ => spans.push((h, h)),
+        }
+    }
+    let at = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
+    spans
+        .iter()
+        .map(|&(first, last)| match first == last {
+            true => at(first),
+            false => format!("{} .. {}", at(first), at(last)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Scores the lake as of `at`, compares with the chain, and records the
@@ -295,4 +317,45 @@ pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
         out.push_str(&format!("final score: {}\n", share(m.score)));
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn gaps_read_as_spans_of_consecutive_hours() {
+        let h = |d, h| {
+            NaiveDate::from_ymd_opt(2025, 2, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let gaps = [
+            h(9, 22),
+            h(9, 23),
+            h(10, 0),
+            h(10, 1),
+            h(10, 5),
+            h(10, 7),
+            h(10, 8),
+        ];
+        assert_eq!(
+            hour_spans(&gaps),
+            "2025-02-09 22:00 .. 2025-02-10 01:00, 2025-02-10 05:00, 2025-02-10 07:00 .. 2025-02-10 08:00"
+        );
+        assert_eq!(hour_spans(&[]), "");
+        let evidence = Evidence {
+            window_days: 7,
+            gaps: vec![h(10, 5)],
+            unverifiable_entries_used: 2,
+        };
+        assert_eq!(
+            render_evidence(&evidence),
+            "hours without a verified validator entry in the 7 days scored: 1 (2025-02-10 05:00)\n\
+             UNVERIFIABLE: 2 scored entries were never proven against the chain \
+             (sync.load_unverifiable); these scores are not sent\n"
+        );
+    }
 }

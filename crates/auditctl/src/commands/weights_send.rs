@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use audit_store::{EntrySource, Store, SubmissionOutcome, WeightsSubmission, WeightsSubmissionRecord};
+use audit_store::{
+    EntrySource, Store, SubmissionOutcome, WeightsSubmission, WeightsSubmissionRecord,
+};
 use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
 use weights::{Action, Mode, Plan, PlannedCall, RevealCheck, ScoredRun, SendOptions, Settings};
@@ -300,7 +302,9 @@ pub fn render(sending: &Sending) -> String {
         SendingAction::NotEnabled => out.push_str(
             "not sent: set_weights.enabled is false (`--dry-run` shows what would be sent)\n",
         ),
-        SendingAction::DryRun { plan: Some(plan), .. } => {
+        SendingAction::DryRun {
+            plan: Some(plan), ..
+        } => {
             out.push_str("dry run, nothing sent; would send:\n");
             out.push_str(&render_plan(plan));
         }
