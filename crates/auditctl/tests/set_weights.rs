@@ -490,21 +490,42 @@ async fn a_commit_is_revealed_at_its_round_and_one_to_the_wrong_key_is_reported_
     .await;
 }
 
-/// Runs `weights` against a fresh lake and node; returns its output and
-/// how many transactions the node received.
-async fn refusal(
+/// One refusal: the chain, the lake, the signer and the extra settings,
+/// and the words expected.
+struct Case<'a> {
     genesis: ChainGenesis,
     hour: NaiveDateTime,
-    rows: &[(String, f64)],
+    rows: Vec<(String, f64)>,
     unverifiable: bool,
-    signer: (&str, &str),
-    extra: &str,
-) -> (Output, u64) {
+    signer: (&'a str, &'a str),
+    extra: &'a str,
+    expected: String,
+}
+
+impl<'a> Case<'a> {
+    /// Everything in order, signed by `signer`: only what a case changes
+    /// refuses.
+    fn ready(signer: (&'a str, &'a str), expected: &str) -> Self {
+        Case {
+            genesis: genesis(false, 100, CommitRevealGenesis::default()),
+            hour: this_hour(),
+            rows: work(),
+            unverifiable: false,
+            signer,
+            extra: "",
+            expected: expected.to_string(),
+        }
+    }
+}
+
+/// Runs `weights` against a fresh lake and node; returns its output and
+/// how many transactions the node received.
+async fn refusal(case: &Case<'_>) -> (Output, u64) {
     let t = audit_store::testing::sqlite_store().await;
-    let (node, _chain) = start(&genesis).await;
-    build_lake(t.store(), hour, rows, unverifiable).await;
+    let (node, _chain) = start(&case.genesis).await;
+    build_lake(t.store(), case.hour, &case.rows, case.unverifiable).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &node, signer.0, signer.1, extra);
+    let config = config(dir.path(), &node, case.signer.0, case.signer.1, case.extra);
     let out = auditctl(&config, &t, &["weights"]);
     (out, node.submissions())
 }
@@ -513,20 +534,11 @@ async fn refusal(
 async fn each_precondition_refuses_in_its_own_words_and_sends_nothing() {
     let alice = Sr25519Keyring::Alice;
     let eve = Sr25519Keyring::Eve;
-    let plain = || genesis(false, 100, CommitRevealGenesis::default());
     let (s, a) = (seed(alice), address(alice));
     let ours = (s.as_str(), a.as_str());
 
     // The upstream example pair: refused when the config is read.
-    let (out, sent) = refusal(
-        plain(),
-        this_hour(),
-        &work(),
-        false,
-        (UPSTREAM_SEED, UPSTREAM_ADDRESS),
-        "",
-    )
-    .await;
+    let (out, sent) = refusal(&Case::ready((UPSTREAM_SEED, UPSTREAM_ADDRESS), "")).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -540,85 +552,55 @@ async fn each_precondition_refuses_in_its_own_words_and_sends_nothing() {
     assert_eq!(sent, 0);
 
     let (es, ea) = (seed(eve), address(eve));
-    let hours_ago = |h| this_hour() - TimeDelta::hours(h);
-    let ghost = vec![(address(Sr25519Keyring::Ferdie), 5.0)];
-    let high_version = genesis(
-        false,
-        100,
-        CommitRevealGenesis {
-            weights_version_key: 1_000,
-            ..CommitRevealGenesis::default()
-        },
-    );
-    let cases: Vec<(
-        ChainGenesis,
-        NaiveDateTime,
-        Vec<(String, f64)>,
-        bool,
-        (&str, &str),
-        &str,
-        String,
-    )> = vec![
-        (
-            plain(),
-            this_hour(),
-            work(),
-            false,
+    let cases = [
+        Case::ready(
             (es.as_str(), ea.as_str()),
-            "",
-            format!(
+            &format!(
                 "not sent: {ea} is not registered on subnet 64: register it before sending weights"
             ),
         ),
-        (
-            plain(),
-            hours_ago(5),
-            work(),
-            false,
-            ours,
-            "  max_entry_age_seconds: 3600\n",
-            "old (max 1h 0m): sync before sending weights".into(),
-        ),
-        (
-            high_version,
-            this_hour(),
-            work(),
-            false,
-            ours,
-            "  version_key: 999\n",
-            "not sent: version key 999 is below subnet 64's WeightsVersionKey 1000".into(),
-        ),
-        (
-            plain(),
-            this_hour(),
-            ghost,
-            false,
-            ours,
-            "",
-            "not sent: no miner has a score: nothing to send".into(),
-        ),
-        (
-            plain(),
-            this_hour(),
-            work(),
-            true,
-            ours,
-            "",
-            "not sent: the scores used 1 unverifiable entries".into(),
-        ),
+        Case {
+            hour: this_hour() - TimeDelta::hours(5),
+            extra: "  max_entry_age_seconds: 3600\n",
+            ..Case::ready(ours, "old (max 1h 0m): sync before sending weights")
+        },
+        Case {
+            genesis: genesis(
+                false,
+                100,
+                CommitRevealGenesis {
+                    weights_version_key: 1_000,
+                    ..CommitRevealGenesis::default()
+                },
+            ),
+            extra: "  version_key: 999\n",
+            ..Case::ready(
+                ours,
+                "not sent: version key 999 is below subnet 64's WeightsVersionKey 1000",
+            )
+        },
+        Case {
+            // Work only by a hotkey that is not on the metagraph.
+            rows: vec![(address(Sr25519Keyring::Ferdie), 5.0)],
+            ..Case::ready(ours, "not sent: no miner has a score: nothing to send")
+        },
+        Case {
+            unverifiable: true,
+            ..Case::ready(ours, "not sent: the scores used 1 unverifiable entries")
+        },
     ];
-    for (genesis, hour, rows, unverifiable, signer, extra, expected) in cases {
-        let (out, sent) = refusal(genesis, hour, &rows, unverifiable, signer, extra).await;
-        let stdout = text(&out.stdout);
+    for case in &cases {
+        let (out, sent) = refusal(case).await;
+        let (stdout, expected) = (text(&out.stdout), &case.expected);
         assert_eq!(
             out.status.code(),
             Some(1),
             "{stdout}\n{}",
             text(&out.stderr)
         );
-        assert!(stdout.contains(&expected), "{expected}\n{stdout}");
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
         assert_eq!(sent, 0, "nothing sent: {expected}");
-        if unverifiable {
+        if case.unverifiable {
             assert!(
                 stdout.contains("UNVERIFIABLE: 1 scored entries"),
                 "{stdout}"

@@ -229,7 +229,7 @@ fn request<'a>(
         newest_entry_age: run.newest_entry_age,
         max_entry_age: settings.max_entry_age,
         unverifiable_entries: run.unverifiable_entries,
-        beacon: settings.beacon.clone(),
+        beacon: settings.beacon,
         block_time: settings.block_time,
         now: since_epoch,
     }
