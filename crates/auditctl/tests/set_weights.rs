@@ -670,3 +670,39 @@ async fn a_seed_in_a_config_others_can_read_is_warned_about() {
     );
     assert!(!stderr.contains(&seed(alice)[2..]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_node_is_retried_then_recorded_as_a_transport_error() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, _chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
+    build_lake(t.store(), this_hour(), &work(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Sr25519Keyring::Alice;
+    let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
+    // Nothing listens on port 1; the URL's password must never show.
+    let text_of_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&node.ws_url(), "ws://auditor:hunter2@127.0.0.1:1");
+    std::fs::write(&config, text_of_config).unwrap();
+
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["submission"]["outcome"], "transport_error");
+    assert_eq!(
+        doc["submission"]["tries"], 3,
+        "retried: the node was never reached"
+    );
+    assert!(!text(&out.stdout).contains("hunter2"));
+    assert!(!text(&out.stderr).contains("hunter2"));
+    let latest = t
+        .store()
+        .catalog()
+        .latest_weights_submission()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.outcome, SubmissionOutcome::TransportError);
+    assert!(!latest.reason.unwrap_or_default().contains("hunter2"));
+    assert_eq!(node.submissions(), 0);
+}

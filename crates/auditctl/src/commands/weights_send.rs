@@ -212,9 +212,12 @@ pub async fn submit(
         },
         Action::DryRun(Err(why)) => SendingAction::DryRun {
             plan: None,
-            refused: Some(why),
+            refused: Some(audit_model::mask_secrets(&why)),
         },
         Action::Attempted { plan, mut record } => {
+            // A transport error quotes the node's URL, which may carry
+            // credentials: masked before it is stored or printed.
+            record.reason = record.reason.map(|r| audit_model::mask_secrets(&r));
             record.submission_id = store.catalog().record_weights_submission(&record).await?;
             mark_run_sent(store, config, &record).await?;
             SendingAction::Attempted {
@@ -263,7 +266,7 @@ async fn record_reveal_check(
     Ok(PreviousCommit {
         submission_id: check.submission_id,
         outcome: check.outcome,
-        error: check.error,
+        error: check.error.map(|e| audit_model::mask_secrets(&e)),
     })
 }
 
