@@ -116,6 +116,10 @@ text_enum!(SyntheticCheck {
     Rerouted => "rerouted",
 });
 
+// After the macro: it is in scope from its definition on.
+pub mod submission;
+pub use submission::{SubmissionOutcome, WeightsCallKind, WeightsSubmissionRecord};
+
 /// An audit entry as listed by `GET /audit/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {

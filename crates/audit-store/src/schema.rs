@@ -125,6 +125,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    weights_submissions (submission_id) {
+        submission_id -> BigInt,
+        run_id -> BigInt,
+        attempted_at -> Timestamp,
+        netuid -> Integer,
+        call -> Nullable<Text>,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        tries -> Integer,
+        sender_uid -> Nullable<Integer>,
+        extrinsic_hash -> Nullable<Text>,
+        block_hash -> Nullable<Text>,
+        block -> Nullable<BigInt>,
+        reveal_round -> Nullable<BigInt>,
+        commit_epoch -> Nullable<BigInt>,
+        checked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    weights_submission_weights (submission_id, uid) {
+        submission_id -> BigInt,
+        uid -> Integer,
+        weight -> Integer,
+    }
+}
+
+diesel::table! {
     agreement_runs (run_id) {
         run_id -> BigInt,
         evaluated_at -> Timestamp,
@@ -158,6 +186,8 @@ diesel::joinable!(entry_exports -> audit_entries (entry_id));
 diesel::joinable!(metagraph_neurons -> metagraph_snapshots (snapshot_id));
 diesel::joinable!(weights_run_miners -> weights_runs (run_id));
 diesel::joinable!(agreement_results -> agreement_runs (run_id));
+diesel::joinable!(weights_submissions -> weights_runs (run_id));
+diesel::joinable!(weights_submission_weights -> weights_submissions (submission_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_entries,
@@ -168,6 +198,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     gpu_counts,
     weights_runs,
     weights_run_miners,
+    weights_submissions,
+    weights_submission_weights,
     agreement_runs,
     agreement_results,
     agreement_missing_hours,

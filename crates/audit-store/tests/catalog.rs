@@ -587,3 +587,96 @@ async fn pruning_the_window_takes_the_old_synthetics_along() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let run = WeightsRun {
+            run_id: 0,
+            evaluated_at: at(5),
+            created_at: at(5),
+            profile_name: "chutes-default".into(),
+            profile_version: 1,
+            snapshot_id: None,
+            sum_abs_delta: 0.0,
+            max_delta: 0.0,
+            submission: None,
+            miners: vec![],
+        };
+        let run_id = catalog.record_weights_run(&run).await.unwrap();
+        assert_eq!(catalog.latest_weights_submission().await.unwrap(), None);
+        let mut commit = WeightsSubmissionRecord {
+            submission_id: 0,
+            run_id,
+            attempted_at: at(6),
+            netuid: 64,
+            call: Some(WeightsCallKind::Timelocked),
+            outcome: SubmissionOutcome::Committed,
+            reason: None,
+            tries: 2,
+            sender_uid: Some(0),
+            extrinsic_hash: Some(format!("0x{}", "ab".repeat(32))),
+            block_hash: Some(format!("0x{}", "cd".repeat(32))),
+            block: Some(4_812_345),
+            reveal_round: Some(u64::from(u32::MAX) + 7),
+            commit_epoch: Some(13_000),
+            checked_at: None,
+            // uids above 255 and the full u16 range survive the signed columns
+            vector: vec![(1, 65_535), (300, 1), (4095, 32_768)],
+        };
+        commit.submission_id = catalog.record_weights_submission(&commit).await.unwrap();
+        let refused = WeightsSubmissionRecord {
+            submission_id: 0,
+            attempted_at: at(7),
+            call: None,
+            outcome: SubmissionOutcome::PreconditionRefused,
+            reason: Some("rate limit: 37 blocks remaining".into()),
+            tries: 0,
+            extrinsic_hash: None,
+            block_hash: None,
+            block: None,
+            reveal_round: None,
+            commit_epoch: None,
+            vector: vec![],
+            ..commit.clone()
+        };
+        let refused_id = catalog.record_weights_submission(&refused).await.unwrap();
+        assert!(refused_id > commit.submission_id);
+
+        // The newest attempt is the refusal; the commit still awaits its reveal.
+        let latest = catalog.latest_weights_submission().await.unwrap().unwrap();
+        assert_eq!(
+            latest,
+            WeightsSubmissionRecord {
+                submission_id: refused_id,
+                ..refused
+            }
+        );
+        let pending = catalog.commit_awaiting_reveal().await.unwrap().unwrap();
+        assert_eq!(pending, commit);
+
+        // A later run finds it dropped at reveal: no longer awaited.
+        catalog
+            .record_reveal_check(commit.submission_id, SubmissionOutcome::Dropped, at(9))
+            .await
+            .unwrap();
+        assert_eq!(catalog.commit_awaiting_reveal().await.unwrap(), None);
+        assert!(catalog
+            .record_reveal_check(9_999, SubmissionOutcome::Revealed, at(9))
+            .await
+            .is_err());
+
+        // Survives a reopen, with the run it belongs to.
+        let reopened = t.reopen().await;
+        let latest = reopened
+            .catalog()
+            .latest_weights_submission()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(latest.run_id, run_id);
+        assert_eq!(latest.outcome, SubmissionOutcome::PreconditionRefused);
+    })
+    .await;
+}

@@ -259,9 +259,14 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct WeightsArgs {
-    /// Compute and compare without sending anything (the only mode yet).
+    /// Compute, compare, and print exactly what would be sent (the call,
+    /// uid by uid the u16 values, the reveal round); send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After a timelocked commit, wait up to this many seconds for the
+    /// chain to reveal it, then check `Weights`.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run")]
+    pub wait_reveal: Option<u64>,
     /// Evaluation time (ISO-8601 UTC, e.g. 2025-02-10T16:00:00Z); default now.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<chrono::NaiveDateTime>,

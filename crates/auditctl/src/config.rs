@@ -833,6 +833,27 @@ impl Config {
         Ok(())
     }
 
+    /// A warning when the hotkey seed in effect sits in a file that the
+    /// group or others may read (the config file or the wallet hotkey
+    /// file): anyone who reads it can sign as the validator. Names the
+    /// file and its mode, never the seed.
+    pub fn seed_exposure(&self) -> Option<String> {
+        let file = match self.sources.secret_seed {
+            SecretSource::ConfigFile => self.sources.config_file.clone()?,
+            SecretSource::HotkeyFile => expand_home(self.set_weights.hotkey_file.as_deref()?),
+            SecretSource::Environment | SecretSource::Unset => return None,
+        };
+        let mode = file_mode(&file)?;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the hotkey seed is in {} (mode {:o}), which users other than its owner can read: \
+                 `chmod 600` it, or give the seed through {ENV_SECRET_SEED}",
+                file.display(),
+                mode & 0o777
+            )
+        })
+    }
+
     /// The catalog URL: the configured one, or SQLite in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -881,12 +902,27 @@ fn expand_home(path: &Path) -> PathBuf {
     }
 }
 
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+}
+
+/// No group/other bits to check off unix.
+#[cfg(not(unix))]
+fn file_mode(_: &Path) -> Option<u32> {
+    None
+}
+
 fn read_hotkey_file(path: &Path) -> Result<HotkeyFile, ConfigError> {
     let path = &expand_home(path);
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // The file holds the seed: zeroed when dropped.
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+        ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?);
     // serde_json's message could quote the input, which holds the seed;
     // keep only the position.
     serde_json::from_str(&text).map_err(|e| ConfigError::Value {

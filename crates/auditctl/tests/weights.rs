@@ -115,15 +115,14 @@ fn auditctl(data_dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn weights_dry_run_compares_with_the_chain_and_records_the_run() {
+async fn weights_compares_with_the_chain_and_records_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     build_lake(&data).await;
 
-    let out = auditctl(
-        &data,
-        &["weights", "--dry-run", "--at", "2025-02-10T12:00:00Z"],
-    );
+    // Sending is off by default: the table, the evidence, and no chain
+    // asked (sending is tested against the devnet node in set_weights.rs).
+    let out = auditctl(&data, &["weights", "--at", "2025-02-10T12:00:00Z"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -148,6 +147,18 @@ async fn weights_dry_run_compares_with_the_chain_and_records_the_run() {
         .map(|m| m["hotkey"].as_str().unwrap())
         .collect();
     assert_eq!(hotkeys, ["5MinerA", "5MinerB"]);
+    assert_eq!(doc["sending"], "not_enabled");
+    assert_eq!(doc["coverage"]["unverifiable_entries_used"], 0);
+    // The one entry covers 09:00-10:00; the other hours of the week are gaps.
+    assert_eq!(
+        doc["coverage"]["gaps"].as_array().unwrap().len(),
+        7 * 24 - 1
+    );
+    // The gaps' count is asserted above; the snapshot keeps their ends.
+    let mut doc = doc;
+    let gaps = doc["coverage"]["gaps"].as_array().unwrap();
+    let ends = serde_json::json!([gaps.first(), gaps.last()]);
+    doc["coverage"]["gaps"] = ends;
     // As text: serde_json arbitrary_precision (turned on by a chain
     // dependency) makes insta print numbers of a Value as structs.
     insta::assert_snapshot!("weights_json", serde_json::to_string_pretty(&doc).unwrap());

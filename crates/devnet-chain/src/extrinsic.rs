@@ -163,6 +163,26 @@ pub fn check(bytes: &[u8], chain: &Chain<'_>) -> Result<Checked, Invalid> {
     })
 }
 
+/// Flips one bit of a signed extrinsic's signature in place, as a
+/// man-in-the-middle would; the fault switch behind
+/// `ChainNode::tamper_signatures`. `false` when `bytes` is too short to
+/// hold a signature (the pool then refuses it as malformed anyway).
+pub fn tamper_signature(bytes: &mut [u8]) -> bool {
+    let mut input = &bytes[..];
+    if Compact::<u32>::decode(&mut input).is_err() {
+        return false;
+    }
+    // length prefix, version byte, address (variant + 32), signature variant
+    let at = (bytes.len() - input.len()) + 1 + 33 + 1;
+    match bytes.get_mut(at) {
+        Some(byte) => {
+            *byte ^= 1;
+            true
+        }
+        None => false,
+    }
+}
+
 /// An account id as the runtime's types hold it.
 pub fn account(bytes: [u8; 32]) -> AccountId32 {
     AccountId32::new(bytes)
@@ -251,6 +271,17 @@ mod tests {
         tampered[at] ^= 1;
         assert_eq!(run(&tampered, 0), Err(Invalid::BadProof));
         assert!(run(&bytes, 0).is_ok());
+    }
+
+    #[test]
+    fn a_tampered_signature_is_a_bad_proof() {
+        let alice = Hotkey::from_dev_uri("//Alice").unwrap();
+        let mut bytes = sign(&alice, 0, Era::Immortal, 1_000);
+        assert!(run(&bytes, 0).is_ok());
+        assert!(tamper_signature(&mut bytes));
+        assert_eq!(run(&bytes, 0), Err(Invalid::BadProof));
+        assert!(!tamper_signature(&mut [0x04]));
+        assert!(!tamper_signature(&mut []));
     }
 
     #[test]

@@ -168,6 +168,19 @@ impl ChainNode {
         Ok(())
     }
 
+    /// Fault switch: every transaction submitted from now on has one bit
+    /// of its signature flipped before the pool checks it, as by a
+    /// tampering proxy; the pool refuses it as a bad signature.
+    pub fn tamper_signatures(&self, on: bool) {
+        lock(&self.state).tamper_signatures = on;
+    }
+
+    /// Transactions submitted so far, accepted or refused: how a test
+    /// tells a retry from a single try.
+    pub fn submissions(&self) -> u64 {
+        lock(&self.state).submissions
+    }
+
     /// Drops every connection and serves the same state on the same port.
     pub async fn restart(&mut self) -> Result<(), NodeError> {
         if let Some(handle) = self.handle.take() {

@@ -37,6 +37,13 @@ impl State {
     /// Checks a submitted transaction and includes it in a new block: the
     /// nonce is used whether the call succeeds or not, as on a real chain.
     pub(crate) fn submit(&mut self, bytes: &[u8]) -> Result<(u32, [u8; 32]), ErrorObjectOwned> {
+        self.submissions += 1;
+        let tampered = self.tamper_signatures.then(|| {
+            let mut copy = bytes.to_vec();
+            extrinsic::tamper_signature(&mut copy);
+            copy
+        });
+        let bytes = tampered.as_deref().unwrap_or(bytes);
         let head = self.head();
         let hash_of = |n: u32| (n <= head).then(|| block_hash(n));
         let nonce_of = |a: &[u8; 32]| self.nonce(a);

@@ -58,6 +58,10 @@ pub(crate) struct State {
     pub(crate) commitments: BTreeMap<([u8; 32], u32), [u8; 32]>,
     pub(crate) withheld: HashSet<([u8; 32], u32)>,
     pub(crate) pruned_before: u32,
+    /// Fault switch: flip a bit of every submitted signature.
+    pub(crate) tamper_signatures: bool,
+    /// Transactions submitted so far, accepted or not.
+    pub(crate) submissions: u64,
     /// Values that do not change with the block.
     pub(crate) fixed: HashMap<Vec<u8>, Vec<u8>>,
     /// The dev accounts, endowed at genesis.
@@ -145,6 +149,8 @@ impl State {
             commitments,
             withheld: HashSet::new(),
             pruned_before: 0,
+            tamper_signatures: false,
+            submissions: 0,
             fixed: HashMap::new(),
             dev_accounts: genesis::dev_accounts(),
             nonces: HashMap::new(),

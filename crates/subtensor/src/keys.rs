@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sp_core::crypto::{Ss58AddressFormat, Ss58Codec};
 use sp_core::{sr25519, Pair};
+use zeroize::Zeroizing;
 
 use crate::runtime::SS58_PREFIX;
 
@@ -63,8 +64,11 @@ impl Hotkey {
     /// From a `0x`-prefixed 32-byte mini-secret.
     pub fn from_seed_hex(seed: &str) -> Result<Hotkey, KeyError> {
         let hex_digits = seed.trim().strip_prefix("0x").ok_or(KeyError::BadSeed)?;
-        let bytes = hex::decode(hex_digits).map_err(|_| KeyError::BadSeed)?;
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| KeyError::BadSeed)?;
+        // The copies of the secret made here are zeroed when dropped; the
+        // pair's own secret key zeroes itself (schnorrkel).
+        let bytes = Zeroizing::new(hex::decode(hex_digits).map_err(|_| KeyError::BadSeed)?);
+        let seed: Zeroizing<[u8; 32]> =
+            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| KeyError::BadSeed)?);
         Ok(Hotkey {
             pair: sr25519::Pair::from_seed(&seed),
         })
@@ -77,7 +81,7 @@ impl Hotkey {
             path: path.to_path_buf(),
             message: message.to_string(),
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(&e.to_string()))?;
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(&e.to_string()))?);
         let doc: serde_json::Value = serde_json::from_str(&text)
             .map_err(|_| fail("not JSON: an encrypted wallet file must be decrypted first"))?;
         let seed = doc

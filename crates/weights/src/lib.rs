@@ -14,6 +14,8 @@
 //! - [`send`]: the policy applied to the chain as it is at send time: plan
 //!   (read, quantise, check, choose plain or timelocked), send (retry on
 //!   transport only), confirm (read `Weights` back, or judge the reveal).
+//! - [`submit`]: the one entry point for callers: [`set_weights`] runs the
+//!   above from a scored run and returns the record to keep.
 
 #![warn(missing_docs)]
 
@@ -22,6 +24,7 @@ pub mod preconditions;
 pub mod quantise;
 pub mod reveal;
 pub mod send;
+pub mod submit;
 
 pub use payload::{commit_for, CommitError, WeightsTlockPayload, MAX_COMMIT_LEN};
 pub use preconditions::{check, Cleared, Facts, Refusal};
@@ -31,3 +34,4 @@ pub use send::{
     plan, reveal_status, send, Attempt, AttemptOutcome, CommitRecord, Landing, Plan, PlanError,
     PlannedCall, SendError, SendOptions, SendRequest, Submission,
 };
+pub use submit::{set_weights, Action, Mode, Outcome, RevealCheck, ScoredRun, Settings};

@@ -237,6 +237,8 @@ pub enum Landing {
 pub struct Submission {
     /// Every try, in order.
     pub attempts: Vec<Attempt>,
+    /// The including block's number, when included and readable.
+    pub block: Option<u64>,
     /// The end state.
     pub landing: Landing,
 }
@@ -299,16 +301,29 @@ pub async fn send<R: CryptoRng + ?Sized>(
         if !retry || number == options.tries.max(1) {
             break;
         }
-        tokio::time::sleep(options.backoff.saturating_mul(1 << (number - 1).min(6))).await;
+        backoff(options.backoff, number).await;
     }
     let mut submission = Submission {
         attempts,
+        block: None,
         landing: Landing::NotSent,
     };
     if submission.included().is_some() {
-        submission.landing = landing(chain, plan, options.wait_reveal).await;
+        // Inclusion moved the sender's LastUpdate to its block (a reveal
+        // moves it on later): read it before waiting for anything.
+        submission.block = chain
+            .last_update(plan.netuid, plan.uid)
+            .await
+            .ok()
+            .flatten();
+        submission.landing = landing(chain, plan, submission.block, options.wait_reveal).await;
     }
     Ok(submission)
+}
+
+/// Waits before try `number + 1`: `base`, doubling per try (capped).
+pub(crate) async fn backoff(base: Duration, number: u32) {
+    tokio::time::sleep(base.saturating_mul(1 << number.saturating_sub(1).min(6))).await;
 }
 
 async fn one_try(
@@ -363,7 +378,12 @@ fn is_transport(err: &WeightsError) -> bool {
     )
 }
 
-async fn landing(chain: &SubtensorClient, plan: &Plan, wait_reveal: Option<Duration>) -> Landing {
+async fn landing(
+    chain: &SubtensorClient,
+    plan: &Plan,
+    commit_block: Option<u64>,
+    wait_reveal: Option<Duration>,
+) -> Landing {
     match &plan.call {
         PlannedCall::Plain => match chain.weights(plan.netuid, plan.uid).await {
             Ok(on_chain) if on_chain == pairs(&plan.vector) => Landing::Landed,
@@ -380,6 +400,7 @@ async fn landing(chain: &SubtensorClient, plan: &Plan, wait_reveal: Option<Durat
                 netuid: plan.netuid,
                 uid: plan.uid,
                 commit_epoch: reveal.epoch,
+                commit_block,
                 vector: pairs(&plan.vector),
             };
             let deadline = tokio::time::Instant::now() + limit;
@@ -416,19 +437,34 @@ pub struct CommitRecord {
     pub uid: Uid,
     /// The epoch the commit was queued in (its queue's key).
     pub commit_epoch: u64,
+    /// The block the commit was included in, when known: a reveal is
+    /// applied as `set_weights` is, so it moves `LastUpdate` past it.
+    pub commit_block: Option<u64>,
     /// The weights committed, `(uid, value)` ascending.
     pub vector: Vec<(u16, u16)>,
 }
 
 /// Whether a commit is still queued, was revealed, or was dropped: a
 /// commit no longer queued whose weights are not on chain was dropped at
-/// reveal, which the chain never announces.
+/// reveal, which the chain never announces. With the commit's block
+/// known, revealed also means `LastUpdate` moved past it: weights equal
+/// to the vector from an earlier setting do not pass for this reveal.
 pub async fn reveal_status(
     chain: &SubtensorClient,
     commit: &CommitRecord,
 ) -> Result<Landing, ChainError> {
     let on_chain = chain.weights(commit.netuid, commit.uid).await?;
-    if on_chain == commit.vector {
+    let applied_since = match commit.commit_block {
+        Some(block) => {
+            chain
+                .last_update(commit.netuid, commit.uid)
+                .await?
+                .unwrap_or(0)
+                > block
+        }
+        None => true,
+    };
+    if on_chain == commit.vector && applied_since {
         return Ok(Landing::Revealed);
     }
     let ours = chain_account_of_uid(chain, commit).await?;

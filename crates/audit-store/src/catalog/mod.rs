@@ -734,6 +734,113 @@ impl Catalog {
         require_one(n, &run_id.to_string())
     }
 
+    /// Records one attempt to set weights with its vector, atomically;
+    /// returns its id.
+    pub async fn record_weights_submission(
+        &self,
+        submission: &WeightsSubmissionRecord,
+    ) -> Result<i64, StoreError> {
+        let mut guard = self.conn.lock().await;
+        with_conn!(&mut *guard, |c| {
+            c.transaction::<_, StoreError, _>(async |c| {
+                let id: i64 = diesel::insert_into(weights_submissions::table)
+                    .values(NewSubmissionRow::new(submission))
+                    .returning(weights_submissions::submission_id)
+                    .get_result(c)
+                    .await
+                    .map_err(query_err("record weights submission"))?;
+                let rows: Vec<SubmissionWeightRow> = submission
+                    .vector
+                    .iter()
+                    .map(|&(uid, weight)| SubmissionWeightRow {
+                        submission_id: id,
+                        uid: i32::from(uid),
+                        weight: i32::from(weight),
+                    })
+                    .collect();
+                for row in &rows {
+                    diesel::insert_into(weights_submission_weights::table)
+                        .values(row)
+                        .execute(c)
+                        .await
+                        .map_err(query_err("record weights submission vector"))?;
+                }
+                Ok(id)
+            })
+            .await
+        })
+    }
+
+    /// The newest attempt to set weights, if any.
+    pub async fn latest_weights_submission(
+        &self,
+    ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
+        self.newest_submission(None).await
+    }
+
+    /// The newest timelocked commit still awaiting its reveal as far as the
+    /// catalog knows: what the next run checks on chain.
+    pub async fn commit_awaiting_reveal(
+        &self,
+    ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
+        self.newest_submission(Some(SubmissionOutcome::Committed))
+            .await
+    }
+
+    async fn newest_submission(
+        &self,
+        outcome: Option<SubmissionOutcome>,
+    ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
+        let mut guard = self.conn.lock().await;
+        let head: Option<SubmissionRow> = with_conn!(&mut *guard, |c| {
+            let mut query = weights_submissions::table
+                .order((
+                    weights_submissions::attempted_at.desc(),
+                    weights_submissions::submission_id.desc(),
+                ))
+                .select(SubmissionRow::as_select())
+                .into_boxed();
+            if let Some(outcome) = outcome {
+                query = query.filter(weights_submissions::outcome.eq(outcome.as_str()));
+            }
+            query.first(c).await.optional()
+        })
+        .map_err(query_err("read weights submission"))?;
+        let Some(head) = head else { return Ok(None) };
+        let weights: Vec<SubmissionWeightRow> = with_conn!(&mut *guard, |c| {
+            weights_submission_weights::table
+                .filter(weights_submission_weights::submission_id.eq(head.submission_id))
+                .order(weights_submission_weights::uid.asc())
+                .select(SubmissionWeightRow::as_select())
+                .load(c)
+                .await
+        })
+        .map_err(query_err("read weights submission vector"))?;
+        head.into_record(weights).map(Some)
+    }
+
+    /// Records what a later look at a commit found: revealed, dropped, or
+    /// still committed (then only `checked_at` moves).
+    pub async fn record_reveal_check(
+        &self,
+        submission_id: i64,
+        outcome: SubmissionOutcome,
+        checked_at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.conn.lock().await;
+        let n = with_conn!(&mut *guard, |c| {
+            diesel::update(weights_submissions::table.find(submission_id))
+                .set((
+                    weights_submissions::outcome.eq(outcome.as_str()),
+                    weights_submissions::checked_at.eq(Some(checked_at)),
+                ))
+                .execute(c)
+                .await
+        })
+        .map_err(query_err("record reveal check"))?;
+        require_one(n, &submission_id.to_string())
+    }
+
     /// One weights run with its miners (ordered by score, then hotkey).
     pub async fn weights_run(&self, run_id: i64) -> Result<Option<WeightsRun>, StoreError> {
         let mut guard = self.conn.lock().await;

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 pub use audit_model::{
     AuditEntry, EntrySource, EntryState, ExportKind, GpuCount, Listing, MalformedListing,
-    MetagraphSnapshot, Neuron, SyntheticCheck,
+    MetagraphSnapshot, Neuron, SubmissionOutcome, SyntheticCheck, WeightsCallKind,
+    WeightsSubmissionRecord,
 };
 
 /// An audit entry with what the catalog knows about it.

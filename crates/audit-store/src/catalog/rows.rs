@@ -517,3 +517,114 @@ pub(super) struct MissingHourRow {
     pub(super) hotkey: String,
     pub(super) hour: NaiveDateTime,
 }
+
+#[derive(Insertable)]
+#[diesel(table_name = weights_submissions, treat_none_as_default_value = false)]
+pub(super) struct NewSubmissionRow<'a> {
+    run_id: i64,
+    attempted_at: NaiveDateTime,
+    netuid: i32,
+    call: Option<&'static str>,
+    outcome: &'static str,
+    reason: Option<&'a str>,
+    tries: i32,
+    sender_uid: Option<i32>,
+    extrinsic_hash: Option<&'a str>,
+    block_hash: Option<&'a str>,
+    block: Option<i64>,
+    reveal_round: Option<i64>,
+    commit_epoch: Option<i64>,
+    checked_at: Option<NaiveDateTime>,
+}
+
+impl<'a> NewSubmissionRow<'a> {
+    pub(super) fn new(s: &'a WeightsSubmissionRecord) -> Self {
+        NewSubmissionRow {
+            run_id: s.run_id,
+            attempted_at: s.attempted_at,
+            netuid: i32::from(s.netuid),
+            call: s.call.map(WeightsCallKind::as_str),
+            outcome: s.outcome.as_str(),
+            reason: s.reason.as_deref(),
+            tries: i32::try_from(s.tries).unwrap_or(i32::MAX),
+            sender_uid: s.sender_uid.map(i32::from),
+            extrinsic_hash: s.extrinsic_hash.as_deref(),
+            block_hash: s.block_hash.as_deref(),
+            block: s.block.map(to_i64),
+            reveal_round: s.reveal_round.map(to_i64),
+            commit_epoch: s.commit_epoch.map(to_i64),
+            checked_at: s.checked_at,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = weights_submissions)]
+pub(super) struct SubmissionRow {
+    pub(super) submission_id: i64,
+    run_id: i64,
+    attempted_at: NaiveDateTime,
+    netuid: i32,
+    call: Option<String>,
+    outcome: String,
+    reason: Option<String>,
+    tries: i32,
+    sender_uid: Option<i32>,
+    extrinsic_hash: Option<String>,
+    block_hash: Option<String>,
+    block: Option<i64>,
+    reveal_round: Option<i64>,
+    commit_epoch: Option<i64>,
+    checked_at: Option<NaiveDateTime>,
+}
+
+impl SubmissionRow {
+    pub(super) fn into_record(
+        self,
+        weights: Vec<SubmissionWeightRow>,
+    ) -> Result<WeightsSubmissionRecord, StoreError> {
+        Ok(WeightsSubmissionRecord {
+            submission_id: self.submission_id,
+            run_id: self.run_id,
+            attempted_at: self.attempted_at,
+            netuid: narrow(i64::from(self.netuid), "netuid")?,
+            call: self.call.as_deref().map(parse_text).transpose()?,
+            outcome: parse_text(&self.outcome)?,
+            reason: self.reason,
+            tries: narrow(i64::from(self.tries), "tries")?,
+            sender_uid: self
+                .sender_uid
+                .map(|u| narrow(i64::from(u), "sender_uid"))
+                .transpose()?,
+            extrinsic_hash: self.extrinsic_hash,
+            block_hash: self.block_hash,
+            block: self.block.map(|b| narrow(b, "block")).transpose()?,
+            reveal_round: self
+                .reveal_round
+                .map(|r| narrow(r, "reveal_round"))
+                .transpose()?,
+            commit_epoch: self
+                .commit_epoch
+                .map(|e| narrow(e, "commit_epoch"))
+                .transpose()?,
+            checked_at: self.checked_at,
+            vector: weights
+                .into_iter()
+                .map(|w| {
+                    Ok((
+                        narrow(i64::from(w.uid), "weight uid")?,
+                        narrow(i64::from(w.weight), "weight")?,
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = weights_submission_weights)]
+pub(super) struct SubmissionWeightRow {
+    pub(super) submission_id: i64,
+    pub(super) uid: i32,
+    pub(super) weight: i32,
+}

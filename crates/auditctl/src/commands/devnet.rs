@@ -185,6 +185,13 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
             ));
         }
         audit_store::write_atomic(path, config.as_bytes())?;
+        // It holds a seed (a public dev key, but the habit matters, and
+        // auditctl warns about a seed others can read).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
     }
     if global.json {
         print!(

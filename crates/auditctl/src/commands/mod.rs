@@ -10,6 +10,7 @@ mod status;
 mod sync;
 mod synth;
 mod weights;
+mod weights_send;
 mod world_feed;
 
 use std::path::{Path, PathBuf};
@@ -49,9 +50,9 @@ pub fn load_config(global: &Global) -> Result<Config> {
         data_dir: global.data_dir.clone(),
         database_url: global.database_url.clone(),
     };
-    Ok(Config::load(
-        config_path(global).as_deref(),
-        &ProcessEnv,
-        &overrides,
-    )?)
+    let config = Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?;
+    if let Some(warning) = config.seed_exposure() {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
 }

@@ -1,7 +1,7 @@
 //! `auditctl status`: what the catalog and the lake hold.
 
 use anyhow::{Context, Result};
-use audit_store::{CatalogSummary, EntrySource, EntryState, Store};
+use audit_store::{CatalogSummary, EntrySource, EntryState, Store, WeightsSubmissionRecord};
 use serde::Serialize;
 
 use crate::cli::Global;
@@ -16,6 +16,8 @@ pub struct StatusReport {
     pub catalog: CatalogSummary,
     pub lake: LakeStatus,
     pub coverage: Coverage,
+    /// The newest attempt to set weights, whatever became of it.
+    pub last_submission: Option<WeightsSubmissionRecord>,
 }
 
 /// Hours of the window the scores cannot see, and loaded entries whose
@@ -75,6 +77,7 @@ pub async fn run(global: &Global) -> Result<u8> {
             bytes: lake_entries.iter().map(|e| e.bytes).sum(),
         },
         coverage,
+        last_submission: store.catalog().latest_weights_submission().await?,
     };
     if global.json {
         print!("{}", output::json(&report));
@@ -82,6 +85,31 @@ pub async fn run(global: &Global) -> Result<u8> {
         print!("{}", render(&report));
     }
     Ok(exit::SUCCESS)
+}
+
+/// One line: when, how, how it ended, where it landed.
+fn submission(s: Option<&WeightsSubmissionRecord>) -> String {
+    let Some(s) = s else {
+        return "-".into();
+    };
+    let call = s.call.map(|c| format!("{c} ")).unwrap_or_default();
+    let mut line = format!(
+        "{} {call}{} (run {}, {} weights)",
+        time(Some(s.attempted_at)),
+        s.outcome,
+        s.run_id,
+        s.vector.len()
+    );
+    if let Some(block) = s.block {
+        line.push_str(&format!(", block {block}"));
+    }
+    if let Some(round) = s.reveal_round {
+        line.push_str(&format!(", reveal round {round}"));
+    }
+    if let Some(reason) = &s.reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
 }
 
 fn time(t: Option<chrono::NaiveDateTime>) -> String {
@@ -119,6 +147,10 @@ pub fn render(report: &StatusReport) -> String {
         &format!("{} (latest {})", c.weights_runs, time(c.latest_weights_run)),
     ]);
     overview.add_row(["agreement runs", &c.agreement_runs.to_string()]);
+    overview.add_row([
+        "last weights submission",
+        &submission(report.last_submission.as_ref()),
+    ]);
     overview.add_row([
         "lake",
         &format!(
@@ -228,6 +260,24 @@ mod tests {
                 ],
                 missing_from_lake: vec!["1b4e28ba-2fa1-11d2-883f-0016d3cca427".into()],
             },
+            last_submission: Some(WeightsSubmissionRecord {
+                submission_id: 3,
+                run_id: 12,
+                attempted_at: t(23).unwrap(),
+                netuid: 64,
+                call: Some(audit_store::WeightsCallKind::Timelocked),
+                outcome: audit_store::SubmissionOutcome::Dropped,
+                reason: None,
+                tries: 1,
+                sender_uid: Some(0),
+                extrinsic_hash: Some("0xab".into()),
+                block_hash: None,
+                block: Some(4_812_340),
+                reveal_round: Some(9_876_543),
+                commit_epoch: Some(13_000),
+                checked_at: t(23),
+                vector: vec![(1, 65_535), (2, 1)],
+            }),
         };
         insta::assert_snapshot!(render(&report));
     }

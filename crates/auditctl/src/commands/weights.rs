@@ -1,19 +1,45 @@
-//! `auditctl weights --dry-run`: the scores reproduced from the lake, set
-//! against the incentive on chain, and recorded in the catalog. Sending
-//! (`weights::send`) is built and tested at the library level; wiring it
-//! here is the next step of issue 12.
+//! `auditctl weights`: the scores reproduced from the lake, set against
+//! the incentive on chain, recorded in the catalog, and sent when
+//! `set_weights.enabled` (`--dry-run` shows exactly what would be sent).
+//! The output says which hours the scores cannot see (coverage gaps) and
+//! whether unverifiable entries were scored.
+
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use audit_store::Store;
 use chrono::NaiveDateTime;
 use incentives::{ComparedMiner, MinerScore, Scores};
+use serde::Serialize;
 
+use super::weights_send::{self, Sending};
 use crate::cli::{Global, WeightsArgs};
 use crate::config::Config;
 use crate::{exit, output};
 
 /// Everything one run reports.
 pub type WeightsReport = incentives::EvaluatedRun;
+
+/// The run, what its evidence lacks, and what was done about sending.
+#[derive(Debug, Serialize)]
+struct WeightsOutput<'a> {
+    #[serde(flatten)]
+    run: &'a WeightsReport,
+    coverage: Evidence,
+    #[serde(flatten)]
+    sending: Sending,
+}
+
+/// What the scores rest on, beyond the entries counted.
+#[derive(Debug, Serialize)]
+pub struct Evidence {
+    /// The window's days before the evaluation time.
+    pub window_days: u32,
+    /// Hour ends in the window with no verified validator entry.
+    pub gaps: Vec<NaiveDateTime>,
+    /// Entries scored whose commitment could not be checked.
+    pub unverifiable_entries_used: usize,
+}
 
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -40,12 +66,89 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
         }
         return Ok(exit::SUCCESS);
     }
+    let coverage = evidence(&store, &config, &report).await?;
+    let mode = weights_send::mode(&config, args.dry_run);
+    let wait = args.wait_reveal.map(Duration::from_secs);
+    let sending = weights_send::submit(&store, &config, &report, mode, wait).await?;
+    let code = if sending.succeeded() {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    };
     if global.json {
-        print!("{}", output::json(&report));
+        let doc = WeightsOutput {
+            run: &report,
+            coverage,
+            sending,
+        };
+        print!("{}", output::json(&doc));
     } else {
         print!("{}", render(&report, config.scoring.delta_flag));
+        print!("{}", render_evidence(&coverage));
+        print!("{}", weights_send::render(&sending));
     }
-    Ok(exit::SUCCESS)
+    Ok(code)
+}
+
+/// The coverage gaps of the scoring window and the unverifiable entries
+/// the scores used.
+async fn evidence(store: &Store, config: &Config, report: &WeightsReport) -> Result<Evidence> {
+    let until = report.scores.evaluated_at;
+    let window_days = config.scoring.window_days;
+    let from = chrono::TimeDelta::try_days(i64::from(window_days))
+        .and_then(|d| until.checked_sub_signed(d))
+        .unwrap_or(NaiveDateTime::MIN);
+    Ok(Evidence {
+        window_days,
+        gaps: store.catalog().coverage_gaps(from, until).await?,
+        unverifiable_entries_used: report.scores.unverifiable_entries_used,
+    })
+}
+
+/// The evidence lines of the text output.
+pub fn render_evidence(e: &Evidence) -> String {
+    let gaps = if e.gaps.is_empty() {
+        "none".to_string()
+    } else {
+        format!("{} ({})", e.gaps.len(), hour_spans(&e.gaps))
+    };
+    let mut out = format!(
+        "hours without a verified validator entry in the {} days scored: {gaps}
+",
+        e.window_days
+    );
+    if e.unverifiable_entries_used > 0 {
+        out.push_str(&format!(
+            "UNVERIFIABLE: {} scored entries were never proven against the chain \
+             (sync.load_unverifiable); these scores are not sent\n",
+            e.unverifiable_entries_used
+        ));
+    } else {
+        out.push_str("unverifiable entries scored: none\n");
+    }
+    out
+}
+
+/// Hour ends as runs of consecutive hours, so a week without data reads
+/// as one span rather than 168 times: `2025-02-03 13:00 .. 2025-02-10
+/// 09:00, 2025-02-10 11:00`.
+fn hour_spans(hours: &[NaiveDateTime]) -> String {
+    let mut spans: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::new();
+    for &h in hours {
+        match spans.last_mut() {
+            Some((_, end)) if h - *end == chrono::TimeDelta::hours(1) => *end = h,
+            _ => spans.push((h, h)),
+        }
+    }
+    let at = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
+    spans
+        .iter()
+        .map(|&(first, last)| match first == last {
+            true => at(first),
+            false => format!("{} .. {}", at(first), at(last)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Scores the lake as of `at`, compares with the chain, and records the
@@ -214,4 +317,45 @@ pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
         out.push_str(&format!("final score: {}\n", share(m.score)));
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn gaps_read_as_spans_of_consecutive_hours() {
+        let h = |d, h| {
+            NaiveDate::from_ymd_opt(2025, 2, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let gaps = [
+            h(9, 22),
+            h(9, 23),
+            h(10, 0),
+            h(10, 1),
+            h(10, 5),
+            h(10, 7),
+            h(10, 8),
+        ];
+        assert_eq!(
+            hour_spans(&gaps),
+            "2025-02-09 22:00 .. 2025-02-10 01:00, 2025-02-10 05:00, 2025-02-10 07:00 .. 2025-02-10 08:00"
+        );
+        assert_eq!(hour_spans(&[]), "");
+        let evidence = Evidence {
+            window_days: 7,
+            gaps: vec![h(10, 5)],
+            unverifiable_entries_used: 2,
+        };
+        assert_eq!(
+            render_evidence(&evidence),
+            "hours without a verified validator entry in the 7 days scored: 1 (2025-02-10 05:00)\n\
+             UNVERIFIABLE: 2 scored entries were never proven against the chain \
+             (sync.load_unverifiable); these scores are not sent\n"
+        );
+    }
 }

@@ -1,0 +1,2 @@
+DROP TABLE weights_submission_weights;
+DROP TABLE weights_submissions;
