@@ -44,6 +44,7 @@ mod clock;
 mod compare;
 mod page;
 mod score;
+mod submission;
 mod sync;
 mod synth;
 mod weights;
@@ -61,9 +62,12 @@ pub use clock::{Clock, ClockError, DevnetClock, SystemClock};
 pub use compare::ComparePromStage;
 pub use page::{PageSettings, PageStage};
 pub use score::{LatestScores, ScoreStage};
+pub use submission::{
+    submit, PlanView, PreviousCommit, Sending, SendingAction, SubmitError, SubmitSettings,
+};
 pub use sync::SyncStage;
 pub use synth::{SynthStage, SynthVerifyStage, SyntheticsSettings};
-pub use weights::{WeightsSettings, WeightsStage};
+pub use weights::WeightsStage;
 
 /// What every stage shares: the store (opened for writing by the caller,
 /// which holds the data directory's lock), the network, the chain the
@@ -108,7 +112,7 @@ pub struct RunPlan {
     /// Scoring and the comparison with the chain: the netuid and profile.
     pub score: Option<(u16, incentives::ScoringProfile)>,
     /// Setting weights from each new score (needs `score`).
-    pub weights: Option<WeightsSettings>,
+    pub weights: Option<SubmitSettings>,
     /// compare-prom with this flag threshold.
     pub compare_prom: Option<f64>,
     /// The synthetics loop.

@@ -10,7 +10,7 @@ mod status;
 mod sync;
 mod synth;
 mod weights;
-mod weights_send;
+pub(crate) mod weights_send;
 mod world_feed;
 
 use std::path::{Path, PathBuf};

@@ -121,7 +121,7 @@ pub async fn plan(config: &Config, page: Option<PathBuf>) -> Result<RunPlan> {
             .score
             .then(|| (config.netuid, config.scoring.clone())),
         weights: match config.set_weights.enabled {
-            true => Some(weights_settings(config).await?),
+            true => Some(weights_settings(config)?),
             false => None,
         },
         compare_prom: stages
@@ -139,10 +139,10 @@ pub async fn plan(config: &Config, page: Option<PathBuf>) -> Result<RunPlan> {
     })
 }
 
-/// The signing key and the chain weights go to.
-async fn weights_settings(config: &Config) -> Result<audit_run::WeightsSettings> {
-    let w = &config.set_weights;
-    let Some(seed) = &w.secret_seed else {
+/// The signing key and the chain weights go to: what `auditctl weights`
+/// sends with, a key required up front.
+fn weights_settings(config: &Config) -> Result<audit_run::SubmitSettings> {
+    if config.set_weights.secret_seed.is_none() {
         return Err(ConfigError::Value {
             key: "set_weights.secret_seed".into(),
             message: format!(
@@ -151,35 +151,8 @@ async fn weights_settings(config: &Config) -> Result<audit_run::WeightsSettings>
             ),
         }
         .into());
-    };
-    let hotkey =
-        subtensor::Hotkey::from_seed_hex(seed.expose()).map_err(|e| ConfigError::Value {
-            key: "set_weights.secret_seed".into(),
-            message: e.to_string(),
-        })?;
-    let beacon = w.beacon.beacon().map_err(|message| ConfigError::Value {
-        key: "set_weights.beacon.public_key".into(),
-        message,
-    })?;
-    let url = config.subtensor.url.as_str();
-    let options = subtensor::ClientOptions {
-        call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
-        ..subtensor::ClientOptions::default()
-    };
-    let chain = subtensor::SubtensorClient::connect(url, options)
-        .await
-        .with_context(|| format!("connecting to the chain at {url} to send weights"))?;
-    Ok(audit_run::WeightsSettings {
-        chain,
-        chain_url: url.to_string(),
-        hotkey,
-        configured_address: w.ss58.clone(),
-        netuid: config.netuid,
-        version_key: w.version_key,
-        max_entry_age: Duration::from_secs(w.max_entry_age_seconds),
-        beacon,
-        block_time: Duration::from_secs(w.block_time_seconds),
-    })
+    }
+    super::weights_send::settings(config, None)
 }
 
 /// One random enabled type per round, as upstream; the API key is needed.

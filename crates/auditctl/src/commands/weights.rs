@@ -12,10 +12,11 @@ use chrono::NaiveDateTime;
 use incentives::{ComparedMiner, MinerScore, Scores};
 use serde::Serialize;
 
-use super::weights_send::{self, Sending};
+use super::weights_send;
 use crate::cli::{Global, WeightsArgs};
 use crate::config::Config;
 use crate::{exit, output};
+use audit_run::Sending;
 
 /// Everything one run reports.
 pub type WeightsReport = incentives::EvaluatedRun;
