@@ -30,6 +30,14 @@ use crate::{ss58, DevnetError};
 /// //Alice on prefix 42: the generated world's validator hotkey. Its dev
 /// seed is the well-known `//Alice` derivation.
 pub const VALIDATOR_HOTKEY: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+/// A generated world's present when none is given: fixed, so worlds are
+/// reproducible.
+pub fn default_now() -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2025, 2, 10)
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .expect("a valid date")
+}
+
 /// Always treated as public by the scoring rules.
 pub const LEGACY_CHUTE: &str = "561e4875-254d-588f-a36f-57c9cdef8961";
 const FIRST_BLOCK: u32 = 4_800_000;

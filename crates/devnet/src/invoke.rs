@@ -63,21 +63,32 @@ impl TaskKind {
 /// A miner instance the router can send to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The instance, as the catalogue lists it.
     pub instance_id: String,
+    /// The miner's uid, as the export records it.
     pub uid: i64,
+    /// The miner's hotkey: whose work the export says it was.
     pub hotkey: String,
+    /// The miner's coldkey, for the trace's instance event.
     pub coldkey: String,
 }
 
 /// A chute and its hot instances.
 #[derive(Debug, Clone)]
 pub struct RoutedChute {
+    /// The chute's id, as the export records it.
     pub chute_id: String,
+    /// The model name the LLM gateway routes by.
     pub name: String,
+    /// The per-chute endpoint's name (`/chute/{slug}/…`).
     pub slug: String,
+    /// Its owner, the export's `chute_user_id`.
     pub username: String,
+    /// `vllm`, `diffusion`, `tei` or none: what payload it answers with.
     pub template: Option<String>,
+    /// GPUs per instance: the export's compute multiplier is half of it.
     pub gpus: u32,
+    /// Its hot instances, in the order the router tries them.
     pub targets: Vec<Target>,
 }
 
@@ -175,10 +186,15 @@ impl Router {
 /// One attempt, as the export records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
+    /// This attempt's own id; the parent id is the invocation's.
     pub invocation_id: String,
+    /// The instance it was sent to.
     pub target: Target,
+    /// When it started, in the world's clock.
     pub started_at: NaiveDateTime,
+    /// When it ended, in the world's clock.
     pub completed_at: NaiveDateTime,
+    /// Why it failed, as the export's `error_message`; none on success.
     pub error: Option<String>,
     /// The Python-literal metrics column; empty for a failed attempt.
     pub metrics: String,
@@ -189,6 +205,7 @@ pub struct Attempt {
 pub struct Traced {
     /// `data: {…}` lines, each ending in a blank line.
     pub body: String,
+    /// Every attempt, failed ones first: one export row each.
     pub attempts: Vec<Attempt>,
     /// No attempt succeeded.
     pub failed: bool,
@@ -197,6 +214,7 @@ pub struct Traced {
 /// What the server decides for one invocation.
 #[derive(Debug, Clone)]
 pub struct InvocationContext<'a> {
+    /// The invocation's parent id, shared by its attempts.
     pub parent_id: &'a str,
     /// When the first attempt starts; each later one a second after.
     pub clock: NaiveDateTime,

@@ -30,9 +30,11 @@ pub struct LiveHour {
 /// What closing an hour published.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// The new entry, as `GET /audit/` now lists it.
     pub entry: ListedEntry,
     /// sha256 of the report bytes: what the chain commits at `entry.block`.
     pub report_sha256: [u8; 32],
+    /// Rows of the hour's invocations export: the attempts recorded.
     pub invocation_rows: usize,
 }
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use audit_store::Store;
-use devnet::{GenerateOptions, World};
+use devnet::{GenerateOptions, Network, NetworkOptions, World};
 
-use super::{compare_prom, sync, synth, weights, world_feed};
+use super::{compare_prom, sync, synth, weights};
 use crate::cli::{DemoArgs, Global};
 use crate::config::ValidatorConfig;
 use crate::{exit, output};
@@ -30,7 +30,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             miners: args.size.miners,
             hours: args.size.hours,
             invocations_per_hour: args.size.invocations_per_hour,
-            now: super::devnet::default_now(),
+            now: devnet::default_now(),
         };
         if !global.json {
             eprintln!(
@@ -43,12 +43,20 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         }
         let _ = std::fs::remove_dir_all(&world_dir);
         tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
-        world_feed::derive_incentives(&world_dir, None).await?;
+        devnet::derive_incentives(&world_dir, None)
+            .await
+            .with_context(|| {
+                format!(
+                    "deriving the incentives of the world in {}",
+                    world_dir.display()
+                )
+            })?;
     }
     let world = World::load(&world_dir)
         .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;
-    let (server, node) = super::devnet::start_network(world.clone(), 0, 0).await?;
-    let url = url::Url::parse(&server.url())?;
+    let network = Network::start(world.clone(), NetworkOptions::default()).await?;
+    let server = network.server();
+    let url = network.http_url();
 
     // The demo's own config: every URL at the devnet, its own data dir.
     config.data_dir = home.join("data");
@@ -62,7 +70,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         url: url.clone(),
     }];
     config.netuid = world.meta.netuid;
-    config.subtensor.url = url::Url::parse(&node.ws_url())?;
+    config.subtensor.url = url::Url::parse(&network.ws_url())?;
     config.subtensor.archive_url = None;
     let store = Arc::new(
         Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
@@ -110,14 +118,14 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
                 .map(|_| ())
         }
     };
-    let synthetics = synth::demo(&config, &store, &server, args.size.seed, resync).await?;
+    let synthetics = synth::demo(&config, &store, server, args.size.seed, resync).await?;
     let compared =
         compare_prom::compare(&store, &config, at, prom_compare::DEFAULT_THRESHOLD, None).await?;
     if global.json {
         print!(
             "{}",
             output::json(&serde_json::json!({
-                "world": world_dir, "devnet": url, "chain": node.ws_url(), "sync": synced, "weights": scored,
+                "world": world_dir, "devnet": url, "chain": network.ws_url(), "sync": synced, "weights": scored,
                 "synthetics": synthetics, "compare_prom": compared,
             }))
         );
@@ -125,7 +133,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         println!(
             "devnet serving {} at {url}, chain at {}\n",
             world_dir.display(),
-            node.ws_url()
+            network.ws_url()
         );
         print!("{}", sync::render(&synced));
         println!();
@@ -135,7 +143,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         print!("{}", synth::render_verification(&synthetics.verification));
         print!("\ncompare-prom: {}", compare_prom::summary_line(&compared));
     }
-    drop(server);
+    drop(network);
     Ok(
         if synced.integrity_violation || !synthetics.verification.is_clean() {
             exit::INTEGRITY

@@ -9,7 +9,6 @@ mod status;
 mod sync;
 mod synth;
 mod weights;
-mod world_feed;
 
 use std::path::{Path, PathBuf};
 
