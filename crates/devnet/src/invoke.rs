@@ -16,7 +16,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::generate::csv_time;
+use crate::generate::files::csv_time;
 use crate::world::World;
 
 /// The router's attempt budget per invocation.

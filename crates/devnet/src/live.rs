@@ -11,10 +11,9 @@ use chrono::{Duration, DurationRound, NaiveDateTime};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::generate::{
-    csv_err, iso, write_export, write_json, BLOCKS_PER_HOUR, INVOCATION_COLUMNS, JOB_COLUMNS,
-    REPORT_COLUMNS,
-};
+use crate::generate::files::{iso, write_export, write_json};
+use crate::generate::rows::{INVOCATION_COLUMNS, JOB_COLUMNS, REPORT_COLUMNS};
+use crate::generate::BLOCKS_PER_HOUR;
 use crate::world::{replace_json, EntrySpec, ListedEntry, World};
 use crate::DevnetError;
 
@@ -103,24 +102,27 @@ impl LiveHour {
         };
 
         let mut exports = serde_json::Map::new();
-        let (export, _) = write_export(&dir, &format!("invocations/{stem}.csv"), |w, path| {
-            w.write_record(INVOCATION_COLUMNS).map_err(csv_err(path))?;
-            for row in &self.rows {
-                w.write_record(row).map_err(csv_err(path))?;
-            }
-            Ok(())
-        })?;
+        let (export, _) = write_export(
+            &dir,
+            &format!("invocations/{stem}.csv"),
+            &INVOCATION_COLUMNS,
+            |w| self.rows.iter().try_for_each(|row| w.row(row)),
+        )?;
         exports.insert("invocations".into(), export);
+        // No user reports and no jobs in a served hour: the headers only.
         let (export, _) = write_export(
             &dir,
             &format!("invocations/{stem}-reports.csv"),
-            |w, path| w.write_record(REPORT_COLUMNS).map_err(csv_err(path)),
+            &REPORT_COLUMNS,
+            |_| Ok(()),
         )?;
         exports.insert("reports".into(), export);
-        let (export, _) =
-            write_export(&dir, &format!("invocations/{stem}-jobs.csv"), |w, path| {
-                w.write_record(JOB_COLUMNS).map_err(csv_err(path))
-            })?;
+        let (export, _) = write_export(
+            &dir,
+            &format!("invocations/{stem}-jobs.csv"),
+            &JOB_COLUMNS,
+            |_| Ok(()),
+        )?;
         exports.insert("jobs".into(), export);
 
         let instance_audit = match last_validator {
