@@ -207,12 +207,16 @@ async fn each_type_records_its_attempts_and_its_output_is_real() {
     for s in &recorded {
         let row = rows
             .iter()
-            .find(|r| r[1] == s.invocation_id)
+            .find(|r| r.invocation_id == s.invocation_id)
             .expect("exported");
-        assert_eq!(row[0], s.parent_invocation_id);
-        assert_eq!(row[8], s.instance_id);
-        assert_eq!(row[10], s.miner_hotkey);
-        assert_eq!(row[13].is_empty(), !s.has_error, "{row:?} vs {s:?}");
+        assert_eq!(row.parent_invocation_id, s.parent_invocation_id);
+        assert_eq!(row.instance_id, s.instance_id);
+        assert_eq!(row.miner_hotkey, s.miner_hotkey);
+        assert_eq!(
+            row.error_message.is_none(),
+            !s.has_error,
+            "{row:?} vs {s:?}"
+        );
     }
     // The trace is logged in the upstream style; the key never shows.
     assert!(
@@ -333,8 +337,8 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
     let (lost, moved) = (first_attempt(&dropped), first_attempt(&rerouted));
     let moved_to = rows
         .iter()
-        .find(|r| r[1] == moved.invocation_id)
-        .map(|r| r[10].clone())
+        .find(|r| r.invocation_id == moved.invocation_id)
+        .map(|r| r.miner_hotkey.clone())
         .unwrap();
     assert_ne!(moved_to, moved.miner_hotkey);
 

@@ -16,7 +16,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::generate::files::csv_time;
+use crate::generate::rows::InvocationRow;
 use crate::world::World;
 
 /// The router's attempt budget per invocation.
@@ -335,27 +335,27 @@ pub fn invoke(
     }
 }
 
-/// The export row of an attempt (columns of `INVOCATION_COLUMNS`).
-pub fn export_row(chute: &RoutedChute, parent_id: &str, attempt: &Attempt) -> Vec<String> {
-    vec![
-        parent_id.to_string(),
-        attempt.invocation_id.clone(),
-        chute.chute_id.clone(),
-        chute.username.clone(),
-        function_of(chute).to_string(),
-        "devnet-synthetic".into(),
-        String::new(),
-        String::new(),
-        attempt.target.instance_id.clone(),
-        attempt.target.uid.to_string(),
-        attempt.target.hotkey.clone(),
-        csv_time(attempt.started_at),
-        csv_time(attempt.completed_at),
-        attempt.error.clone().unwrap_or_default(),
-        format!("{}", 0.5 * f64::from(chute.gpus)),
-        "0.0".into(),
-        attempt.metrics.clone(),
-    ]
+/// The export row of an attempt.
+pub fn export_row(chute: &RoutedChute, parent_id: &str, attempt: &Attempt) -> InvocationRow {
+    InvocationRow {
+        parent_invocation_id: parent_id.to_string(),
+        invocation_id: attempt.invocation_id.clone(),
+        chute_id: chute.chute_id.clone(),
+        chute_user_id: chute.username.clone(),
+        function_name: function_of(chute),
+        user_id: "devnet-synthetic".into(),
+        image_id: String::new(),
+        image_user_id: "",
+        instance_id: attempt.target.instance_id.clone(),
+        miner_uid: attempt.target.uid,
+        miner_hotkey: attempt.target.hotkey.clone(),
+        started_at: attempt.started_at,
+        completed_at: Some(attempt.completed_at),
+        error_message: attempt.error.clone(),
+        compute_multiplier: 0.5 * f64::from(chute.gpus),
+        bounty: 0.0,
+        metrics: attempt.metrics.clone(),
+    }
 }
 
 fn function_of(chute: &RoutedChute) -> &'static str {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::generate::files::{iso, write_export, write_json};
-use crate::generate::rows::{INVOCATION_COLUMNS, JOB_COLUMNS, REPORT_COLUMNS};
+use crate::generate::rows::{InvocationRow, INVOCATION_COLUMNS, JOB_COLUMNS, REPORT_COLUMNS};
 use crate::generate::BLOCKS_PER_HOUR;
 use crate::world::{replace_json, EntrySpec, ListedEntry, World};
 use crate::DevnetError;
@@ -22,7 +22,7 @@ use crate::DevnetError;
 pub struct LiveHour {
     /// Start of the open hour: the end of the last published one.
     pub start: NaiveDateTime,
-    rows: Vec<Vec<String>>,
+    rows: Vec<InvocationRow>,
     attempts: u64,
 }
 
@@ -69,13 +69,12 @@ impl LiveHour {
     }
 
     /// Records one attempt's export row.
-    pub fn record(&mut self, row: Vec<String>) {
-        debug_assert_eq!(row.len(), INVOCATION_COLUMNS.len());
+    pub fn record(&mut self, row: InvocationRow) {
         self.rows.push(row);
     }
 
     /// Rows recorded so far.
-    pub fn rows(&self) -> &[Vec<String>] {
+    pub fn rows(&self) -> &[InvocationRow] {
         &self.rows
     }
 

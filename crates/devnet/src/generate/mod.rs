@@ -11,15 +11,15 @@
 //! and one miner with none. Metrics are written as Python literals.
 //!
 //! Generation streams hour by hour: memory holds one hour's straddlers and
-//! counters, never the week. [`cast`] makes who the world is about,
-//! [`hour`] writes each hour through the typed rows of [`rows`], and
-//! [`catalogue`] the files about the cast.
+//! counters, never the week. `cast` makes who the world is about,
+//! `hour` writes each hour through the typed rows of [`rows`], and
+//! `catalogue` the files about the cast.
 
 mod cast;
 mod catalogue;
 pub(crate) mod files;
 mod hour;
-pub(crate) mod rows;
+pub mod rows;
 
 use std::path::PathBuf;
 

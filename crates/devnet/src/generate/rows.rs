@@ -57,30 +57,47 @@ pub(crate) const JOB_COLUMNS: [&str; 16] = [
     "miner_terminated",
 ];
 
-/// One row of `invocations/YYYY/MM/DD/HH.csv` ([`INVOCATION_COLUMNS`]).
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct InvocationRow {
+/// One row of `invocations/YYYY/MM/DD/HH.csv` (the upstream columns in
+/// order): what the generator writes and what the served network records
+/// for each traced attempt, so tests read a recorded attempt by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvocationRow {
+    /// The invocation a user made; retries share it.
     pub parent_invocation_id: String,
+    /// This attempt.
     pub invocation_id: String,
+    /// The chute invoked.
     pub chute_id: String,
-    pub chute_user_id: &'static str,
+    /// The chute's owner.
+    pub chute_user_id: String,
+    /// The chute's function (`chat`, `generate`, ...).
     pub function_name: &'static str,
+    /// Who invoked it.
     pub user_id: String,
+    /// The chute's image.
     pub image_id: String,
+    /// The image's owner.
     pub image_user_id: &'static str,
+    /// The instance that served the attempt; empty for work that is not a
+    /// miner's.
     pub instance_id: String,
-    /// -1 for work that is not a miner's.
-    pub miner_uid: i32,
+    /// The serving miner's uid; -1 for work that is not a miner's.
+    pub miner_uid: i64,
+    /// The serving miner's hotkey: whose work the export says it was.
     pub miner_hotkey: String,
+    /// When the attempt started.
     #[serde(serialize_with = "time")]
     pub started_at: NaiveDateTime,
     /// Empty while the invocation runs past the end of the hour.
     #[serde(serialize_with = "optional_time")]
     pub completed_at: Option<NaiveDateTime>,
-    pub error_message: Option<&'static str>,
-    /// Written as Rust prints it (`4`, `0.5`), as upstream's exports show.
+    /// Why the attempt failed; empty on success.
+    pub error_message: Option<String>,
+    /// Half the chute's GPUs, written as Rust prints it (`4`, `0.5`), as
+    /// upstream's exports show.
     #[serde(serialize_with = "shortest")]
     pub compute_multiplier: f64,
+    /// Extra compute units the attempt earns.
     #[serde(serialize_with = "shortest")]
     pub bounty: f64,
     /// A Python literal (`{'nc': 1.0, 'p': False}`), or empty.
@@ -182,7 +199,7 @@ mod tests {
             parent_invocation_id: String::new(),
             invocation_id: String::new(),
             chute_id: String::new(),
-            chute_user_id: "",
+            chute_user_id: String::new(),
             function_name: "",
             user_id: String::new(),
             image_id: String::new(),
