@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use audit_store::{
@@ -180,18 +181,23 @@ pub async fn derive_incentives(dir: &Path, keep: Option<&Path>) -> Result<usize,
             return Err(DeriveError::NotEmpty(keep.to_path_buf()));
         }
     }
-    let scratch = keep.map(Path::to_path_buf).unwrap_or_else(|| {
-        std::env::temp_dir().join(format!(
-            "devnet-derive-{}-{}",
-            std::process::id(),
-            world.meta.validator_hotkey
-        ))
-    });
+    let scratch = keep.map(Path::to_path_buf).unwrap_or_else(scratch_dir);
     let result = score_into(world, &scratch).await;
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
     result
+}
+
+/// A scratch directory of this process no other derivation uses, even one
+/// running beside it in the same process (tests do).
+fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "devnet-derive-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// Syncs the world into a store at `home`, scores it, and writes the

@@ -54,9 +54,18 @@ pub enum DevnetError {
         /// What is wrong with it.
         message: String,
     },
-    /// Generation or serving options that cannot work.
+    /// Generation options that cannot work.
     #[error("{0}")]
     Options(String),
+    /// The HTTP API cannot listen on the address asked for.
+    #[error("cannot listen on {addr}: {source}; choose another port or 0 for a free one")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What the socket said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A path in the world leaves its directory.
     #[error(transparent)]
     Path(#[from] audit_model::path::UnsafePath),

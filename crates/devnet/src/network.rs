@@ -83,11 +83,16 @@ impl Network {
         let server = DevnetServer::start(world, loopback(options.http_port))
             .await
             .map_err(NetworkError::Http)?;
-        let committer = chain.clone();
+        // Weak: the network owns the node, so dropping the network stops
+        // it even while the HTTP side drains its connections.
+        let committer = Arc::downgrade(&chain);
         server.on_publish(Arc::new(move |p: &Published| {
+            let Some(chain) = committer.upgrade() else {
+                return;
+            };
             // A generated world's hotkeys are SS58; a hand-made world's
             // typo must not take the server down, only be told.
-            if let Err(e) = committer.commit(&p.entry.hotkey, p.entry.block, p.report_sha256) {
+            if let Err(e) = chain.commit(&p.entry.hotkey, p.entry.block, p.report_sha256) {
                 tracing::error!("the chain could not commit entry {}: {e}", p.entry.entry_id);
             }
         }));

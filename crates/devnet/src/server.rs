@@ -111,10 +111,10 @@ impl DevnetServer {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| DevnetError::Options(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|source| DevnetError::Listen { addr, source })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| DevnetError::Options(e.to_string()))?;
+            .map_err(|source| DevnetError::Listen { addr, source })?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
