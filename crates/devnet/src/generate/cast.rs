@@ -62,28 +62,28 @@ pub(super) struct Cast {
 }
 
 impl Cast {
-    /// The cast of a world of `miners` miners whose first hour starts at
-    /// `start` and that lasts `hours` hours. Only the instances draw from
-    /// `rng`.
+    /// The cast of a world of `on_chain` miners whose first hour starts
+    /// at `start` and that lasts `hours` hours. Only the instances draw
+    /// from `rng`.
     pub fn new(
         seed: u64,
-        miners: usize,
+        on_chain: usize,
         hours: u32,
         start: NaiveDateTime,
         rng: &mut ChaCha8Rng,
     ) -> Cast {
-        let chute_count = miners.max(12);
-        let miners_list = self::miners(seed, miners);
+        let chute_count = on_chain.max(12);
+        let miners = miners(seed, on_chain);
         let chutes = chutes(seed, chute_count);
-        let instances = instances(seed, &miners_list, chute_count, hours, start, rng);
-        let by_miner = (0..miners_list.len())
+        let instances = instances(seed, &miners, chute_count, hours, start, rng);
+        let by_miner = (0..miners.len())
             .map(|m| {
                 (0..instances.len())
                     .filter(|&i| instances[i].miner == m)
                     .collect()
             })
             .collect();
-        let cumulative = miners_list
+        let cumulative = miners
             .iter()
             .scan(0.0, |acc, m| {
                 *acc += m.weight;
@@ -91,7 +91,7 @@ impl Cast {
             })
             .collect();
         Cast {
-            miners: miners_list,
+            miners,
             chutes,
             instances,
             by_miner,
