@@ -140,65 +140,77 @@ impl HourWriter<'_> {
         let mut parents = Vec::new();
         for i in 0..self.invocations_per_hour {
             let drawn = self.draw(hour, i);
-            let Drawn {
-                mut row,
-                miner,
-                chute,
-                seconds,
-                failed,
-                private,
-                base,
-            } = drawn;
-            let completed = row.completed_at.expect("drawn invocations complete");
-            if completed > hour.end {
-                // Exported now without completed_at, and again next hour.
-                w.row(InvocationRow {
-                    completed_at: None,
-                    ..row.clone()
-                })?;
-                self.summary.invocation_rows += 1;
-                let counted = (!failed).then_some((miner, chute, seconds));
-                self.carry.straddlers.push(Pending {
-                    row: row.clone(),
-                    counted,
-                });
-            } else {
-                if failed && i % 2 == 0 {
-                    // Retried on another miner under the same parent.
-                    let other = (miner + 1) % self.miners;
-                    let instance = &self.cast.instances[self.cast.by_miner[other][0]];
-                    w.row(InvocationRow {
-                        invocation_id: uuid(self.seed, &format!("r{}-{i}", hour.index)),
-                        instance_id: instance.id.clone(),
-                        miner_uid: i64::from(self.cast.miners[other].uid),
-                        miner_hotkey: self.cast.miners[other].hotkey.clone(),
-                        error_message: None,
-                        ..row.clone()
-                    })?;
-                    self.summary.invocation_rows += 1;
-                    count(served, other, chute, seconds);
-                }
-                if !failed {
-                    // What the miner's Prometheus counts: every success
-                    // it served, private or not, in the hour it ends.
-                    count(served, miner, chute, seconds);
-                }
-                row.completed_at = Some(completed);
-                w.row(&row)?;
-                self.summary.invocation_rows += 1;
-            }
-            if !failed && !private {
-                self.cast.miners[miner].compute += row.bounty + row.compute_multiplier * base;
-            }
             if i % 997 == 0 {
-                parents.push(row.parent_invocation_id);
+                parents.push(drawn.row.parent_invocation_id.clone());
             }
+            self.export(w, hour, i, drawn, served)?;
         }
         for k in 0..3 {
             w.row(not_miner_work(self.seed, hour, k, &self.cast.chutes[0]))?;
             self.summary.invocation_rows += 1;
         }
         self.carry.reported.push(parents);
+        Ok(())
+    }
+
+    /// Writes the `i`th drawn invocation: now and again next hour when it
+    /// runs past this one, with its retry on another miner when it failed
+    /// (every other failure); counts what the miners served and the
+    /// compute scoring pays for.
+    fn export(
+        &mut self,
+        w: &mut ExportWriter,
+        hour: &Hour,
+        i: usize,
+        drawn: Drawn,
+        served: &mut Served,
+    ) -> Result<(), DevnetError> {
+        let Drawn {
+            row,
+            miner,
+            chute,
+            seconds,
+            failed,
+            private,
+            base,
+        } = drawn;
+        if !failed && !private {
+            self.cast.miners[miner].compute += row.bounty + row.compute_multiplier * base;
+        }
+        let completed = row.completed_at.expect("drawn invocations complete");
+        if completed > hour.end {
+            // Exported now without completed_at, and again next hour.
+            w.row(InvocationRow {
+                completed_at: None,
+                ..row.clone()
+            })?;
+            self.summary.invocation_rows += 1;
+            let counted = (!failed).then_some((miner, chute, seconds));
+            self.carry.straddlers.push(Pending { row, counted });
+            return Ok(());
+        }
+        if failed && i % 2 == 0 {
+            // Retried on another miner under the same parent.
+            let other = (miner + 1) % self.miners;
+            let instance = &self.cast.instances[self.cast.by_miner[other][0]];
+            w.row(InvocationRow {
+                invocation_id: uuid(self.seed, &format!("r{}-{i}", hour.index)),
+                instance_id: instance.id.clone(),
+                miner_uid: i64::from(self.cast.miners[other].uid),
+                miner_hotkey: self.cast.miners[other].hotkey.clone(),
+                error_message: None,
+                ..row.clone()
+            })?;
+            self.summary.invocation_rows += 1;
+            count(served, other, chute, seconds);
+        }
+        if !failed {
+            // What the miner's Prometheus counts: every success it
+            // served, private or not, in the hour it ends.
+            count(served, miner, chute, seconds);
+        }
+        w.row(&row)?;
+        self.summary.invocation_rows += 1;
         Ok(())
     }
 
