@@ -22,17 +22,14 @@
 //! default sync with 10.5 k miner self-reports 63 s, 687 MiB; the next
 //! hour's catch-up 1.0 s in all.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audit_store::Store;
-use audit_sync::{SubtensorChain, SyncOptions};
 use chrono::{NaiveDate, NaiveDateTime};
-use chutes_client::{ChutesClient, ClientConfig, Endpoints};
+use chutes_client::ChutesClient;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use devnet::{DevnetServer, GenerateOptions, World};
-use devnet_chain::{ChainGenesis, ChainNode};
+use devnet::{GenerateOptions, Network, NetworkOptions, World};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -49,9 +46,7 @@ fn now() -> NaiveDateTime {
 }
 
 struct Net {
-    world: World,
-    server: DevnetServer,
-    chain: ChainNode,
+    network: Network,
     client: Arc<ChutesClient>,
 }
 
@@ -67,46 +62,21 @@ async fn net(dir: &std::path::Path, hours: usize, rows: usize) -> Net {
     })
     .unwrap();
     let world = World::load(&out).unwrap();
-    let chain = ChainNode::start(
-        &ChainGenesis::from_world(&world).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+    let network = Network::start(world, NetworkOptions::default())
         .await
         .unwrap();
-    let url = url::Url::parse(&server.url()).unwrap();
-    let client = Arc::new(
-        ChutesClient::new(ClientConfig::new(Endpoints {
-            api: url.clone(),
-            llm: url,
-            chute_url_template: server.chute_url_template(),
-        }))
-        .unwrap(),
-    );
-    Net {
-        world,
-        server,
-        chain,
-        client,
-    }
+    let client = Arc::new(network.chutes_client().unwrap());
+    Net { network, client }
 }
 
 impl Net {
     async fn sync(&self, store: Arc<Store>, at: NaiveDateTime) -> audit_sync::SyncSummary {
-        let chain = Arc::new(SubtensorChain {
-            client: subtensor::SubtensorClient::connect(&self.chain.ws_url(), Default::default())
-                .await
-                .unwrap(),
-            netuid: self.world.meta.netuid,
-        });
-        let options = SyncOptions::new(
-            at,
-            BTreeMap::from([(self.world.meta.validator_hotkey.clone(), self.server.url())]),
-        )
-        .with_miner_reports(false)
-        .with_concurrency(4);
+        let chain = Arc::new(self.network.chain_source().await.unwrap());
+        let options = self
+            .network
+            .sync_options(at)
+            .with_miner_reports(false)
+            .with_concurrency(4);
         audit_sync::sync(store, self.client.clone(), chain, &options, |_, _, _| {})
             .await
             .unwrap()

@@ -8,13 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use audit_store::Store;
-use audit_sync::{sync, SyncOptions};
+use audit_sync::sync;
 use chrono::NaiveDateTime;
-use chutes_client::{ChutesClient, ClientConfig, Endpoints};
-use devnet::{DevnetServer, GenerateOptions, World};
+use devnet::{DevnetServer, GenerateOptions, Network, NetworkOptions, World};
 use serde_json::Value;
 
 const AT: &str = "2025-02-10T12:00:00Z";
@@ -101,40 +99,21 @@ async fn build() -> Fixture {
         .map(|t| audit_store::time::parse_utc(t).unwrap())
         .collect();
 
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+    let network = Network::start(world.clone(), NetworkOptions::default())
         .await
         .unwrap();
-    let url = url::Url::parse(&server.url()).unwrap();
-    let node = devnet_chain::ChainNode::start(
-        &devnet_chain::ChainGenesis::from_world(&world).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let chain = Arc::new(audit_sync::SubtensorChain {
-        client: subtensor::SubtensorClient::connect(&node.ws_url(), Default::default())
-            .await
-            .unwrap(),
-        netuid: world.meta.netuid,
-    });
-    let mut client = ClientConfig::new(Endpoints {
-        api: url.clone(),
-        llm: url.clone(),
-        chute_url_template: format!("{url}chute/{{slug}}"),
-    });
-    client.backoff = Duration::from_millis(1);
+    let url = network.http_url();
+    let chain = Arc::new(network.chain_source().await.unwrap());
     let data = dir.path().join("data");
     let store = Arc::new(Store::open(&data, None).await.unwrap());
-    let options = SyncOptions::new(
-        world.now(),
-        BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
-    )
-    .with_window_days(7)
-    .with_miner_reports(true)
-    .with_concurrency(4);
+    let options = network
+        .sync_options(world.now())
+        .with_window_days(7)
+        .with_miner_reports(true)
+        .with_concurrency(4);
     let summary = sync(
         store,
-        Arc::new(ChutesClient::new(client).unwrap()),
+        Arc::new(network.chutes_client().unwrap()),
         chain,
         &options,
         |_, _, _| {},

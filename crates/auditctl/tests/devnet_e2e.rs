@@ -2,33 +2,12 @@
 //! typed client into SQLite and the lake, then `auditctl weights` on it.
 //! The chain side is the devnet's simulated node.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use audit_store::Store;
-use audit_sync::{sync, SyncOptions};
+use audit_sync::sync;
 use chrono::NaiveDate;
-use chutes_client::{ChutesClient, ClientConfig, Endpoints};
-use devnet::{DevnetServer, Faults, World};
-
-/// The world's chain: the simulated node, serving its commitments.
-async fn chain_of(world: &World) -> (devnet_chain::ChainNode, Arc<audit_sync::SubtensorChain>) {
-    let node = devnet_chain::ChainNode::start(
-        &devnet_chain::ChainGenesis::from_world(world).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let client = subtensor::SubtensorClient::connect(&node.ws_url(), Default::default())
-        .await
-        .unwrap();
-    let chain = Arc::new(audit_sync::SubtensorChain {
-        client,
-        netuid: world.meta.netuid,
-    });
-    (node, chain)
-}
+use devnet::{Faults, Network, NetworkOptions, World};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_generated_world_syncs_over_http_and_scores() {
@@ -61,16 +40,16 @@ async fn a_generated_world_syncs_over_http_and_scores() {
     );
     let world = World::load(&world_dir).unwrap();
     let validator = world.meta.validator_hotkey.clone();
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+    let network = Network::start(world.clone(), NetworkOptions::default())
         .await
         .unwrap();
-    let url = url::Url::parse(&server.url()).unwrap();
-    let client = client_of(&url);
+    let url = network.http_url();
+    let client = Arc::new(network.chutes_client().unwrap());
     let data = dir.path().join("data");
     let store = Arc::new(Store::open(&data, None).await.unwrap());
-    let options = options_of(&world, &url);
+    let options = network.sync_options(world.now()).with_concurrency(4);
     assert_eq!(options.at, now);
-    let (_node, chain) = chain_of(&world).await;
+    let chain = Arc::new(network.chain_source().await.unwrap());
     let summary = sync(
         store.clone(),
         client.clone(),
@@ -93,7 +72,7 @@ async fn a_generated_world_syncs_over_http_and_scores() {
         .as_str()
         .unwrap()
         .to_string();
-    server.set_faults(Faults {
+    network.server().set_faults(Faults {
         tamper_exports: vec![export],
         ..Faults::default()
     });
@@ -150,34 +129,17 @@ async fn a_generated_world_syncs_over_http_and_scores() {
     insta::assert_snapshot!("generated_world_weights", table);
 }
 
-/// A client for the devnet served at `url`.
-fn client_of(url: &url::Url) -> Arc<ChutesClient> {
-    let mut config = ClientConfig::new(Endpoints {
-        api: url.clone(),
-        llm: url.clone(),
-        chute_url_template: format!("{url}chute/{{slug}}"),
-    });
-    config.backoff = Duration::from_millis(1);
-    Arc::new(ChutesClient::new(config).unwrap())
-}
-
-/// Sync options for `world` served at `url`, at the world's now.
-fn options_of(world: &World, url: &url::Url) -> SyncOptions {
-    SyncOptions::new(
-        world.now(),
-        BTreeMap::from([(world.meta.validator_hotkey.clone(), url.to_string())]),
-    )
-    .with_concurrency(4)
-}
-
-/// Syncs the world served at `url` into `store`.
-async fn sync_world(store: Arc<Store>, world: &World, url: &url::Url) -> audit_sync::SyncSummary {
-    let (_node, chain) = chain_of(world).await;
+/// Syncs the devnet's world into `store`, through a chain connection of
+/// its own (each backend's run has its own runtime).
+async fn sync_world(store: Arc<Store>, network: &Network) -> audit_sync::SyncSummary {
+    let options = network
+        .sync_options(network.server().world().now())
+        .with_concurrency(4);
     sync(
         store,
-        client_of(url),
-        chain,
-        &options_of(world, url),
+        Arc::new(network.chutes_client().unwrap()),
+        Arc::new(network.chain_source().await.unwrap()),
+        &options,
         |_, _, _| {},
     )
     .await
@@ -201,10 +163,10 @@ async fn scores_are_the_same_bits_on_every_backend_and_every_run() {
     devnet::generate(&options).unwrap();
     options.out = dir.path().join("world");
     let world = World::load(&options.out).unwrap();
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+    let network = Network::start(world.clone(), NetworkOptions::default())
         .await
         .unwrap();
-    let url = url::Url::parse(&server.url()).unwrap();
+    let url = network.http_url();
     let config = dir.path().join("auditctl.yml");
     std::fs::write(
         &config,
@@ -218,10 +180,10 @@ async fn scores_are_the_same_bits_on_every_backend_and_every_run() {
     let outputs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = outputs.clone();
     audit_store::testing::each_backend(|t| {
-        let (world, url, config, seen) = (world.clone(), url.clone(), config.clone(), seen.clone());
+        let (network, config, seen) = (&network, config.clone(), seen.clone());
         async move {
             let store = Arc::new(t.reopen().await);
-            let summary = sync_world(store, &world, &url).await;
+            let summary = sync_world(store, network).await;
             assert!(summary.rejected.is_empty(), "{summary:?}");
             for _ in 0..2 {
                 let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditctl"))

@@ -42,7 +42,7 @@ async fn start_devnet() -> Net {
     })
     .unwrap();
     let world = World::load(&world_dir).unwrap();
-    let genesis = devnet_chain::ChainGenesis::from_world(&world).unwrap();
+    let genesis = world.chain_genesis().unwrap();
     let node = devnet_chain::ChainNode::start(&genesis, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();

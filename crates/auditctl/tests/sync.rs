@@ -9,13 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use audit_store::testing::{each_backend, TestStore};
-use audit_sync::{SubtensorChain, SyncOptions};
-use chutes_client::{ChutesClient, ClientConfig, Endpoints};
-use devnet::{DevnetServer, Faults, GenerateOptions, World};
-use devnet_chain::{ChainGenesis, ChainNode};
+use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -24,8 +20,7 @@ const AT: &str = "2025-02-10T12:00:00Z";
 struct Devnet {
     dir: tempfile::TempDir,
     world: World,
-    server: DevnetServer,
-    chain: Arc<ChainNode>,
+    network: Network,
 }
 
 /// A small world; `corrupt` appends malformed rows to the first validator
@@ -63,28 +58,13 @@ async fn devnet(corrupt: bool) -> Devnet {
         std::fs::write(&report_file, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
     }
     let world = World::load(&out).unwrap();
-    let chain = Arc::new(
-        ChainNode::start(
-            &ChainGenesis::from_world(&world).unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap(),
-    );
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+    let network = Network::start(world.clone(), NetworkOptions::default())
         .await
         .unwrap();
-    let committer = chain.clone();
-    server.on_publish(Arc::new(move |p: &devnet::Published| {
-        committer
-            .commit(&p.entry.hotkey, p.entry.block, p.report_sha256)
-            .unwrap();
-    }));
     Devnet {
         dir,
         world,
-        server,
-        chain,
+        network,
     }
 }
 
@@ -96,8 +76,8 @@ impl Devnet {
 
     /// The same, with more YAML appended (`sync:` settings).
     fn config_with(&self, t: &TestStore, extra: &str) -> PathBuf {
-        let url = self.server.url();
-        let ws = self.chain.ws_url();
+        let url = self.network.http_url();
+        let ws = self.network.ws_url();
         let path = self
             .dir
             .path()
@@ -172,7 +152,10 @@ async fn a_clean_window_loads_and_a_second_sync_is_a_no_op() {
                 count(&first, "duplicates_collapsed") > 0,
                 "straddling invocations"
             );
-            assert_eq!(count(&first, "metagraph_block"), net.chain.head() as u64);
+            assert_eq!(
+                count(&first, "metagraph_block"),
+                net.network.chain().head() as u64
+            );
             let (code, second) = sync(&config, &["--at", AT]);
             assert_eq!(code, 0);
             assert_eq!(count(&second, "loaded"), 0, "{second}");
@@ -204,12 +187,15 @@ async fn each_integrity_fault_rejects_exactly_its_entry_with_exit_code_3() {
         .unwrap()
         .to_string();
     let tampered_report = net.world.report_path(entries[1]);
-    net.server.set_faults(Faults {
+    net.network.server().set_faults(Faults {
         tamper_exports: vec![tampered_export],
         tamper_reports: vec![tampered_report],
         ..Faults::default()
     });
-    net.chain.withhold(&validator, entries[2].block).unwrap();
+    net.network
+        .chain()
+        .withhold(&validator, entries[2].block)
+        .unwrap();
     each_backend(|t| {
         let net = &net;
         let entries = &entries;
@@ -249,7 +235,7 @@ async fn each_integrity_fault_rejects_exactly_its_entry_with_exit_code_3() {
 async fn pruned_chain_state_is_not_loaded_unless_the_user_opts_in() {
     let net = devnet(false).await;
     let entries = net.validator_entries();
-    net.chain.prune_before(entries[1].block);
+    net.network.chain().prune_before(entries[1].block);
     each_backend(|t| {
         let net = &net;
         async move {
@@ -357,7 +343,7 @@ async fn a_newly_published_hour_is_caught_up() {
         }
     })
     .await;
-    let published = net.server.advance().unwrap();
+    let published = net.network.advance().unwrap();
     let next_hour = "2025-02-10T13:00:00Z";
     each_backend(|t| {
         let net = &net;
@@ -368,7 +354,7 @@ async fn a_newly_published_hour_is_caught_up() {
             let (code, summary) = sync(&config, &["--at", next_hour, "--no-miner-reports"]);
             assert_eq!(code, 0, "{summary}");
             assert_eq!(count(&summary, "loaded"), 1, "only the new hour: {summary}");
-            assert_eq!(published.entry.block, net.chain.head());
+            assert_eq!(published.entry.block, net.network.chain().head());
         }
     })
     .await;
@@ -377,34 +363,17 @@ async fn a_newly_published_hour_is_caught_up() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() {
     let net = devnet(false).await;
-    let url = url::Url::parse(&net.server.url()).unwrap();
     each_backend(|t| {
         let net = &net;
-        let url = url.clone();
         async move {
             let store = Arc::new(t.reopen().await);
-            let mut config = ClientConfig::new(Endpoints {
-                api: url.clone(),
-                llm: url.clone(),
-                chute_url_template: net.server.chute_url_template(),
-            });
-            config.backoff = Duration::from_millis(1);
-            let client = Arc::new(ChutesClient::new(config).unwrap());
-            let chain = Arc::new(SubtensorChain {
-                client: subtensor::SubtensorClient::connect(
-                    &net.chain.ws_url(),
-                    Default::default(),
-                )
-                .await
-                .unwrap(),
-                netuid: net.world.meta.netuid,
-            });
-            let options = SyncOptions::new(
-                audit_store::time::parse_utc(AT).unwrap(),
-                BTreeMap::from([(net.world.meta.validator_hotkey.clone(), url.to_string())]),
-            )
-            .with_miner_reports(false)
-            .with_concurrency(2);
+            let client = Arc::new(net.network.chutes_client().unwrap());
+            let chain = Arc::new(net.network.chain_source().await.unwrap());
+            let options = net
+                .network
+                .sync_options(audit_store::time::parse_utc(AT).unwrap())
+                .with_miner_reports(false)
+                .with_concurrency(2);
             let crashed = audit_sync::sync(
                 store.clone(),
                 client.clone(),

@@ -5,19 +5,17 @@
 //! exactly (exit 3), and refused requests are reported, never recorded.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use audit_store::{Store, Synthetic, SyntheticCheck};
 use chrono::NaiveDateTime;
-use devnet::{DevnetServer, Faults, World};
+use devnet::{Faults, Network, NetworkOptions, World};
 use serde_json::Value;
 
 const API_KEY: &str = "cpk_devnet0123.synthetic.secret";
 
 struct Net {
     dir: tempfile::TempDir,
-    server: DevnetServer,
-    _chain: Arc<devnet_chain::ChainNode>,
+    network: Network,
     config: PathBuf,
 }
 
@@ -36,23 +34,11 @@ async fn start() -> Net {
     })
     .unwrap();
     let world = World::load(&world_dir).unwrap();
-    let genesis = devnet_chain::ChainGenesis::from_world(&world).unwrap();
-    let chain = Arc::new(
-        devnet_chain::ChainNode::start(&genesis, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap(),
-    );
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+    let network = Network::start(world.clone(), NetworkOptions::default())
         .await
         .unwrap();
-    let committer = chain.clone();
-    server.on_publish(Arc::new(move |p: &devnet::Published| {
-        committer
-            .commit(&p.entry.hotkey, p.entry.block, p.report_sha256)
-            .unwrap();
-    }));
-    let url = server.url();
-    let ws = chain.ws_url();
+    let url = network.http_url();
+    let ws = network.ws_url();
     let config = dir.path().join("auditctl.yml");
     std::fs::write(
         &config,
@@ -68,8 +54,7 @@ async fn start() -> Net {
     .unwrap();
     Net {
         dir,
-        server,
-        _chain: chain,
+        network,
         config,
     }
 }
@@ -129,8 +114,8 @@ impl Net {
     /// Publishes the open hour and an empty one after it (so the first
     /// hour lies before the newest entry's start), then syncs.
     async fn publish_and_sync(&self) {
-        self.server.advance().unwrap();
-        let published = self.server.advance().unwrap();
+        self.network.advance().unwrap();
+        let published = self.network.advance().unwrap();
         let at = published.entry.created_at.clone();
         let sync = self.auditctl(&["sync", "--at", &at]).await;
         assert_eq!(sync.code, Some(0), "{}\n{}", sync.stdout, sync.stderr);
@@ -207,7 +192,7 @@ async fn each_type_records_its_attempts_and_its_output_is_real() {
     // Every attempt is in the catalog, as the router made it: the same
     // ids, instances and miners the devnet put in the open hour's export.
     let recorded = net.recorded().await;
-    let rows = net.server.open_hour_rows();
+    let rows = net.network.server().open_hour_rows();
     assert_eq!(recorded.len(), rows.len());
     for o in &sent {
         let parent = o["parent_invocation_id"].as_str().unwrap();
@@ -222,12 +207,16 @@ async fn each_type_records_its_attempts_and_its_output_is_real() {
     for s in &recorded {
         let row = rows
             .iter()
-            .find(|r| r[1] == s.invocation_id)
+            .find(|r| r.invocation_id == s.invocation_id)
             .expect("exported");
-        assert_eq!(row[0], s.parent_invocation_id);
-        assert_eq!(row[8], s.instance_id);
-        assert_eq!(row[10], s.miner_hotkey);
-        assert_eq!(row[13].is_empty(), !s.has_error, "{row:?} vs {s:?}");
+        assert_eq!(row.parent_invocation_id, s.parent_invocation_id);
+        assert_eq!(row.instance_id, s.instance_id);
+        assert_eq!(row.miner_hotkey, s.miner_hotkey);
+        assert_eq!(
+            row.error_message.is_none(),
+            !s.has_error,
+            "{row:?} vs {s:?}"
+        );
     }
     // The trace is logged in the upstream style; the key never shows.
     assert!(
@@ -256,7 +245,7 @@ async fn each_type_records_its_attempts_and_its_output_is_real() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forced_failure_records_both_attempts_with_the_error_on_the_first() {
     let net = start().await;
-    net.server.set_faults(Faults {
+    net.network.server().set_faults(Faults {
         fail_attempts: 1,
         ..Faults::default()
     });
@@ -318,7 +307,7 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
 
     // The next image's first attempt is left out of the export, the next
     // TTS's first attempt is exported under another miner.
-    net.server.set_faults(Faults {
+    net.network.server().set_faults(Faults {
         drop_attempts: 1,
         ..Faults::default()
     });
@@ -326,7 +315,7 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
         .auditctl(&["--json", "synth", "--type", "image", "--seed", "6"])
         .await
         .json();
-    net.server.set_faults(Faults {
+    net.network.server().set_faults(Faults {
         reroute_attempts: 1,
         ..Faults::default()
     });
@@ -334,7 +323,7 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
         .auditctl(&["--json", "synth", "--type", "tts", "--seed", "6"])
         .await
         .json();
-    let rows = net.server.open_hour_rows();
+    let rows = net.network.server().open_hour_rows();
     net.publish_and_sync().await;
 
     let recorded = net.recorded().await;
@@ -348,8 +337,8 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
     let (lost, moved) = (first_attempt(&dropped), first_attempt(&rerouted));
     let moved_to = rows
         .iter()
-        .find(|r| r[1] == moved.invocation_id)
-        .map(|r| r[10].clone())
+        .find(|r| r.invocation_id == moved.invocation_id)
+        .map(|r| r.miner_hotkey.clone())
         .unwrap();
     assert_ne!(moved_to, moved.miner_hotkey);
 
@@ -416,7 +405,7 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_requests_are_reported_and_never_recorded() {
     let net = start().await;
-    net.server.set_faults(Faults {
+    net.network.server().set_faults(Faults {
         refuse_invocations: vec![401, 429],
         ..Faults::default()
     });
@@ -441,7 +430,7 @@ async fn refused_requests_are_reported_and_never_recorded() {
         .unwrap()
         .contains("overloaded"));
     assert!(net.recorded().await.is_empty());
-    assert!(net.server.open_hour_rows().is_empty());
+    assert!(net.network.server().open_hour_rows().is_empty());
     assert!(!run.stdout.contains(API_KEY) && !run.stderr.contains(API_KEY));
 
     // Without a key nothing is sent: a configuration error.

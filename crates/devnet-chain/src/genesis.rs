@@ -1,12 +1,12 @@
-//! The node's initial state as plain data, and how a devnet world becomes
-//! one.
+//! The node's initial state as plain data: whoever starts a node (the
+//! devnet's `World::chain_genesis`, a test) builds it, so the node needs
+//! no knowledge of worlds.
 
 use sp_core::crypto::Pair as _;
 use sp_core::sr25519;
 use sp_keyring::Sr25519Keyring;
 
 use crate::commit_reveal::CommitRevealGenesis;
-use crate::NodeError;
 
 /// Free balance of every dev account at genesis: a million TAO, in rao.
 pub const DEV_ENDOWMENT_RAO: u64 = 1_000_000 * 1_000_000_000;
@@ -49,38 +49,6 @@ pub struct ChainGenesis {
     pub head: u32,
     /// Tempo, reveal period and versions for timelocked weights.
     pub timelock: CommitRevealGenesis,
-}
-
-impl ChainGenesis {
-    /// A world's chain: its metagraph, and one commitment of
-    /// `sha256(report bytes)` per entry at the entry's block. The world's
-    /// validator (`//Alice` in generated worlds) holds the validator permit.
-    pub fn from_world(world: &devnet::World) -> Result<ChainGenesis, NodeError> {
-        let commitments = world.commitments().map_err(NodeError::World)?;
-        let newest = commitments.iter().map(|(_, b, _)| *b).max().unwrap_or(0);
-        let head = newest.saturating_add(10);
-        Ok(ChainGenesis {
-            netuid: world.meta.netuid,
-            neurons: world
-                .metagraph
-                .iter()
-                .map(|n| GenesisNeuron {
-                    uid: n.uid,
-                    hotkey: n.hotkey.clone(),
-                    coldkey: n.coldkey.clone(),
-                    incentive: n.incentive,
-                    stake_rao: (n.stake * 1e9).round() as u64,
-                    last_update: 0,
-                    validator_permit: n.hotkey == world.meta.validator_hotkey,
-                })
-                .collect(),
-            commitments,
-            weights_rate_limit: 100,
-            commit_reveal: false,
-            head,
-            timelock: CommitRevealGenesis::default(),
-        })
-    }
 }
 
 #[cfg(test)]

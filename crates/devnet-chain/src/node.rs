@@ -15,9 +15,6 @@ use crate::genesis::ChainGenesis;
 /// Why the node cannot start, or a switch names an account it cannot use.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// The world's entries could not be read into commitments.
-    #[error("genesis: the world's commitments: {0}")]
-    World(#[source] devnet::DevnetError),
     /// A hotkey or coldkey is not an SS58 account.
     #[error("genesis: {address} is not an SS58 account: {source}")]
     Account {

@@ -16,7 +16,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::generate::csv_time;
+use crate::generate::rows::InvocationRow;
 use crate::world::World;
 
 /// The router's attempt budget per invocation.
@@ -63,21 +63,32 @@ impl TaskKind {
 /// A miner instance the router can send to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The instance, as the catalogue lists it.
     pub instance_id: String,
+    /// The miner's uid, as the export records it.
     pub uid: i64,
+    /// The miner's hotkey: whose work the export says it was.
     pub hotkey: String,
+    /// The miner's coldkey, for the trace's instance event.
     pub coldkey: String,
 }
 
 /// A chute and its hot instances.
 #[derive(Debug, Clone)]
 pub struct RoutedChute {
+    /// The chute's id, as the export records it.
     pub chute_id: String,
+    /// The model name the LLM gateway routes by.
     pub name: String,
+    /// The per-chute endpoint's name (`/chute/{slug}/…`).
     pub slug: String,
+    /// Its owner, the export's `chute_user_id`.
     pub username: String,
+    /// `vllm`, `diffusion`, `tei` or none: what payload it answers with.
     pub template: Option<String>,
+    /// GPUs per instance: the export's compute multiplier is half of it.
     pub gpus: u32,
+    /// Its hot instances, in the order the router tries them.
     pub targets: Vec<Target>,
 }
 
@@ -175,10 +186,15 @@ impl Router {
 /// One attempt, as the export records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
+    /// This attempt's own id; the parent id is the invocation's.
     pub invocation_id: String,
+    /// The instance it was sent to.
     pub target: Target,
+    /// When it started, in the world's clock.
     pub started_at: NaiveDateTime,
+    /// When it ended, in the world's clock.
     pub completed_at: NaiveDateTime,
+    /// Why it failed, as the export's `error_message`; none on success.
     pub error: Option<String>,
     /// The Python-literal metrics column; empty for a failed attempt.
     pub metrics: String,
@@ -189,6 +205,7 @@ pub struct Attempt {
 pub struct Traced {
     /// `data: {…}` lines, each ending in a blank line.
     pub body: String,
+    /// Every attempt, failed ones first: one export row each.
     pub attempts: Vec<Attempt>,
     /// No attempt succeeded.
     pub failed: bool,
@@ -197,6 +214,7 @@ pub struct Traced {
 /// What the server decides for one invocation.
 #[derive(Debug, Clone)]
 pub struct InvocationContext<'a> {
+    /// The invocation's parent id, shared by its attempts.
     pub parent_id: &'a str,
     /// When the first attempt starts; each later one a second after.
     pub clock: NaiveDateTime,
@@ -317,27 +335,27 @@ pub fn invoke(
     }
 }
 
-/// The export row of an attempt (columns of `INVOCATION_COLUMNS`).
-pub fn export_row(chute: &RoutedChute, parent_id: &str, attempt: &Attempt) -> Vec<String> {
-    vec![
-        parent_id.to_string(),
-        attempt.invocation_id.clone(),
-        chute.chute_id.clone(),
-        chute.username.clone(),
-        function_of(chute).to_string(),
-        "devnet-synthetic".into(),
-        String::new(),
-        String::new(),
-        attempt.target.instance_id.clone(),
-        attempt.target.uid.to_string(),
-        attempt.target.hotkey.clone(),
-        csv_time(attempt.started_at),
-        csv_time(attempt.completed_at),
-        attempt.error.clone().unwrap_or_default(),
-        format!("{}", 0.5 * f64::from(chute.gpus)),
-        "0.0".into(),
-        attempt.metrics.clone(),
-    ]
+/// The export row of an attempt.
+pub fn export_row(chute: &RoutedChute, parent_id: &str, attempt: &Attempt) -> InvocationRow {
+    InvocationRow {
+        parent_invocation_id: parent_id.to_string(),
+        invocation_id: attempt.invocation_id.clone(),
+        chute_id: chute.chute_id.clone(),
+        chute_user_id: chute.username.clone(),
+        function_name: function_of(chute),
+        user_id: "devnet-synthetic".into(),
+        image_id: String::new(),
+        image_user_id: "",
+        instance_id: attempt.target.instance_id.clone(),
+        miner_uid: attempt.target.uid,
+        miner_hotkey: attempt.target.hotkey.clone(),
+        started_at: attempt.started_at,
+        completed_at: Some(attempt.completed_at),
+        error_message: attempt.error.clone(),
+        compute_multiplier: 0.5 * f64::from(chute.gpus),
+        bounty: 0.0,
+        metrics: attempt.metrics.clone(),
+    }
 }
 
 fn function_of(chute: &RoutedChute) -> &'static str {

@@ -6,13 +6,19 @@
 //! seed. [`server`] serves one over HTTP as the real network does,
 //! including traced invocations ([`invoke`]) recorded into the open hour
 //! ([`live`]) and published hour by hour, and a Prometheus query
-//! endpoint for any simulated miner ([`prometheus`]).
+//! endpoint for any simulated miner ([`prometheus`]). [`Network`] starts
+//! the HTTP API and the simulated chain node (`devnet-chain`, from
+//! [`World::chain_genesis`]) together, on loopback. [`derive_incentives`]
+//! scores a world's own traffic ([`feed`]) to pay its miners as the
+//! validator would.
 
 #![warn(missing_docs)]
 
+pub mod feed;
 pub mod generate;
 pub mod invoke;
 pub mod live;
+pub mod network;
 pub mod prometheus;
 pub mod server;
 pub mod ss58;
@@ -20,8 +26,11 @@ pub mod world;
 
 use std::path::PathBuf;
 
-pub use generate::{generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
+pub use feed::{derive_incentives, DeriveError, WorldFeed};
+pub use generate::rows::InvocationRow;
+pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
 pub use live::Published;
+pub use network::{validator_seed_hex, Network, NetworkError, NetworkOptions};
 pub use server::{DevnetServer, Faults, PublishHook};
 pub use world::{entry_id, ListedEntry, World};
 
@@ -45,9 +54,18 @@ pub enum DevnetError {
         /// What is wrong with it.
         message: String,
     },
-    /// Generation or serving options that cannot work.
+    /// Generation options that cannot work.
     #[error("{0}")]
     Options(String),
+    /// The HTTP API cannot listen on the address asked for.
+    #[error("cannot listen on {addr}: {source}; choose another port or 0 for a free one")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What the socket said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A path in the world leaves its directory.
     #[error(transparent)]
     Path(#[from] audit_model::path::UnsafePath),

@@ -11,10 +11,9 @@ use chrono::{Duration, DurationRound, NaiveDateTime};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::generate::{
-    csv_err, iso, write_export, write_json, BLOCKS_PER_HOUR, INVOCATION_COLUMNS, JOB_COLUMNS,
-    REPORT_COLUMNS,
-};
+use crate::generate::files::{iso, write_export, write_json};
+use crate::generate::rows::{InvocationRow, INVOCATION_COLUMNS, JOB_COLUMNS, REPORT_COLUMNS};
+use crate::generate::BLOCKS_PER_HOUR;
 use crate::world::{replace_json, EntrySpec, ListedEntry, World};
 use crate::DevnetError;
 
@@ -23,16 +22,18 @@ use crate::DevnetError;
 pub struct LiveHour {
     /// Start of the open hour: the end of the last published one.
     pub start: NaiveDateTime,
-    rows: Vec<Vec<String>>,
+    rows: Vec<InvocationRow>,
     attempts: u64,
 }
 
 /// What closing an hour published.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// The new entry, as `GET /audit/` now lists it.
     pub entry: ListedEntry,
     /// sha256 of the report bytes: what the chain commits at `entry.block`.
     pub report_sha256: [u8; 32],
+    /// Rows of the hour's invocations export: the attempts recorded.
     pub invocation_rows: usize,
 }
 
@@ -68,13 +69,12 @@ impl LiveHour {
     }
 
     /// Records one attempt's export row.
-    pub fn record(&mut self, row: Vec<String>) {
-        debug_assert_eq!(row.len(), INVOCATION_COLUMNS.len());
+    pub fn record(&mut self, row: InvocationRow) {
         self.rows.push(row);
     }
 
     /// Rows recorded so far.
-    pub fn rows(&self) -> &[Vec<String>] {
+    pub fn rows(&self) -> &[InvocationRow] {
         &self.rows
     }
 
@@ -101,24 +101,27 @@ impl LiveHour {
         };
 
         let mut exports = serde_json::Map::new();
-        let (export, _) = write_export(&dir, &format!("invocations/{stem}.csv"), |w, path| {
-            w.write_record(INVOCATION_COLUMNS).map_err(csv_err(path))?;
-            for row in &self.rows {
-                w.write_record(row).map_err(csv_err(path))?;
-            }
-            Ok(())
-        })?;
+        let (export, _) = write_export(
+            &dir,
+            &format!("invocations/{stem}.csv"),
+            &INVOCATION_COLUMNS,
+            |w| self.rows.iter().try_for_each(|row| w.row(row)),
+        )?;
         exports.insert("invocations".into(), export);
+        // No user reports and no jobs in a served hour: the headers only.
         let (export, _) = write_export(
             &dir,
             &format!("invocations/{stem}-reports.csv"),
-            |w, path| w.write_record(REPORT_COLUMNS).map_err(csv_err(path)),
+            &REPORT_COLUMNS,
+            |_| Ok(()),
         )?;
         exports.insert("reports".into(), export);
-        let (export, _) =
-            write_export(&dir, &format!("invocations/{stem}-jobs.csv"), |w, path| {
-                w.write_record(JOB_COLUMNS).map_err(csv_err(path))
-            })?;
+        let (export, _) = write_export(
+            &dir,
+            &format!("invocations/{stem}-jobs.csv"),
+            &JOB_COLUMNS,
+            |_| Ok(()),
+        )?;
         exports.insert("jobs".into(), export);
 
         let instance_audit = match last_validator {

@@ -87,18 +87,30 @@ impl MinerCounters {
 
     /// The value of every series at each time (unix seconds); a series has
     /// no sample before its first reported hour.
-    pub fn samples(&self, times: &[i64]) -> Vec<((String, String), Vec<(i64, u64)>)> {
+    pub fn samples(&self, times: &[i64]) -> Vec<Series> {
         self.series
             .iter()
-            .map(|(key, hours)| {
-                let values = times
+            .map(|((chute_id, function), hours)| Series {
+                chute_id: chute_id.clone(),
+                function: function.clone(),
+                samples: times
                     .iter()
                     .filter_map(|&t| value_at(hours, t).map(|v| (t, v)))
-                    .collect();
-                (key.clone(), values)
+                    .collect(),
             })
             .collect()
     }
+}
+
+/// One counter's samples, as a range query answers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    /// The `chute_id` label.
+    pub chute_id: String,
+    /// The `function` label.
+    pub function: String,
+    /// `(unix seconds, value)`, oldest first.
+    pub samples: Vec<(i64, u64)>,
 }
 
 /// A counter's value at `t`: the carried value of the hours before, plus
@@ -154,13 +166,14 @@ pub fn query_range(counters: &MinerCounters, q: &RangeQuery) -> (u16, Value) {
             let result: Vec<Value> = counters
                 .samples(&times)
                 .into_iter()
-                .filter(|(_, values)| !values.is_empty())
-                .map(|((chute_id, function), values)| {
-                    let values: Vec<Value> = values
+                .filter(|series| !series.samples.is_empty())
+                .map(|series| {
+                    let values: Vec<Value> = series
+                        .samples
                         .into_iter()
                         .map(|(t, v)| json!([t, v.to_string()]))
                         .collect();
-                    json!({"metric": {"chute_id": chute_id, "function": function}, "values": values})
+                    json!({"metric": {"chute_id": series.chute_id, "function": series.function}, "values": values})
                 })
                 .collect();
             (

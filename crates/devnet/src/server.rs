@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::generate::rows::InvocationRow;
 use crate::invoke::{self, InvocationContext, RoutedChute, TaskKind};
 use crate::live::{LiveHour, Published};
 use crate::prometheus;
@@ -111,10 +112,10 @@ impl DevnetServer {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| DevnetError::Options(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|source| DevnetError::Listen { addr, source })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| DevnetError::Options(e.to_string()))?;
+            .map_err(|source| DevnetError::Listen { addr, source })?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -156,7 +157,7 @@ impl DevnetServer {
     }
 
     /// Export rows recorded in the open hour so far.
-    pub fn open_hour_rows(&self) -> Vec<Vec<String>> {
+    pub fn open_hour_rows(&self) -> Vec<InvocationRow> {
         self.shared.live.lock().expect("live lock").rows().to_vec()
     }
 
@@ -517,8 +518,8 @@ async fn traced(
         if faults.reroute_attempts > 0 {
             faults.reroute_attempts -= 1;
             if let Some(other) = other_miner(&world, &attempt.target.hotkey) {
-                row[9] = other.uid.to_string();
-                row[10] = other.hotkey.clone();
+                row.miner_uid = i64::from(other.uid);
+                row.miner_hotkey = other.hotkey.clone();
             }
         }
         live.record(row);

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
+use devnet_chain::{ChainGenesis, CommitRevealGenesis, GenesisNeuron};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -14,7 +15,9 @@ use crate::DevnetError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldMeta {
+    /// The subnet the world's chain simulates (64 in generated worlds).
     pub netuid: u16,
+    /// The validator whose entries carry the exports and are scored.
     pub validator_hotkey: String,
     /// The world's present, ISO-8601 UTC.
     pub now: String,
@@ -23,28 +26,39 @@ pub struct WorldMeta {
 /// One line of `metagraph.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeuronSpec {
+    /// Its uid on the subnet.
     pub uid: u16,
+    /// The SS58 hotkey that signs and is paid.
     pub hotkey: String,
+    /// The SS58 coldkey that owns it (several hotkeys may share one).
     pub coldkey: String,
     /// Fraction of 65535.
     pub incentive: u16,
+    /// Stake in TAO.
     pub stake: f64,
 }
 
 /// One line of `gpu_counts.json` (also the body of `GET /chutes/gpu_count_history`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GpuCountSpec {
+    /// The chute.
     pub chute_id: String,
+    /// GPUs per instance of it, which scoring multiplies compute by.
     pub gpu_count: u32,
 }
 
 /// One line of `entries.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntrySpec {
+    /// Whose report it is: the validator's or a miner's.
     pub hotkey: String,
+    /// The block its report's hash is committed at.
     pub block: u32,
+    /// When it was published, ISO-8601 UTC.
     pub created_at: String,
+    /// The hour it covers: start, ISO-8601 UTC.
     pub start_time: String,
+    /// The hour it covers: end, ISO-8601 UTC.
     pub end_time: String,
     /// The report's file, relative to the world directory.
     pub report: String,
@@ -53,22 +67,34 @@ pub struct EntrySpec {
 /// An entry as the network lists it, derived as upstream does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListedEntry {
+    /// The UUIDv5 of `"{hotkey}.{block}"` ([`entry_id`]).
     pub entry_id: String,
+    /// Whose report it is.
     pub hotkey: String,
+    /// The block its report's hash is committed at.
     pub block: u32,
+    /// The network path of its report (`audit/validator/…/N.json`).
     pub path: String,
+    /// When it was published, as stored.
     pub created_at: String,
+    /// The hour it covers: start, as stored.
     pub start_time: String,
+    /// The hour it covers: end, as stored.
     pub end_time: String,
 }
 
 /// A world on disk.
 #[derive(Debug, Clone)]
 pub struct World {
+    /// The world directory; report and export paths are relative to it.
     pub dir: PathBuf,
+    /// `world.json`.
     pub meta: WorldMeta,
+    /// `metagraph.json`.
     pub metagraph: Vec<NeuronSpec>,
+    /// `gpu_counts.json`.
     pub gpu_counts: Vec<GpuCountSpec>,
+    /// `entries.json`: every published entry, oldest first.
     pub entries: Vec<EntrySpec>,
 }
 
@@ -171,6 +197,36 @@ impl World {
                 ))
             })
             .collect()
+    }
+
+    /// The world's chain as the simulated node starts with it: the
+    /// metagraph (the world's validator holds the validator permit) and
+    /// one commitment of `sha256(report bytes)` per entry at the entry's
+    /// block, with the head ten blocks past the newest commitment.
+    pub fn chain_genesis(&self) -> Result<ChainGenesis, DevnetError> {
+        let commitments = self.commitments()?;
+        let newest = commitments.iter().map(|(_, b, _)| *b).max().unwrap_or(0);
+        Ok(ChainGenesis {
+            netuid: self.meta.netuid,
+            neurons: self
+                .metagraph
+                .iter()
+                .map(|n| GenesisNeuron {
+                    uid: n.uid,
+                    hotkey: n.hotkey.clone(),
+                    coldkey: n.coldkey.clone(),
+                    incentive: n.incentive,
+                    stake_rao: (n.stake * 1e9).round() as u64,
+                    last_update: 0,
+                    validator_permit: n.hotkey == self.meta.validator_hotkey,
+                })
+                .collect(),
+            commitments,
+            weights_rate_limit: 100,
+            commit_reveal: false,
+            head: newest.saturating_add(10),
+            timelock: CommitRevealGenesis::default(),
+        })
     }
 
     /// Replaces the metagraph's incentives (fractions of 65535) by hotkey;

@@ -175,10 +175,10 @@ async fn every_task_type_streams_a_trace_and_a_real_payload() {
         for (child, hotkey) in attempts(&events) {
             let row = rows
                 .iter()
-                .find(|r| r[1] == child)
+                .find(|r| r.invocation_id == child)
                 .expect("attempt recorded");
-            assert_eq!(row[0], parent);
-            assert_eq!(row[10], hotkey);
+            assert_eq!(row.parent_invocation_id, parent);
+            assert_eq!(row.miner_hotkey, hotkey);
         }
     }
 }
@@ -206,10 +206,13 @@ async fn a_failed_attempt_is_retried_on_another_miner_and_both_are_recorded() {
         .collect();
     assert_eq!(failed.first(), Some(&tried[0].1));
     let rows = net.server.open_hour_rows();
-    let mine: Vec<_> = rows.iter().filter(|r| r[0] == parent).collect();
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|r| r.parent_invocation_id == parent)
+        .collect();
     assert_eq!(mine.len(), tried.len());
     assert!(
-        !mine[0][13].is_empty(),
+        mine[0].error_message.is_some(),
         "the failed attempt carries its error"
     );
     assert_eq!(
@@ -292,11 +295,17 @@ async fn dropped_and_rerouted_attempts_show_in_the_export() {
     let rerouted = attempts(&rerouted_events);
     let rows = net.server.open_hour_rows();
     assert!(
-        rows.iter().all(|r| r[1] != dropped[0].0),
+        rows.iter().all(|r| r.invocation_id != dropped[0].0),
         "the dropped attempt is not exported"
     );
-    let row = rows.iter().find(|r| r[1] == rerouted[0].0).unwrap();
-    assert_ne!(row[10], rerouted[0].1, "exported under another miner");
+    let row = rows
+        .iter()
+        .find(|r| r.invocation_id == rerouted[0].0)
+        .unwrap();
+    assert_ne!(
+        row.miner_hotkey, rerouted[0].1,
+        "exported under another miner"
+    );
 }
 
 #[tokio::test]

@@ -17,11 +17,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use audit_store::Store;
-use devnet::{GenerateOptions, World};
+use devnet::{GenerateOptions, Network, NetworkOptions, World};
 use tokio::sync::watch;
 
 use super::run as service;
-use super::world_feed;
 use crate::cli::{DemoArgs, Global};
 use crate::config::{Config, Secret, ValidatorConfig};
 use crate::{exit, output};
@@ -41,7 +40,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             miners: args.size.miners,
             hours: args.size.hours,
             invocations_per_hour: args.size.invocations_per_hour,
-            now: super::devnet::default_now(),
+            now: devnet::default_now(),
         };
         if !global.json {
             eprintln!(
@@ -54,13 +53,21 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         }
         let _ = std::fs::remove_dir_all(&world_dir);
         tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
-        world_feed::derive_incentives(&world_dir, None).await?;
+        devnet::derive_incentives(&world_dir, None)
+            .await
+            .with_context(|| {
+                format!(
+                    "deriving the incentives of the world in {}",
+                    world_dir.display()
+                )
+            })?;
     }
     let world = World::load(&world_dir)
         .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;
-    let (server, node) = super::devnet::start_network(world.clone(), 0, 0).await?;
-    let url = url::Url::parse(&server.url())?;
-    point_at_devnet(&mut config, &home, &world, &server, &node.ws_url())?;
+    let network = Network::start(world.clone(), NetworkOptions::default()).await?;
+    let server = network.server();
+    let url = network.http_url();
+    point_at_devnet(&mut config, &home, &world, server, &network.ws_url())?;
     let store = Arc::new(
         Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
             .await
@@ -77,7 +84,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let (stop, stopped) = watch::channel(false);
     let loop_task = tokio::spawn(service.run(stopped));
 
-    let driven = drive(&server, cycles, args.simulated_hours, global.json).await;
+    let driven = drive(server, cycles, args.simulated_hours, global.json).await;
     let _ = stop.send(true);
     let summary = loop_task.await.context("the service loop panicked")?;
     driven?;
@@ -87,7 +94,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         print!(
             "{}",
             output::json(&serde_json::json!({
-                "world": world_dir, "devnet": url, "chain": node.ws_url(),
+                "world": world_dir, "devnet": url, "chain": network.ws_url(),
                 "simulated_hours": args.simulated_hours, "service": summary,
                 "weights_on_chain": on_chain, "page": page, "seconds": seconds,
             }))
@@ -96,7 +103,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         println!(
             "devnet serving {} at {url}, chain at {}; {} simulated hour(s) in {seconds:.1} s\n",
             world_dir.display(),
-            node.ws_url(),
+            network.ws_url(),
             args.simulated_hours
         );
         print!("{}", service::render(&summary));
@@ -106,7 +113,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         }
         println!("report page: {}", page.display());
     }
-    drop(server);
+    drop(network);
     let idle = summary.stages.iter().find(|(_, t)| t.succeeded == 0);
     Ok(match idle {
         Some((name, _)) => {
@@ -145,7 +152,7 @@ fn point_at_devnet(
     let w = &mut config.set_weights;
     w.enabled = true;
     w.ss58 = Some(world.meta.validator_hotkey.clone());
-    w.secret_seed = Some(Secret::new(super::devnet::DEV_VALIDATOR_SEED.into()));
+    w.secret_seed = Some(Secret::new(devnet::validator_seed_hex()));
     w.hotkey_file = None;
     let i = &mut config.intervals;
     (i.sync_seconds, i.synthetics_seconds) = (1, 1);

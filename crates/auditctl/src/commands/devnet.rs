@@ -1,64 +1,10 @@
 //! `auditctl devnet generate|serve`: the simulated network for people.
 
 use anyhow::{bail, Context, Result};
-use chrono::NaiveDate;
-use devnet::{DevnetServer, Faults, GenerateOptions, World};
+use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 
-use super::world_feed;
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
 use crate::{exit, output};
-
-/// The mini-secret of `//Alice`, the generated worlds' validator hotkey:
-/// a public dev key, so tests and demos can sign as the validator.
-pub const DEV_VALIDATOR_SEED: &str =
-    "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
-
-/// Serves `world` over HTTP and its chain over JSON-RPC, both on
-/// loopback; every hour the HTTP side publishes is committed on the chain.
-pub async fn start_network(
-    world: World,
-    http_port: u16,
-    chain_port: u16,
-) -> Result<(DevnetServer, std::sync::Arc<devnet_chain::ChainNode>)> {
-    let genesis = devnet_chain::ChainGenesis::from_world(&world)?;
-    let chain = std::sync::Arc::new(
-        devnet_chain::ChainNode::start(&genesis, ([127, 0, 0, 1], chain_port).into()).await?,
-    );
-    let server = DevnetServer::start(world, ([127, 0, 0, 1], http_port).into()).await?;
-    let committer = chain.clone();
-    server.on_publish(std::sync::Arc::new(move |p: &devnet::Published| {
-        if let Err(e) = committer.commit(&p.entry.hotkey, p.entry.block, p.report_sha256) {
-            tracing::error!("the chain could not commit entry {}: {e}", p.entry.entry_id);
-        }
-    }));
-    Ok((server, chain))
-}
-
-/// Blocks per epoch less one on the devnet with commit-reveal on: a
-/// commit reveals within two epochs, minutes rather than hours.
-const DEVNET_TEMPO: u16 = 10;
-
-/// Turns commit-reveal on for the served chain and lets it produce blocks
-/// at finney's pace (12 s, so the client's reveal-round arithmetic holds);
-/// returns the beacon a client encrypts to.
-fn start_commit_reveal(chain: &devnet_chain::ChainNode) -> devnet_chain::Beacon {
-    chain.set_timelock(devnet_chain::CommitRevealGenesis {
-        tempo: DEVNET_TEMPO,
-        ..Default::default()
-    });
-    chain.set_commit_reveal(true);
-    chain.produce_blocks(std::time::Duration::from_secs(12));
-    chain.beacon()
-}
-
-/// A generated world's present when none is given: fixed, so worlds are
-/// reproducible.
-pub fn default_now() -> chrono::NaiveDateTime {
-    NaiveDate::from_ymd_opt(2025, 2, 10)
-        .expect("date")
-        .and_hms_opt(12, 0, 0)
-        .expect("time")
-}
 
 pub async fn run(global: &Global, command: &DevnetCommand) -> Result<u8> {
     match command {
@@ -86,7 +32,7 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
         miners: args.size.miners,
         hours: args.size.hours,
         invocations_per_hour: args.size.invocations_per_hour,
-        now: args.now.unwrap_or_else(default_now),
+        now: args.now.unwrap_or_else(devnet::default_now),
     };
     let started = std::time::Instant::now();
     let summary = tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
@@ -95,7 +41,15 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
     let paid = if args.approximate_incentives {
         None
     } else {
-        Some(world_feed::derive_incentives(&args.out, args.load_into.as_deref()).await?)
+        let paid = devnet::derive_incentives(&args.out, args.load_into.as_deref())
+            .await
+            .with_context(|| {
+                format!(
+                    "deriving the incentives of the world in {}",
+                    args.out.display()
+                )
+            })?;
+        Some(paid)
     };
     let derived_in = started.elapsed();
     if global.json {
@@ -148,7 +102,16 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
             args.error_rate
         );
     }
-    let (server, chain) = start_network(world, args.port, args.chain_port).await?;
+    let network = Network::start(
+        world,
+        NetworkOptions {
+            http_port: args.port,
+            chain_port: args.chain_port,
+            commit_reveal: args.commit_reveal,
+        },
+    )
+    .await?;
+    let server = network.server();
     server.set_faults(Faults {
         tamper_exports: args.tamper_export.clone(),
         tamper_reports: args.tamper_report.clone(),
@@ -159,9 +122,9 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         fail_attempts: args.fail_attempts,
         ..Faults::default()
     });
-    let url = server.url();
-    let ws = chain.ws_url();
-    let beacon = args.commit_reveal.then(|| start_commit_reveal(&chain));
+    let url = network.http_url();
+    let ws = network.ws_url();
+    let beacon = network.beacon();
     if let Some(path) = &args.write_config {
         let mut config = format!(
             "# Points auditctl at the devnet serving {world}.\n\
@@ -173,7 +136,7 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
              # The devnet validator is //Alice: a public dev key, never for real funds.\n\
              set_weights:\n  enabled: false\n  ss58: {validator}\n  secret_seed: \"{seed}\"\n",
             world = args.world.display(),
-            seed = DEV_VALIDATOR_SEED,
+            seed = devnet::validator_seed_hex(),
         );
         if let Some(b) = &beacon {
             config.push_str(&format!(
@@ -237,6 +200,6 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    drop(server);
+    drop(network);
     Ok(exit::SUCCESS)
 }

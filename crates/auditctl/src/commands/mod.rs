@@ -11,7 +11,6 @@ mod sync;
 mod synth;
 mod weights;
 pub(crate) mod weights_send;
-mod world_feed;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,231 @@
+//! A world served as a whole network on loopback: the HTTP API (the read
+//! endpoints and the traced invocations) and the simulated chain node,
+//! wired so that every hour the HTTP side publishes is committed on the
+//! chain. The one way `auditctl devnet serve`, the demo, the tests and the
+//! benchmarks start the devnet, so they cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit_sync::{SubtensorChain, SyncOptions};
+use chrono::NaiveDateTime;
+use chutes_client::{ChutesClient, ClientConfig, ClientError, Endpoints};
+use devnet_chain::{Beacon, ChainNode, CommitRevealGenesis, NodeError};
+use subtensor::{ChainError, SubtensorClient};
+
+use crate::{DevnetError, DevnetServer, Published, World};
+
+/// Blocks per epoch less one on a devnet with commit-reveal on: a commit
+/// reveals within two epochs, minutes rather than hours.
+pub const COMMIT_REVEAL_TEMPO: u16 = 10;
+
+/// How often a commit-reveal devnet produces a block: finney's pace, so a
+/// client's reveal-round arithmetic (12 s blocks) holds.
+pub const BLOCK_TIME: Duration = Duration::from_secs(12);
+
+/// Where and how to serve a world. The default serves both sides on
+/// ephemeral loopback ports with commit-reveal off, as tests want.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkOptions {
+    /// The HTTP API's port on 127.0.0.1; 0 picks a free one.
+    pub http_port: u16,
+    /// The chain node's JSON-RPC port on 127.0.0.1; 0 picks a free one.
+    pub chain_port: u16,
+    /// Turns commit-reveal weights on (tempo [`COMMIT_REVEAL_TEMPO`]) and
+    /// produces a block every [`BLOCK_TIME`], so timelocked weights reveal
+    /// while the network runs.
+    pub commit_reveal: bool,
+}
+
+/// Why the devnet could not start or hand out a client.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The world's reports could not be read into the chain's genesis.
+    #[error("the world's chain genesis: {0}")]
+    Genesis(#[source] DevnetError),
+    /// The chain node did not start.
+    #[error("the devnet chain node: {0}")]
+    Chain(#[source] NodeError),
+    /// The HTTP API did not start.
+    #[error("the devnet HTTP API: {0}")]
+    Http(#[source] DevnetError),
+    /// A Chutes client for the devnet could not be built.
+    #[error("a Chutes client for the devnet: {0}")]
+    Client(#[source] ClientError),
+    /// The subtensor client could not connect to the devnet's node.
+    #[error("connecting to the devnet chain: {0}")]
+    Connect(#[source] ChainError),
+}
+
+/// A running devnet: the HTTP API and the chain node of one world.
+/// Dropping it stops both.
+pub struct Network {
+    server: DevnetServer,
+    chain: Arc<ChainNode>,
+    netuid: u16,
+    validator_hotkey: String,
+    beacon: Option<Beacon>,
+}
+
+impl Network {
+    /// Starts the chain node from the world's genesis, then the HTTP API,
+    /// and commits every published hour's report on the chain.
+    pub async fn start(world: World, options: NetworkOptions) -> Result<Network, NetworkError> {
+        let genesis = world.chain_genesis().map_err(NetworkError::Genesis)?;
+        let chain = Arc::new(
+            ChainNode::start(&genesis, loopback(options.chain_port))
+                .await
+                .map_err(NetworkError::Chain)?,
+        );
+        let (netuid, validator_hotkey) = (world.meta.netuid, world.meta.validator_hotkey.clone());
+        let server = DevnetServer::start(world, loopback(options.http_port))
+            .await
+            .map_err(NetworkError::Http)?;
+        // Weak: the network owns the node, so dropping the network stops
+        // it even while the HTTP side drains its connections.
+        let committer = Arc::downgrade(&chain);
+        server.on_publish(Arc::new(move |p: &Published| {
+            let Some(chain) = committer.upgrade() else {
+                return;
+            };
+            // A generated world's hotkeys are SS58; a hand-made world's
+            // typo must not take the server down, only be told.
+            if let Err(e) = chain.commit(&p.entry.hotkey, p.entry.block, p.report_sha256) {
+                tracing::error!("the chain could not commit entry {}: {e}", p.entry.entry_id);
+            }
+        }));
+        let beacon = options.commit_reveal.then(|| start_commit_reveal(&chain));
+        Ok(Network {
+            server,
+            chain,
+            netuid,
+            validator_hotkey,
+            beacon,
+        })
+    }
+
+    /// The HTTP API: fault switches, the open hour, the world as served.
+    pub fn server(&self) -> &DevnetServer {
+        &self.server
+    }
+
+    /// The chain node: its head, and the switches tests turn (pruning,
+    /// withholding a commitment).
+    pub fn chain(&self) -> &ChainNode {
+        &self.chain
+    }
+
+    /// The HTTP API's base URL, with a trailing slash.
+    pub fn http_url(&self) -> url::Url {
+        url::Url::parse(&self.server.url()).expect("a loopback socket address is a URL")
+    }
+
+    /// The chain node's `ws://` URL.
+    pub fn ws_url(&self) -> String {
+        self.chain.ws_url()
+    }
+
+    /// The per-chute URL template clients invoke chutes through.
+    pub fn chute_url_template(&self) -> String {
+        self.server.chute_url_template()
+    }
+
+    /// The subnet the chain simulates.
+    pub fn netuid(&self) -> u16 {
+        self.netuid
+    }
+
+    /// The hotkey of the world's validator, whose entries are scored.
+    pub fn validator_hotkey(&self) -> &str {
+        &self.validator_hotkey
+    }
+
+    /// The beacon timelocked weights are encrypted to, when commit-reveal
+    /// is on (its secret stays in the node).
+    pub fn beacon(&self) -> Option<Beacon> {
+        self.beacon
+    }
+
+    /// Closes the open hour: its exports, report and entry are published
+    /// and the report's hash committed on the chain.
+    pub fn advance(&self) -> Result<Published, DevnetError> {
+        self.server.advance()
+    }
+
+    /// A client configuration with every endpoint at this devnet and
+    /// retries that do not wait long (loopback answers at once).
+    pub fn client_config(&self) -> ClientConfig {
+        let url = self.http_url();
+        let mut config = ClientConfig::new(Endpoints {
+            api: url.clone(),
+            llm: url,
+            chute_url_template: self.chute_url_template(),
+        });
+        config.backoff = Duration::from_millis(1);
+        config
+    }
+
+    /// A Chutes client for this devnet ([`Network::client_config`]).
+    pub fn chutes_client(&self) -> Result<ChutesClient, NetworkError> {
+        ChutesClient::new(self.client_config()).map_err(NetworkError::Client)
+    }
+
+    /// The chain as the sync pipeline reads it: a subtensor client
+    /// connected to this node, on the world's subnet.
+    pub async fn chain_source(&self) -> Result<SubtensorChain, NetworkError> {
+        let client = SubtensorClient::connect(&self.ws_url(), Default::default())
+            .await
+            .map_err(NetworkError::Connect)?;
+        Ok(SubtensorChain {
+            client,
+            netuid: self.netuid,
+        })
+    }
+
+    /// Sync options at `at` that read the world's validator from this
+    /// devnet; tune them further with the `with_*` setters.
+    pub fn sync_options(&self, at: NaiveDateTime) -> SyncOptions {
+        SyncOptions::new(
+            at,
+            BTreeMap::from([(self.validator_hotkey.clone(), self.http_url().to_string())]),
+        )
+    }
+}
+
+/// The mini-secret of `//Alice`, the generated worlds' validator
+/// ([`crate::VALIDATOR_HOTKEY`]), as `0x` hex: a public development key,
+/// so tests and demos can sign weights as the validator. Never for funds.
+pub fn validator_seed_hex() -> String {
+    let seed = devnet_chain::dev_seed(devnet_chain::Sr25519Keyring::Alice)
+        .expect("//Alice is derived from a seed (devnet-chain tests it)");
+    format!("0x{}", hex::encode(seed))
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    ([127, 0, 0, 1], port).into()
+}
+
+/// Turns commit-reveal on with a short tempo and lets the node produce
+/// blocks by itself (beacon rounds follow the clock); returns the beacon.
+fn start_commit_reveal(chain: &ChainNode) -> Beacon {
+    chain.set_timelock(CommitRevealGenesis {
+        tempo: COMMIT_REVEAL_TEMPO,
+        ..Default::default()
+    });
+    chain.set_commit_reveal(true);
+    chain.produce_blocks(BLOCK_TIME);
+    chain.beacon()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_validator_seed_signs_as_the_generated_validator() {
+        let key = subtensor::Hotkey::from_seed_hex(&validator_seed_hex()).unwrap();
+        assert_eq!(key.ss58(), crate::VALIDATOR_HOTKEY);
+    }
+}

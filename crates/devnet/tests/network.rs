@@ -1,0 +1,122 @@
+//! `devnet::Network`: a world served as the Chutes network and its chain
+//! node together, as the CLI, the demo, tests and benches start it. What
+//! a user of it relies on: a sync through its clients verifies every
+//! entry against the chain, a published hour is committed on the chain at
+//! the entry's block, and commit-reveal is on when asked.
+
+mod support;
+
+use std::sync::Arc;
+
+use audit_sync::{ChainSource, Commitment};
+use devnet::{generate, Network, NetworkOptions, World};
+
+async fn network(commit_reveal: bool) -> (tempfile::TempDir, World, Network) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = support::options(4, 4, 2, 40);
+    options.out = dir.path().to_path_buf();
+    generate(&options).unwrap();
+    let world = World::load(dir.path()).unwrap();
+    let options = NetworkOptions {
+        commit_reveal,
+        ..NetworkOptions::default()
+    };
+    let network = Network::start(world.clone(), options).await.unwrap();
+    (dir, world, network)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_through_its_clients_verifies_every_entry_and_a_published_hour_is_committed() {
+    let (_dir, world, network) = network(false).await;
+    assert_eq!(network.validator_hotkey(), world.meta.validator_hotkey);
+    assert_eq!(network.netuid(), world.meta.netuid);
+    assert!(
+        network.beacon().is_none(),
+        "commit-reveal is off by default"
+    );
+    let data = tempfile::tempdir().unwrap();
+    let store = Arc::new(audit_store::Store::open(data.path(), None).await.unwrap());
+    let chain = Arc::new(network.chain_source().await.unwrap());
+    let options = network.sync_options(world.now()).with_miner_reports(false);
+    let summary = audit_sync::sync(
+        store,
+        Arc::new(network.chutes_client().unwrap()),
+        chain.clone(),
+        &options,
+        |_, _, _| {},
+    )
+    .await
+    .unwrap();
+    let validator_entries = world
+        .entries
+        .iter()
+        .filter(|e| e.hotkey == world.meta.validator_hotkey)
+        .count();
+    assert_eq!(summary.loaded, validator_entries, "{summary:?}");
+    assert!(summary.rejected.is_empty() && summary.failed.is_empty());
+
+    let published = network.advance().unwrap();
+    assert_eq!(network.chain().head(), published.entry.block);
+    let committed = chain
+        .commitment(&published.entry.hotkey, published.entry.block)
+        .await
+        .unwrap();
+    assert_eq!(
+        committed,
+        Commitment::Sha256 {
+            sha256: published.report_sha256,
+            block: published.entry.block
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commit_reveal_is_on_when_asked_and_the_beacon_is_handed_out() {
+    let (_dir, world, network) = network(true).await;
+    let beacon = network.beacon().expect("a beacon with commit-reveal on");
+    assert_eq!(beacon, network.chain().beacon());
+    let client = network.chain_source().await.unwrap().client;
+    assert!(client
+        .commit_reveal_enabled(world.meta.netuid)
+        .await
+        .unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_it_stops_both_sides() {
+    let (_dir, _world, network) = network(false).await;
+    let http = network.server().addr;
+    let ws: std::net::SocketAddr = network.ws_url()["ws://".len()..].parse().unwrap();
+    assert!(std::net::TcpStream::connect(http).is_ok());
+    assert!(std::net::TcpStream::connect(ws).is_ok());
+    drop(network);
+    let closed = |addr| async move {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_err() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    };
+    assert!(closed(http).await, "the HTTP API still listens");
+    assert!(closed(ws).await, "the chain node still listens");
+}
+
+#[tokio::test]
+async fn a_taken_port_is_refused_with_its_address() {
+    let (_dir, world, first) = network(false).await;
+    let taken = first.http_url().port().unwrap();
+    let options = NetworkOptions {
+        http_port: taken,
+        ..NetworkOptions::default()
+    };
+    let err = Network::start(world, options)
+        .await
+        .err()
+        .expect("port in use");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{taken}")),
+        "{err}"
+    );
+}
