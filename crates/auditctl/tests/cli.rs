@@ -232,7 +232,7 @@ fn demo_runs_the_whole_loop_with_no_setup_sets_weights_and_writes_the_page() {
         "{report}"
     );
     let weights = stages["weights"]["last_summary"].as_str().unwrap();
-    assert!(weights.contains("sent at block"), "{weights}");
+    assert!(weights.contains(": landed (extrinsic 0x"), "{weights}");
     assert!(report["weights_on_chain"].as_u64() >= Some(1), "{report}");
     // Synthetics of the first published hour are judged once the next
     // hour is loaded: found under their miners, none missing.
