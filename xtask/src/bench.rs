@@ -52,12 +52,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         "--profile",
         profile,
     ]))?;
-    let auditctl = root.join(if debug {
-        "target/debug/auditctl"
-    } else {
-        "target/release/auditctl"
-    });
-    let bench_dir = root.join("target/bench");
+    let target = target_dir(root);
+    let auditctl = target
+        .join(if debug { "debug" } else { "release" })
+        .join("auditctl");
+    let bench_dir = target.join("bench");
     let world = ensure_world(&auditctl, &bench_dir, &size)?;
     let mut figures = Vec::new();
     let mut backends: Vec<(&'static str, Option<String>)> = vec![("sqlite", None)];
@@ -85,6 +84,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     fs::write(bench_dir.join("latest.md"), &table).map_err(|e| e.to_string())?;
     eprintln!("bench: figures in {}", out.display());
     Ok(())
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (a separate
+/// directory keeps a release build from evicting the warm debug one), else
+/// `target/` of the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
 }
 
 /// Options: the world size, a baseline to compare with, the PostgreSQL URL,
