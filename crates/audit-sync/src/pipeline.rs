@@ -18,8 +18,10 @@
 //! the lake first (each file atomically), and the catalog marks the entry
 //! loaded last, in one transaction. A crash anywhere leaves the entry not
 //! loaded; the next run redoes it, overwriting its files, so there are no
-//! duplicates, and [`audit_store::Lake::clean_leftovers`] removes any
-//! half-written temporary file. Every run also checks, with one directory
+//! duplicates, and [`audit_store::Lake::clean_leftovers_except`] removes
+//! any half-written temporary file. Miners' self-reports are written
+//! unsynced and made durable a batch at a time, before the catalog marks
+//! the batch loaded. Every run also checks, with one directory
 //! listing, that each loaded entry still has its lake folder, and sends
 //! the ones that lost it back to `pending`.
 
@@ -459,10 +461,67 @@ enum Outcome {
         bytes: u64,
         unverifiable: bool,
     },
+    /// In the lake but not yet durable nor in the catalog: a self-report
+    /// waiting for its batch ([`commit_written`]).
+    Written(Box<Written>),
     Unverifiable,
     Unconfigured,
     Rejected(Rejection),
     Failed(Rejection),
+}
+
+/// Self-reports made durable together: one filesystem sync and one pass
+/// over the catalog per this many entries, instead of three file syncs
+/// each (a week holds ten thousand of them).
+const DURABLE_BATCH: usize = 512;
+
+/// A self-report whose files are written, unsynced, and whose catalog
+/// record waits for them to be durable.
+struct Written {
+    entry_id: String,
+    record: LoadedEntry,
+    files: Vec<std::path::PathBuf>,
+    stats: ParseStats,
+    bytes: u64,
+    unverifiable: bool,
+}
+
+/// Makes the written self-reports durable, then marks them loaded: the
+/// catalog never claims a file a crash could still take back. A crash
+/// before the catalog write leaves them verified, not loaded, and the
+/// next run prunes their folders and loads them again.
+async fn commit_written(
+    store: &Arc<Store>,
+    written: &mut Vec<Written>,
+    now: NaiveDateTime,
+    summary: &mut SyncSummary,
+) -> Result<(), SyncError> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let files: Vec<_> = written.iter().flat_map(|w| w.files.clone()).collect();
+    let lake = store.clone();
+    off_runtime(move || lake.lake().make_durable(&files)).await?;
+    for w in written.drain(..) {
+        store
+            .catalog()
+            .mark_loaded(&w.entry_id, &w.record, now)
+            .await?;
+        summary.count_loaded(&w.stats, w.bytes, w.unverifiable);
+    }
+    Ok(())
+}
+
+impl SyncSummary {
+    fn count_loaded(&mut self, stats: &ParseStats, bytes: u64, unverifiable: bool) {
+        self.loaded += 1;
+        self.loaded_unverifiable += usize::from(unverifiable);
+        self.rows += stats.rows;
+        self.malformed_rows += stats.malformed_rows;
+        self.malformed_metrics += stats.malformed_metrics;
+        self.not_miner_work += stats.not_miner_work;
+        self.bytes += bytes;
+    }
 }
 
 /// One sync run. `progress` is called after each entry with (done, total,
@@ -474,11 +533,17 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     options: &SyncOptions,
     progress: impl Fn(usize, usize, u64) + Send + Sync,
 ) -> Result<SyncSummary, SyncError> {
+    let window_start = options.window_start();
+    // Only folders of entries not loaded can hold a crash's leftovers.
+    let settled: HashSet<String> = loaded_ids(&store, window_start)
+        .await?
+        .into_iter()
+        .map(|id| id.to_ascii_lowercase())
+        .collect();
     let mut summary = SyncSummary {
-        leftovers_cleaned: store.lake().clean_leftovers()?,
+        leftovers_cleaned: store.lake().clean_leftovers_except(&settled)?,
         ..SyncSummary::default()
     };
-    let window_start = options.window_start();
     let now = options.at;
 
     let listing = source.list_entries().await.map_err(SyncError::List)?;
@@ -518,6 +583,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     let total = todo.len();
     let mut done = 0;
     let mut newly_loaded = Vec::new();
+    let mut written = Vec::new();
     let mut results = stream::iter(todo)
         .map(|entry| {
             let (store, source, chain) = (store.clone(), source.clone(), chain.clone());
@@ -535,16 +601,16 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
                 bytes,
                 unverifiable,
             } => {
-                summary.loaded += 1;
                 if entry.source == EntrySource::Validator {
                     newly_loaded.push(entry.entry_id.clone());
                 }
-                summary.loaded_unverifiable += usize::from(unverifiable);
-                summary.rows += stats.rows;
-                summary.malformed_rows += stats.malformed_rows;
-                summary.malformed_metrics += stats.malformed_metrics;
-                summary.not_miner_work += stats.not_miner_work;
-                summary.bytes += bytes;
+                summary.count_loaded(&stats, bytes, unverifiable);
+            }
+            Outcome::Written(w) => {
+                written.push(*w);
+                if written.len() >= DURABLE_BATCH {
+                    commit_written(&store, &mut written, now, &mut summary).await?;
+                }
             }
             Outcome::Unverifiable => summary.unverifiable += 1,
             Outcome::Unconfigured => summary.skipped += 1,
@@ -555,6 +621,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         progress(done, total, summary.bytes);
     }
     drop(results);
+    commit_written(&store, &mut written, now, &mut summary).await?;
     summary.duplicates_collapsed =
         straddling_duplicates(&store, &newly_loaded, window_start, options.at).await?;
 
@@ -847,6 +914,16 @@ async fn steps<A: AuditSource, C: ChainSource>(
     }
     loaded.record.report_sha256 = sha;
     loaded.record.unverifiable = unverifiable;
+    if !loaded.unsynced.is_empty() {
+        return Ok(Outcome::Written(Box::new(Written {
+            entry_id: id.to_string(),
+            record: loaded.record,
+            files: loaded.unsynced,
+            stats: loaded.stats,
+            bytes: loaded.bytes,
+            unverifiable,
+        })));
+    }
     store.catalog().mark_loaded(id, &loaded.record, now).await?;
     Ok(Outcome::Loaded {
         stats: loaded.stats,
@@ -910,6 +987,9 @@ struct Loaded {
     record: LoadedEntry,
     stats: ParseStats,
     bytes: u64,
+    /// Files written without a sync: the entry is marked loaded only
+    /// once they are durable.
+    unsynced: Vec<std::path::PathBuf>,
 }
 
 async fn load_validator_report<A: AuditSource>(
@@ -961,6 +1041,7 @@ async fn load_validator_report<A: AuditSource>(
         },
         stats,
         bytes,
+        unsynced: Vec::new(),
     })
 }
 
@@ -1046,19 +1127,23 @@ async fn load_miner_report(
     report: Vec<u8>,
 ) -> Result<Loaded, Fault> {
     let bytes = report.len() as u64;
-    write_report(store, &entry.entry_id, report.clone()).await?;
     let (store, entry_id) = (store.clone(), entry.entry_id.clone());
-    let parsed = off_runtime(move || -> Result<(u64, u64), Fault> {
+    // Unsynced: the sync's self-reports are made durable together.
+    let parsed = off_runtime(move || -> Result<_, Fault> {
+        let lake = store.lake();
+        let report_file = lake.write_report_unsynced(&entry_id, &report)?;
         let parsed =
             parse_miner_report(&report).map_err(|e: ReportError| Fault::malformed("report", e))?;
         let (mut metrics, mut audits) = (parsed.metrics, parsed.instance_audits);
-        let lake = store.lake();
-        lake.write_facts(&entry_id, FactTable::MinerMetrics, &mut metrics)?;
-        lake.write_facts(&entry_id, FactTable::InstanceAudits, &mut audits)?;
-        Ok((audits.height() as u64, parsed.malformed_records))
+        let (metrics_file, _) =
+            lake.write_facts_unsynced(&entry_id, FactTable::MinerMetrics, &mut metrics)?;
+        let (audits_file, instance_rows) =
+            lake.write_facts_unsynced(&entry_id, FactTable::InstanceAudits, &mut audits)?;
+        let files = vec![report_file, metrics_file, audits_file];
+        Ok((instance_rows, parsed.malformed_records, files))
     })
     .await?;
-    let (instance_rows, malformed) = parsed;
+    let (instance_rows, malformed, unsynced) = parsed;
     Ok(Loaded {
         record: LoadedEntry {
             report_sha256: String::new(),
@@ -1071,6 +1156,7 @@ async fn load_miner_report(
             ..ParseStats::default()
         },
         bytes,
+        unsynced,
     })
 }
 
