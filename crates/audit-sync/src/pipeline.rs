@@ -196,6 +196,8 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Test hook: fail after the lake is written, before the catalog is.
     crash_before_catalog: bool,
+    /// Self-reports made durable together ([`DURABLE_BATCH`]).
+    durable_batch: usize,
 }
 
 impl SyncOptions {
@@ -212,6 +214,7 @@ impl SyncOptions {
             load_unverifiable: false,
             concurrency: 8,
             crash_before_catalog: false,
+            durable_batch: DURABLE_BATCH,
         }
     }
 
@@ -250,6 +253,14 @@ impl SyncOptions {
     #[cfg(feature = "testing")]
     pub fn with_crash_before_catalog(mut self, on: bool) -> Self {
         self.crash_before_catalog = on;
+        self
+    }
+
+    /// Test hook: makes self-reports durable `entries` at a time, so a
+    /// small world crosses several batches.
+    #[cfg(feature = "testing")]
+    pub fn with_durable_batch(mut self, entries: usize) -> Self {
+        self.durable_batch = entries.max(1);
         self
     }
 
@@ -462,8 +473,12 @@ enum Outcome {
         unverifiable: bool,
     },
     /// In the lake but not yet durable nor in the catalog: a self-report
-    /// waiting for its batch ([`commit_written`]).
+    /// for its batch ([`commit_written`]).
     Written(Box<Written>),
+    /// A self-report in a batch not yet committed.
+    Waiting,
+    /// A batch of self-reports made durable and marked loaded.
+    Committed(Vec<Written>),
     Unverifiable,
     Unconfigured,
     Rejected(Rejection),
@@ -489,27 +504,47 @@ struct Written {
 /// Makes the written self-reports durable, then marks them loaded: the
 /// catalog never claims a file a crash could still take back. A crash
 /// before the catalog write leaves them verified, not loaded, and the
-/// next run prunes their folders and loads them again.
+/// next run prunes their folders and loads them again. Returns them, for
+/// the summary.
 async fn commit_written(
     store: &Arc<Store>,
-    written: &mut Vec<Written>,
+    written: Vec<Written>,
     now: NaiveDateTime,
-    summary: &mut SyncSummary,
-) -> Result<(), SyncError> {
+) -> Result<Vec<Written>, SyncError> {
     if written.is_empty() {
-        return Ok(());
+        return Ok(written);
     }
     let files: Vec<_> = written.iter().flat_map(|w| w.files.clone()).collect();
     let lake = store.clone();
     off_runtime(move || lake.lake().make_durable(&files)).await?;
-    for w in written.drain(..) {
+    for w in &written {
         store
             .catalog()
             .mark_loaded(&w.entry_id, &w.record, now)
             .await?;
-        summary.count_loaded(&w.stats, w.bytes, w.unverifiable);
     }
-    Ok(())
+    Ok(written)
+}
+
+/// Self-reports written and waiting for their batch. The entry that fills
+/// the batch commits it, inside its own future: the run's other entries
+/// keep going meanwhile, and none of them can hold the catalog while the
+/// commit waits for it.
+#[derive(Default)]
+struct WrittenBatch(std::sync::Mutex<Vec<Written>>);
+
+impl WrittenBatch {
+    /// Adds one; the whole batch when it reached `size`.
+    fn add(&self, written: Written, size: usize) -> Option<Vec<Written>> {
+        let mut batch = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        batch.push(written);
+        (batch.len() >= size).then(|| std::mem::take(&mut *batch))
+    }
+
+    /// What is left at the end of the run.
+    fn rest(&self) -> Vec<Written> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl SyncSummary {
@@ -583,12 +618,21 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     let total = todo.len();
     let mut done = 0;
     let mut newly_loaded = Vec::new();
-    let mut written = Vec::new();
+    let batch = Arc::new(WrittenBatch::default());
     let mut results = stream::iter(todo)
         .map(|entry| {
             let (store, source, chain) = (store.clone(), source.clone(), chain.clone());
+            let batch = batch.clone();
             async move {
-                let outcome = load_entry(&store, &*source, &*chain, &entry, options).await;
+                let outcome = match load_entry(&store, &*source, &*chain, &entry, options).await {
+                    Ok(Outcome::Written(w)) => match batch.add(*w, options.durable_batch) {
+                        Some(full) => commit_written(&store, full, now)
+                            .await
+                            .map(Outcome::Committed),
+                        None => Ok(Outcome::Waiting),
+                    },
+                    other => other,
+                };
                 (entry, outcome)
             }
         })
@@ -606,12 +650,14 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
                 }
                 summary.count_loaded(&stats, bytes, unverifiable);
             }
-            Outcome::Written(w) => {
-                written.push(*w);
-                if written.len() >= DURABLE_BATCH {
-                    commit_written(&store, &mut written, now, &mut summary).await?;
+            Outcome::Committed(batch) => {
+                for w in &batch {
+                    summary.count_loaded(&w.stats, w.bytes, w.unverifiable);
                 }
             }
+            // Counted when its batch is committed.
+            Outcome::Waiting => {}
+            Outcome::Written(_) => unreachable!("a written self-report joins its batch"),
             Outcome::Unverifiable => summary.unverifiable += 1,
             Outcome::Unconfigured => summary.skipped += 1,
             Outcome::Rejected(r) => summary.rejected.push(r),
@@ -621,7 +667,9 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         progress(done, total, summary.bytes);
     }
     drop(results);
-    commit_written(&store, &mut written, now, &mut summary).await?;
+    for w in commit_written(&store, batch.rest(), now).await? {
+        summary.count_loaded(&w.stats, w.bytes, w.unverifiable);
+    }
     summary.duplicates_collapsed =
         straddling_duplicates(&store, &newly_loaded, window_start, options.at).await?;
 
