@@ -184,7 +184,10 @@ impl Lake {
                 }
             }
             for folder in folders {
-                sync_parent(&folder.join("."));
+                // Best effort, as for a single file's rename.
+                if let Ok(dir) = File::open(&folder) {
+                    let _ = dir.sync_all();
+                }
             }
             Ok(())
         }
