@@ -52,12 +52,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         "--profile",
         profile,
     ]))?;
-    let auditctl = root.join(if debug {
-        "target/debug/auditctl"
-    } else {
-        "target/release/auditctl"
-    });
-    let bench_dir = root.join("target/bench");
+    let target = target_dir(root);
+    let auditctl = target
+        .join(if debug { "debug" } else { "release" })
+        .join("auditctl");
+    let bench_dir = target.join("bench");
     let world = ensure_world(&auditctl, &bench_dir, &size)?;
     let mut figures = Vec::new();
     let mut backends: Vec<(&'static str, Option<String>)> = vec![("sqlite", None)];
@@ -85,6 +84,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     fs::write(bench_dir.join("latest.md"), &table).map_err(|e| e.to_string())?;
     eprintln!("bench: figures in {}", out.display());
     Ok(())
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (a separate
+/// directory keeps a release build from evicting the warm debug one), else
+/// `target/` of the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
 }
 
 /// Options: the world size, a baseline to compare with, the PostgreSQL URL,
@@ -119,9 +128,12 @@ fn parse(args: &[String]) -> Result<(Size, Option<PathBuf>, Option<String>, bool
             "bench: --hours must be at least 2, --miners and --invocations-per-hour above 0".into(),
         );
     }
-    let postgres = std::env::var("BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-        .ok();
+    // The bench wipes its database: it never takes the test server's
+    // own database, only a scratch one beside it.
+    let postgres = std::env::var("BENCH_DATABASE_URL").ok().or_else(|| {
+        let server = std::env::var("TEST_DATABASE_URL").ok()?;
+        Some(scratch_database(&server, "chutes_audit_bench"))
+    });
     Ok((size, baseline, postgres, debug))
 }
 
@@ -308,7 +320,38 @@ fn has_command(auditctl: &Path, name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// `url` with its database name replaced by `name` (query kept).
+fn scratch_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let authority_at = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_at..].find('/') {
+        Some(slash) => &base[..authority_at + slash],
+        None => base,
+    };
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    }
+}
+
+/// Creates the bench's database when it is missing (through the server's
+/// `postgres` database), then empties it.
 fn reset_postgres(url: &str) -> Result<(), String> {
+    let name = url
+        .split('?')
+        .next()
+        .and_then(|b| b.rsplit('/').next())
+        .unwrap_or_default();
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        // Fails harmlessly when it exists.
+        let _ = Command::new("psql")
+            .arg(scratch_database(url, "postgres"))
+            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
     step(Command::new("psql").arg(url).args([
         "-q",
         "-c",
@@ -520,6 +563,15 @@ mod tests {
             Some(60928)
         );
         assert_eq!(vm_hwm_kib("Name:\tx\nVmHWM:\t  20480 kB\n"), Some(20480));
+        assert_eq!(
+            scratch_database("postgres://postgres@127.0.0.1:5432/postgres", "b"),
+            "postgres://postgres@127.0.0.1:5432/b"
+        );
+        assert_eq!(
+            scratch_database("postgres://u@h/db?sslmode=disable", "b"),
+            "postgres://u@h/b?sslmode=disable"
+        );
+        assert_eq!(scratch_database("postgres://u@h", "b"), "postgres://u@h/b");
         assert_eq!(
             an_hour_before("2025-03-01T00:00:00").unwrap(),
             "2025-02-28T23:00:00"

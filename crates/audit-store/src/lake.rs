@@ -115,6 +115,84 @@ impl Lake {
         Ok(path)
     }
 
+    /// Keeps the report bytes exactly as received, atomically but not yet
+    /// durably: the caller makes the write durable with
+    /// [`Lake::make_durable`] before the catalog may claim it (the
+    /// self-reports of a sync share one sync instead of paying three each).
+    pub fn write_report_unsynced(
+        &self,
+        entry_id: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.entry_dir(entry_id)?.join("report.json");
+        write_renamed(&path, |file| file.write_all(bytes))?;
+        Ok(path)
+    }
+
+    /// Writes a whole fact table for an entry, atomically but not yet
+    /// durably (see [`Lake::write_report_unsynced`]). Returns the file
+    /// and its number of rows.
+    pub fn write_facts_unsynced(
+        &self,
+        entry_id: &str,
+        table: FactTable,
+        frame: &mut DataFrame,
+    ) -> Result<(PathBuf, u64), StoreError> {
+        let path = self.fact_path(entry_id, table)?;
+        let mut failure = None;
+        write_renamed(&path, |file| {
+            fact_parquet(file).finish(frame).map(drop).map_err(|e| {
+                let message = e.to_string();
+                failure = Some(message.clone());
+                std::io::Error::other(message)
+            })
+        })
+        .map_err(|e| match (e, failure) {
+            (StoreError::Io { path, .. }, Some(message)) => StoreError::Facts { path, message },
+            (e, _) => e,
+        })?;
+        Ok((path, frame.height() as u64))
+    }
+
+    /// Makes earlier unsynced writes durable: their data, and the
+    /// renames and new folders that name them. On Linux one `syncfs` of
+    /// the lake's filesystem covers every one of them; elsewhere each
+    /// file and each distinct folder is synced.
+    pub fn make_durable(&self, files: &[PathBuf]) -> Result<(), StoreError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let root = File::open(&self.root).map_err(io_err(&self.root))?;
+            rustix::fs::syncfs(&root).map_err(|e| StoreError::Io {
+                path: self.root.clone(),
+                source: e.into(),
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let mut folders = std::collections::BTreeSet::new();
+            for file in files {
+                File::open(file)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(file))?;
+                let mut dir = file.parent();
+                while let Some(d) = dir.filter(|d| d.starts_with(&self.root)) {
+                    folders.insert(d.to_path_buf());
+                    dir = d.parent();
+                }
+            }
+            for folder in folders {
+                // Best effort, as for a single file's rename.
+                if let Ok(dir) = File::open(&folder) {
+                    let _ = dir.sync_all();
+                }
+            }
+            Ok(())
+        }
+    }
+
     /// The path of an entry's raw report.
     pub fn report_path(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
         Ok(self.entry_dir(entry_id)?.join("report.json"))
@@ -207,8 +285,7 @@ impl Lake {
         let path = self.fact_path(entry_id, table)?;
         let tmp = tmp_sibling(&path)?;
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
+        let writer = fact_parquet(file)
             .batched(schema)
             .map_err(polars_err(&tmp))?;
         Ok(FactWriter {
@@ -333,29 +410,57 @@ impl Lake {
     /// Deletes what a crashed write left behind: temporary files and
     /// half-pruned folders. Returns how many were removed.
     pub fn clean_leftovers(&self) -> Result<u64, StoreError> {
-        fn walk(dir: &Path, removed: &mut u64) -> Result<(), StoreError> {
-            for item in fs::read_dir(dir).map_err(io_err(dir))? {
-                let item = item.map_err(io_err(dir))?;
-                let path = item.path();
-                let is_tmp = item.file_name().to_string_lossy().contains(TMP_MARKER);
-                let file_type = item.file_type().map_err(io_err(&path))?;
-                if is_tmp {
-                    if file_type.is_dir() {
-                        fs::remove_dir_all(&path).map_err(io_err(&path))?;
-                    } else {
-                        fs::remove_file(&path).map_err(io_err(&path))?;
-                    }
-                    *removed += 1;
-                } else if file_type.is_dir() {
-                    walk(&path, removed)?;
-                }
-            }
-            Ok(())
-        }
+        self.clean_leftovers_except(&std::collections::HashSet::new())
+    }
+
+    /// [`Lake::clean_leftovers`] without walking into the folders of
+    /// `settled` entries (the ones the catalog holds as loaded): nothing
+    /// writes into a loaded entry's folder, since an entry leaves
+    /// `loaded` before it is written again, so a crash leaves its
+    /// temporary files only in folders that are walked. Half-pruned
+    /// folders sit beside the entries and are always found. A week's lake
+    /// is tens of thousands of folders; each sync walks only the few that
+    /// were being written.
+    pub fn clean_leftovers_except(
+        &self,
+        settled: &std::collections::HashSet<String>,
+    ) -> Result<u64, StoreError> {
+        let entries = self.root.join("entries");
         let mut removed = 0;
-        walk(&self.root, &mut removed)?;
+        walk_leftovers(&self.root, &mut removed, &|path| {
+            path.parent() == Some(entries.as_path())
+                && path
+                    .file_name()
+                    .is_some_and(|n| settled.contains(n.to_string_lossy().as_ref()))
+        })?;
         Ok(removed)
     }
+}
+
+/// Removes every temporary file or folder under `dir`, not descending
+/// into folders `skip` names.
+fn walk_leftovers(
+    dir: &Path,
+    removed: &mut u64,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<(), StoreError> {
+    for item in fs::read_dir(dir).map_err(io_err(dir))? {
+        let item = item.map_err(io_err(dir))?;
+        let path = item.path();
+        let is_tmp = item.file_name().to_string_lossy().contains(TMP_MARKER);
+        let file_type = item.file_type().map_err(io_err(&path))?;
+        if is_tmp {
+            if file_type.is_dir() {
+                fs::remove_dir_all(&path).map_err(io_err(&path))?;
+            } else {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+            *removed += 1;
+        } else if file_type.is_dir() && !skip(&path) {
+            walk_leftovers(&path, removed, skip)?;
+        }
+    }
+    Ok(())
 }
 
 /// A fact table being written; see [`Lake::fact_writer`]. Dropping it
@@ -423,6 +528,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     fs::rename(&tmp, path).map_err(io_err(path))?;
     sync_parent(path);
     Ok(())
+}
+
+/// The writer of every fact file, so all of them share one format.
+fn fact_parquet<W: Write>(file: W) -> ParquetWriter<W> {
+    ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None))
+}
+
+/// Writes `path` through a temporary sibling and a rename, without
+/// syncing: see [`Lake::make_durable`].
+fn write_renamed(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    let tmp = tmp_sibling(path)?;
+    let result = File::create(&tmp).and_then(|mut file| write(&mut file));
+    if let Err(source) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::Io { path: tmp, source });
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 fn tmp_sibling(path: &Path) -> Result<PathBuf, StoreError> {
@@ -545,6 +670,28 @@ mod tests {
     }
 
     #[test]
+    fn unsynced_writes_land_whole_and_are_made_durable_together() {
+        let (_dir, lake) = lake();
+        let report = lake.write_report_unsynced(ENTRY, b"{\"x\": 1}").unwrap();
+        let mut frame = df!("chute_id" => ["c1", "c2"], "total_count" => [3.0, 4.0]).unwrap();
+        let (facts, rows) = lake
+            .write_facts_unsynced(ENTRY, FactTable::MinerMetrics, &mut frame)
+            .unwrap();
+        assert_eq!(rows, 2);
+        lake.make_durable(&[report.clone(), facts.clone()]).unwrap();
+        assert_eq!(fs::read(&report).unwrap(), b"{\"x\": 1}");
+        let read = lake
+            .scan(&[ENTRY.to_string()], FactTable::MinerMetrics)
+            .unwrap()
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(read.height(), 2);
+        // Nothing half-written is left beside them.
+        assert_eq!(lake.clean_leftovers().unwrap(), 0);
+    }
+
+    #[test]
     fn an_unfinished_fact_write_leaves_no_file() {
         let (_dir, lake) = lake();
         let batch = df!("x" => [1i64, 2, 3]).unwrap();
@@ -567,6 +714,9 @@ mod tests {
             .unwrap()
             .join(format!("report.json{TMP_MARKER}abc"));
         fs::write(&stray, b"half").unwrap();
+        let settled = std::collections::HashSet::from([ENTRY.to_string()]);
+        assert_eq!(lake.clean_leftovers_except(&settled).unwrap(), 0);
+        assert!(stray.exists(), "a settled entry's folder is not walked");
         assert_eq!(lake.clean_leftovers().unwrap(), 1);
         assert!(!stray.exists());
         assert!(lake.report_path(ENTRY).unwrap().exists());

@@ -202,6 +202,46 @@ impl World {
         }
     }
 
+    /// `n` more self-reports of other miners in the first hour, each
+    /// committed at its own block.
+    fn add_miner_reports(&self, n: u32) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let hotkey = format!("5MinerExtra{i:036}");
+            let block = 2000 + i;
+            let path = format!("audit/miner/{hotkey}/{block}.json");
+            let body = format!(
+                r#"{{"prometheus_metrics": [{{"chute_id": "chute", "function": "chat", "total_count": {i}}}], "deployment_audit": []}}"#
+            );
+            self.chain.commitments.lock().unwrap().insert(
+                (hotkey.clone(), block),
+                Commitment::Sha256 {
+                    sha256: sha(body.as_bytes()),
+                    block,
+                },
+            );
+            self.net
+                .files
+                .lock()
+                .unwrap()
+                .insert(path.clone(), body.into_bytes());
+            let end = start() + Duration::hours(1);
+            let entry_id = expected_entry_id(&hotkey, block);
+            ids.push(entry_id.clone());
+            self.net.lock_entries().push(AuditEntry {
+                entry_id,
+                hotkey,
+                block,
+                path,
+                source: EntrySource::Miner,
+                created_at: end + Duration::seconds(9),
+                start_time: end - Duration::hours(1),
+                end_time: end,
+            });
+        }
+        ids
+    }
+
     fn options(&self, at: NaiveDateTime) -> SyncOptions {
         SyncOptions::new(
             at,
@@ -421,6 +461,43 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
             .unwrap()
             .height();
         assert_eq!(rows, HOURS as usize * ROWS + 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_reports_made_durable_in_several_batches_are_all_loaded_once() {
+    each_backend(|t: TestStore| async move {
+        let world = World::new();
+        let extra = world.add_miner_reports(6);
+        let store = store_of(&t).await;
+        // Seven self-reports in batches of two: three full batches and
+        // the last one at the end of the run.
+        let options = world.options(world.at()).with_durable_batch(2);
+        let summary = world.sync(&store, &options).await.unwrap();
+        assert!(summary.rejected.is_empty(), "{:?}", summary.rejected);
+        assert_eq!(summary.loaded, HOURS as usize + 7, "{summary:?}");
+        let miners = store
+            .catalog()
+            .loaded_entries(EntrySource::Miner, start(), world.at())
+            .await
+            .unwrap();
+        assert_eq!(miners.len(), 7);
+        let reported = store
+            .lake()
+            .scan(&extra, FactTable::MinerMetrics)
+            .unwrap()
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(reported.height(), 6, "one metrics row per extra report");
+        for id in &extra {
+            let report = store.lake().report_path(id).unwrap();
+            assert!(std::fs::read(report).unwrap().starts_with(b"{"));
+        }
+        let again = world.sync(&store, &options).await.unwrap();
+        assert_eq!((again.loaded, again.leftovers_cleaned), (0, 0));
+        assert_eq!(again.already_loaded, HOURS as usize + 7);
     })
     .await;
 }

@@ -248,9 +248,7 @@ async fn audit_download(
     let found = {
         let world = shared.world.read().expect("world lock");
         world
-            .entries
-            .iter()
-            .find(|e| world.report_path(e) == q.path)
+            .entry_by_report_path(&q.path)
             .map(|spec| world.report_bytes(spec))
     };
     let Some(found) = found else {

@@ -153,6 +153,20 @@ impl World {
         format!("audit/{role}/{}/{}.json", e.hotkey, e.block)
     }
 
+    /// The entry whose report is served at `path`. The block and hotkey
+    /// are read from the path, so the search compares numbers and keys
+    /// rather than formatting every entry's path: a week of self-reports is
+    /// ten thousand entries, asked for one by one.
+    pub fn entry_by_report_path(&self, path: &str) -> Option<&EntrySpec> {
+        let (rest, file) = path.rsplit_once('/')?;
+        let block: u32 = file.strip_suffix(".json")?.parse().ok()?;
+        let (_, hotkey) = rest.rsplit_once('/')?;
+        self.entries
+            .iter()
+            .filter(|e| e.block == block && e.hotkey == hotkey)
+            .find(|e| self.report_path(e) == path)
+    }
+
     /// Every entry as `GET /audit/` lists it.
     pub fn listed(&self) -> Vec<ListedEntry> {
         self.entries
@@ -261,4 +275,54 @@ pub(crate) fn replace_json(path: &Path, value: &impl Serialize) -> Result<(), De
     file.write_all(&bytes).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hotkey: &str, block: u32) -> EntrySpec {
+        EntrySpec {
+            hotkey: hotkey.into(),
+            block,
+            created_at: "2025-02-10T12:00:00Z".into(),
+            start_time: "2025-02-10T11:00:00Z".into(),
+            end_time: "2025-02-10T12:00:00Z".into(),
+            report: format!("reports/{hotkey}-{block}.json"),
+        }
+    }
+
+    #[test]
+    fn a_report_path_finds_exactly_its_entry() {
+        let world = World {
+            dir: PathBuf::from("/nonexistent"),
+            meta: WorldMeta {
+                netuid: 64,
+                validator_hotkey: "5Validator".into(),
+                now: "2025-02-10T12:00:00Z".into(),
+            },
+            metagraph: Vec::new(),
+            gpu_counts: Vec::new(),
+            entries: vec![
+                entry("5Validator", 100),
+                entry("5MinerA", 100),
+                entry("5MinerA", 101),
+            ],
+        };
+        for e in &world.entries {
+            let path = world.report_path(e);
+            assert_eq!(world.entry_by_report_path(&path), Some(e), "{path}");
+        }
+        for wrong in [
+            "audit/validator/5MinerA/100.json",
+            "audit/miner/5Validator/100.json",
+            "audit/miner/5MinerA/102.json",
+            "audit/miner/5MinerA/x.json",
+            "audit/miner/5MinerA/100",
+            "",
+            "100.json",
+        ] {
+            assert_eq!(world.entry_by_report_path(wrong), None, "{wrong}");
+        }
+    }
 }
