@@ -166,16 +166,27 @@ pub struct Submission {
     pub run_id: i64,
     /// The run's evaluation time.
     pub evaluated_at: NaiveDateTime,
-    /// The node it was sent to.
-    pub sent_to: String,
+    /// When the attempt was made (wall clock).
+    pub attempted_at: NaiveDateTime,
+    /// `set_weights` (plain) or `commit_timelocked_weights`; `None` when
+    /// nothing was planned (a precondition refused).
+    pub call: Option<String>,
+    /// How the attempt ended: landed, committed, revealed, dropped,
+    /// chain_refused, ... (the catalog's words).
+    pub outcome: String,
+    /// Why it ended so, when not plainly.
+    pub reason: Option<String>,
     /// The block it was included in.
-    pub block: u32,
+    pub block: Option<u64>,
     /// The extrinsic's hash.
-    pub extrinsic_hash: String,
-    /// `plain` or `committed`: not recorded by the catalog yet (`None`).
-    pub mode: Option<String>,
-    /// Whether a commitment was revealed: not recorded by the catalog yet.
+    pub extrinsic_hash: Option<String>,
+    /// The drand round a commit opens at.
+    pub reveal_round: Option<u64>,
+    /// For a commit: whether the chain revealed it (`None` while it
+    /// awaits its round, and for plain calls).
     pub revealed: Option<bool>,
+    /// How many miners the vector named.
+    pub miners: usize,
 }
 
 /// Everything the page says about one miner.

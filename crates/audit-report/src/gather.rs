@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use audit_store::{
-    AgreementRun, EntryRecord, EntrySource, EntryState, MetagraphSnapshot, Store, Synthetic,
-    SyntheticCheck, WeightsRun,
+    AgreementRun, EntryRecord, EntrySource, EntryState, MetagraphSnapshot, Store,
+    SubmissionOutcome, Synthetic, SyntheticCheck, WeightsRun, WeightsSubmissionRecord,
 };
 use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,8 @@ pub struct Records {
     pub run_heads: Vec<WeightsRun>,
     /// The newest of them with its miner lines.
     pub run: Option<WeightsRun>,
+    /// Every attempt to send those runs as weights, oldest first.
+    pub submissions: Vec<WeightsSubmissionRecord>,
     /// The metagraph at the evaluation time.
     pub metagraph: Option<MetagraphSnapshot>,
     /// The newest compare-prom run at or before the evaluation time.
@@ -82,10 +84,13 @@ pub async fn gather(
         Some(head) => catalog.weights_run(head.run_id).await?,
         None => None,
     };
+    let run_ids: Vec<i64> = run_heads.iter().map(|r| r.run_id).collect();
+    let submissions = catalog.weights_submissions_of_runs(&run_ids).await?;
     let records = Records {
         entries,
         run,
         run_heads,
+        submissions,
         metagraph: catalog.metagraph_at(settings.netuid, at).await?,
         agreement: catalog
             .latest_agreement_run()
@@ -164,7 +169,7 @@ pub fn assemble(records: &Records, at: NaiveDateTime, settings: &Settings) -> Re
         }),
         synthetics: task_tallies(&records.synthetics),
         synthetic_findings: findings(&records.synthetics),
-        submissions: submissions(&records.run_heads),
+        submissions: submissions(&records.run_heads, &records.submissions),
         miners: miners(records, &coverage_hours, &miner_entries, settings),
         coverage_hours,
     }
@@ -306,18 +311,28 @@ fn findings(synthetics: &[Synthetic]) -> Vec<SyntheticFinding> {
         .collect()
 }
 
-fn submissions(runs: &[WeightsRun]) -> Vec<Submission> {
-    runs.iter()
-        .filter_map(|r| {
-            let s = r.submission.as_ref()?;
+fn submissions(runs: &[WeightsRun], attempts: &[WeightsSubmissionRecord]) -> Vec<Submission> {
+    let evaluated: BTreeMap<i64, NaiveDateTime> =
+        runs.iter().map(|r| (r.run_id, r.evaluated_at)).collect();
+    attempts
+        .iter()
+        .filter_map(|s| {
             Some(Submission {
-                run_id: r.run_id,
-                evaluated_at: r.evaluated_at,
-                sent_to: s.sent_to.clone(),
+                run_id: s.run_id,
+                evaluated_at: *evaluated.get(&s.run_id)?,
+                attempted_at: s.attempted_at,
+                call: s.call.map(|c| c.as_str().to_string()),
+                outcome: s.outcome.as_str().to_string(),
+                reason: s.reason.clone(),
                 block: s.block,
                 extrinsic_hash: s.extrinsic_hash.clone(),
-                mode: None,
-                revealed: None,
+                reveal_round: s.reveal_round,
+                revealed: match s.outcome {
+                    SubmissionOutcome::Revealed => Some(true),
+                    SubmissionOutcome::Dropped => Some(false),
+                    _ => None,
+                },
+                miners: s.vector.len(),
             })
         })
         .collect()

@@ -417,15 +417,23 @@ pub fn page(data: &ReportData) -> Page {
                 [
                     s.run_id.to_string(),
                     time(s.evaluated_at),
-                    s.mode.clone().unwrap_or_else(|| "not recorded yet".into()),
-                    match s.revealed {
-                        Some(true) => "revealed".into(),
-                        Some(false) => "not revealed".into(),
-                        None => "not recorded yet".into(),
+                    match s.call.as_deref() {
+                        Some("timelocked") => "committed (timelocked)".into(),
+                        Some(call) => call.to_string(),
+                        None => "not sent".into(),
                     },
-                    s.block.to_string(),
-                    s.extrinsic_hash.clone(),
-                    s.sent_to.clone(),
+                    match (s.revealed, s.reveal_round) {
+                        (Some(true), _) => "revealed".into(),
+                        (Some(false), _) => "NOT revealed (dropped)".into(),
+                        (None, Some(round)) => format!("awaiting round {round}"),
+                        (None, None) => "—".into(),
+                    },
+                    match &s.reason {
+                        Some(reason) => format!("{}: {reason}", s.outcome),
+                        None => s.outcome.clone(),
+                    },
+                    s.block.map(|b| b.to_string()).unwrap_or_else(|| "—".into()),
+                    s.extrinsic_hash.clone().unwrap_or_else(|| "—".into()),
                 ]
             })
             .collect(),

@@ -152,15 +152,58 @@ async fn build(catalog: &Catalog) {
         )
         .await
         .unwrap();
+    let attempt = |run_id: i64, call, outcome, block: Option<u64>, round: Option<u64>| {
+        WeightsSubmissionRecord {
+            submission_id: 0,
+            run_id,
+            attempted_at: t(6),
+            netuid: 64,
+            call,
+            outcome,
+            reason: None,
+            tries: 1,
+            sender_uid: Some(0),
+            extrinsic_hash: block.map(|b| format!("0x{b:04x}")),
+            block_hash: None,
+            block,
+            reveal_round: round,
+            commit_epoch: None,
+            checked_at: None,
+            vector: vec![(1, 65535)],
+        }
+    };
+    let plain = Some(WeightsCallKind::Plain);
+    let timelocked = Some(WeightsCallKind::Timelocked);
+    for record in [
+        attempt(early, plain, SubmissionOutcome::Landed, Some(77), None),
+        attempt(
+            early,
+            timelocked,
+            SubmissionOutcome::Dropped,
+            Some(80),
+            Some(1000),
+        ),
+    ] {
+        catalog.record_weights_submission(&record).await.unwrap();
+    }
     let miners = vec![
         score("5MinerA", "5ColdA", 0.6, Some(0.5)),
         score("5MinerB", "5ColdB", 0.4, Some(0.3)),
         score("5MinerC", "5ColdB", 0.0, None),
     ];
-    catalog
+    let latest = catalog
         .record_weights_run(&run(8, 0.4, miners))
         .await
         .unwrap();
+    let mut refused = attempt(
+        latest,
+        None,
+        SubmissionOutcome::PreconditionRefused,
+        None,
+        None,
+    );
+    refused.reason = Some("rate limit: 12 blocks remaining".into());
+    catalog.record_weights_submission(&refused).await.unwrap();
     // After the evaluation time: not on the page.
     catalog
         .record_weights_run(&run(9, 9.0, vec![]))
@@ -245,9 +288,24 @@ async fn the_catalog_becomes_the_pages_data() {
         assert_eq!((run.evaluated_at, run.sum_abs_delta), (t(8), 0.4));
         let sums: Vec<f64> = data.history.iter().map(|p| p.sum_abs_delta).collect();
         assert_eq!(sums, vec![0.3, 0.4]);
-        assert_eq!(data.submissions.len(), 1);
-        assert_eq!(data.submissions[0].block, 77);
-        assert_eq!(data.submissions[0].mode, None);
+        // Every attempt, plain or committed, revealed or not, refused too.
+        let attempts: Vec<(Option<&str>, &str, Option<u64>, Option<bool>)> = data
+            .submissions
+            .iter()
+            .map(|s| (s.call.as_deref(), s.outcome.as_str(), s.block, s.revealed))
+            .collect();
+        assert_eq!(
+            attempts,
+            [
+                (Some("plain"), "landed", Some(77), None),
+                (Some("timelocked"), "dropped", Some(80), Some(false)),
+                (None, "precondition_refused", None, None),
+            ]
+        );
+        assert_eq!(
+            data.submissions[2].reason.as_deref(),
+            Some("rate limit: 12 blocks remaining")
+        );
 
         // Highest score first; D is paid but not computed.
         let order: Vec<&str> = data.miners.iter().map(|m| m.hotkey.as_str()).collect();

@@ -71,7 +71,12 @@ fn every_number_on_the_page_is_the_datas() {
     assert!(three.contains("0 of 168 hours fully covered"), "{three}");
     assert!(three.contains("no reported metrics"), "{three}");
     assert!(html.contains("and 100 more"));
-    assert!(section(&html, "weights").contains("not recorded yet"));
+    let weights = section(&html, "weights");
+    assert!(
+        weights.contains("<td>committed (timelocked)</td><td>revealed</td><td>revealed</td>"),
+        "{weights}"
+    );
+    assert_eq!(weights.matches("<tr><td class=\"n\">").count(), 42);
 }
 
 #[test]

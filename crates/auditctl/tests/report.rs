@@ -1,5 +1,6 @@
 //! `auditctl report` on a devnet run: the page's numbers are the ones
-//! `weights --json` printed for the same catalog and time.
+//! `weights --json` and `compare-prom --json` printed for the same
+//! catalog and time (`synth verify --json`: tests/synth.rs).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -70,6 +71,10 @@ fn the_page_of_a_devnet_run_shows_the_numbers_of_weights_json() {
     let weights: serde_json::Value =
         serde_json::from_slice(&auditctl(dir.path(), &["--json", "weights", "--at", AT]).stdout)
             .unwrap();
+    let compared: serde_json::Value = serde_json::from_slice(
+        &auditctl(dir.path(), &["--json", "compare-prom", "--at", AT]).stdout,
+    )
+    .unwrap();
     let page_path = dir.path().join("share").join("page.html");
     let out = auditctl(
         dir.path(),
@@ -127,6 +132,26 @@ fn the_page_of_a_devnet_run_shows_the_numbers_of_weights_json() {
             assert!(own.contains(&share(&m["delta"])), "{list}: {own}");
         }
     }
+    // Every miner compare-prom judged: its counts and ratio, as printed.
+    let judged = compared["miners"].as_array().unwrap();
+    assert!(!judged.is_empty(), "{compared}");
+    for m in judged {
+        let own = section(&html, m["hotkey"].as_str().unwrap());
+        let a = &m["agreement"];
+        let counts = format!(
+            "validator {} vs reported {}",
+            a["validator_count"], a["reported_count"]
+        );
+        match a["ratio"].as_f64() {
+            Some(r) => assert!(
+                own.contains(&format!("agreement ratio {r:.3} ({counts})")),
+                "{own}"
+            ),
+            None => assert!(own.contains(&counts.replace("null", "—")), "{own}"),
+        }
+    }
+    assert_eq!(json["agreement"]["run_id"], compared["run_id"]);
+
     // The default path is in the data directory.
     let out = auditctl(dir.path(), &["report", "--at", AT]);
     let default = data.join("report.html");

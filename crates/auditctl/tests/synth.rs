@@ -400,6 +400,25 @@ async fn verify_is_clean_once_exported_and_names_exactly_the_dropped_and_reroute
             human.stdout
         );
     }
+    // The report page counts what `synth verify --json` found.
+    // At the world's time: every judged synthetic is before covered_until.
+    let at = format!("{}Z", v["covered_until"].as_str().unwrap());
+    let page = net
+        .auditctl(&["--json", "report", "--at", &at])
+        .await
+        .json();
+    let tallies = page["synthetics"].as_array().unwrap();
+    let total = |field: &str| -> u64 { tallies.iter().map(|t| t[field].as_u64().unwrap()).sum() };
+    assert_eq!(total("present"), v["present"].as_u64().unwrap(), "{page:#}");
+    assert_eq!((total("missing"), total("rerouted")), (1, 1), "{page:#}");
+    let found: Vec<&str> = page["synthetic_findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["invocation_id"].as_str().unwrap())
+        .collect();
+    assert!(found.contains(&lost.invocation_id.as_str()), "{found:?}");
+    assert!(found.contains(&moved.invocation_id.as_str()), "{found:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

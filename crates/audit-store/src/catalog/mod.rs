@@ -778,6 +778,52 @@ impl Catalog {
         self.newest_submission(None).await
     }
 
+    /// Every attempt to set weights for the runs `run_ids`, oldest first,
+    /// with its vector: what the report lists as weights sent.
+    pub async fn weights_submissions_of_runs(
+        &self,
+        run_ids: &[i64],
+    ) -> Result<Vec<WeightsSubmissionRecord>, StoreError> {
+        let mut guard = self.conn.lock().await;
+        let heads: Vec<SubmissionRow> = with_conn!(&mut *guard, |c| {
+            weights_submissions::table
+                .filter(weights_submissions::run_id.eq_any(run_ids))
+                .order((
+                    weights_submissions::attempted_at.asc(),
+                    weights_submissions::submission_id.asc(),
+                ))
+                .select(SubmissionRow::as_select())
+                .load(c)
+                .await
+        })
+        .map_err(query_err("read weights submissions"))?;
+        let ids: Vec<i64> = heads.iter().map(|h| h.submission_id).collect();
+        let weights: Vec<SubmissionWeightRow> = with_conn!(&mut *guard, |c| {
+            weights_submission_weights::table
+                .filter(weights_submission_weights::submission_id.eq_any(&ids))
+                .order((
+                    weights_submission_weights::submission_id.asc(),
+                    weights_submission_weights::uid.asc(),
+                ))
+                .select(SubmissionWeightRow::as_select())
+                .load(c)
+                .await
+        })
+        .map_err(query_err("read weights submission vectors"))?;
+        let mut by_submission: std::collections::HashMap<i64, Vec<SubmissionWeightRow>> =
+            std::collections::HashMap::new();
+        for w in weights {
+            by_submission.entry(w.submission_id).or_default().push(w);
+        }
+        heads
+            .into_iter()
+            .map(|h| {
+                let vector = by_submission.remove(&h.submission_id).unwrap_or_default();
+                h.into_record(vector)
+            })
+            .collect()
+    }
+
     /// The newest timelocked commit still awaiting its reveal as far as the
     /// catalog knows: what the next run checks on chain.
     pub async fn commit_awaiting_reveal(
