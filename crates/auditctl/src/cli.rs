@@ -214,6 +214,11 @@ pub struct DemoArgs {
     /// devnet publishes one, the loop catches up, and so on.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=48))]
     pub simulated_hours: u32,
+    /// Turns commit-reveal on in the devnet chain (one block a second):
+    /// weights go out as a timelocked commit, and the demo waits for the
+    /// chain to reveal it.
+    #[arg(long)]
+    pub commit_reveal: bool,
     #[command(flatten)]
     pub lock: LockArgs,
 }

@@ -257,3 +257,33 @@ fn demo_runs_the_whole_loop_with_no_setup_sets_weights_and_writes_the_page() {
     assert!(table.contains("report page: "), "{table}");
     assert!(table.contains("weights on the devnet chain"), "{table}");
 }
+
+#[test]
+fn demo_with_commit_reveal_commits_timelocked_weights_and_sees_them_revealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--json",
+        "demo",
+        "--commit-reveal",
+        "--miners",
+        "5",
+        "--hours",
+        "3",
+        "--invocations-per-hour",
+        "120",
+        "--simulated-hours",
+        "1",
+    ];
+    let out = auditctl(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["commit_reveal"], true);
+    let weights = &report["service"]["stages"]["weights"];
+    assert_eq!(weights["failed"], 0, "{report}");
+    let last = weights["last_summary"].as_str().unwrap();
+    assert!(last.contains(": committed (extrinsic 0x"), "{last}");
+    // Revealed by the chain: Weights holds the validator's vector.
+    assert!(report["weights_on_chain"].as_u64() >= Some(1), "{report}");
+    // No commit of the run was lost to the hour's jump in blocks.
+    assert!(!text(&out.stderr).contains("NOT revealed"), "{}", text(&out.stderr));
+}

@@ -37,6 +37,9 @@ pub struct NetworkOptions {
     /// produces a block every [`BLOCK_TIME`], so timelocked weights reveal
     /// while the network runs.
     pub commit_reveal: bool,
+    /// With commit-reveal on: the block time, when not [`BLOCK_TIME`]
+    /// (a demo that wants its commit revealed within a minute).
+    pub block_time: Option<Duration>,
 }
 
 /// Why the devnet could not start or hand out a client.
@@ -96,7 +99,10 @@ impl Network {
                 tracing::error!("the chain could not commit entry {}: {e}", p.entry.entry_id);
             }
         }));
-        let beacon = options.commit_reveal.then(|| start_commit_reveal(&chain));
+        let block_time = options.block_time.unwrap_or(BLOCK_TIME);
+        let beacon = options
+            .commit_reveal
+            .then(|| start_commit_reveal(&chain, block_time));
         Ok(Network {
             server,
             chain,
@@ -209,13 +215,13 @@ fn loopback(port: u16) -> SocketAddr {
 
 /// Turns commit-reveal on with a short tempo and lets the node produce
 /// blocks by itself (beacon rounds follow the clock); returns the beacon.
-fn start_commit_reveal(chain: &ChainNode) -> Beacon {
+fn start_commit_reveal(chain: &ChainNode, block_time: Duration) -> Beacon {
     chain.set_timelock(CommitRevealGenesis {
         tempo: COMMIT_REVEAL_TEMPO,
         ..Default::default()
     });
     chain.set_commit_reveal(true);
-    chain.produce_blocks(BLOCK_TIME);
+    chain.produce_blocks(block_time);
     chain.beacon()
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use audit_store::Store;
+use audit_store::{Store, SubmissionOutcome};
 use devnet::{GenerateOptions, Network, NetworkOptions, World};
 use tokio::sync::watch;
 
@@ -64,10 +64,27 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     }
     let world = World::load(&world_dir)
         .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;
-    let network = Network::start(world.clone(), NetworkOptions::default()).await?;
+    let network = Network::start(
+        world.clone(),
+        NetworkOptions {
+            commit_reveal: args.commit_reveal,
+            block_time: Some(REVEAL_BLOCK_TIME),
+            ..NetworkOptions::default()
+        },
+    )
+    .await?;
     let server = network.server();
     let url = network.http_url();
     point_at_devnet(&mut config, &home, &world, server, &network.ws_url())?;
+    if let Some(beacon) = network.beacon() {
+        let w = &mut config.set_weights;
+        w.beacon = crate::config::BeaconConfig {
+            public_key: hex::encode(beacon.public_key),
+            genesis: beacon.genesis_time,
+            period: beacon.period,
+        };
+        w.block_time_seconds = REVEAL_BLOCK_TIME.as_secs();
+    }
     let store = Arc::new(
         Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
             .await
@@ -84,11 +101,15 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let (stop, stopped) = watch::channel(false);
     let loop_task = tokio::spawn(service.run(stopped));
 
-    let driven = drive(server, cycles, args.simulated_hours, global.json).await;
+    let reveal = args.commit_reveal.then_some((&auditor, &config));
+    let driven = drive(server, cycles, args.simulated_hours, reveal, global.json).await;
     let _ = stop.send(true);
     let summary = loop_task.await.context("the service loop panicked")?;
     driven?;
-    let on_chain = weights_on_chain(&auditor, &config).await;
+    let on_chain = match args.commit_reveal {
+        true => revealed_weights(&auditor, &config, global.json).await,
+        false => weights_on_chain(&auditor, &config).await,
+    };
     let seconds = started.elapsed().as_secs_f64();
     if global.json {
         print!(
@@ -96,6 +117,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             output::json(&serde_json::json!({
                 "world": world_dir, "devnet": url, "chain": network.ws_url(),
                 "simulated_hours": args.simulated_hours, "service": summary,
+                "commit_reveal": args.commit_reveal,
                 "weights_on_chain": on_chain, "page": page, "seconds": seconds,
             }))
         );
@@ -108,6 +130,9 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         );
         print!("{}", service::render(&summary));
         match &on_chain {
+            Some(n) if args.commit_reveal => println!(
+                "weights on the devnet chain for the validator: {n} miner(s), committed timelocked and revealed by the chain"
+            ),
             Some(n) => println!("weights on the devnet chain for the validator: {n} miner(s)"),
             None => println!("weights on the devnet chain for the validator: none"),
         }
@@ -115,12 +140,16 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     }
     drop(network);
     let idle = summary.stages.iter().find(|(_, t)| t.succeeded == 0);
-    Ok(match idle {
-        Some((name, _)) => {
+    Ok(match (idle, on_chain) {
+        (Some((name, _)), _) => {
             tracing::error!("stage {name} never succeeded in the demo");
             exit::FAILURE
         }
-        None => exit::SUCCESS,
+        (None, None) => {
+            tracing::error!("the demo's weights are not on the devnet chain");
+            exit::FAILURE
+        }
+        (None, Some(_)) => exit::SUCCESS,
     })
 }
 
@@ -176,10 +205,17 @@ async fn drive(
     server: &devnet::DevnetServer,
     mut cycles: watch::Receiver<u64>,
     hours: u32,
+    reveal: Option<(&audit_run::Auditor, &Config)>,
     quiet: bool,
 ) -> Result<()> {
     wait_for(&mut cycles, 1).await?;
     for hour in 1..=hours {
+        if let Some((auditor, config)) = reveal {
+            // The next hour moves the chain 300 blocks at once, past the
+            // reveal epoch of a commit made just now: wait for it first,
+            // as an hour of real blocks would have.
+            await_reveal(auditor, config, quiet).await?;
+        }
         let published = server.advance()?;
         if !quiet {
             eprintln!(
@@ -194,6 +230,39 @@ async fn drive(
     Ok(())
 }
 
+/// Waits until the chain applied the newest recorded commit (the
+/// validator's `LastUpdate` moves past the commit's block).
+async fn await_reveal(auditor: &audit_run::Auditor, config: &Config, quiet: bool) -> Result<()> {
+    let Some(s) = auditor.store.catalog().latest_weights_submission().await? else {
+        return Ok(());
+    };
+    let (SubmissionOutcome::Committed, Some(block), Some(uid)) = (s.outcome, s.block, s.sender_uid)
+    else {
+        return Ok(());
+    };
+    if !quiet {
+        eprintln!(
+            "devnet: waiting for the chain to reveal submission {} (round {})",
+            s.submission_id,
+            s.reveal_round.unwrap_or_default()
+        );
+    }
+    let deadline = Instant::now() + REVEAL_TIMEOUT;
+    let chain = &auditor.chain.client;
+    while Instant::now() < deadline {
+        let applied = chain.last_update(config.netuid, uid).await.ok().flatten();
+        if applied.is_some_and(|b| b > block) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    bail!(
+        "the devnet chain did not reveal submission {} within {} s",
+        s.submission_id,
+        REVEAL_TIMEOUT.as_secs()
+    )
+}
+
 async fn wait_for(cycles: &mut watch::Receiver<u64>, n: u64) -> Result<()> {
     match tokio::time::timeout(HOUR_TIMEOUT, cycles.wait_for(|c| *c >= n)).await {
         Ok(Ok(_)) => Ok(()),
@@ -202,6 +271,35 @@ async fn wait_for(cycles: &mut watch::Receiver<u64>, n: u64) -> Result<()> {
             "the loop did not finish cycle {n} within {} s",
             HOUR_TIMEOUT.as_secs()
         ),
+    }
+}
+
+/// Blocks a second on a commit-reveal demo: a commit reveals within two
+/// epochs of 11 blocks, well inside the demo's two minutes.
+const REVEAL_BLOCK_TIME: Duration = Duration::from_secs(1);
+
+/// The longest the demo waits for the chain to reveal its last commit.
+const REVEAL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Waits for the chain to reveal the validator's timelocked commit, then
+/// counts the miners its weights name; `None` if it never did.
+async fn revealed_weights(
+    auditor: &audit_run::Auditor,
+    config: &Config,
+    quiet: bool,
+) -> Option<usize> {
+    if !quiet {
+        eprintln!("devnet: waiting for the chain to reveal the timelocked commit");
+    }
+    let deadline = Instant::now() + REVEAL_TIMEOUT;
+    loop {
+        if let Some(n) = weights_on_chain(auditor, config).await {
+            return Some(n);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

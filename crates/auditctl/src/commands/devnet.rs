@@ -108,6 +108,7 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
             http_port: args.port,
             chain_port: args.chain_port,
             commit_reveal: args.commit_reveal,
+            block_time: None,
         },
     )
     .await?;
