@@ -5,6 +5,12 @@
 //! not a silently ignored setting. Secrets (`api_key`, the hotkey seed) are
 //! held in [`Secret`], which never prints its value: not in `Debug`, not in
 //! the effective config, not in errors.
+//!
+//! An upstream `config/config.yml` (the Python auditor's) is read too:
+//! [`upstream`] moves its keys onto ours before the strict parse and says
+//! what it moved.
+
+mod upstream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +19,11 @@ pub use incentives::ScoringProfile;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
+
+pub use upstream::{
+    DatabaseUrlSource, Translation, ENV_CALCULATE_MINER_AGREEMENT, ENV_POSTGRESQL,
+    ENV_POSTGRES_PIECES, ENV_SKIP_MINER_AUDITS,
+};
 
 /// Env var that overrides `database_url`.
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
@@ -48,6 +59,8 @@ pub enum ConfigError {
     },
     #[error("`{key}`: {message}")]
     Value { key: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
 }
 
 /// A secret string: deserialises from plain text, prints as `***`.
@@ -118,22 +131,26 @@ pub struct Config {
     pub sources: Sources,
 }
 
-/// Where the secrets came from, for `config check`.
+/// Where the secrets came from, and which upstream keys were translated,
+/// for `config check`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sources {
     pub config_file: Option<PathBuf>,
-    pub database_url: SecretSource,
+    pub database_url: DatabaseUrlSource,
     pub api_key: SecretSource,
     pub secret_seed: SecretSource,
+    /// Upstream keys and environment variables read as ours, in order.
+    pub upstream: Vec<Translation>,
 }
 
 impl Default for Sources {
     fn default() -> Self {
         Sources {
             config_file: None,
-            database_url: SecretSource::Unset,
+            database_url: DatabaseUrlSource::Default,
             api_key: SecretSource::Unset,
             secret_seed: SecretSource::Unset,
+            upstream: Vec::new(),
         }
     }
 }
@@ -480,24 +497,37 @@ struct HotkeyFile {
 }
 
 impl Config {
-    /// Parses a YAML document; `origin` names it in errors.
+    /// Parses a YAML document, ours or upstream's; `origin` names it in
+    /// errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        if text.trim().is_empty() {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            key,
+            message,
+        };
+        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| invalid("(top level)".into(), e.to_string()))?;
+        if doc.is_null() {
             return Ok(Config::default());
         }
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|err| {
-            let key = err.path().to_string();
-            ConfigError::Invalid {
-                path: origin.to_path_buf(),
-                key: if key == "." {
-                    "(top level)".into()
-                } else {
-                    key
-                },
-                message: err.into_inner().to_string(),
-            }
-        })
+        let translations = upstream::translate(&mut doc).map_err(|r| invalid(r.key, r.message))?;
+        // Our own form is parsed from the text, so errors keep their line
+        // and column; a translated document has none to keep.
+        let parsed = if translations.is_empty() {
+            serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text))
+        } else {
+            serde_path_to_error::deserialize(doc)
+        };
+        let mut config: Config = parsed.map_err(|err| {
+            let key = match err.path().to_string() {
+                key if key == "." => "(top level)".into(),
+                key => key,
+            };
+            let message = err.into_inner().to_string();
+            upstream_origin(invalid(key, message), &translations)
+        })?;
+        config.sources.upstream = translations;
+        Ok(config)
     }
 
     /// Loads the file (or the defaults when `path` is `None`), applies the
@@ -520,22 +550,29 @@ impl Config {
             None => Config::default(),
         };
         config.resolve(env, overrides)?;
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| upstream_origin(e, &config.sources.upstream))?;
         Ok(config)
     }
 
     fn resolve(&mut self, env: &dyn Environment, overrides: &Overrides) -> Result<(), ConfigError> {
         if self.database_url.is_some() {
-            self.sources.database_url = SecretSource::ConfigFile;
+            self.sources.database_url = DatabaseUrlSource::ConfigFile;
         }
-        if let Some(url) = env.var(ENV_DATABASE_URL) {
+        let translated = &mut self.sources.upstream;
+        if let Some((url, source)) = upstream::database_url(env, translated)? {
             self.database_url = Some(Secret::new(url));
-            self.sources.database_url = SecretSource::Environment;
+            self.sources.database_url = source;
         }
         if let Some(url) = &overrides.database_url {
             self.database_url = Some(Secret::new(url.clone()));
-            self.sources.database_url = SecretSource::Environment;
+            self.sources.database_url = DatabaseUrlSource::Flag;
         }
+        if let Some(skip) = upstream::skip_miner_audits(env, &mut self.sources.upstream)? {
+            self.sync.miner_reports = !skip;
+        }
+        upstream::calculate_miner_agreement(env, &mut self.sources.upstream);
         if let Some(dir) = &overrides.data_dir {
             self.data_dir = dir.clone();
         }
@@ -813,6 +850,30 @@ impl Config {
         }
         mask_strings(&mut doc);
         doc
+    }
+}
+
+/// Names the upstream key behind an error about one of ours, so a user of
+/// an upstream file finds the line they wrote.
+fn upstream_origin(err: ConfigError, translations: &[Translation]) -> ConfigError {
+    let origin = |key: &str| translations.iter().find(|t| t.covers(key));
+    match err {
+        ConfigError::Invalid { path, key, message } => match origin(&key) {
+            Some(t) => ConfigError::Invalid {
+                message: format!("{message} (from upstream `{}`)", t.upstream),
+                path,
+                key,
+            },
+            None => ConfigError::Invalid { path, key, message },
+        },
+        ConfigError::Value { key, message } => match origin(&key) {
+            Some(t) => ConfigError::Value {
+                message: format!("{message} (from upstream `{}`)", t.upstream),
+                key,
+            },
+            None => ConfigError::Value { key, message },
+        },
+        other => other,
     }
 }
 

@@ -33,11 +33,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The config file to read: the flag or env, else ./auditctl.yml if present.
+/// The config file to read: the flag or env, else ./auditctl.yml, else
+/// ./config/config.yml (the fixed path upstream reads, so an upstream
+/// checkout works as it is).
 fn config_path(global: &Global) -> Option<PathBuf> {
     global.config.clone().or_else(|| {
-        let default = Path::new("auditctl.yml");
-        default.is_file().then(|| default.to_path_buf())
+        ["auditctl.yml", "config/config.yml"]
+            .into_iter()
+            .map(Path::new)
+            .find(|path| path.is_file())
+            .map(Path::to_path_buf)
     })
 }
 
@@ -47,9 +52,12 @@ pub fn load_config(global: &Global) -> Result<Config> {
         data_dir: global.data_dir.clone(),
         database_url: global.database_url.clone(),
     };
-    Ok(Config::load(
-        config_path(global).as_deref(),
-        &ProcessEnv,
-        &overrides,
-    )?)
+    let config = Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?;
+    if !config.sources.upstream.is_empty() {
+        tracing::info!(
+            translated = config.sources.upstream.len(),
+            "upstream configuration keys read as ours; `auditctl config check` lists them"
+        );
+    }
+    Ok(config)
 }
