@@ -69,9 +69,13 @@ impl FactTable {
 /// What the lake holds for one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LakeEntry {
+    /// The entry, by its (UUID) id.
     pub entry_id: String,
+    /// Files in its folder: raw evidence and fact tables.
     pub files: u64,
+    /// Their total size, for `status` and disk planning.
     pub bytes: u64,
+    /// The fact tables written for it: a validator entry has its exports', a miner self-report its metrics.
     pub facts: Vec<FactTable>,
 }
 

@@ -68,7 +68,9 @@ impl PyValue<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a Python literal at byte {offset}: {reason}")]
 pub struct PyLiteralError {
+    /// Byte offset into the input where parsing stopped.
     pub offset: usize,
+    /// What was expected there.
     pub reason: &'static str,
 }
 

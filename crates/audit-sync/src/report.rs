@@ -13,6 +13,7 @@ use serde_json::Value;
 /// An export a validator report points to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRef {
+    /// Which of the hour's exports this is.
     pub kind: ExportKind,
     /// As in the report: `invocations/2025/02/10/16.csv`.
     pub path: String,
@@ -23,17 +24,25 @@ pub struct ExportRef {
 /// A parsed validator report.
 #[derive(Debug)]
 pub struct ValidatorReport {
+    /// The CSV exports it names, each with the sha256 it must hash to.
     pub exports: Vec<ExportRef>,
+    /// Its `instance_audit` records as an `instance_audits` fact batch.
     pub instance_audits: DataFrame,
+    /// Records that could not be read: skipped and counted, not fatal.
     pub malformed_records: u64,
 }
 
 /// A parsed miner self-report.
 #[derive(Debug)]
 pub struct MinerReport {
+    /// The report's `prometheus_message`: how the miner's Prometheus read
+    /// went, in its own words (kept as evidence, not interpreted).
     pub prometheus_message: Option<String>,
+    /// Its `prometheus_metrics` as a `miner_metrics` fact batch.
     pub metrics: DataFrame,
+    /// Its `deployment_audit` records as an `instance_audits` fact batch.
     pub instance_audits: DataFrame,
+    /// Records that could not be read: skipped and counted, not fatal.
     pub malformed_records: u64,
 }
 

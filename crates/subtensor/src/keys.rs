@@ -107,6 +107,7 @@ impl Hotkey {
         &self.pair
     }
 
+    /// The sr25519 public key: what storage keys and the metagraph hold.
     pub fn public(&self) -> [u8; 32] {
         self.pair.public().0
     }

@@ -54,9 +54,13 @@ impl Config for SubtensorConfig {
 /// The weights to set: `weights[i]` for `uids[i]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsCall {
+    /// The subnet.
     pub netuid: u16,
+    /// The destinations, ascending.
     pub uids: Vec<u16>,
+    /// Each destination's weight, quantised to u16.
     pub weights: Vec<u16>,
+    /// At least the chain's `WeightsVersionKey`, or the call is refused.
     pub version_key: u64,
 }
 
@@ -77,7 +81,9 @@ pub struct TimelockedCall {
 /// Where the weights landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsSet {
+    /// The extrinsic, to find it in an explorer.
     pub extrinsic_hash: [u8; 32],
+    /// The block that included it.
     pub block_hash: BlockHash,
 }
 
