@@ -33,10 +33,15 @@ pub const TMP_MARKER: &str = ".tmp-";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum FactTable {
+    /// Every invocation attempt of a validator's hour: what compute scores.
     Invocations,
+    /// Instance audit records, of validators and of miners' self-reports.
     InstanceAudits,
+    /// User reports of invocations: a confirmed one excludes its request.
     Reports,
+    /// Jobs run on miners in the hour.
     Jobs,
+    /// Miners' own Prometheus counters, for compare-prom.
     MinerMetrics,
 }
 

@@ -49,10 +49,20 @@ pub struct MinerReport {
 /// Why a report could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// Not JSON, or not an object; says where or what was found instead.
     #[error("the report is not a JSON object: {0}")]
     NotAnObject(String),
+    /// An export reference without a usable path or sha256: nothing it
+    /// names could be verified.
     #[error("export `{kind}` of the report: {message}")]
-    Export { kind: &'static str, message: String },
+    Export {
+        /// Which export (`invocations`, `reports`, `jobs`).
+        kind: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The records did not make a frame of the fact table's schema
+    /// (which table, polars' error).
     #[error("building the {0} facts: {1}")]
     Facts(&'static str, String),
     /// A validator report that names no export: it would load as an

@@ -20,10 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
-pub use upstream::{
-    DatabaseUrlSource, Translation, ENV_CALCULATE_MINER_AGREEMENT, ENV_POSTGRESQL,
-    ENV_POSTGRES_PIECES, ENV_SKIP_MINER_AUDITS,
-};
+pub use upstream::{DatabaseUrlSource, Translation};
 
 /// Env var that overrides `database_url`.
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
@@ -295,9 +292,10 @@ impl BeaconConfig {
     }
 }
 
-/// Where synthetic prompts come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// Where synthetic prompts come from. Written `builtin`, `{file: PATH}`
+/// or `{huggingface: OWNER/NAME}` (the YAML tags `!file PATH` work too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PromptSource {
     /// The built-in prompt set; works offline.
     Builtin,
@@ -306,6 +304,32 @@ pub enum PromptSource {
     /// A Hugging Face dataset (`OWNER/NAME`), read from the local cache
     /// only; the built-in set when it is not there.
     Huggingface(String),
+}
+
+impl<'de> Deserialize<'de> for PromptSource {
+    // By hand: serde's derived enum reads only the YAML tag form, not the
+    // `{variant: value}` mapping the docs (and `config check`) show.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_yaml_ng::Value;
+        let expected = "`builtin`, `{file: PATH}` or `{huggingface: OWNER/NAME}`";
+        let (variant, value) = match Value::deserialize(d)? {
+            Value::String(name) if name == "builtin" => return Ok(PromptSource::Builtin),
+            Value::Tagged(tagged) => (tagged.tag.to_string(), tagged.value),
+            Value::Mapping(map) if map.len() == 1 => {
+                let (key, value) = map.into_iter().next().expect("one entry");
+                (key.as_str().unwrap_or_default().to_string(), value)
+            }
+            _ => return Err(serde::de::Error::custom(format!("expected {expected}"))),
+        };
+        let text = value.as_str().map(str::to_string);
+        match (variant.trim_start_matches('!'), text) {
+            ("file", Some(path)) => Ok(PromptSource::File(PathBuf::from(path))),
+            ("huggingface", Some(name)) => Ok(PromptSource::Huggingface(name)),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected {expected} (a text value)"
+            ))),
+        }
+    }
 }
 
 /// One kind of prompt: where from, and which field holds it.
@@ -512,20 +536,18 @@ impl Config {
         }
         let translations = upstream::translate(&mut doc).map_err(|r| invalid(r.key, r.message))?;
         // Our own form is parsed from the text, so errors keep their line
-        // and column; a translated document has none to keep.
+        // and column. A translated document is parsed from its YAML text
+        // too (the YAML deserialiser, not the value's, reads `{variant:
+        // value}` enums), but its positions are not the user's: dropped.
         let parsed = if translations.is_empty() {
-            serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text))
+            strict(text)
         } else {
-            serde_path_to_error::deserialize(doc)
+            let translated = serde_yaml_ng::to_string(&doc)
+                .map_err(|e| invalid("(top level)".into(), e.to_string()))?;
+            strict(&translated).map_err(|(key, message)| (key, without_position(&message)))
         };
-        let mut config: Config = parsed.map_err(|err| {
-            let key = match err.path().to_string() {
-                key if key == "." => "(top level)".into(),
-                key => key,
-            };
-            let message = err.into_inner().to_string();
-            upstream_origin(invalid(key, message), &translations)
-        })?;
+        let mut config = parsed
+            .map_err(|(key, message)| upstream_origin(invalid(key, message), &translations))?;
         config.sources.upstream = translations;
         Ok(config)
     }
@@ -853,6 +875,26 @@ impl Config {
     }
 }
 
+/// Deserialises strictly, naming the key (a dotted path) of a failure.
+fn strict(text: &str) -> Result<Config, (String, String)> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let key = match err.path().to_string() {
+            key if key == "." => "(top level)".to_string(),
+            key => key,
+        };
+        (key, err.into_inner().to_string())
+    })
+}
+
+/// A YAML error message without its ` at line L column C` suffix.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
 /// Names the upstream key behind an error about one of ours, so a user of
 /// an upstream file finds the line they wrote.
 fn upstream_origin(err: ConfigError, translations: &[Translation]) -> ConfigError {
@@ -1170,6 +1212,38 @@ mod tests {
             "5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4",
         );
         load_text(&fixed).unwrap();
+    }
+
+    #[test]
+    fn a_prompt_source_reads_as_the_docs_write_it_and_as_a_tag() {
+        for (source, expected) in [
+            ("builtin", PromptSource::Builtin),
+            ("{file: p.jsonl}", PromptSource::File("p.jsonl".into())),
+            ("!file p.jsonl", PromptSource::File("p.jsonl".into())),
+            (
+                "{huggingface: a/b}",
+                PromptSource::Huggingface("a/b".into()),
+            ),
+            ("!huggingface a/b", PromptSource::Huggingface("a/b".into())),
+        ] {
+            let text =
+                format!("synthetics:\n  prompts:\n    text: {{source: {source}, field: f}}\n");
+            let config = load_text(&text).unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert_eq!(config.synthetics.prompts.text.source, expected, "{source}");
+        }
+        for bad in [
+            "web",
+            "{file: [a]}",
+            "{url: x}",
+            "{file: a, huggingface: b}",
+        ] {
+            let text = format!("synthetics:\n  prompts:\n    text: {{source: {bad}, field: f}}\n");
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("synthetics.prompts.text.source") && err.contains("builtin"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

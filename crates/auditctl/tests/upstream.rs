@@ -285,7 +285,7 @@ fn a_bad_upstream_variable_is_named_with_what_to_do_and_exits_2() {
         (
             "POSTGRESQL",
             "mysql+aiomysql://u:hunter2@db/d",
-            "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB",
+            "give a postgresql+asyncpg:// URL",
         ),
         ("POSTGRES_PORT", "54x2", "1..=65535"),
         ("POSTGRES_HOST", "not a host", "host name or address"),

@@ -11,17 +11,28 @@ use parity_scale_codec::{Compact, Decode, Encode, Error, Input, Output};
 /// 135 ResetBondsFlag, 136 BigRaw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data {
+    /// An empty field.
     None,
+    /// Up to 128 raw bytes.
     Raw(Vec<u8>),
+    /// A BLAKE2b-256 hash.
     BlakeTwo256([u8; 32]),
+    /// A SHA-256 hash: how auditors commit their reports.
     Sha256([u8; 32]),
+    /// A Keccak-256 hash.
     Keccak256([u8; 32]),
+    /// A SHA3-256 hash.
     ShaThree256([u8; 32]),
+    /// A commitment hidden until a drand round.
     TimelockEncrypted {
+        /// The ciphertext.
         encrypted: Vec<u8>,
+        /// The round that reveals it.
         reveal_round: u64,
     },
+    /// Asks the chain to reset the committer's bonds.
     ResetBondsFlag,
+    /// Raw bytes beyond 128.
     BigRaw(Vec<u8>),
 }
 

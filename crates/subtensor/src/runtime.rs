@@ -72,8 +72,11 @@ pub struct Call {
 /// How a storage map hashes one key part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hasher {
+    /// The key part as it is.
     Identity,
+    /// xxHash64 of the part, then the part (cheap, for trusted keys).
     Twox64Concat,
+    /// BLAKE2b-128 of the part, then the part (for keys users choose).
     Blake2_128Concat,
 }
 

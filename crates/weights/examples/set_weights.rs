@@ -14,7 +14,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand_chacha::rand_core::SeedableRng;
+use rand::SeedableRng;
 use subtensor::{ClientOptions, Hotkey, SubtensorClient};
 use weights::{PlannedCall, SendOptions, SendRequest};
 
@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)?;
+    getrandom::fill(&mut seed).map_err(|e| format!("OS randomness: {e}"))?;
     let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
     let options = SendOptions {
         tries: 3,

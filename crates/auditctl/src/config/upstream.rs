@@ -442,7 +442,8 @@ pub(super) fn database_url(
 /// `postgresql+DRIVER://…` → `postgresql://…`; asyncpg's `ssl` query
 /// parameter is libpq's `sslmode`. The message never repeats a password.
 fn from_sqlalchemy(url: &str) -> Result<String, String> {
-    let expected = "give postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB (upstream's form) or set DATABASE_URL";
+    // Not written as USER:PASSWORD@…: the error masker would hide it.
+    let expected = "give a postgresql+asyncpg:// URL with user, password, host, port and database (upstream's form), or set DATABASE_URL";
     let shown = audit_store::redact(url);
     let Some((scheme, rest)) = url.trim().split_once("://") else {
         return Err(format!("`{shown}` is not a URL: {expected}"));
