@@ -8,8 +8,8 @@ use audit_model::{AuditEntry, EntrySource, ExportKind};
 use serde::Serialize;
 
 use crate::pipeline::{
-    expected_entry_id, fetch_report, sha256_hex, verify_commitment, AuditSource, ChainSource,
-    Fault, Verdict,
+    expected_entry_id, fetch_report, off_runtime, sha256_hex, verify_commitment, AuditSource,
+    ChainSource, Fault, Verdict,
 };
 use crate::report::parse_validator_report;
 
@@ -90,7 +90,11 @@ async fn verify_exports<A: AuditSource>(
     exports_from: &str,
     scratch: &Path,
 ) -> Result<Vec<VerifiedExport>, Fault> {
-    let parsed = parse_validator_report(report).map_err(|e| Fault::malformed("report", e))?;
+    // Parsing builds polars frames, which must not run on an async worker.
+    let report = report.to_vec();
+    let parsed = off_runtime(move || parse_validator_report(&report))
+        .await
+        .map_err(|e| Fault::malformed("report", e))?;
     let mut verified = Vec::new();
     for export in parsed.exports {
         audit_model::path::check_export_path(&export.path)
