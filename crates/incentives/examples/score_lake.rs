@@ -20,7 +20,18 @@ const CHUTES_VALIDATOR: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ
 const USAGE: &str = "usage: score_lake DATA_DIR [AT, e.g. 2025-10-01T12:00:00]";
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    // Errors in words (Display), not as `main`'s Debug dump.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let data_dir = PathBuf::from(args.next().ok_or(USAGE)?);
     if !data_dir.join("lake").is_dir() {

@@ -16,12 +16,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng;
 use subtensor::{ClientOptions, Hotkey, SubtensorClient};
-use weights::{PlannedCall, SendOptions, SendRequest};
+use weights::{AttemptOutcome, PlannedCall, SendOptions, SendRequest};
 
 const USAGE: &str = "usage: set_weights SCORES.json [--send]";
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    // Errors in words (Display), not as `main`'s Debug dump.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = args.iter().find(|a| !a.starts_with("--")).ok_or(USAGE)?;
     let send = args.iter().any(|a| a == "--send");
@@ -92,7 +103,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let submission = weights::send(&chain, &hotkey, &plan, &beacon, options, &mut rng).await?;
     for attempt in &submission.attempts {
-        println!("attempt {}: {:?}", attempt.number, attempt.outcome);
+        let n = attempt.number;
+        match &attempt.outcome {
+            AttemptOutcome::Included {
+                extrinsic_hash,
+                block_hash,
+            } => println!(
+                "attempt {n}: included, extrinsic 0x{} in block 0x{}",
+                hex::encode(extrinsic_hash),
+                hex::encode(block_hash)
+            ),
+            AttemptOutcome::Refused(why) => println!("attempt {n}: refused by the chain: {why}"),
+            AttemptOutcome::Transport(why) => println!("attempt {n}: transport failure: {why}"),
+        }
     }
     println!("landing: {:?}", submission.landing);
     Ok(())
