@@ -981,7 +981,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    struct FakeEnv(HashMap<&'static str, String>);
+    /// An environment of the given pairs (shared with `upstream`'s tests).
+    pub(super) struct FakeEnv(HashMap<&'static str, String>);
 
     impl Environment for FakeEnv {
         fn var(&self, name: &str) -> Option<String> {
@@ -989,7 +990,7 @@ mod tests {
         }
     }
 
-    fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
+    pub(super) fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
         FakeEnv(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
     }
 

@@ -575,19 +575,7 @@ pub(super) fn calculate_miner_agreement(env: &dyn Environment, done: &mut Vec<Tr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    struct FakeEnv(HashMap<&'static str, String>);
-
-    impl Environment for FakeEnv {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0.get(name).cloned()
-        }
-    }
-
-    fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
-        FakeEnv(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
-    }
+    use crate::config::tests::env;
 
     fn translated(yaml: &str) -> (Value, Vec<Translation>) {
         let mut doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
