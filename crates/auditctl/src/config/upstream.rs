@@ -716,6 +716,30 @@ mod tests {
     }
 
     #[test]
+    fn an_error_in_a_translated_value_names_the_upstream_key_too() {
+        let err = super::super::Config::parse(
+            "synthetics:\n  text: {render: maybe}\n",
+            std::path::Path::new("config.yml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("synthetics.chat.render"), "{err}");
+        assert!(err.contains("from upstream `synthetics.text`"), "{err}");
+        // The position would point into the translated text, not the file.
+        assert!(!err.contains(" at line "), "{err}");
+    }
+
+    #[test]
+    fn calculate_miner_agreement_is_accepted_and_said_to_be_unused() {
+        let mut done = Vec::new();
+        calculate_miner_agreement(&env(&[(ENV_CALCULATE_MINER_AGREEMENT, "true")]), &mut done);
+        assert_eq!(done.len(), 1);
+        assert!(done[0].ours.is_empty() && done[0].note.contains("compare-prom"));
+        calculate_miner_agreement(&env(&[]), &mut done);
+        assert_eq!(done.len(), 1);
+    }
+
+    #[test]
     fn covers_matches_a_key_and_what_lies_under_it() {
         let t = Translation::new("subtensor", &["subtensor.url"], "");
         assert!(t.covers("subtensor.url"));
