@@ -73,9 +73,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         scores.profile_name,
         scores.profile_version
     );
+    let header = ["hotkey", "computed", "chain", "delta"];
     println!(
         "{:<50} {:>10} {:>10} {:>10}",
-        "hotkey", "computed", "chain", "delta"
+        header[0], header[1], header[2], header[3]
     );
     for m in assessed.comparison.matched.iter().take(20) {
         println!(
