@@ -19,26 +19,43 @@ pub fn timestamp() -> DataType {
 
 /// Column names of the `invocations` table.
 pub mod invocations {
+    /// The request a retry belongs to: the same id for every attempt of one request.
     pub const PARENT_INVOCATION_ID: &str = "parent_invocation_id";
+    /// The attempt's id; the key duplicates across two hours' exports share.
     pub const INVOCATION_ID: &str = "invocation_id";
+    /// The chute invoked: unique-chute counts and GPU counts key on it.
     pub const CHUTE_ID: &str = "chute_id";
+    /// The chute's owner.
     pub const CHUTE_USER_ID: &str = "chute_user_id";
+    /// The chute function called (chat, completion, …).
     pub const FUNCTION_NAME: &str = "function_name";
+    /// The user who sent the request; synthetics are found by it.
     pub const USER_ID: &str = "user_id";
+    /// The chute image the instance ran.
     pub const IMAGE_ID: &str = "image_id";
+    /// The image's owner.
     pub const IMAGE_USER_ID: &str = "image_user_id";
+    /// The miner's instance that served the attempt.
     pub const INSTANCE_ID: &str = "instance_id";
+    /// The serving miner's uid; negative for work that is not a miner's.
     pub const MINER_UID: &str = "miner_uid";
+    /// The serving miner's hotkey: what scores are keyed by.
     pub const MINER_HOTKEY: &str = "miner_hotkey";
+    /// When the attempt started.
     pub const STARTED_AT: &str = "started_at";
+    /// When it completed; null when it did not.
     pub const COMPLETED_AT: &str = "completed_at";
+    /// Why the attempt failed, when it did: failed work does not count.
     pub const ERROR_MESSAGE: &str = "error_message";
+    /// The instance's compute multiplier, weighting compute units.
     pub const COMPUTE_MULTIPLIER: &str = "compute_multiplier";
+    /// The bounty paid for cold-starting the chute, if any.
     pub const BOUNTY: &str = "bounty";
     /// `p`: the invocation ran on a private instance.
     pub const PRIVATE: &str = "metric_p";
     /// `nc`: normalized compute.
     pub const NC: &str = "metric_nc";
+    /// `steps`: diffusion steps of an image request.
     pub const STEPS: &str = "metric_steps";
     /// `masps`: mean seconds per step.
     pub const MASPS: &str = "metric_masps";
@@ -48,68 +65,113 @@ pub mod invocations {
     pub const OT: &str = "metric_ot";
     /// `maspt`: mean seconds per token.
     pub const MASPT: &str = "metric_maspt";
+    /// The row's `metrics` did not parse: kept, every metric null.
     pub const METRICS_MALFORMED: &str = "metrics_malformed";
 }
 
 /// Column names of the `instance_audits` table (validator `instance_audit`
 /// and miner `deployment_audit` records alike).
 pub mod instance_audits {
+    /// The audited instance.
     pub const INSTANCE_ID: &str = "instance_id";
+    /// The chute it runs.
     pub const CHUTE_ID: &str = "chute_id";
+    /// The chute version it runs.
     pub const VERSION: &str = "version";
+    /// The deployment (a miner self-report's name for the instance).
     pub const DEPLOYMENT_ID: &str = "deployment_id";
+    /// The validator that audited it.
     pub const VALIDATOR: &str = "validator";
+    /// The miner's uid.
     pub const MINER_UID: &str = "miner_uid";
+    /// The miner's hotkey.
     pub const MINER_HOTKEY: &str = "miner_hotkey";
+    /// Where the instance runs.
     pub const REGION: &str = "region";
+    /// When the instance was created.
     pub const CREATED_AT: &str = "created_at";
+    /// When the validator verified it.
     pub const VERIFIED_AT: &str = "verified_at";
+    /// When it was deleted, if it was.
     pub const DELETED_AT: &str = "deleted_at";
+    /// Why it was deleted: some reasons mark a private instance.
     pub const DELETION_REASON: &str = "deletion_reason";
+    /// When it started serving.
     pub const ACTIVATED_AT: &str = "activated_at";
+    /// When billing stopped, if it did.
     pub const STOP_BILLING_AT: &str = "stop_billing_at";
+    /// Who pays for it: set for a private instance.
     pub const BILLED_TO: &str = "billed_to";
+    /// The instance's compute multiplier.
     pub const COMPUTE_MULTIPLIER: &str = "compute_multiplier";
 }
 
 /// Column names of the `reports` table.
 pub mod reports {
+    /// The reported invocation: a confirmed report excludes it from the scores.
     pub const INVOCATION_ID: &str = "invocation_id";
+    /// The reporting user.
     pub const USER_ID: &str = "user_id";
+    /// When it was reported.
     pub const TIMESTAMP: &str = "timestamp";
+    /// When it was confirmed; null while it is not.
     pub const CONFIRMED_AT: &str = "confirmed_at";
+    /// Who confirmed it.
     pub const CONFIRMED_BY: &str = "confirmed_by";
+    /// The user's reason.
     pub const REASON: &str = "reason";
 }
 
 /// Column names of the `jobs` table.
 pub mod jobs {
+    /// The job.
     pub const JOB_ID: &str = "job_id";
+    /// The chute it ran.
     pub const CHUTE_ID: &str = "chute_id";
+    /// The chute version.
     pub const VERSION: &str = "version";
+    /// The chutes library version.
     pub const CHUTES_VERSION: &str = "chutes_version";
+    /// The job method called.
     pub const METHOD: &str = "method";
+    /// The miner's uid.
     pub const MINER_UID: &str = "miner_uid";
+    /// The miner's hotkey.
     pub const MINER_HOTKEY: &str = "miner_hotkey";
+    /// The miner's coldkey.
     pub const MINER_COLDKEY: &str = "miner_coldkey";
+    /// The instance that ran it.
     pub const INSTANCE_ID: &str = "instance_id";
+    /// When the job was created.
     pub const CREATED_AT: &str = "created_at";
+    /// When it last changed.
     pub const UPDATED_AT: &str = "updated_at";
+    /// When it started.
     pub const STARTED_AT: &str = "started_at";
+    /// When it finished; null while running.
     pub const FINISHED_AT: &str = "finished_at";
+    /// Its status as the validator recorded it.
     pub const STATUS: &str = "status";
+    /// The instance's compute multiplier.
     pub const COMPUTE_MULTIPLIER: &str = "compute_multiplier";
+    /// Whether the miner ended the job early.
     pub const MINER_TERMINATED: &str = "miner_terminated";
 }
 
 /// Column names of the `miner_metrics` table (a miner self-report's
 /// `prometheus_metrics`).
 pub mod miner_metrics {
+    /// The reporting miner.
     pub const MINER_HOTKEY: &str = "miner_hotkey";
+    /// The chute the counters are for.
     pub const CHUTE_ID: &str = "chute_id";
+    /// The miner's deployment of the chute.
     pub const DEPLOYMENT_ID: &str = "deployment_id";
+    /// The chute function counted.
     pub const FUNCTION: &str = "function";
+    /// The miner's own counter of seconds spent serving.
     pub const TOTAL_SECONDS: &str = "total_seconds";
+    /// The miner's own counter of requests served: compared with the exports.
     pub const TOTAL_COUNT: &str = "total_count";
 }
 

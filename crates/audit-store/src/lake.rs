@@ -33,10 +33,15 @@ pub const TMP_MARKER: &str = ".tmp-";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum FactTable {
+    /// Every invocation attempt of a validator's hour: what compute scores.
     Invocations,
+    /// Instance audit records, of validators and of miners' self-reports.
     InstanceAudits,
+    /// User reports of invocations: a confirmed one excludes its request.
     Reports,
+    /// Jobs run on miners in the hour.
     Jobs,
+    /// Miners' own Prometheus counters, for compare-prom.
     MinerMetrics,
 }
 
@@ -69,9 +74,13 @@ impl FactTable {
 /// What the lake holds for one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LakeEntry {
+    /// The entry, by its (UUID) id.
     pub entry_id: String,
+    /// Files in its folder: raw evidence and fact tables.
     pub files: u64,
+    /// Their total size, for `status` and disk planning.
     pub bytes: u64,
+    /// The fact tables written for it: a validator entry has its exports', a miner self-report its metrics.
     pub facts: Vec<FactTable>,
 }
 

@@ -107,11 +107,18 @@ pub struct ParseStats {
 /// Why an export could not be parsed at all (a bad row never does this).
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// An empty export: without a header no column can be found.
     #[error("the {table} export has no header row")]
-    NoHeader { table: &'static str },
+    NoHeader {
+        /// The export's table.
+        table: &'static str,
+    },
+    /// The header lacks the column that identifies a row.
     #[error("the {table} export's header lacks the required column `{column}`")]
     MissingKey {
+        /// The export's table.
         table: &'static str,
+        /// The key column absent from its header.
         column: &'static str,
     },
     /// The header lacks columns the scores cannot do without: loading
@@ -123,16 +130,23 @@ pub enum ExportError {
         /// The required columns absent from its header.
         columns: Vec<&'static str>,
     },
+    /// The bytes could not be read as CSV at all (I/O, not a bad row).
     #[error("reading the {table} export: {message}")]
     Read {
+        /// The export's table.
         table: &'static str,
+        /// The reader's error.
         message: String,
     },
+    /// Writing the parsed batches to the lake failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The parsed columns did not make a frame of the table's schema.
     #[error("building a {table} batch: {message}")]
     Batch {
+        /// The export's table.
         table: &'static str,
+        /// Polars' error.
         message: String,
     },
 }

@@ -410,7 +410,7 @@ pub enum Fault {
 impl Fault {
     /// A source's failure while fetching `what`: an integrity kind stays
     /// an integrity fault, anything else is retried.
-    fn from_source(what: impl Into<String>, source: SourceError) -> Fault {
+    pub(crate) fn from_source(what: impl Into<String>, source: SourceError) -> Fault {
         let what = what.into();
         match source.kind {
             SourceErrorKind::Integrity => Fault::Integrity(format!("{what}: {source}")),
@@ -420,7 +420,7 @@ impl Fault {
         }
     }
 
-    fn malformed(
+    pub(crate) fn malformed(
         what: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Fault {
@@ -451,7 +451,7 @@ pub fn expected_entry_id(hotkey: &str, block: u32) -> String {
     .to_string()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -980,7 +980,10 @@ async fn steps<A: AuditSource, C: ChainSource>(
     })
 }
 
-async fn fetch_report<A: AuditSource>(source: &A, entry: &AuditEntry) -> Result<Vec<u8>, Fault> {
+pub(crate) async fn fetch_report<A: AuditSource>(
+    source: &A,
+    entry: &AuditEntry,
+) -> Result<Vec<u8>, Fault> {
     source
         .report(&entry.path)
         .await
@@ -988,7 +991,7 @@ async fn fetch_report<A: AuditSource>(source: &A, entry: &AuditEntry) -> Result<
 }
 
 /// What the chain proves of a report.
-enum Verdict {
+pub(crate) enum Verdict {
     /// Committed by the entry's hotkey at the entry's block.
     Verified,
     /// The chain no longer holds the state to tell.
@@ -997,7 +1000,7 @@ enum Verdict {
 
 /// Checks a report's sha256 against the commitment the entry's hotkey
 /// made at the entry's block.
-async fn verify_commitment<C: ChainSource>(
+pub(crate) async fn verify_commitment<C: ChainSource>(
     chain: &C,
     entry: &AuditEntry,
     report_sha: &str,
@@ -1211,7 +1214,7 @@ async fn load_miner_report(
 /// Runs blocking lake work (parsing, file writes and their syncs) on the
 /// blocking pool: many entries' disk syncs overlap, and the async workers
 /// keep downloading meanwhile.
-async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

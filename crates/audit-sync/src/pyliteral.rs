@@ -14,13 +14,19 @@ use std::borrow::Cow;
 /// A parsed literal. Strings borrow from the input unless they held escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PyValue<'a> {
+    /// `None`: a metric that is absent for this invocation.
     None,
+    /// `True` / `False`.
     Bool(bool),
+    /// An integer that fits i64.
     Int(i64),
     /// Integers beyond i64 and every float.
     Float(f64),
+    /// A quoted string.
     Str(Cow<'a, str>),
+    /// A list or tuple.
     List(Vec<PyValue<'a>>),
+    /// A dict, its pairs in input order (keys are not always strings).
     Dict(Vec<(PyValue<'a>, PyValue<'a>)>),
 }
 
@@ -68,7 +74,9 @@ impl PyValue<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a Python literal at byte {offset}: {reason}")]
 pub struct PyLiteralError {
+    /// Byte offset into the input where parsing stopped.
     pub offset: usize,
+    /// What was expected there.
     pub reason: &'static str,
 }
 

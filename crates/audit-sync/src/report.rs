@@ -13,6 +13,7 @@ use serde_json::Value;
 /// An export a validator report points to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRef {
+    /// Which of the hour's exports this is.
     pub kind: ExportKind,
     /// As in the report: `invocations/2025/02/10/16.csv`.
     pub path: String,
@@ -23,27 +24,45 @@ pub struct ExportRef {
 /// A parsed validator report.
 #[derive(Debug)]
 pub struct ValidatorReport {
+    /// The CSV exports it names, each with the sha256 it must hash to.
     pub exports: Vec<ExportRef>,
+    /// Its `instance_audit` records as an `instance_audits` fact batch.
     pub instance_audits: DataFrame,
+    /// Records that could not be read: skipped and counted, not fatal.
     pub malformed_records: u64,
 }
 
 /// A parsed miner self-report.
 #[derive(Debug)]
 pub struct MinerReport {
+    /// The report's `prometheus_message`: how the miner's Prometheus read
+    /// went, in its own words (kept as evidence, not interpreted).
     pub prometheus_message: Option<String>,
+    /// Its `prometheus_metrics` as a `miner_metrics` fact batch.
     pub metrics: DataFrame,
+    /// Its `deployment_audit` records as an `instance_audits` fact batch.
     pub instance_audits: DataFrame,
+    /// Records that could not be read: skipped and counted, not fatal.
     pub malformed_records: u64,
 }
 
 /// Why a report could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// Not JSON, or not an object; says where or what was found instead.
     #[error("the report is not a JSON object: {0}")]
     NotAnObject(String),
+    /// An export reference without a usable path or sha256: nothing it
+    /// names could be verified.
     #[error("export `{kind}` of the report: {message}")]
-    Export { kind: &'static str, message: String },
+    Export {
+        /// Which export (`invocations`, `reports`, `jobs`).
+        kind: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The records did not make a frame of the fact table's schema
+    /// (which table, polars' error).
     #[error("building the {0} facts: {1}")]
     Facts(&'static str, String),
     /// A validator report that names no export: it would load as an

@@ -22,7 +22,8 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Configuration file (YAML). Default: ./auditctl.yml when it exists,
+    /// Configuration file (YAML), ours or upstream's. Default:
+    /// ./auditctl.yml, else ./config/config.yml (upstream's path), when one exists,
     /// otherwise built-in defaults.
     #[arg(long, global = true, env = "AUDITCTL_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,

@@ -5,6 +5,12 @@
 //! not a silently ignored setting. Secrets (`api_key`, the hotkey seed) are
 //! held in [`Secret`], which never prints its value: not in `Debug`, not in
 //! the effective config, not in errors.
+//!
+//! An upstream `config/config.yml` (the Python auditor's) is read too:
+//! [`upstream`] moves its keys onto ours before the strict parse and says
+//! what it moved.
+
+mod upstream;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +19,8 @@ pub use incentives::ScoringProfile;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
+
+pub use upstream::{DatabaseUrlSource, Translation};
 
 /// Env var that overrides `database_url`.
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
@@ -48,6 +56,8 @@ pub enum ConfigError {
     },
     #[error("`{key}`: {message}")]
     Value { key: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
 }
 
 /// A secret string: deserialises from plain text, prints as `***`.
@@ -119,22 +129,26 @@ pub struct Config {
     pub sources: Sources,
 }
 
-/// Where the secrets came from, for `config check`.
+/// Where the secrets came from, and which upstream keys were translated,
+/// for `config check`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sources {
     pub config_file: Option<PathBuf>,
-    pub database_url: SecretSource,
+    pub database_url: DatabaseUrlSource,
     pub api_key: SecretSource,
     pub secret_seed: SecretSource,
+    /// Upstream keys and environment variables read as ours, in order.
+    pub upstream: Vec<Translation>,
 }
 
 impl Default for Sources {
     fn default() -> Self {
         Sources {
             config_file: None,
-            database_url: SecretSource::Unset,
+            database_url: DatabaseUrlSource::Default,
             api_key: SecretSource::Unset,
             secret_seed: SecretSource::Unset,
+            upstream: Vec::new(),
         }
     }
 }
@@ -279,9 +293,10 @@ impl BeaconConfig {
     }
 }
 
-/// Where synthetic prompts come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// Where synthetic prompts come from. Written `builtin`, `{file: PATH}`
+/// or `{huggingface: OWNER/NAME}` (the YAML tags `!file PATH` work too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PromptSource {
     /// The built-in prompt set; works offline.
     Builtin,
@@ -290,6 +305,32 @@ pub enum PromptSource {
     /// A Hugging Face dataset (`OWNER/NAME`), read from the local cache
     /// only; the built-in set when it is not there.
     Huggingface(String),
+}
+
+impl<'de> Deserialize<'de> for PromptSource {
+    // By hand: serde's derived enum reads only the YAML tag form, not the
+    // `{variant: value}` mapping the docs (and `config check`) show.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_yaml_ng::Value;
+        let expected = "`builtin`, `{file: PATH}` or `{huggingface: OWNER/NAME}`";
+        let (variant, value) = match Value::deserialize(d)? {
+            Value::String(name) if name == "builtin" => return Ok(PromptSource::Builtin),
+            Value::Tagged(tagged) => (tagged.tag.to_string(), tagged.value),
+            Value::Mapping(map) if map.len() == 1 => {
+                let (key, value) = map.into_iter().next().expect("one entry");
+                (key.as_str().unwrap_or_default().to_string(), value)
+            }
+            _ => return Err(serde::de::Error::custom(format!("expected {expected}"))),
+        };
+        let text = value.as_str().map(str::to_string);
+        match (variant.trim_start_matches('!'), text) {
+            ("file", Some(path)) => Ok(PromptSource::File(PathBuf::from(path))),
+            ("huggingface", Some(name)) => Ok(PromptSource::Huggingface(name)),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected {expected} (a text value)"
+            ))),
+        }
+    }
 }
 
 /// One kind of prompt: where from, and which field holds it.
@@ -527,24 +568,35 @@ struct HotkeyFile {
 }
 
 impl Config {
-    /// Parses a YAML document; `origin` names it in errors.
+    /// Parses a YAML document, ours or upstream's; `origin` names it in
+    /// errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        if text.trim().is_empty() {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            key,
+            message,
+        };
+        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| invalid("(top level)".into(), e.to_string()))?;
+        if doc.is_null() {
             return Ok(Config::default());
         }
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|err| {
-            let key = err.path().to_string();
-            ConfigError::Invalid {
-                path: origin.to_path_buf(),
-                key: if key == "." {
-                    "(top level)".into()
-                } else {
-                    key
-                },
-                message: err.into_inner().to_string(),
-            }
-        })
+        let translations = upstream::translate(&mut doc).map_err(|r| invalid(r.key, r.message))?;
+        // Our own form is parsed from the text, so errors keep their line
+        // and column. A translated document is parsed from its YAML text
+        // too (the YAML deserialiser, not the value's, reads `{variant:
+        // value}` enums), but its positions are not the user's: dropped.
+        let parsed = if translations.is_empty() {
+            strict(text)
+        } else {
+            let translated = serde_yaml_ng::to_string(&doc)
+                .map_err(|e| invalid("(top level)".into(), e.to_string()))?;
+            strict(&translated).map_err(|(key, message)| (key, without_position(&message)))
+        };
+        let mut config = parsed
+            .map_err(|(key, message)| upstream_origin(invalid(key, message), &translations))?;
+        config.sources.upstream = translations;
+        Ok(config)
     }
 
     /// Loads the file (or the defaults when `path` is `None`), applies the
@@ -567,22 +619,29 @@ impl Config {
             None => Config::default(),
         };
         config.resolve(env, overrides)?;
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| upstream_origin(e, &config.sources.upstream))?;
         Ok(config)
     }
 
     fn resolve(&mut self, env: &dyn Environment, overrides: &Overrides) -> Result<(), ConfigError> {
         if self.database_url.is_some() {
-            self.sources.database_url = SecretSource::ConfigFile;
+            self.sources.database_url = DatabaseUrlSource::ConfigFile;
         }
-        if let Some(url) = env.var(ENV_DATABASE_URL) {
+        let translated = &mut self.sources.upstream;
+        if let Some((url, source)) = upstream::database_url(env, translated)? {
             self.database_url = Some(Secret::new(url));
-            self.sources.database_url = SecretSource::Environment;
+            self.sources.database_url = source;
         }
         if let Some(url) = &overrides.database_url {
             self.database_url = Some(Secret::new(url.clone()));
-            self.sources.database_url = SecretSource::Environment;
+            self.sources.database_url = DatabaseUrlSource::Flag;
         }
+        if let Some(skip) = upstream::skip_miner_audits(env, &mut self.sources.upstream)? {
+            self.sync.miner_reports = !skip;
+        }
+        upstream::calculate_miner_agreement(env, &mut self.sources.upstream);
         if let Some(dir) = &overrides.data_dir {
             self.data_dir = dir.clone();
         }
@@ -884,6 +943,50 @@ impl Config {
     }
 }
 
+/// Deserialises strictly, naming the key (a dotted path) of a failure.
+fn strict(text: &str) -> Result<Config, (String, String)> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let key = match err.path().to_string() {
+            key if key == "." => "(top level)".to_string(),
+            key => key,
+        };
+        (key, err.into_inner().to_string())
+    })
+}
+
+/// A YAML error message without its ` at line L column C` suffix.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Names the upstream key behind an error about one of ours, so a user of
+/// an upstream file finds the line they wrote.
+fn upstream_origin(err: ConfigError, translations: &[Translation]) -> ConfigError {
+    let origin = |key: &str| translations.iter().find(|t| t.covers(key));
+    match err {
+        ConfigError::Invalid { path, key, message } => match origin(&key) {
+            Some(t) => ConfigError::Invalid {
+                message: format!("{message} (from upstream `{}`)", t.upstream),
+                path,
+                key,
+            },
+            None => ConfigError::Invalid { path, key, message },
+        },
+        ConfigError::Value { key, message } => match origin(&key) {
+            Some(t) => ConfigError::Value {
+                message: format!("{message} (from upstream `{}`)", t.upstream),
+                key,
+            },
+            None => ConfigError::Value { key, message },
+        },
+        other => other,
+    }
+}
+
 /// Masks every string in a JSON document, in place.
 fn mask_strings(value: &mut serde_json::Value) {
     match value {
@@ -961,7 +1064,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    struct FakeEnv(HashMap<&'static str, String>);
+    /// An environment of the given pairs (shared with `upstream`'s tests).
+    pub(super) struct FakeEnv(HashMap<&'static str, String>);
 
     impl Environment for FakeEnv {
         fn var(&self, name: &str) -> Option<String> {
@@ -969,7 +1073,7 @@ mod tests {
         }
     }
 
-    fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
+    pub(super) fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
         FakeEnv(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
     }
 
@@ -1192,6 +1296,38 @@ mod tests {
             "5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4",
         );
         load_text(&fixed).unwrap();
+    }
+
+    #[test]
+    fn a_prompt_source_reads_as_the_docs_write_it_and_as_a_tag() {
+        for (source, expected) in [
+            ("builtin", PromptSource::Builtin),
+            ("{file: p.jsonl}", PromptSource::File("p.jsonl".into())),
+            ("!file p.jsonl", PromptSource::File("p.jsonl".into())),
+            (
+                "{huggingface: a/b}",
+                PromptSource::Huggingface("a/b".into()),
+            ),
+            ("!huggingface a/b", PromptSource::Huggingface("a/b".into())),
+        ] {
+            let text =
+                format!("synthetics:\n  prompts:\n    text: {{source: {source}, field: f}}\n");
+            let config = load_text(&text).unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert_eq!(config.synthetics.prompts.text.source, expected, "{source}");
+        }
+        for bad in [
+            "web",
+            "{file: [a]}",
+            "{url: x}",
+            "{file: a, huggingface: b}",
+        ] {
+            let text = format!("synthetics:\n  prompts:\n    text: {{source: {bad}, field: f}}\n");
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("synthetics.prompts.text.source") && err.contains("builtin"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

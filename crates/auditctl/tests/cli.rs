@@ -285,5 +285,9 @@ fn demo_with_commit_reveal_commits_timelocked_weights_and_sees_them_revealed() {
     // Revealed by the chain: Weights holds the validator's vector.
     assert!(report["weights_on_chain"].as_u64() >= Some(1), "{report}");
     // No commit of the run was lost to the hour's jump in blocks.
-    assert!(!text(&out.stderr).contains("NOT revealed"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("NOT revealed"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -9,12 +9,15 @@ use crate::score::MinerScore;
 /// One miner in the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComparedMiner {
+    /// The miner.
     pub hotkey: String,
+    /// Its uid on the metagraph of the evaluation time; `None` when it is not there.
     pub uid: Option<u16>,
     /// Our final share (0 when we computed none).
     pub computed: f64,
     /// `incentive / sum(incentive)` on chain (0 when not paid).
     pub actual: f64,
+    /// `|computed - actual|`: how far the chain's payout is from the rules.
     pub delta: f64,
     /// `delta` is above the profile's flag threshold.
     pub flagged: bool,
@@ -31,6 +34,7 @@ pub struct Comparison {
     pub paid_not_computed: Vec<ComparedMiner>,
     /// Sum of |computed - actual| over every miner of the three lists.
     pub sum_abs_delta: f64,
+    /// The largest single delta: one miner paid far off the rules shows here.
     pub max_delta: f64,
 }
 

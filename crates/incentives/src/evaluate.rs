@@ -2,7 +2,8 @@
 //! from the store, score, compare with the chain, record the run.
 //!
 //! The CLI, the service loop and embedding validators all call
-//! [`evaluate`]; nothing above this crate repeats the sequence.
+//! [`evaluate`] (or [`assess`], which records nothing); nothing above this
+//! crate repeats the sequence.
 
 use audit_store::Store;
 use chrono::NaiveDateTime;
@@ -38,11 +39,24 @@ pub struct EvaluatedRun {
     pub comparison: Comparison,
 }
 
-/// Scores the lake as of `run.at`, compares with the chain's incentive in
-/// the metagraph snapshot of that time, and records the run.
+/// Scores and their comparison with the chain, not recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// Every miner's features and share.
+    pub scores: Scores,
+    /// The shares set against the incentive on chain.
+    pub comparison: Comparison,
+    /// The catalog's metagraph snapshot the comparison used.
+    pub snapshot_id: Option<i64>,
+}
+
+/// Scores the lake as of `run.at` and compares with the chain's incentive
+/// in the metagraph snapshot of that time, writing nothing: for readers
+/// (an embedding validator, a second opinion) that must leave the catalog
+/// as it is. `run.now` is unused here.
 ///
 /// Scoring is CPU-bound polars work, so it runs on tokio's blocking pool.
-pub async fn evaluate(store: &Store, run: Evaluation<'_>) -> Result<EvaluatedRun, IncentivesError> {
+pub async fn assess(store: &Store, run: Evaluation<'_>) -> Result<Assessment, IncentivesError> {
     let inputs =
         ScoringInputs::from_store(store, run.at, run.validators, run.netuid, run.profile).await?;
     if inputs.entries == 0 {
@@ -58,11 +72,27 @@ pub async fn evaluate(store: &Store, run: Evaluation<'_>) -> Result<EvaluatedRun
             .await
             .map_err(|join| IncentivesError::Facts(format!("the scoring task failed: {join}")))??;
     let comparison = compare(&scores.miners, &inputs.metagraph, run.profile.delta_flag);
-    let record = weights_run(&scores, &comparison, inputs.snapshot_id, run.now);
+    Ok(Assessment {
+        scores,
+        comparison,
+        snapshot_id: inputs.snapshot_id,
+    })
+}
+
+/// [`assess`], then records the run in the catalog.
+pub async fn evaluate(store: &Store, run: Evaluation<'_>) -> Result<EvaluatedRun, IncentivesError> {
+    let now = run.now;
+    let assessed = assess(store, run).await?;
+    let record = weights_run(
+        &assessed.scores,
+        &assessed.comparison,
+        assessed.snapshot_id,
+        now,
+    );
     let run_id = store.catalog().record_weights_run(&record).await?;
     Ok(EvaluatedRun {
         run_id,
-        scores,
-        comparison,
+        scores: assessed.scores,
+        comparison: assessed.comparison,
     })
 }

@@ -21,7 +21,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 pub use compare::{compare, ComparedMiner, Comparison};
-pub use evaluate::{evaluate, EvaluatedRun, Evaluation};
+pub use evaluate::{assess, evaluate, Assessment, EvaluatedRun, Evaluation};
 pub use features::{InvocationStats, MinerFeatures};
 pub use inputs::{micros, ScoringInputs, ENTRIES_PER_GROUP, ENTRY_CREATED};
 pub use profile::{FeatureWeights, ScoringProfile};

@@ -11,17 +11,28 @@ use parity_scale_codec::{Compact, Decode, Encode, Error, Input, Output};
 /// 135 ResetBondsFlag, 136 BigRaw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data {
+    /// An empty field.
     None,
+    /// Up to 128 raw bytes.
     Raw(Vec<u8>),
+    /// A BLAKE2b-256 hash.
     BlakeTwo256([u8; 32]),
+    /// A SHA-256 hash: how auditors commit their reports.
     Sha256([u8; 32]),
+    /// A Keccak-256 hash.
     Keccak256([u8; 32]),
+    /// A SHA3-256 hash.
     ShaThree256([u8; 32]),
+    /// A commitment hidden until a drand round.
     TimelockEncrypted {
+        /// The ciphertext.
         encrypted: Vec<u8>,
+        /// The round that reveals it.
         reveal_round: u64,
     },
+    /// Asks the chain to reset the committer's bonds.
     ResetBondsFlag,
+    /// Raw bytes beyond 128.
     BigRaw(Vec<u8>),
 }
 
@@ -100,13 +111,18 @@ impl Encode for Data {
 /// `Commitments.CommitmentOf` value.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Registration {
+    /// What the commitment's deposit locked.
     pub deposit: u64,
+    /// The block the commitment was made at: a report must be committed at its entry's own block.
     pub block: u32,
+    /// The committed fields.
     pub info: CommitmentInfo,
 }
 
+/// The fields of a commitment; auditors commit one `Sha256` of their report.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct CommitmentInfo {
+    /// Up to the pallet's bound of typed fields.
     pub fields: Vec<Data>,
 }
 
@@ -120,47 +136,81 @@ impl Registration {
     }
 }
 
+/// A neuron's served endpoint, as the runtime encodes it: decoded only
+/// to step over it (its layout fixes the offsets of what follows).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct AxonInfo {
+    /// Block it was announced at.
     pub block: u64,
+    /// The neuron's software version.
     pub version: u32,
+    /// IPv4 or IPv6 address as a number.
     pub ip: u128,
+    /// Port.
     pub port: u16,
+    /// 4 or 6.
     pub ip_type: u8,
+    /// Transport protocol.
     pub protocol: u8,
+    /// Reserved by the runtime.
     pub placeholder1: u8,
+    /// Reserved by the runtime.
     pub placeholder2: u8,
 }
 
+/// A neuron's announced Prometheus endpoint, as the runtime encodes it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct PrometheusInfo {
+    /// Block it was announced at.
     pub block: u64,
+    /// The neuron's software version.
     pub version: u32,
+    /// IPv4 or IPv6 address as a number.
     pub ip: u128,
+    /// Port.
     pub port: u16,
+    /// 4 or 6.
     pub ip_type: u8,
 }
 
 /// One element of `NeuronInfoRuntimeApi_get_neurons_lite`'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct NeuronInfoLite {
+    /// The neuron's hotkey public key: weights and scores are keyed by it.
     pub hotkey: [u8; 32],
+    /// Its owner's coldkey public key: the multi-uid penalty groups by it.
     pub coldkey: [u8; 32],
+    /// Its slot on the subnet.
     pub uid: Compact<u16>,
+    /// The subnet.
     pub netuid: Compact<u16>,
+    /// Whether it is active.
     pub active: bool,
+    /// Its served endpoint.
     pub axon_info: AxonInfo,
+    /// Its announced Prometheus endpoint.
     pub prometheus_info: PrometheusInfo,
+    /// Stake per coldkey, in rao.
     pub stake: Vec<([u8; 32], Compact<u64>)>,
+    /// Rank, a fraction of 65535.
     pub rank: Compact<u16>,
+    /// Emission, in rao.
     pub emission: Compact<u64>,
+    /// Incentive, a fraction of 65535: what the auditor's shares are compared with.
     pub incentive: Compact<u16>,
+    /// Consensus, a fraction of 65535.
     pub consensus: Compact<u16>,
+    /// Trust, a fraction of 65535.
     pub trust: Compact<u16>,
+    /// Validator trust, a fraction of 65535.
     pub validator_trust: Compact<u16>,
+    /// Dividends, a fraction of 65535.
     pub dividends: Compact<u16>,
+    /// The block its weights were last set at: the rate limit counts from it.
     pub last_update: Compact<u64>,
+    /// Whether it may set weights.
     pub validator_permit: bool,
+    /// Pruning score, a fraction of 65535.
     pub pruning_score: Compact<u16>,
 }
 

@@ -15,21 +15,34 @@ use crate::runtime::SS58_PREFIX;
 /// Why a key could not be had; never contains the secret.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The seed is not `0x` and 32 bytes of hex (its value is not repeated).
     #[error("the secret seed must be 0x followed by 64 hex digits (32 bytes)")]
     BadSeed,
+    /// A wallet hotkey file that cannot be read or lacks its seed.
     #[error("{}: {message}", path.display())]
     WalletFile {
+        /// The file.
         path: std::path::PathBuf,
+        /// What is wrong with it (never its content).
         message: String,
     },
+    /// Not a development key URI (devnet only).
     #[error("{0:?} is not a dev URI such as //Alice")]
     BadUri(String),
+    /// Not an SS58 address of the Bittensor prefix, or a bad checksum.
     #[error("{0:?} is not an SS58 address with prefix 42")]
     BadAddress(String),
+    /// The configured address is not the seed's: signing would set weights
+    /// for another hotkey than the one the operator believes.
     #[error(
         "the configured hotkey {configured} is not the seed's address {derived}: refusing to sign"
     )]
-    Mismatch { configured: String, derived: String },
+    Mismatch {
+        /// The address the configuration names.
+        configured: String,
+        /// The address the seed derives.
+        derived: String,
+    },
 }
 
 /// An sr25519 key pair.
@@ -111,6 +124,7 @@ impl Hotkey {
         &self.pair
     }
 
+    /// The sr25519 public key: what storage keys and the metagraph hold.
     pub fn public(&self) -> [u8; 32] {
         self.pair.public().0
     }

@@ -30,21 +30,48 @@ pub use weights::{TimelockedCall, WeightsCall, WeightsError, WeightsSet};
 /// A chain-side failure, naming what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The caller asked for something that cannot be encoded (a bad
+    /// address): no retry fixes it.
     #[error("{0}")]
     Usage(String),
+    /// The node answered bytes that are not the type expected.
     #[error("decoding {what}: {message}")]
-    Decode { what: String, message: String },
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// The decoder's error.
+        message: String,
+    },
+    /// The WebSocket could not be opened.
     #[error("cannot connect to the chain at {url}: {message}")]
-    Connect { url: String, message: String },
+    Connect {
+        /// The node.
+        url: String,
+        /// The transport's error.
+        message: String,
+    },
+    /// A call took longer than the configured limit, reconnects included.
     #[error("{method} on {url} timed out")]
-    Timeout { url: String, method: String },
+    Timeout {
+        /// The node.
+        url: String,
+        /// The RPC method.
+        method: String,
+    },
+    /// The node answered with a JSON-RPC error.
     #[error("{method} on {url}: {message}")]
     Rpc {
+        /// The node.
         url: String,
+        /// The RPC method.
         method: String,
+        /// The node's error message.
         message: String,
     },
     /// The node no longer holds the state asked for (not an archive node).
     #[error("state pruned: {message}")]
-    Pruned { message: String },
+    Pruned {
+        /// The node's words.
+        message: String,
+    },
 }

@@ -74,14 +74,19 @@ pub enum CommitmentAt {
 /// A neuron of the metagraph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neuron {
+    /// Its slot on the subnet: weights are set by uid.
     pub uid: u16,
+    /// Its hotkey, SS58: scores are keyed by it.
     pub hotkey: String,
+    /// Its owner's coldkey, SS58.
     pub coldkey: String,
     /// Fraction of 65535.
     pub incentive: u16,
     /// Total stake in rao (1e-9 TAO).
     pub stake_rao: u64,
+    /// The block its weights were last set at.
     pub last_update: u64,
+    /// Whether it may set weights.
     pub validator_permit: bool,
 }
 

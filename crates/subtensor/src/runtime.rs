@@ -15,8 +15,11 @@ pub const CHUTES_NETUID: u16 = 64;
 /// SS58 address prefix of Bittensor accounts (the generic Substrate one).
 pub const SS58_PREFIX: u16 = 42;
 
+/// Accounts, nonces and events: name and index in the finney runtime.
 pub const PALLET_SYSTEM: (&str, u8) = ("System", 0);
+/// The subnet logic: metagraph, weights and their rules.
 pub const PALLET_SUBTENSOR: (&str, u8) = ("SubtensorModule", 7);
+/// Where validators commit their reports' hashes.
 pub const PALLET_COMMITMENTS: (&str, u8) = ("Commitments", 18);
 /// The drand beacon's pulses, which the chain decrypts timelocked weights with.
 pub const PALLET_DRAND: (&str, u8) = ("Drand", 26);
@@ -56,17 +59,24 @@ pub const MAX_TIMELOCKED_COMMIT_BYTES: usize = 5000;
 /// as the metadata's type names spell them (checked only when non-empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call {
+    /// The pallet's name and index.
     pub pallet: (&'static str, u8),
+    /// The call's name.
     pub name: &'static str,
+    /// The call's index in its pallet.
     pub index: u8,
+    /// Argument names and type names, in order.
     pub args: &'static [(&'static str, &'static str)],
 }
 
 /// How a storage map hashes one key part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hasher {
+    /// The key part as it is.
     Identity,
+    /// xxHash64 of the part, then the part (cheap, for trusted keys).
     Twox64Concat,
+    /// BLAKE2b-128 of the part, then the part (for keys users choose).
     Blake2_128Concat,
 }
 
@@ -101,7 +111,9 @@ impl Hasher {
 /// A storage item the auditor reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageItem {
+    /// The pallet's name (its storage prefix).
     pub pallet: &'static str,
+    /// The item's name.
     pub name: &'static str,
     /// One hasher per key part; empty for a plain value.
     pub hashers: &'static [Hasher],
@@ -205,12 +217,19 @@ pub const SET_WEIGHTS_ERRORS: [(&str, u8); 7] = [
     (ERR_COMMIT_REVEAL_ENABLED, 52),
     (ERR_NO_SUBNET, 73),
 ];
+/// The sender's hotkey is not on the subnet.
 pub const ERR_NOT_REGISTERED: &str = "HotKeyNotRegisteredInSubNet";
+/// `dests` and `weights` differ in length.
 pub const ERR_LENGTHS_DIFFER: &str = "WeightVecNotEqualSize";
+/// A uid appears twice.
 pub const ERR_DUPLICATE_UIDS: &str = "DuplicateUids";
+/// A uid is not on the subnet.
 pub const ERR_INVALID_UID: &str = "UidVecContainInvalidOne";
+/// Inside the weights rate limit.
 pub const ERR_TOO_FAST: &str = "SettingWeightsTooFast";
+/// Plain weights sent while the subnet requires commits.
 pub const ERR_COMMIT_REVEAL_ENABLED: &str = "CommitRevealEnabled";
+/// No such subnet.
 pub const ERR_NO_SUBNET: &str = "SubnetNotExists";
 
 /// `SubtensorModule` errors `commit_timelocked_weights` can end with at

@@ -54,9 +54,13 @@ impl Config for SubtensorConfig {
 /// The weights to set: `weights[i]` for `uids[i]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsCall {
+    /// The subnet.
     pub netuid: u16,
+    /// The destinations, ascending.
     pub uids: Vec<u16>,
+    /// Each destination's weight, quantised to u16.
     pub weights: Vec<u16>,
+    /// At least the chain's `WeightsVersionKey`, or the call is refused.
     pub version_key: u64,
 }
 
@@ -77,45 +81,76 @@ pub struct TimelockedCall {
 /// Where the weights landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsSet {
+    /// The extrinsic, to find it in an explorer.
     pub extrinsic_hash: [u8; 32],
+    /// The block that included it.
     pub block_hash: BlockHash,
 }
 
 /// Why weights were not set.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
+    /// The sender is not on the subnet: the chain would refuse the call.
     #[error("{hotkey} is not registered on subnet {netuid}: register it before setting weights")]
-    NotRegistered { hotkey: String, netuid: u16 },
+    NotRegistered {
+        /// The sender.
+        hotkey: String,
+        /// The subnet.
+        netuid: u16,
+    },
+    /// Commit-reveal is on, so a plain call would fail.
     #[error(
         "subnet {netuid} has commit-reveal weights on: plain set_weights would fail; \
          the weights must be committed timelocked (commit_timelocked_weights)"
     )]
-    CommitReveal { netuid: u16 },
+    CommitReveal {
+        /// The subnet.
+        netuid: u16,
+    },
+    /// Inside the rate limit: the chain would refuse the call.
     #[error(
         "weights were set at block {last_update} and the rate limit is {limit} blocks: \
          wait until block {next}"
     )]
     TooSoon {
+        /// The block the sender last set weights at.
         last_update: u64,
+        /// Blocks between two settings.
         limit: u64,
+        /// The first block a new setting is allowed at.
         next: u64,
     },
     /// Commit-reveal is off, so a timelocked commit would fail.
     #[error("subnet {netuid} has commit-reveal off: set weights with plain set_weights")]
-    CommitRevealOff { netuid: u16 },
+    CommitRevealOff {
+        /// The subnet.
+        netuid: u16,
+    },
     /// The ciphertext is larger than the chain's bound.
     #[error(
         "the timelocked commit is {bytes} bytes; the chain takes at most {max}: send fewer uids"
     )]
-    CommitTooLarge { bytes: usize, max: usize },
+    CommitTooLarge {
+        /// The ciphertext's size.
+        bytes: usize,
+        /// The chain's bound.
+        max: usize,
+    },
+    /// `uids` and `weights` differ in length: the chain would refuse it.
     #[error("{uids} uids but {weights} weights: they must pair up")]
-    LengthsDiffer { uids: usize, weights: usize },
+    LengthsDiffer {
+        /// How many uids.
+        uids: usize,
+        /// How many weights.
+        weights: usize,
+    },
     /// The node refused the transaction (bad signature, stale nonce, …).
     #[error("the node refused the transaction: {0}")]
     Refused(String),
     /// Included, and failed: the runtime's error, `Pallet.Error`.
     #[error("the chain rejected set_weights: {0}")]
     Failed(String),
+    /// Reading the chain before or after sending failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
 }

@@ -3,11 +3,12 @@
 use anyhow::Result;
 
 use crate::cli::Global;
-use crate::config::NOT_USED_YET;
+use crate::config::{Translation, NOT_USED_YET};
 use crate::{exit, output};
 
-/// Loads and validates the configuration, prints it masked, and says which
-/// accepted keys this version does not act on yet.
+/// Loads and validates the configuration, prints it masked, and says where
+/// the database URL came from, which upstream keys were translated, and
+/// which accepted keys this version does not act on yet.
 pub fn check(global: &Global) -> Result<u8> {
     let config = super::load_config(global)?;
     let masked = config.masked();
@@ -25,6 +26,14 @@ pub fn check(global: &Global) -> Result<u8> {
             ),
             None => println!("# effective configuration: built-in defaults (secrets masked)"),
         }
+        println!(
+            "# database_url from {}: {}",
+            config.sources.database_url,
+            audit_store::redact(&config.database_url())
+        );
+        for line in upstream_lines(&config.sources.upstream) {
+            println!("{line}");
+        }
         if !NOT_USED_YET.is_empty() {
             println!(
                 "# accepted, not used yet by this version: {}",
@@ -38,4 +47,18 @@ pub fn check(global: &Global) -> Result<u8> {
         print!("{}", serde_yaml_ng::to_string(&yaml)?);
     }
     Ok(exit::SUCCESS)
+}
+
+/// The translated upstream keys as comment lines; none when the config is
+/// in our own form.
+fn upstream_lines(translations: &[Translation]) -> Vec<String> {
+    if translations.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![
+        "# upstream keys and variables read as ours (our names are the documented form):"
+            .to_string(),
+    ];
+    lines.extend(translations.iter().map(|t| format!("#   {t}")));
+    lines
 }

@@ -35,11 +35,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The config file to read: the flag or env, else ./auditctl.yml if present.
+/// The config file to read: the flag or env, else ./auditctl.yml, else
+/// ./config/config.yml (the fixed path upstream reads, so an upstream
+/// checkout works as it is).
 fn config_path(global: &Global) -> Option<PathBuf> {
     global.config.clone().or_else(|| {
-        let default = Path::new("auditctl.yml");
-        default.is_file().then(|| default.to_path_buf())
+        ["auditctl.yml", "config/config.yml"]
+            .into_iter()
+            .map(Path::new)
+            .find(|path| path.is_file())
+            .map(Path::to_path_buf)
     })
 }
 
@@ -52,6 +57,12 @@ pub fn load_config(global: &Global) -> Result<Config> {
     let config = Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?;
     if let Some(warning) = config.seed_exposure() {
         tracing::warn!("{warning}");
+    }
+    if !config.sources.upstream.is_empty() {
+        tracing::info!(
+            translated = config.sources.upstream.len(),
+            "upstream configuration keys read as ours; `auditctl config check` lists them"
+        );
     }
     Ok(config)
 }
