@@ -33,6 +33,12 @@ pub struct Global {
     /// Catalog database URL (overrides `database_url` and DATABASE_URL).
     #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Sets one configuration key over the file, in our names with dots
+    /// for nesting, the value as YAML: `--set endpoints.api=http://...`,
+    /// `--set 'validators=[{name: v, hotkey: 5..., url: http://...}]'`.
+    /// Repeatable; applied after upstream keys are translated.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,

@@ -556,6 +556,8 @@ impl Environment for ProcessEnv {
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// `--set KEY=VALUE`, in order: keys in our names, values as YAML.
+    pub set: Vec<String>,
 }
 
 /// The fields of a Bittensor wallet hotkey file we read.
@@ -571,6 +573,12 @@ impl Config {
     /// Parses a YAML document, ours or upstream's; `origin` names it in
     /// errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with(text, origin, &[])
+    }
+
+    /// [`Config::parse`] with `--set KEY=VALUE` applied over the file,
+    /// after its upstream keys are translated.
+    fn parse_with(text: &str, origin: &Path, sets: &[String]) -> Result<Config, ConfigError> {
         let invalid = |key: String, message: String| ConfigError::Invalid {
             path: origin.to_path_buf(),
             key,
@@ -578,15 +586,21 @@ impl Config {
         };
         let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
             .map_err(|e| invalid("(top level)".into(), e.to_string()))?;
-        if doc.is_null() {
+        if doc.is_null() && sets.is_empty() {
             return Ok(Config::default());
         }
+        if doc.is_null() {
+            doc = serde_yaml_ng::Value::Mapping(Default::default());
+        }
         let translations = upstream::translate(&mut doc).map_err(|r| invalid(r.key, r.message))?;
+        for set in sets {
+            apply_set(&mut doc, set)?;
+        }
         // Our own form is parsed from the text, so errors keep their line
         // and column. A translated document is parsed from its YAML text
         // too (the YAML deserialiser, not the value's, reads `{variant:
         // value}` enums), but its positions are not the user's: dropped.
-        let parsed = if translations.is_empty() {
+        let parsed = if translations.is_empty() && sets.is_empty() {
             strict(text)
         } else {
             let translated = serde_yaml_ng::to_string(&doc)
@@ -612,11 +626,12 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let mut config = Config::parse(&text, path)?;
+                let mut config = Config::parse_with(&text, path, &overrides.set)?;
                 config.sources.config_file = Some(path.to_path_buf());
                 config
             }
-            None => Config::default(),
+            None if overrides.set.is_empty() => Config::default(),
+            None => Config::parse_with("", Path::new("--set"), &overrides.set)?,
         };
         config.resolve(env, overrides)?;
         config
@@ -944,6 +959,48 @@ impl Config {
 }
 
 /// Deserialises strictly, naming the key (a dotted path) of a failure.
+/// Sets `KEY=VALUE` (dotted key, YAML value) in `doc`, creating the
+/// mappings on the way; a key that runs into a non-mapping is refused.
+fn apply_set(doc: &mut serde_yaml_ng::Value, set: &str) -> Result<(), ConfigError> {
+    use serde_yaml_ng::Value;
+    let refuse = |key: &str, message: String| ConfigError::Invalid {
+        path: PathBuf::from("--set"),
+        key: key.to_string(),
+        message,
+    };
+    let Some((key, text)) = set.split_once('=') else {
+        return Err(refuse(
+            set,
+            "expected KEY=VALUE, e.g. endpoints.api=http://127.0.0.1:8080/".into(),
+        ));
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.trim().is_empty()) {
+        return Err(refuse(
+            key,
+            "a key is dotted names, e.g. subtensor.url".into(),
+        ));
+    }
+    let value: Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| refuse(key, format!("the value is not YAML: {e}")))?;
+    let mut node = doc;
+    for (i, part) in parts.iter().enumerate() {
+        let Value::Mapping(map) = node else {
+            let above = parts[..i].join(".");
+            return Err(refuse(key, format!("`{above}` is not a section")));
+        };
+        let name = Value::String((*part).to_string());
+        if i + 1 == parts.len() {
+            map.insert(name, value);
+            return Ok(());
+        }
+        node = map
+            .entry(name)
+            .or_insert_with(|| Value::Mapping(Default::default()));
+    }
+    Ok(())
+}
+
 fn strict(text: &str) -> Result<Config, (String, String)> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -1201,10 +1258,59 @@ mod tests {
         let flags = Overrides {
             data_dir: Some("elsewhere".into()),
             database_url: Some("sqlite://flag.db".into()),
+            set: vec![],
         };
         let config = Config::load(Some(&path), &environment, &flags).unwrap();
         assert_eq!(config.database_url(), "sqlite://flag.db");
         assert_eq!(config.data_dir, PathBuf::from("elsewhere"));
+    }
+
+    #[test]
+    fn set_overrides_keys_over_the_file_and_upstream_names_and_refuses_nonsense() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        // Upstream's plain-URL subtensor, overridden in our name.
+        std::fs::write(&path, "subtensor: wss://far.example\nnetuid: 64\n").unwrap();
+        let sets = |sets: &[&str]| Overrides {
+            set: sets.iter().map(|s| s.to_string()).collect(),
+            ..Overrides::default()
+        };
+        let config = Config::load(
+            Some(&path),
+            &env(&[]),
+            &sets(&[
+                "subtensor.url=ws://127.0.0.1:9944",
+                "endpoints.api=http://127.0.0.1:8080/",
+                "intervals.sync_seconds=30",
+                "validators=[{name: dev, hotkey: 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY, url: http://127.0.0.1:8080/}]",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.subtensor.url.as_str(), "ws://127.0.0.1:9944/");
+        assert_eq!(config.endpoints.api.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.intervals.sync_seconds, 30);
+        assert_eq!(config.validators.len(), 1);
+        assert_eq!(config.netuid, 64);
+        // Without a file, on the defaults.
+        let config = Config::load(None, &env(&[]), &sets(&["netuid=7"])).unwrap();
+        assert_eq!(config.netuid, 7);
+        let err = Config::load(Some(&path), &env(&[]), &sets(&["netuid.deeper=1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`netuid` is not a section"), "{err}");
+        for (bad, names) in [
+            ("netuid", "KEY=VALUE"),
+            ("endpoints..api=x", "dotted names"),
+            ("netuid.deeper=1", "expected u16"),
+            ("netuid=1\u{0}", "not YAML"),
+            ("no_such_key=1", "no_such_key"),
+            ("intervals.sync_seconds=[", "not YAML"),
+        ] {
+            let err = Config::load(None, &env(&[]), &sets(&[bad]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(names), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -97,9 +97,15 @@ struct Running {
 }
 
 fn spawn_run(config: &Path) -> Running {
+    spawn_run_with(config, &[])
+}
+
+/// `run` with `extra` global options before the subcommand.
+fn spawn_run_with(config: &Path, extra: &[String]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_auditctl"))
         .args(["--config"])
         .arg(config)
+        .args(extra)
         .args(["--log-format", "json", "run", "--clock", "devnet"])
         .args(["--listen", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
@@ -220,6 +226,86 @@ const LOADED: &str = "chutes_audit_entries{state=\"loaded\"}";
 const SENT: &str = "chutes_audit_weights_total{outcome=\"sent\"}";
 const PRESENT: &str = "chutes_audit_synthetics{verdict=\"present\"}";
 
+/// SIGTERM, then the exit status (within 20 s).
+async fn terminate(run: &mut Running) -> std::process::ExitStatus {
+    let pid = run.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit after SIGTERM:\n{}",
+            run.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_upstream_config_runs_against_the_devnet_with_endpoints_set_by_flags() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let net = start_devnet().await;
+    // Upstream's file at upstream's path, byte for byte.
+    let config = net.dir.path().join("config/config.yml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/upstream-config.yml"
+        ),
+        &config,
+    )
+    .unwrap();
+    let url = net.server.url();
+    let validator = &net.world.meta.validator_hotkey;
+    let sets = [
+        format!("endpoints.api={url}"),
+        format!("endpoints.llm={url}"),
+        format!("endpoints.chute_url_template={url}chute/{{slug}}"),
+        format!("subtensor.url={}", net.ws),
+        format!("subtensor.archive_url={}", net.ws),
+        format!("netuid={}", net.world.meta.netuid),
+        format!("validators=[{{name: devnet, hotkey: {validator}, url: '{url}'}}]"),
+        "intervals.sync_seconds=1".into(),
+        "intervals.synthetics_seconds=1".into(),
+    ];
+    let mut extra: Vec<String> = sets
+        .iter()
+        .flat_map(|s| ["--set".into(), s.clone()])
+        .collect();
+    extra.extend([
+        "--data-dir".into(),
+        net.dir.path().join("data").display().to_string(),
+    ]);
+    let mut run = spawn_run_with(&config, &extra);
+    run.until_metrics("entries loaded and a synthetic sent", |m| {
+        value(m, LOADED) >= 2.0
+            && sample(
+                m,
+                "chutes_audit_stage_last_success_seconds{stage=\"synthetics\"}",
+            )
+            .is_some()
+    })
+    .await;
+    run.until_health(200, "").await;
+    let log = run.log();
+    assert!(
+        log.contains("upstream configuration keys read as ours"),
+        "{log}"
+    );
+    // Upstream's set_weights.enabled: false holds: nothing is sent.
+    assert_eq!(value(&run.metrics().await, SENT), 0.0);
+    let status = terminate(&mut run).await;
+    assert_eq!(status.code(), Some(0), "{}", run.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -318,24 +404,7 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
     // SIGTERM: the step in flight finishes, the process exits 0.
     let loaded_before_stop = value(&run.metrics().await, LOADED);
     let mut run = run;
-    let pid = run.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = run.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no exit after SIGTERM:\n{}",
-            run.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = terminate(&mut run).await;
     assert_eq!(status.code(), Some(0), "{}", run.log());
     let log = run.log();
     assert!(log.contains("stopping"), "{log}");

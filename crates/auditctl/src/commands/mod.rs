@@ -53,6 +53,7 @@ pub fn load_config(global: &Global) -> Result<Config> {
     let overrides = Overrides {
         data_dir: global.data_dir.clone(),
         database_url: global.database_url.clone(),
+        set: global.set.clone(),
     };
     let config = Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?;
     if let Some(warning) = config.seed_exposure() {
