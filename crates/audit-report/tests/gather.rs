@@ -289,7 +289,8 @@ async fn the_catalog_becomes_the_pages_data() {
         let sums: Vec<f64> = data.history.iter().map(|p| p.sum_abs_delta).collect();
         assert_eq!(sums, vec![0.3, 0.4]);
         // Every attempt, plain or committed, revealed or not, refused too.
-        let attempts: Vec<(Option<&str>, &str, Option<u64>, Option<bool>)> = data
+        type Attempt<'a> = (Option<&'a str>, &'a str, Option<u64>, Option<bool>);
+        let attempts: Vec<Attempt> = data
             .submissions
             .iter()
             .map(|s| (s.call.as_deref(), s.outcome.as_str(), s.block, s.revealed))

@@ -811,7 +811,7 @@ async fn reverify_flagged<C: ChainSource>(
         let Some(sha) = record.report_sha256.as_deref() else {
             store
                 .catalog()
-                .requeue(&[entry.entry_id.clone()], now)
+                .requeue(std::slice::from_ref(&entry.entry_id), now)
                 .await?;
             continue;
         };

@@ -572,11 +572,12 @@ struct HotkeyFile {
 impl Config {
     /// Parses a YAML document, ours or upstream's; `origin` names it in
     /// errors.
+    #[cfg(test)]
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         Config::parse_with(text, origin, &[])
     }
 
-    /// [`Config::parse`] with `--set KEY=VALUE` applied over the file,
+    /// Parses a YAML document with `--set KEY=VALUE` applied over it,
     /// after its upstream keys are translated.
     fn parse_with(text: &str, origin: &Path, sets: &[String]) -> Result<Config, ConfigError> {
         let invalid = |key: String, message: String| ConfigError::Invalid {

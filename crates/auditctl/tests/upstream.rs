@@ -178,7 +178,9 @@ fn upstreams_shipped_key_pair_is_refused_naming_the_key_upstream_users_wrote() {
 #[test]
 fn every_form_of_the_database_environment_is_read_and_reported_masked() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[(&str, &str)], &str, &[&str]); 4] = [
+    // (environment, where the URL came from, what config check prints)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a [&'a str]);
+    let cases: [Case; 4] = [
         (
             &[(
                 "POSTGRESQL",

@@ -196,12 +196,13 @@ async fn audit_entries_reports_and_exports() {
             "{encoded}: {err}"
         );
     }
-    let hits = script.hits.lock().unwrap();
-    assert!(
-        hits.keys().all(|target| !target.contains("etc")),
-        "an unsafe path reached the server: {hits:?}"
-    );
-    drop(hits);
+    {
+        let hits = script.hits.lock().unwrap();
+        assert!(
+            hits.keys().all(|target| !target.contains("etc")),
+            "an unsafe path reached the server: {hits:?}"
+        );
+    }
 
     // Streamed to a file: the same bytes and hash as buffered.
     let dir = tempfile::tempdir().unwrap();

@@ -402,13 +402,11 @@ fn read_metrics(files: &[(&EntryRef, std::path::PathBuf)]) -> Result<DataFrame, 
     Ok(out)
 }
 
+/// Keys and their sums, aligned.
+type Sums = (Vec<Option<String>>, Vec<Option<f64>>);
+
 /// `value` summed per `key` over one miner's rows.
-fn sums(
-    frame: &DataFrame,
-    hotkey: &str,
-    key: &str,
-    value: &str,
-) -> Result<(Vec<Option<String>>, Vec<Option<f64>>), PromCompareError> {
+fn sums(frame: &DataFrame, hotkey: &str, key: &str, value: &str) -> Result<Sums, PromCompareError> {
     let out = frame
         .clone()
         .lazy()

@@ -102,7 +102,7 @@ pub async fn compare_live(
     let validator = tokio::task::spawn_blocking(move || {
         let counts = Counts::read(&lake, &entries, &[], Some(&hotkey))?;
         let known = !counts.totals()?.is_empty();
-        Ok::<_, PromCompareError>(known.then(|| counts.by_hour(&hotkey)).transpose()?)
+        known.then(|| counts.by_hour(&hotkey)).transpose()
     })
     .await??
     .ok_or_else(|| PromCompareError::UnknownMiner {

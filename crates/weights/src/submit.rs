@@ -349,10 +349,15 @@ mod tests {
         rand_chacha::ChaCha20Rng::seed_from_u64(1)
     }
 
-    fn record() -> WeightsSubmissionRecord {
-        let settings = Settings {
+    /// Sending to a node nobody listens on, quickly given up on.
+    fn unreachable() -> Settings<'static> {
+        Settings {
             chain_url: "ws://127.0.0.1:1",
-            chain_options: ClientOptions::default(),
+            chain_options: ClientOptions {
+                call_timeout: Duration::from_secs(2),
+                reconnect_attempts: 0,
+                backoff: Duration::from_millis(1),
+            },
             netuid: 64,
             mode: Mode::Send,
             hotkey: None,
@@ -366,14 +371,21 @@ mod tests {
                 backoff: Duration::from_millis(1),
                 wait_reveal: None,
             },
-        };
-        let run = ScoredRun {
+        }
+    }
+
+    /// Run 7 with no scores.
+    fn empty_run() -> ScoredRun<'static> {
+        ScoredRun {
             run_id: 7,
             scores: &[],
             newest_entry_age: None,
             unverifiable_entries: 0,
-        };
-        blank_record(&settings, &run, DateTime::<Utc>::UNIX_EPOCH)
+        }
+    }
+
+    fn record() -> WeightsSubmissionRecord {
+        blank_record(&unreachable(), &empty_run(), DateTime::<Utc>::UNIX_EPOCH)
     }
 
     #[test]
@@ -428,33 +440,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_node_is_a_transport_error_after_every_try() {
-        let settings = Settings {
-            chain_url: "ws://127.0.0.1:1",
-            chain_options: ClientOptions {
-                call_timeout: Duration::from_secs(2),
-                reconnect_attempts: 0,
-                backoff: Duration::from_millis(1),
-            },
-            netuid: 64,
-            mode: Mode::Send,
-            hotkey: None,
-            configured_address: None,
-            version_key: 0,
-            max_entry_age: Duration::from_secs(60),
-            beacon: drand_tlock::QUICKNET,
-            block_time: Duration::from_secs(12),
-            send: SendOptions {
-                tries: 3,
-                backoff: Duration::from_millis(1),
-                wait_reveal: None,
-            },
-        };
-        let run = ScoredRun {
-            run_id: 7,
-            scores: &[],
-            newest_entry_age: None,
-            unverifiable_entries: 0,
-        };
+        let settings = unreachable();
+        let run = empty_run();
         let outcome = set_weights(&settings, &run, None, Utc::now(), &mut rng()).await;
         let Action::Attempted { plan: None, record } = outcome.action else {
             panic!("an attempt without a plan: {:?}", outcome.action);
