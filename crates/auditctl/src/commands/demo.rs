@@ -106,9 +106,18 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let _ = stop.send(true);
     let summary = loop_task.await.context("the service loop panicked")?;
     driven?;
-    let on_chain = match args.commit_reveal {
-        true => revealed_weights(&auditor, &config, global.json).await,
-        false => weights_on_chain(&auditor, &config).await,
+    // With commit-reveal, the last commit must be revealed first: an
+    // earlier reveal would otherwise pass for it.
+    let revealed = match args.commit_reveal {
+        true => await_reveal(&auditor, &config, global.json).await,
+        false => Ok(()),
+    };
+    let on_chain = match revealed {
+        Ok(()) => weights_on_chain(&auditor, &config).await,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            None
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
     if global.json {
@@ -280,28 +289,6 @@ const REVEAL_BLOCK_TIME: Duration = Duration::from_secs(1);
 
 /// The longest the demo waits for the chain to reveal its last commit.
 const REVEAL_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Waits for the chain to reveal the validator's timelocked commit, then
-/// counts the miners its weights name; `None` if it never did.
-async fn revealed_weights(
-    auditor: &audit_run::Auditor,
-    config: &Config,
-    quiet: bool,
-) -> Option<usize> {
-    if !quiet {
-        eprintln!("devnet: waiting for the chain to reveal the timelocked commit");
-    }
-    let deadline = Instant::now() + REVEAL_TIMEOUT;
-    loop {
-        if let Some(n) = weights_on_chain(auditor, config).await {
-            return Some(n);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
 
 /// How many miners the validator's weights on the devnet chain name.
 async fn weights_on_chain(auditor: &audit_run::Auditor, config: &Config) -> Option<usize> {
