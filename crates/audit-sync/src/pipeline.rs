@@ -517,12 +517,11 @@ async fn commit_written(
     let files: Vec<_> = written.iter().flat_map(|w| w.files.clone()).collect();
     let lake = store.clone();
     off_runtime(move || lake.lake().make_durable(&files)).await?;
-    for w in &written {
-        store
-            .catalog()
-            .mark_loaded(&w.entry_id, &w.record, now)
-            .await?;
-    }
+    let loaded: Vec<(&str, &LoadedEntry)> = written
+        .iter()
+        .map(|w| (w.entry_id.as_str(), &w.record))
+        .collect();
+    store.catalog().mark_all_loaded(&loaded, now).await?;
     Ok(written)
 }
 

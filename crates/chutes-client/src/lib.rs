@@ -449,7 +449,6 @@ impl ChutesClient {
     }
 
     async fn stream_to_file(&self, url: &Url, dest: &Path) -> Result<FileDownload, ClientError> {
-        use tokio::io::AsyncWriteExt;
         let response = self
             .http
             .get(url.clone())
@@ -477,7 +476,8 @@ impl ChutesClient {
             path: dest.to_path_buf(),
             source,
         };
-        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut file = ChunkWriter::new(file.into_std().await);
         let mut hasher = Sha256::new();
         let mut written = 0u64;
         let mut stream = response.bytes_stream();
@@ -491,9 +491,9 @@ impl ChutesClient {
                 });
             }
             hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(io)?;
+            file.push(chunk).await.map_err(io)?;
         }
-        file.flush().await.map_err(io)?;
+        file.finish().await.map_err(io)?;
         Ok(FileDownload {
             bytes: written,
             sha256: hex::encode(hasher.finalize()),
@@ -690,6 +690,75 @@ fn listed_entry(element: Value) -> Result<AuditEntry, String> {
         block: e.block,
         path: e.path,
     })
+}
+
+/// Writes a body's network chunks to a file a megabyte at a time, off the
+/// async workers, one write in flight while the next megabyte arrives.
+/// A write per network chunk (tens of kilobytes) cost a blocking-pool
+/// round trip and a copy each: hundreds of thousands of them a week.
+struct ChunkWriter {
+    file: Option<std::fs::File>,
+    pending: Vec<bytes::Bytes>,
+    pending_bytes: usize,
+    in_flight: Option<tokio::task::JoinHandle<std::io::Result<std::fs::File>>>,
+}
+
+impl ChunkWriter {
+    /// Bytes gathered before a write is started.
+    const WRITE_BYTES: usize = 1 << 20;
+
+    fn new(file: std::fs::File) -> Self {
+        ChunkWriter {
+            file: Some(file),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            in_flight: None,
+        }
+    }
+
+    async fn push(&mut self, chunk: bytes::Bytes) -> std::io::Result<()> {
+        self.pending_bytes += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_bytes >= Self::WRITE_BYTES {
+            self.start_write().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the write in flight, then hands the pending chunks to a
+    /// new one.
+    async fn start_write(&mut self) -> std::io::Result<()> {
+        self.wait().await?;
+        let Some(mut file) = self.file.take() else {
+            return Err(std::io::Error::other("the file was lost to a failed write"));
+        };
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            for chunk in &chunks {
+                file.write_all(chunk)?;
+            }
+            Ok(file)
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> std::io::Result<()> {
+        if let Some(write) = self.in_flight.take() {
+            let file = write.await.map_err(std::io::Error::other)??;
+            self.file = Some(file);
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and waits for every write.
+    async fn finish(mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            self.start_write().await?;
+        }
+        self.wait().await
+    }
 }
 
 fn download(bytes: Vec<u8>) -> Download {

@@ -2,9 +2,8 @@
 //! features per miner hotkey. All row-level work runs in polars; the result
 //! is a few hundred rows.
 //!
-//! Determinism: float sums depend on order, so rows are sorted by
-//! `(miner_hotkey, invocation_id)` before any sum, and the frame is
-//! rechunked, whatever order the files were read in.
+//! Determinism: float sums depend on order, so each sum adds its rows in
+//! `(uid, invocation id hash)` order, whatever order the files were read in.
 
 use audit_store::facts::{instance_audits as ia, invocations as inv, reports as rep};
 use chrono::{DurationRound, NaiveDateTime, TimeDelta};
@@ -358,8 +357,7 @@ fn invocation_features(
     Ok((features.lazy(), stats))
 }
 
-/// The per-row values the sums add, sorted by `(uid, id hash)`: collect it,
-/// so the sums see exactly this order.
+/// The per-row values the sums add; [`add_sums`] puts them in order.
 fn per_row(
     rows: LazyFrame,
     confirmed: &DataFrame,
@@ -444,7 +442,17 @@ fn per_row(
         col("excluded").cast(DataType::UInt32),
         col("implausible").cast(DataType::UInt32),
     ])
-    .sort(["uid", "id_hash"], SortMultipleOptions::default())
+}
+
+/// `rows` in the order the sums add them: by `(uid, id hash)`. Two
+/// stable single-column sorts give that order (an id hash is unique among
+/// the rows of one sum, and a tie keeps the order it came in) at a
+/// fraction of the cost of one two-column sort, which compared row pairs
+/// column by column: a fifth of the week's scoring time.
+fn in_sum_order(rows: DataFrame) -> Result<DataFrame, PolarsError> {
+    let stable = SortMultipleOptions::default().with_maintain_order(true);
+    rows.sort(["id_hash"], stable.clone())?
+        .sort(["uid"], stable)
 }
 
 /// True where a number is NaN, infinite or negative; a null is no claim.
@@ -459,13 +467,15 @@ fn not_plausible(value: Expr) -> Expr {
 
 /// Adds one group's per-miner sums (rows with a null uid are off the
 /// metagraph: counted in the stats only). `rows` is [`per_row`]'s output,
-/// materialised on purpose: the sums must see its exact order (float
-/// addition is not associative), and the optimiser may drop a sort that
-/// feeds an aggregation.
+/// materialised and sorted eagerly on purpose: the sums must see the
+/// order of [`in_sum_order`] (float addition is not associative), and the
+/// optimiser may drop a sort that feeds an aggregation.
 fn add_sums(
     sums: &mut std::collections::BTreeMap<Option<u32>, Sums>,
     rows: DataFrame,
 ) -> Result<(), IncentivesError> {
+    let rows = in_sum_order(rows)
+        .map_err(|e| IncentivesError::Facts(format!("ordering the sums: {e}")))?;
     let per_row = rows
         .lazy()
         .group_by_stable([col("uid")])

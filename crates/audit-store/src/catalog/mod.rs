@@ -308,40 +308,52 @@ impl Catalog {
         loaded: &LoadedEntry,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let exports: Vec<ExportRow> = loaded
-            .exports
-            .iter()
-            .map(|e| ExportRow::new(entry_id, e))
-            .collect();
+        self.mark_all_loaded(&[(entry_id, loaded)], now).await
+    }
+
+    /// Marks entries loaded with their exports, all in one transaction
+    /// (a sync's self-reports come thousands at a time; a transaction
+    /// each cost more than their files).
+    pub async fn mark_all_loaded(
+        &self,
+        entries: &[(&str, &LoadedEntry)],
+        now: NaiveDateTime,
+    ) -> Result<(), StoreError> {
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                diesel::delete(entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)))
+                for (entry_id, loaded) in entries {
+                    let entry_id = *entry_id;
+                    diesel::delete(
+                        entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)),
+                    )
                     .execute(c)
                     .await
                     .map_err(query_err("clear entry exports"))?;
-                for row in &exports {
-                    diesel::insert_into(entry_exports::table)
-                        .values(row)
+                    for export in &loaded.exports {
+                        diesel::insert_into(entry_exports::table)
+                            .values(&ExportRow::new(entry_id, export))
+                            .execute(c)
+                            .await
+                            .map_err(query_err("record entry exports"))?;
+                    }
+                    let n = diesel::update(audit_entries::table.find(entry_id))
+                        .set((
+                            audit_entries::state.eq(EntryState::Loaded.as_str()),
+                            audit_entries::unverifiable.eq(loaded.unverifiable),
+                            audit_entries::report_sha256.eq(&loaded.report_sha256),
+                            audit_entries::reject_reason.eq(None::<String>),
+                            audit_entries::instance_rows.eq(to_i64(loaded.instance_rows)),
+                            audit_entries::attempts.eq(audit_entries::attempts + 1),
+                            audit_entries::updated_at.eq(now),
+                            audit_entries::loaded_at.eq(Some(now)),
+                        ))
                         .execute(c)
                         .await
-                        .map_err(query_err("record entry exports"))?;
+                        .map_err(query_err("mark entry loaded"))?;
+                    require_one(n, entry_id)?;
                 }
-                let n = diesel::update(audit_entries::table.find(entry_id))
-                    .set((
-                        audit_entries::state.eq(EntryState::Loaded.as_str()),
-                        audit_entries::unverifiable.eq(loaded.unverifiable),
-                        audit_entries::report_sha256.eq(&loaded.report_sha256),
-                        audit_entries::reject_reason.eq(None::<String>),
-                        audit_entries::instance_rows.eq(to_i64(loaded.instance_rows)),
-                        audit_entries::attempts.eq(audit_entries::attempts + 1),
-                        audit_entries::updated_at.eq(now),
-                        audit_entries::loaded_at.eq(Some(now)),
-                    ))
-                    .execute(c)
-                    .await
-                    .map_err(query_err("mark entry loaded"))?;
-                require_one(n, entry_id)
+                Ok(())
             })
             .await
         })
