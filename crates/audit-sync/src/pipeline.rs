@@ -580,7 +580,9 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     };
     let now = options.at;
 
+    let mut phase = Phases::start();
     let listing = source.list_entries().await.map_err(SyncError::List)?;
+    phase.done("listing fetched");
     summary.listed = listing.entries.len() + listing.malformed.len();
     summary.malformed_listing = listing.malformed;
     let wanted = select(listing.entries, options, window_start, &mut summary);
@@ -589,6 +591,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     prune_window(&store, window_start, &mut summary).await?;
     requeue_missing(&store, window_start, now, &mut summary).await?;
     let settled = reverify_flagged(&store, &*chain, options, window_start, &mut summary).await?;
+    phase.done("catalog brought up to the listing");
 
     let wanted_ids: HashSet<String> = wanted.into_iter().map(|e| e.entry_id).collect();
     let todo: Vec<AuditEntry> = store
@@ -669,14 +672,18 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     for w in commit_written(&store, batch.rest(), now).await? {
         summary.count_loaded(&w.stats, w.bytes, w.unverifiable);
     }
+    phase.done("entries loaded");
     summary.duplicates_collapsed =
         straddling_duplicates(&store, &newly_loaded, window_start, options.at).await?;
+    phase.done("straddling invocations counted");
 
     refresh_chain_facts(&store, &*source, &*chain, now, &mut summary).await?;
+    phase.done("metagraph and GPU counts refreshed");
     summary.gaps = store
         .catalog()
         .coverage_gaps(window_start, options.at)
         .await?;
+    phase.done("coverage gaps found");
     summary
         .rejected
         .sort_by(|a, b| (a.block, &a.hotkey).cmp(&(b.block, &b.hotkey)));
@@ -684,6 +691,22 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         .failed
         .sort_by(|a, b| (a.block, &a.hotkey).cmp(&(b.block, &b.hotkey)));
     Ok(summary)
+}
+
+/// Logs how long each phase of a sync took (`-v`), for operators and
+/// for finding where a slow sync spends its time.
+struct Phases(std::time::Instant);
+
+impl Phases {
+    fn start() -> Self {
+        Phases(std::time::Instant::now())
+    }
+
+    fn done(&mut self, phase: &str) {
+        let ms = self.0.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(phase, ms, "sync phase done");
+        self.0 = std::time::Instant::now();
+    }
 }
 
 /// Keeps the listed entries that are ours and in the window, with their
@@ -753,13 +776,7 @@ async fn prune_window(
 }
 
 async fn loaded_ids(store: &Store, since: NaiveDateTime) -> Result<Vec<String>, SyncError> {
-    Ok(store
-        .catalog()
-        .entries_in_states(&[EntryState::Loaded], since)
-        .await?
-        .into_iter()
-        .map(|e| e.entry.entry_id)
-        .collect())
+    Ok(store.catalog().loaded_entry_ids(since).await?)
 }
 
 /// Sends every loaded entry whose lake folder is gone back to pending, so
