@@ -1241,13 +1241,11 @@ pub(crate) async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Se
 /// its neighbours in time: an invocation that straddles an hour appears
 /// in both exports. Each adjacent pair is counted once.
 async fn straddling_duplicates(
-    store: &Store,
+    store: &Arc<Store>,
     newly_loaded: &[String],
     from: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<u64, SyncError> {
-    use audit_store::facts::invocations::INVOCATION_ID;
-    use polars::prelude::*;
     if newly_loaded.is_empty() {
         return Ok(0);
     }
@@ -1262,46 +1260,78 @@ async fn straddling_duplicates(
         .into_iter()
         .map(|e| e.entry.entry_id)
         .collect();
-    let mut pairs = std::collections::BTreeSet::new();
-    for (i, id) in loaded.iter().enumerate() {
-        if newly_loaded.contains(id) {
-            if let Some(prev) = i.checked_sub(1).and_then(|p| loaded.get(p)) {
-                pairs.insert((prev.clone(), id.clone()));
+    let newly: HashSet<&str> = newly_loaded.iter().map(String::as_str).collect();
+    // Pairs (i - 1, i) of neighbours with a newly loaded side, in order,
+    // split in runs, one per core (a week holds 167 of them).
+    let pairs: Vec<usize> = (1..loaded.len())
+        .filter(|&i| newly.contains(loaded[i - 1].as_str()) || newly.contains(loaded[i].as_str()))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = pairs.len().div_ceil(cores).max(1);
+    let store = store.clone();
+    off_runtime(move || {
+        std::thread::scope(|scope| {
+            let counts: Vec<_> = pairs
+                .chunks(run)
+                .map(|run| scope.spawn(|| shared_ids(&store, &loaded, run)))
+                .collect();
+            let mut shared = 0;
+            for count in counts {
+                shared += match count.join() {
+                    Ok(n) => n?,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
             }
-            if let Some(next) = loaded.get(i + 1) {
-                pairs.insert((id.clone(), next.clone()));
-            }
-        }
-    }
-    let ids = |entry: &str| -> Option<LazyFrame> {
-        store
-            .lake()
-            .scan(&[entry.to_string()], FactTable::Invocations)
-            .ok()
-            .flatten()
-            .map(|f| {
-                f.select([col(INVOCATION_ID)])
-                    .unique_generic(None, UniqueKeepStrategy::Any)
+            Ok(shared)
+        })
+    })
+    .await
+}
+
+/// Invocation ids shared by each pair `(loaded[i - 1], loaded[i])` for `i`
+/// in `pairs` (ascending): each entry's ids are read once (one column,
+/// eagerly: a lazy query per entry cost more to plan than to run) and
+/// kept only for the next pair.
+fn shared_ids(store: &Store, loaded: &[String], pairs: &[usize]) -> Result<u64, SyncError> {
+    use audit_store::facts::invocations::INVOCATION_ID;
+    use polars::prelude::*;
+    let ids = |entry: &str| -> Result<Option<DataFrame>, StoreError> {
+        let path = store.lake().fact_path(entry, FactTable::Invocations)?;
+        let Ok(file) = std::fs::File::open(&path) else {
+            // No invocations: no ids to share.
+            return Ok(None);
+        };
+        ParquetReader::new(file)
+            .with_columns(Some(vec![INVOCATION_ID.to_string()]))
+            .finish()
+            .map(Some)
+            .map_err(|e| StoreError::Facts {
+                path,
+                message: e.to_string(),
             })
     };
-    let mut shared = 0u64;
-    for (a, b) in pairs {
-        let (Some(a), Some(b)) = (ids(&a), ids(&b)) else {
-            continue;
-        };
-        let joined = a
-            .join(
-                b,
-                [col(INVOCATION_ID)],
-                [col(INVOCATION_ID)],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .collect()
+    let distinct = |frame: &DataFrame| -> Result<HashSet<String>, StoreError> {
+        let column = frame
+            .column(INVOCATION_ID)
+            .and_then(|c| c.str().cloned())
             .map_err(|e| StoreError::Facts {
                 path: store.lake().root().to_path_buf(),
                 message: e.to_string(),
             })?;
-        shared += joined.height() as u64;
+        Ok(column.iter().flatten().map(str::to_owned).collect())
+    };
+    let mut shared = 0u64;
+    let mut previous: Option<(usize, Option<HashSet<String>>)> = None;
+    for &i in pairs {
+        let before = match previous.take() {
+            Some((at, set)) if at == i - 1 => set,
+            _ => ids(&loaded[i - 1])?.as_ref().map(distinct).transpose()?,
+        };
+        let after = ids(&loaded[i])?.as_ref().map(distinct).transpose()?;
+        if let (Some(a), Some(b)) = (&before, &after) {
+            shared += b.iter().filter(|id| a.contains(*id)).count() as u64;
+        }
+        previous = Some((i, after));
     }
     Ok(shared)
 }
