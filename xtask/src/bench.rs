@@ -256,6 +256,11 @@ fn measure_backend(
     }
     let mut figures = Vec::new();
     let mut record = |stage: &str, mut command: Command| -> Result<(), String> {
+        // Each stage starts with nothing dirty in the page cache: the
+        // world's copy and the stage before would otherwise be written
+        // back on this stage's time (a sync's own file syncs wait for
+        // them).
+        step(&mut Command::new("sync"))?;
         let (seconds, peak_mib, stdout) = timed(&mut command)?;
         figures.push(Figure {
             backend,

@@ -680,3 +680,53 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_week_long_listing_adds_only_the_new_entries_and_a_batch_loads_whole_or_not_at_all() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        // More entries than one look-up of the known ones takes (8,192).
+        let listed: Vec<AuditEntry> = (0..9_000u32)
+            .map(|n| AuditEntry {
+                entry_id: format!("00000000-0000-5000-8000-{n:012}"),
+                ..entry(1, EntrySource::Miner)
+            })
+            .collect();
+        assert_eq!(
+            catalog.record_listed(&listed[..100], at(5)).await.unwrap(),
+            100
+        );
+        let first = &listed[0].entry_id;
+        catalog.mark_loaded(first, &loaded(1), at(5)).await.unwrap();
+        // The next hour lists the whole window again: only the new ones
+        // are added, and the loaded one keeps its state.
+        assert_eq!(catalog.record_listed(&listed, at(6)).await.unwrap(), 8_900);
+        assert_eq!(
+            catalog.entry(first).await.unwrap().unwrap().state,
+            EntryState::Loaded
+        );
+
+        // A batch naming an entry the catalog lacks changes nothing.
+        let record = loaded(3);
+        let batch: Vec<(&str, &LoadedEntry)> = vec![
+            (listed[1].entry_id.as_str(), &record),
+            ("00000000-0000-5000-8000-999999999999", &record),
+        ];
+        assert!(catalog.mark_all_loaded(&batch, at(6)).await.is_err());
+        assert_eq!(
+            catalog.loaded_entry_ids(at(0)).await.unwrap(),
+            vec![first.clone()]
+        );
+        let batch: Vec<(&str, &LoadedEntry)> = listed[1..4]
+            .iter()
+            .map(|e| (e.entry_id.as_str(), &record))
+            .collect();
+        catalog.mark_all_loaded(&batch, at(6)).await.unwrap();
+        let mut ids = catalog.loaded_entry_ids(at(0)).await.unwrap();
+        ids.sort();
+        let want: Vec<String> = listed[..4].iter().map(|e| e.entry_id.clone()).collect();
+        assert_eq!(ids, want, "{}", t.backend());
+        assert_eq!(catalog.exports(&listed[2].entry_id).await.unwrap().len(), 2);
+    })
+    .await;
+}
