@@ -219,6 +219,37 @@ async fn audit_entries_reports_and_exports() {
 }
 
 #[tokio::test]
+async fn a_large_export_streams_to_its_file_whole_and_in_order() {
+    // Several of the writer's megabyte writes and a remainder: every byte
+    // lands where it was sent.
+    let body: String = (0..300_000u32)
+        .map(|i| format!("{i:08x},\n"))
+        .collect::<String>();
+    assert!(body.len() > 3 << 20 && body.len() % (1 << 20) != 0);
+    let mut script = Script::default();
+    script
+        .routes
+        .insert("/invocations/exports/2025/02/10/17.csv".into(), ok(&body));
+    let (url, _script) = serve(script).await;
+    let c = client_with_cap(&url, 8 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("17.csv.part");
+    let streamed = c
+        .download_export_to(&url, "invocations/2025/02/10/17.csv", &dest)
+        .await
+        .unwrap();
+    let buffered = c
+        .download_export(&url, "invocations/2025/02/10/17.csv")
+        .await
+        .unwrap();
+    assert!(std::fs::read(&dest).unwrap() == body.as_bytes());
+    assert_eq!(
+        (streamed.bytes, streamed.sha256),
+        (body.len() as u64, buffered.sha256)
+    );
+}
+
+#[tokio::test]
 async fn four_hundreds_are_not_retried_and_errors_name_the_url() {
     let (url, script) = serve(Script::default()).await;
     let err = client(&url)

@@ -46,7 +46,7 @@ fn query_err(op: &'static str) -> impl FnOnce(diesel::result::Error) -> StoreErr
     move |source| StoreError::Query { op, source }
 }
 
-/// Entry ids per look-up of known entries: under SQLite's and
+/// Entry ids per statement that names many entries: under SQLite's and
 /// PostgreSQL's limits on bound parameters.
 const KNOWN_IDS_PER_QUERY: usize = 8192;
 
@@ -355,17 +355,22 @@ impl Catalog {
         entries: &[(&str, &LoadedEntry)],
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
+        let ids: Vec<&str> = entries.iter().map(|(id, _)| *id).collect();
         let mut guard = self.conn.lock().await;
         with_conn!(&mut *guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
-                for (entry_id, loaded) in entries {
-                    let entry_id = *entry_id;
+                // Earlier export records go in one statement per chunk, not
+                // one per entry: on PostgreSQL each is a round trip.
+                for chunk in ids.chunks(KNOWN_IDS_PER_QUERY) {
                     diesel::delete(
-                        entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)),
+                        entry_exports::table.filter(entry_exports::entry_id.eq_any(chunk)),
                     )
                     .execute(c)
                     .await
                     .map_err(query_err("clear entry exports"))?;
+                }
+                for (entry_id, loaded) in entries {
+                    let entry_id = *entry_id;
                     for export in &loaded.exports {
                         diesel::insert_into(entry_exports::table)
                             .values(&ExportRow::new(entry_id, export))
