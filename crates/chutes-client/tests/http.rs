@@ -222,7 +222,7 @@ async fn audit_entries_reports_and_exports() {
 async fn a_large_export_streams_to_its_file_whole_and_in_order() {
     // Several of the writer's megabyte writes and a remainder: every byte
     // lands where it was sent.
-    let body: String = (0..300_000u32)
+    let body: String = (0..400_000u32)
         .map(|i| format!("{i:08x},\n"))
         .collect::<String>();
     assert!(body.len() > 3 << 20 && body.len() % (1 << 20) != 0);
