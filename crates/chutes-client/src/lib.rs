@@ -477,23 +477,15 @@ impl ChutesClient {
             source,
         };
         let file = tokio::fs::File::create(dest).await.map_err(io)?;
-        let mut file = ChunkWriter::new(file.into_std().await);
+        let mut file = ChunkWriter::new(dest, file.into_std().await);
         let mut hasher = Sha256::new();
-        let mut written = 0u64;
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| transport(url, e))?;
-            written += chunk.len() as u64;
-            if written > cap {
-                return Err(ClientError::TooLarge {
-                    url: url.to_string(),
-                    cap,
-                });
-            }
-            hasher.update(&chunk);
-            file.push(chunk).await.map_err(io)?;
-        }
-        file.finish().await.map_err(io)?;
+        let copied = copy_body(url, response, cap, &mut file, &mut hasher).await;
+        // Every write ends before this returns, failed or not: a retry
+        // truncates `dest`, and a write still in flight from this attempt
+        // must not land in the next one's file.
+        let finished = file.finish().await.map_err(io);
+        let written = copied?;
+        finished?;
         Ok(FileDownload {
             bytes: written,
             sha256: hex::encode(hasher.finalize()),
@@ -692,11 +684,42 @@ fn listed_entry(element: Value) -> Result<AuditEntry, String> {
     })
 }
 
+/// Streams a body into `file` and `hasher`, refusing it past `cap` bytes;
+/// returns its length. The writes may still be in flight.
+async fn copy_body(
+    url: &Url,
+    response: reqwest::Response,
+    cap: u64,
+    file: &mut ChunkWriter,
+    hasher: &mut Sha256,
+) -> Result<u64, ClientError> {
+    let mut written = 0u64;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| transport(url, e))?;
+        written += chunk.len() as u64;
+        if written > cap {
+            return Err(ClientError::TooLarge {
+                url: url.to_string(),
+                cap,
+            });
+        }
+        hasher.update(&chunk);
+        file.push(chunk).await.map_err(|source| ClientError::Io {
+            path: file.path.clone(),
+            source,
+        })?;
+    }
+    Ok(written)
+}
+
 /// Writes a body's network chunks to a file a megabyte at a time, off the
 /// async workers, one write in flight while the next megabyte arrives.
 /// A write per network chunk (tens of kilobytes) cost a blocking-pool
 /// round trip and a copy each: hundreds of thousands of them a week.
 struct ChunkWriter {
+    /// For errors.
+    path: PathBuf,
     file: Option<std::fs::File>,
     pending: Vec<bytes::Bytes>,
     pending_bytes: usize,
@@ -707,8 +730,9 @@ impl ChunkWriter {
     /// Bytes gathered before a write is started.
     const WRITE_BYTES: usize = 1 << 20;
 
-    fn new(file: std::fs::File) -> Self {
+    fn new(path: &Path, file: std::fs::File) -> Self {
         ChunkWriter {
+            path: path.to_path_buf(),
             file: Some(file),
             pending: Vec::new(),
             pending_bytes: 0,

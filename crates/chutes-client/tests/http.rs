@@ -14,11 +14,13 @@ use url::Url;
 
 type Reply = (u16, Vec<(String, String)>, Vec<u8>);
 
-/// Answers by request target (path and query); `fail_first` 503s first.
+/// Answers by request target (path and query); `fail_first` 503s first;
+/// `cut_first` sends the first answers' bodies only halfway, then hangs up.
 #[derive(Default)]
 struct Script {
     routes: HashMap<String, Reply>,
     fail_first: HashMap<String, usize>,
+    cut_first: HashMap<String, usize>,
     hits: Mutex<HashMap<String, usize>>,
 }
 
@@ -83,8 +85,10 @@ async fn serve(script: Script) -> (Url, Arc<Script>) {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
+                let cut = count <= script.cut_first.get(&target).copied().unwrap_or(0);
+                let sent = if cut { body.len() / 2 } else { body.len() };
                 let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(&body).await;
+                let _ = socket.write_all(&body[..sent]).await;
                 let _ = socket.shutdown().await;
             });
         }
@@ -219,7 +223,7 @@ async fn audit_entries_reports_and_exports() {
 }
 
 #[tokio::test]
-async fn a_large_export_streams_to_its_file_whole_and_in_order() {
+async fn a_large_export_streams_to_its_file_whole_and_in_order_after_a_broken_attempt() {
     // Several of the writer's megabyte writes and a remainder: every byte
     // lands where it was sent.
     let body: String = (0..400_000u32)
@@ -230,7 +234,12 @@ async fn a_large_export_streams_to_its_file_whole_and_in_order() {
     script
         .routes
         .insert("/invocations/exports/2025/02/10/17.csv".into(), ok(&body));
-    let (url, _script) = serve(script).await;
+    // The first answer breaks off after 2 MB: the retry's file must hold
+    // the body alone, nothing of the broken attempt's writes.
+    script
+        .cut_first
+        .insert("/invocations/exports/2025/02/10/17.csv".into(), 1);
+    let (url, script) = serve(script).await;
     let c = client_with_cap(&url, 8 << 20);
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("17.csv.part");
@@ -246,6 +255,11 @@ async fn a_large_export_streams_to_its_file_whole_and_in_order() {
     assert_eq!(
         (streamed.bytes, streamed.sha256),
         (body.len() as u64, buffered.sha256)
+    );
+    assert_eq!(
+        script.hits.lock().unwrap()["/invocations/exports/2025/02/10/17.csv"],
+        3,
+        "a broken body, its retry, then the buffered download"
     );
 }
 
