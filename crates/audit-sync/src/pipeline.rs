@@ -1300,39 +1300,34 @@ async fn straddling_duplicates(
 fn shared_ids(store: &Store, loaded: &[String], pairs: &[usize]) -> Result<u64, SyncError> {
     use audit_store::facts::invocations::INVOCATION_ID;
     use polars::prelude::*;
-    let ids = |entry: &str| -> Result<Option<DataFrame>, StoreError> {
+    // The distinct ids of an entry, `None` when it has no invocations.
+    let ids = |entry: &str| -> Result<Option<HashSet<String>>, StoreError> {
         let path = store.lake().fact_path(entry, FactTable::Invocations)?;
         let Ok(file) = std::fs::File::open(&path) else {
-            // No invocations: no ids to share.
             return Ok(None);
         };
-        ParquetReader::new(file)
+        let facts_err = |e: PolarsError| StoreError::Facts {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let frame = ParquetReader::new(file)
             .with_columns(Some(vec![INVOCATION_ID.to_string()]))
             .finish()
-            .map(Some)
-            .map_err(|e| StoreError::Facts {
-                path,
-                message: e.to_string(),
-            })
-    };
-    let distinct = |frame: &DataFrame| -> Result<HashSet<String>, StoreError> {
+            .map_err(facts_err)?;
         let column = frame
             .column(INVOCATION_ID)
             .and_then(|c| c.str().cloned())
-            .map_err(|e| StoreError::Facts {
-                path: store.lake().root().to_path_buf(),
-                message: e.to_string(),
-            })?;
-        Ok(column.iter().flatten().map(str::to_owned).collect())
+            .map_err(facts_err)?;
+        Ok(Some(column.iter().flatten().map(str::to_owned).collect()))
     };
     let mut shared = 0u64;
     let mut previous: Option<(usize, Option<HashSet<String>>)> = None;
     for &i in pairs {
         let before = match previous.take() {
             Some((at, set)) if at == i - 1 => set,
-            _ => ids(&loaded[i - 1])?.as_ref().map(distinct).transpose()?,
+            _ => ids(&loaded[i - 1])?,
         };
-        let after = ids(&loaded[i])?.as_ref().map(distinct).transpose()?;
+        let after = ids(&loaded[i])?;
         if let (Some(a), Some(b)) = (&before, &after) {
             shared += b.iter().filter(|id| a.contains(*id)).count() as u64;
         }

@@ -192,21 +192,27 @@ fn run_without_an_api_key_or_any_stage_is_a_configuration_error() {
     assert!(!dir.path().join("data").exists());
 }
 
+/// A demo world small enough for a test: 5 miners, 3 hours.
+const SMALL_DEMO_WORLD: [&str; 6] = [
+    "--miners",
+    "5",
+    "--hours",
+    "3",
+    "--invocations-per-hour",
+    "120",
+];
+
 #[test]
 fn demo_runs_the_whole_loop_with_no_setup_sets_weights_and_writes_the_page() {
     let dir = tempfile::tempdir().unwrap();
-    let small = [
-        "--miners",
-        "5",
-        "--hours",
-        "3",
-        "--invocations-per-hour",
-        "120",
-        "--simulated-hours",
-        "2",
-    ];
+    let args = [
+        &["--json", "demo"][..],
+        &SMALL_DEMO_WORLD,
+        &["--simulated-hours", "2"],
+    ]
+    .concat();
     let started = std::time::Instant::now();
-    let first = auditctl(dir.path(), &[&["--json", "demo"][..], &small[..]].concat());
+    let first = auditctl(dir.path(), &args);
     let wall = started.elapsed();
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     eprintln!("demo wall time: {wall:.1?}");
@@ -262,18 +268,11 @@ fn demo_runs_the_whole_loop_with_no_setup_sets_weights_and_writes_the_page() {
 fn demo_with_commit_reveal_commits_timelocked_weights_and_sees_them_revealed() {
     let dir = tempfile::tempdir().unwrap();
     let args = [
-        "--json",
-        "demo",
-        "--commit-reveal",
-        "--miners",
-        "5",
-        "--hours",
-        "3",
-        "--invocations-per-hour",
-        "120",
-        "--simulated-hours",
-        "1",
-    ];
+        &["--json", "demo", "--commit-reveal"][..],
+        &SMALL_DEMO_WORLD,
+        &["--simulated-hours", "1"],
+    ]
+    .concat();
     let out = auditctl(dir.path(), &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

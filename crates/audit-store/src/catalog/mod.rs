@@ -48,7 +48,7 @@ fn query_err(op: &'static str) -> impl FnOnce(diesel::result::Error) -> StoreErr
 
 /// Entry ids per statement that names many entries: under SQLite's and
 /// PostgreSQL's limits on bound parameters.
-const KNOWN_IDS_PER_QUERY: usize = 8192;
+const IDS_PER_STATEMENT: usize = 8192;
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at `url` and applies pending
@@ -160,7 +160,7 @@ impl Catalog {
             c.transaction::<_, StoreError, _>(async |c| {
                 let mut known = std::collections::HashSet::new();
                 let ids: Vec<&str> = entries.iter().map(|e| e.entry_id.as_str()).collect();
-                for chunk in ids.chunks(KNOWN_IDS_PER_QUERY) {
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let found: Vec<String> = audit_entries::table
                         .filter(audit_entries::entry_id.eq_any(chunk))
                         .select(audit_entries::entry_id)
@@ -361,7 +361,7 @@ impl Catalog {
             c.transaction::<_, StoreError, _>(async |c| {
                 // Earlier export records go in one statement per chunk, not
                 // one per entry: on PostgreSQL each is a round trip.
-                for chunk in ids.chunks(KNOWN_IDS_PER_QUERY) {
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     diesel::delete(
                         entry_exports::table.filter(entry_exports::entry_id.eq_any(chunk)),
                     )
