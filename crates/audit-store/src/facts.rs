@@ -1,7 +1,7 @@
 //! The schemas of the lake's fact tables: the contract between the ingest
 //! (which writes them) and scoring and comparison (which scan them).
 //!
-//! Columns mirror the CSV exports and reports of spec/chutes-api.md, typed:
+//! Columns mirror the CSV exports and reports of docs/spec/chutes-api.md, typed:
 //! timestamps are naive UTC microseconds, empty strings are nulls, and the
 //! Python-literal `metrics` of an invocation is flattened into one nullable
 //! column per key the scoring reads (null = absent or null in the dict).

@@ -153,7 +153,7 @@ impl Default for Sources {
     }
 }
 
-/// Base URLs of the Chutes network (spec/chutes-api.md).
+/// Base URLs of the Chutes network (docs/spec/chutes-api.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Endpoints {
@@ -191,7 +191,7 @@ pub struct ValidatorConfig {
     pub url: Url,
 }
 
-/// The chain endpoints (spec/subtensor.md).
+/// The chain endpoints (docs/spec/subtensor.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SubtensorConfig {
@@ -1381,7 +1381,7 @@ mod tests {
 
     #[test]
     fn the_upstream_example_pair_is_refused_naming_both_addresses() {
-        // spec/upstream-config.md: the shipped example's seed derives
+        // docs/spec/upstream-config.md: the shipped example's seed derives
         // another address than the one it is paired with.
         let text = "set_weights:\n  secret_seed: \"0x971c2a6674d0861ade72297d11110ce21c93734210527c8f4c9190c00139ce20\"\n  ss58: 5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr\n";
         let err = load_text(text).unwrap_err().to_string();

@@ -21,7 +21,7 @@ use subtensor::{ClientOptions, SubtensorClient};
 
 const NETUID: u16 = 64;
 const ENTRY_ID: &str = "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2";
-/// spec/upstream-config.md: the upstream README's example seed, and the
+/// docs/spec/upstream-config.md: the upstream README's example seed, and the
 /// address it is shipped with, which that seed does not derive.
 const UPSTREAM_SEED: &str = "0x971c2a6674d0861ade72297d11110ce21c93734210527c8f4c9190c00139ce20";
 const UPSTREAM_ADDRESS: &str = "5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr";

@@ -1,4 +1,4 @@
-//! A typed async client for the Chutes API (spec/chutes-api.md), the same
+//! A typed async client for the Chutes API (docs/spec/chutes-api.md), the same
 //! against the public network and the local devnet: every base URL comes
 //! from [`Endpoints`].
 //!

@@ -1,4 +1,4 @@
-//! The devnet's stand-in for drand (spec/commit-reveal.md, "A simulated
+//! The devnet's stand-in for drand (docs/spec/commit-reveal.md, "A simulated
 //! node without drand"): a fixed secret signs rounds exactly as drand's
 //! quicknet does, so a commit encrypted to its public key opens with the
 //! pulses the node stores, through the same decryption the chain uses.

@@ -1,4 +1,4 @@
-//! Timelocked weights as the chain handles them (spec/commit-reveal.md):
+//! Timelocked weights as the chain handles them (docs/spec/commit-reveal.md):
 //! the pool's reveal-round check, the dispatch checks of
 //! `commit_timelocked_weights` in the pallet's order, the epoch queues,
 //! the beacon pulses each block stores, and the per-block reveal loop
@@ -189,7 +189,7 @@ impl State {
         }
     }
 
-    /// The reveal loop (spec/commit-reveal.md, "How the chain reveals").
+    /// The reveal loop (docs/spec/commit-reveal.md, "How the chain reveals").
     fn reveal(&mut self, block: u32) -> Vec<frame_system::EventRecord> {
         let tempo = self.timelock_genesis.tempo;
         let epoch = epoch_of(u64::from(block), self.netuid, tempo);

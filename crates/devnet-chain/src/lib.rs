@@ -1,6 +1,6 @@
 //! The devnet's simulated subtensor node: Substrate JSON-RPC over
 //! WebSocket on loopback, answering what the auditor reads from the chain
-//! (spec/subtensor.md) from plain data ([`ChainGenesis`]): the metagraph,
+//! (docs/spec/subtensor.md) from plain data ([`ChainGenesis`]): the metagraph,
 //! through `NeuronInfoRuntimeApi_get_neurons_lite` and the storage items,
 //! and one commitment per audit entry at the entry's block.
 //!

@@ -161,7 +161,7 @@ impl State {
         }
     }
 
-    /// `set_weights` (spec/subtensor.md), in the order the pallet checks.
+    /// `set_weights` (docs/spec/subtensor.md), in the order the pallet checks.
     fn set_weights(
         &mut self,
         signer: [u8; 32],

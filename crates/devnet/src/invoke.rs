@@ -1,4 +1,4 @@
-//! Traced invocations as the Chutes router answers them (spec/chutes-api.md,
+//! Traced invocations as the Chutes router answers them (docs/spec/chutes-api.md,
 //! "Traced invocations"): pick a hot instance of the chute, try it, retry
 //! on another miner when an attempt fails (up to five attempts), and stream
 //! the trace events and a plausible payload: OpenAI stream lines, a real

@@ -1,4 +1,4 @@
-//! Serving a world as the Chutes network does (spec/chutes-api.md):
+//! Serving a world as the Chutes network does (docs/spec/chutes-api.md):
 //! `/audit/`, `/audit/download`, `/invocations/exports/…`, `/chutes/`
 //! (paged), `/chutes/gpu_count_history`, and traced invocations: the LLM
 //! gateway's `/v1/chat/completions` and `/v1/completions`, and a chute's

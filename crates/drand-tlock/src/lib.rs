@@ -1,6 +1,6 @@
 //! Timelock encryption to a drand round, producing exactly the bytes that
 //! subtensor decrypts when it reveals timelocked weights
-//! (spec/commit-reveal.md).
+//! (docs/spec/commit-reveal.md).
 //!
 //! The construction is ideal-lab5/timelock's `tle` at the revision
 //! subtensor pins: Boneh–Franklin FullIdent IBE on BLS12-381 (round

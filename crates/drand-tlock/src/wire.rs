@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn layout_is_the_references() {
         let bytes = sample();
-        // 244 + m for an m-byte payload (spec/commit-reveal.md), m = 4.
+        // 244 + m for an m-byte payload (docs/spec/commit-reveal.md), m = 4.
         assert_eq!(bytes.len(), 248);
         assert_eq!(&bytes[96..104], &32u64.to_le_bytes());
         assert_eq!(&bytes[176..184], &(8 + 20 + 8 + 12u64).to_le_bytes());

@@ -17,7 +17,7 @@ use drand_tlock::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-/// Round 1000's signature as drand publishes it (spec/commit-reveal.md).
+/// Round 1000's signature as drand publishes it (docs/spec/commit-reveal.md).
 const ROUND_1000_SIGNATURE: &str = "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39";
 
 struct Reference {

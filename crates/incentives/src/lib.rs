@@ -1,4 +1,4 @@
-//! The Chutes incentive rules (spec/incentives.md), reproduced over the
+//! The Chutes incentive rules (docs/spec/incentives.md), reproduced over the
 //! audit lake.
 //!
 //! [`score`] takes the [`ScoringInputs`] of one evaluation time and a

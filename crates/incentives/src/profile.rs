@@ -1,7 +1,7 @@
 //! The scoring profile: every constant of the rules in one named,
 //! versioned value, so an upstream change is a configuration edit and each
 //! weights run records which rules produced it. The defaults are the rules
-//! of spec/incentives.md.
+//! of docs/spec/incentives.md.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Every scoring rule of spec/incentives.md on a tiny hand-built dataset,
+//! Every scoring rule of docs/spec/incentives.md on a tiny hand-built dataset,
 //! with the expectation worked out by hand next to it.
 
 use audit_store::facts::{self, instance_audits as ia, invocations as inv, reports as rep};

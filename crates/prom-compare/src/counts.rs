@@ -113,7 +113,7 @@ fn entry_counts(
         .select([
             col(inv::MINER_HOTKEY).alias(HOTKEY),
             col(inv::CHUTE_ID).alias(CHUTE),
-            // Successful: no error and completed (spec/incentives.md).
+            // Successful: no error and completed (docs/spec/incentives.md).
             col(inv::ERROR_MESSAGE)
                 .is_null()
                 .and(col(inv::COMPLETED_AT).is_not_null())

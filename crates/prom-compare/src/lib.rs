@@ -1,6 +1,6 @@
 //! compare-prom: what miners report from their own Prometheus, set against
 //! what the validator exported, and whether each miner's audit coverage is
-//! complete (spec/incentives.md, "Agreement with miner self-reports").
+//! complete (docs/spec/incentives.md, "Agreement with miner self-reports").
 //!
 //! - [`rules`] holds the rules, pure: [`coverage`] and [`agreement`] take
 //!   their inputs and the evaluation time and return values.

@@ -1,4 +1,4 @@
-//! The compare-prom rules of spec/incentives.md, pure: inputs and the
+//! The compare-prom rules of docs/spec/incentives.md, pure: inputs and the
 //! evaluation time in, values out. Reading the lake and the catalog is
 //! elsewhere ([`crate::counts`], [`crate::run`]).
 

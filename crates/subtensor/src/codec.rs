@@ -1,4 +1,4 @@
-//! The SCALE types the auditor decodes (spec/subtensor.md): a commitment's
+//! The SCALE types the auditor decodes (docs/spec/subtensor.md): a commitment's
 //! `Registration` with its custom-encoded `Data` fields, and the
 //! metagraph's `NeuronInfoLite`. Decoding is strict: trailing bytes or an
 //! unknown tag are errors, never a guess.

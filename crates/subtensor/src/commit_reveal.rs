@@ -1,4 +1,4 @@
-//! The chain's side of timelocked weights (spec/commit-reveal.md): the
+//! The chain's side of timelocked weights (docs/spec/commit-reveal.md): the
 //! facts a commit is built from, the queue it waits in, and the beacon
 //! pulses the chain decrypts it with.
 //!
@@ -130,7 +130,7 @@ impl SubtensorClient {
     }
 }
 
-/// The epoch `block` falls in on `netuid` (spec/commit-reveal.md): epochs
+/// The epoch `block` falls in on `netuid` (docs/spec/commit-reveal.md): epochs
 /// are offset per subnet so they do not all end on one block.
 pub fn epoch_of(block: u64, netuid: u16, tempo: u16) -> u64 {
     (block + u64::from(netuid) + 1) / (u64::from(tempo) + 1)

@@ -1,5 +1,5 @@
 //! The Bittensor chain (subtensor) as the auditor uses it
-//! (spec/subtensor.md).
+//! (docs/spec/subtensor.md).
 //!
 //! This crate holds what every chain-facing part shares, pure and tested
 //! without a node: the runtime facts ([`runtime`]: pallet and call indices,

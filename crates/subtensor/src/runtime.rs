@@ -1,5 +1,5 @@
 //! The facts of the finney runtime the auditor relies on
-//! (spec/subtensor.md): pallet and call indices, the storage items it
+//! (docs/spec/subtensor.md): pallet and call indices, the storage items it
 //! reads with their key hashers, and the transaction extensions in order.
 //!
 //! These constants are the one place the project states them: the client
@@ -38,7 +38,7 @@ pub const CALL_SET_WEIGHTS: Call = Call {
 };
 
 /// `SubtensorModule.commit_timelocked_weights(netuid, commit, reveal_round,
-/// commit_reveal_version)`: the commit-reveal path (spec/commit-reveal.md).
+/// commit_reveal_version)`: the commit-reveal path (docs/spec/commit-reveal.md).
 /// `commit` is a `BoundedVec<u8, 5000>`, SCALE-encoded as a `Vec<u8>`.
 pub const CALL_COMMIT_TIMELOCKED_WEIGHTS: Call = Call {
     pallet: PALLET_SUBTENSOR,
@@ -233,7 +233,7 @@ pub const ERR_COMMIT_REVEAL_ENABLED: &str = "CommitRevealEnabled";
 pub const ERR_NO_SUBNET: &str = "SubnetNotExists";
 
 /// `SubtensorModule` errors `commit_timelocked_weights` can end with at
-/// dispatch (spec/commit-reveal.md), by index in the pallet's error enum.
+/// dispatch (docs/spec/commit-reveal.md), by index in the pallet's error enum.
 pub const COMMIT_WEIGHTS_ERRORS: [(&str, u8); 5] = [
     (ERR_NOT_REGISTERED, 4),
     (ERR_COMMIT_REVEAL_DISABLED, 53),

@@ -1,5 +1,5 @@
 //! Storage keys: `twox128(pallet) ++ twox128(item)`, then each key part
-//! SCALE-encoded and hashed by its hasher (spec/subtensor.md). Pure, so the
+//! SCALE-encoded and hashed by its hasher (docs/spec/subtensor.md). Pure, so the
 //! client and the simulated node build the same bytes.
 
 use parity_scale_codec::Encode;

@@ -7,7 +7,7 @@
 //! user hears the reason in plain words; the chain's own verdict, read from
 //! the block's events, is still the one that counts. The transaction is
 //! mortal (a few blocks), fee-less, and signs with the metadata-hash check
-//! off, as spec/subtensor.md describes.
+//! off, as docs/spec/subtensor.md describes.
 
 use parity_scale_codec::{Decode, Encode};
 use sp_core::{sr25519, H256};

@@ -1,6 +1,6 @@
 //! Synthetic traced requests: the auditor's proof that the exports are
-//! complete (spec/chutes-api.md "Traced invocations", the end of
-//! spec/incentives.md).
+//! complete (docs/spec/chutes-api.md "Traced invocations", the end of
+//! docs/spec/incentives.md).
 //!
 //! The hashes only prove that the exports are the files committed, not
 //! that they hold every invocation. So we send our own requests with

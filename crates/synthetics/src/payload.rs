@@ -1,4 +1,4 @@
-//! The request of each task type (spec/chutes-api.md, "Task types"), with
+//! The request of each task type (docs/spec/chutes-api.md, "Task types"), with
 //! the parameters randomised as upstream does: temperature, seed,
 //! `max_tokens` 10–200, 5–30 inference steps, a voice for TTS, texts cut
 //! to length, and TTS text checked to be English (a voice reading another

@@ -1,4 +1,4 @@
-//! Which chute serves a task type (spec/chutes-api.md, "Task types"): only
+//! Which chute serves a task type (docs/spec/chutes-api.md, "Task types"): only
 //! hot chutes (an active, verified instance), with the template and cord
 //! rules of the spec, one picked at random among the candidates. Pure over
 //! the catalogue, so a new catalogue each round is just a new argument.

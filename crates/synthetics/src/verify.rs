@@ -1,4 +1,4 @@
-//! The completeness check (the end of spec/incentives.md): a recorded
+//! The completeness check (the end of docs/spec/incentives.md): a recorded
 //! synthetic is *missing* when no exported invocation has its child id,
 //! and *rerouted* when the exported row names another miner. Only
 //! synthetics created before the start of the newest loaded validator

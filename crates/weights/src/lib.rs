@@ -1,5 +1,5 @@
 //! The weight policy: from the auditor's scores to what the chain
-//! receives (spec/incentives.md §6, spec/commit-reveal.md). Pure: the
+//! receives (docs/spec/incentives.md §6, docs/spec/commit-reveal.md). Pure: the
 //! rules take what the chain and the lake said, so each is tested without
 //! a node; [`send`] is the one place that reads the chain and signs.
 //!

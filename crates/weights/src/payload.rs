@@ -1,6 +1,6 @@
 //! What a timelocked commit hides: the SCALE-encoded
 //! `WeightsTlockPayload` the chain decodes at reveal
-//! (spec/commit-reveal.md, "The plaintext"), and the commit made of it.
+//! (docs/spec/commit-reveal.md, "The plaintext"), and the commit made of it.
 
 use drand_tlock::{Beacon, EncryptError, PointError};
 use parity_scale_codec::{Decode, Encode};

@@ -1,6 +1,6 @@
 //! Scores to the weights the chain receives: hotkeys to uids through the
 //! metagraph, then the one quantisation of the workspace
-//! (spec/incentives.md §6): zeros dropped, the largest weight 65535,
+//! (docs/spec/incentives.md §6): zeros dropped, the largest weight 65535,
 //! halves to even, uids ascending.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Which drand round to encrypt to (spec/commit-reveal.md, "Choosing
+//! Which drand round to encrypt to (docs/spec/commit-reveal.md, "Choosing
 //! reveal_round"), for runtimes with the tempo-based epoch model (finney
 //! up to about spec 423): the round published just after the reveal
 //! epoch begins, so the chain holds the pulse when it reveals.

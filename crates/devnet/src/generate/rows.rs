@@ -1,5 +1,5 @@
 //! The rows of the three hourly exports, typed: one struct per export
-//! whose fields are the upstream columns in order (spec/chutes-api.md),
+//! whose fields are the upstream columns in order (docs/spec/chutes-api.md),
 //! written through `csv`'s serde support. A column is set by its name, so
 //! a row cannot put a value in its neighbour's column.
 
