@@ -12,7 +12,7 @@
 //!   headers, which CI does not install).
 //! - `lint`: rustfmt check and clippy with warnings as errors.
 //! - `tidy`: the invariants of ARCHITECTURE.md (crate edges, light
-//!   fetchers, documented libraries); `test` runs it first.
+//!   fetchers, documented libraries, links that resolve); `test` runs it first.
 
 mod bench;
 mod tidy;
