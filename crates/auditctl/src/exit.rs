@@ -12,6 +12,31 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const INTEGRITY: u8 = 3;
 
+/// What the user can do about an error the libraries report in their own
+/// terms: the libraries name no command, the CLI names its own.
+pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
+    use incentives::IncentivesError;
+    use prom_compare::PromCompareError;
+    err.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<IncentivesError>() {
+            return match e {
+                IncentivesError::NoMetagraph { .. } => Some("run `auditctl sync` first"),
+                IncentivesError::LakeDisagrees { .. } => {
+                    Some("run `auditctl sync` to fetch the missing entries again")
+                }
+                _ => None,
+            };
+        }
+        match cause.downcast_ref::<PromCompareError>()? {
+            PromCompareError::Facts { .. } => Some("run `auditctl sync` to reload damaged entries"),
+            PromCompareError::UnknownMiner { .. } => {
+                Some("check the hotkey, or run `auditctl sync` to load the latest exports")
+            }
+            _ => None,
+        }
+    })
+}
+
 /// The exit code for an error that ended a command.
 pub fn classify(err: &anyhow::Error) -> u8 {
     if err

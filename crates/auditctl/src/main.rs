@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Err(err) => {
             // The whole chain, masked: a driver's message may quote a URL.
             eprintln!("error: {}", audit_store::redact(&format!("{err:#}")));
+            if let Some(advice) = exit::advice(&err) {
+                eprintln!("hint: {advice}");
+            }
             exit::classify(&err).into()
         }
     }

@@ -61,7 +61,7 @@ pub async fn assess(store: &Store, run: Evaluation<'_>) -> Result<Assessment, In
         ScoringInputs::from_store(store, run.at, run.validators, run.netuid, run.profile).await?;
     if inputs.entries == 0 {
         tracing::warn!(
-            "no loaded validator entry in the {} days before {}; run `auditctl sync` first",
+            "no loaded validator entry in the {} days before {}: nothing to score until a sync loads some",
             run.profile.window_days,
             run.at
         );

@@ -31,9 +31,7 @@ pub use score::{median, MinerScore, UniqueScale};
 #[derive(Debug, thiserror::Error)]
 pub enum IncentivesError {
     /// Scores need the metagraph of their time; sync records it.
-    #[error(
-        "no metagraph snapshot of netuid {netuid} at or before {at}; run `auditctl sync` first"
-    )]
+    #[error("no metagraph snapshot of netuid {netuid} at or before {at}: a sync records one")]
     NoMetagraph {
         /// The subnet asked for.
         netuid: u16,
@@ -52,7 +50,7 @@ pub enum IncentivesError {
     /// Loaded entries whose lake files are gone: scoring would quietly use
     /// fewer rows than the catalog claims, so it refuses.
     #[error(
-        "the lake disagrees with its catalog: {} loaded entr{} have no files in the lake ({}); run `auditctl sync` to fetch them again",
+        "the lake disagrees with its catalog: {} loaded entr{} have no files in the lake ({}); a sync fetches them again",
         entries.len(),
         if entries.len() == 1 { "y" } else { "ies" },
         entries.join(", ")

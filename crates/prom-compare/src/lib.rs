@@ -43,7 +43,7 @@ pub enum PromCompareError {
     #[error(transparent)]
     Store(#[from] audit_store::StoreError),
     /// The polars computation over the lake failed.
-    #[error("computing {what} from the lake failed: {source}; run `auditctl sync` to reload damaged entries")]
+    #[error("computing {what} from the lake failed: {source}; a sync reloads damaged entries")]
     Facts {
         /// Which counts were being computed.
         what: &'static str,
@@ -52,7 +52,7 @@ pub enum PromCompareError {
         source: polars::prelude::PolarsError,
     },
     /// `--explain` or live mode named a miner the exports do not know.
-    #[error("miner {hotkey} has no invocation in the validator's exports of the {} hours before {at}; check the hotkey, or run `auditctl sync`", rules::WINDOW_HOURS)]
+    #[error("miner {hotkey} has no invocation in the validator's exports of the {} hours before {at}; check the hotkey, or sync first", rules::WINDOW_HOURS)]
     UnknownMiner {
         /// The hotkey asked for.
         hotkey: String,
