@@ -97,12 +97,13 @@ pub fn read_proven(
     let root = sp_core::H256(*state_root);
     let mut values = BTreeMap::new();
     for key in keys {
-        let value = sp_trie::read_trie_value::<LayoutV1<BlakeTwo256>, _>(&db, &root, key, None, None)
-            .map_err(|e| ProofError::Unproven {
-                key: hex0x(key),
-                root: hex0x(state_root),
-                reason: e.to_string(),
-            })?;
+        let value =
+            sp_trie::read_trie_value::<LayoutV1<BlakeTwo256>, _>(&db, &root, key, None, None)
+                .map_err(|e| ProofError::Unproven {
+                    key: hex0x(key),
+                    root: hex0x(state_root),
+                    reason: e.to_string(),
+                })?;
         values.insert(key.clone(), value);
     }
     Ok(values)
