@@ -28,6 +28,7 @@ mod pallet;
 mod rpc;
 mod runtime_api;
 mod state;
+mod trie;
 
 pub use beacon::BEACON_PERIOD;
 pub use commit_reveal::CommitRevealGenesis;

@@ -514,8 +514,8 @@ impl State {
         self.nonces.get(account).copied().unwrap_or(0)
     }
 
-    /// Block `block`'s header, shaped as Substrate serializes one. The
-    /// roots are stand-ins: no trie is kept.
+    /// Block `block`'s header, shaped as Substrate serializes one: the
+    /// state root is the root of the block's state trie.
     pub(crate) fn header(&self, block: u32) -> Value {
         let parent = match block {
             0 => [0u8; 32],
@@ -529,7 +529,7 @@ impl State {
         json!({
             "parentHash": hex0x(&parent),
             "number": format!("0x{block:x}"),
-            "stateRoot": hex0x(&sp_core::hashing::blake2_256(&block.to_le_bytes())),
+            "stateRoot": hex0x(&self.state_root(block)),
             "extrinsicsRoot": hex0x(&sp_core::hashing::blake2_256(&extrinsics.encode())),
             "digest": {"logs": []},
         })

@@ -16,6 +16,7 @@
 pub mod codec;
 pub mod commit_reveal;
 pub mod keys;
+pub mod proof;
 pub mod rpc;
 pub mod runtime;
 pub mod storage;

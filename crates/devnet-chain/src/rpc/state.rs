@@ -44,6 +44,23 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             value.map(|v| hex0x(&sp_core::hashing::blake2_256(&v)))
         ))
     });
+    super::method(module, "state_getReadProof", |p, s| {
+        let mut seq = p.sequence();
+        let keys: Vec<String> = seq.next()?;
+        let keys = keys
+            .iter()
+            .map(|k| params::bytes(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let at = params::at(seq.optional_next()?)?;
+        let state = lock(s);
+        let block = state.block_at(at)?;
+        let proof: Vec<String> = state
+            .read_proof(block, &keys)
+            .iter()
+            .map(|n| hex0x(n))
+            .collect();
+        Ok(json!({"at": hex0x(&block_hash(block)), "proof": proof}))
+    });
     super::method(module, "state_getStorageSize", |p, s| {
         Ok(json!(read(&p, s)?.map(|v| v.len())))
     });

@@ -1,0 +1,145 @@
+//! Read proofs as a client checks them: `state_getReadProof` for keys in
+//! finney's layout (`subtensor::storage`, checked against the real
+//! metadata by subtensor's conformance test) verifies against the state
+//! root of the block's header, yields the values `state_getStorage` gives,
+//! proves absent keys absent, and does not verify against another block's
+//! root where the value changed.
+
+use std::time::Duration;
+
+use devnet_chain::{block_hash, ChainGenesis, ChainNode, GenesisNeuron};
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::WsClientBuilder;
+use parity_scale_codec::Decode;
+use serde_json::Value;
+use sp_keyring::Sr25519Keyring;
+use subtensor::codec::Registration;
+use subtensor::keys::public_key;
+use subtensor::runtime;
+use subtensor::storage::{key, part};
+
+const NETUID: u16 = 64;
+
+fn address(who: Sr25519Keyring) -> String {
+    use sp_core::crypto::Ss58Codec;
+    who.to_account_id().to_ss58check()
+}
+
+fn genesis() -> ChainGenesis {
+    let neurons = [Sr25519Keyring::Alice, Sr25519Keyring::Bob]
+        .into_iter()
+        .zip(0u16..)
+        .map(|(who, uid)| GenesisNeuron {
+            uid,
+            hotkey: address(who),
+            coldkey: address(Sr25519Keyring::Dave),
+            incentive: 30_000,
+            stake_rao: 5,
+            last_update: 90,
+            validator_permit: uid == 0,
+        })
+        .collect();
+    ChainGenesis {
+        netuid: NETUID,
+        neurons,
+        commitments: vec![
+            (address(Sr25519Keyring::Alice), 1_000, [1; 32]),
+            (address(Sr25519Keyring::Alice), 1_300, [2; 32]),
+        ],
+        weights_rate_limit: 100,
+        commit_reveal: false,
+        head: 1_500,
+        timelock: Default::default(),
+    }
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn unhex(value: &Value) -> Vec<u8> {
+    hex::decode(value.as_str().unwrap().trim_start_matches("0x")).unwrap()
+}
+
+struct Read {
+    root: [u8; 32],
+    proof: Vec<Vec<u8>>,
+    plain: Vec<Option<Vec<u8>>>,
+}
+
+/// The proof of `keys` at `block`, its header's state root, and what
+/// `state_getStorage` answers for each key.
+async fn read_at(node: &ChainNode, block: u32, keys: &[Vec<u8>]) -> Read {
+    let rpc = WsClientBuilder::default()
+        .request_timeout(Duration::from_secs(5))
+        .build(node.ws_url())
+        .await
+        .unwrap();
+    let at = hex0x(&block_hash(block));
+    let hex_keys: Vec<String> = keys.iter().map(|k| hex0x(k)).collect();
+    let answer: Value = rpc
+        .request("state_getReadProof", rpc_params![hex_keys, at.clone()])
+        .await
+        .unwrap();
+    assert_eq!(answer["at"], Value::String(at.clone()));
+    let proof = answer["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    let header: Value = rpc
+        .request("chain_getHeader", rpc_params![at.clone()])
+        .await
+        .unwrap();
+    let root = unhex(&header["stateRoot"]).try_into().unwrap();
+    let mut plain = Vec::new();
+    for k in keys {
+        let value: Option<String> = rpc
+            .request("state_getStorage", rpc_params![hex0x(k), at.clone()])
+            .await
+            .unwrap();
+        plain.push(value.map(|v| unhex(&Value::String(v))));
+    }
+    Read { root, proof, plain }
+}
+
+fn keys() -> Vec<Vec<u8>> {
+    let alice = public_key(&address(Sr25519Keyring::Alice)).unwrap();
+    let ferdie = public_key(&address(Sr25519Keyring::Ferdie)).unwrap();
+    vec![
+        key(&runtime::UIDS, &[part(NETUID), part(alice)]).unwrap(),
+        key(&runtime::KEYS, &[part(NETUID), part(1u16)]).unwrap(),
+        key(&runtime::COMMITMENT_OF, &[part(NETUID), part(alice)]).unwrap(),
+        // Not registered: proven absent.
+        key(&runtime::UIDS, &[part(NETUID), part(ferdie)]).unwrap(),
+    ]
+}
+
+#[tokio::test]
+async fn a_read_proof_verifies_against_the_headers_state_root_and_matches_plain_reads() {
+    let node = ChainNode::start(&genesis(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let keys = keys();
+    let read = read_at(&node, 1_200, &keys).await;
+    let proven = subtensor::proof::read_proven(&read.root, &read.proof, &keys).unwrap();
+    for (k, plain) in keys.iter().zip(&read.plain) {
+        assert_eq!(&proven[k], plain, "key {}", hex0x(k));
+    }
+    assert_eq!(proven[&keys[3]], None);
+    assert_eq!(proven[&keys[0]], Some(0u16.to_le_bytes().to_vec()));
+    let commitment = proven[&keys[2]].as_deref().unwrap();
+    let registration = Registration::decode(&mut &commitment[..]).unwrap();
+    assert_eq!(registration.block, 1_000);
+
+    // At block 1,400 Alice's commitment is the later one: block 1,200's
+    // proof does not pass for it.
+    let later = read_at(&node, 1_400, &keys).await;
+    assert_ne!(later.root, read.root);
+    assert!(subtensor::proof::read_proven(&later.root, &read.proof, &keys[2..3]).is_err());
+    let proven = subtensor::proof::read_proven(&later.root, &later.proof, &keys).unwrap();
+    let registration = Registration::decode(&mut proven[&keys[2]].as_deref().unwrap()).unwrap();
+    assert_eq!(registration.block, 1_300);
+}

@@ -1,0 +1,241 @@
+//! Chain reads proven against a block's state root, instead of taken on a
+//! node's word.
+//!
+//! `state_getStorage` is an answer a node can make up. `state_getReadProof`
+//! answers with the trie nodes on the path from the block's state root to
+//! each key asked for; the client rebuilds the path itself. The state root
+//! is a field of the block's header, and the header hashes (blake2-256 of
+//! its SCALE encoding) to the block hash, so a value checked here is tied
+//! to a block hash that a second endpoint can confirm: a node that lies
+//! about a value must also forge a header whose hash no other node agrees
+//! with.
+//!
+//! Pure: bytes in, verdicts out. Substrate's state trie (`sp-trie`'s
+//! layout V1, blake2-256) does the path checks; this module decides what
+//! counts as proven. A key the proof shows absent is proven absent (`None`);
+//! a key the proof does not reach is not proven at all.
+
+use std::collections::BTreeMap;
+
+use parity_scale_codec::{Decode, Encode};
+use sp_runtime::traits::{BlakeTwo256, Hash as _};
+use sp_trie::{LayoutV1, MemoryDB, StorageProof};
+
+use crate::rpc::BlockHash;
+
+/// A block header as finney encodes it: `u32` block numbers, blake2-256.
+pub type Header = sp_runtime::generic::Header<u32, BlakeTwo256>;
+
+/// Why a read could not be proven.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The header served for a block hash does not hash to it.
+    #[error("the header served for block {claimed} hashes to {computed}: the node answered for another block")]
+    HeaderHash {
+        /// The block hash the header was asked for, `0x…`.
+        claimed: String,
+        /// The hash of the header served, `0x…`.
+        computed: String,
+    },
+    /// The proof lacks a node on the path to a key, or a node does not
+    /// decode: the value it was sent with is unproven.
+    #[error("the read proof does not reach storage key {key} from state root {root}: {reason}")]
+    Unproven {
+        /// The storage key, `0x…`.
+        key: String,
+        /// The state root the proof was checked against, `0x…`.
+        root: String,
+        /// The trie's words.
+        reason: String,
+    },
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// The hash of `header`: what `chain_getBlockHash` names it by.
+pub fn header_hash(header: &Header) -> BlockHash {
+    BlakeTwo256::hash(&header.encode()).0
+}
+
+/// Checks that `header` is the header of block `claimed`.
+pub fn check_header(claimed: &BlockHash, header: &Header) -> Result<(), ProofError> {
+    let computed = header_hash(header);
+    if computed == *claimed {
+        Ok(())
+    } else {
+        Err(ProofError::HeaderHash {
+            claimed: hex0x(claimed),
+            computed: hex0x(&computed),
+        })
+    }
+}
+
+/// A header from its SCALE bytes (what `chain_getHeader`'s JSON fields
+/// re-encode to), refusing trailing bytes.
+pub fn decode_header(bytes: &[u8]) -> Result<Header, parity_scale_codec::Error> {
+    let mut input = bytes;
+    let header = Header::decode(&mut input)?;
+    if input.is_empty() {
+        Ok(header)
+    } else {
+        Err("trailing bytes after the header".into())
+    }
+}
+
+/// The values of `keys` under `state_root`, each proven by `nodes` (the
+/// `proof` of a `state_getReadProof` answer): `Some(value)`, or `None` when
+/// the proof shows the key absent. Fails on the first key the proof does
+/// not reach.
+pub fn read_proven(
+    state_root: &[u8; 32],
+    nodes: &[Vec<u8>],
+    keys: &[Vec<u8>],
+) -> Result<BTreeMap<Vec<u8>, Option<Vec<u8>>>, ProofError> {
+    let db: MemoryDB<BlakeTwo256> = StorageProof::new(nodes.iter().cloned()).into_memory_db();
+    let root = sp_core::H256(*state_root);
+    let mut values = BTreeMap::new();
+    for key in keys {
+        let value =
+            sp_trie::read_trie_value::<LayoutV1<BlakeTwo256>, _>(&db, &root, key, None, None)
+                .map_err(|e| ProofError::Unproven {
+                    key: hex0x(key),
+                    root: hex0x(state_root),
+                    reason: e.to_string(),
+                })?;
+        values.insert(key.clone(), value);
+    }
+    Ok(values)
+}
+
+/// The state root and the proof nodes of a trie holding `entries`, for
+/// `keys`: what a node serves, built the way Substrate builds its state.
+/// The devnet's node and the tests use it; a client never needs it.
+pub fn prove(
+    entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    keys: &[Vec<u8>],
+) -> ([u8; 32], Vec<Vec<u8>>) {
+    use sp_trie::{Trie as _, TrieDBBuilder, TrieDBMutBuilder, TrieMut as _};
+
+    let mut db = MemoryDB::<BlakeTwo256>::default();
+    let mut root = sp_core::H256::default();
+    {
+        let mut trie = TrieDBMutBuilder::<LayoutV1<BlakeTwo256>>::new(&mut db, &mut root).build();
+        for (key, value) in entries {
+            // An in-memory trie over a memory database cannot fail to insert.
+            let _ = trie.insert(&key, &value);
+        }
+    }
+    let mut recorder = sp_trie::Recorder::<LayoutV1<BlakeTwo256>>::new();
+    {
+        let trie = TrieDBBuilder::<LayoutV1<BlakeTwo256>>::new(&db, &root)
+            .with_recorder(&mut recorder)
+            .build();
+        for key in keys {
+            let _ = trie.get(key);
+        }
+    }
+    let mut nodes: Vec<Vec<u8>> = recorder.drain().into_iter().map(|r| r.data).collect();
+    nodes.sort();
+    nodes.dedup();
+    (root.0, nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> Vec<(Vec<u8>, Vec<u8>)> {
+        (0u16..300)
+            .map(|i| {
+                let key = [b"chutes".as_slice(), &i.to_le_bytes()].concat();
+                // Short values inline in their node, long ones hashed (V1).
+                let value = vec![i as u8; usize::from(i % 70)];
+                (key, value)
+            })
+            .collect()
+    }
+
+    fn key(i: u16) -> Vec<u8> {
+        [b"chutes".as_slice(), &i.to_le_bytes()].concat()
+    }
+
+    #[test]
+    fn a_proof_yields_the_values_and_the_absences_it_covers() {
+        let keys = vec![key(7), key(69), key(299), b"absent".to_vec()];
+        let (root, nodes) = prove(state(), &keys);
+        let values = read_proven(&root, &nodes, &keys).unwrap();
+        assert_eq!(values[&key(7)], Some(vec![7; 7]));
+        assert_eq!(values[&key(69)], Some(vec![69; 69]));
+        assert_eq!(values[&key(299)], Some(vec![43; 19]));
+        assert_eq!(values[&b"absent".to_vec()], None);
+    }
+
+    #[test]
+    fn a_key_outside_the_proof_is_unproven_not_absent() {
+        let (root, nodes) = prove(state(), &[key(7)]);
+        let err = read_proven(&root, &nodes, &[key(200)]).unwrap_err();
+        assert!(matches!(err, ProofError::Unproven { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_proof_against_another_root_is_refused() {
+        let (_, nodes) = prove(state(), &[key(7)]);
+        let mut other = state();
+        other[7].1 = b"forged".to_vec();
+        let (forged_root, _) = prove(other, &[key(7)]);
+        assert!(read_proven(&forged_root, &nodes, &[key(7)]).is_err());
+    }
+
+    #[test]
+    fn a_forged_node_does_not_verify() {
+        let (root, mut nodes) = prove(state(), &[key(69)]);
+        for node in &mut nodes {
+            if let Some(at) = node.windows(4).position(|w| w == [69; 4]) {
+                node[at] = 70;
+            }
+        }
+        assert!(read_proven(&root, &nodes, &[key(69)]).is_err());
+    }
+
+    #[test]
+    fn junk_nodes_never_panic() {
+        let (root, _) = prove(state(), &[key(1)]);
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..200usize {
+            let junk: Vec<Vec<u8>> = (0..len % 7)
+                .map(|_| {
+                    (0..len)
+                        .map(|_| {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            seed as u8
+                        })
+                        .collect()
+                })
+                .collect();
+            let _ = read_proven(&root, &junk, &[key(1)]);
+        }
+    }
+
+    #[test]
+    fn a_header_is_checked_against_the_hash_it_was_asked_for() {
+        let header = Header {
+            parent_hash: sp_core::H256([3; 32]),
+            number: 4_800_601,
+            state_root: sp_core::H256([2; 32]),
+            extrinsics_root: sp_core::H256([1; 32]),
+            digest: Default::default(),
+        };
+        let hash = header_hash(&header);
+        check_header(&hash, &header).unwrap();
+        assert_eq!(decode_header(&header.encode()).unwrap(), header);
+        let mut other = header.clone();
+        other.state_root = sp_core::H256([9; 32]);
+        let err = check_header(&hash, &other).unwrap_err();
+        assert!(err.to_string().contains("hashes to"), "{err}");
+        assert!(decode_header(&[header.encode(), vec![0]].concat()).is_err());
+    }
+}
