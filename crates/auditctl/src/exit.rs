@@ -14,10 +14,9 @@ pub const INTEGRITY: u8 = 3;
 
 /// The exit code for an error that ended a command.
 pub fn classify(err: &anyhow::Error) -> u8 {
-    if err
-        .chain()
-        .any(|cause| cause.is::<crate::config::ConfigError>())
-    {
+    if err.chain().any(|cause| {
+        cause.is::<crate::config::ConfigError>() || cause.is::<audit_model::time::FutureTime>()
+    }) {
         USAGE
     } else {
         FAILURE
