@@ -2,7 +2,36 @@
 //! a space, with or without a fraction, with no offset, `Z` or `+00:00`.
 //! Everything is stored as naive UTC.
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, NaiveDateTime, TimeDelta};
+
+/// How far past this machine's clock an evaluation time may lie: clocks
+/// that disagree by more than minutes are wrong, not skewed.
+pub const CLOCK_SKEW_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
+
+/// An evaluation time in the future: a window ending there holds no data
+/// yet, so pruning would empty the lake and a weight vector would score
+/// hours that have not happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the evaluation time {at} UTC lies in the future (now is {now} UTC; \
+     at most {} minutes ahead are taken for clock skew)",
+    CLOCK_SKEW_TOLERANCE.num_minutes()
+)]
+pub struct FutureTime {
+    /// The time asked for.
+    pub at: NaiveDateTime,
+    /// This machine's time when it was checked.
+    pub now: NaiveDateTime,
+}
+
+/// Refuses an evaluation time more than [`CLOCK_SKEW_TOLERANCE`] after
+/// `now`, for every step that prunes or sends by it.
+pub fn check_not_future(at: NaiveDateTime, now: NaiveDateTime) -> Result<(), FutureTime> {
+    match now.checked_add_signed(CLOCK_SKEW_TOLERANCE) {
+        Some(latest) if at > latest => Err(FutureTime { at, now }),
+        _ => Ok(()),
+    }
+}
 
 /// Parses any of the network's timestamp forms into naive UTC. An explicit
 /// non-zero offset is converted to UTC. `None` for anything else.
@@ -61,6 +90,27 @@ fn parse_plain(b: &[u8]) -> Option<NaiveDateTime> {
     }
     let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
     date.and_hms_nano_opt(hour, minute, second, nanos)
+}
+
+#[cfg(test)]
+mod future_tests {
+    use super::*;
+
+    #[test]
+    fn a_time_past_the_skew_tolerance_is_refused_and_one_within_it_is_not() {
+        let now = parse_utc("2026-12-06T03:00:00").unwrap();
+        assert!(check_not_future(now, now).is_ok());
+        assert!(check_not_future(parse_utc("2026-12-06T03:04:59").unwrap(), now).is_ok());
+        assert!(check_not_future(parse_utc("2020-01-01T00:00:00").unwrap(), now).is_ok());
+        let year_on = parse_utc("2027-12-06T03:00:00").unwrap();
+        let refused = check_not_future(year_on, now).unwrap_err();
+        assert!(
+            refused.to_string().contains("lies in the future"),
+            "{refused}"
+        );
+        assert!(check_not_future(NaiveDateTime::MAX, NaiveDateTime::MAX).is_ok());
+        assert!(check_not_future(NaiveDateTime::MAX, now).is_err());
+    }
 }
 
 #[cfg(test)]

@@ -240,21 +240,30 @@ impl Lake {
         kind: ExportKind,
     ) -> Result<PathBuf, StoreError> {
         let path = self.export_path(entry_id, kind)?;
-        let is_ours = staged.parent() == path.parent()
-            && staged
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().contains(TMP_MARKER));
-        if !is_ours {
-            return Err(StoreError::UnsafePath(UnsafePath {
-                path: staged.display().to_string(),
-                why: "not a staging file of this entry".into(),
-            }));
-        }
-        File::open(staged)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(staged))?;
-        fs::rename(staged, &path).map_err(io_err(&path))?;
-        sync_parent(&path);
+        commit_staged(staged, &path, true)?;
+        Ok(path)
+    }
+
+    /// A fresh temporary file name beside an entry's report, for the
+    /// report's download to stream into while it is hashed (see
+    /// [`Lake::staging_path`]); [`Lake::commit_report`] moves it into
+    /// place once the chain has confirmed the hash.
+    pub fn report_staging_path(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
+        tmp_sibling(&self.report_path(entry_id)?)
+    }
+
+    /// Moves a verified staged report to the entry's `report.json`, made
+    /// durable first when `durable`; otherwise the caller makes it durable
+    /// with [`Lake::make_durable`] (see [`Lake::write_report_unsynced`]).
+    /// Returns the final path.
+    pub fn commit_report(
+        &self,
+        staged: &Path,
+        entry_id: &str,
+        durable: bool,
+    ) -> Result<PathBuf, StoreError> {
+        let path = self.report_path(entry_id)?;
+        commit_staged(staged, &path, durable)?;
         Ok(path)
     }
 
@@ -598,6 +607,32 @@ fn tmp_sibling(path: &Path) -> Result<PathBuf, StoreError> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let unique = uuid::Uuid::new_v4().simple().to_string();
     Ok(parent.join(format!("{name}{TMP_MARKER}{}", &unique[..12])))
+}
+
+/// Moves a staging file (a [`TMP_MARKER`] sibling of `path`) onto `path`,
+/// its data synced first when `durable`. Anything else is refused: the
+/// staged path comes from the caller, the final one from the entry.
+fn commit_staged(staged: &Path, path: &Path, durable: bool) -> Result<(), StoreError> {
+    let is_ours = staged.parent() == path.parent()
+        && staged
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(TMP_MARKER));
+    if !is_ours {
+        return Err(StoreError::UnsafePath(UnsafePath {
+            path: staged.display().to_string(),
+            why: "not a staging file of this entry".into(),
+        }));
+    }
+    if durable {
+        File::open(staged)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(staged))?;
+    }
+    fs::rename(staged, path).map_err(io_err(path))?;
+    if durable {
+        sync_parent(path);
+    }
+    Ok(())
 }
 
 fn sync_parent(path: &Path) {

@@ -27,12 +27,15 @@ impl AuditSource for ChutesClient {
         self.audit_entries().await.map_err(source_error)
     }
 
-    async fn report(&self, path: &str) -> Result<Vec<u8>, SourceError> {
-        Ok(self
-            .download_report(path)
+    async fn report(&self, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
+        let download = self
+            .download_report_to(path, dest)
             .await
-            .map_err(source_error)?
-            .bytes)
+            .map_err(source_error)?;
+        Ok(Fetched {
+            bytes: download.bytes,
+            sha256: download.sha256,
+        })
     }
 
     async fn export(

@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use audit_model::{Listing, MalformedListing};
@@ -147,8 +147,15 @@ pub trait AuditSource: Send + Sync {
     /// Every entry the network lists now, and the elements it could not
     /// read (skipped and reported, never fatal).
     fn list_entries(&self) -> impl Future<Output = Result<Listing, SourceError>> + Send;
-    /// A report's bytes, exactly as served.
-    fn report(&self, path: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
+    /// A report, exactly as served, written to `dest` (a staging file in
+    /// the lake) while it is hashed: its bytes are read back only once the
+    /// hash matches the chain, so a lying server's body never has to fit
+    /// in memory.
+    fn report(
+        &self,
+        path: &str,
+        dest: &Path,
+    ) -> impl Future<Output = Result<Fetched, SourceError>> + Send;
     /// An export from a validator's base URL, by its report path, written
     /// to `dest` (a staging file in the lake) while it is hashed, so the
     /// body never has to fit in memory.
@@ -952,8 +959,9 @@ async fn steps<A: AuditSource, C: ChainSource>(
         },
         EntrySource::Miner => None,
     };
-    let report = fetch_report(source, entry).await?;
-    let sha = sha256_hex(&report);
+    let staged = StagedReport::new(store.lake().report_staging_path(id)?);
+    let fetched = fetch_report(source, entry, &staged.path).await?;
+    let sha = fetched.sha256;
     *report_sha = Some(sha.clone());
     let unverifiable = match verify_commitment(chain, entry, &sha).await? {
         Verdict::Verified => false,
@@ -973,8 +981,8 @@ async fn steps<A: AuditSource, C: ChainSource>(
             .await?;
     }
     let mut loaded = match validator_url {
-        Some(url) => load_validator_report(store, source, entry, url, report).await?,
-        None => load_miner_report(store, entry, report).await?,
+        Some(url) => load_validator_report(store, source, entry, url, staged).await?,
+        None => load_miner_report(store, entry, staged).await?,
     };
     if options.crash_before_catalog {
         return Err(Fault::Store(StoreError::Corrupt(
@@ -1001,14 +1009,45 @@ async fn steps<A: AuditSource, C: ChainSource>(
     })
 }
 
+/// Downloads an entry's report into `dest` while hashing it.
 pub(crate) async fn fetch_report<A: AuditSource>(
     source: &A,
     entry: &AuditEntry,
-) -> Result<Vec<u8>, Fault> {
+    dest: &Path,
+) -> Result<Fetched, Fault> {
     source
-        .report(&entry.path)
+        .report(&entry.path, dest)
         .await
         .map_err(|e| Fault::from_source("downloading the report", e))
+}
+
+/// Reads back a downloaded report whose hash has been checked: only then
+/// do its bytes enter memory (at most the source's report cap).
+pub(crate) async fn read_report(path: &Path) -> Result<Vec<u8>, Fault> {
+    let path = path.to_path_buf();
+    off_runtime(move || {
+        std::fs::read(&path).map_err(|source| Fault::Store(StoreError::Io { path, source }))
+    })
+    .await
+}
+
+/// A report's staging file in the lake: removed when dropped, whatever
+/// the entry's fate, unless it was moved into place first.
+struct StagedReport {
+    path: PathBuf,
+}
+
+impl StagedReport {
+    fn new(path: PathBuf) -> Self {
+        StagedReport { path }
+    }
+}
+
+impl Drop for StagedReport {
+    fn drop(&mut self) {
+        // Gone already once committed (renamed into place).
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// What the chain proves of a report.
@@ -1069,13 +1108,15 @@ async fn load_validator_report<A: AuditSource>(
     source: &A,
     entry: &AuditEntry,
     validator_url: &str,
-    report: Vec<u8>,
+    staged: StagedReport,
 ) -> Result<Loaded, Fault> {
     let id = entry.entry_id.as_str();
+    let report = read_report(&staged.path).await?;
     let parsed = parse_validator_report(&report).map_err(|e| Fault::malformed("report", e))?;
-    write_report(store, id, report.clone()).await?;
-    let mut stats = ParseStats::default();
     let mut bytes = report.len() as u64;
+    drop(report);
+    commit_report(store, id, staged).await?;
+    let mut stats = ParseStats::default();
     let mut exports = Vec::new();
     for export in &parsed.exports {
         let staged = verify_export(store, source, id, validator_url, export).await?;
@@ -1117,9 +1158,10 @@ async fn load_validator_report<A: AuditSource>(
     })
 }
 
-async fn write_report(store: &Arc<Store>, id: &str, report: Vec<u8>) -> Result<(), Fault> {
+/// Moves a validator's verified report into place, durably.
+async fn commit_report(store: &Arc<Store>, id: &str, staged: StagedReport) -> Result<(), Fault> {
     let (store, id) = (store.clone(), id.to_string());
-    off_runtime(move || store.lake().write_report(&id, &report)).await?;
+    off_runtime(move || store.lake().commit_report(&staged.path, &id, true)).await?;
     Ok(())
 }
 
@@ -1196,14 +1238,15 @@ async fn parse_export_file(
 async fn load_miner_report(
     store: &Arc<Store>,
     entry: &AuditEntry,
-    report: Vec<u8>,
+    staged: StagedReport,
 ) -> Result<Loaded, Fault> {
+    let report = read_report(&staged.path).await?;
     let bytes = report.len() as u64;
     let (store, entry_id) = (store.clone(), entry.entry_id.clone());
     // Unsynced: the sync's self-reports are made durable together.
     let parsed = off_runtime(move || -> Result<_, Fault> {
         let lake = store.lake();
-        let report_file = lake.write_report_unsynced(&entry_id, &report)?;
+        let report_file = lake.commit_report(&staged.path, &entry_id, false)?;
         let parsed =
             parse_miner_report(&report).map_err(|e: ReportError| Fault::malformed("report", e))?;
         let (mut metrics, mut audits) = (parsed.metrics, parsed.instance_audits);

@@ -8,7 +8,7 @@ use audit_model::{AuditEntry, EntrySource, ExportKind};
 use serde::Serialize;
 
 use crate::pipeline::{
-    expected_entry_id, fetch_report, off_runtime, sha256_hex, verify_commitment, AuditSource,
+    expected_entry_id, fetch_report, off_runtime, read_report, verify_commitment, AuditSource,
     ChainSource, Fault, Verdict,
 };
 use crate::report::parse_validator_report;
@@ -50,7 +50,8 @@ pub struct VerifiedExport {
 /// one its hotkey and block derive, the report's sha256 is the commitment
 /// the hotkey made at the entry's block, and (for a validator's entry)
 /// each export downloaded from `exports_from` hashes to what the report
-/// says. Exports pass through files in `scratch`, removed afterwards.
+/// says. The report and the exports pass through files in `scratch`,
+/// removed afterwards.
 ///
 /// A check that fails is [`Fault::Integrity`] (or `Malformed`); a network
 /// or chain failure is `Transient` and worth retrying.
@@ -67,12 +68,22 @@ pub async fn verify_entry<A: AuditSource, C: ChainSource>(
             "malformed entry id: not the UUIDv5 of hotkey.block".into(),
         ));
     }
-    let report = fetch_report(source, &entry).await?;
-    let report_sha256 = sha256_hex(&report);
-    let verdict = verify_commitment(chain, &entry, &report_sha256).await?;
+    // The report too passes through a file: its bytes are read only once
+    // the chain has vouched for their hash.
+    let report_file = scratch.join("report.json");
+    let checked = async {
+        let report_sha256 = fetch_report(source, &entry, &report_file).await?.sha256;
+        let verdict = verify_commitment(chain, &entry, &report_sha256).await?;
+        let report = read_report(&report_file).await?;
+        Ok::<_, Fault>((report_sha256, verdict, report))
+    }
+    .await;
+    // Nothing is kept, whatever the outcome.
+    let _ = std::fs::remove_file(&report_file);
+    let (report_sha256, verdict, report) = checked?;
     let exports = match EntrySource::of_report_path(&entry.path) {
         EntrySource::Miner => Vec::new(),
-        EntrySource::Validator => verify_exports(source, &report, exports_from, scratch).await?,
+        EntrySource::Validator => verify_exports(source, report, exports_from, scratch).await?,
     };
     Ok(EntryProof {
         entry_id: entry.entry_id,
@@ -86,12 +97,11 @@ pub async fn verify_entry<A: AuditSource, C: ChainSource>(
 
 async fn verify_exports<A: AuditSource>(
     source: &A,
-    report: &[u8],
+    report: Vec<u8>,
     exports_from: &str,
     scratch: &Path,
 ) -> Result<Vec<VerifiedExport>, Fault> {
     // Parsing builds polars frames, which must not run on an async worker.
-    let report = report.to_vec();
     let parsed = off_runtime(move || parse_validator_report(&report))
         .await
         .map_err(|e| Fault::malformed("report", e))?;

@@ -42,13 +42,10 @@ impl AuditSource for FakeNet {
             malformed: self.malformed.lock().unwrap().clone(),
         })
     }
-    async fn report(&self, path: &str) -> Result<Vec<u8>, SourceError> {
-        self.files
-            .lock()
-            .unwrap()
-            .get(path)
-            .cloned()
-            .ok_or_else(|| SourceError::refused(format!("404 {path}")))
+    async fn report(&self, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
+        let body = self.files.lock().unwrap().get(path).cloned();
+        let body = body.ok_or_else(|| SourceError::refused(format!("404 {path}")))?;
+        Fetched::write(dest, &body)
     }
     async fn export(&self, base: &str, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
         let key = format!("{base}|{path}");

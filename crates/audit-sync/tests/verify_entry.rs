@@ -27,9 +27,10 @@ impl AuditSource for Net {
     async fn list_entries(&self) -> Result<Listing, SourceError> {
         Ok(Listing::default())
     }
-    async fn report(&self, path: &str) -> Result<Vec<u8>, SourceError> {
+    async fn report(&self, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
         let body = self.files.lock().unwrap().get(path).cloned();
-        body.ok_or_else(|| SourceError::refused(format!("404 {path}")))
+        let body = body.ok_or_else(|| SourceError::refused(format!("404 {path}")))?;
+        Fetched::write(dest, &body)
     }
     async fn export(&self, base: &str, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
         let body = self

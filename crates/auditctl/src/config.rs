@@ -167,6 +167,8 @@ pub struct Endpoints {
     pub timeout_seconds: u64,
     /// Largest response body accepted (exports can be large).
     pub max_body_bytes: u64,
+    /// Largest report accepted (reports are parsed in memory).
+    pub max_report_bytes: u64,
 }
 
 impl Default for Endpoints {
@@ -177,6 +179,7 @@ impl Default for Endpoints {
             chute_url_template: "https://{slug}.chutes.ai".into(),
             timeout_seconds: 120,
             max_body_bytes: 2 << 30,
+            max_report_bytes: chutes_client::DEFAULT_MAX_REPORT_BYTES,
         }
     }
 }
@@ -793,7 +796,7 @@ impl Config {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
-        let ranges: [(&str, u64, u64, u64); 10] = [
+        let ranges: [(&str, u64, u64, u64); 11] = [
             (
                 "endpoints.timeout_seconds",
                 self.endpoints.timeout_seconds,
@@ -805,6 +808,12 @@ impl Config {
                 self.endpoints.max_body_bytes,
                 1 << 20,
                 64 * GIB,
+            ),
+            (
+                "endpoints.max_report_bytes",
+                self.endpoints.max_report_bytes,
+                1 << 20,
+                GIB,
             ),
             (
                 "subtensor.timeout_seconds",

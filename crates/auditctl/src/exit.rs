@@ -39,10 +39,9 @@ pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
 
 /// The exit code for an error that ended a command.
 pub fn classify(err: &anyhow::Error) -> u8 {
-    if err
-        .chain()
-        .any(|cause| cause.is::<crate::config::ConfigError>())
-    {
+    if err.chain().any(|cause| {
+        cause.is::<crate::config::ConfigError>() || cause.is::<audit_model::time::FutureTime>()
+    }) {
         USAGE
     } else {
         FAILURE

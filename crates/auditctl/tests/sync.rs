@@ -402,3 +402,39 @@ async fn a_crash_between_the_lake_and_the_catalog_recovers_without_duplicates() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_future_evaluation_time_is_refused_before_anything_is_pruned() {
+    let net = devnet(false).await;
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let (code, first) = sync(&config, &["--at", AT]);
+            assert_eq!(code, 0, "{first}");
+            let loaded = count(&first, "loaded");
+            assert!(loaded > 0);
+
+            let year_on = (chrono::Utc::now() + chrono::TimeDelta::days(365))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            let out = Command::new(env!("CARGO_BIN_EXE_auditctl"))
+                .arg("--config")
+                .arg(&config)
+                .args(["sync", "--at", &year_on])
+                .env_remove("DATABASE_URL")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("lies in the future"), "{stderr}");
+
+            // Nothing was pruned: the same window is still all there.
+            let (code, again) = sync(&config, &["--at", AT]);
+            assert_eq!(code, 0, "{again}");
+            assert_eq!(count(&again, "pruned"), 0, "{again}");
+            assert_eq!(count(&again, "already_loaded"), loaded, "{again}");
+        }
+    })
+    .await;
+}

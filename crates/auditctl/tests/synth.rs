@@ -466,3 +466,62 @@ async fn refused_requests_are_reported_and_never_recorded() {
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(Path::new(&net.config).exists());
 }
+
+/// Arms a hostile switch on this net's server.
+fn arm(net: &Net, hostile: devnet::Hostile) {
+    net.network.server().set_faults(Faults {
+        hostile,
+        ..Faults::default()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_stream_of_attempts_ends_the_request_at_the_cap() {
+    let net = start().await;
+    arm(
+        &net,
+        devnet::Hostile {
+            endless_attempts: true,
+            ..devnet::Hostile::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let endless = net
+        .auditctl(&["--json", "synth", "--type", "chat", "--seed", "3"])
+        .await;
+    let outcome = outcomes(&endless.json())[0].clone();
+    assert_eq!(outcome["result"], "sent", "{}", outcome["result"]);
+    let failure = outcome["failure"].as_str().unwrap_or_default();
+    let attempts = outcome["attempts"].as_array().unwrap().len();
+    assert!(
+        failure.contains("trace events"),
+        "{failure} ({attempts} attempts)"
+    );
+    assert_eq!(attempts, synthetics::MAX_TRACE_EVENTS, "{failure}");
+    assert_eq!(net.recorded().await.len(), attempts);
+    // Well before the request's 10 s timeout.
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_stream_line_is_refused_at_the_line_cap_in_linear_time() {
+    let net = start().await;
+    arm(
+        &net,
+        devnet::Hostile {
+            huge_trace_line: 64 << 20,
+            ..devnet::Hostile::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let huge = net
+        .auditctl(&["--json", "synth", "--type", "chat", "--seed", "3"])
+        .await;
+    let outcome = outcomes(&huge.json())[0].clone();
+    let failure = outcome["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("line of the event stream exceeds"),
+        "{outcome}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+}

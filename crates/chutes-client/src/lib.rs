@@ -50,6 +50,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Largest body read; a hostile server cannot make us allocate more.
     pub max_body_bytes: u64,
+    /// Largest report read: reports are small JSON documents parsed in
+    /// memory once their hash is proven, so their cap is far below
+    /// [`max_body_bytes`](Self::max_body_bytes).
+    pub max_report_bytes: u64,
     /// Extra attempts after the first, for 5xx and connection errors.
     pub retries: u32,
     /// The first retry's delay; doubled for each next one.
@@ -65,6 +69,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_report_bytes", &self.max_report_bytes)
             .field("retries", &self.retries)
             .field("page_size", &self.page_size)
             .finish()
@@ -79,6 +84,7 @@ impl ClientConfig {
             api_key: None,
             timeout: Duration::from_secs(120),
             max_body_bytes: 2 << 30,
+            max_report_bytes: DEFAULT_MAX_REPORT_BYTES,
             retries: 3,
             backoff: Duration::from_millis(250),
             page_size: PAGE_LIMIT,
@@ -108,12 +114,23 @@ pub enum ClientError {
         message: String,
     },
     /// The body was larger than the cap.
-    #[error("{url}: the body exceeds the cap of {cap} bytes (endpoints.max_body_bytes)")]
+    #[error("{url}: the body exceeds the cap of {cap} bytes ({setting})")]
     TooLarge {
         /// What was asked.
         url: String,
         /// The cap.
         cap: u64,
+        /// The setting that holds the cap.
+        setting: &'static str,
+    },
+    /// A line of an event stream was longer than [`MAX_STREAM_LINE_BYTES`]:
+    /// no event is that large, and reading on would only grow the buffer.
+    #[error("{url}: a line of the event stream exceeds {cap} bytes")]
+    LineTooLong {
+        /// What was asked.
+        url: String,
+        /// The cap.
+        cap: usize,
     },
     /// The body is not the shape the API documents.
     #[error("{url}: unexpected body: {message}")]
@@ -283,6 +300,20 @@ pub struct ChutesClient {
 
 const PAGE_LIMIT: usize = 1000;
 
+/// The default [`ClientConfig::max_report_bytes`]: a report lists one
+/// record per instance alive in its hour, well under a megabyte on the
+/// real network; sixteen times that leaves room to grow while a lying
+/// server's body is refused after 16 MiB.
+pub const DEFAULT_MAX_REPORT_BYTES: u64 = 16 << 20;
+
+/// The longest line of a traced invocation's event stream: the largest
+/// event is a base64 image or WAV, a few megabytes.
+pub const MAX_STREAM_LINE_BYTES: usize = 16 << 20;
+
+/// Which setting a cap comes from, for [`ClientError::TooLarge`].
+const BODY_CAP: &str = "endpoints.max_body_bytes";
+const REPORT_CAP: &str = "endpoints.max_report_bytes";
+
 /// The most catalogue pages read: 100,000 chutes at the full page size,
 /// tens of times the real catalogue. A server that never sends a short
 /// page is refused here instead of read forever.
@@ -334,11 +365,27 @@ impl ChutesClient {
             })
     }
 
-    /// GET with retries on transient failures; the body read up to the cap.
+    /// GET with retries on transient failures; the body read up to the
+    /// body cap.
     async fn get(&self, url: Url) -> Result<Vec<u8>, ClientError> {
+        self.get_capped(url, Cap::new(self.config.max_body_bytes, BODY_CAP))
+            .await
+    }
+
+    /// GET with retries on transient failures; the body read up to `cap`.
+    async fn get_capped(&self, url: Url, cap: Cap) -> Result<Vec<u8>, ClientError> {
+        self.retrying(&url, || self.get_once(&url, cap)).await
+    }
+
+    /// Runs `once` again after transient failures, at most
+    /// `retries` more times, with exponential backoff.
+    async fn retrying<T, F>(&self, url: &Url, mut once: impl FnMut() -> F) -> Result<T, ClientError>
+    where
+        F: std::future::Future<Output = Result<T, ClientError>>,
+    {
         let mut attempt = 0;
         loop {
-            match self.get_once(&url).await {
+            match once().await {
                 Err(e) if e.is_transient() && attempt < self.config.retries => {
                     let wait = self.config.backoff * 2u32.pow(attempt);
                     tracing::debug!(%url, attempt, "retrying after {e}");
@@ -350,14 +397,14 @@ impl ChutesClient {
         }
     }
 
-    async fn get_once(&self, url: &Url) -> Result<Vec<u8>, ClientError> {
+    async fn get_once(&self, url: &Url, cap: Cap) -> Result<Vec<u8>, ClientError> {
         let response = self
             .http
             .get(url.clone())
             .send()
             .await
             .map_err(|e| transport(url, e))?;
-        read_capped(url, response, self.config.max_body_bytes).await
+        read_capped(url, response, cap).await
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: Url) -> Result<T, ClientError> {
@@ -387,12 +434,34 @@ impl ChutesClient {
         Ok(listing)
     }
 
-    /// `GET /audit/download?path=…`: the report bytes exactly as served.
+    /// `GET /audit/download?path=…`: the report bytes exactly as served,
+    /// buffered whole (up to the report cap). For tests and tools; sync
+    /// streams with [`download_report_to`](Self::download_report_to).
     pub async fn download_report(&self, path: &str) -> Result<Download, ClientError> {
+        let url = self.report_url(path)?;
+        let cap = Cap::new(self.config.max_report_bytes, REPORT_CAP);
+        let bytes = self.get_capped(url, cap).await?;
+        Ok(download(bytes))
+    }
+
+    /// `GET /audit/download?path=…` streamed into `dest` (created or
+    /// truncated) while its sha256 is computed, refused past the report
+    /// cap: the bytes reach memory only once the caller has matched the
+    /// hash to the chain. Retried like every GET; the caller owns `dest`.
+    pub async fn download_report_to(
+        &self,
+        path: &str,
+        dest: &Path,
+    ) -> Result<FileDownload, ClientError> {
+        let url = self.report_url(path)?;
+        let cap = Cap::new(self.config.max_report_bytes, REPORT_CAP);
+        self.download_to(&url, dest, cap).await
+    }
+
+    fn report_url(&self, path: &str) -> Result<Url, ClientError> {
         let mut url = Self::join(&self.config.endpoints.api, "audit/download")?;
         url.query_pairs_mut().append_pair("path", path);
-        let bytes = self.get(url).await?;
-        Ok(download(bytes))
+        Ok(url)
     }
 
     /// The URL of an export by its report path
@@ -434,31 +503,37 @@ impl ChutesClient {
         dest: &Path,
     ) -> Result<FileDownload, ClientError> {
         let url = self.export_url(validator_url, path)?;
-        let mut attempt = 0;
-        loop {
-            match self.stream_to_file(&url, dest).await {
-                Err(e) if e.is_transient() && attempt < self.config.retries => {
-                    let wait = self.config.backoff * 2u32.pow(attempt);
-                    tracing::debug!(%url, attempt, "retrying after {e}");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        let cap = Cap::new(self.config.max_body_bytes, BODY_CAP);
+        self.download_to(&url, dest, cap).await
     }
 
-    async fn stream_to_file(&self, url: &Url, dest: &Path) -> Result<FileDownload, ClientError> {
+    /// A GET streamed into `dest` while hashed, retried on transient
+    /// failures, each attempt truncating `dest`.
+    async fn download_to(
+        &self,
+        url: &Url,
+        dest: &Path,
+        cap: Cap,
+    ) -> Result<FileDownload, ClientError> {
+        self.retrying(url, || self.stream_to_file(url, dest, cap))
+            .await
+    }
+
+    async fn stream_to_file(
+        &self,
+        url: &Url,
+        dest: &Path,
+        cap: Cap,
+    ) -> Result<FileDownload, ClientError> {
         let response = self
             .http
             .get(url.clone())
             .send()
             .await
             .map_err(|e| transport(url, e))?;
-        let cap = self.config.max_body_bytes;
         if !response.status().is_success() {
             // The error body is small and only for the message.
-            return match read_capped(url, response, 4096).await {
+            return match read_capped(url, response, Cap::error_body()).await {
                 Err(e) => Err(e),
                 Ok(_) => Err(ClientError::Decode {
                     url: url.to_string(),
@@ -466,11 +541,8 @@ impl ChutesClient {
                 }),
             };
         }
-        if response.content_length().is_some_and(|n| n > cap) {
-            return Err(ClientError::TooLarge {
-                url: url.to_string(),
-                cap,
-            });
+        if response.content_length().is_some_and(|n| n > cap.bytes) {
+            return Err(cap.exceeded(url));
         }
         let io = |source| ClientError::Io {
             path: dest.to_path_buf(),
@@ -585,7 +657,7 @@ impl ChutesClient {
         let response = builder.send().await.map_err(|e| transport(&url, e))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
-            let snippet = read_capped(&url, response, 4096)
+            let snippet = read_capped(&url, response, Cap::error_body())
                 .await
                 .err()
                 .map(|e| e.to_string())
@@ -601,60 +673,82 @@ impl ChutesClient {
             .get("X-Chutes-InvocationID")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let cap = self.config.max_body_bytes;
-        let stream_url = url.to_string();
-        let bytes = response.bytes_stream();
-        let events = futures::stream::unfold(
-            (bytes, Vec::<u8>::new(), 0u64, false),
-            move |(mut bytes, mut buffer, mut seen, done)| {
-                let url = stream_url.clone();
-                async move {
-                    if done {
-                        return None;
-                    }
-                    loop {
-                        if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                            let line: Vec<u8> = buffer.drain(..=end).collect();
-                            if let Some(event) = trace::parse_line(&String::from_utf8_lossy(&line))
-                            {
-                                return Some((Ok(event), (bytes, buffer, seen, false)));
-                            }
-                            continue;
-                        }
-                        match bytes.next().await {
-                            Some(Ok(chunk)) => {
-                                seen += chunk.len() as u64;
-                                if seen > cap {
-                                    let err = ClientError::TooLarge {
-                                        url: url.clone(),
-                                        cap,
-                                    };
-                                    return Some((Err(err), (bytes, buffer, seen, true)));
-                                }
-                                buffer.extend_from_slice(&chunk);
-                            }
-                            Some(Err(e)) => {
-                                let err = ClientError::Transport {
-                                    url: url.clone(),
-                                    message: e.to_string(),
-                                };
-                                return Some((Err(err), (bytes, buffer, seen, true)));
-                            }
-                            None => {
-                                let rest = std::mem::take(&mut buffer);
-                                let event = trace::parse_line(&String::from_utf8_lossy(&rest));
-                                return event.map(|e| (Ok(e), (bytes, buffer, seen, true)));
-                            }
-                        }
-                    }
+        let events =
+            event_lines(&url, response, self.config.max_body_bytes).filter_map(|line| async move {
+                match line {
+                    Ok(line) => trace::parse_line(&String::from_utf8_lossy(&line)).map(Ok),
+                    Err(e) => Some(Err(e)),
                 }
-            },
-        );
+            });
         Ok(TracedResponse {
             parent_invocation_id,
             events: Box::pin(events),
         })
     }
+}
+
+/// The lines of a streamed body, split in linear time (the search for a
+/// newline resumes where the last one stopped), each at most
+/// [`MAX_STREAM_LINE_BYTES`] and all of them at most `cap` bytes. The
+/// first error ends the stream: a line too long, the body past the cap,
+/// or the transport failing.
+fn event_lines(
+    url: &Url,
+    response: reqwest::Response,
+    cap: u64,
+) -> impl Stream<Item = Result<bytes::Bytes, ClientError>> + Send + 'static {
+    use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
+    let body_url = url.to_string();
+    let mut seen = 0u64;
+    let body = response.bytes_stream().map(move |chunk| {
+        let chunk =
+            chunk.map_err(|e| std::io::Error::other(BodyError::Transport(e.to_string())))?;
+        seen += chunk.len() as u64;
+        if seen > cap {
+            return Err(std::io::Error::other(BodyError::TooLarge));
+        }
+        Ok(chunk)
+    });
+    let codec =
+        AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_STREAM_LINE_BYTES);
+    let lines = FramedRead::new(tokio_util::io::StreamReader::new(body), codec);
+    let mut failed = false;
+    lines
+        .map(move |line| {
+            line.map_err(|e| match e {
+                AnyDelimiterCodecError::MaxChunkLengthExceeded => ClientError::LineTooLong {
+                    url: body_url.clone(),
+                    cap: MAX_STREAM_LINE_BYTES,
+                },
+                AnyDelimiterCodecError::Io(e) => match e.downcast::<BodyError>() {
+                    Ok(BodyError::TooLarge) => Cap::new(cap, BODY_CAP).exceeded_at(&body_url),
+                    Ok(BodyError::Transport(message)) => ClientError::Transport {
+                        url: body_url.clone(),
+                        message,
+                    },
+                    Err(e) => ClientError::Transport {
+                        url: body_url.clone(),
+                        message: e.to_string(),
+                    },
+                },
+            })
+        })
+        // The codec would go on after an over-long line (skipping to the
+        // next newline); the stream is not worth reading any further.
+        .take_while(move |line| {
+            let go = !failed;
+            failed |= line.is_err();
+            futures::future::ready(go)
+        })
+}
+
+/// Why a streamed body stopped, carried through the line reader.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the body exceeds its cap")]
+    TooLarge,
+    #[error("{0}")]
+    Transport(String),
 }
 
 /// One listing element as an entry, or why not. The reason names the
@@ -689,7 +783,7 @@ fn listed_entry(element: Value) -> Result<AuditEntry, String> {
 async fn copy_body(
     url: &Url,
     response: reqwest::Response,
-    cap: u64,
+    cap: Cap,
     file: &mut ChunkWriter,
     hasher: &mut Sha256,
 ) -> Result<u64, ClientError> {
@@ -698,11 +792,8 @@ async fn copy_body(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| transport(url, e))?;
         written += chunk.len() as u64;
-        if written > cap {
-            return Err(ClientError::TooLarge {
-                url: url.to_string(),
-                cap,
-            });
+        if written > cap.bytes {
+            return Err(cap.exceeded(url));
         }
         hasher.update(&chunk);
         file.push(chunk).await.map_err(|source| ClientError::Io {
@@ -804,32 +895,56 @@ fn transport(url: &Url, e: reqwest::Error) -> ClientError {
     }
 }
 
+/// A body cap and the setting it comes from.
+#[derive(Debug, Clone, Copy)]
+struct Cap {
+    bytes: u64,
+    setting: &'static str,
+}
+
+impl Cap {
+    fn new(bytes: u64, setting: &'static str) -> Self {
+        Cap { bytes, setting }
+    }
+
+    /// An error answer's body: only its start is kept, for the message.
+    fn error_body() -> Self {
+        Cap::new(4096, "an error answer's snippet")
+    }
+
+    fn exceeded(self, url: &Url) -> ClientError {
+        self.exceeded_at(url.as_str())
+    }
+
+    fn exceeded_at(self, url: &str) -> ClientError {
+        ClientError::TooLarge {
+            url: url.to_string(),
+            cap: self.bytes,
+            setting: self.setting,
+        }
+    }
+}
+
 /// Reads a body up to `cap` bytes; a non-2xx status is an error carrying
 /// the start of the body.
 async fn read_capped(
     url: &Url,
     response: reqwest::Response,
-    cap: u64,
+    cap: Cap,
 ) -> Result<Vec<u8>, ClientError> {
     let status = response.status();
-    if response.content_length().is_some_and(|n| n > cap) && status.is_success() {
-        return Err(ClientError::TooLarge {
-            url: url.to_string(),
-            cap,
-        });
+    if response.content_length().is_some_and(|n| n > cap.bytes) && status.is_success() {
+        return Err(cap.exceeded(url));
     }
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| transport(url, e))?;
-        if body.len() as u64 + chunk.len() as u64 > cap {
+        if body.len() as u64 + chunk.len() as u64 > cap.bytes {
             if !status.is_success() {
                 break;
             }
-            return Err(ClientError::TooLarge {
-                url: url.to_string(),
-                cap,
-            });
+            return Err(cap.exceeded(url));
         }
         body.extend_from_slice(&chunk);
     }

@@ -67,14 +67,15 @@ impl AuditSource for WorldFeed {
         Ok(Listing::of(entries))
     }
 
-    async fn report(&self, path: &str) -> Result<Vec<u8>, SourceError> {
+    async fn report(&self, path: &str, dest: &Path) -> Result<Fetched, SourceError> {
         let spec = self
             .world
             .entries
             .iter()
             .find(|e| self.world.report_path(e) == path)
             .ok_or_else(|| refused(format!("no report {path}")))?;
-        self.world.report_bytes(spec).map_err(refused)
+        let bytes = self.world.report_bytes(spec).map_err(refused)?;
+        Fetched::write(dest, &bytes)
     }
 
     async fn export(

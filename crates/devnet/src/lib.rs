@@ -31,7 +31,7 @@ pub use generate::rows::InvocationRow;
 pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
 pub use live::Published;
 pub use network::{validator_seed_hex, Network, NetworkError, NetworkOptions};
-pub use server::{DevnetServer, Faults, PublishHook};
+pub use server::{DevnetServer, Faults, Hostile, PublishHook};
 pub use world::{entry_id, ListedEntry, World};
 
 /// Every way the devnet can fail, naming the file or option.

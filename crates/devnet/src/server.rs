@@ -57,6 +57,23 @@ pub struct Faults {
     /// each, in order (401 bad key, 402 no balance, 429 overloaded, 5xx),
     /// before any routing: nothing is recorded for them.
     pub refuse_invocations: Vec<u16>,
+    /// Hostile bodies (see [`Hostile`]): unbounded work a lying server
+    /// asks of a reader.
+    pub hostile: Hostile,
+}
+
+/// Bodies a lying server sends, generated as they are sent (never
+/// stored), without a length: a reader learns their size only by
+/// reading them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hostile {
+    /// Every report is served as this many junk bytes (0: off).
+    pub junk_reports: u64,
+    /// Traced invocations stream `attempting` events without end.
+    pub endless_attempts: bool,
+    /// Traced invocations send one line of this many bytes (0: off).
+    pub huge_trace_line: u64,
 }
 
 /// Called with every hour the server publishes: the chain side commits
@@ -243,6 +260,9 @@ async fn audit_download(
     Query(q): Query<DownloadQuery>,
 ) -> Response {
     if let Some(r) = gate(&shared).await {
+        return r;
+    }
+    if let Some(r) = hostile::report(&shared.faults.lock().expect("faults lock").hostile) {
         return r;
     }
     let found = {
@@ -473,6 +493,9 @@ async fn traced(
     let Some(chute) = chute else {
         return (StatusCode::NOT_FOUND, "no such chute").into_response();
     };
+    if let Some(r) = hostile::trace(&shared.faults.lock().expect("faults lock").hostile, &chute) {
+        return r;
+    }
     if chute.targets.is_empty() {
         return (StatusCode::TOO_MANY_REQUESTS, "no instances available").into_response();
     }
@@ -569,4 +592,79 @@ fn other_miner<'a>(world: &'a World, hotkey: &str) -> Option<&'a crate::world::N
         .take(miners.len())
         .find(|n| n.hotkey != hotkey)
         .copied()
+}
+
+/// The answers of the [`Hostile`] switches.
+mod hostile {
+    use axum::body::{Body, Bytes};
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use futures::stream::{self, Stream, StreamExt};
+
+    use super::Hostile;
+    use crate::invoke::RoutedChute;
+
+    /// Bytes per generated chunk.
+    const CHUNK: usize = 64 << 10;
+
+    /// `bytes` of `fill`, a chunk at a time, then `tail`.
+    fn generated(bytes: u64, fill: u8, tail: &'static [u8]) -> impl Stream<Item = Bytes> {
+        let chunk = Bytes::from(vec![fill; CHUNK]);
+        let full = bytes / CHUNK as u64;
+        let rest = chunk.slice(..(bytes % CHUNK as u64) as usize);
+        stream::iter((0..full).map(move |_| chunk.clone()))
+            .chain(stream::iter([rest, Bytes::from_static(tail)]))
+    }
+
+    fn streamed(
+        content_type: &'static str,
+        body: impl Stream<Item = Bytes> + Send + 'static,
+    ) -> Response {
+        let body = Body::from_stream(body.map(Ok::<_, std::convert::Infallible>));
+        (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+    }
+
+    /// A junk report, when the switch is on.
+    pub(super) fn report(hostile: &Hostile) -> Option<Response> {
+        (hostile.junk_reports > 0).then(|| {
+            streamed(
+                "application/json",
+                generated(hostile.junk_reports, b'x', b""),
+            )
+        })
+    }
+
+    /// A trace stream that never ends or one huge line, when a switch is on.
+    pub(super) fn trace(hostile: &Hostile, chute: &RoutedChute) -> Option<Response> {
+        if hostile.huge_trace_line > 0 {
+            let line = stream::iter([Bytes::from_static(b"data: \"")]).chain(generated(
+                hostile.huge_trace_line,
+                b'x',
+                b"\"\n",
+            ));
+            return Some(streamed("text/event-stream", line));
+        }
+        if hostile.endless_attempts {
+            let chute_id = chute.chute_id.clone();
+            let target = chute.targets.first().cloned();
+            let (instance, uid, hotkey) = target
+                .map(|t| (t.instance_id, t.uid, t.hotkey))
+                .unwrap_or_default();
+            let lines = stream::iter(0u64..).map(move |n| {
+                let event = serde_json::json!({"trace": {
+                    "timestamp": "2025-02-10T15:51:19.216856",
+                    "invocation_id": "00000000-0000-4000-8000-000000000000",
+                    "child_id": format!("00000000-0000-4000-8000-{n:012x}"),
+                    "chute_id": chute_id,
+                    "function": "generate",
+                    "message": format!(
+                        "attempting to query target={instance} uid={uid} hotkey={hotkey} coldkey=5C"
+                    ),
+                }});
+                Bytes::from(format!("data: {event}\n"))
+            });
+            return Some(streamed("text/event-stream", lines));
+        }
+        None
+    }
 }

@@ -221,14 +221,15 @@ impl Counts {
         let (keys, values) = sums(&self.validator, hotkey, CHUTE, VALIDATOR)?;
         for (k, v) in keys.into_iter().zip(values) {
             if let Some(k) = k {
-                out.entry(k).or_default().0 += count(v);
+                let slot = &mut out.entry(k).or_default().0;
+                *slot = slot.saturating_add(count(v));
             }
         }
         let (keys, values) = sums(&self.reported, hotkey, CHUTE, REPORTED)?;
         for (k, v) in keys.into_iter().zip(values) {
             if let Some(k) = k {
                 let slot = &mut out.entry(k).or_default().1;
-                *slot = Some(slot.unwrap_or(0) + count(v));
+                *slot = Some(slot.unwrap_or(0).saturating_add(count(v)));
             }
         }
         Ok(out)
@@ -240,7 +241,8 @@ impl Counts {
         let mut out = HourCounts::default();
         let frame = per_hour(&self.validator, hotkey, col(VALIDATOR).sum(), lit(false))?;
         for (hour, value, _) in frame {
-            *out.validator.entry(hour).or_default() += value;
+            let slot = out.validator.entry(hour).or_default();
+            *slot = slot.saturating_add(value);
         }
         let frame = per_hour(
             &self.reported,
@@ -249,7 +251,8 @@ impl Counts {
             col(NEGATIVE).any(true),
         )?;
         for (hour, value, negative) in frame {
-            *out.reported.entry(hour).or_default() += value;
+            let slot = out.reported.entry(hour).or_default();
+            *slot = slot.saturating_add(value);
             if negative {
                 out.negative.push(hour);
             }

@@ -80,6 +80,16 @@ pub enum PromCompareError {
         #[source]
         source: reqwest::Error,
     },
+    /// Prometheus answered with a redirect off the configured origin
+    /// (another host, port or scheme): not followed, since the answer
+    /// would not be this Prometheus's.
+    #[error("Prometheus at {url} redirected off its origin: {message}")]
+    Redirected {
+        /// The query URL.
+        url: String,
+        /// Where to, and why it was not followed.
+        message: String,
+    },
     /// Prometheus answered, with an error.
     #[error("Prometheus at {url} refused the query (HTTP {status}): {message}")]
     Refused {

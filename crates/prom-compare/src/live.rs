@@ -8,6 +8,7 @@
 //! Increases are summed the way Prometheus does across a reset (the value
 //! after a drop counts from zero).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -29,6 +30,10 @@ pub const STEP_SECONDS: i64 = 60;
 const HOURS_PER_QUERY: i64 = 24;
 /// Cap on one answer's body.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
+/// What is kept of an error answer.
+const ERROR_ANSWER_BYTES: usize = 64 << 10;
+/// Redirects followed within the configured origin.
+const MAX_REDIRECTS: usize = 5;
 
 /// What live mode needs besides the store.
 #[derive(Debug, Clone)]
@@ -141,8 +146,9 @@ pub async fn compare_live(
             }
         })
         .collect();
+    // Saturating: a lying counter must not wrap a total into agreement.
     let total = |f: fn(&HourLine) -> Option<u64>| -> Option<u64> {
-        hours.iter().filter_map(f).reduce(|a, b| a + b)
+        hours.iter().filter_map(f).reduce(u64::saturating_add)
     };
     let agreement = rules::agreement(
         total(|h| h.validator_count),
@@ -228,7 +234,47 @@ struct RawSeries {
     #[serde(default)]
     metric: BTreeMap<String, String>,
     #[serde(default)]
-    values: Vec<(f64, String)>,
+    values: Vec<Sample>,
+}
+
+/// One `[unix seconds, "value"]` pair, read straight into numbers: an
+/// answer holds millions of them, and a `String` each cost ten times the
+/// answer's size. An unreadable value is NaN, skipped like any other.
+struct Sample(f64, f64);
+
+impl<'de> Deserialize<'de> for Sample {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (t, Value(v)) = <(f64, Value)>::deserialize(deserializer)?;
+        Ok(Sample(t, v))
+    }
+}
+
+/// A sample's value: Prometheus writes numbers as strings.
+struct Value(f64);
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sample value as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value(v.parse().unwrap_or(f64::NAN)))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// Why an answer's body stopped streaming into the parser.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the answer exceeds its cap")]
+    TooLarge,
+    #[error("reading the answer failed: {0}")]
+    Transport(String),
 }
 
 impl Prometheus {
@@ -246,8 +292,22 @@ impl Prometheus {
                 url: base.to_string(),
                 source,
             })?;
+        // Redirects are followed only within the configured origin: an
+        // answer from elsewhere is not this Prometheus's.
+        let origin = url.origin();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if attempt.url().origin() != origin {
+                let to = attempt.url().to_string();
+                attempt.error(format!("to {to}, off the configured origin"))
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            .redirect(redirects)
             .user_agent(concat!("chutes-audit/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| PromCompareError::Http {
@@ -259,34 +319,65 @@ impl Prometheus {
 
     /// Every series over `[start, end]`, a day per request, samples merged.
     async fn range(&self, start: i64, end: i64) -> Result<Vec<Series>, PromCompareError> {
-        let mut merged: BTreeMap<BTreeMap<String, String>, BTreeMap<i64, f64>> = BTreeMap::new();
+        let mut merged: BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>> = BTreeMap::new();
         let mut from = start;
         while from < end {
             let until = (from + HOURS_PER_QUERY * 3600).min(end);
             for raw in self.query(from, until).await? {
-                let samples = merged.entry(raw.metric).or_default();
-                for (t, v) in raw.values {
-                    if let (true, Ok(v)) = (t.is_finite(), v.parse::<f64>()) {
-                        samples.insert(t.round() as i64, v);
+                // Collected in place (same layout): no second copy of an
+                // answer's samples.
+                let samples: Vec<(i64, f64)> = raw
+                    .values
+                    .into_iter()
+                    .filter(|s| s.0.is_finite())
+                    .map(|Sample(t, v)| (t.round() as i64, v))
+                    .collect();
+                match merged.entry(raw.metric) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(samples);
                     }
+                    Entry::Occupied(mut slot) => slot.get_mut().extend(samples),
                 }
             }
             from = until;
         }
         Ok(merged
             .into_iter()
-            .map(|(labels, samples)| Series {
-                labels,
-                samples: samples.into_iter().collect(),
+            .map(|(labels, mut samples)| {
+                // In time order, one sample per time, the last answer's
+                // value kept (consecutive days share their boundary).
+                samples.sort_by_key(|s| s.0);
+                samples.dedup_by(|later, kept| {
+                    let same = later.0 == kept.0;
+                    if same {
+                        kept.1 = later.1;
+                    }
+                    same
+                });
+                Series { labels, samples }
             })
             .collect())
     }
 
     async fn query(&self, start: i64, end: i64) -> Result<Vec<RawSeries>, PromCompareError> {
         let url = self.url.to_string();
-        let http = |source| PromCompareError::Http {
-            url: url.clone(),
-            source,
+        let http = |source: reqwest::Error| {
+            if source.is_redirect() {
+                // The policy's reason is the innermost cause.
+                let mut cause: &dyn std::error::Error = &source;
+                while let Some(inner) = cause.source() {
+                    cause = inner;
+                }
+                PromCompareError::Redirected {
+                    url: url.clone(),
+                    message: cause.to_string(),
+                }
+            } else {
+                PromCompareError::Http {
+                    url: url.clone(),
+                    source,
+                }
+            }
         };
         let mut response = self
             .http
@@ -301,32 +392,77 @@ impl Prometheus {
             .await
             .map_err(http)?;
         let status = response.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(http)? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_ANSWER_BYTES {
-                return Err(PromCompareError::TooLarge {
-                    url,
-                    limit: MAX_ANSWER_BYTES,
-                });
+        if !status.is_success() {
+            // An error answer is small; only its start is kept.
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(http)? {
+                body.extend_from_slice(&chunk);
+                if body.len() > ERROR_ANSWER_BYTES {
+                    break;
+                }
             }
+            let message = match serde_json::from_slice::<Answer>(&body) {
+                Ok(a) => a.error.unwrap_or(a.status),
+                Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            };
+            return Err(PromCompareError::Refused {
+                url,
+                status: status.as_u16(),
+                message,
+            });
         }
-        let answer: Result<Answer, _> = serde_json::from_slice(&body);
+        let answer = parse_streamed(response).await?;
         match answer {
-            Ok(a) if status.is_success() && a.status == "success" => {
-                Ok(a.data.map(|d| d.result).unwrap_or_default())
-            }
+            Ok(a) if a.status == "success" => Ok(a.data.map(|d| d.result).unwrap_or_default()),
             Ok(a) => Err(PromCompareError::Refused {
                 url,
                 status: status.as_u16(),
                 message: a.error.unwrap_or(a.status),
             }),
-            Err(_) if !status.is_success() => Err(PromCompareError::Refused {
-                url,
-                status: status.as_u16(),
-                message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-            }),
+            Err(e) if e.is_io() => {
+                let e = std::io::Error::from(e);
+                match e.downcast::<BodyError>() {
+                    Ok(BodyError::TooLarge) => Err(PromCompareError::TooLarge {
+                        url,
+                        limit: MAX_ANSWER_BYTES,
+                    }),
+                    Ok(BodyError::Transport(message)) => Err(PromCompareError::Refused {
+                        url,
+                        status: status.as_u16(),
+                        message,
+                    }),
+                    Err(e) => Err(PromCompareError::Answer {
+                        url,
+                        source: serde_json::Error::io(e),
+                    }),
+                }
+            }
             Err(source) => Err(PromCompareError::Answer { url, source }),
         }
     }
+}
+
+/// Parses an answer as its body arrives, on a blocking thread: memory is
+/// the parsed samples, never the body, which is refused past
+/// [`MAX_ANSWER_BYTES`].
+async fn parse_streamed(
+    response: reqwest::Response,
+) -> Result<Result<Answer, serde_json::Error>, PromCompareError> {
+    use futures::StreamExt;
+    let mut seen = 0usize;
+    let body = response.bytes_stream().map(move |chunk| {
+        let chunk =
+            chunk.map_err(|e| std::io::Error::other(BodyError::Transport(e.to_string())))?;
+        seen += chunk.len();
+        if seen > MAX_ANSWER_BYTES {
+            return Err(std::io::Error::other(BodyError::TooLarge));
+        }
+        Ok(chunk)
+    });
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+    let parsed = tokio::task::spawn_blocking(move || {
+        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, reader))
+    })
+    .await?;
+    Ok(parsed)
 }

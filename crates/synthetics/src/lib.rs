@@ -36,7 +36,10 @@ use serde::Serialize;
 
 pub use capture::{Capture, Output};
 pub use prompts::{PromptSet, PromptSource, Turn};
-pub use run::{Observer, Outcome, Round, Summary, Synthesizer, TaskChoice, TaskSummary};
+pub use run::{
+    Observer, Outcome, Round, Summary, Synthesizer, TaskChoice, TaskSummary, MAX_EVENTS,
+    MAX_TRACE_EVENTS,
+};
 pub use verify::{verify, Finding, Verification};
 
 /// The kinds of synthetic request, as the spec's table lists them.

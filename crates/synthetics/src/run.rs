@@ -18,6 +18,15 @@ use crate::capture::Capture;
 use crate::prompts::PromptSet;
 use crate::{payload, select, Output, SynthError, TaskType};
 
+/// The most trace events one request may send: the router tries at most
+/// five targets, a few events each. A stream past it is a lying router;
+/// reading on would record attempts without end.
+pub const MAX_TRACE_EVENTS: usize = 64;
+
+/// The most events of any kind one request may send: an LLM answer
+/// streams one per token, and requests here ask for at most 200.
+pub const MAX_EVENTS: usize = 16_384;
+
 /// Watches a round as it happens (logging, rendering).
 pub trait Observer {
     /// A trace event of a `task` request.
@@ -252,9 +261,18 @@ impl<'a, R: Rng> Synthesizer<'a, R> {
         };
         let mut capture = Capture::new(task, &chute_id, response.parent_invocation_id.clone(), now);
         let mut cut = None;
+        let (mut events, mut traces) = (0usize, 0usize);
         while let Some(event) = response.events.next().await {
             match event {
                 Ok(event) => {
+                    events += 1;
+                    traces += usize::from(matches!(event, Event::Trace(_)));
+                    if traces > MAX_TRACE_EVENTS || events > MAX_EVENTS {
+                        cut = Some(format!(
+                            "the stream sent more than {MAX_TRACE_EVENTS} trace events or {MAX_EVENTS} events; read no further"
+                        ));
+                        break;
+                    }
                     if let Event::Trace(trace) = &event {
                         observer.trace(task, trace);
                     }
@@ -269,8 +287,9 @@ impl<'a, R: Rng> Synthesizer<'a, R> {
             }
         }
         let captured = capture.finish();
-        // Every attempt seen is recorded, even from a stream cut short:
-        // the router made it, so the export must hold it.
+        // Every attempt seen is recorded, even from a stream cut short
+        // (at most MAX_TRACE_EVENTS of them): the router made it, so the
+        // export must hold it.
         self.store
             .catalog()
             .record_synthetics(&captured.attempts)

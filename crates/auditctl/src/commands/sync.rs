@@ -33,6 +33,8 @@ pub struct SyncReport {
 pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let options = options(&config, args);
+    // Pruning by a future time would empty the lake.
+    audit_model::time::check_not_future(options.at, chrono::Utc::now().naive_utc())?;
     let store = Arc::new(
         Store::open_for_writing(
             &config.data_dir,
@@ -106,6 +108,7 @@ pub fn chutes_client(config: &Config) -> Result<ChutesClient> {
     });
     client.timeout = Duration::from_secs(config.endpoints.timeout_seconds);
     client.max_body_bytes = config.endpoints.max_body_bytes;
+    client.max_report_bytes = config.endpoints.max_report_bytes;
     client.api_key = config.api_key.as_ref().map(|k| k.expose().to_string());
     Ok(ChutesClient::new(client)?)
 }

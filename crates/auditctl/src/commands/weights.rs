@@ -45,6 +45,10 @@ pub struct Evidence {
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
+    if weights_send::mode(&config, args.dry_run) == weights::Mode::Send {
+        // Weights scored on hours that have not happened must not be sent.
+        audit_model::time::check_not_future(at, chrono::Utc::now().naive_utc())?;
+    }
     // A run records its result in the catalog: a writer.
     let store = Store::open_for_writing(
         &config.data_dir,
