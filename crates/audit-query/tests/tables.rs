@@ -181,7 +181,7 @@ async fn repeated_rows_collapse_and_the_window_and_validators_scope() {
     .unwrap();
     assert_eq!(
         csv(&nodes),
-        "hotkey,node_id,incentive,netuid\n5MinerA,3,1.0,64\n"
+        "hotkey,node_id,incentive,netuid\n5MinerA,3,1,64\n"
     );
     let entries = query(
         store,

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use polars::prelude::{ParquetReader, SerReader};
+
 const AT: &str = "2025-02-10T12:00:00Z";
 const LEGACY_PUBLIC_CHUTE: &str = "561e4875-254d-588f-a36f-57c9cdef8961";
 
@@ -71,7 +73,7 @@ fn upstream_compute_units_sql() -> String {
                THEN i.metric_steps * i.metric_masps
              WHEN i.metric_it > 0 AND i.metric_ot > 0 AND i.metric_maspt IS NOT NULL
                THEN (i.metric_it + i.metric_ot) * i.metric_maspt
-             ELSE EXTRACT(EPOCH FROM i.completed_at) - EXTRACT(EPOCH FROM i.started_at)
+             ELSE CAST(i.completed_at - i.started_at AS DOUBLE) / 1000000
            END) AS compute_units
          FROM invocations i
          JOIN metagraph_nodes mn ON i.miner_hotkey = mn.hotkey
@@ -84,8 +86,10 @@ fn upstream_compute_units_sql() -> String {
     )
 }
 
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+/// Equal up to the order of a float sum, on the scale of `whole` (the
+/// figure a difference was taken from).
+fn close(a: f64, b: f64, whole: f64) -> bool {
+    (a - b).abs() <= 1e-12 * whole.abs().max(1.0)
 }
 
 #[test]
@@ -124,7 +128,7 @@ fn upstream_compute_units_sql_equals_weights_explain(home: &Path) {
     for row in rows {
         let hotkey = row["hotkey"].as_str().unwrap();
         let from_sql = row["compute_units"].as_f64().unwrap();
-        let Some(miner) = scored.iter().find(|m| m["features"]["hotkey"] == hotkey) else {
+        let Some(miner) = scored.iter().find(|m| m["hotkey"] == hotkey) else {
             // Off the scores only when none of its work counts.
             assert_eq!(from_sql, 0.0, "{hotkey}");
             continue;
@@ -136,20 +140,19 @@ fn upstream_compute_units_sql_equals_weights_explain(home: &Path) {
             &["--json", "weights", "--at", AT, "--explain", hotkey],
         )))
         .unwrap();
-        assert_eq!(explained["features"], miner["features"], "{hotkey}");
-        let features = &explained["features"];
+        assert_eq!(&explained, *miner, "{hotkey}");
+        let features = &explained;
         let private = features["private_compute_units"].as_f64().unwrap();
         private_seen |= private > 0.0;
-        let invocations_only = features["compute_units"].as_f64().unwrap() - private;
+        let whole = features["compute_units"].as_f64().unwrap();
+        let invocations_only = whole - private;
         assert!(
-            close(from_sql, invocations_only),
+            close(from_sql, invocations_only, whole),
             "{hotkey}: query {from_sql} vs weights --explain {invocations_only}"
         );
     }
-    assert!(
-        private_seen || rows.len() >= 3,
-        "the world should exercise the figures"
-    );
+    // The subtraction above is exercised: the devnet has private instances.
+    assert!(private_seen, "no miner with private instances in the world");
 }
 
 fn the_window_follows_at_and_every_format_carries_the_same_rows(home: &Path) {
@@ -231,8 +234,9 @@ fn the_window_follows_at_and_every_format_carries_the_same_rows(home: &Path) {
         table.contains(&format!("{} rows", csv_rows.len())),
         "{table}"
     );
-    let frame = polars::prelude::ParquetReader::new(std::fs::File::open(&parquet_path).unwrap());
-    let frame = polars::prelude::SerReader::finish(frame).unwrap();
+    let frame = ParquetReader::new(std::fs::File::open(&parquet_path).unwrap())
+        .finish()
+        .unwrap();
     assert_eq!(frame.height(), csv_rows.len());
     for (i, (c, j)) in csv_rows.iter().zip(json_rows).enumerate() {
         assert_eq!(c[0], j["miner_hotkey"].as_str().unwrap());
