@@ -48,6 +48,22 @@ pub enum StoreError {
         #[source]
         source: diesel::ConnectionError,
     },
+    /// The URL's `sslmode`/`sslrootcert` cannot be honoured as written.
+    #[error("the TLS settings of the catalog URL {url} are unusable: {message}")]
+    TlsSettings {
+        /// The URL, masked.
+        url: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+    /// No pooled catalog connection could be had.
+    #[error("no catalog connection to {url}: {message}")]
+    Pool {
+        /// The URL, masked.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// The schema could not be brought up to date.
     #[error("applying the catalog migrations to {url} failed: {message}")]
     Migrate {

@@ -98,6 +98,11 @@ pub enum Command {
     /// the scores against the chain, coverage, agreement, synthetics and
     /// weights sent (--json prints its data).
     Report(ReportArgs),
+    /// Run one read-only SQL query over the lake and the catalog, under
+    /// upstream's table names (invocations, reports, jobs, instance_audits,
+    /// miner_metrics, metagraph_nodes, gpu_counts, synthetics,
+    /// audit_entries), scoped to the week before --at. See docs/query.md.
+    Query(QueryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +292,37 @@ pub struct WeightsArgs {
     pub explain: Option<String>,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The query: one SELECT (or WITH … SELECT).
+    #[arg(value_name = "SQL")]
+    pub sql: String,
+    /// Output: a table for people, or csv, json or parquet (--json is
+    /// json).
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    pub format: QueryFormat,
+    /// The window's end (ISO-8601 UTC), as `weights --at`; default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
+    /// The window's length before --at (e.g. 7d, 36h); default
+    /// scoring.window_days.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<std::time::Duration>,
+    /// Write the result to this file instead of stdout (parquet needs one
+    /// unless stdout is redirected).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `query --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
 }
 
 #[derive(Debug, Args)]

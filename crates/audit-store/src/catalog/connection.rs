@@ -7,9 +7,10 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::postgres::{pool_error, PgPool, PgPooled, PgTarget};
 use crate::StoreError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -17,12 +18,38 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
-/// The live connection, one variant per backend. A store holds one, so
-/// the variants' size difference costs nothing worth a box.
+/// A store's connections: SQLite's one file connection behind a mutex
+/// (its writers are serialised by the file anyway), or a PostgreSQL pool,
+/// so readers (the report page, metrics, status) do not queue behind a
+/// long write.
+pub(crate) enum Connections {
+    Sqlite(tokio::sync::Mutex<SqliteConn>),
+    Postgres(PgPool),
+}
+
+/// One connection held for one catalog call, one variant per backend.
+/// It lives on one call's stack, so the pooled variant's size costs
+/// nothing worth a box.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum CatalogConn {
-    Sqlite(SqliteConn),
-    Postgres(AsyncPgConnection),
+pub(crate) enum CatalogConn<'a> {
+    Sqlite(tokio::sync::MutexGuard<'a, SqliteConn>),
+    Postgres(PgPooled),
+}
+
+impl Connections {
+    /// A connection for one call: SQLite's, once free; a pooled PostgreSQL
+    /// one, waiting a bounded time when all are busy. `url` (masked) names
+    /// the catalog in errors.
+    pub(crate) async fn get(&self, url: &str) -> Result<CatalogConn<'_>, StoreError> {
+        match self {
+            Connections::Sqlite(conn) => Ok(CatalogConn::Sqlite(conn.lock().await)),
+            Connections::Postgres(pool) => pool
+                .get()
+                .await
+                .map(CatalogConn::Postgres)
+                .map_err(|e| pool_error(url, e)),
+        }
+    }
 }
 
 /// Which database engine a [`crate::Store`] runs on.
@@ -49,8 +76,14 @@ impl std::fmt::Display for Backend {
 macro_rules! with_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            $crate::catalog::connection::CatalogConn::Sqlite($c) => $body,
-            $crate::catalog::connection::CatalogConn::Postgres($c) => $body,
+            $crate::catalog::connection::CatalogConn::Sqlite(held) => {
+                let $c: &mut $crate::catalog::connection::SqliteConn = &mut **held;
+                $body
+            }
+            $crate::catalog::connection::CatalogConn::Postgres(held) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut **held;
+                $body
+            }
         }
     };
 }
@@ -97,49 +130,58 @@ pub fn redact(url: &str) -> String {
     audit_model::mask_secrets(url)
 }
 
-pub(crate) async fn open(url: &CatalogUrl) -> Result<CatalogConn, StoreError> {
+pub(crate) async fn open(url: &CatalogUrl) -> Result<Connections, StoreError> {
     match url {
         CatalogUrl::Sqlite(path) => {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || open_sqlite(&path))
+            let conn = tokio::task::spawn_blocking(move || open_sqlite(&path))
                 .await
                 .map_err(|e| StoreError::Migrate {
                     url: "sqlite".into(),
                     message: e.to_string(),
-                })?
+                })??;
+            Ok(Connections::Sqlite(tokio::sync::Mutex::new(conn)))
         }
         CatalogUrl::Postgres(raw) => {
-            let conn =
-                AsyncPgConnection::establish(raw)
-                    .await
-                    .map_err(|source| StoreError::Connect {
-                        url: redact(raw),
-                        source,
-                    })?;
-            let redacted = redact(raw);
-            // Migrations are synchronous in diesel; run them off the async
-            // workers through the wrapper that blocks on our runtime.
-            tokio::task::spawn_blocking(move || {
-                let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
-                    AsyncConnectionWrapper::from(conn);
-                wrapper
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map_err(|e| StoreError::Migrate {
-                        url: redacted.clone(),
-                        message: e.to_string(),
-                    })?;
-                Ok(CatalogConn::Postgres(wrapper.into_inner()))
-            })
-            .await
-            .map_err(|e| StoreError::Migrate {
-                url: redact(raw),
-                message: e.to_string(),
-            })?
+            let target = PgTarget::parse(raw)?;
+            // One connection first: a wrong URL or certificate fails the
+            // open, and the migrations run before any pooled query.
+            let conn = target
+                .connect()
+                .await
+                .map_err(|source| StoreError::Connect {
+                    url: redact(raw),
+                    source,
+                })?;
+            migrate_postgres(conn, redact(raw)).await?;
+            Ok(Connections::Postgres(target.pool()?))
         }
     }
 }
 
-fn open_sqlite(path: &str) -> Result<CatalogConn, StoreError> {
+async fn migrate_postgres(conn: AsyncPgConnection, redacted: String) -> Result<(), StoreError> {
+    let url = redacted.clone();
+    // Migrations are synchronous in diesel; run them off the async workers
+    // through the wrapper that blocks on our runtime.
+    tokio::task::spawn_blocking(move || {
+        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
+            AsyncConnectionWrapper::from(conn);
+        wrapper
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| StoreError::Migrate {
+                url: redacted,
+                message: e.to_string(),
+            })
+    })
+    .await
+    .map_err(|e| StoreError::Migrate {
+        url,
+        message: e.to_string(),
+    })?
+}
+
+fn open_sqlite(path: &str) -> Result<SqliteConn, StoreError> {
     if path != ":memory:" {
         if let Some(parent) = std::path::Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
@@ -169,7 +211,7 @@ fn open_sqlite(path: &str) -> Result<CatalogConn, StoreError> {
             url: format!("sqlite://{path}"),
             message: e.to_string(),
         })?;
-    Ok(CatalogConn::Sqlite(SyncConnectionWrapper::new(conn)))
+    Ok(SyncConnectionWrapper::new(conn))
 }
 
 #[cfg(test)]

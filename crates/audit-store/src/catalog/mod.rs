@@ -8,6 +8,7 @@
 
 pub(crate) mod connection;
 mod model;
+mod postgres;
 mod rows;
 
 use chrono::NaiveDateTime;
@@ -21,14 +22,18 @@ pub use model::*;
 
 use crate::schema::*;
 use crate::StoreError;
-use connection::{with_conn, CatalogConn, CatalogUrl};
+use connection::{with_conn, CatalogConn, CatalogUrl, Connections};
 use rows::*;
 
-/// A handle on the catalog database. Cheap to share behind an `Arc`; calls
-/// are serialised on one connection, which is plenty for catalog traffic
-/// (the heavy facts live in the lake).
+/// A handle on the catalog database. Cheap to share behind an `Arc`. On
+/// PostgreSQL each call borrows a connection from a small pool, so readers
+/// go on beside a long write; on SQLite calls are serialised on the one
+/// connection (the heavy facts live in the lake).
 pub struct Catalog {
-    conn: Mutex<CatalogConn>,
+    conns: Connections,
+    /// The PostgreSQL session holding the writer's advisory lock, kept out
+    /// of the pool for the catalog's life: the lock belongs to the session.
+    writer: Mutex<Option<diesel_async::AsyncPgConnection>>,
     backend: Backend,
     url: String,
 }
@@ -55,12 +60,18 @@ impl Catalog {
     /// migrations. `url` is `sqlite://PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let parsed = CatalogUrl::parse(url)?;
-        let conn = connection::open(&parsed).await?;
+        let conns = connection::open(&parsed).await?;
         Ok(Catalog {
-            conn: Mutex::new(conn),
+            conns,
+            writer: Mutex::new(None),
             backend: parsed.backend(),
             url: redact(url),
         })
+    }
+
+    /// A connection for one call (see [`Connections::get`]).
+    async fn conn(&self) -> Result<CatalogConn<'_>, StoreError> {
+        self.conns.get(&self.url).await
     }
 
     /// The engine behind this catalog.
@@ -96,10 +107,18 @@ impl Catalog {
             #[diesel(sql_type = Text)]
             name: String,
         }
-        let mut guard = self.conn.lock().await;
-        let CatalogConn::Postgres(c) = &mut *guard else {
+        let Connections::Postgres(_) = &self.conns else {
             return Ok(Ok(()));
         };
+        let mut writer = self.writer.lock().await;
+        if writer.is_some() {
+            return Ok(Ok(()));
+        }
+        let CatalogConn::Postgres(pooled) = self.conn().await? else {
+            return Ok(Ok(()));
+        };
+        let mut session = postgres::PgPooled::take(pooled);
+        let c = &mut session;
         let key = crate::lock::CATALOG_LOCK_KEY;
         let sql = if wait {
             "SELECT pg_advisory_lock($1) IS NOT NULL AS taken"
@@ -135,6 +154,7 @@ impl Catalog {
             .execute(c)
             .await
             .map_err(query_err("name the catalog's writer session"))?;
+        *writer = Some(session);
         Ok(Ok(()))
     }
 
@@ -150,13 +170,13 @@ impl Catalog {
         if entries.is_empty() {
             return Ok(0);
         }
-        let mut guard = self.conn.lock().await;
+        let mut guard = self.conn().await?;
         // A listing holds the whole window (ten thousand entries a week), of
         // which an hour adds a few dozen: only those are inserted. Row by
         // row in one transaction: diesel-async cannot batch-insert on
         // SQLite, and one text for both backends matters more here than
         // round trips.
-        with_conn!(&mut *guard, |c| {
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let mut known = std::collections::HashSet::new();
                 let ids: Vec<&str> = entries.iter().map(|e| e.entry_id.as_str()).collect();
@@ -192,8 +212,8 @@ impl Catalog {
 
     /// One entry by id.
     pub async fn entry(&self, entry_id: &str) -> Result<Option<EntryRecord>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let row: Option<EntryRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let row: Option<EntryRow> = with_conn!(&mut guard, |c| {
             audit_entries::table
                 .find(entry_id)
                 .select(EntryRow::as_select())
@@ -212,8 +232,8 @@ impl Catalog {
         since: NaiveDateTime,
     ) -> Result<Vec<EntryRecord>, StoreError> {
         let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-        let mut guard = self.conn.lock().await;
-        let rows: Vec<EntryRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let rows: Vec<EntryRow> = with_conn!(&mut guard, |c| {
             audit_entries::table
                 .filter(audit_entries::state.eq_any(&states))
                 .filter(audit_entries::created_at.ge(since))
@@ -232,8 +252,8 @@ impl Catalog {
     /// Ids of the loaded entries created at or after `since`: the one
     /// column a sync needs four times a run, without reading whole rows.
     pub async fn loaded_entry_ids(&self, since: NaiveDateTime) -> Result<Vec<String>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             audit_entries::table
                 .filter(audit_entries::state.eq(EntryState::Loaded.as_str()))
                 .filter(audit_entries::created_at.ge(since))
@@ -251,8 +271,8 @@ impl Catalog {
         from: NaiveDateTime,
         until: NaiveDateTime,
     ) -> Result<Vec<EntryRecord>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let rows: Vec<EntryRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let rows: Vec<EntryRow> = with_conn!(&mut guard, |c| {
             audit_entries::table
                 .filter(audit_entries::state.eq(EntryState::Loaded.as_str()))
                 .filter(audit_entries::source.eq(source.as_str()))
@@ -284,8 +304,8 @@ impl Catalog {
         } else {
             EntryState::Verified
         };
-        let mut guard = self.conn.lock().await;
-        let n = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let n = with_conn!(&mut guard, |c| {
             diesel::update(audit_entries::table.find(entry_id))
                 .set((
                     audit_entries::state.eq(state.as_str()),
@@ -311,8 +331,8 @@ impl Catalog {
         report_sha256: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 diesel::delete(entry_exports::table.filter(entry_exports::entry_id.eq(entry_id)))
                     .execute(c)
@@ -356,8 +376,8 @@ impl Catalog {
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
         let ids: Vec<&str> = entries.iter().map(|(id, _)| *id).collect();
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 // Earlier export records go in one statement per chunk, not
                 // one per entry: on PostgreSQL each is a round trip.
@@ -412,8 +432,8 @@ impl Catalog {
         if entry_ids.is_empty() {
             return Ok(0);
         }
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let mut changed = 0;
                 for chunk in entry_ids.chunks(500) {
@@ -450,8 +470,8 @@ impl Catalog {
         entry_id: &str,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let mut guard = self.conn.lock().await;
-        let n = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let n = with_conn!(&mut guard, |c| {
             diesel::update(
                 audit_entries::table
                     .find(entry_id)
@@ -478,8 +498,8 @@ impl Catalog {
         from: NaiveDateTime,
         until: NaiveDateTime,
     ) -> Result<Vec<NaiveDateTime>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let covered: Vec<NaiveDateTime> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let covered: Vec<NaiveDateTime> = with_conn!(&mut guard, |c| {
             audit_entries::table
                 .filter(audit_entries::state.eq(EntryState::Loaded.as_str()))
                 .filter(audit_entries::unverifiable.eq(false))
@@ -496,8 +516,8 @@ impl Catalog {
 
     /// The exports recorded for a loaded entry.
     pub async fn exports(&self, entry_id: &str) -> Result<Vec<ExportRecord>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let rows: Vec<ExportRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let rows: Vec<ExportRow> = with_conn!(&mut guard, |c| {
             entry_exports::table
                 .filter(entry_exports::entry_id.eq(entry_id))
                 .order(entry_exports::kind.asc())
@@ -516,8 +536,8 @@ impl Catalog {
         &self,
         cutoff: NaiveDateTime,
     ) -> Result<Vec<String>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let ids: Vec<String> = audit_entries::table
                     .filter(audit_entries::created_at.lt(cutoff))
@@ -558,8 +578,8 @@ impl Catalog {
     /// (its error flag can arrive later in the trace).
     pub async fn record_synthetics(&self, synthetics: &[Synthetic]) -> Result<(), StoreError> {
         let rows: Vec<SyntheticRow> = synthetics.iter().map(SyntheticRow::from).collect();
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 for row in &rows {
                     diesel::insert_into(synthetics::table)
@@ -583,8 +603,8 @@ impl Catalog {
         from: NaiveDateTime,
         until: NaiveDateTime,
     ) -> Result<Vec<Synthetic>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let rows: Vec<SyntheticRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let rows: Vec<SyntheticRow> = with_conn!(&mut guard, |c| {
             synthetics::table
                 .filter(synthetics::created_at.ge(from))
                 .filter(synthetics::created_at.lt(until))
@@ -607,8 +627,8 @@ impl Catalog {
         check: SyntheticCheck,
         at: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let mut guard = self.conn.lock().await;
-        let n = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let n = with_conn!(&mut guard, |c| {
             diesel::update(synthetics::table.find(invocation_id))
                 .set((
                     synthetics::check_state.eq(check.as_str()),
@@ -626,8 +646,8 @@ impl Catalog {
     /// Stores a metagraph snapshot with all its neurons, atomically, and
     /// returns its id.
     pub async fn record_metagraph(&self, snapshot: &MetagraphSnapshot) -> Result<i64, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let id: i64 = diesel::insert_into(metagraph_snapshots::table)
                     .values((
@@ -663,8 +683,8 @@ impl Catalog {
         netuid: u16,
         at: NaiveDateTime,
     ) -> Result<Option<MetagraphSnapshot>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let head: Option<SnapshotRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let head: Option<SnapshotRow> = with_conn!(&mut guard, |c| {
             metagraph_snapshots::table
                 .filter(metagraph_snapshots::netuid.eq(i32::from(netuid)))
                 .filter(metagraph_snapshots::taken_at.le(at))
@@ -679,7 +699,7 @@ impl Catalog {
         })
         .map_err(query_err("find metagraph snapshot"))?;
         let Some(head) = head else { return Ok(None) };
-        let neurons: Vec<NeuronRow> = with_conn!(&mut *guard, |c| {
+        let neurons: Vec<NeuronRow> = with_conn!(&mut guard, |c| {
             metagraph_neurons::table
                 .filter(metagraph_neurons::snapshot_id.eq(head.snapshot_id))
                 .order(metagraph_neurons::uid.asc())
@@ -700,8 +720,8 @@ impl Catalog {
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
         let rows: Vec<GpuCountRow> = counts.iter().map(|g| GpuCountRow::new(g, now)).collect();
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 diesel::delete(gpu_counts::table)
                     .execute(c)
@@ -722,8 +742,8 @@ impl Catalog {
 
     /// Every chute's GPU count, by chute id.
     pub async fn gpu_counts(&self) -> Result<Vec<GpuCount>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let rows: Vec<GpuCountRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let rows: Vec<GpuCountRow> = with_conn!(&mut guard, |c| {
             gpu_counts::table
                 .order(gpu_counts::chute_id.asc())
                 .select(GpuCountRow::as_select())
@@ -738,8 +758,8 @@ impl Catalog {
 
     /// Stores a weights run with every miner line, atomically; returns its id.
     pub async fn record_weights_run(&self, run: &WeightsRun) -> Result<i64, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let id: i64 = diesel::insert_into(weights_runs::table)
                     .values(NewWeightsRunRow::new(run))
@@ -771,8 +791,8 @@ impl Catalog {
         run_id: i64,
         submission: &WeightsSubmission,
     ) -> Result<(), StoreError> {
-        let mut guard = self.conn.lock().await;
-        let n = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let n = with_conn!(&mut guard, |c| {
             diesel::update(weights_runs::table.find(run_id))
                 .set((
                     weights_runs::sent.eq(true),
@@ -793,8 +813,8 @@ impl Catalog {
         &self,
         submission: &WeightsSubmissionRecord,
     ) -> Result<i64, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let id: i64 = diesel::insert_into(weights_submissions::table)
                     .values(NewSubmissionRow::new(submission))
@@ -837,8 +857,8 @@ impl Catalog {
         &self,
         run_ids: &[i64],
     ) -> Result<Vec<WeightsSubmissionRecord>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let heads: Vec<SubmissionRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let heads: Vec<SubmissionRow> = with_conn!(&mut guard, |c| {
             weights_submissions::table
                 .filter(weights_submissions::run_id.eq_any(run_ids))
                 .order((
@@ -851,7 +871,7 @@ impl Catalog {
         })
         .map_err(query_err("read weights submissions"))?;
         let ids: Vec<i64> = heads.iter().map(|h| h.submission_id).collect();
-        let weights: Vec<SubmissionWeightRow> = with_conn!(&mut *guard, |c| {
+        let weights: Vec<SubmissionWeightRow> = with_conn!(&mut guard, |c| {
             weights_submission_weights::table
                 .filter(weights_submission_weights::submission_id.eq_any(&ids))
                 .order((
@@ -890,8 +910,8 @@ impl Catalog {
         &self,
         outcome: Option<SubmissionOutcome>,
     ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let head: Option<SubmissionRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let head: Option<SubmissionRow> = with_conn!(&mut guard, |c| {
             let mut query = weights_submissions::table
                 .order((
                     weights_submissions::attempted_at.desc(),
@@ -906,7 +926,7 @@ impl Catalog {
         })
         .map_err(query_err("read weights submission"))?;
         let Some(head) = head else { return Ok(None) };
-        let weights: Vec<SubmissionWeightRow> = with_conn!(&mut *guard, |c| {
+        let weights: Vec<SubmissionWeightRow> = with_conn!(&mut guard, |c| {
             weights_submission_weights::table
                 .filter(weights_submission_weights::submission_id.eq(head.submission_id))
                 .order(weights_submission_weights::uid.asc())
@@ -926,8 +946,8 @@ impl Catalog {
         outcome: SubmissionOutcome,
         checked_at: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let mut guard = self.conn.lock().await;
-        let n = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let n = with_conn!(&mut guard, |c| {
             diesel::update(weights_submissions::table.find(submission_id))
                 .set((
                     weights_submissions::outcome.eq(outcome.as_str()),
@@ -942,8 +962,8 @@ impl Catalog {
 
     /// One weights run with its miners (ordered by score, then hotkey).
     pub async fn weights_run(&self, run_id: i64) -> Result<Option<WeightsRun>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let head: Option<WeightsRunRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let head: Option<WeightsRunRow> = with_conn!(&mut guard, |c| {
             weights_runs::table
                 .find(run_id)
                 .select(WeightsRunRow::as_select())
@@ -953,7 +973,7 @@ impl Catalog {
         })
         .map_err(query_err("read weights run"))?;
         let Some(head) = head else { return Ok(None) };
-        let miners: Vec<MinerScoreRow> = with_conn!(&mut *guard, |c| {
+        let miners: Vec<MinerScoreRow> = with_conn!(&mut guard, |c| {
             weights_run_miners::table
                 .filter(weights_run_miners::run_id.eq(run_id))
                 .order((
@@ -970,8 +990,8 @@ impl Catalog {
 
     /// The ids of the newest weights runs, newest first.
     pub async fn latest_weights_run_ids(&self, limit: i64) -> Result<Vec<i64>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             weights_runs::table
                 .order((weights_runs::created_at.desc(), weights_runs::run_id.desc()))
                 .limit(limit)
@@ -992,8 +1012,8 @@ impl Catalog {
         from: NaiveDateTime,
         until: NaiveDateTime,
     ) -> Result<Vec<WeightsRun>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let heads: Vec<WeightsRunRow> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let heads: Vec<WeightsRunRow> = with_conn!(&mut guard, |c| {
             weights_runs::table
                 .filter(weights_runs::evaluated_at.gt(from))
                 .filter(weights_runs::evaluated_at.le(until))
@@ -1011,8 +1031,8 @@ impl Catalog {
     /// Stores a compare-prom run with its per-miner results and their
     /// missing hours, atomically; returns its id.
     pub async fn record_agreement_run(&self, run: &AgreementRun) -> Result<i64, StoreError> {
-        let mut guard = self.conn.lock().await;
-        with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let id: i64 = diesel::insert_into(agreement_runs::table)
                     .values((
@@ -1046,8 +1066,8 @@ impl Catalog {
 
     /// The newest compare-prom run, with its results by hotkey.
     pub async fn latest_agreement_run(&self) -> Result<Option<AgreementRun>, StoreError> {
-        let mut guard = self.conn.lock().await;
-        let head: Option<(i64, NaiveDateTime, NaiveDateTime, f64)> = with_conn!(&mut *guard, |c| {
+        let mut guard = self.conn().await?;
+        let head: Option<(i64, NaiveDateTime, NaiveDateTime, f64)> = with_conn!(&mut guard, |c| {
             agreement_runs::table
                 .order((
                     agreement_runs::created_at.desc(),
@@ -1067,7 +1087,7 @@ impl Catalog {
         let Some((run_id, evaluated_at, created_at, threshold)) = head else {
             return Ok(None);
         };
-        let rows: Vec<AgreementRow> = with_conn!(&mut *guard, |c| {
+        let rows: Vec<AgreementRow> = with_conn!(&mut guard, |c| {
             agreement_results::table
                 .filter(agreement_results::run_id.eq(run_id))
                 .order(agreement_results::hotkey.asc())
@@ -1076,7 +1096,7 @@ impl Catalog {
                 .await
         })
         .map_err(query_err("read agreement results"))?;
-        let hours: Vec<MissingHourRow> = with_conn!(&mut *guard, |c| {
+        let hours: Vec<MissingHourRow> = with_conn!(&mut guard, |c| {
             agreement_missing_hours::table
                 .filter(agreement_missing_hours::run_id.eq(run_id))
                 .order((
@@ -1109,8 +1129,8 @@ impl Catalog {
     /// Counts and time ranges of everything the catalog holds.
     pub async fn summary(&self) -> Result<CatalogSummary, StoreError> {
         use diesel::dsl::{count_star, max, min};
-        let mut guard = self.conn.lock().await;
-        let c = &mut *guard;
+        let mut guard = self.conn().await?;
+        let c = &mut guard;
         let grouped: Vec<(String, String, i64)> = with_conn!(&mut *c, |c| {
             audit_entries::table
                 .group_by((audit_entries::source, audit_entries::state))

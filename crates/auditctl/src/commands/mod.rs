@@ -4,6 +4,7 @@ mod compare_prom;
 mod config;
 mod demo;
 mod devnet;
+mod query;
 mod report;
 mod run;
 mod status;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Run(args) => run::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Report(args) => report::run(&cli.global, args).await,
+        Command::Query(args) => query::run(&cli.global, args).await,
         Command::Synth(args) => synth::run(&cli.global, args).await,
         Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
     }
