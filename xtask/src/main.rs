@@ -10,6 +10,10 @@
 //!   figures land in `target/criterion`.
 //! - `audio`: builds and tests the optional `audio` feature (needs ALSA
 //!   headers, which CI does not install).
+//! - `soak [--hours N] [--release]`: `auditctl run` against the devnet for
+//!   N simulated hours (default 48) under a chaos schedule, then its claims
+//!   checked and a table printed (`crates/auditctl/tests/soak.rs`; the test
+//!   suite runs a 3-hour version of the same test).
 //! - `lint`: rustfmt check and clippy with warnings as errors.
 //! - `tidy`: the invariants of ARCHITECTURE.md (crate edges, light
 //!   fetchers, documented libraries, links that resolve); `test` runs it first.
@@ -52,6 +56,15 @@ fn main() -> ExitCode {
             }
             vec![bench]
         }
+        "soak" => {
+            return match soak(rest) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("xtask: soak: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         // The `audio` feature needs ALSA headers (libasound2-dev), which CI
         // does not install; this builds and tests it where they are.
         "audio" => vec![vec![
@@ -76,7 +89,7 @@ fn main() -> ExitCode {
             ],
         ],
         _ => {
-            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | audio | lint>");
+            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | soak [--hours N] [--release] | audio | lint>");
             return if task == "help" {
                 ExitCode::SUCCESS
             } else {
@@ -97,6 +110,48 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `soak [--hours N] [--release]`: the soak test, long, with its table.
+/// `--workspace` keeps the dependencies' features those of `cargo xtask
+/// test`, so a warm test build is reused.
+fn soak(args: &[String]) -> Result<(), String> {
+    let mut hours = 48u32;
+    let mut release = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--hours" => {
+                let value = args.next().ok_or("--hours needs a number")?;
+                hours = value.parse().ok().filter(|h| *h > 0).ok_or_else(|| {
+                    format!("--hours {value}: give a whole number of hours, 1 or more")
+                })?;
+            }
+            "--release" => release = true,
+            other => {
+                return Err(format!(
+                    "unknown option {other}: soak [--hours N] [--release]"
+                ))
+            }
+        }
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["test", "--workspace", "--locked"]);
+    if release {
+        command.arg("--release");
+    }
+    command
+        .args(["--test", "soak", "--", "--nocapture"])
+        .env("SOAK_HOURS", hours.to_string());
+    eprintln!("xtask: soak: {hours} simulated hours");
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("the soak failed ({status})")),
+        Err(err) => Err(format!("cannot run cargo: {err}")),
+    }
 }
 
 fn tidy_passes() -> bool {
