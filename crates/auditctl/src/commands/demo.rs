@@ -121,15 +121,12 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     };
     let seconds = started.elapsed().as_secs_f64();
     if global.json {
-        output::print(&format!(
-            "{}",
-            output::json(&serde_json::json!({
-                "world": world_dir, "devnet": url, "chain": network.ws_url(),
-                "simulated_hours": args.simulated_hours, "service": summary,
-                "commit_reveal": args.commit_reveal,
-                "weights_on_chain": on_chain, "page": page, "seconds": seconds,
-            }))
-        ))?;
+        output::print(&output::json(&serde_json::json!({
+            "world": world_dir, "devnet": url, "chain": network.ws_url(),
+            "simulated_hours": args.simulated_hours, "service": summary,
+            "commit_reveal": args.commit_reveal,
+            "weights_on_chain": on_chain, "page": page, "seconds": seconds,
+        })))?;
     } else {
         output::println_safe!(
             "devnet serving {} at {url}, chain at {}; {} simulated hour(s) in {seconds:.1} s\n",

@@ -53,16 +53,13 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
     };
     let derived_in = started.elapsed();
     if global.json {
-        output::print(&format!(
-            "{}",
-            output::json(&serde_json::json!({
-                "summary": summary,
-                "generate_seconds": generated_in.as_secs_f64(),
-                "incentives": if paid.is_some() { "derived" } else { "approximate" },
-                "miners_paid": paid,
-                "derive_seconds": paid.map(|_| derived_in.as_secs_f64()),
-            }))
-        ))?;
+        output::print(&output::json(&serde_json::json!({
+            "summary": summary,
+            "generate_seconds": generated_in.as_secs_f64(),
+            "incentives": if paid.is_some() { "derived" } else { "approximate" },
+            "miners_paid": paid,
+            "derive_seconds": paid.map(|_| derived_in.as_secs_f64()),
+        })))?;
     } else {
         output::println_safe!(
             "world written to {}: {} entries, {} invocation rows, {} in {:.1?}",
@@ -158,19 +155,16 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         }
     }
     if global.json {
-        output::print(&format!(
-            "{}",
-            output::json(&serde_json::json!({
-                "http": url, "ws": ws, "validator_hotkey": validator,
-                "chute_url_template": server.chute_url_template(),
-                "faults": server.faults(),
-                "beacon": beacon.map(|b| serde_json::json!({
-                    "public_key": hex::encode(b.public_key),
-                    "genesis": b.genesis_time,
-                    "period": b.period,
-                })),
-            }))
-        ))?;
+        output::print(&output::json(&serde_json::json!({
+            "http": url, "ws": ws, "validator_hotkey": validator,
+            "chute_url_template": server.chute_url_template(),
+            "faults": server.faults(),
+            "beacon": beacon.map(|b| serde_json::json!({
+                "public_key": hex::encode(b.public_key),
+                "genesis": b.genesis_time,
+                "period": b.period,
+            })),
+        })))?;
     } else {
         output::println_safe!("devnet serving {} at {url}", args.world.display())?;
         output::println_safe!("  chain (JSON-RPC) {ws}")?;
