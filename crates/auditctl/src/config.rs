@@ -970,7 +970,7 @@ impl Config {
                         "set_weights.ss58",
                         format!(
                             "{} is not the address of set_weights.secret_seed, which derives {}",
-                            shown_address(ss58),
+                            shown_address(ss58, ""),
                             key.ss58()
                         ),
                     )
@@ -1190,20 +1190,20 @@ fn check_ss58(address: &str) -> Result<(), String> {
         .map_err(|_| {
             format!(
                 "{} is not an SS58 address with prefix 42 (bad characters, length or checksum)",
-                shown_address(address)
+                shown_address(address, "`")
             )
         })
 }
 
-/// What an error shows of a value given as an address: the value, quoted,
-/// when it is made of base58 characters (a mistyped address, which the
-/// user needs to see); else only that it is not one, since it may be a
-/// seed or a mnemonic pasted into the wrong key.
-fn shown_address(value: &str) -> String {
+/// What an error shows of a value given as an address: the value, between
+/// `quote`s, when it is made of base58 characters (a mistyped address,
+/// which the user needs to see); else only that it is not one, since it
+/// may be a seed or a mnemonic pasted into the wrong key.
+fn shown_address(value: &str, quote: &str) -> String {
     const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     let value = value.trim();
     if !value.is_empty() && value.len() <= 64 && value.chars().all(|c| BASE58.contains(c)) {
-        format!("`{value}`")
+        format!("{quote}{value}{quote}")
     } else {
         format!(
             "the value given ({} characters, not shown)",
