@@ -12,10 +12,12 @@ pub mod coverage;
 mod listing;
 pub mod path;
 pub mod secret;
+pub mod terminal;
 pub mod time;
 
 pub use listing::{Listing, MalformedListing};
-pub use secret::mask_secrets;
+pub use secret::{mask_key_material, mask_secrets};
+pub use terminal::{escape_control, escape_control_multiline};
 
 use chrono::NaiveDateTime;
 use serde::Serialize;

@@ -74,6 +74,131 @@ fn mask_parameters(token: &str) -> String {
     out
 }
 
+/// The shortest hex run taken for key material: a seed is 64 digits, an
+/// sr25519 secret key 128, and half a seed is still half a secret.
+const MIN_KEY_HEX: usize = 32;
+
+/// The fewest consecutive BIP39 words taken for a mnemonic: a phrase is
+/// 12 to 24 words, and one typo splits it in two, so half of the shortest
+/// still counts.
+const MIN_MNEMONIC_WORDS: usize = 6;
+
+/// `text` with everything that looks like key material replaced by
+/// [`MASK`]: a run of 32 or more hex digits (with its `0x`), and a run of
+/// six or more BIP39 English words separated by white space.
+///
+/// For text that quotes what a user wrote (configuration errors): a seed
+/// pasted under the wrong key must not be echoed. Not for logs, where
+/// 64-digit hashes are the point.
+pub fn mask_key_material(text: &str) -> String {
+    let mut spans = hex_runs(text);
+    spans.extend(mnemonic_runs(text));
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        if start < at {
+            // Overlapping spans: the earlier one already masked this.
+            at = at.max(end);
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(MASK);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Byte spans of hex runs of [`MIN_KEY_HEX`] digits or more, a leading
+/// `0x` included.
+fn hex_runs(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_hexdigit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        if i - start >= MIN_KEY_HEX {
+            let prefixed = start >= 2 && text[..start].ends_with("0x");
+            spans.push((if prefixed { start - 2 } else { start }, i));
+        }
+    }
+    spans
+}
+
+/// Byte spans of runs of [`MIN_MNEMONIC_WORDS`] or more BIP39 English
+/// words with only white space between them; one word off the list (a
+/// typo) between two on it does not end a run.
+fn mnemonic_runs(text: &str) -> Vec<(usize, usize)> {
+    /// A run: its start, its last listed word's end, how many are listed,
+    /// and whether an unlisted word follows that one.
+    struct Run {
+        start: usize,
+        end: usize,
+        words: usize,
+        typo: bool,
+    }
+    let mut spans = Vec::new();
+    let mut run: Option<Run> = None;
+    let mut close = |run: &mut Option<Run>| {
+        if let Some(r) = run.take() {
+            if r.words >= MIN_MNEMONIC_WORDS {
+                spans.push((r.start, r.end));
+            }
+        }
+    };
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !c.is_ascii_alphabetic() {
+            if !c.is_whitespace() {
+                close(&mut run);
+            }
+            continue;
+        }
+        let mut end = i + 1;
+        while let Some(&(j, d)) = chars.peek() {
+            if !d.is_ascii_alphabetic() {
+                break;
+            }
+            end = j + 1;
+            chars.next();
+        }
+        let word = text[i..end].to_ascii_lowercase();
+        if bip39::Language::English.find_word(&word).is_some() {
+            match &mut run {
+                Some(r) => {
+                    r.end = end;
+                    r.words += 1;
+                    r.typo = false;
+                }
+                None => {
+                    run = Some(Run {
+                        start: i,
+                        end,
+                        words: 1,
+                        typo: false,
+                    })
+                }
+            }
+        } else {
+            let typo_like = (3..=8).contains(&word.len());
+            match &mut run {
+                Some(r) if typo_like && !r.typo => r.typo = true,
+                _ => close(&mut run),
+            }
+        }
+    }
+    close(&mut run);
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +264,47 @@ mod tests {
             "",
         ] {
             assert_eq!(mask_secrets(text), text);
+        }
+    }
+
+    /// //Alice's seed, and a valid 12-word mnemonic.
+    const SEED: &str = "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
+    const PHRASE: &str = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+
+    #[test]
+    fn seeds_and_mnemonics_in_a_message_are_masked() {
+        let cases = [
+            format!("`{SEED}` is not an SS58 address"),
+            format!("invalid type: string \"{SEED}\", expected struct SetWeightsConfig"),
+            format!("invalid type: string \"{}\"", &SEED[2..]),
+            format!("invalid type: string \"{PHRASE}\", expected a map"),
+            format!("`{}` is not an SS58 address", PHRASE.to_uppercase()),
+            // A typo splits the phrase; each half is still masked.
+            "`bottom drive obey lake curtian smoke basket hold race lonely fit walk`".to_string(),
+        ];
+        for message in cases {
+            let masked = mask_key_material(&message);
+            assert!(masked.contains(MASK), "{masked}");
+            for secret in [&SEED[2..34], "drive obey", "DRIVE OBEY", "basket hold"] {
+                assert!(!masked.contains(secret), "{masked}");
+            }
+        }
+        assert_eq!(
+            mask_key_material(&format!("a {SEED}, b")),
+            format!("a {MASK}, b")
+        );
+    }
+
+    #[test]
+    fn ordinary_messages_keep_their_words_and_short_numbers() {
+        for text in [
+            "`set_weights.ss58`: `5Hot` is not an SS58 address with prefix 42 (bad characters, length or checksum)",
+            "must be 0x and 64 hex digits (a 32-byte seed); got 12 characters",
+            "required when set_weights.enabled is true: set it, set_weights.hotkey_file, or AUDITCTL_SECRET_SEED",
+            "unknown field `sedd`, expected one of `enabled`, `secret_seed`, `ss58`",
+            "block 0x1a2b3c is 600 blocks old",
+        ] {
+            assert_eq!(mask_key_material(text), text);
         }
     }
 }

@@ -8,6 +8,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 const ROWS: usize = 60_000;
 
 fn export() -> String {
+    // Real addresses, as upstream writes them: each is checked as SS58.
+    let hotkeys: Vec<String> = (0..250u8)
+        .map(|uid| subtensor::keys::ss58(&[uid; 32]))
+        .collect();
     let mut csv = String::from("parent_invocation_id,invocation_id,chute_id,chute_user_id,function_name,user_id,image_id,image_user_id,instance_id,miner_uid,miner_hotkey,started_at,completed_at,error_message,compute_multiplier,bounty,metrics\n");
     for i in 0..ROWS {
         let metrics = match i % 4 {
@@ -19,9 +23,10 @@ fn export() -> String {
             _ => String::new(),
         };
         csv.push_str(&format!(
-            "{i:08x}-aaaa-4bbb-8ccc-000000000000,{i:08x}-1111-4222-8333-444444444444,791ea6b9-0000-4000-8000-000000000000,u-1,chat,user-{u},img,imgu,d669c3e4-0000-4000-8000-{i:012x},{uid},5EHhZ{uid:043},2025-02-10 15:51:19.216856,2025-02-10 15:51:21.016856+00:00,,1.5,0.0,{metrics}\n",
+            "{i:08x}-aaaa-4bbb-8ccc-000000000000,{i:08x}-1111-4222-8333-444444444444,791ea6b9-0000-4000-8000-000000000000,u-1,chat,user-{u},img,imgu,d669c3e4-0000-4000-8000-{i:012x},{uid},{hotkey},2025-02-10 15:51:19.216856,2025-02-10 15:51:21.016856+00:00,,1.5,0.0,{metrics}\n",
             u = i % 100,
             uid = i % 250,
+            hotkey = hotkeys[i % 250],
         ));
     }
     csv

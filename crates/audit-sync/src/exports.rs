@@ -3,8 +3,8 @@
 //! Exports are untrusted input. Columns are matched by header name (added
 //! columns are ignored, missing ones are null), empty fields are nulls, and
 //! a row that cannot be read — wrong field count, bad UTF-8, a value of the
-//! wrong type, no id — is counted as malformed and skipped, never loaded
-//! half. A `metrics` value that is not a Python literal nulls the metrics
+//! wrong type, no id, a miner key that is not an SS58 address — is counted
+//! as malformed and skipped, never loaded half. A `metrics` value that is not a Python literal nulls the metrics
 //! of its row, which is still loaded and counted apart. Rows stream through
 //! fixed-size batches, so memory does not grow with the export.
 //!
@@ -15,6 +15,7 @@
 //! apart as implausible); a scoring metric outside [`MAX_METRIC`] nulls
 //! its row's metrics. docs/security.md gives the reasons for the bounds.
 
+use std::collections::HashSet;
 use std::io::Read;
 
 use audit_store::facts::{self, invocations as inv, jobs, reports};
@@ -154,6 +155,10 @@ pub enum ExportError {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Text,
+    /// An SS58 account (a miner's hotkey or coldkey), kept as text: scores
+    /// are keyed by it and tables show it, so a value that is not an
+    /// address (a typo, escape sequences) makes the row malformed.
+    Account,
     Int,
     Float,
     Time,
@@ -219,7 +224,7 @@ fn specs(table: FactTable) -> Vec<Spec> {
             spec(inv::IMAGE_USER_ID, Text),
             spec(inv::INSTANCE_ID, Text),
             spec(inv::MINER_UID, Int),
-            spec(inv::MINER_HOTKEY, Text),
+            spec(inv::MINER_HOTKEY, Account),
             spec(inv::STARTED_AT, Time),
             spec(inv::COMPLETED_AT, Time),
             spec(inv::ERROR_MESSAGE, Text),
@@ -241,8 +246,8 @@ fn specs(table: FactTable) -> Vec<Spec> {
             spec(jobs::CHUTES_VERSION, Text),
             spec(jobs::METHOD, Text),
             spec(jobs::MINER_UID, Int),
-            spec(jobs::MINER_HOTKEY, Text),
-            spec(jobs::MINER_COLDKEY, Text),
+            spec(jobs::MINER_HOTKEY, Account),
+            spec(jobs::MINER_COLDKEY, Account),
             spec(jobs::INSTANCE_ID, Text),
             spec(jobs::CREATED_AT, Time),
             spec(jobs::UPDATED_AT, Time),
@@ -278,9 +283,41 @@ enum Unreadable {
     Implausible,
 }
 
-/// Reads a field and checks a number against the column's bounds.
-fn read_checked<'r>(raw: &'r str, spec: &Spec) -> Result<Field<'r>, Unreadable> {
+/// The SS58 addresses one export has shown valid. A week's rows name a
+/// few hundred miners: a set look-up per row instead of a base58 decode
+/// and a blake2b checksum. Bounded, so an export of distinct addresses
+/// costs time, not memory.
+#[derive(Default)]
+struct Accounts {
+    valid: HashSet<Box<str>>,
+}
+
+impl Accounts {
+    const MAX_REMEMBERED: usize = 4096;
+
+    fn is_address(&mut self, raw: &str) -> bool {
+        if self.valid.contains(raw) {
+            return true;
+        }
+        let valid = subtensor::keys::public_key(raw).is_ok();
+        if valid && self.valid.len() < Self::MAX_REMEMBERED {
+            self.valid.insert(raw.into());
+        }
+        valid
+    }
+}
+
+/// Reads a field and checks a number against the column's bounds and an
+/// account against SS58.
+fn read_checked<'r>(
+    raw: &'r str,
+    spec: &Spec,
+    accounts: &mut Accounts,
+) -> Result<Field<'r>, Unreadable> {
     let field = read_field(raw, spec.kind).ok_or(Unreadable::Syntax)?;
+    if spec.kind == Kind::Account && !raw.is_empty() && !accounts.is_address(raw) {
+        return Err(Unreadable::Syntax);
+    }
     match field {
         Field::Float(v) if !v.is_finite() => Err(Unreadable::Implausible),
         Field::Float(v) if spec.bounds.is_some_and(|b| !b.admits(v)) => {
@@ -295,7 +332,7 @@ fn read_field(raw: &str, kind: Kind) -> Option<Field<'_>> {
         return Some(Field::Null);
     }
     Some(match kind {
-        Kind::Text => Field::Text(raw),
+        Kind::Text | Kind::Account => Field::Text(raw),
         Kind::Int => Field::Int(raw.trim().parse().ok()?),
         // Rust's parser accepts `NaN`, `inf` and `infinity`; they are
         // read here and refused by `read_checked`.
@@ -369,7 +406,7 @@ impl Builder {
     fn new(name: &str, kind: Kind, capacity: usize) -> Self {
         let name = PlSmallStr::from(name);
         match kind {
-            Kind::Text => Builder::Text(StringChunkedBuilder::new(name, capacity)),
+            Kind::Text | Kind::Account => Builder::Text(StringChunkedBuilder::new(name, capacity)),
             Kind::Int => Builder::Int(PrimitiveChunkedBuilder::new(name, capacity)),
             Kind::Float => Builder::Float(PrimitiveChunkedBuilder::new(name, capacity)),
             Kind::Time => Builder::Time(PrimitiveChunkedBuilder::new(name, capacity)),
@@ -471,12 +508,13 @@ fn read_row<'r>(
     specs: &[Spec],
     index: &[Option<usize>],
     times: Option<(usize, usize)>,
+    accounts: &mut Accounts,
 ) -> Result<[Field<'r>; MAX_SPECS], Unreadable> {
     debug_assert!(specs.len() <= MAX_SPECS);
     let mut fields = [Field::Null; MAX_SPECS];
     for ((s, at), slot) in specs.iter().zip(index).zip(&mut fields) {
         let raw = at.and_then(|i| record.get(i)).unwrap_or("");
-        match read_checked(raw, s)? {
+        match read_checked(raw, s, accounts)? {
             Field::Null if s.required => return Err(Unreadable::Syntax),
             field => *slot = field,
         }
@@ -561,6 +599,7 @@ pub fn parse_export<R: Read>(
         .flatten();
 
     let mut batch = Batch::new(table, &specs);
+    let mut accounts = Accounts::default();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -582,7 +621,7 @@ pub fn parse_export<R: Read>(
             stats.malformed_rows += 1;
             continue;
         }
-        let fields = match read_row(&record, &specs, &index, times) {
+        let fields = match read_row(&record, &specs, &index, times, &mut accounts) {
             Ok(fields) => fields,
             Err(why) => {
                 stats.malformed_rows += 1;
@@ -659,14 +698,17 @@ mod tests {
         (all, stats)
     }
 
+    /// A miner hotkey (//Alice's address).
+    const HK: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+
     const HEADER: &str = "parent_invocation_id,invocation_id,chute_id,chute_user_id,function_name,image_id,image_user_id,instance_id,miner_uid,miner_hotkey,started_at,completed_at,error_message,compute_multiplier,bounty,metrics,added_later";
 
     #[test]
     fn invocations_are_typed_by_header_name() {
         let csv = format!(
             "{HEADER}\n\
-             p1,i1,c1,u1,chat,img,iu,inst,7,5Hot,2025-02-10 15:51:19.216856,2025-02-10 15:51:20+00:00,,1.5,0.0,\"{{'it': 512, 'ot': 128, 'nc': 1.25, 'p': False, 'maspt': 0.0123}}\",x\n\
-             p2,i2,c1,u1,chat,img,iu,inst,8,5Hot,2025-02-10 15:51:19,,boom,2,3,,y\n"
+             p1,i1,c1,u1,chat,img,iu,inst,7,{HK},2025-02-10 15:51:19.216856,2025-02-10 15:51:20+00:00,,1.5,0.0,\"{{'it': 512, 'ot': 128, 'nc': 1.25, 'p': False, 'maspt': 0.0123}}\",x\n\
+             p2,i2,c1,u1,chat,img,iu,inst,8,{HK},2025-02-10 15:51:19,,boom,2,3,,y\n"
         );
         let (frame, stats) = parse(FactTable::Invocations, &csv);
         assert_eq!(stats.rows, 2);
@@ -705,14 +747,14 @@ mod tests {
     fn bad_rows_are_counted_and_skipped_and_bad_metrics_nulled() {
         let csv = format!(
             "{HEADER}\n\
-             p1,i1,c1,u1,chat,img,iu,inst,notanumber,5Hot,,,,1,0,,\n\
-             p1,,c1,u1,chat,img,iu,inst,1,5Hot,,,,1,0,,\n\
+             p1,i1,c1,u1,chat,img,iu,inst,notanumber,{HK},,,,1,0,,\n\
+             p1,,c1,u1,chat,img,iu,inst,1,{HK},,,,1,0,,\n\
              p1,i3,c1\n\
-             p1,i4,c1,u1,chat,img,iu,inst,1,5Hot,yesterday,,,1,0,,\n\
-             p1,i5,c1,u1,chat,img,iu,inst,-1,5Hot,,,,1,0,,\n\
-             p1,i6,c1,u1,chat,img,iu,inst,1,5Hot,,,,1,0,\"{{'nc': os.system('rm')}}\",\n\
-             p1,i7,c1,u1,chat,img,iu,inst,1,5Hot,,,,1,0,\"[1, 2]\",\n\
-             p1,i8,c1,u1,chat,img,iu,inst,1,5Hot,,,,1,0,\"{{'nc': 2}}\",\n"
+             p1,i4,c1,u1,chat,img,iu,inst,1,{HK},yesterday,,,1,0,,\n\
+             p1,i5,c1,u1,chat,img,iu,inst,-1,{HK},,,,1,0,,\n\
+             p1,i6,c1,u1,chat,img,iu,inst,1,{HK},,,,1,0,\"{{'nc': os.system('rm')}}\",\n\
+             p1,i7,c1,u1,chat,img,iu,inst,1,{HK},,,,1,0,\"[1, 2]\",\n\
+             p1,i8,c1,u1,chat,img,iu,inst,1,{HK},,,,1,0,\"{{'nc': 2}}\",\n"
         );
         let (frame, stats) = parse(FactTable::Invocations, &csv);
         assert_eq!(
@@ -738,9 +780,43 @@ mod tests {
     }
 
     #[test]
+    fn a_miner_key_that_is_not_an_ss58_address_makes_the_row_malformed() {
+        let mut csv = format!("{HEADER}\n");
+        for (id, hotkey) in [
+            ("escapes", "5F\u{1b}[31m\u{0}red"),
+            ("typo", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQZ"),
+            ("short", "5Hot"),
+            (
+                "padded",
+                " 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+            ),
+            ("fine", HK),
+            ("fine-again", HK),
+            ("no-miner", ""),
+        ] {
+            csv.push_str(&format!(
+                "p,{id},c1,u1,chat,img,iu,inst,1,\"{hotkey}\",,,,1,0,,\n"
+            ));
+        }
+        let (frame, stats) = parse(FactTable::Invocations, &csv);
+        assert_eq!((stats.rows, stats.malformed_rows), (3, 4), "{stats:?}");
+        let hotkeys = frame.column(inv::MINER_HOTKEY).unwrap().str().unwrap();
+        assert_eq!(
+            hotkeys.iter().collect::<Vec<_>>(),
+            [Some(HK), Some(HK), None]
+        );
+
+        let (_, stats) = parse(
+            FactTable::Jobs,
+            &format!("job_id,miner_hotkey,miner_coldkey\nj1,{HK},{HK}\nj2,{HK},cold\u{1b}\nj3,5Hot,{HK}\n"),
+        );
+        assert_eq!((stats.rows, stats.malformed_rows), (1, 2), "{stats:?}");
+    }
+
+    #[test]
     fn hostile_numbers_are_malformed_and_counted() {
         let row = |id: &str, times: &str, multiplier: &str, bounty: &str| {
-            format!("p,{id},c1,u1,chat,img,iu,inst,1,5Hot,{times},,{multiplier},{bounty},,\n")
+            format!("p,{id},c1,u1,chat,img,iu,inst,1,{HK},{times},,{multiplier},{bounty},,\n")
         };
         let t = "2025-02-10 15:00:00,2025-02-10 15:00:10";
         let mut csv = format!("{HEADER}\n");
@@ -787,7 +863,7 @@ mod tests {
             ("fine", "{'nc': 2.5, 'p': False}"),
         ] {
             csv.push_str(&format!(
-                "p,{id},c1,u1,chat,img,iu,inst,1,5Hot,,,,1,0,\"{metrics}\",\n"
+                "p,{id},c1,u1,chat,img,iu,inst,1,{HK},,,,1,0,\"{metrics}\",\n"
             ));
         }
         let (frame, stats) = parse(FactTable::Invocations, &csv);
@@ -856,7 +932,7 @@ mod tests {
             "invocation_id,miner_uid,miner_hotkey,compute_multiplier,completed_at,metrics\n",
         );
         for i in 0..(BATCH_ROWS + 10) {
-            csv.push_str(&format!("id{i},1,5Hot,1.0,,\n"));
+            csv.push_str(&format!("id{i},1,{HK},1.0,,\n"));
         }
         let mut sizes = Vec::new();
         let stats = parse_export(FactTable::Invocations, csv.as_bytes(), |f| {

@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 const VALIDATOR: &str = "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ";
 const MINER: &str = "5MinerSelfReport0000000000000000000000000000000";
+/// The miner that served every invocation in the exports (//Bob): export
+/// rows name miners by SS58 address.
+const SERVING_MINER: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
 const URL: &str = "http://validator.test";
 const HOURS: u32 = 6;
 const ROWS: usize = 20;
@@ -119,13 +122,13 @@ impl World {
                 // Two invocations of hour 0 completed in hour 1.
                 for i in 0..2 {
                     invocations.push_str(&format!(
-                        "h0-{i},h0-{i},1,5Miner,chute,2025-02-10 00:59:00,2025-02-10 01:00:02,1.0,0,\"{{'nc': 1.5}}\"\n"
+                        "h0-{i},h0-{i},1,{SERVING_MINER},chute,2025-02-10 00:59:00,2025-02-10 01:00:02,1.0,0,\"{{'nc': 1.5}}\"\n"
                     ));
                 }
             }
             for i in 0..ROWS {
                 invocations.push_str(&format!(
-                    "h{h}-{i},h{h}-{i},1,5Miner,chute,2025-02-10 0{h}:10:00,2025-02-10 0{h}:10:02,1.0,0,\"{{'nc': 1.5, 'p': False}}\"\n"
+                    "h{h}-{i},h{h}-{i},1,{SERVING_MINER},chute,2025-02-10 0{h}:10:00,2025-02-10 0{h}:10:02,1.0,0,\"{{'nc': 1.5, 'p': False}}\"\n"
                 ));
             }
             invocations.push_str("broken,row\n");

@@ -60,6 +60,71 @@ pub enum ConfigError {
     Env { name: String, message: String },
 }
 
+/// The keys whose values are secrets: an error about one never quotes
+/// its value, not even a malformed one.
+const SECRET_KEYS: [&str; 3] = ["database_url", "api_key", "set_weights.secret_seed"];
+
+impl ConfigError {
+    /// The error with nothing in it that could be key material: the
+    /// quoted parts of a message about a secret key are masked, and so is
+    /// anything that looks like a seed or a mnemonic wherever it stands (a
+    /// seed pasted under `set_weights.ss58`, as the value of
+    /// `set_weights`, or as a whole `--set`).
+    fn without_key_material(self) -> ConfigError {
+        let clean = |key: &str, message: String| {
+            let secret = SECRET_KEYS.iter().any(|k| {
+                key.strip_prefix(k)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            });
+            let message = if secret { unquoted(&message) } else { message };
+            audit_model::mask_key_material(&message)
+        };
+        match self {
+            ConfigError::Invalid { path, key, message } => ConfigError::Invalid {
+                message: clean(&key, message),
+                key: audit_model::mask_key_material(&key),
+                path,
+            },
+            ConfigError::Value { key, message } => ConfigError::Value {
+                message: clean(&key, message),
+                key,
+            },
+            ConfigError::Env { name, message } => ConfigError::Env {
+                message: audit_model::mask_key_material(&message),
+                name,
+            },
+            read @ ConfigError::Read { .. } => read,
+        }
+    }
+}
+
+/// `message` with whatever stands between backticks or double quotes
+/// masked: how serde and this module quote a value.
+fn unquoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push_str(audit_model::secret::MASK);
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if matches!(c, '`' | '"') {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push_str(audit_model::secret::MASK);
+    }
+    out
+}
+
 /// A secret string: deserialises from plain text, prints as `***`.
 #[derive(Clone)]
 pub struct Secret(SecretString);
@@ -624,6 +689,14 @@ impl Config {
         env: &dyn Environment,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
+        Config::load_unmasked(path, env, overrides).map_err(ConfigError::without_key_material)
+    }
+
+    fn load_unmasked(
+        path: Option<&Path>,
+        env: &dyn Environment,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let mut config = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -906,7 +979,7 @@ impl Config {
                         "set_weights.ss58",
                         format!(
                             "{} is not the address of set_weights.secret_seed, which derives {}",
-                            ss58.trim(),
+                            shown_address(ss58, ""),
                             key.ss58()
                         ),
                     )
@@ -1123,7 +1196,29 @@ fn check_seed(seed: &str) -> Result<(), String> {
 fn check_ss58(address: &str) -> Result<(), String> {
     subtensor::keys::public_key(address.trim())
         .map(|_| ())
-        .map_err(|_| format!("`{address}` is not an SS58 address with prefix 42 (bad characters, length or checksum)"))
+        .map_err(|_| {
+            format!(
+                "{} is not an SS58 address with prefix 42 (bad characters, length or checksum)",
+                shown_address(address, "`")
+            )
+        })
+}
+
+/// What an error shows of a value given as an address: the value, between
+/// `quote`s, when it is made of base58 characters (a mistyped address,
+/// which the user needs to see); else only that it is not one, since it
+/// may be a seed or a mnemonic pasted into the wrong key.
+fn shown_address(value: &str, quote: &str) -> String {
+    const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let value = value.trim();
+    if !value.is_empty() && value.len() <= 64 && value.chars().all(|c| BASE58.contains(c)) {
+        format!("{quote}{value}{quote}")
+    } else {
+        format!(
+            "the value given ({} characters, not shown)",
+            value.chars().count()
+        )
+    }
 }
 
 #[cfg(test)]
@@ -1510,5 +1605,67 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`sync.window_days`"), "{err}");
+    }
+
+    /// Key material, as a user might paste it in the wrong place.
+    const PASTED: [&str; 3] = [
+        "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a",
+        "e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a",
+        "bottom drive obey lake curtain smoke basket hold race lonely fit walk",
+    ];
+
+    fn sets_of(sets: &[&str]) -> Overrides {
+        Overrides {
+            set: sets.iter().map(|s| s.to_string()).collect(),
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn a_seed_under_the_wrong_key_is_never_echoed() {
+        for pasted in PASTED {
+            let sets = [
+                format!("set_weights.ss58={pasted}"),
+                format!("set_weights={pasted}"),
+                format!("set_weights={{ss58: \"{pasted}\", secret_seed: \"{SEED}\"}}"),
+                format!("netuid={pasted}"),
+                pasted.to_string(),
+            ];
+            let texts = [
+                format!("set_weights:\n  ss58: \"{pasted}\"\n"),
+                format!("set_weights: \"{pasted}\"\n"),
+                format!("set_weights:\n  secret_seed: \"{SEED}\"\n  ss58: {pasted}\n"),
+                format!("api_key: [\"{pasted}\"]\n"),
+            ];
+            let mut errors: Vec<String> = sets
+                .iter()
+                .map(|set| {
+                    Config::load(None, &env(&[]), &sets_of(&[set.as_str()]))
+                        .unwrap_err()
+                        .to_string()
+                })
+                .collect();
+            errors.extend(texts.iter().map(|t| load_text(t).unwrap_err().to_string()));
+            for err in errors {
+                let words: Vec<&str> = pasted.split(' ').collect();
+                for secret in [
+                    &pasted[pasted.len() - 40..],
+                    &words[..words.len().min(3)].join(" "),
+                ] {
+                    assert!(!err.contains(secret), "{pasted}: {err}");
+                }
+                assert!(err.contains('`'), "the error still names the key: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_keys_value_is_never_quoted() {
+        // A password given alone where the URL belongs.
+        let err = load_text("database_url: s3cr3t-passw0rd\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`database_url`"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 }

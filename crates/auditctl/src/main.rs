@@ -34,8 +34,11 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code.into(),
         Err(err) => {
-            // The whole chain, masked: a driver's message may quote a URL.
-            eprintln!("error: {}", audit_store::redact(&format!("{err:#}")));
+            // The whole chain, masked (a driver's message may quote a URL)
+            // and on one line with its controls escaped (an error body
+            // from the network may carry escape sequences or line breaks).
+            let message = audit_store::redact(&format!("{err:#}"));
+            eprintln!("error: {}", audit_model::escape_control(&message));
             if let Some(advice) = exit::advice(&err) {
                 eprintln!("hint: {advice}");
             }

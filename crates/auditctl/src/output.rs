@@ -1,9 +1,21 @@
 //! Printing: logs to stderr through `tracing`, results to stdout as tables
 //! or JSON. Rendering functions return strings so tests can snapshot them.
+//!
+//! Everything shown passes through here with its terminal controls
+//! escaped (`audit_model::terminal`): table cells, printed text, log
+//! fields, JSON strings. Colour is for terminals only, and never under
+//! `NO_COLOR`.
 
-use comfy_table::{presets, Cell, CellAlignment, Table};
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::ops::{Deref, DerefMut};
 
+use audit_model::terminal::{escape_control, escape_control_multiline, is_terminal_control};
+use comfy_table::{presets, Cell, CellAlignment};
 use serde::Serialize;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
+use tracing_subscriber::fmt::FormatFields;
 
 /// Logs go to stderr so stdout stays clean for tables and JSON.
 /// `RUST_LOG` wins over -v/-q. `json` writes one object per line for log
@@ -18,24 +30,66 @@ pub fn init_logging(verbose: u8, quiet: u8, format: crate::cli::LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let json = matches!(format, crate::cli::LogFormat::Json);
+    let ansi = !json
+        && colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| MaskedStderr)
+        .with_writer(move || MaskedStderr { json, ansi })
+        .with_ansi(ansi)
         .with_target(false);
-    let _ = match format {
-        crate::cli::LogFormat::Human => builder.try_init(),
-        crate::cli::LogFormat::Json => builder.json().try_init(),
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.fmt_fields(EscapedFields::default()).try_init()
     };
+}
+
+/// Whether output may be coloured: only on a terminal (a file or a pipe
+/// would keep the codes as bytes), and not when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org).
+pub fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Log fields with their terminal controls escaped, newlines included: an
+/// error body or a hotkey from the network can neither drive the terminal
+/// nor forge a log line of its own. (tracing escapes ESC in messages only,
+/// not CR, NUL or newlines, nor other fields written with `%`.)
+#[derive(Default)]
+struct EscapedFields(DefaultFields);
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut text = String::new();
+        self.0.format_fields(Writer::new(&mut text), fields)?;
+        writer.write_str(&escape_control(&text))
+    }
 }
 
 /// Stderr with every secret masked on the way out: a library that logs a
 /// URL with credentials, or an error quoting one, is masked here once.
-struct MaskedStderr;
+/// Without colour, nothing the formatter writes may drive the terminal
+/// either; JSON lines get their non-ASCII controls escaped as JSON.
+struct MaskedStderr {
+    json: bool,
+    ansi: bool,
+}
 
 impl std::io::Write for MaskedStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(audit_store::redact(&text).as_bytes())?;
+        let text = audit_store::redact(&String::from_utf8_lossy(buf));
+        let text = if self.json {
+            json_controls(&text)
+        } else if self.ansi {
+            text
+        } else {
+            escape_control_multiline(&text).into_owned()
+        };
+        std::io::stderr().write_all(text.as_bytes())?;
         Ok(buf.len())
     }
 
@@ -44,11 +98,93 @@ impl std::io::Write for MaskedStderr {
     }
 }
 
+/// Writes `text` to stdout with its terminal controls escaped (newlines
+/// and tabs kept). Every command prints through here: a value from the
+/// network is shown, never obeyed. A closed pipe is an error, not a panic.
+pub fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(escape_control_multiline(text).as_bytes())?;
+    out.flush()
+}
+
+/// [`print`] with `format!` arguments and a newline.
+macro_rules! println_safe {
+    ($($arg:tt)*) => {
+        $crate::output::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use println_safe;
+
+/// Serialised JSON with every control serde_json leaves raw (DEL, C1,
+/// bidi) written as a `\uXXXX` escape: the same string to a JSON reader,
+/// inert on a terminal. Only valid on JSON text, where such characters
+/// can only stand inside strings.
+fn json_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_terminal_control(c) && !matches!(c, '\n' | '\t') {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Pretty JSON of any result, with a trailing newline.
 pub fn json<T: Serialize>(value: &T) -> String {
-    let mut text = serde_json::to_string_pretty(value).expect("results serialise to JSON");
+    let text = serde_json::to_string_pretty(value).expect("results serialise to JSON");
+    let mut text = json_controls(&text);
     text.push('\n');
     text
+}
+
+/// A table in the house style whose cells are escaped as they are added
+/// ([`escape_control`]), so the columns are laid out on what is shown.
+pub struct Table(comfy_table::Table);
+
+impl Table {
+    /// Adds a row, each cell's text escaped (a cell's own styling is not
+    /// kept: the house tables set none).
+    pub fn add_row<I, S>(&mut self, cells: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Cell>,
+    {
+        self.0.add_row(escaped(cells));
+        self
+    }
+}
+
+fn escaped<I, S>(cells: I) -> Vec<Cell>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Cell>,
+{
+    cells
+        .into_iter()
+        .map(|cell| Cell::new(escape_control(&cell.into().content())))
+        .collect()
+}
+
+impl Deref for Table {
+    type Target = comfy_table::Table;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Table {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// A table in the house style.
@@ -57,17 +193,16 @@ where
     I: IntoIterator<Item = S>,
     S: Into<Cell>,
 {
-    let mut table = Table::new();
-    table.load_style(presets::UTF8_FULL_CONDENSED);
-    table.set_header(header);
+    let mut table = key_values();
+    table.0.set_header(escaped(header));
     table
 }
 
 /// A two-column table of labelled values, without a header.
 pub fn key_values() -> Table {
-    let mut table = Table::new();
+    let mut table = comfy_table::Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
-    table
+    Table(table)
 }
 
 /// Right-aligns the given columns (numbers).
@@ -97,6 +232,48 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use audit_model::terminal::is_terminal_control;
+
+    /// A recolour, a title write, a line rewrite, a NUL, an 8-bit CSI, a
+    /// bidi override and a line break.
+    const HOSTILE: &str = "\u{1b}[31m\u{1b}]0;x\u{7}\r\u{0}\u{9b}2J\u{202e}\nforged";
+
+    fn raw_controls(text: &str) -> Vec<char> {
+        text.chars()
+            .filter(|&c| is_terminal_control(c) && c != '\n')
+            .collect()
+    }
+
+    #[test]
+    fn table_cells_are_escaped_before_the_columns_are_laid_out() {
+        let mut table = super::table(["hotkey", "count"]);
+        table.add_row([format!("5F{HOSTILE}"), "1".to_string()]);
+        table.add_row(["5Grw".to_string(), "22".to_string()]);
+        let shown = table.to_string();
+        assert!(raw_controls(&shown).is_empty(), "{shown}");
+        assert_eq!(shown.lines().count(), 6, "one line per row: {shown}");
+        let widths: Vec<usize> = shown.lines().map(|l| l.chars().count()).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{shown}");
+    }
+
+    #[test]
+    fn json_keeps_every_string_and_carries_no_raw_control() {
+        let value = serde_json::json!({ "hotkey": HOSTILE, "n": 1 });
+        let text = super::json(&value);
+        assert!(raw_controls(&text).is_empty(), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_under_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+    }
+
     #[test]
     fn sizes_read_naturally() {
         assert_eq!(super::bytes(512), "512 B");

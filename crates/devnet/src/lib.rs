@@ -21,7 +21,6 @@ pub mod live;
 pub mod network;
 pub mod prometheus;
 pub mod server;
-pub mod ss58;
 pub mod world;
 
 use std::path::PathBuf;

@@ -5,8 +5,14 @@
 //! the `audio` feature; embeddings print their shape. Anything that cannot
 //! be shown (no terminal, no device, no audio support built in) is said
 //! once, and the run goes on.
+//!
+//! Text comes from a model on a miner: its terminal controls are escaped
+//! as it streams (newlines and tabs kept), so an answer cannot recolour,
+//! retitle or rewrite the terminal it is shown on.
 
 use std::io::Write;
+
+use audit_model::terminal::{escape_control, escape_control_multiline};
 
 use crate::{Output, TaskType};
 
@@ -66,10 +72,14 @@ impl<W: Write> Renderer<W> {
         self.options
     }
 
-    /// One streamed piece of text, written as it arrives.
+    /// One streamed piece of text, written as it arrives, its terminal
+    /// controls escaped. Each character is escaped on its own, so a
+    /// sequence split across pieces is escaped all the same.
     pub fn text_piece(&mut self, task: TaskType, piece: &str) {
         if self.options.shows(task) {
-            let _ = self.out.write_all(piece.as_bytes());
+            let _ = self
+                .out
+                .write_all(escape_control_multiline(piece).as_bytes());
             let _ = self.out.flush();
         }
     }
@@ -116,7 +126,12 @@ impl<W: Write> Renderer<W> {
             ..viuer::Config::default()
         };
         if let Err(e) = viuer::print(&image, &config) {
-            let _ = writeln!(self.out, "(the image cannot be drawn here: {e})");
+            let why = e.to_string();
+            let _ = writeln!(
+                self.out,
+                "(the image cannot be drawn here: {})",
+                escape_control(&why)
+            );
         }
     }
 
@@ -127,7 +142,7 @@ impl<W: Write> Renderer<W> {
         if let Err(why) = play(bytes) {
             if !self.said_no_audio {
                 self.said_no_audio = true;
-                let _ = writeln!(self.out, "(audio is not played: {why})");
+                let _ = writeln!(self.out, "(audio is not played: {})", escape_control(&why));
             }
         }
     }
@@ -199,6 +214,32 @@ mod tests {
         r.text_piece(TaskType::Chat, "Hel");
         r.output(TaskType::Embed, &Output::Embedding { rows: 1, dims: 16 });
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn streamed_text_shows_escape_sequences_and_keeps_its_lines() {
+        let mut out = Vec::new();
+        let mut r = Renderer::new(all(), &mut out, false);
+        // A recolour, a window title, a line rewrite, a screen clear split
+        // across two pieces, then a new line and an indented one.
+        for piece in [
+            "ok \u{1b}[31mred\u{1b}]0;pwned\u{7}",
+            "\rfake\u{0}\u{1b}",
+            "[2J\u{9b}1m\nnext\n\tindented",
+        ] {
+            r.text_piece(TaskType::Chat, piece);
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() || c == '\u{202e}') && c != '\n' && c != '\t'),
+            "{text:?}"
+        );
+        assert_eq!(
+            text,
+            "ok \\u{1b}[31mred\\u{1b}]0;pwned\\u{7}\\rfake\\u{0}\\u{1b}[2J\\u{9b}1m\nnext\n\tindented"
+        );
     }
 
     #[cfg(not(feature = "audio"))]

@@ -37,9 +37,9 @@ pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {
         };
         let live = prom_compare::compare_live(&store, &options).await?;
         if global.json {
-            print!("{}", output::json(&live));
+            output::print(&output::json(&live))?;
         } else {
-            print!("{}", render_live(&live));
+            output::print(&render_live(&live))?;
         }
         let flagged = live.agreement.verdict == Verdict::Flagged;
         return Ok(code(flagged && args.fail_on_flagged));
@@ -47,10 +47,10 @@ pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {
 
     let run = compare(&store, &config, at, args.threshold, args.explain.as_deref()).await?;
     match (&run.explanation, global.json) {
-        (Some(e), true) => print!("{}", output::json(e)),
-        (Some(e), false) => print!("{}", render_explanation(e, run.threshold)),
-        (None, true) => print!("{}", output::json(&run)),
-        (None, false) => print!("{}", render(&run)),
+        (Some(e), true) => output::print(&output::json(e))?,
+        (Some(e), false) => output::print(&render_explanation(e, run.threshold))?,
+        (None, true) => output::print(&output::json(&run))?,
+        (None, false) => output::print(&render(&run))?,
     }
     Ok(code(run.summary.flagged > 0 && args.fail_on_flagged))
 }
@@ -157,7 +157,7 @@ pub fn render(run: &Comparison) -> String {
     out
 }
 
-fn hour_table(hours: &[&HourLine]) -> comfy_table::Table {
+fn hour_table(hours: &[&HourLine]) -> output::Table {
     let mut table = output::table(["hour", "validator", "reported", "ratio", "status"]);
     for h in hours {
         table.add_row([

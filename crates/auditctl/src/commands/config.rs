@@ -17,34 +17,36 @@ pub fn check(global: &Global) -> Result<u8> {
         if let Some(doc) = doc.as_object_mut() {
             doc.insert("not_used_yet".into(), serde_json::json!(NOT_USED_YET));
         }
-        print!("{}", output::json(&doc));
+        output::print(&output::json(&doc))?;
     } else {
         match &config.sources.config_file {
-            Some(path) => println!(
+            Some(path) => output::println_safe!(
                 "# effective configuration from {} (secrets masked)",
                 path.display()
-            ),
-            None => println!("# effective configuration: built-in defaults (secrets masked)"),
+            )?,
+            None => output::println_safe!(
+                "# effective configuration: built-in defaults (secrets masked)"
+            )?,
         }
-        println!(
+        output::println_safe!(
             "# database_url from {}: {}",
             config.sources.database_url,
             audit_store::redact(&config.database_url())
-        );
+        )?;
         for line in upstream_lines(&config.sources.upstream) {
-            println!("{line}");
+            output::println_safe!("{line}")?;
         }
         if !NOT_USED_YET.is_empty() {
-            println!(
+            output::println_safe!(
                 "# accepted, not used yet by this version: {}",
                 NOT_USED_YET.join(", ")
-            );
+            )?;
         }
         // Through JSON text: a dependency turns on serde_json's
         // arbitrary_precision, whose numbers other serializers print as
         // structs; YAML reads JSON text as it is.
         let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&serde_json::to_string(&masked)?)?;
-        print!("{}", serde_yaml_ng::to_string(&yaml)?);
+        output::print(&serde_yaml_ng::to_string(&yaml)?)?;
     }
     Ok(exit::SUCCESS)
 }

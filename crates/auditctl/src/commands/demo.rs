@@ -121,31 +121,28 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     };
     let seconds = started.elapsed().as_secs_f64();
     if global.json {
-        print!(
-            "{}",
-            output::json(&serde_json::json!({
-                "world": world_dir, "devnet": url, "chain": network.ws_url(),
-                "simulated_hours": args.simulated_hours, "service": summary,
-                "commit_reveal": args.commit_reveal,
-                "weights_on_chain": on_chain, "page": page, "seconds": seconds,
-            }))
-        );
+        output::print(&output::json(&serde_json::json!({
+            "world": world_dir, "devnet": url, "chain": network.ws_url(),
+            "simulated_hours": args.simulated_hours, "service": summary,
+            "commit_reveal": args.commit_reveal,
+            "weights_on_chain": on_chain, "page": page, "seconds": seconds,
+        })))?;
     } else {
-        println!(
+        output::println_safe!(
             "devnet serving {} at {url}, chain at {}; {} simulated hour(s) in {seconds:.1} s\n",
             world_dir.display(),
             network.ws_url(),
             args.simulated_hours
-        );
-        print!("{}", service::render(&summary));
+        )?;
+        output::print(&service::render(&summary))?;
         match &on_chain {
-            Some(n) if args.commit_reveal => println!(
+            Some(n) if args.commit_reveal => output::println_safe!(
                 "weights on the devnet chain for the validator: {n} miner(s), committed timelocked and revealed by the chain"
-            ),
-            Some(n) => println!("weights on the devnet chain for the validator: {n} miner(s)"),
-            None => println!("weights on the devnet chain for the validator: none"),
+            )?,
+            Some(n) => output::println_safe!("weights on the devnet chain for the validator: {n} miner(s)")?,
+            None => output::println_safe!("weights on the devnet chain for the validator: none")?,
         }
-        println!("report page: {}", page.display());
+        output::println_safe!("report page: {}", page.display())?;
     }
     drop(network);
     let idle = summary.stages.iter().find(|(_, t)| t.succeeded == 0);

@@ -53,40 +53,37 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
     };
     let derived_in = started.elapsed();
     if global.json {
-        print!(
-            "{}",
-            output::json(&serde_json::json!({
-                "summary": summary,
-                "generate_seconds": generated_in.as_secs_f64(),
-                "incentives": if paid.is_some() { "derived" } else { "approximate" },
-                "miners_paid": paid,
-                "derive_seconds": paid.map(|_| derived_in.as_secs_f64()),
-            }))
-        );
+        output::print(&output::json(&serde_json::json!({
+            "summary": summary,
+            "generate_seconds": generated_in.as_secs_f64(),
+            "incentives": if paid.is_some() { "derived" } else { "approximate" },
+            "miners_paid": paid,
+            "derive_seconds": paid.map(|_| derived_in.as_secs_f64()),
+        })))?;
     } else {
-        println!(
+        output::println_safe!(
             "world written to {}: {} entries, {} invocation rows, {} in {:.1?}",
             args.out.display(),
             summary.entries,
             summary.invocation_rows,
             output::bytes(summary.bytes),
             generated_in
-        );
+        )?;
         match paid {
-            Some(n) => println!(
+            Some(n) => output::println_safe!(
                 "incentives derived from the world's own traffic ({n} miners paid) in {derived_in:.1?}"
-            ),
-            None => println!("incentives: the generator's compute-share approximation"),
+            )?,
+            None => output::println_safe!("incentives: the generator's compute-share approximation")?,
         }
         if let Some(dir) = &args.load_into {
             let world = World::load(&args.out)?;
-            println!(
+            output::println_safe!(
                 "catalog and lake loaded in {}: score with `auditctl --data-dir {} weights --at {}` and a config naming validator {}",
                 dir.display(),
                 dir.display(),
                 world.meta.now,
                 world.meta.validator_hotkey
-            );
+            )?;
         }
     }
     Ok(exit::SUCCESS)
@@ -158,45 +155,42 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         }
     }
     if global.json {
-        print!(
-            "{}",
-            output::json(&serde_json::json!({
-                "http": url, "ws": ws, "validator_hotkey": validator,
-                "chute_url_template": server.chute_url_template(),
-                "faults": server.faults(),
-                "beacon": beacon.map(|b| serde_json::json!({
-                    "public_key": hex::encode(b.public_key),
-                    "genesis": b.genesis_time,
-                    "period": b.period,
-                })),
-            }))
-        );
+        output::print(&output::json(&serde_json::json!({
+            "http": url, "ws": ws, "validator_hotkey": validator,
+            "chute_url_template": server.chute_url_template(),
+            "faults": server.faults(),
+            "beacon": beacon.map(|b| serde_json::json!({
+                "public_key": hex::encode(b.public_key),
+                "genesis": b.genesis_time,
+                "period": b.period,
+            })),
+        })))?;
     } else {
-        println!("devnet serving {} at {url}", args.world.display());
-        println!("  chain (JSON-RPC) {ws}");
-        println!("  validator hotkey {validator}");
-        println!("  LLM gateway      {url}v1/chat/completions, {url}v1/completions");
-        println!(
+        output::println_safe!("devnet serving {} at {url}", args.world.display())?;
+        output::println_safe!("  chain (JSON-RPC) {ws}")?;
+        output::println_safe!("  validator hotkey {validator}")?;
+        output::println_safe!("  LLM gateway      {url}v1/chat/completions, {url}v1/completions")?;
+        output::println_safe!(
             "  chute endpoints  {}/{{generate,speak,embed}}",
             server.chute_url_template()
-        );
-        println!("  close the hour:  POST {url}_devnet/advance");
+        )?;
+        output::println_safe!("  close the hour:  POST {url}_devnet/advance")?;
         if let Some(b) = &beacon {
-            println!(
+            output::println_safe!(
                 "  commit-reveal:   on; beacon public key {}, genesis {}, period {} s",
                 hex::encode(b.public_key),
                 b.genesis_time,
                 b.period
-            );
+            )?;
         }
-        println!(
+        output::println_safe!(
             "  fault switches:  POST {url}_devnet/faults  {}",
             serde_json::to_string(&server.faults())?
-        );
+        )?;
         if let Some(path) = &args.write_config {
-            println!("  config written to {}", path.display());
+            output::println_safe!("  config written to {}", path.display())?;
         }
-        println!("press Ctrl-C to stop");
+        output::println_safe!("press Ctrl-C to stop")?;
     }
     tokio::signal::ctrl_c()
         .await

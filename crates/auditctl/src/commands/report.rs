@@ -17,7 +17,7 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let data = audit_report::gather(&store, at, &settings(&config)).await?;
     if global.json {
-        print!("{}", output::json(&data));
+        output::print(&output::json(&data))?;
         if args.out.is_none() {
             return Ok(exit::SUCCESS);
         }
@@ -29,7 +29,7 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     audit_store::write_atomic(&out, audit_report::render(&data).as_bytes())
         .with_context(|| format!("writing the report to {}", out.display()))?;
     if !global.json {
-        println!("{}", out.display());
+        output::println_safe!("{}", out.display())?;
     }
     Ok(exit::SUCCESS)
 }

@@ -47,9 +47,9 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
     });
     let summary = service.run(stopped).await;
     if global.json {
-        print!("{}", output::json(&summary));
+        output::print(&output::json(&summary))?;
     } else {
-        print!("{}", render(&summary));
+        output::print(&render(&summary))?;
     }
     Ok(exit::SUCCESS)
 }

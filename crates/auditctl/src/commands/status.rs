@@ -80,9 +80,9 @@ pub async fn run(global: &Global) -> Result<u8> {
         last_submission: store.catalog().latest_weights_submission().await?,
     };
     if global.json {
-        print!("{}", output::json(&report));
+        output::print(&output::json(&report))?;
     } else {
-        print!("{}", render(&report));
+        output::print(&render(&report))?;
     }
     Ok(exit::SUCCESS)
 }

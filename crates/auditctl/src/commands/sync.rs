@@ -48,9 +48,9 @@ pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     let chain = Arc::new(chain(&config).await?);
     let report = ingest(store, client, chain, options, global.json).await?;
     if global.json {
-        print!("{}", output::json(&report));
+        output::print(&output::json(&report))?;
     } else {
-        print!("{}", render(&report));
+        output::print(&render(&report))?;
     }
     Ok(if report.integrity_violation {
         exit::INTEGRITY

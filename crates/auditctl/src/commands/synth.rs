@@ -74,9 +74,9 @@ async fn send(global: &Global, args: &SynthArgs) -> Result<u8> {
     };
     let report = send_rounds(&config, &client, &store, &choice, render, seed, rounds).await?;
     if global.json {
-        print!("{}", output::json(&report));
+        output::print(&output::json(&report))?;
     } else {
-        print!("{}", render_summary(&report));
+        output::print(&render_summary(&report))?;
     }
     Ok(if report.any_unsent() {
         exit::FAILURE
@@ -348,9 +348,9 @@ async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
     let at = args.at.unwrap_or_else(now);
     let result = check(&config, &store, at).await?;
     if global.json {
-        print!("{}", output::json(&result));
+        output::print(&output::json(&result))?;
     } else {
-        print!("{}", render_verification(&result));
+        output::print(&render_verification(&result))?;
     }
     Ok(if result.is_clean() {
         exit::SUCCESS

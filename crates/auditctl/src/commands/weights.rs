@@ -65,9 +65,9 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
         };
         if global.json {
             let miner = find(&report.scores, hotkey);
-            print!("{}", output::json(&miner));
+            output::print(&output::json(&miner))?;
         } else {
-            print!("{text}");
+            output::print(&text)?;
         }
         return Ok(exit::SUCCESS);
     }
@@ -86,11 +86,11 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
             coverage,
             sending,
         };
-        print!("{}", output::json(&doc));
+        output::print(&output::json(&doc))?;
     } else {
-        print!("{}", render(&report, config.scoring.delta_flag));
-        print!("{}", render_evidence(&coverage));
-        print!("{}", weights_send::render(&sending));
+        output::print(&render(&report, config.scoring.delta_flag))?;
+        output::print(&render_evidence(&coverage))?;
+        output::print(&weights_send::render(&sending))?;
     }
     Ok(code)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::{ss58, DevnetError};
+use crate::DevnetError;
 
 /// A file writer that hashes and counts what it writes, so an export's
 /// sha256 for its report comes without reading the file back.
@@ -116,9 +116,10 @@ pub(crate) fn uuid(seed: u64, label: &str) -> String {
     uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
 }
 
-/// A deterministic SS58 account from the seed and a label.
+/// A deterministic SS58 account from the seed and a label (the address
+/// of those 32 bytes as a public key, encoded as the chain client does).
 pub(crate) fn key(seed: u64, label: &str) -> String {
-    ss58::encode(&Sha256::digest(format!("{seed}:key:{label}")).into())
+    subtensor::keys::ss58(&Sha256::digest(format!("{seed}:key:{label}")).into())
 }
 
 /// A time as the exports write it (`2025-02-10 12:00:00.000000`).
