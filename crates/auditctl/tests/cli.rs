@@ -382,7 +382,7 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
         let script = text(&out.stdout);
         assert!(script.contains(marker), "{shell}: {script}");
         // Subcommands and their flags, as clap knows them.
-        for word in ["compare-prom", "--dry-run", "--wait-reveal"] {
+        for word in ["compare-prom", "dry-run", "wait-reveal"] {
             assert!(script.contains(word), "{shell} lacks {word}");
         }
     }

@@ -178,6 +178,8 @@ fn the_auditor_as_composed_from_a_fresh_clone_has_a_valid_configuration() {
         .map(|(k, v)| {
             let v = match v {
                 Value::String(s) => s.clone(),
+                // `KEY: ${UNSET:-}` is an empty value, as compose passes it.
+                Value::Null => String::new(),
                 other => serde_yaml_ng::to_string(other).unwrap().trim().to_string(),
             };
             (k.as_str().unwrap().to_string(), v)
