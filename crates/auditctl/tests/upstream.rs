@@ -209,7 +209,9 @@ fn upstreams_shipped_key_pair_is_refused_once_sending_is_on() {
     let on_by_flag = ["--set", "set_weights.enabled=true"];
     // On in the file, on by `--set`, and on by `--set` with the seed from
     // the environment: each refused before any command runs.
-    let cases: [(Vec<&str>, &[(&str, &str)]); 4] = [
+    // (arguments, environment)
+    type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 4] = [
         (
             vec!["config", "check", "--config", on_in_file.to_str().unwrap()],
             &[],
