@@ -17,6 +17,9 @@
 //! - `lint`: rustfmt check and clippy with warnings as errors.
 //! - `tidy`: the invariants of ARCHITECTURE.md (crate edges, light
 //!   fetchers, documented libraries, links that resolve); `test` runs it first.
+//! - `man [DIR]`: the man pages of `auditctl` and each subcommand,
+//!   generated from its clap definitions, into DIR (default
+//!   `target/man`).
 
 mod bench;
 mod tidy;
@@ -32,6 +35,12 @@ fn main() -> ExitCode {
     if matches!(task, "tidy" | "test") && !tidy_passes() {
         return ExitCode::FAILURE;
     }
+    let man_dir = rest.first().cloned().unwrap_or_else(|| {
+        workspace_root()
+            .join("target/man")
+            .to_string_lossy()
+            .into_owned()
+    });
     let steps: Vec<Vec<&str>> = match task {
         "tidy" => vec![],
         "test" => vec![
@@ -76,6 +85,11 @@ fn main() -> ExitCode {
             "--lib",
             "render",
         ]],
+        // auditctl generates the pages itself (clap_mangen): xtask stays
+        // free of dependencies.
+        "man" => vec![vec![
+            "run", "--quiet", "--locked", "-p", "auditctl", "--", "man", "--out", &man_dir,
+        ]],
         "lint" => vec![
             vec!["fmt", "--all", "--check"],
             vec![
@@ -89,7 +103,7 @@ fn main() -> ExitCode {
             ],
         ],
         _ => {
-            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | soak [--hours N] [--release] | audio | lint>");
+            eprintln!("usage: cargo xtask <test | tidy | bench [--hours H ...] | bench criterion [FILTER] | soak [--hours N] [--release] | audio | lint | man [DIR]>");
             return if task == "help" {
                 ExitCode::SUCCESS
             } else {

@@ -13,7 +13,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use drand_tlock::Beacon;
 use serde::Serialize;
 use subtensor::{ClientOptions, Hotkey};
-use weights::{Action, Mode, Plan, PlannedCall, RevealCheck, ScoredRun, SendOptions, Settings};
+use weights::{
+    Action, Mode, Plan, PlannedCall, RevealCheck, ScoredRun, SendOptions, Settings,
+    VersionKeySource,
+};
 
 /// Sending as the caller resolved it from its configuration.
 #[derive(Clone)]
@@ -29,8 +32,9 @@ pub struct SubmitSettings {
     pub hotkey: Option<Hotkey>,
     /// The SS58 address the configuration names for it, if any.
     pub configured_address: Option<String>,
-    /// The `version_key` the weights carry.
-    pub version_key: u64,
+    /// The `version_key` the weights carry; `None`: the chain's
+    /// `WeightsVersionKey` at send time.
+    pub version_key: Option<u64>,
     /// No weights from a lake whose newest entry is older than this.
     pub max_entry_age: Duration,
     /// The drand beacon the chain reveals timelocked commits with.
@@ -101,12 +105,12 @@ pub enum SendingAction {
 }
 
 impl Sending {
-    /// Whether the run did what it was asked: a dry run found something
-    /// to send, an attempt was included and not lost, or sending is off.
+    /// Whether the run did what it was asked: a dry run said what it
+    /// would send or why it would not (an observer has no key to send
+    /// with), an attempt was included and not lost, or sending is off.
     pub fn succeeded(&self) -> bool {
         match &self.action {
-            SendingAction::NotEnabled => true,
-            SendingAction::DryRun { plan, .. } => plan.is_some(),
+            SendingAction::NotEnabled | SendingAction::DryRun { .. } => true,
             SendingAction::Attempted { submission, .. } => matches!(
                 submission.outcome,
                 SubmissionOutcome::Landed
@@ -128,6 +132,8 @@ pub struct PlanView {
     pub sender_uid: u16,
     /// The `version_key` the call carries.
     pub version_key: u64,
+    /// `configured`, or `chain` (its `WeightsVersionKey` at send time).
+    pub version_key_source: &'static str,
     /// The best block the plan was made at.
     pub block: u32,
     /// `(uid, u16 weight)`, uids ascending.
@@ -159,6 +165,10 @@ impl From<&Plan> for PlanView {
             netuid: plan.netuid,
             sender_uid: plan.uid,
             version_key: plan.version_key,
+            version_key_source: match plan.version_key_source {
+                VersionKeySource::Configured => "configured",
+                VersionKeySource::Chain => "chain",
+            },
             block: plan.facts.block,
             weights: plan.vector.pairs().collect(),
             reveal_round: round,

@@ -103,6 +103,27 @@ pub enum Command {
     /// miner_metrics, metagraph_nodes, gpu_counts, synthetics,
     /// audit_entries), scoped to the week before --at. See docs/query.md.
     Query(QueryArgs),
+    /// Print the shell completion script for SHELL to stdout, e.g.
+    /// `auditctl completions bash > /etc/bash_completion.d/auditctl`.
+    Completions(CompletionsArgs),
+    /// Write the man pages (auditctl.1 and one per subcommand) into a
+    /// directory; `cargo xtask man` runs it.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created when absent).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -294,8 +294,9 @@ pub struct SetWeightsConfig {
     /// A Bittensor wallet hotkey file (JSON with `secretSeed`, `ss58Address`).
     pub hotkey_file: Option<PathBuf>,
     /// The `version_key` the weights carry; at least the chain's
-    /// `WeightsVersionKey`.
-    pub version_key: u64,
+    /// `WeightsVersionKey`. Unset: that key, read at send time (upstream
+    /// sends its constant 69420, which tracks it).
+    pub version_key: Option<u64>,
     /// No weights from a lake whose newest loaded entry is older than this.
     pub max_entry_age_seconds: u64,
     /// Seconds per block, for the reveal round (12 on finney).
@@ -312,7 +313,7 @@ impl Default for SetWeightsConfig {
             ss58: None,
             secret_seed: None,
             hotkey_file: None,
-            version_key: 0,
+            version_key: None,
             max_entry_age_seconds: 2 * 3600,
             block_time_seconds: 12,
             beacon: BeaconConfig::default(),
@@ -972,22 +973,38 @@ impl Config {
         }
         if let Some(ss58) = &self.set_weights.ss58 {
             // The pair first: its message names both addresses, which is
-            // what a user with a mistyped address needs to see.
-            if let Some(key) = &seed {
-                key.check_address(ss58).map_err(|_| {
-                    bad(
-                        "set_weights.ss58",
-                        format!(
-                            "{} is not the address of set_weights.secret_seed, which derives {}",
-                            shown_address(ss58, ""),
-                            key.ss58()
-                        ),
-                    )
-                })?;
+            // what a user with a mistyped address needs to see. It stops
+            // sending only: with sending off it is a warning.
+            if let Some(mismatch) = pair_mismatch(seed.as_ref(), ss58) {
+                if self.set_weights.enabled {
+                    return Err(mismatch);
+                }
             }
             check_ss58(ss58).map_err(|m| bad("set_weights.ss58", m))?;
         }
         Ok(())
+    }
+
+    /// What is wrong but harmless as configured, for the user to hear:
+    /// a seed that does not derive `set_weights.ss58` while sending is
+    /// off (upstream ships such a pair), and a seed others can read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let key = self
+            .set_weights
+            .secret_seed
+            .as_ref()
+            .and_then(|seed| subtensor::Hotkey::from_seed_hex(seed.expose()).ok());
+        if let Some(ss58) = &self.set_weights.ss58 {
+            if let Some(mismatch) = pair_mismatch(key.as_ref(), ss58) {
+                let mismatch = upstream_origin(mismatch, &self.sources.upstream);
+                warnings.push(format!(
+                    "{mismatch}; weights cannot be sent with this pair (set_weights.enabled is false)"
+                ));
+            }
+        }
+        warnings.extend(self.seed_exposure());
+        warnings
     }
 
     /// A warning when the hotkey seed in effect sits in a file that the
@@ -1175,6 +1192,20 @@ fn read_hotkey_file(path: &Path) -> Result<HotkeyFile, ConfigError> {
             path.display(),
             e.line(),
             e.column()
+        ),
+    })
+}
+
+/// The error for a `set_weights.ss58` that `key` does not derive, naming
+/// both addresses and never the seed.
+fn pair_mismatch(key: Option<&subtensor::Hotkey>, ss58: &str) -> Option<ConfigError> {
+    let key = key?;
+    key.check_address(ss58).err().map(|_| ConfigError::Value {
+        key: "set_weights.ss58".into(),
+        message: format!(
+            "{} is not the address of set_weights.secret_seed, which derives {}",
+            shown_address(ss58, ""),
+            key.ss58()
         ),
     })
 }
@@ -1484,10 +1515,21 @@ mod tests {
     }
 
     #[test]
-    fn the_upstream_example_pair_is_refused_naming_both_addresses() {
-        // docs/spec/upstream-config.md: the shipped example's seed derives
-        // another address than the one it is paired with.
-        let text = "set_weights:\n  secret_seed: \"0x971c2a6674d0861ade72297d11110ce21c93734210527c8f4c9190c00139ce20\"\n  ss58: 5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr\n";
+    fn the_upstream_example_pair_stops_sending_only_naming_both_addresses() {
+        // Upstream's shipped example: its seed derives another address
+        // than the one it is paired with.
+        let off = "set_weights:\n  secret_seed: \"0x971c2a6674d0861ade72297d11110ce21c93734210527c8f4c9190c00139ce20\"\n  ss58: 5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr\n";
+        // (The file is gone by now: no warning about its mode.)
+        let warnings = load_text(off).unwrap().warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4")
+                && warnings[0].contains("set_weights.enabled is false")
+                && !warnings[0].contains("971c2a66"),
+            "{warnings:?}"
+        );
+        let text = format!("{off}  enabled: true\n");
+        let text = text.as_str();
         let err = load_text(text).unwrap_err().to_string();
         assert!(err.contains("`set_weights.ss58`"), "{err}");
         assert!(
@@ -1506,7 +1548,7 @@ mod tests {
             "5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr",
             "5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4",
         );
-        load_text(&fixed).unwrap();
+        assert!(load_text(&fixed).unwrap().warnings().is_empty());
     }
 
     #[test]

@@ -290,3 +290,117 @@ fn demo_with_commit_reveal_commits_timelocked_weights_and_sees_them_revealed() {
         text(&out.stderr)
     );
 }
+
+/// `devnet serve` running in the background; killed when dropped.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_config_written_for_a_world_made_elsewhere_holds_no_foreign_seed_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = [
+        "devnet",
+        "generate",
+        "--out",
+        "world",
+        "--approximate-incentives",
+        "--miners",
+        "3",
+        "--hours",
+        "2",
+        "--invocations-per-hour",
+        "20",
+    ];
+    let out = auditctl(dir.path(), &generate);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Another validator than the generator's //Alice: a world made
+    // elsewhere, whose validator key the devnet does not have.
+    let bob = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+    let meta_path = dir.path().join("world/world.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["validator_hotkey"] = bob.into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+
+    let config = dir.path().join("devnet.yml");
+    let _serving = Serving(
+        Command::new(env!("CARGO_BIN_EXE_auditctl"))
+            .args(["devnet", "serve", "--world", "world", "--write-config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !config.is_file() {
+        assert!(std::time::Instant::now() < deadline, "no config written");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(!written.contains("secret_seed"), "{written}");
+
+    let config = config.to_str().unwrap();
+    let out = auditctl(
+        dir.path(),
+        &["--json", "--config", config, "config", "check"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["validators"][0]["hotkey"], bob);
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+    let out = auditctl(
+        dir.path(),
+        &["--config", config, "sync", "--no-miner-reports"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_auditctl()"),
+        ("zsh", "#compdef auditctl"),
+        ("fish", "complete -c auditctl"),
+    ] {
+        let out = auditctl(dir.path(), &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // Subcommands and their flags, as clap knows them.
+        for word in ["compare-prom", "dry-run", "wait-reveal"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = auditctl(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = auditctl(dir.path(), &["man", "--out", "man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(dir.path().join("man/auditctl.1")).unwrap();
+    assert!(page.contains(".TH auditctl"), "{page}");
+    assert!(page.contains("compare\\-prom"), "{page}");
+    let weights = std::fs::read_to_string(dir.path().join("man/auditctl-weights.1")).unwrap();
+    assert!(weights.contains("dry\\-run"), "{weights}");
+    // The hidden generator is no part of the documented interface.
+    let out = auditctl(dir.path(), &["--help"]);
+    assert!(
+        !text(&out.stdout).contains("\n  man "),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -169,6 +169,18 @@ fn genesis(commit_reveal: bool, rate_limit: u64, timelock: CommitRevealGenesis) 
     }
 }
 
+/// Subnet 64's `WeightsVersionKey` on finney, which upstream sends as a
+/// constant.
+const FINNEY_VERSION_KEY: u64 = 69_420;
+
+/// A chain whose `WeightsVersionKey` is finney's.
+fn finney_version_key() -> CommitRevealGenesis {
+    CommitRevealGenesis {
+        weights_version_key: FINNEY_VERSION_KEY,
+        ..CommitRevealGenesis::default()
+    }
+}
+
 async fn start(genesis: &ChainGenesis) -> (ChainNode, SubtensorClient) {
     let node = ChainNode::start(genesis, "127.0.0.1:0".parse().unwrap())
         .await
@@ -271,7 +283,8 @@ fn quantised(doc: &Value) -> Vec<(u16, u16)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_weights_land_and_a_second_run_inside_the_rate_limit_is_refused() {
     each_backend(|t: TestStore| async move {
-        let (node, chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
+        // No version key configured: the chain's is sent.
+        let (node, chain) = start(&genesis(false, 100, finney_version_key())).await;
         build_lake(t.store(), this_hour(), &work(), false).await;
         let dir = tempfile::tempdir().unwrap();
         let alice = Sr25519Keyring::Alice;
@@ -348,7 +361,7 @@ async fn plain_weights_land_and_a_second_run_inside_the_rate_limit_is_refused() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     let t = audit_store::testing::sqlite_store().await;
-    let (node, chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
+    let (node, chain) = start(&genesis(false, 100, finney_version_key())).await;
     build_lake(t.store(), this_hour(), &work(), false).await;
     let dir = tempfile::tempdir().unwrap();
     let alice = Sr25519Keyring::Alice;
@@ -363,7 +376,7 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     );
     assert!(
         stdout.contains(&format!(
-            "set_weights on subnet 64 from uid 0 (version key 0, chain block {})",
+            "set_weights on subnet 64 from uid 0 (version key {FINNEY_VERSION_KEY} from the chain's WeightsVersionKey, chain block {})",
             node.head()
         )),
         "{stdout}"
@@ -382,7 +395,28 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc = json(&out);
     assert_eq!(doc["sending"], "dry_run");
+    assert_eq!(doc["would_send"], true);
     assert_eq!(doc["plan"]["call"], "set_weights");
+    assert_eq!(doc["plan"]["version_key"], FINNEY_VERSION_KEY);
+    assert_eq!(doc["plan"]["version_key_source"], "chain");
+
+    // A configured key wins when it is at least the chain's, and says so.
+    let out = auditctl(
+        &config,
+        &t,
+        &[
+            "weights",
+            "--dry-run",
+            "--set",
+            "set_weights.version_key=70000",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("(version key 70000 from set_weights.version_key, chain block"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(pairs(&doc["plan"]["weights"]), quantised(&doc));
     assert_eq!(doc["plan"]["reveal_round"], Value::Null);
     assert_eq!(doc["coverage"]["unverifiable_entries_used"], 0);
@@ -408,6 +442,49 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
         None,
         "a dry run is not an attempt"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_without_a_key_scores_says_why_it_would_not_send_and_succeeds() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, _chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
+    build_lake(t.store(), this_hour(), &work(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Sr25519Keyring::Alice;
+    let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
+    // An observer's config: no key, sending off.
+    let observer: String = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("ss58:") && !l.contains("secret_seed:"))
+        .map(|l| format!("{}\n", l.replace("enabled: true", "enabled: false")))
+        .collect();
+    std::fs::write(&config, observer).unwrap();
+
+    let out = auditctl(&config, &t, &["weights", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("weights run "),
+        "the scores first: {stdout}"
+    );
+    assert!(
+        stdout.contains("dry run, nothing sent; would not send: no hotkey is configured"),
+        "{stdout}"
+    );
+    let out = auditctl(&config, &t, &["--json", "weights", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["would_send"], false);
+    assert!(
+        doc["refused"]
+            .as_str()
+            .unwrap()
+            .starts_with("no hotkey is configured"),
+        "{doc}"
+    );
+    assert_eq!(doc["scores"]["miners"].as_array().unwrap().len(), 3);
+    assert_eq!(node.submissions(), 0);
 }
 
 /// Epochs of 10 blocks, a block a second: a commit reveals within ~20 s.

@@ -235,3 +235,39 @@ async fn weights_refuse_a_lake_that_lost_a_loaded_entry() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstreams_unchanged_config_scores_and_warns_about_its_key_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    build_lake(&data).await;
+    let upstream = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/upstream-config.yml"
+    );
+    let out = auditctl(
+        &data,
+        &[
+            "--config",
+            upstream,
+            "weights",
+            "--at",
+            "2025-02-10T12:00:00Z",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "5GerCEPSx22bmr5Wnm2wj87SSpZiVvhVqFUrGG5795XkUbjr is not the address of set_weights.secret_seed, \
+             which derives 5DCJTfVx3ReNyxW3SgQEKFgvXFuqnK3BNW1vMhTQK4jdZbV4"
+        ),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("not sent: set_weights.enabled is false"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("971c2a66") && !stderr.contains("971c2a66"));
+}

@@ -46,14 +46,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("NETUID: {e}"))?;
 
     let chain = SubtensorClient::connect(&url, ClientOptions::default()).await?;
+    // Unset: the chain's WeightsVersionKey, read when planning.
     let version_key = match std::env::var("VERSION_KEY") {
-        Ok(key) => key.parse().map_err(|e| format!("VERSION_KEY: {e}"))?,
-        Err(_) => {
-            chain
-                .weight_setting_facts(netuid)
-                .await?
-                .weights_version_key
-        }
+        Ok(key) => Some(key.parse().map_err(|e| format!("VERSION_KEY: {e}"))?),
+        Err(_) => None,
     };
     let beacon = drand_tlock::QUICKNET;
     let request = SendRequest {
@@ -77,7 +73,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         plan.uid
     );
     match &plan.call {
-        PlannedCall::Plain => println!("call: set_weights (version key {version_key})"),
+        PlannedCall::Plain => println!("call: set_weights (version key {})", plan.version_key),
         PlannedCall::Timelocked { reveal, .. } => println!(
             "call: commit_timelocked_weights, revealed at drand round {} (block {})",
             reveal.round, reveal.target_block

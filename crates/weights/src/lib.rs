@@ -32,6 +32,6 @@ pub use quantise::{quantise, scores_by_uid, Dropped, QuantiseError, Uid, UidScor
 pub use reveal::{reveal_round, RevealError, RevealInputs, RevealPlan};
 pub use send::{
     plan, reveal_status, send, Attempt, AttemptOutcome, CommitRecord, Landing, Plan, PlanError,
-    PlannedCall, SendError, SendOptions, SendRequest, Submission,
+    PlannedCall, SendError, SendOptions, SendRequest, Submission, VersionKeySource,
 };
 pub use submit::{set_weights, Action, Mode, Outcome, RevealCheck, ScoredRun, Settings};

@@ -36,8 +36,9 @@ pub struct SendRequest<'a> {
     pub hotkey: Option<&'a Hotkey>,
     /// The address the configuration names for that key, if any.
     pub configured_address: Option<&'a str>,
-    /// The version key the weights carry.
-    pub version_key: u64,
+    /// The version key the weights carry; `None`: the chain's
+    /// `WeightsVersionKey` as read when planning.
+    pub version_key: Option<u64>,
     /// Age of the newest validator entry the scores came from.
     pub newest_entry_age: Option<Duration>,
     /// The oldest the newest entry may be.
@@ -85,6 +86,18 @@ pub struct Plan {
     pub facts: WeightSettingFacts,
     /// The version key the weights carry.
     pub version_key: u64,
+    /// Where that version key came from.
+    pub version_key_source: VersionKeySource,
+}
+
+/// Where a plan's version key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionKeySource {
+    /// The caller's configuration (it must still be at least the chain's).
+    Configured,
+    /// The chain's `WeightsVersionKey`, read when planning: the least the
+    /// chain applies, and what upstream's constant tracks.
+    Chain,
 }
 
 /// Why nothing was sent.
@@ -124,6 +137,10 @@ pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<
         neurons.iter().map(|n| (n.hotkey.as_str(), n.uid)),
     );
     let (by_uid, skipped) = (mapped.scores, mapped.skipped);
+    let (version_key, version_key_source) = match request.version_key {
+        Some(key) => (key, VersionKeySource::Configured),
+        None => (facts.weights_version_key, VersionKeySource::Chain),
+    };
     let cleared = check(&Facts {
         derived_address: derived,
         configured_address: request.configured_address.map(str::to_owned),
@@ -132,7 +149,7 @@ pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<
         current_block: u64::from(facts.block),
         last_update,
         rate_limit: facts.rate_limit,
-        version_key: request.version_key,
+        version_key,
         chain_version_key: facts.weights_version_key,
         newest_entry_age: request.newest_entry_age,
         max_entry_age: request.max_entry_age,
@@ -152,7 +169,8 @@ pub async fn plan(chain: &SubtensorClient, request: &SendRequest<'_>) -> Result<
         uid: cleared.uid,
         skipped,
         facts,
-        version_key: request.version_key,
+        version_key,
+        version_key_source,
     })
 }
 

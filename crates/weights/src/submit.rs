@@ -47,8 +47,9 @@ pub struct Settings<'a> {
     pub hotkey: Option<&'a Hotkey>,
     /// The address the configuration names for that key, if any.
     pub configured_address: Option<&'a str>,
-    /// The version key the weights carry.
-    pub version_key: u64,
+    /// The version key the weights carry; `None`: the chain's
+    /// `WeightsVersionKey` at send time.
+    pub version_key: Option<u64>,
     /// The oldest the newest validator entry may be.
     pub max_entry_age: Duration,
     /// The drand beacon the chain reveals with.
@@ -362,7 +363,7 @@ mod tests {
             mode: Mode::Send,
             hotkey: None,
             configured_address: None,
-            version_key: 0,
+            version_key: None,
             max_entry_age: Duration::from_secs(60),
             beacon: drand_tlock::QUICKNET,
             block_time: Duration::from_secs(12),

@@ -7,15 +7,18 @@ use crate::config::{Translation, NOT_USED_YET};
 use crate::{exit, output};
 
 /// Loads and validates the configuration, prints it masked, and says where
-/// the database URL came from, which upstream keys were translated, and
-/// which accepted keys this version does not act on yet.
+/// the database URL came from, which upstream keys were translated, what
+/// is wrong but harmless as configured (warnings), and which accepted
+/// keys this version does not act on yet.
 pub fn check(global: &Global) -> Result<u8> {
     let config = super::load_config(global)?;
     let masked = config.masked();
+    let warnings = config.warnings();
     if global.json {
         let mut doc = masked;
         if let Some(doc) = doc.as_object_mut() {
             doc.insert("not_used_yet".into(), serde_json::json!(NOT_USED_YET));
+            doc.insert("warnings".into(), serde_json::json!(warnings));
         }
         output::print(&output::json(&doc))?;
     } else {
@@ -35,6 +38,9 @@ pub fn check(global: &Global) -> Result<u8> {
         )?;
         for line in upstream_lines(&config.sources.upstream) {
             output::println_safe!("{line}")?;
+        }
+        for warning in &warnings {
+            println!("# warning: {warning}");
         }
         if !NOT_USED_YET.is_empty() {
             output::println_safe!(

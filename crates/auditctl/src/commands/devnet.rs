@@ -1,9 +1,15 @@
 //! `auditctl devnet generate|serve`: the simulated network for people.
 
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
 use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 
+use serde::Serialize;
+use url::Url;
+
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
+use crate::config::{BeaconConfig, ValidatorConfig};
 use crate::{exit, output};
 
 pub async fn run(global: &Global, command: &DevnetCommand) -> Result<u8> {
@@ -124,29 +130,10 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
     let ws = network.ws_url();
     let beacon = network.beacon();
     if let Some(path) = &args.write_config {
-        let mut config = format!(
-            "# Points auditctl at the devnet serving {world}.\n\
-             data_dir: data-devnet\n\
-             api_key: devnet\n\
-             endpoints:\n  api: {url}\n  llm: {url}\n  chute_url_template: \"{url}chute/{{slug}}\"\n\
-             validators:\n  - name: devnet\n    hotkey: {validator}\n    url: {url}\n\
-             subtensor:\n  url: {ws}\n  archive_url: {ws}\n\
-             # The devnet validator is //Alice: a public dev key, never for real funds.\n\
-             set_weights:\n  enabled: false\n  ss58: {validator}\n  secret_seed: \"{seed}\"\n",
-            world = args.world.display(),
-            seed = devnet::validator_seed_hex(),
-        );
-        if let Some(b) = &beacon {
-            config.push_str(&format!(
-                "  # The devnet chain's own drand-like beacon (its secret stays in the node).\n\
-                 \x20 beacon:\n    public_key: \"{}\"\n    genesis: {}\n    period: {}\n",
-                hex::encode(b.public_key),
-                b.genesis_time,
-                b.period
-            ));
-        }
-        audit_store::write_atomic(path, config.as_bytes())?;
-        // It holds a seed (a public dev key, but the habit matters, and
+        let config = DevnetConfig::new(&url, &ws, &validator, beacon.as_ref())?;
+        let text = config.to_yaml(&args.world)?;
+        audit_store::write_atomic(path, text.as_bytes())?;
+        // It may hold a seed (a public dev key, but the habit matters, and
         // auditctl warns about a seed others can read).
         #[cfg(unix)]
         {
@@ -197,4 +184,154 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         .context("waiting for Ctrl-C")?;
     drop(network);
     Ok(exit::SUCCESS)
+}
+
+/// The auditctl configuration `devnet serve --write-config` writes: every
+/// URL at the devnet, and the validator's key only when the dev seed
+/// derives the world's validator address (a world made elsewhere has
+/// another validator, whose seed we do not have).
+#[derive(Debug, Serialize)]
+struct DevnetConfig {
+    data_dir: &'static str,
+    api_key: &'static str,
+    endpoints: DevnetEndpoints,
+    validators: Vec<ValidatorConfig>,
+    subtensor: DevnetSubtensor,
+    set_weights: DevnetSetWeights,
+}
+
+#[derive(Debug, Serialize)]
+struct DevnetEndpoints {
+    api: Url,
+    llm: Url,
+    chute_url_template: String,
+}
+
+#[derive(Debug, Serialize)]
+struct DevnetSubtensor {
+    url: Url,
+    archive_url: Url,
+}
+
+#[derive(Debug, Serialize)]
+struct DevnetSetWeights {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ss58: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_seed: Option<String>,
+    /// The devnet chain's own drand-like beacon (its secret stays in the
+    /// node), with commit-reveal on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    beacon: Option<BeaconConfig>,
+}
+
+impl DevnetConfig {
+    fn new(
+        url: &Url,
+        ws: &str,
+        validator: &str,
+        beacon: Option<&drand_tlock::Beacon>,
+    ) -> Result<Self> {
+        let ws = Url::parse(ws).with_context(|| format!("the devnet chain's URL {ws}"))?;
+        let seed = devnet::validator_seed_hex();
+        let ours = subtensor::Hotkey::from_seed_hex(&seed)
+            .is_ok_and(|key| key.check_address(validator).is_ok());
+        Ok(DevnetConfig {
+            data_dir: "data-devnet",
+            api_key: "devnet",
+            endpoints: DevnetEndpoints {
+                api: url.clone(),
+                llm: url.clone(),
+                chute_url_template: format!("{url}chute/{{slug}}"),
+            },
+            validators: vec![ValidatorConfig {
+                name: "devnet".into(),
+                hotkey: validator.to_string(),
+                url: url.clone(),
+            }],
+            subtensor: DevnetSubtensor {
+                url: ws.clone(),
+                archive_url: ws,
+            },
+            set_weights: DevnetSetWeights {
+                enabled: false,
+                ss58: ours.then(|| validator.to_string()),
+                secret_seed: ours.then_some(seed),
+                beacon: beacon.map(|b| BeaconConfig {
+                    public_key: hex::encode(b.public_key),
+                    genesis: b.genesis_time,
+                    period: b.period,
+                }),
+            },
+        })
+    }
+
+    /// The YAML text, under a comment saying what it points at and whose
+    /// key it holds.
+    fn to_yaml(&self, world: &Path) -> Result<String> {
+        let mut text = format!(
+            "# Points auditctl at the devnet serving {}.\n",
+            world.display()
+        );
+        if self.set_weights.secret_seed.is_some() {
+            text.push_str(
+                "# The devnet validator is //Alice: a public dev key, never for real funds.\n",
+            );
+        } else {
+            text.push_str(
+                "# No validator key: the world's validator is not //Alice, whose seed is the only one the devnet has.\n",
+            );
+        }
+        text.push_str(&serde_yaml_ng::to_string(self)?);
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Environment, Overrides};
+
+    /// No variables: the caller's environment cannot leak in.
+    struct NoEnv;
+
+    impl Environment for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn written(validator: &str) -> Config {
+        let url = Url::parse("http://127.0.0.1:8080/").unwrap();
+        let config = DevnetConfig::new(&url, "ws://127.0.0.1:9944", validator, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("devnet.yml");
+        let yaml = config.to_yaml(Path::new("world")).unwrap();
+        std::fs::write(&path, yaml).unwrap();
+        Config::load(Some(&path), &NoEnv, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn the_dev_seed_is_written_only_beside_the_address_it_derives() {
+        let alice = subtensor::Hotkey::from_seed_hex(&devnet::validator_seed_hex())
+            .unwrap()
+            .ss58();
+        let config = written(&alice);
+        assert_eq!(config.set_weights.ss58.as_deref(), Some(alice.as_str()));
+        assert!(config.set_weights.secret_seed.is_some());
+        assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+        assert_eq!(config.endpoints.api.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            config.endpoints.chute_url_template,
+            "http://127.0.0.1:8080/chute/{slug}"
+        );
+        assert_eq!(config.subtensor.url.as_str(), "ws://127.0.0.1:9944/");
+
+        let bob = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+        let config = written(bob);
+        assert_eq!(config.validators[0].hotkey, bob);
+        assert!(config.set_weights.secret_seed.is_none());
+        assert!(config.set_weights.ss58.is_none());
+    }
 }

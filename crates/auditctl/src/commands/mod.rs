@@ -1,6 +1,7 @@
 //! One module per subcommand; each loads what it needs and prints.
 
 mod compare_prom;
+mod completions;
 mod config;
 mod demo;
 mod devnet;
@@ -34,6 +35,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Query(args) => query::run(&cli.global, args).await,
         Command::Synth(args) => synth::run(&cli.global, args).await,
         Command::CompareProm(args) => compare_prom::run(&cli.global, args).await,
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 
@@ -58,7 +61,7 @@ pub fn load_config(global: &Global) -> Result<Config> {
         set: global.set.clone(),
     };
     let config = Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?;
-    if let Some(warning) = config.seed_exposure() {
+    for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
     if !config.sources.upstream.is_empty() {

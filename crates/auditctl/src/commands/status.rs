@@ -187,7 +187,11 @@ pub fn render(report: &StatusReport) -> String {
         if cov.gaps.is_empty() {
             "none".to_string()
         } else {
-            format!("{} ({})", cov.gaps.len(), super::sync::gaps(&cov.gaps))
+            format!(
+                "{} ({})",
+                cov.gaps.len(),
+                super::sync::hour_spans(&cov.gaps)
+            )
         }
     ));
     if !cov.missing_from_lake.is_empty() {

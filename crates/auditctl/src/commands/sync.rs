@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use audit_store::Store;
 use audit_sync::{ChainSource, SyncOptions, SyncSummary};
+use chrono::NaiveDateTime;
 use chutes_client::{ChutesClient, ClientConfig, Endpoints};
 use comfy_table::Cell;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
@@ -23,7 +24,7 @@ use crate::{exit, output};
 /// What `sync --json` prints: the options it ran with and what it did.
 #[derive(Debug, Serialize)]
 pub struct SyncReport {
-    pub at: chrono::NaiveDateTime,
+    pub at: NaiveDateTime,
     pub window_days: u32,
     pub integrity_violation: bool,
     #[serde(flatten)]
@@ -231,7 +232,7 @@ pub fn render(report: &SyncReport) -> String {
     if !s.gaps.is_empty() {
         text.push_str(&format!(
             "\nhours without a verified validator entry (hour ends): {}\n",
-            gaps(&s.gaps)
+            hour_spans(&s.gaps)
         ));
     }
     if report.integrity_violation {
@@ -243,20 +244,26 @@ pub fn render(report: &SyncReport) -> String {
     text
 }
 
-/// Hour ends as a short list: `2025-02-10 03:00, 05:00, …`, the date
-/// written when it changes.
-pub fn gaps(hours: &[chrono::NaiveDateTime]) -> String {
-    let mut out = Vec::with_capacity(hours.len());
-    let mut day = None;
-    for h in hours {
-        if day == Some(h.date()) {
-            out.push(h.format("%H:%M").to_string());
-        } else {
-            day = Some(h.date());
-            out.push(h.format("%Y-%m-%d %H:%M").to_string());
+/// Hour ends as runs of consecutive hours, so a week without data reads
+/// as one span rather than 168 times: `2025-02-03 13:00 .. 2025-02-10
+/// 09:00, 2025-02-10 11:00`.
+pub fn hour_spans(hours: &[NaiveDateTime]) -> String {
+    let mut spans: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::new();
+    for &h in hours {
+        match spans.last_mut() {
+            Some((_, end)) if h - *end == chrono::TimeDelta::hours(1) => *end = h,
+            _ => spans.push((h, h)),
         }
     }
-    out.join(", ")
+    let at = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
+    spans
+        .iter()
+        .map(|&(first, last)| match first == last {
+            true => at(first),
+            false => format!("{} .. {}", at(first), at(last)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -309,5 +316,54 @@ mod tests {
             },
         };
         insta::assert_snapshot!(render(&report));
+    }
+
+    fn hour(d: u32, h: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2025, 2, d)
+            .unwrap()
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn gaps_read_as_spans_of_consecutive_hours() {
+        let gaps = [
+            hour(9, 22),
+            hour(9, 23),
+            hour(10, 0),
+            hour(10, 1),
+            hour(10, 5),
+            hour(10, 7),
+            hour(10, 8),
+        ];
+        assert_eq!(
+            hour_spans(&gaps),
+            "2025-02-09 22:00 .. 2025-02-10 01:00, 2025-02-10 05:00, 2025-02-10 07:00 .. 2025-02-10 08:00"
+        );
+        assert_eq!(hour_spans(&[]), "");
+    }
+
+    #[test]
+    fn a_week_missing_from_a_short_world_is_one_span_in_the_summary() {
+        // A 10-hour world scored over 7 days: 158 hours before it are gaps.
+        let gaps: Vec<_> = (0..158)
+            .map(|i| hour(3, 13) + chrono::TimeDelta::hours(i))
+            .collect();
+        let report = SyncReport {
+            at: hour(10, 12),
+            window_days: 7,
+            integrity_violation: false,
+            summary: SyncSummary {
+                gaps,
+                ..SyncSummary::default()
+            },
+        };
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "hours without a verified validator entry (hour ends): 2025-02-03 13:00 .. 2025-02-10 02:00\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use super::weights_send;
 use crate::cli::{Global, WeightsArgs};
 use crate::config::Config;
 use crate::{exit, output};
-use audit_run::Sending;
+use audit_run::{Sending, SendingAction};
 
 /// Everything one run reports.
 pub type WeightsReport = incentives::EvaluatedRun;
@@ -27,6 +27,9 @@ struct WeightsOutput<'a> {
     #[serde(flatten)]
     run: &'a WeightsReport,
     coverage: Evidence,
+    /// A dry run's verdict; `refused` says why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    would_send: Option<bool>,
     #[serde(flatten)]
     sending: Sending,
 }
@@ -81,9 +84,14 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
         exit::FAILURE
     };
     if global.json {
+        let would_send = match &sending.action {
+            SendingAction::DryRun { plan, .. } => Some(plan.is_some()),
+            _ => None,
+        };
         let doc = WeightsOutput {
             run: &report,
             coverage,
+            would_send,
             sending,
         };
         output::print(&output::json(&doc))?;
@@ -115,7 +123,7 @@ pub fn render_evidence(e: &Evidence) -> String {
     let gaps = if e.gaps.is_empty() {
         "none".to_string()
     } else {
-        format!("{} ({})", e.gaps.len(), hour_spans(&e.gaps))
+        format!("{} ({})", e.gaps.len(), super::sync::hour_spans(&e.gaps))
     };
     let mut out = format!(
         "hours without a verified validator entry in the {} days scored: {gaps}
@@ -132,28 +140,6 @@ pub fn render_evidence(e: &Evidence) -> String {
         out.push_str("unverifiable entries scored: none\n");
     }
     out
-}
-
-/// Hour ends as runs of consecutive hours, so a week without data reads
-/// as one span rather than 168 times: `2025-02-03 13:00 .. 2025-02-10
-/// 09:00, 2025-02-10 11:00`.
-fn hour_spans(hours: &[NaiveDateTime]) -> String {
-    let mut spans: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::new();
-    for &h in hours {
-        match spans.last_mut() {
-            Some((_, end)) if h - *end == chrono::TimeDelta::hours(1) => *end = h,
-            _ => spans.push((h, h)),
-        }
-    }
-    let at = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
-    spans
-        .iter()
-        .map(|&(first, last)| match first == last {
-            true => at(first),
-            false => format!("{} .. {}", at(first), at(last)),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Scores the lake as of `at`, compares with the chain, and records the
@@ -330,35 +316,21 @@ mod tests {
     use chrono::NaiveDate;
 
     #[test]
-    fn gaps_read_as_spans_of_consecutive_hours() {
+    fn the_evidence_names_gaps_and_unverifiable_entries() {
         let h = |d, h| {
             NaiveDate::from_ymd_opt(2025, 2, d)
                 .unwrap()
                 .and_hms_opt(h, 0, 0)
                 .unwrap()
         };
-        let gaps = [
-            h(9, 22),
-            h(9, 23),
-            h(10, 0),
-            h(10, 1),
-            h(10, 5),
-            h(10, 7),
-            h(10, 8),
-        ];
-        assert_eq!(
-            hour_spans(&gaps),
-            "2025-02-09 22:00 .. 2025-02-10 01:00, 2025-02-10 05:00, 2025-02-10 07:00 .. 2025-02-10 08:00"
-        );
-        assert_eq!(hour_spans(&[]), "");
         let evidence = Evidence {
             window_days: 7,
-            gaps: vec![h(10, 5)],
+            gaps: vec![h(10, 5), h(10, 6), h(10, 8)],
             unverifiable_entries_used: 2,
         };
         assert_eq!(
             render_evidence(&evidence),
-            "hours without a verified validator entry in the 7 days scored: 1 (2025-02-10 05:00)\n\
+            "hours without a verified validator entry in the 7 days scored: 3 (2025-02-10 05:00 .. 2025-02-10 06:00, 2025-02-10 08:00)\n\
              UNVERIFIABLE: 2 scored entries were never proven against the chain \
              (sync.load_unverifiable); these scores are not sent\n"
         );

@@ -164,8 +164,12 @@ fn render_submission(s: &WeightsSubmissionRecord) -> String {
 }
 
 fn render_plan(plan: &PlanView) -> String {
+    let key_from = match plan.version_key_source {
+        "chain" => "the chain's WeightsVersionKey",
+        _ => "set_weights.version_key",
+    };
     let mut out = format!(
-        "  {} on subnet {} from uid {} (version key {}, chain block {})\n",
+        "  {} on subnet {} from uid {} (version key {} from {key_from}, chain block {})\n",
         plan.call, plan.netuid, plan.sender_uid, plan.version_key, plan.block
     );
     if let (Some(round), Some(at)) = (plan.reveal_round, plan.reveal_expected_at_unix) {
