@@ -46,8 +46,15 @@ pub(crate) async fn gather(
     store: &Store,
     scope: &Scope,
 ) -> Result<Vec<(&'static str, LazyFrame)>, QueryError> {
-    let from = scope.at - scope.window;
-    let until = scope.at + chrono::Duration::microseconds(1);
+    // A window longer than the calendar reaches back to its start.
+    let from = scope
+        .at
+        .checked_sub_signed(scope.window)
+        .unwrap_or(NaiveDateTime::MIN);
+    let until = scope
+        .at
+        .checked_add_signed(chrono::Duration::microseconds(1))
+        .unwrap_or(NaiveDateTime::MAX);
     let catalog = store.catalog();
     let validator: Vec<EntryRecord> = catalog
         .loaded_entries(EntrySource::Validator, from, until)

@@ -283,3 +283,35 @@ async fn the_catalog_opens_over_tls_as_sslmode_says() {
         assert!(err.contains("UnknownIssuer"), "{mode}: {err}");
     }
 }
+
+/// A peer that accepts the TCP connection and then says nothing: opening
+/// the catalog gives up at the URL's connect_timeout instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_given_up_at_the_connect_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    for params in ["sslmode=require", "sslmode=disable"] {
+        let url =
+            format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=1&{params}");
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), Catalog::open(&url))
+            .await
+            .unwrap_or_else(|_| panic!("{params}: opening hung past 20 s"));
+        let err = outcome.expect_err("a silent server cannot be a catalog");
+        assert!(
+            err.to_string().contains("no answer within 1 s"),
+            "{params}: {err}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{params}"
+        );
+    }
+    silent.abort();
+}

@@ -272,6 +272,23 @@ fn a_query_reads_the_tables_and_nothing_else() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
     }
     assert!(!target.exists());
+    // A window longer than the calendar reads everything, no panic.
+    let out = auditctl(
+        home,
+        &[
+            "query",
+            "--at",
+            AT,
+            "--window",
+            "99999999d",
+            "SELECT count(*) AS n FROM audit_entries",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // An unknown column is the user's mistake, said plainly.
     let out = auditctl(
         home,

@@ -169,12 +169,20 @@ impl PgTarget {
         })
     }
 
-    /// Opens one connection: TCP, TLS as configured, the startup.
+    /// Opens one connection: TCP, TLS as configured, the startup, all
+    /// within the URL's `connect_timeout` (the driver bounds only the TCP
+    /// connect; a peer that accepts and then says nothing must not hang
+    /// the caller).
     pub(crate) async fn connect(&self) -> Result<AsyncPgConnection, ConnectionError> {
         let config: tokio_postgres::Config = self
             .driver_url
             .parse()
             .map_err(|e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string()))?;
+        let deadline = config
+            .get_connect_timeout()
+            .copied()
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(CONNECT_TIMEOUT_SECS));
         let failed = |e: tokio_postgres::Error| {
             // The driver's Display stops at "error performing TLS
             // handshake"; the cause says which check failed.
@@ -187,20 +195,30 @@ impl PgTarget {
             }
             ConnectionError::BadConnection(message)
         };
-        match &self.tls {
-            None => {
-                let (client, conn) = config
-                    .connect(tokio_postgres::NoTls)
-                    .await
-                    .map_err(failed)?;
-                AsyncPgConnection::try_from_client_and_connection(client, conn).await
+        let open = async {
+            match &self.tls {
+                None => {
+                    let (client, conn) = config
+                        .connect(tokio_postgres::NoTls)
+                        .await
+                        .map_err(failed)?;
+                    AsyncPgConnection::try_from_client_and_connection(client, conn).await
+                }
+                Some(tls) => {
+                    let connector = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+                    let (client, conn) = config.connect(connector).await.map_err(failed)?;
+                    AsyncPgConnection::try_from_client_and_connection(client, conn).await
+                }
             }
-            Some(tls) => {
-                let connector = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
-                let (client, conn) = config.connect(connector).await.map_err(failed)?;
-                AsyncPgConnection::try_from_client_and_connection(client, conn).await
-            }
-        }
+        };
+        tokio::time::timeout(deadline, open)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectionError::BadConnection(format!(
+                    "no answer within {} s (connect_timeout)",
+                    deadline.as_secs_f64()
+                )))
+            })
     }
 
     /// A pool of up to [`POOL_SIZE`] connections opened like [`Self::connect`].
