@@ -63,7 +63,9 @@ pub enum SubmitError {
 pub struct Sending {
     /// The newest commit that awaited its reveal, as this run found it.
     pub previous_commit: Option<PreviousCommit>,
-    /// Earlier sends of unknown fate, as this run found them on chain.
+    /// Earlier sends of unknown fate, as this run found them on chain
+    /// (left out when there were none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub earlier_sends: Vec<SendResolution>,
     /// This run's part.
     #[serde(flatten)]
