@@ -619,14 +619,7 @@ async fn a_tampered_signature_is_a_chain_refusal_tried_once() {
         let alice = Sr25519Keyring::Alice;
         let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
 
-        let out = auditctl(&config, &t, &["weights"]);
-        let stdout = text(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{stdout}\n{}",
-            text(&out.stderr)
-        );
+        let stdout = failed_weights(&config, &t);
         assert!(
             stdout.contains("not sent: the chain refused the call (not retried):"),
             "{stdout}"
@@ -707,6 +700,35 @@ async fn an_unreachable_node_is_retried_then_recorded_as_a_transport_error() {
     assert_eq!(node.submissions(), 0);
 }
 
+/// A chain with plain weights and `rate_limit`, the lake, and a config
+/// sending as Alice with `extra` under `set_weights` (in the returned
+/// folder).
+async fn plain_chain(
+    t: &TestStore,
+    rate_limit: u64,
+    extra: &str,
+) -> (ChainNode, SubtensorClient, tempfile::TempDir, PathBuf) {
+    let (node, chain) = start(&genesis(false, rate_limit, CommitRevealGenesis::default())).await;
+    build_lake(t.store(), this_hour(), &work(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Sr25519Keyring::Alice;
+    let config = config(dir.path(), &node, &seed(alice), &address(alice), extra);
+    (node, chain, dir, config)
+}
+
+/// `auditctl weights` expected to fail (exit 1): its text output.
+fn failed_weights(config: &Path, t: &TestStore) -> String {
+    let out = auditctl(config, t, &["weights"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
 /// The newest attempt in the catalog.
 async fn latest(t: &TestStore) -> WeightsSubmissionRecord {
     t.reopen()
@@ -735,12 +757,7 @@ async fn all_submissions(t: &TestStore) -> Vec<WeightsSubmissionRecord> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_send_ends_at_its_deadline_as_unknown_and_expires_before_the_next_send() {
     let t = audit_store::testing::sqlite_store().await;
-    let (node, chain) = start(&genesis(false, 0, CommitRevealGenesis::default())).await;
-    build_lake(t.store(), this_hour(), &work(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let alice = Sr25519Keyring::Alice;
-    let extra = "  inclusion_timeout_seconds: 2\n";
-    let config = config(dir.path(), &node, &seed(alice), &address(alice), extra);
+    let (node, chain, _dir, config) = plain_chain(&t, 0, "  inclusion_timeout_seconds: 2\n").await;
     node.stall_inclusion(true);
 
     let started = std::time::Instant::now();
@@ -771,14 +788,7 @@ async fn a_stalled_send_ends_at_its_deadline_as_unknown_and_expires_before_the_n
 
     // Its era is not over: nothing more is sent.
     node.stall_inclusion(false);
-    let out = auditctl(&config, &t, &["weights"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = failed_weights(&config, &t);
     assert!(stdout.contains("STILL UNKNOWN"), "{stdout}");
     assert!(stdout.contains("may still land"), "{stdout}");
     assert_eq!(node.submissions(), 1, "nothing sent beside it");
@@ -803,16 +813,10 @@ async fn a_stalled_send_ends_at_its_deadline_as_unknown_and_expires_before_the_n
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_send_found_in_a_block_later_is_recorded_landed_there() {
     let t = audit_store::testing::sqlite_store().await;
-    let (node, chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
-    build_lake(t.store(), this_hour(), &work(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let alice = Sr25519Keyring::Alice;
-    let extra = "  inclusion_timeout_seconds: 2\n";
-    let config = config(dir.path(), &node, &seed(alice), &address(alice), extra);
+    let (node, chain, _dir, config) =
+        plain_chain(&t, 100, "  inclusion_timeout_seconds: 2\n").await;
     node.stall_inclusion(true);
-    let out = auditctl(&config, &t, &["weights"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    let stdout = failed_weights(&config, &t);
     assert!(stdout.contains("recorded as unknown"), "{stdout}");
     assert!(stdout.contains("nonce 0, valid from block"), "{stdout}");
 
@@ -842,11 +846,7 @@ async fn an_unknown_send_found_in_a_block_later_is_recorded_landed_there() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_claimed_inclusion_without_evidence_is_not_recorded_as_landed() {
     let t = audit_store::testing::sqlite_store().await;
-    let (node, chain) = start(&genesis(false, 0, CommitRevealGenesis::default())).await;
-    build_lake(t.store(), this_hour(), &work(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let alice = Sr25519Keyring::Alice;
-    let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
+    let (node, chain, _dir, config) = plain_chain(&t, 0, "").await;
     let out = auditctl(&config, &t, &["--json", "weights"]);
     assert_eq!(json(&out)["submission"]["outcome"], "landed");
     let on_chain = chain.weights(NETUID, 0).await.unwrap();
@@ -881,20 +881,9 @@ async fn a_claimed_inclusion_without_evidence_is_not_recorded_as_landed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_storage_is_recorded_as_a_malformed_answer() {
     let t = audit_store::testing::sqlite_store().await;
-    let (node, _chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
-    build_lake(t.store(), this_hour(), &work(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let alice = Sr25519Keyring::Alice;
-    let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
+    let (node, _chain, _dir, config) = plain_chain(&t, 100, "").await;
     node.garble_storage(&subtensor::runtime::WEIGHTS_SET_RATE_LIMIT, true);
-    let out = auditctl(&config, &t, &["weights"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = failed_weights(&config, &t);
     assert!(
         stdout.contains("the node answered malformed data: "),
         "{stdout}"

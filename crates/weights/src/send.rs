@@ -263,15 +263,15 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// The try that was included, if any: the extrinsic and its block's
-    /// hash.
-    pub fn included(&self) -> Option<(SentExtrinsic, [u8; 32])> {
+    /// The try that was included, if any: the extrinsic, its block's
+    /// hash and number.
+    pub fn included(&self) -> Option<(SentExtrinsic, [u8; 32], u32)> {
         self.attempts.iter().find_map(|a| match a.outcome {
             AttemptOutcome::Included {
                 extrinsic,
                 block_hash,
-                ..
-            } => Some((extrinsic, block_hash)),
+                block,
+            } => Some((extrinsic, block_hash, block)),
             _ => None,
         })
     }
@@ -330,13 +330,7 @@ pub async fn send<R: CryptoRng + ?Sized>(
         block: None,
         landing: Landing::NotSent,
     };
-    let included = submission.attempts.iter().find_map(|a| match a.outcome {
-        AttemptOutcome::Included {
-            block_hash, block, ..
-        } => Some((block_hash, block)),
-        _ => None,
-    });
-    if let Some((block_hash, block)) = included {
+    if let Some((_, block_hash, block)) = submission.included() {
         submission.block = Some(u64::from(block));
         submission.landing = match evidence(chain, plan, block_hash, block).await {
             Ok(()) => landing(chain, plan, submission.block, options.wait_reveal).await,

@@ -341,7 +341,7 @@ fn describe_plan(record: &mut WeightsSubmissionRecord, plan: &Plan) {
 
 fn describe_submission(record: &mut WeightsSubmissionRecord, submission: &Submission) {
     record.tries = u32::try_from(submission.attempts.len()).unwrap_or(u32::MAX);
-    if let Some((extrinsic, block)) = submission.included() {
+    if let Some((extrinsic, block, _)) = submission.included() {
         describe_extrinsic(record, &extrinsic);
         record.block_hash = Some(hex0x(&block));
         record.block = submission.block;
