@@ -101,8 +101,9 @@ pub enum SendingAction {
     Attempted {
         /// The call and the vector, when planned.
         plan: Option<PlanView>,
-        /// The recorded attempt.
-        submission: WeightsSubmissionRecord,
+        /// The recorded attempt (boxed: the record is the largest
+        /// variant by far).
+        submission: Box<WeightsSubmissionRecord>,
     },
 }
 
@@ -276,7 +277,7 @@ pub async fn submit(
             mark_run_sent(store, settings, &record).await?;
             SendingAction::Attempted {
                 plan: plan.as_deref().map(PlanView::from),
-                submission: record,
+                submission: Box::new(record),
             }
         }
     };
