@@ -120,7 +120,7 @@ text_enum!(SyntheticCheck {
 
 // After the macro: it is in scope from its definition on.
 pub mod submission;
-pub use submission::{SubmissionOutcome, WeightsCallKind, WeightsSubmissionRecord};
+pub use submission::{SendResolution, SubmissionOutcome, WeightsCallKind, WeightsSubmissionRecord};
 
 /// An audit entry as listed by `GET /audit/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

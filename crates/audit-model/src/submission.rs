@@ -23,12 +23,24 @@ text_enum!(WeightsCallKind { Plain => "plain", Timelocked => "timelocked" });
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmissionOutcome {
-    /// Plain: included, and `Weights` read back equals what was sent.
+    /// Plain: with evidence from the chain: the extrinsic is in the body
+    /// of the block the node named, `LastUpdate` of the sender at that
+    /// block is that block, and `Weights` read back equals what was sent.
     Landed,
     /// Plain: included, but `Weights` holds something else.
     Differs,
-    /// Included, but reading the result back failed.
+    /// Included, but reading the result back failed, or the chain does
+    /// not bear the inclusion out (`LastUpdate` disagrees).
     Unconfirmed,
+    /// Sent, but no inclusion was seen by the deadline (or the node named
+    /// a block that does not hold it): it may still land until its era
+    /// ends. The next run resolves it before sending again.
+    Unknown,
+    /// An `unknown` send that a later run found in no block of its era,
+    /// with the era over: it never landed.
+    Expired,
+    /// The node answered bytes that do not decode as what was asked.
+    MalformedAnswer,
     /// Timelocked: included, waiting for its reveal round.
     Committed,
     /// Timelocked: the chain revealed it and `Weights` equals the vector.
@@ -51,6 +63,9 @@ text_enum!(SubmissionOutcome {
     Committed => "committed",
     Revealed => "revealed",
     Dropped => "dropped",
+    Unknown => "unknown",
+    Expired => "expired",
+    MalformedAnswer => "malformed_answer",
     ChainRefused => "chain_refused",
     TransportError => "transport_error",
     PreconditionRefused => "precondition_refused",
@@ -102,9 +117,34 @@ pub struct WeightsSubmissionRecord {
     pub reveal_round: Option<u64>,
     /// Timelocked: the epoch the commit was queued in.
     pub commit_epoch: Option<u64>,
+    /// The nonce the transaction carried, once signed.
+    pub nonce: Option<u32>,
+    /// The first block its mortal era allows it in.
+    pub era_birth: Option<u64>,
+    /// Its era's length in blocks: it cannot be included from
+    /// `era_birth + era_period` on.
+    pub era_period: Option<u64>,
     /// When a later run last looked at the commit's reveal.
     pub checked_at: Option<NaiveDateTime>,
     /// What was (or would have been) sent: `(uid, u16 weight)`, uids
     /// ascending; empty when refused before quantising.
     pub vector: Vec<(u16, u16)>,
+}
+
+/// What a later run found about a send recorded as
+/// [`SubmissionOutcome::Unknown`]: the catalog updates that record with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendResolution {
+    /// The send's submission id.
+    pub submission_id: i64,
+    /// Where it stands now: `landed`/`committed` (found, with evidence),
+    /// `unconfirmed` (found or applied, evidence short), `expired`, or
+    /// still `unknown` (its era is not over yet).
+    pub outcome: SubmissionOutcome,
+    /// The block it was found in.
+    pub block: Option<u64>,
+    /// That block's hash (`0x…`).
+    pub block_hash: Option<String>,
+    /// What the chain showed, in words.
+    pub reason: String,
 }

@@ -168,6 +168,9 @@ async fn build(catalog: &Catalog) {
             block,
             reveal_round: round,
             commit_epoch: None,
+            nonce: None,
+            era_birth: None,
+            era_period: None,
             checked_at: None,
             vector: vec![(1, 65535)],
         }

@@ -1,13 +1,15 @@
 //! Sending a scored run's weights and keeping the record: the catalog
 //! around one call of `weights::set_weights`. `auditctl weights` and the
 //! weights stage of `auditctl run` both call [`submit`], so both look at
-//! the last commit's reveal, send, check and record the same way.
+//! the last commit's reveal, resolve earlier sends of unknown fate, send,
+//! check and record the same way.
 
 use std::time::Duration;
 
 use audit_model::mask_secrets;
 use audit_store::{
-    EntrySource, Store, StoreError, SubmissionOutcome, WeightsSubmission, WeightsSubmissionRecord,
+    EntrySource, SendResolution, Store, StoreError, SubmissionOutcome, WeightsSubmission,
+    WeightsSubmissionRecord,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
 use drand_tlock::Beacon;
@@ -65,6 +67,10 @@ pub enum SubmitError {
 pub struct Sending {
     /// The newest commit that awaited its reveal, as this run found it.
     pub previous_commit: Option<PreviousCommit>,
+    /// Earlier sends of unknown fate, as this run found them on chain
+    /// (left out when there were none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub earlier_sends: Vec<SendResolution>,
     /// This run's part.
     #[serde(flatten)]
     pub action: SendingAction,
@@ -99,8 +105,9 @@ pub enum SendingAction {
     Attempted {
         /// The call and the vector, when planned.
         plan: Option<PlanView>,
-        /// The recorded attempt.
-        submission: WeightsSubmissionRecord,
+        /// The recorded attempt (boxed: the record is the largest
+        /// variant by far).
+        submission: Box<WeightsSubmissionRecord>,
     },
 }
 
@@ -221,19 +228,47 @@ pub async fn submit(
         newest_entry_age: newest.map(|t| (present - t).to_std().unwrap_or(Duration::ZERO)),
         unverifiable_entries: run.scores.unverifiable_entries_used,
     };
-    let pending = match mode {
-        Mode::Disabled => None,
-        _ => store.catalog().commit_awaiting_reveal().await?,
+    let (pending, unknown) = match mode {
+        Mode::Disabled => (None, Vec::new()),
+        _ => (
+            store.catalog().commit_awaiting_reveal().await?,
+            store.catalog().unresolved_sends().await?,
+        ),
     };
     // The commit's randomness must be unpredictable: seeded from the OS.
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(&mut *seed).map_err(|e| SubmitError::Randomness(e.to_string()))?;
     let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed(*seed);
-    let outcome = weights::set_weights(&chain, &scored, pending.as_ref(), now, &mut rng).await;
+    let outcome =
+        weights::set_weights(&chain, &scored, pending.as_ref(), &unknown, now, &mut rng).await;
     let previous = match outcome.previous {
         Some(check) => Some(record_reveal_check(store, check, now.naive_utc()).await?),
         None => None,
     };
+    let mut earlier_sends = Vec::with_capacity(outcome.resolved.len());
+    for mut resolution in outcome.resolved {
+        resolution.reason = mask_secrets(&resolution.reason);
+        store
+            .catalog()
+            .record_send_resolution(&resolution, now.naive_utc())
+            .await?;
+        let proven = matches!(
+            resolution.outcome,
+            SubmissionOutcome::Landed | SubmissionOutcome::Committed
+        );
+        let send = unknown
+            .iter()
+            .find(|s| s.submission_id == resolution.submission_id);
+        if let (true, Some(send)) = (proven, send) {
+            let found = WeightsSubmissionRecord {
+                outcome: resolution.outcome,
+                block: resolution.block,
+                ..send.clone()
+            };
+            mark_run_sent(store, settings, &found).await?;
+        }
+        earlier_sends.push(resolution);
+    }
     let action = match outcome.action {
         Action::Disabled => SendingAction::NotEnabled,
         Action::DryRun(Ok(plan)) => SendingAction::DryRun {
@@ -252,12 +287,13 @@ pub async fn submit(
             mark_run_sent(store, settings, &record).await?;
             SendingAction::Attempted {
                 plan: plan.as_deref().map(PlanView::from),
-                submission: record,
+                submission: Box::new(record),
             }
         }
     };
     Ok(Sending {
         previous_commit: previous,
+        earlier_sends,
         action,
     })
 }

@@ -100,9 +100,16 @@ impl WeightsStage {
             }
             SubmissionOutcome::Differs
             | SubmissionOutcome::Dropped
-            | SubmissionOutcome::TransportError => {
+            | SubmissionOutcome::TransportError
+            | SubmissionOutcome::MalformedAnswer
+            | SubmissionOutcome::Expired
+            | SubmissionOutcome::Unknown => {
                 context.metrics.count_weights("failed");
-                if !submission.outcome.included() {
+                // An unknown send may still land: its scores are not sent
+                // again; the next cycle resolves it first.
+                if !submission.outcome.included()
+                    && submission.outcome != SubmissionOutcome::Unknown
+                {
                     self.latest.restore(run);
                 }
                 Err(line.into())

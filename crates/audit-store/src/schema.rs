@@ -141,6 +141,9 @@ diesel::table! {
         reveal_round -> Nullable<BigInt>,
         commit_epoch -> Nullable<BigInt>,
         checked_at -> Nullable<Timestamp>,
+        nonce -> Nullable<BigInt>,
+        era_birth -> Nullable<BigInt>,
+        era_period -> Nullable<BigInt>,
     }
 }
 

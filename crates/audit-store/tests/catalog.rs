@@ -621,6 +621,9 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             block: Some(4_812_345),
             reveal_round: Some(u64::from(u32::MAX) + 7),
             commit_epoch: Some(13_000),
+            nonce: None,
+            era_birth: None,
+            era_period: None,
             checked_at: None,
             // uids above 255 and the full u16 range survive the signed columns
             vector: vec![(1, 65_535), (300, 1), (4095, 32_768)],
@@ -638,6 +641,9 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             block: None,
             reveal_round: None,
             commit_epoch: None,
+            nonce: None,
+            era_birth: None,
+            era_period: None,
             vector: vec![],
             ..commit.clone()
         };
@@ -667,6 +673,44 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             .await
             .is_err());
 
+        // A send whose inclusion was not seen keeps what finds it later,
+        // is listed until resolved, and takes the resolution's block.
+        let unknown = WeightsSubmissionRecord {
+            submission_id: 0,
+            attempted_at: at(8),
+            call: Some(WeightsCallKind::Plain),
+            outcome: SubmissionOutcome::Unknown,
+            block_hash: None,
+            block: None,
+            reveal_round: None,
+            commit_epoch: None,
+            nonce: Some(u32::MAX),
+            era_birth: Some(4_812_400),
+            era_period: Some(8),
+            ..commit.clone()
+        };
+        let unknown_id = catalog.record_weights_submission(&unknown).await.unwrap();
+        let unresolved = catalog.unresolved_sends().await.unwrap();
+        assert_eq!(
+            unresolved,
+            vec![WeightsSubmissionRecord {
+                submission_id: unknown_id,
+                ..unknown.clone()
+            }]
+        );
+        let landed = SendResolution {
+            submission_id: unknown_id,
+            outcome: SubmissionOutcome::Landed,
+            block: Some(4_812_403),
+            block_hash: Some(format!("0x{}", "ef".repeat(32))),
+            reason: "found in block 4812403".into(),
+        };
+        catalog
+            .record_send_resolution(&landed, at(9))
+            .await
+            .unwrap();
+        assert!(catalog.unresolved_sends().await.unwrap().is_empty());
+
         // Survives a reopen, with the run it belongs to.
         let reopened = t.reopen().await;
         let latest = reopened
@@ -676,7 +720,16 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             .unwrap()
             .unwrap();
         assert_eq!(latest.run_id, run_id);
-        assert_eq!(latest.outcome, SubmissionOutcome::PreconditionRefused);
+        assert_eq!(latest.outcome, SubmissionOutcome::Landed);
+        assert_eq!(latest.block, Some(4_812_403));
+        assert_eq!(latest.block_hash, landed.block_hash);
+        assert_eq!(latest.reason.as_deref(), Some("found in block 4812403"));
+        assert_eq!(latest.checked_at, Some(at(9)));
+        assert_eq!(latest.nonce, Some(u32::MAX));
+        assert_eq!(
+            (latest.era_birth, latest.era_period),
+            (Some(4_812_400), Some(8))
+        );
     })
     .await;
 }

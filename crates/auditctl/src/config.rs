@@ -301,6 +301,9 @@ pub struct SetWeightsConfig {
     pub max_entry_age_seconds: u64,
     /// Seconds per block, for the reveal round (12 on finney).
     pub block_time_seconds: u64,
+    /// Seconds to wait for a sent transaction to be reported in a block;
+    /// past it the send is recorded `unknown` and resolved next time.
+    pub inclusion_timeout_seconds: u64,
     /// The drand beacon the chain reveals timelocked weights with
     /// (quicknet by default; the devnet hands out its own).
     pub beacon: BeaconConfig,
@@ -316,6 +319,7 @@ impl Default for SetWeightsConfig {
             version_key: None,
             max_entry_age_seconds: 2 * 3600,
             block_time_seconds: 12,
+            inclusion_timeout_seconds: 120,
             beacon: BeaconConfig::default(),
         }
     }
@@ -892,6 +896,12 @@ impl Config {
             (
                 "subtensor.timeout_seconds",
                 self.subtensor.timeout_seconds,
+                1,
+                3_600,
+            ),
+            (
+                "set_weights.inclusion_timeout_seconds",
+                self.set_weights.inclusion_timeout_seconds,
                 1,
                 3_600,
             ),

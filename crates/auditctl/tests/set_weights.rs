@@ -696,14 +696,7 @@ async fn a_tampered_signature_is_a_chain_refusal_tried_once() {
         let alice = Sr25519Keyring::Alice;
         let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
 
-        let out = auditctl(&config, &t, &["weights"]);
-        let stdout = text(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{stdout}\n{}",
-            text(&out.stderr)
-        );
+        let stdout = failed_weights(&config, &t);
         assert!(
             stdout.contains("not sent: the chain refused the call (not retried):"),
             "{stdout}"
@@ -781,5 +774,199 @@ async fn an_unreachable_node_is_retried_then_recorded_as_a_transport_error() {
         .unwrap();
     assert_eq!(latest.outcome, SubmissionOutcome::TransportError);
     assert!(!latest.reason.unwrap_or_default().contains("hunter2"));
+    assert_eq!(node.submissions(), 0);
+}
+
+/// A chain with plain weights and `rate_limit`, the lake, and a config
+/// sending as Alice with `extra` under `set_weights` (in the returned
+/// folder).
+async fn plain_chain(
+    t: &TestStore,
+    rate_limit: u64,
+    extra: &str,
+) -> (ChainNode, SubtensorClient, tempfile::TempDir, PathBuf) {
+    let (node, chain) = start(&genesis(false, rate_limit, CommitRevealGenesis::default())).await;
+    build_lake(t.store(), this_hour(), &work(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Sr25519Keyring::Alice;
+    let config = config(dir.path(), &node, &seed(alice), &address(alice), extra);
+    (node, chain, dir, config)
+}
+
+/// `auditctl weights` expected to fail (exit 1): its text output.
+fn failed_weights(config: &Path, t: &TestStore) -> String {
+    let out = auditctl(config, t, &["weights"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// The newest attempt in the catalog.
+async fn latest(t: &TestStore) -> WeightsSubmissionRecord {
+    t.reopen()
+        .await
+        .catalog()
+        .latest_weights_submission()
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Every attempt of the runs so far, oldest first.
+async fn all_submissions(t: &TestStore) -> Vec<WeightsSubmissionRecord> {
+    t.reopen()
+        .await
+        .catalog()
+        .weights_submissions_of_runs(&(1..=10).collect::<Vec<_>>())
+        .await
+        .unwrap()
+}
+
+/// A node that takes the transaction, answers `ready` and never includes
+/// it: the command ends at its inclusion deadline and records `unknown`
+/// with what finds it later. While the era lasts nothing more is sent;
+/// once it is over, the next run records it expired and sends anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_send_ends_at_its_deadline_as_unknown_and_expires_before_the_next_send() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, chain, _dir, config) = plain_chain(&t, 0, "  inclusion_timeout_seconds: 2\n").await;
+    node.stall_inclusion(true);
+
+    let started = std::time::Instant::now();
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert!(started.elapsed() < Duration::from_secs(60), "no deadline");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json(&out);
+    let submission = &doc["submission"];
+    assert_eq!(submission["outcome"], "unknown", "{submission}");
+    assert_eq!(submission["tries"], 1, "not retried: it may still land");
+    assert_eq!(submission["nonce"], 0);
+    assert_eq!(submission["era_period"], 8);
+    let birth = submission["era_birth"].as_u64().unwrap();
+    assert!(
+        birth <= 1_000,
+        "born at or before the head it was signed at"
+    );
+    assert!(submission["extrinsic_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("0x"));
+    assert_eq!(submission["block"], Value::Null);
+    assert_eq!(node.head(), 1_000, "never included");
+    assert_eq!(node.submissions(), 1);
+    let record = latest(&t).await;
+    assert_eq!(record.outcome, SubmissionOutcome::Unknown);
+    assert_eq!(record.era_birth, Some(birth));
+
+    // Its era is not over: nothing more is sent.
+    node.stall_inclusion(false);
+    let stdout = failed_weights(&config, &t);
+    assert!(stdout.contains("STILL UNKNOWN"), "{stdout}");
+    assert!(stdout.contains("may still land"), "{stdout}");
+    assert_eq!(node.submissions(), 1, "nothing sent beside it");
+
+    // The era ends with the transaction in no block: expired, then a new
+    // send lands.
+    node.advance(10);
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["earlier_sends"][0]["outcome"], "expired", "{doc}");
+    assert_eq!(doc["submission"]["outcome"], "landed");
+    assert_eq!(node.submissions(), 2);
+    let first = &all_submissions(&t).await[0];
+    assert_eq!(first.outcome, SubmissionOutcome::Expired);
+    assert!(first.reason.as_deref().unwrap().contains("never landed"));
+    assert!(!chain.weights(NETUID, 0).await.unwrap().is_empty());
+}
+
+/// A stalled send that the pool includes after the deadline is found in
+/// its block by the next run, with `LastUpdate` agreeing: landed there.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_send_found_in_a_block_later_is_recorded_landed_there() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, chain, _dir, config) =
+        plain_chain(&t, 100, "  inclusion_timeout_seconds: 2\n").await;
+    node.stall_inclusion(true);
+    let stdout = failed_weights(&config, &t);
+    assert!(stdout.contains("recorded as unknown"), "{stdout}");
+    assert!(stdout.contains("nonce 0, valid from block"), "{stdout}");
+
+    node.stall_inclusion(false);
+    assert_eq!(node.release_stalled(), 1);
+    let block = node.head();
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    let doc = json(&out);
+    assert_eq!(doc["earlier_sends"][0]["outcome"], "landed", "{doc}");
+    assert_eq!(doc["earlier_sends"][0]["block"], block);
+    // Then planned as usual: the landing started the rate limit.
+    assert_eq!(doc["submission"]["outcome"], "precondition_refused");
+    assert_eq!(out.status.code(), Some(1));
+    let first = &all_submissions(&t).await[0];
+    assert_eq!(first.outcome, SubmissionOutcome::Landed);
+    assert_eq!(first.block, Some(u64::from(block)));
+    assert_eq!(
+        chain.last_update(NETUID, 0).await.unwrap(),
+        Some(u64::from(block))
+    );
+}
+
+/// With the same weights already on chain, reading `Weights` back cannot
+/// tell a real inclusion from a claimed one: a block that does not hold
+/// the transaction, or a forged body whose block never moved `LastUpdate`,
+/// is not recorded as landed, and the command fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claimed_inclusion_without_evidence_is_not_recorded_as_landed() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, chain, _dir, config) = plain_chain(&t, 0, "").await;
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(json(&out)["submission"]["outcome"], "landed");
+    let on_chain = chain.weights(NETUID, 0).await.unwrap();
+    let last_update = chain.last_update(NETUID, 0).await.unwrap();
+
+    node.forge_inclusion(true);
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["submission"]["outcome"], "unconfirmed", "{doc}");
+    let reason = doc["submission"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("LastUpdate of uid 0 at that block is"),
+        "{reason}"
+    );
+    assert_eq!(chain.weights(NETUID, 0).await.unwrap(), on_chain);
+    assert_eq!(chain.last_update(NETUID, 0).await.unwrap(), last_update);
+
+    node.forge_inclusion(false);
+    node.fake_inclusion(true);
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["submission"]["outcome"], "unknown", "{doc}");
+    let reason = doc["submission"]["reason"].as_str().unwrap();
+    assert!(reason.contains("that block does not hold it"), "{reason}");
+    assert_eq!(latest(&t).await.outcome, SubmissionOutcome::Unknown);
+}
+
+/// Storage that does not decode is the node's malformed answer, said so,
+/// not "the node could not be reached".
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_storage_is_recorded_as_a_malformed_answer() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, _chain, _dir, config) = plain_chain(&t, 100, "").await;
+    node.garble_storage(&subtensor::runtime::WEIGHTS_SET_RATE_LIMIT, true);
+    let stdout = failed_weights(&config, &t);
+    assert!(
+        stdout.contains("the node answered malformed data: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("WeightsSetRateLimit"), "{stdout}");
+    assert!(!stdout.contains("could not be reached"), "{stdout}");
+    assert_eq!(latest(&t).await.outcome, SubmissionOutcome::MalformedAnswer);
     assert_eq!(node.submissions(), 0);
 }

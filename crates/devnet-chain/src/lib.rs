@@ -10,7 +10,12 @@
 //! report. [`ChainNode::prune_before`] makes the node answer as a pruned
 //! (non-archive) node does for older state; [`ChainNode::withhold`] drops
 //! a commitment (a fault switch); [`ChainNode::restart`] drops every
-//! connection and serves the same state again on the same port.
+//! connection and serves the same state again on the same port. Fault
+//! switches for sending: [`ChainNode::stall_inclusion`] (ready, never in
+//! a block), [`ChainNode::fake_inclusion`] (a block named that does not
+//! hold it), [`ChainNode::forge_inclusion`] (a body and events that claim
+//! it, state untouched), [`ChainNode::garble_storage`] (bytes that do not
+//! decode).
 //!
 //! Storage keys and values are built with the `subtensor` crate's runtime
 //! facts, so client and node agree by construction, and both are checked

@@ -172,6 +172,43 @@ impl ChainNode {
         lock(&self.state).tamper_signatures = on;
     }
 
+    /// Fault switch: transactions submitted from now on are admitted to
+    /// the pool and answered `ready`, then never included (a stalled
+    /// node); [`Self::release_stalled`] includes them later.
+    pub fn stall_inclusion(&self, on: bool) {
+        lock(&self.state).stall_inclusion = on;
+    }
+
+    /// Includes what the stall switch held, each in a new block (those no
+    /// longer valid are dropped); returns how many were included.
+    pub fn release_stalled(&self) -> usize {
+        lock(&self.state).release_stalled()
+    }
+
+    /// Fault switch: a submitted transaction is answered `inBlock` with a
+    /// new block that does not hold it, and is dropped (a lying node).
+    pub fn fake_inclusion(&self, on: bool) {
+        lock(&self.state).fake_inclusion = on;
+    }
+
+    /// Fault switch: as [`Self::fake_inclusion`], and the named block's
+    /// body and events claim the transaction succeeded; nothing of it is
+    /// applied (`Weights`, `LastUpdate` and the nonce stay).
+    pub fn forge_inclusion(&self, on: bool) {
+        lock(&self.state).forge_inclusion = on;
+    }
+
+    /// Fault switch: `state_getStorage` answers one byte that decodes as
+    /// no type for every key of `item` (malformed SCALE); `false` undoes.
+    pub fn garble_storage(&self, item: &subtensor::runtime::StorageItem, on: bool) {
+        let prefix = subtensor::storage::prefix(item);
+        let mut state = lock(&self.state);
+        state.garbled.retain(|p| *p != prefix);
+        if on {
+            state.garbled.push(prefix);
+        }
+    }
+
     /// Transactions submitted so far, accepted or refused: how a test
     /// tells a retry from a single try.
     pub fn submissions(&self) -> u64 {

@@ -15,6 +15,13 @@ use crate::extrinsic::{self, Chain, Checked};
 use crate::metadata::{frame_system, pallet_subtensor, RuntimeCall, RuntimeEvent};
 use crate::state::{block_hash, BlockBody, State};
 
+/// A transaction the pool took: its hash, and the block it is in, or
+/// `None` while the pool holds it.
+pub(crate) struct Submitted {
+    pub(crate) hash: [u8; 32],
+    pub(crate) block: Option<u32>,
+}
+
 /// `SubtensorModule`'s error `name` as a dispatch error, by finney's
 /// index (from `subtensor::runtime`'s lists).
 pub(crate) fn module_error(name: &str) -> DispatchError {
@@ -36,7 +43,10 @@ pub(crate) fn module_error(name: &str) -> DispatchError {
 impl State {
     /// Checks a submitted transaction and includes it in a new block: the
     /// nonce is used whether the call succeeds or not, as on a real chain.
-    pub(crate) fn submit(&mut self, bytes: &[u8]) -> Result<(u32, [u8; 32]), ErrorObjectOwned> {
+    /// Under the stall switch it is only held in the pool; under the fake
+    /// inclusion switch it is dropped and a new empty block is named; under
+    /// the forge switch that block's body and events claim it as well.
+    pub(crate) fn submit(&mut self, bytes: &[u8]) -> Result<Submitted, ErrorObjectOwned> {
         self.submissions += 1;
         let tampered = self.tamper_signatures.then(|| {
             let mut copy = bytes.to_vec();
@@ -44,6 +54,58 @@ impl State {
             copy
         });
         let bytes = tampered.as_deref().unwrap_or(bytes);
+        let checked = self.admit(bytes)?;
+        let hash = checked.hash;
+        if self.stall_inclusion {
+            self.stalled.push(bytes.to_vec());
+            return Ok(Submitted { hash, block: None });
+        }
+        if self.fake_inclusion || self.forge_inclusion {
+            self.advance(1, unix_now());
+            let block = self.head();
+            if self.forge_inclusion {
+                // The body and events claim it; the state never saw it.
+                let success = frame_system::EventRecord {
+                    phase: frame_system::Phase::ApplyExtrinsic(0),
+                    event: RuntimeEvent::System(frame_system::Event::ExtrinsicSuccess {
+                        dispatch_info: Default::default(),
+                    }),
+                    topics: vec![],
+                };
+                self.bodies.insert(
+                    block,
+                    BlockBody {
+                        extrinsics: vec![bytes.to_vec()],
+                        events: vec![success].encode(),
+                    },
+                );
+            }
+            return Ok(Submitted {
+                hash,
+                block: Some(block),
+            });
+        }
+        let block = Some(self.include(&checked, bytes));
+        Ok(Submitted { hash, block })
+    }
+
+    /// Includes the transactions the stall switch held, each in a new
+    /// block, as a pool that catches up would; those no longer valid (a
+    /// used nonce, an ended era) are dropped. Returns how many landed.
+    pub(crate) fn release_stalled(&mut self) -> usize {
+        let held = std::mem::take(&mut self.stalled);
+        let mut included = 0;
+        for bytes in held {
+            if let Ok(checked) = self.admit(&bytes) {
+                self.include(&checked, &bytes);
+                included += 1;
+            }
+        }
+        included
+    }
+
+    /// The pool's checks: format, signature, era, nonce, reveal round.
+    fn admit(&self, bytes: &[u8]) -> Result<Checked, ErrorObjectOwned> {
         let head = self.head();
         let hash_of = |n: u32| (n <= head).then(|| block_hash(n));
         let nonce_of = |a: &[u8; 32]| self.nonce(a);
@@ -72,11 +134,17 @@ impl State {
             }
             self.pool_check_reveal_round(*reveal_round)?;
         }
-        let block = head.saturating_add(1);
+        Ok(checked)
+    }
+
+    /// Puts an admitted transaction in a new block and dispatches it;
+    /// returns the block.
+    fn include(&mut self, checked: &Checked, bytes: &[u8]) -> u32 {
+        let block = self.head().saturating_add(1);
         let mut events = self.on_initialize(block, unix_now());
         self.set_head(block);
         *self.nonces.entry(checked.signer).or_insert(0) += 1;
-        let outcome = match self.dispatch(&checked, block) {
+        let outcome = match self.dispatch(checked, block) {
             Ok(deposited) => {
                 events.extend(deposited);
                 frame_system::Event::ExtrinsicSuccess {
@@ -101,7 +169,7 @@ impl State {
                 events: events.encode(),
             },
         );
-        Ok((block, checked.hash))
+        block
     }
 
     /// Produces `blocks` empty blocks at unix time `now`: one by one while

@@ -62,6 +62,20 @@ pub(crate) struct State {
     pub(crate) tamper_signatures: bool,
     /// Transactions submitted so far, accepted or not.
     pub(crate) submissions: u64,
+    /// Fault switch: admit transactions to the pool, answer `ready`, and
+    /// never include them (until released).
+    pub(crate) stall_inclusion: bool,
+    /// What the stall switch holds, encoded, in arrival order.
+    pub(crate) stalled: Vec<Vec<u8>>,
+    /// Fault switch: answer a submission with a new block that does not
+    /// hold it, and drop it.
+    pub(crate) fake_inclusion: bool,
+    /// Fault switch: as `fake_inclusion`, with the block's body and events
+    /// claiming the transaction succeeded, while the state never changes.
+    pub(crate) forge_inclusion: bool,
+    /// Fault switch: storage under these key prefixes reads as bytes that
+    /// decode as nothing.
+    pub(crate) garbled: Vec<Vec<u8>>,
     /// Values that do not change with the block.
     pub(crate) fixed: HashMap<Vec<u8>, Vec<u8>>,
     /// The dev accounts, endowed at genesis.
@@ -151,6 +165,11 @@ impl State {
             pruned_before: 0,
             tamper_signatures: false,
             submissions: 0,
+            stall_inclusion: false,
+            stalled: Vec::new(),
+            fake_inclusion: false,
+            forge_inclusion: false,
+            garbled: Vec::new(),
             fixed: HashMap::new(),
             dev_accounts: genesis::dev_accounts(),
             nonces: HashMap::new(),
@@ -287,6 +306,11 @@ impl State {
             None => Some(self.head),
             Some(hash) => block_of(&hash).filter(|n| *n <= self.head),
         }
+    }
+
+    /// Whether the garble switch covers `key_bytes`.
+    pub(crate) fn is_garbled(&self, key_bytes: &[u8]) -> bool {
+        self.garbled.iter().any(|p| key_bytes.starts_with(p))
     }
 
     /// The value under `key_bytes` as of `block`.

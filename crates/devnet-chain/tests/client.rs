@@ -47,6 +47,7 @@ async fn client(node: &ChainNode) -> SubtensorClient {
             call_timeout: Duration::from_secs(5),
             reconnect_attempts: 10,
             backoff: Duration::from_millis(50),
+            ..ClientOptions::default()
         },
     )
     .await

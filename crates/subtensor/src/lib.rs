@@ -25,8 +25,10 @@ pub mod weights;
 pub use codec::{Data, NeuronInfoLite, Registration};
 pub use commit_reveal::{Pulse, TimelockedCommit, WeightSettingFacts};
 pub use keys::{Hotkey, KeyError};
-pub use rpc::{BlockHash, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
-pub use weights::{TimelockedCall, WeightsCall, WeightsError, WeightsSet};
+pub use rpc::{BlockBody, BlockHash, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
+pub use weights::{
+    SentExtrinsic, SignedExtrinsic, TimelockedCall, WeightsCall, WeightsError, WeightsSet,
+};
 
 /// A chain-side failure, naming what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,10 @@ pub struct ClientOptions {
     pub reconnect_attempts: u32,
     /// First wait between attempts; doubles each time.
     pub backoff: Duration,
+    /// Limit of the wait for a submitted transaction to be reported in a
+    /// block: past it, the transaction's fate is unknown (it may still
+    /// land until its mortal era ends), never assumed either way.
+    pub inclusion_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +52,7 @@ impl Default for ClientOptions {
             call_timeout: Duration::from_secs(30),
             reconnect_attempts: 5,
             backoff: Duration::from_millis(200),
+            inclusion_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -69,6 +74,33 @@ pub enum CommitmentAt {
     None,
     /// The node no longer holds that block's state.
     Pruned,
+}
+
+/// What a block holds, as the node reports it: enough to find a
+/// transaction in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockBody {
+    /// The block's number, from its header.
+    pub number: u32,
+    /// `blake2_256` of each extrinsic, in block order.
+    pub extrinsic_hashes: Vec<[u8; 32]>,
+}
+
+/// `chain_getBlock`'s answer, as far as it is read.
+#[derive(serde::Deserialize)]
+struct SignedBlockJson {
+    block: BlockJson,
+}
+
+#[derive(serde::Deserialize)]
+struct BlockJson {
+    header: HeaderJson,
+    extrinsics: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct HeaderJson {
+    number: String,
 }
 
 /// A neuron of the metagraph.
@@ -147,6 +179,11 @@ impl SubtensorClient {
     /// The node's URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The timeouts this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
     }
 
     async fn open(url: &str, options: &ClientOptions) -> Result<WsClient, ChainError> {
@@ -244,6 +281,35 @@ impl SubtensorClient {
                 .ok_or_else(|| self.decode("chain_getBlockHash", "not a 32-byte hash"))
         })
         .transpose()
+    }
+
+    /// The number and extrinsic hashes of the block `hash`, if the node
+    /// has it. Answers that are not a block are malformed, not absent.
+    pub async fn block_body(&self, hash: BlockHash) -> Result<Option<BlockBody>, ChainError> {
+        let answer: Option<serde_json::Value> = self
+            .call("chain_getBlock", rpc_params![hex0x(&hash)])
+            .await?;
+        let Some(answer) = answer else {
+            return Ok(None);
+        };
+        let signed: SignedBlockJson =
+            serde_json::from_value(answer).map_err(|e| self.decode("chain_getBlock", e))?;
+        let number = u32::from_str_radix(signed.block.header.number.trim_start_matches("0x"), 16)
+            .map_err(|e| self.decode("chain_getBlock header number", e))?;
+        let extrinsic_hashes = signed
+            .block
+            .extrinsics
+            .iter()
+            .map(|x| {
+                unhex(x)
+                    .map(|bytes| sp_core::hashing::blake2_256(&bytes))
+                    .map_err(|e| self.decode("chain_getBlock extrinsic", e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(BlockBody {
+            number,
+            extrinsic_hashes,
+        }))
     }
 
     fn decode(&self, what: &str, message: impl std::fmt::Display) -> ChainError {
@@ -428,8 +494,19 @@ impl SubtensorClient {
 
     /// The block of `uid`'s last weights.
     pub async fn last_update(&self, netuid: u16, uid: u16) -> Result<Option<u64>, ChainError> {
+        self.last_update_at(netuid, uid, None).await
+    }
+
+    /// The block of `uid`'s last weights as of block `at` (the best block
+    /// when `None`): what proves a transaction in `at` set them.
+    pub async fn last_update_at(
+        &self,
+        netuid: u16,
+        uid: u16,
+        at: Option<BlockHash>,
+    ) -> Result<Option<u64>, ChainError> {
         Ok(self
-            .storage_value::<Vec<u64>>(&runtime::LAST_UPDATE, &[part(netuid)], None)
+            .storage_value::<Vec<u64>>(&runtime::LAST_UPDATE, &[part(netuid)], at)
             .await?
             .and_then(|v| v.get(usize::from(uid)).copied()))
     }

@@ -8,6 +8,13 @@
 //! the block's events, is still the one that counts. The transaction is
 //! mortal (a few blocks), fee-less, and signs with the metadata-hash check
 //! off, as docs/spec/subtensor.md describes.
+//!
+//! The node's word that a transaction is in a block is not taken alone:
+//! the named block's body must hold the extrinsic (by the hash computed
+//! here, not the node's). The wait for inclusion has a deadline
+//! ([`ClientOptions::inclusion_timeout`](crate::ClientOptions)); past it the
+//! caller gets the extrinsic's hash, nonce and era, so a later look can
+//! find it in a block or see its era end.
 
 use parity_scale_codec::{Decode, Encode};
 use sp_core::{sr25519, H256};
@@ -78,13 +85,62 @@ pub struct TimelockedCall {
     pub commit_reveal_version: u16,
 }
 
-/// Where the weights landed.
+/// What identifies a sent transaction on chain after the fact: its hash,
+/// and the nonce and mortal era that bound where it can be included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentExtrinsic {
+    /// `blake2_256` of the encoded extrinsic, computed locally.
+    pub hash: [u8; 32],
+    /// The sender's nonce it carries.
+    pub nonce: u32,
+    /// The first block it is valid in (its era's birth).
+    pub era_birth: u32,
+    /// How many blocks from the birth it is valid (its era's period).
+    pub era_period: u64,
+}
+
+impl SentExtrinsic {
+    /// The first block it can no longer be included in.
+    pub fn expires_at(&self) -> u64 {
+        u64::from(self.era_birth).saturating_add(self.era_period)
+    }
+}
+
+/// A signed transaction, ready to submit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedExtrinsic {
+    /// The encoded extrinsic, as submitted.
+    pub encoded: Vec<u8>,
+    /// The nonce it was signed with.
+    pub nonce: u32,
+    /// Its era's birth block.
+    pub era_birth: u32,
+    /// Its era's period in blocks.
+    pub era_period: u64,
+}
+
+impl SignedExtrinsic {
+    /// What identifies it on chain: the hash of the bytes as they are now.
+    pub fn sent(&self) -> SentExtrinsic {
+        SentExtrinsic {
+            hash: sp_core::hashing::blake2_256(&self.encoded),
+            nonce: self.nonce,
+            era_birth: self.era_birth,
+            era_period: self.era_period,
+        }
+    }
+}
+
+/// Where the weights landed: the node named a block, and that block's
+/// body holds the extrinsic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsSet {
     /// The extrinsic, to find it in an explorer.
-    pub extrinsic_hash: [u8; 32],
+    pub extrinsic: SentExtrinsic,
     /// The block that included it.
     pub block_hash: BlockHash,
+    /// That block's number.
+    pub block: u32,
 }
 
 /// Why weights were not set.
@@ -150,9 +206,47 @@ pub enum WeightsError {
     /// Included, and failed: the runtime's error, `Pallet.Error`.
     #[error("the chain rejected set_weights: {0}")]
     Failed(String),
+    /// The node took the transaction but did not report it in a block by
+    /// the deadline (or the watch broke off): it may still be included
+    /// until its era ends, so its fate is unknown, not failed.
+    #[error(
+        "the node did not report extrinsic 0x{} (nonce {}) in a block: {why}; \
+         it may still be included until block {}",
+        hex::encode(extrinsic.hash), extrinsic.nonce, extrinsic.expires_at()
+    )]
+    NotSeen {
+        /// The transaction.
+        extrinsic: SentExtrinsic,
+        /// What ended the wait.
+        why: String,
+    },
+    /// The node said the transaction is in a block whose body does not
+    /// hold it: a false inclusion report.
+    #[error(
+        "the node reported extrinsic 0x{} in block 0x{}, but that block does not hold it",
+        hex::encode(extrinsic.hash), hex::encode(block_hash)
+    )]
+    NotInBlock {
+        /// The transaction.
+        extrinsic: SentExtrinsic,
+        /// The block the node named.
+        block_hash: BlockHash,
+    },
     /// Reading the chain before or after sending failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+}
+
+impl WeightsError {
+    /// The transaction this failure leaves unsettled: the node took it,
+    /// so it may still be included until its era ends.
+    pub fn unsettled(&self) -> Option<SentExtrinsic> {
+        match self {
+            WeightsError::NotSeen { extrinsic, .. }
+            | WeightsError::NotInBlock { extrinsic, .. } => Some(*extrinsic),
+            _ => None,
+        }
+    }
 }
 
 type SubtensorApi = Api<SubtensorConfig, JsonrpseeClient>;
@@ -193,10 +287,10 @@ impl SubtensorClient {
             });
         }
         let head = self.current_block().await?;
-        let nonce = self.prepare_signer(&mut api, hotkey, head).await?;
+        let signer = self.prepare_signer(&mut api, hotkey, head).await?;
         let extrinsic = compose_extrinsic_with_nonce!(
             api,
-            nonce,
+            signer.nonce,
             runtime::PALLET_SUBTENSOR.0,
             runtime::CALL_COMMIT_TIMELOCKED_WEIGHTS.name,
             call.netuid,
@@ -205,25 +299,29 @@ impl SubtensorClient {
             call.commit_reveal_version
         )
         .ok_or_else(|| missing_call(&runtime::CALL_COMMIT_TIMELOCKED_WEIGHTS))?;
-        self.submit_with(&api, &extrinsic.encode()).await
+        self.submit_with(&api, &signer.signed(extrinsic.encode()))
+            .await
     }
 
     /// Checks what the chain would refuse, then builds and signs the
-    /// transaction: the encoded extrinsic, ready for [`Self::submit_weights`].
+    /// transaction, ready for [`Self::submit_weights`].
     pub async fn sign_set_weights(
         &self,
         hotkey: &Hotkey,
         call: &WeightsCall,
-    ) -> Result<Vec<u8>, WeightsError> {
+    ) -> Result<SignedExtrinsic, WeightsError> {
         let mut api = self.api().await?;
         self.sign_with(&mut api, hotkey, call).await
     }
 
-    /// Submits an encoded extrinsic and waits until it is in a block;
+    /// Submits a signed extrinsic and waits until it is in a block;
     /// the block's events say whether it succeeded.
-    pub async fn submit_weights(&self, encoded: &[u8]) -> Result<WeightsSet, WeightsError> {
+    pub async fn submit_weights(
+        &self,
+        signed: &SignedExtrinsic,
+    ) -> Result<WeightsSet, WeightsError> {
         let api = self.api().await?;
-        self.submit_with(&api, encoded).await
+        self.submit_with(&api, signed).await
     }
 
     async fn sign_with(
@@ -231,7 +329,7 @@ impl SubtensorClient {
         api: &mut SubtensorApi,
         hotkey: &Hotkey,
         call: &WeightsCall,
-    ) -> Result<Vec<u8>, WeightsError> {
+    ) -> Result<SignedExtrinsic, WeightsError> {
         let netuid = call.netuid;
         if call.uids.len() != call.weights.len() {
             return Err(WeightsError::LengthsDiffer {
@@ -253,10 +351,10 @@ impl SubtensorClient {
                 next: last_update + limit,
             });
         }
-        let nonce = self.prepare_signer(api, hotkey, head).await?;
+        let signer = self.prepare_signer(api, hotkey, head).await?;
         let extrinsic = compose_extrinsic_with_nonce!(
             api,
-            nonce,
+            signer.nonce,
             runtime::PALLET_SUBTENSOR.0,
             runtime::CALL_SET_WEIGHTS.name,
             netuid,
@@ -265,7 +363,7 @@ impl SubtensorClient {
             call.version_key
         )
         .ok_or_else(|| missing_call(&runtime::CALL_SET_WEIGHTS))?;
-        Ok(extrinsic.encode())
+        Ok(signer.signed(extrinsic.encode()))
     }
 
     /// The hotkey's uid on `netuid`, or the plain-word refusal.
@@ -280,72 +378,182 @@ impl SubtensorClient {
     }
 
     /// Sets the signer and a mortal era born at a recent block on `api`;
-    /// returns the hotkey's next nonce.
+    /// returns the hotkey's next nonce and the era.
     async fn prepare_signer(
         &self,
         api: &mut SubtensorApi,
         hotkey: &Hotkey,
         head: u32,
-    ) -> Result<u32, WeightsError> {
+    ) -> Result<Signer, WeightsError> {
         api.set_signer(ExtrinsicSigner::<SubtensorConfig>::new(
             hotkey.pair().clone(),
         ));
         let era = sp_runtime::generic::Era::mortal(MORTALITY_BLOCKS, u64::from(head));
         let birth = u32::try_from(era.birth(u64::from(head))).unwrap_or(head);
+        let period = match era {
+            sp_runtime::generic::Era::Mortal(period, _) => period,
+            sp_runtime::generic::Era::Immortal => u64::MAX,
+        };
         let checkpoint = self
             .block_hash(birth)
             .await?
             .ok_or_else(|| ChainError::Usage(format!("the node has no block {birth}")))?;
         api.set_additional_params(GenericAdditionalParams::new().era(era, H256(checkpoint)));
-        Ok(api
-            .get_system_account_next_index(AccountId32::new(hotkey.public()))
-            .await
-            .map_err(|e| self.api_error(e))?)
+        let nonce = self
+            .within(
+                "system_accountNextIndex",
+                api.get_system_account_next_index(AccountId32::new(hotkey.public())),
+            )
+            .await?;
+        Ok(Signer {
+            nonce,
+            era_birth: birth,
+            era_period: period,
+        })
     }
 
+    /// Submits and watches until the node names a block, within the
+    /// inclusion deadline; then checks that block's body holds the
+    /// extrinsic before reading its events.
     async fn submit_with(
         &self,
         api: &SubtensorApi,
-        encoded: &[u8],
+        signed: &SignedExtrinsic,
     ) -> Result<WeightsSet, WeightsError> {
-        let report = api
-            .submit_and_watch_opaque_extrinsic_until(&encoded.to_vec().into(), XtStatus::InBlock)
+        let extrinsic = signed.sent();
+        let bytes = signed.encoded.clone().into();
+        let limit = self.options().inclusion_timeout;
+        let watched = tokio::time::timeout(
+            limit,
+            api.submit_and_watch_opaque_extrinsic_until_without_events(&bytes, XtStatus::InBlock),
+        )
+        .await;
+        let not_seen = |why: String| WeightsError::NotSeen { extrinsic, why };
+        let mut report = match watched {
+            Err(_) => {
+                return Err(not_seen(format!(
+                    "no inclusion within {}s",
+                    limit.as_secs_f64()
+                )))
+            }
+            Ok(Ok(report)) => report,
+            Ok(Err(substrate_api_client::Error::RpcClient(rpc))) => {
+                return Err(match refusal(&rpc) {
+                    // The node answered the submission with an error:
+                    // nothing entered its pool.
+                    Refusal::Node(words) => WeightsError::Refused(words),
+                    Refusal::Transport(words) => not_seen(format!("the watch broke off: {words}")),
+                });
+            }
+            Ok(Err(substrate_api_client::Error::NoStream)) => {
+                return Err(not_seen("the node closed the watch".into()))
+            }
+            Ok(Err(other)) => return Err(self.api_error(other).into()),
+        };
+        let block_hash = report
+            .block_hash
+            .ok_or_else(|| not_seen("the node reported no block".into()))?
+            .0;
+        // From here on the transaction may be in a block: a failure to
+        // read is an unknown fate, for a later look, never a retry.
+        let body = self
+            .block_body(block_hash)
             .await
+            .map_err(|e| not_seen(format!("reading the block the node named: {e}")))?;
+        let Some(block) = body.filter(|b| b.extrinsic_hashes.contains(&extrinsic.hash)) else {
+            return Err(WeightsError::NotInBlock {
+                extrinsic,
+                block_hash,
+            });
+        };
+        self.within("System.Events", api.populate_events(&mut report))
+            .await
+            .map_err(|e| not_seen(format!("reading the events of block {}: {e}", block.number)))?;
+        report
+            .check_events_for_dispatch_error(api.metadata())
             .map_err(|e| match e {
                 substrate_api_client::Error::FailedExtrinsic(failed) => {
                     WeightsError::Failed(describe(failed.dispatch_error()))
                 }
-                substrate_api_client::Error::RpcClient(rpc) => WeightsError::Refused(refusal(&rpc)),
                 other => self.api_error(other).into(),
             })?;
-        let block_hash = report
-            .block_hash
-            .ok_or_else(|| ChainError::Usage("the node reported no block".into()))?;
         Ok(WeightsSet {
-            extrinsic_hash: report.extrinsic_hash.0,
-            block_hash: block_hash.0,
+            extrinsic,
+            block_hash,
+            block: block.number,
         })
     }
 
     /// A `substrate-api-client` session: the node's metadata, runtime
-    /// version and genesis hash.
+    /// version and genesis hash, within the call timeout.
     async fn api(&self) -> Result<SubtensorApi, ChainError> {
-        let rpc = JsonrpseeClient::new(self.url())
+        let limit = self.options().call_timeout;
+        let rpc = tokio::time::timeout(limit, JsonrpseeClient::new(self.url()))
             .await
+            .map_err(|_| ChainError::Timeout {
+                url: self.url().to_string(),
+                method: "connect".into(),
+            })?
             .map_err(|e| ChainError::Connect {
                 url: self.url().to_string(),
                 message: format!("{e:?}"),
             })?;
-        Api::<SubtensorConfig, _>::new(rpc)
-            .await
-            .map_err(|e| self.api_error(e))
+        self.within(
+            "metadata and runtime version",
+            Api::<SubtensorConfig, _>::new(rpc),
+        )
+        .await
     }
 
+    /// One `substrate-api-client` call, within the call timeout.
+    async fn within<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, substrate_api_client::Error>>,
+    ) -> Result<T, ChainError> {
+        match tokio::time::timeout(self.options().call_timeout, call).await {
+            Err(_) => Err(ChainError::Timeout {
+                url: self.url().to_string(),
+                method: what.to_string(),
+            }),
+            Ok(result) => result.map_err(|e| self.api_error(e)),
+        }
+    }
+
+    /// Bytes that do not decode are the node's malformed answer, kept
+    /// apart from a node that cannot be reached or says no.
     fn api_error(&self, e: substrate_api_client::Error) -> ChainError {
-        ChainError::Rpc {
-            url: self.url().to_string(),
-            method: "set_weights".into(),
-            message: format!("{e:?}"),
+        use substrate_api_client::Error as E;
+        match e {
+            E::Codec(_) | E::NodeApi(_) | E::Metadata(_) | E::InvalidMetadata(_) => {
+                ChainError::Decode {
+                    what: format!("the weights transaction's chain data from {}", self.url()),
+                    message: format!("{e:?}"),
+                }
+            }
+            other => ChainError::Rpc {
+                url: self.url().to_string(),
+                method: "set_weights".into(),
+                message: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+/// The nonce and era a transaction is being signed with.
+struct Signer {
+    nonce: u32,
+    era_birth: u32,
+    era_period: u64,
+}
+
+impl Signer {
+    fn signed(&self, encoded: Vec<u8>) -> SignedExtrinsic {
+        SignedExtrinsic {
+            encoded,
+            nonce: self.nonce,
+            era_birth: self.era_birth,
+            era_period: self.era_period,
         }
     }
 }
@@ -357,17 +565,23 @@ fn missing_call(call: &runtime::Call) -> ChainError {
     ))
 }
 
+/// A failed submission: the node's own error, or the transport's.
+enum Refusal {
+    Node(String),
+    Transport(String),
+}
+
 /// What the node said when it refused: its error in its own words when it
 /// answered with one, else the transport failure.
-fn refusal(error: &substrate_api_client::rpc::Error) -> String {
+fn refusal(error: &substrate_api_client::rpc::Error) -> Refusal {
     use jsonrpsee::core::client::Error as RpcError;
     if let substrate_api_client::rpc::Error::Client(inner) = error {
         if let Some(RpcError::Call(e)) = inner.downcast_ref::<RpcError>() {
-            return node_error_message(e);
+            return Refusal::Node(node_error_message(e));
         }
-        return inner.to_string();
+        return Refusal::Transport(inner.to_string());
     }
-    format!("{error:?}")
+    Refusal::Transport(format!("{error:?}"))
 }
 
 /// `Pallet.Error` for a module error; the variant otherwise.

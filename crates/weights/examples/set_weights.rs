@@ -102,14 +102,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let n = attempt.number;
         match &attempt.outcome {
             AttemptOutcome::Included {
-                extrinsic_hash,
+                extrinsic,
                 block_hash,
+                block,
             } => println!(
-                "attempt {n}: included, extrinsic 0x{} in block 0x{}",
-                hex::encode(extrinsic_hash),
+                "attempt {n}: included, extrinsic 0x{} in block {block} (0x{})",
+                hex::encode(extrinsic.hash),
                 hex::encode(block_hash)
             ),
+            AttemptOutcome::Unknown { reason, .. } => {
+                println!("attempt {n}: fate unknown: {reason}")
+            }
             AttemptOutcome::Refused(why) => println!("attempt {n}: refused by the chain: {why}"),
+            AttemptOutcome::Malformed(why) => {
+                println!("attempt {n}: the node answered malformed data: {why}")
+            }
             AttemptOutcome::Transport(why) => println!("attempt {n}: transport failure: {why}"),
         }
     }

@@ -14,6 +14,8 @@
 //! - [`send`]: the policy applied to the chain as it is at send time: plan
 //!   (read, quantise, check, choose plain or timelocked), send (retry on
 //!   transport only), confirm (read `Weights` back, or judge the reveal).
+//! - [`resolve`]: what became of a send whose inclusion was not seen:
+//!   found in a block of its era, or expired, or still pending.
 //! - [`submit`]: the one entry point for callers: [`set_weights`] runs the
 //!   above from a scored run and returns the record to keep.
 
@@ -22,6 +24,7 @@
 pub mod payload;
 pub mod preconditions;
 pub mod quantise;
+pub mod resolve;
 pub mod reveal;
 pub mod send;
 pub mod submit;
@@ -29,6 +32,7 @@ pub mod submit;
 pub use payload::{commit_for, CommitError, WeightsTlockPayload, MAX_COMMIT_LEN};
 pub use preconditions::{check, Cleared, Facts, Refusal};
 pub use quantise::{quantise, scores_by_uid, Dropped, QuantiseError, Uid, UidScores, WeightVector};
+pub use resolve::resolve;
 pub use reveal::{reveal_round, RevealError, RevealInputs, RevealPlan};
 pub use send::{
     plan, reveal_status, send, Attempt, AttemptOutcome, CommitRecord, Landing, Plan, PlanError,

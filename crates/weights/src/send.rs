@@ -9,16 +9,22 @@
 //!
 //! [`send`] retries on transport failures only: once the chain has refused
 //! or failed the call, sending again would not change its mind (and a
-//! resent commit could queue twice). Afterwards it reads `Weights` back
-//! (plain) or reports the reveal round (timelocked); [`reveal_status`]
-//! later says whether a commit was revealed or silently dropped.
+//! resent commit could queue twice). A send whose inclusion was not seen
+//! by the deadline is not retried either: it may still land, so its fate
+//! is `unknown` until a later look ([`crate::resolve`]). Afterwards it
+//! checks the evidence (the sender's `LastUpdate` at the including block
+//! is that block), then reads `Weights` back (plain) or reports the reveal
+//! round (timelocked); [`reveal_status`] later says whether a commit was
+//! revealed or silently dropped.
 
 use std::time::Duration;
 
 use drand_tlock::Beacon;
 use rand::CryptoRng;
 use subtensor::commit_reveal::WeightSettingFacts;
-use subtensor::{ChainError, Hotkey, SubtensorClient, TimelockedCall, WeightsCall, WeightsError};
+use subtensor::{
+    ChainError, Hotkey, SentExtrinsic, SubtensorClient, TimelockedCall, WeightsCall, WeightsError,
+};
 
 use crate::payload::{commit_for, CommitError, WeightsTlockPayload};
 use crate::preconditions::{check, Facts, Refusal};
@@ -211,15 +217,27 @@ pub struct Attempt {
 /// How one try ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    /// In a block.
+    /// In a block whose body holds it.
     Included {
-        /// The extrinsic's hash.
-        extrinsic_hash: [u8; 32],
+        /// The extrinsic: hash, nonce, era.
+        extrinsic: SentExtrinsic,
         /// The block it is in.
         block_hash: [u8; 32],
+        /// That block's number.
+        block: u32,
+    },
+    /// Sent, but no inclusion seen by the deadline, or one the named
+    /// block does not bear out: it may still land. Never retried.
+    Unknown {
+        /// The extrinsic: hash, nonce, era.
+        extrinsic: SentExtrinsic,
+        /// What was (not) seen.
+        reason: String,
     },
     /// The node or the runtime said no: never retried.
     Refused(String),
+    /// The node answered bytes that do not decode: never retried.
+    Malformed(String),
     /// The transport failed: retried.
     Transport(String),
 }
@@ -243,7 +261,8 @@ pub enum Landing {
     /// The commit left the queue but `Weights` does not hold the vector:
     /// it was dropped at reveal (wrong key, round or payload).
     Dropped,
-    /// Included, but reading `Weights` back failed.
+    /// Included, but reading `Weights` back failed, or the sender's
+    /// `LastUpdate` at the including block is not that block.
     Unconfirmed {
         /// Why the read failed.
         reason: String,
@@ -255,20 +274,22 @@ pub enum Landing {
 pub struct Submission {
     /// Every try, in order.
     pub attempts: Vec<Attempt>,
-    /// The including block's number, when included and readable.
+    /// The including block's number, when included.
     pub block: Option<u64>,
     /// The end state.
     pub landing: Landing,
 }
 
 impl Submission {
-    /// The try that was included, if any.
-    pub fn included(&self) -> Option<([u8; 32], [u8; 32])> {
+    /// The try that was included, if any: the extrinsic, its block's
+    /// hash and number.
+    pub fn included(&self) -> Option<(SentExtrinsic, [u8; 32], u32)> {
         self.attempts.iter().find_map(|a| match a.outcome {
             AttemptOutcome::Included {
-                extrinsic_hash,
+                extrinsic,
                 block_hash,
-            } => Some((extrinsic_hash, block_hash)),
+                block,
+            } => Some((extrinsic, block_hash, block)),
             _ => None,
         })
     }
@@ -277,7 +298,8 @@ impl Submission {
 /// How `send` behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct SendOptions {
-    /// Tries in all on transport failures.
+    /// Tries in all on transport failures (before the node took the
+    /// transaction; once it did, no try is repeated).
     pub tries: u32,
     /// Wait before the second try; doubles.
     pub backoff: Duration,
@@ -326,17 +348,37 @@ pub async fn send<R: CryptoRng + ?Sized>(
         block: None,
         landing: Landing::NotSent,
     };
-    if submission.included().is_some() {
-        // Inclusion moved the sender's LastUpdate to its block (a reveal
-        // moves it on later): read it before waiting for anything.
-        submission.block = chain
-            .last_update(plan.netuid, plan.uid)
-            .await
-            .ok()
-            .flatten();
-        submission.landing = landing(chain, plan, submission.block, options.wait_reveal).await;
+    if let Some((_, block_hash, block)) = submission.included() {
+        submission.block = Some(u64::from(block));
+        submission.landing = match evidence(chain, plan, block_hash, block).await {
+            Ok(()) => landing(chain, plan, submission.block, options.wait_reveal).await,
+            Err(reason) => Landing::Unconfirmed { reason },
+        };
     }
     Ok(submission)
+}
+
+/// The chain's evidence that the included transaction is the sender's
+/// latest weights: its `LastUpdate` as of the including block is that
+/// block. The block's body was checked by the client already.
+async fn evidence(
+    chain: &SubtensorClient,
+    plan: &Plan,
+    block_hash: [u8; 32],
+    block: u32,
+) -> Result<(), String> {
+    match chain
+        .last_update_at(plan.netuid, plan.uid, Some(block_hash))
+        .await
+    {
+        Ok(Some(at)) if at == u64::from(block) => Ok(()),
+        Ok(at) => Err(format!(
+            "the node reported it in block {block}, but LastUpdate of uid {} at that block is {}",
+            plan.uid,
+            at.map_or_else(|| "absent".to_string(), |b| b.to_string())
+        )),
+        Err(err) => Err(format!("reading LastUpdate at block {block}: {err}")),
+    }
 }
 
 /// Waits before try `number + 1`: `base`, doubling per try (capped).
@@ -379,11 +421,21 @@ async fn one_try(
     };
     match result {
         Ok(set) => AttemptOutcome::Included {
-            extrinsic_hash: set.extrinsic_hash,
+            extrinsic: set.extrinsic,
             block_hash: set.block_hash,
+            block: set.block,
         },
-        Err(err) if is_transport(&err) => AttemptOutcome::Transport(err.to_string()),
-        Err(err) => AttemptOutcome::Refused(err.to_string()),
+        Err(err) => match err.unsettled() {
+            Some(extrinsic) => AttemptOutcome::Unknown {
+                extrinsic,
+                reason: err.to_string(),
+            },
+            None if matches!(err, WeightsError::Chain(ChainError::Decode { .. })) => {
+                AttemptOutcome::Malformed(err.to_string())
+            }
+            None if is_transport(&err) => AttemptOutcome::Transport(err.to_string()),
+            None => AttemptOutcome::Refused(err.to_string()),
+        },
     }
 }
 

@@ -1,6 +1,8 @@
 //! The one call a caller makes to set weights from a scored run: look at
-//! the last commit's reveal, connect, plan from the chain as it is now,
-//! check, send or commit, confirm, and hand back the record to keep.
+//! the last commit's reveal, resolve earlier sends whose fate is unknown
+//! (none is sent while one may still land), connect, plan from the chain
+//! as it is now, check, send or commit, confirm, and hand back the record
+//! to keep.
 //!
 //! `auditctl weights` and the service's cycle both call [`set_weights`];
 //! they read the catalog before (the run, the commit awaiting its reveal)
@@ -9,11 +11,11 @@
 
 use std::time::Duration;
 
-use audit_model::{SubmissionOutcome, WeightsCallKind, WeightsSubmissionRecord};
+use audit_model::{SendResolution, SubmissionOutcome, WeightsCallKind, WeightsSubmissionRecord};
 use chrono::{DateTime, Utc};
 use drand_tlock::Beacon;
 use rand::CryptoRng;
-use subtensor::{ChainError, ClientOptions, Hotkey, SubtensorClient};
+use subtensor::{ChainError, ClientOptions, Hotkey, SentExtrinsic, SubtensorClient};
 
 use crate::send::{
     backoff, plan, reveal_status, send, AttemptOutcome, CommitRecord, Landing, Plan, PlanError,
@@ -107,23 +109,29 @@ pub enum Action {
 pub struct Outcome {
     /// The previous commit's reveal, when one was awaited.
     pub previous: Option<RevealCheck>,
+    /// What the chain showed about each earlier `unknown` send, oldest
+    /// first: the records to update.
+    pub resolved: Vec<SendResolution>,
     /// This run's action.
     pub action: Action,
 }
 
 /// Sets weights from `run` as `settings` say: in [`Mode::Send`], the
 /// returned record is to be stored whatever happened; `pending` is the
-/// newest commit the caller's records still show as awaiting its reveal.
+/// newest commit the caller's records still show as awaiting its reveal,
+/// `unknown` the sends recorded with an unknown fate, oldest first.
 pub async fn set_weights<R: CryptoRng + ?Sized>(
     settings: &Settings<'_>,
     run: &ScoredRun<'_>,
     pending: Option<&WeightsSubmissionRecord>,
+    unknown: &[WeightsSubmissionRecord],
     now: DateTime<Utc>,
     rng: &mut R,
 ) -> Outcome {
     if settings.mode == Mode::Disabled {
         return Outcome {
             previous: None,
+            resolved: Vec::new(),
             action: Action::Disabled,
         };
     }
@@ -137,6 +145,7 @@ pub async fn set_weights<R: CryptoRng + ?Sized>(
             record.reason = Some(reason.clone());
             return Outcome {
                 previous: None,
+                resolved: Vec::new(),
                 action: match settings.mode {
                     Mode::DryRun => Action::DryRun(Err(reason)),
                     _ => Action::Attempted { plan: None, record },
@@ -148,12 +157,40 @@ pub async fn set_weights<R: CryptoRng + ?Sized>(
         Some(commit) => check_reveal(&chain, commit).await,
         None => None,
     };
+    let mut resolved = Vec::with_capacity(unknown.len());
+    for send in unknown {
+        resolved.push(crate::resolve(&chain, send).await);
+    }
+    if let Some(open) = resolved
+        .iter()
+        .find(|r| r.outcome == SubmissionOutcome::Unknown)
+    {
+        // Another send now could land beside it: nothing is sent until
+        // the chain settles the earlier one.
+        let reason = format!(
+            "an earlier send (submission {}) may still land: {}; nothing is sent until it resolves",
+            open.submission_id, open.reason
+        );
+        let action = match settings.mode {
+            Mode::DryRun => Action::DryRun(Err(reason)),
+            _ => {
+                record.reason = Some(reason);
+                Action::Attempted { plan: None, record }
+            }
+        };
+        return Outcome {
+            previous,
+            resolved,
+            action,
+        };
+    }
     let request = request(settings, run, now);
     let planned = plan(&chain, &request).await;
     let action = match (settings.mode, planned) {
         (Mode::DryRun, planned) => Action::DryRun(planned.map_err(|e| e.to_string())),
         (_, Err(err)) => {
             record.outcome = match err {
+                PlanError::Chain(ChainError::Decode { .. }) => SubmissionOutcome::MalformedAnswer,
                 PlanError::Chain(_) => SubmissionOutcome::TransportError,
                 _ => SubmissionOutcome::PreconditionRefused,
             };
@@ -167,6 +204,7 @@ pub async fn set_weights<R: CryptoRng + ?Sized>(
                 record.reason = Some(crate::Refusal::NoKey.to_string());
                 return Outcome {
                     previous,
+                    resolved,
                     action: Action::Attempted { plan: None, record },
                 };
             };
@@ -184,7 +222,11 @@ pub async fn set_weights<R: CryptoRng + ?Sized>(
             }
         }
     };
-    Outcome { previous, action }
+    Outcome {
+        previous,
+        resolved,
+        action,
+    }
 }
 
 fn blank_record(
@@ -208,6 +250,9 @@ fn blank_record(
         reveal_round: None,
         commit_epoch: None,
         checked_at: None,
+        nonce: None,
+        era_birth: None,
+        era_period: None,
         vector: Vec::new(),
     }
 }
@@ -297,8 +342,8 @@ fn describe_plan(record: &mut WeightsSubmissionRecord, plan: &Plan) {
 
 fn describe_submission(record: &mut WeightsSubmissionRecord, submission: &Submission) {
     record.tries = u32::try_from(submission.attempts.len()).unwrap_or(u32::MAX);
-    if let Some((extrinsic, block)) = submission.included() {
-        record.extrinsic_hash = Some(hex0x(&extrinsic));
+    if let Some((extrinsic, block, _)) = submission.included() {
+        describe_extrinsic(record, &extrinsic);
         record.block_hash = Some(hex0x(&block));
         record.block = submission.block;
         let (outcome, reason) = match &submission.landing {
@@ -320,7 +365,12 @@ fn describe_submission(record: &mut WeightsSubmissionRecord, submission: &Submis
     }
     let last = submission.attempts.last().map(|a| &a.outcome);
     let (outcome, reason) = match last {
+        Some(AttemptOutcome::Unknown { extrinsic, reason }) => {
+            describe_extrinsic(record, extrinsic);
+            (SubmissionOutcome::Unknown, reason.clone())
+        }
         Some(AttemptOutcome::Refused(why)) => (SubmissionOutcome::ChainRefused, why.clone()),
+        Some(AttemptOutcome::Malformed(why)) => (SubmissionOutcome::MalformedAnswer, why.clone()),
         Some(AttemptOutcome::Transport(why)) => (SubmissionOutcome::TransportError, why.clone()),
         _ => (
             SubmissionOutcome::TransportError,
@@ -329,6 +379,14 @@ fn describe_submission(record: &mut WeightsSubmissionRecord, submission: &Submis
     };
     record.outcome = outcome;
     record.reason = Some(reason);
+}
+
+/// What finds the transaction on chain later: hash, nonce, era.
+fn describe_extrinsic(record: &mut WeightsSubmissionRecord, extrinsic: &SentExtrinsic) {
+    record.extrinsic_hash = Some(hex0x(&extrinsic.hash));
+    record.nonce = Some(extrinsic.nonce);
+    record.era_birth = Some(u64::from(extrinsic.era_birth));
+    record.era_period = Some(extrinsic.era_period);
 }
 
 fn hex0x(bytes: &[u8; 32]) -> String {
@@ -358,6 +416,7 @@ mod tests {
                 call_timeout: Duration::from_secs(2),
                 reconnect_attempts: 0,
                 backoff: Duration::from_millis(1),
+                inclusion_timeout: Duration::from_secs(2),
             },
             netuid: 64,
             mode: Mode::Send,
@@ -421,8 +480,14 @@ mod tests {
             attempts: vec![Attempt {
                 number: 1,
                 outcome: AttemptOutcome::Included {
-                    extrinsic_hash: [0xab; 32],
+                    extrinsic: SentExtrinsic {
+                        hash: [0xab; 32],
+                        nonce: 4,
+                        era_birth: 1_232,
+                        era_period: 8,
+                    },
                     block_hash: [1; 32],
+                    block: 1_234,
                 },
             }],
             block: Some(1234),
@@ -437,13 +502,67 @@ mod tests {
         );
         assert_eq!(r.reason, None);
         assert_eq!(r.block, Some(1234));
+        assert_eq!(
+            (r.nonce, r.era_birth, r.era_period),
+            (Some(4), Some(1_232), Some(8))
+        );
+    }
+
+    #[test]
+    fn a_send_not_seen_in_a_block_is_unknown_with_what_finds_it_later() {
+        let mut r = record();
+        let extrinsic = SentExtrinsic {
+            hash: [0xcd; 32],
+            nonce: 7,
+            era_birth: 1_000,
+            era_period: 8,
+        };
+        let submission = Submission {
+            attempts: vec![Attempt {
+                number: 1,
+                outcome: AttemptOutcome::Unknown {
+                    extrinsic,
+                    reason: "no inclusion within 2s".into(),
+                },
+            }],
+            block: None,
+            landing: Landing::NotSent,
+        };
+        describe_submission(&mut r, &submission);
+        assert_eq!(r.outcome, SubmissionOutcome::Unknown);
+        assert_eq!(
+            r.extrinsic_hash.as_deref(),
+            Some(format!("0x{}", "cd".repeat(32)).as_str())
+        );
+        assert_eq!(
+            (r.nonce, r.era_birth, r.era_period),
+            (Some(7), Some(1_000), Some(8))
+        );
+        assert_eq!((r.block, r.block_hash.as_deref()), (None, None));
+        assert_eq!(r.reason.as_deref(), Some("no inclusion within 2s"));
+    }
+
+    #[test]
+    fn a_malformed_answer_is_not_a_transport_error() {
+        let mut r = record();
+        let submission = Submission {
+            attempts: vec![Attempt {
+                number: 1,
+                outcome: AttemptOutcome::Malformed("decoding System.Events".into()),
+            }],
+            block: None,
+            landing: Landing::NotSent,
+        };
+        describe_submission(&mut r, &submission);
+        assert_eq!(r.outcome, SubmissionOutcome::MalformedAnswer);
+        assert_eq!(r.tries, 1);
     }
 
     #[tokio::test]
     async fn an_unreachable_node_is_a_transport_error_after_every_try() {
         let settings = unreachable();
         let run = empty_run();
-        let outcome = set_weights(&settings, &run, None, Utc::now(), &mut rng()).await;
+        let outcome = set_weights(&settings, &run, None, &[], Utc::now(), &mut rng()).await;
         let Action::Attempted { plan: None, record } = outcome.action else {
             panic!("an attempt without a plan: {:?}", outcome.action);
         };
@@ -454,13 +573,13 @@ mod tests {
             mode: Mode::DryRun,
             ..settings
         };
-        let outcome = set_weights(&dry, &run, None, Utc::now(), &mut rng()).await;
+        let outcome = set_weights(&dry, &run, None, &[], Utc::now(), &mut rng()).await;
         assert!(matches!(outcome.action, Action::DryRun(Err(_))));
         let off = Settings {
             mode: Mode::Disabled,
             ..dry
         };
-        let outcome = set_weights(&off, &run, None, Utc::now(), &mut rng()).await;
+        let outcome = set_weights(&off, &run, None, &[], Utc::now(), &mut rng()).await;
         assert!(matches!(outcome.action, Action::Disabled));
     }
 }

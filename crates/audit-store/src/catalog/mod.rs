@@ -906,9 +906,77 @@ impl Catalog {
             .await
     }
 
+    /// Sends whose inclusion was never seen (`unknown`), oldest first:
+    /// what the next send resolves before planning another.
+    pub async fn unresolved_sends(&self) -> Result<Vec<WeightsSubmissionRecord>, StoreError> {
+        let mut guard = self.conn().await?;
+        let ids: Vec<i64> = with_conn!(&mut guard, |c| {
+            weights_submissions::table
+                .filter(weights_submissions::outcome.eq(SubmissionOutcome::Unknown.as_str()))
+                .order((
+                    weights_submissions::attempted_at.asc(),
+                    weights_submissions::submission_id.asc(),
+                ))
+                .select(weights_submissions::submission_id)
+                .load(c)
+                .await
+        })
+        .map_err(query_err("read unresolved weights sends"))?;
+        drop(guard);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(record) = self.submission(id).await? {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records what a later look found about an `unknown` send: its new
+    /// outcome, the block it was found in, and why, with the time looked.
+    pub async fn record_send_resolution(
+        &self,
+        resolution: &SendResolution,
+        checked_at: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.conn().await?;
+        let n = with_conn!(&mut guard, |c| {
+            diesel::update(weights_submissions::table.find(resolution.submission_id))
+                .set((
+                    weights_submissions::outcome.eq(resolution.outcome.as_str()),
+                    weights_submissions::block.eq(resolution.block.map(to_i64)),
+                    weights_submissions::block_hash.eq(resolution.block_hash.as_deref()),
+                    weights_submissions::reason.eq(Some(resolution.reason.as_str())),
+                    weights_submissions::checked_at.eq(Some(checked_at)),
+                ))
+                .execute(c)
+                .await
+        })
+        .map_err(query_err("record weights send resolution"))?;
+        require_one(n, &resolution.submission_id.to_string())
+    }
+
+    /// One attempt to set weights by id, with its vector.
+    async fn submission(
+        &self,
+        submission_id: i64,
+    ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
+        self.one_submission(None, Some(submission_id)).await
+    }
+
     async fn newest_submission(
         &self,
         outcome: Option<SubmissionOutcome>,
+    ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
+        self.one_submission(outcome, None).await
+    }
+
+    /// The newest attempt with `outcome` (any when `None`), or the one
+    /// with `id`.
+    async fn one_submission(
+        &self,
+        outcome: Option<SubmissionOutcome>,
+        id: Option<i64>,
     ) -> Result<Option<WeightsSubmissionRecord>, StoreError> {
         let mut guard = self.conn().await?;
         let head: Option<SubmissionRow> = with_conn!(&mut guard, |c| {
@@ -921,6 +989,9 @@ impl Catalog {
                 .into_boxed();
             if let Some(outcome) = outcome {
                 query = query.filter(weights_submissions::outcome.eq(outcome.as_str()));
+            }
+            if let Some(id) = id {
+                query = query.filter(weights_submissions::submission_id.eq(id));
             }
             query.first(c).await.optional()
         })

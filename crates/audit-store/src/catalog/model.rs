@@ -7,7 +7,7 @@ use serde::Serialize;
 
 pub use audit_model::{
     AuditEntry, EntrySource, EntryState, ExportKind, GpuCount, Listing, MalformedListing,
-    MetagraphSnapshot, Neuron, SubmissionOutcome, SyntheticCheck, WeightsCallKind,
+    MetagraphSnapshot, Neuron, SendResolution, SubmissionOutcome, SyntheticCheck, WeightsCallKind,
     WeightsSubmissionRecord,
 };
 

@@ -535,6 +535,9 @@ pub(super) struct NewSubmissionRow<'a> {
     reveal_round: Option<i64>,
     commit_epoch: Option<i64>,
     checked_at: Option<NaiveDateTime>,
+    nonce: Option<i64>,
+    era_birth: Option<i64>,
+    era_period: Option<i64>,
 }
 
 impl<'a> NewSubmissionRow<'a> {
@@ -554,6 +557,9 @@ impl<'a> NewSubmissionRow<'a> {
             reveal_round: s.reveal_round.map(to_i64),
             commit_epoch: s.commit_epoch.map(to_i64),
             checked_at: s.checked_at,
+            nonce: s.nonce.map(i64::from),
+            era_birth: s.era_birth.map(to_i64),
+            era_period: s.era_period.map(to_i64),
         }
     }
 }
@@ -576,6 +582,9 @@ pub(super) struct SubmissionRow {
     reveal_round: Option<i64>,
     commit_epoch: Option<i64>,
     checked_at: Option<NaiveDateTime>,
+    nonce: Option<i64>,
+    era_birth: Option<i64>,
+    era_period: Option<i64>,
 }
 
 impl SubmissionRow {
@@ -608,6 +617,12 @@ impl SubmissionRow {
                 .map(|e| narrow(e, "commit_epoch"))
                 .transpose()?,
             checked_at: self.checked_at,
+            nonce: self.nonce.map(|n| narrow(n, "nonce")).transpose()?,
+            era_birth: self.era_birth.map(|b| narrow(b, "era_birth")).transpose()?,
+            era_period: self
+                .era_period
+                .map(|p| narrow(p, "era_period"))
+                .transpose()?,
             vector: weights
                 .into_iter()
                 .map(|w| {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use audit_run::{PlanView, PreviousCommit, Sending, SendingAction, SubmitSettings};
-use audit_store::{Store, SubmissionOutcome, WeightsSubmissionRecord};
+use audit_store::{SendResolution, Store, SubmissionOutcome, WeightsSubmissionRecord};
 use chrono::Utc;
 use weights::{Mode, SendOptions};
 
@@ -45,6 +45,7 @@ pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<Submit
         chain_url: config.subtensor.url.to_string(),
         chain_options: subtensor::ClientOptions {
             call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
+            inclusion_timeout: Duration::from_secs(config.set_weights.inclusion_timeout_seconds),
             ..subtensor::ClientOptions::default()
         },
         netuid: config.netuid,
@@ -83,6 +84,9 @@ pub fn render(sending: &Sending) -> String {
     let mut out = String::new();
     if let Some(previous) = &sending.previous_commit {
         out.push_str(&render_previous(previous));
+    }
+    for earlier in &sending.earlier_sends {
+        out.push_str(&render_earlier(earlier));
     }
     match &sending.action {
         SendingAction::NotEnabled => out.push_str(
@@ -126,6 +130,21 @@ fn render_previous(previous: &PreviousCommit) -> String {
     }
 }
 
+fn render_earlier(r: &SendResolution) -> String {
+    let id = r.submission_id;
+    let what = match r.outcome {
+        SubmissionOutcome::Landed => "landed",
+        SubmissionOutcome::Committed => "committed",
+        SubmissionOutcome::Expired => "EXPIRED, never landed",
+        SubmissionOutcome::Unknown => "STILL UNKNOWN",
+        _ => "UNCONFIRMED",
+    };
+    format!(
+        "earlier send (submission {id}) of unknown fate: {what}: {}\n",
+        r.reason
+    )
+}
+
 fn render_submission(s: &WeightsSubmissionRecord) -> String {
     let reason = s.reason.as_deref().unwrap_or("");
     let head = match s.outcome {
@@ -145,6 +164,14 @@ fn render_submission(s: &WeightsSubmissionRecord) -> String {
         SubmissionOutcome::TransportError => {
             format!("not sent: the node could not be reached: {reason}")
         }
+        SubmissionOutcome::MalformedAnswer => {
+            format!("the node answered malformed data: {reason}")
+        }
+        SubmissionOutcome::Unknown => format!(
+            "sent, NOT CONFIRMED: {reason}; recorded as unknown, the next run resolves it \
+             before sending again"
+        ),
+        SubmissionOutcome::Expired => format!("sent, never landed (expired): {reason}"),
         SubmissionOutcome::PreconditionRefused => format!("not sent: {reason}"),
     };
     let mut out = format!(
@@ -154,13 +181,23 @@ fn render_submission(s: &WeightsSubmissionRecord) -> String {
         s.tries,
         if s.tries == 1 { "y" } else { "ies" }
     );
-    if let Some(hash) = &s.extrinsic_hash {
-        out.push_str(&format!(
-            "  extrinsic {hash} in block {}\n",
-            s.block.map(|b| b.to_string()).unwrap_or_else(|| "?".into())
-        ));
+    match (&s.extrinsic_hash, s.block) {
+        (Some(hash), Some(block)) => {
+            out.push_str(&format!("  extrinsic {hash} in block {block}\n"));
+        }
+        (Some(hash), None) => out.push_str(&format!(
+            "  extrinsic {hash}, nonce {}, valid from block {} for {} blocks\n",
+            show(s.nonce),
+            show(s.era_birth),
+            show(s.era_period)
+        )),
+        _ => {}
     }
     out
+}
+
+fn show<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "?".to_string(), |v| v.to_string())
 }
 
 fn render_plan(plan: &PlanView) -> String {

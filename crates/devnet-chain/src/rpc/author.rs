@@ -1,6 +1,7 @@
 //! `author_*`: transactions in. The devnet includes an accepted
 //! transaction in a new block at once, so the pool is always empty and a
-//! watched transaction goes ready, in block and finalized in one go.
+//! watched transaction goes ready, in block and finalized in one go;
+//! under the stall switch it stays `ready` for as long as it is watched.
 
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::server::RpcModule;
@@ -12,8 +13,8 @@ use crate::state::{block_hash, error, hex0x, lock, Shared};
 pub(super) fn register(module: &mut RpcModule<Shared>) {
     super::method(module, "author_submitExtrinsic", |p, s| {
         let bytes = extrinsic_param(p.one()?)?;
-        let (_, hash) = lock(s).submit(&bytes)?;
-        Ok(json!(hex0x(&hash)))
+        let submitted = lock(s).submit(&bytes)?;
+        Ok(json!(hex0x(&submitted.hash)))
     });
     super::method(module, "author_pendingExtrinsics", |_, _| Ok(json!([])));
     module
@@ -27,13 +28,20 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
                     .and_then(extrinsic_param)
                     .and_then(|bytes| lock(&s).submit(&bytes));
                 let block = match submitted {
-                    Ok((block, _)) => block,
+                    Ok(submitted) => submitted.block,
                     Err(e) => {
                         pending.reject(e).await;
                         return Ok(());
                     }
                 };
                 let sink = pending.accept().await?;
+                let Some(block) = block else {
+                    // Held in the pool: ready, and nothing more.
+                    sink.send(serde_json::value::to_raw_value(&json!("ready"))?)
+                        .await?;
+                    sink.closed().await;
+                    return Ok(());
+                };
                 let hash = hex0x(&block_hash(block));
                 for status in [
                     json!("ready"),

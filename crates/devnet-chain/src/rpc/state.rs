@@ -266,6 +266,10 @@ fn read(p: &Params<'_>, s: &Shared) -> Result<Option<Vec<u8>>, ErrorObjectOwned>
     let at = params::at(seq.optional_next()?)?;
     let state = lock(s);
     let block = state.block_at(at)?;
+    if state.is_garbled(&key) {
+        // A one-byte answer no storage type of the chain decodes from.
+        return Ok(Some(vec![0xff]));
+    }
     Ok(state.storage(&key, block))
 }
 
