@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audit_store::{EntryState, Store};
+use audit_store::{EntryState, Store, SubmissionOutcome};
 use common::{sample, spawn_run_limited, value, write_config_for, Net, Running, LOADED};
 use devnet::Faults;
 
@@ -37,6 +37,8 @@ const SIGTERM_LIMIT: Duration = Duration::from_secs(10);
 const RECOVERY_LIMIT: Duration = Duration::from_secs(90);
 /// How long a disturbance lasts.
 const DISTURBANCE: Duration = Duration::from_secs(3);
+/// The soak's `set_weights.inclusion_timeout_seconds`.
+const INCLUSION_DEADLINE: Duration = Duration::from_secs(3);
 /// Idle connections a flood opens against the listener.
 const FLOOD_CONNECTIONS: usize = 1_500;
 /// The soft descriptor limit the process starts with, as under systemd.
@@ -54,6 +56,12 @@ enum NetworkFault {
     SlowAnswers,
     /// The chain node restarts (its socket drops).
     NodeRestart,
+    /// The node takes weights into its pool and never includes them.
+    ChainStall,
+    /// The node answers `inBlock` for a block that does not hold them.
+    FakeInclusion,
+    /// As `FakeInclusion`, and the block's body and events claim them.
+    ForgedInclusion,
     /// Nothing.
     Calm,
 }
@@ -69,10 +77,13 @@ enum ProcessFault {
     Sigkill,
 }
 
-const NETWORK_FAULTS: [NetworkFault; 4] = [
+const NETWORK_FAULTS: [NetworkFault; 7] = [
     NetworkFault::Burst5xx,
+    NetworkFault::ChainStall,
     NetworkFault::NodeRestart,
+    NetworkFault::ForgedInclusion,
     NetworkFault::SlowAnswers,
+    NetworkFault::FakeInclusion,
     NetworkFault::Calm,
 ];
 const PROCESS_FAULTS: [ProcessFault; 3] = [
@@ -82,7 +93,7 @@ const PROCESS_FAULTS: [ProcessFault; 3] = [
 ];
 
 /// The schedule: each list in turn, so any three hours meet every process
-/// fault and any four every network fault.
+/// fault and any seven every network fault.
 fn schedule(hour: u32) -> (NetworkFault, ProcessFault) {
     let h = hour.saturating_sub(1) as usize;
     (
@@ -171,6 +182,7 @@ struct Observations {
     recoveries: Vec<Duration>,
     restarts_of_node: u32,
     bursts: u32,
+    chain_lies: u32,
 }
 
 /// Connections a flood holds open until the hour has caught up.
@@ -188,7 +200,14 @@ struct Soak {
 impl Soak {
     async fn start() -> Soak {
         let net = common::start_devnet_sized(4, 2, 40).await;
-        let config = write_config_for(&net, &net.dir.path().join("data"), "");
+        let config = write_config_for(
+            &net,
+            &net.dir.path().join("data"),
+            &format!(
+                "  inclusion_timeout_seconds: {}\n",
+                INCLUSION_DEADLINE.as_secs()
+            ),
+        );
         let run = spawn_run_limited(&config, NOFILE);
         let probe = Probe::start(run.child.id());
         let soak = Soak {
@@ -232,8 +251,9 @@ impl Soak {
         self.disturb_network(network).await;
         self.net.server.advance().unwrap();
         let held = self.disturb_process(hour, process).await;
-        tokio::time::sleep(DISTURBANCE).await;
-        self.net.server.set_faults(Faults::default());
+        // Long enough for a stalled send to reach its inclusion deadline.
+        tokio::time::sleep(DISTURBANCE + INCLUSION_DEADLINE).await;
+        self.calm().await;
         // A flood lasts until the hour is loaded and scored: the stages
         // must keep their descriptors while the listener is full.
         let took = self
@@ -245,6 +265,23 @@ impl Soak {
         drop(held);
         self.seen.recoveries.push(took);
         self.seen.hours += 1;
+    }
+
+    /// One calm hour at the end: a send left `unknown` by the last
+    /// disturbance is resolved before the next weights go out.
+    async fn settle(&mut self) {
+        let since = unix_now();
+        self.net.server.advance().unwrap();
+        self.until_caught_up(since, "the calm hour at the end").await;
+        self.run
+            .until_metrics_within(RECOVERY_LIMIT, "weights after the calm hour", |m| {
+                sample(
+                    m,
+                    "chutes_audit_stage_last_success_seconds{stage=\"weights\"}",
+                )
+                .is_some_and(|at| at >= since)
+            })
+            .await;
     }
 
     async fn disturb_network(&mut self, fault: NetworkFault) {
@@ -264,8 +301,29 @@ impl Soak {
                 self.seen.restarts_of_node += 1;
                 self.net.chain.lock().await.restart().await.unwrap();
             }
+            NetworkFault::ChainStall => {
+                self.seen.chain_lies += 1;
+                self.net.chain.lock().await.stall_inclusion(true);
+            }
+            NetworkFault::FakeInclusion => {
+                self.seen.chain_lies += 1;
+                self.net.chain.lock().await.fake_inclusion(true);
+            }
+            NetworkFault::ForgedInclusion => {
+                self.seen.chain_lies += 1;
+                self.net.chain.lock().await.forge_inclusion(true);
+            }
             NetworkFault::Calm => {}
         }
+    }
+
+    /// Every switch off again, on both sides.
+    async fn calm(&self) {
+        self.net.server.set_faults(Faults::default());
+        let chain = self.net.chain.lock().await;
+        chain.stall_inclusion(false);
+        chain.fake_inclusion(false);
+        chain.forge_inclusion(false);
     }
 
     async fn disturb_process(&mut self, hour: u32, fault: ProcessFault) -> Held {
@@ -370,6 +428,50 @@ async fn assert_catalog_and_lake_agree(net: &Net, data: &Path) {
     assert_eq!(store.lake().clean_leftovers().unwrap(), 0);
 }
 
+/// Every send recorded `landed` has its extrinsic in the block it names,
+/// and the sender's `LastUpdate` at that block is that block; none is
+/// left `unknown`. Returns the outcomes' tally.
+async fn assert_landed_has_evidence(net: &Net, data: &Path) -> Vec<(String, usize)> {
+    let store = Store::open(data, None).await.unwrap();
+    let runs = store.catalog().latest_weights_run_ids(100_000).await.unwrap();
+    let sends = store
+        .catalog()
+        .weights_submissions_of_runs(&runs)
+        .await
+        .unwrap();
+    let chain = subtensor::SubtensorClient::connect(&net.ws, Default::default())
+        .await
+        .unwrap();
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    for send in &sends {
+        *tally.entry(send.outcome.as_str().to_string()).or_default() += 1;
+        assert_ne!(send.outcome, SubmissionOutcome::Unknown, "{send:?}");
+        if send.outcome != SubmissionOutcome::Landed {
+            continue;
+        }
+        let hash = |text: &Option<String>| -> [u8; 32] {
+            hex::decode(text.as_deref().unwrap().trim_start_matches("0x"))
+                .unwrap()
+                .try_into()
+                .unwrap()
+        };
+        let (block_hash, extrinsic) = (hash(&send.block_hash), hash(&send.extrinsic_hash));
+        let body = chain.block_body(block_hash).await.unwrap().unwrap();
+        assert!(
+            body.extrinsic_hashes.contains(&extrinsic),
+            "landed without its extrinsic in block {:?}: {send:?}",
+            send.block
+        );
+        let last = chain
+            .last_update_at(send.netuid, send.sender_uid.unwrap(), Some(block_hash))
+            .await
+            .unwrap();
+        assert_eq!(last, send.block, "{send:?}");
+    }
+    assert!(tally.get("landed").is_some_and(|n| *n > 0), "{tally:?}");
+    tally.into_iter().collect()
+}
+
 /// The shares a store scores at `at`, bit for bit.
 async fn shares(data: &Path, net: &Net, at: chrono::NaiveDateTime) -> Vec<(String, u64)> {
     let store = Store::open(data, None).await.unwrap();
@@ -421,6 +523,10 @@ fn table(seen: &Observations, probe: &Probe) -> String {
         ("5xx bursts", seen.bursts.to_string()),
         ("chain node restarts", seen.restarts_of_node.to_string()),
         (
+            "chain node lies (stalls, fake and forged inclusions)",
+            seen.chain_lies.to_string(),
+        ),
+        (
             "listener floods",
             format!(
                 "{}, up to {} idle connections held open",
@@ -460,6 +566,7 @@ async fn run_survives_a_chaos_schedule_and_its_claims_hold() {
     for hour in 1..=soak_hours() {
         soak.hour(hour).await;
     }
+    soak.settle().await;
     let (status, took) = soak.run.signal("TERM", SIGTERM_LIMIT * 3).await;
     soak.seen.sigterm_exits.push(took);
     assert_eq!(status.code(), Some(0), "{}", soak.run.log());
@@ -475,6 +582,8 @@ async fn run_survives_a_chaos_schedule_and_its_claims_hold() {
 
     let data = soak.net.dir.path().join("data");
     assert_catalog_and_lake_agree(&soak.net, &data).await;
+    let sends = assert_landed_has_evidence(&soak.net, &data).await;
+    println!("weights sends by outcome: {sends:?}");
 
     let at = soak.net.server.world().meta.now.clone();
     let clean = soak.net.dir.path().join("clean");
