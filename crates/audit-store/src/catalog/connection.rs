@@ -7,7 +7,8 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
+use tokio::sync::{Mutex, MutexGuard};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::StoreError;
@@ -23,6 +24,49 @@ pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 pub(crate) enum CatalogConn {
     Sqlite(SqliteConn),
     Postgres(AsyncPgConnection),
+}
+
+/// The store's one connection, handed out repaired. A task dropped in the
+/// middle of a transaction (a stage abandoned at its deadline) leaves the
+/// connection inside it (diesel-async does not roll back a dropped
+/// transaction future), and every later statement would join that
+/// transaction and never commit. So each hand-out first ends whatever a
+/// dropped task left open.
+pub(crate) struct SharedConn(Mutex<CatalogConn>);
+
+impl SharedConn {
+    pub(crate) fn new(conn: CatalogConn) -> Self {
+        SharedConn(Mutex::new(conn))
+    }
+
+    /// The connection, outside any transaction.
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, CatalogConn> {
+        let mut guard = self.0.lock().await;
+        with_conn!(&mut *guard, |c| end_abandoned_transaction(c).await);
+        guard
+    }
+}
+
+/// Rolls back a transaction whose task was dropped. A dropped task's
+/// statements have all reached the database before this one (SQLite's
+/// wrapper finishes a statement before its future drops; PostgreSQL
+/// queues them on the one socket), so the rollback ends its transaction
+/// whatever state the transaction manager was left in; when there was
+/// none (its COMMIT already went out), the database says so and nothing
+/// changes.
+async fn end_abandoned_transaction<C>(c: &mut C)
+where
+    C: AsyncConnection,
+    <C::TransactionManager as TransactionManager<C>>::TransactionStateData: Default,
+{
+    if !<C::TransactionManager as TransactionManager<C>>::is_broken_transaction_manager(c) {
+        return;
+    }
+    tracing::warn!(
+        "a cancelled task left the catalog connection inside a transaction; rolling it back"
+    );
+    let _ = c.batch_execute("ROLLBACK").await;
+    *c.transaction_state() = Default::default();
 }
 
 /// Which database engine a [`crate::Store`] runs on.

@@ -14,21 +14,20 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use tokio::sync::Mutex;
 
 pub use connection::{redact, Backend};
 pub use model::*;
 
 use crate::schema::*;
 use crate::StoreError;
-use connection::{with_conn, CatalogConn, CatalogUrl};
+use connection::{with_conn, CatalogConn, CatalogUrl, SharedConn};
 use rows::*;
 
 /// A handle on the catalog database. Cheap to share behind an `Arc`; calls
 /// are serialised on one connection, which is plenty for catalog traffic
 /// (the heavy facts live in the lake).
 pub struct Catalog {
-    conn: Mutex<CatalogConn>,
+    conn: SharedConn,
     backend: Backend,
     url: String,
 }
@@ -57,7 +56,7 @@ impl Catalog {
         let parsed = CatalogUrl::parse(url)?;
         let conn = connection::open(&parsed).await?;
         Ok(Catalog {
-            conn: Mutex::new(conn),
+            conn: SharedConn::new(conn),
             backend: parsed.backend(),
             url: redact(url),
         })

@@ -4,12 +4,13 @@ use anyhow::{bail, Context, Result};
 use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
+use crate::signals::Stop;
 use crate::{exit, output};
 
-pub async fn run(global: &Global, command: &DevnetCommand) -> Result<u8> {
+pub async fn run(global: &Global, command: &DevnetCommand, stop: Stop) -> Result<u8> {
     match command {
         DevnetCommand::Generate(args) => generate(global, args).await,
-        DevnetCommand::Serve(args) => serve(global, args).await,
+        DevnetCommand::Serve(args) => serve(global, args, stop).await,
     }
 }
 
@@ -92,7 +93,7 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
+async fn serve(global: &Global, args: &ServeArgs, mut stop: Stop) -> Result<u8> {
     let world = World::load(&args.world)
         .with_context(|| format!("loading the world in {}", args.world.display()))?;
     let validator = world.meta.validator_hotkey.clone();
@@ -198,9 +199,7 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         }
         println!("press Ctrl-C to stop");
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop.requested().await;
     drop(network);
     Ok(exit::SUCCESS)
 }
