@@ -175,7 +175,11 @@ mod tests {
 
     fn health() -> Health {
         let mut h = Health::new(t(0));
-        h.expect("sync", Some(Duration::from_secs(600)), Duration::from_secs(1800));
+        h.expect(
+            "sync",
+            Some(Duration::from_secs(600)),
+            Duration::from_secs(1800),
+        );
         h.expect("weights", None, Duration::from_secs(300));
         h
     }
@@ -238,7 +242,10 @@ mod tests {
         // Abandoned at last: a failure like any other, and the run is over.
         h.failed("weights", t(7), "stuck: exceeded its deadline of 300 s");
         let v = h.verdict(t(8));
-        assert!(v.reasons[0].starts_with("weights: failed 1 time(s)"), "{v:?}");
+        assert!(
+            v.reasons[0].starts_with("weights: failed 1 time(s)"),
+            "{v:?}"
+        );
         assert!(v.reasons[0].contains("stuck"), "{v:?}");
         h.running("weights", t(9));
         h.succeeded("weights", t(10));

@@ -232,7 +232,12 @@ impl Service {
 
     /// Adds a stage that runs on its own every `interval`; a run longer
     /// than `deadline` is abandoned.
-    pub fn loop_stage(mut self, stage: Arc<dyn Stage>, interval: Duration, deadline: Duration) -> Self {
+    pub fn loop_stage(
+        mut self,
+        stage: Arc<dyn Stage>,
+        interval: Duration,
+        deadline: Duration,
+    ) -> Self {
         self.expect(stage.name(), Some(interval), deadline);
         self.loops.push(LoopStage {
             stage,
@@ -317,7 +322,10 @@ impl Unfinished {
         match self {
             Unfinished::Failed(err) => error_chain(err.as_ref()),
             Unfinished::Stuck(deadline) => {
-                format!("stuck: exceeded its deadline of {} s", deadline.as_secs_f64())
+                format!(
+                    "stuck: exceeded its deadline of {} s",
+                    deadline.as_secs_f64()
+                )
             }
             Unfinished::CutOff(grace) => format!(
                 "cut off by the shutdown: still running {} s after it was asked",
@@ -422,7 +430,8 @@ impl Runner {
                 if !step.due(new_data, Instant::now()) {
                     continue;
                 }
-                let attempt = self.attempt(step.stage.as_ref(), step.deadline, &shutdown, &mut summary);
+                let attempt =
+                    self.attempt(step.stage.as_ref(), step.deadline, &shutdown, &mut summary);
                 match attempt.await {
                     Some(outcome) => {
                         new_data |= outcome.new_data;

@@ -109,8 +109,10 @@ fn get_nofile() -> std::io::Result<libc::rlimit> {
     Ok(limit)
 }
 
+// `rlim_t` is `u64` on Linux and may be narrower elsewhere.
+#[allow(clippy::useless_conversion)]
 fn finite(limit: libc::rlim_t) -> Option<u64> {
-    (limit != libc::RLIM_INFINITY).then_some(limit as u64)
+    (limit != libc::RLIM_INFINITY).then_some(u64::from(limit))
 }
 
 /// The soft limit on open files now (`None`: unlimited or unknown).
@@ -189,10 +191,8 @@ pub async fn serve(
             }
             continue;
         };
-        let connection = builder.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(app.clone()),
-        );
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         let mut stop = shutdown.clone();
         let lifetime = limits.connection_lifetime;
         tokio::spawn(async move {

@@ -38,7 +38,10 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<(Dura
         match tokio::time::timeout(left, stream.read(&mut buf)).await {
             Err(_) => return None,
             Ok(Ok(0)) | Ok(Err(_)) => {
-                return Some((started.elapsed(), String::from_utf8_lossy(&seen).into_owned()))
+                return Some((
+                    started.elapsed(),
+                    String::from_utf8_lossy(&seen).into_owned(),
+                ))
             }
             Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
         }
@@ -66,11 +69,18 @@ async fn idle_half_sent_and_kept_alive_connections_are_closed_after_the_idle_tim
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    for (what, stream) in [("idle", &mut idle), ("half-sent", &mut half), ("kept-alive", &mut kept)] {
+    for (what, stream) in [
+        ("idle", &mut idle),
+        ("half-sent", &mut half),
+        ("kept-alive", &mut kept),
+    ] {
         let (after, seen) = closed_within(stream, Duration::from_secs(3))
             .await
             .unwrap_or_else(|| panic!("the {what} connection is still open after 3 s"));
-        assert!(after < Duration::from_secs(2), "{what}: closed after {after:?}");
+        assert!(
+            after < Duration::from_secs(2),
+            "{what}: closed after {after:?}"
+        );
         if what == "kept-alive" {
             assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
         }
@@ -98,7 +108,11 @@ async fn connections_over_the_limit_are_closed_at_once_and_the_limit_frees_up() 
     // Once the idle ones are gone, the listener serves again.
     drop(held);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let answer = get(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let answer = get(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 

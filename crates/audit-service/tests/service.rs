@@ -2,9 +2,9 @@
 //! their time: what a user running `auditctl run` for weeks relies on.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use audit_service::{Service, Stage, StageContext, StageError, StageOutcome, When};
 use futures::future::BoxFuture;
@@ -66,6 +66,16 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The service's listener on a free port, and a client for it.
+async fn serving(service: &Service) -> (String, reqwest::Client) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = audit_service::router(service.observed());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    (url, reqwest::Client::new())
+}
+
 async fn status(client: &reqwest::Client, url: &str) -> (u16, String) {
     let response = client.get(url).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
@@ -82,14 +92,9 @@ async fn a_failing_stage_is_retried_health_goes_503_then_200_and_the_service_goe
         .with_backoff_base(Duration::from_millis(20))
         .cycle_stage(sync.clone(), When::Always, DEADLINE)
         .cycle_stage(score.clone(), When::NewData, DEADLINE);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = audit_service::router(service.observed());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, client) = serving(&service).await;
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
 
     until("the first failure", || {
         sync.runs.load(Ordering::SeqCst) >= 1
@@ -143,7 +148,8 @@ async fn shutdown_lets_the_stage_in_flight_finish() {
         takes: Duration::from_millis(300),
         ..Arc::try_unwrap(Scripted::new("sync", vec![])).ok().unwrap()
     });
-    let service = Service::new(Duration::from_secs(3600)).cycle_stage(slow.clone(), When::Always, DEADLINE);
+    let service =
+        Service::new(Duration::from_secs(3600)).cycle_stage(slow.clone(), When::Always, DEADLINE);
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
     until("the stage to start", || {
@@ -276,14 +282,9 @@ async fn a_stuck_stage_is_abandoned_at_its_deadline_named_on_healthz_and_the_cyc
         .cycle_stage(sync.clone(), When::Always, DEADLINE)
         .cycle_stage(weights.clone(), When::Always, Duration::from_millis(300))
         .loop_stage(synth.clone(), Duration::from_millis(20), DEADLINE);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = audit_service::router(service.observed());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, client) = serving(&service).await;
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
 
     until("the first stuck run abandoned", || {
         weights.dropped.load(Ordering::SeqCst) >= 1
@@ -298,7 +299,10 @@ async fn a_stuck_stage_is_abandoned_at_its_deadline_named_on_healthz_and_the_cyc
     // The cycle went on: sync ran again after the abandoned run, and keeps
     // cycling; the loop did not wait for any of it.
     let syncs = sync.runs.load(Ordering::SeqCst);
-    until("sync cycling on", || sync.runs.load(Ordering::SeqCst) >= syncs + 2).await;
+    until("sync cycling on", || {
+        sync.runs.load(Ordering::SeqCst) >= syncs + 2
+    })
+    .await;
     assert!(synth.runs.load(Ordering::SeqCst) >= 5);
     let (started, dropped) = (
         weights.started.load(Ordering::SeqCst),
@@ -335,12 +339,19 @@ async fn shutdown_drops_a_stuck_stage_after_the_grace() {
         .await
         .expect("the service stops although its stage never returns")
         .unwrap();
-    assert!(asked.elapsed() >= Duration::from_millis(200), "the grace was given");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(200),
+        "the grace was given"
+    );
     assert_eq!(stuck.dropped.load(Ordering::SeqCst), 1);
     let tally = &summary.stages["sync"];
     assert_eq!(tally.failed, 1);
     assert!(
-        tally.last_error.as_deref().unwrap_or_default().contains("cut off by the shutdown"),
+        tally
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cut off by the shutdown"),
         "{tally:?}"
     );
 }

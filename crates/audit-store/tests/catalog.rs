@@ -760,7 +760,12 @@ async fn a_write_dropped_mid_transaction_leaves_the_connection_usable() {
             .await
             .unwrap();
         let ids: Vec<&str> = pending.iter().map(|e| e.entry.entry_id.as_str()).collect();
-        assert_eq!(ids, [entry(2, EntrySource::Validator).entry_id], "{:?}", t.backend());
+        assert_eq!(
+            ids,
+            [entry(2, EntrySource::Validator).entry_id],
+            "{:?}",
+            t.backend()
+        );
     })
     .await;
 }

@@ -554,13 +554,38 @@ impl RunConfig {
             ("run.deadlines.sync_seconds", d.sync_seconds, 1, WEEK),
             ("run.deadlines.score_seconds", d.score_seconds, 1, WEEK),
             ("run.deadlines.weights_seconds", d.weights_seconds, 1, WEEK),
-            ("run.deadlines.compare_prom_seconds", d.compare_prom_seconds, 1, WEEK),
-            ("run.deadlines.synthetics_seconds", d.synthetics_seconds, 1, WEEK),
-            ("run.deadlines.synth_verify_seconds", d.synth_verify_seconds, 1, WEEK),
+            (
+                "run.deadlines.compare_prom_seconds",
+                d.compare_prom_seconds,
+                1,
+                WEEK,
+            ),
+            (
+                "run.deadlines.synthetics_seconds",
+                d.synthetics_seconds,
+                1,
+                WEEK,
+            ),
+            (
+                "run.deadlines.synth_verify_seconds",
+                d.synth_verify_seconds,
+                1,
+                WEEK,
+            ),
             ("run.deadlines.report_seconds", d.report_seconds, 1, WEEK),
             ("run.http.max_connections", h.max_connections, 1, 65_536),
-            ("run.http.idle_timeout_seconds", h.idle_timeout_seconds, 1, 3_600),
-            ("run.http.connection_lifetime_seconds", h.connection_lifetime_seconds, 1, 86_400),
+            (
+                "run.http.idle_timeout_seconds",
+                h.idle_timeout_seconds,
+                1,
+                3_600,
+            ),
+            (
+                "run.http.connection_lifetime_seconds",
+                h.connection_lifetime_seconds,
+                1,
+                86_400,
+            ),
             ("run.http.max_body_bytes", h.max_body_bytes, 0, 16 << 20),
         ];
         for (key, value, min, max) in ranges {

@@ -107,7 +107,11 @@ fn spawn_run(config: &Path) -> Running {
 
 /// `run` with `extra` global options before the subcommand.
 fn spawn_run_with(config: &Path, extra: &[String]) -> Running {
-    spawn(run_command(Command::new(env!("CARGO_BIN_EXE_auditctl")), config, extra))
+    spawn(run_command(
+        Command::new(env!("CARGO_BIN_EXE_auditctl")),
+        config,
+        extra,
+    ))
 }
 
 /// `command` given `run`'s arguments.
@@ -241,6 +245,31 @@ const LIMIT: Duration = Duration::from_secs(30);
 const LOADED: &str = "chutes_audit_entries{state=\"loaded\"}";
 const SENT: &str = "chutes_audit_weights_total{outcome=\"sent\"}";
 const PRESENT: &str = "chutes_audit_synthetics{verdict=\"present\"}";
+
+/// After `run` stopped: the lock is free again, the catalog and the lake
+/// agree (every loaded entry has its facts) and nothing is left
+/// half-written. The store and its loaded entries.
+async fn consistent_store(net: &Net) -> (Store, Vec<audit_store::EntryRecord>) {
+    let store = Store::open_for_writing(
+        &net.dir.path().join("data"),
+        None,
+        &audit_store::LockRequest {
+            command: "test".into(),
+            wait: audit_store::LockWait::Refuse,
+        },
+    )
+    .await
+    .unwrap();
+    let loaded = store
+        .catalog()
+        .entries_in_states(&[EntryState::Loaded], chrono::NaiveDateTime::default())
+        .await
+        .unwrap();
+    let ids: Vec<String> = loaded.iter().map(|e| e.entry.entry_id.clone()).collect();
+    assert_eq!(store.lake().missing(&ids).unwrap(), Vec::<String>::new());
+    assert_eq!(store.lake().clean_leftovers().unwrap(), 0);
+    (store, loaded)
+}
 
 /// SIGTERM, then the exit status (within 20 s).
 async fn terminate(run: &mut Running) -> std::process::ExitStatus {
@@ -432,31 +461,12 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
         assert!(event["fields"]["message"].is_string(), "{line}");
     }
 
-    // The catalog and the lake agree: every loaded entry has its facts,
-    // nothing is left half-written, and the lock is free again.
-    let store = Store::open_for_writing(
-        &net.dir.path().join("data"),
-        None,
-        &audit_store::LockRequest {
-            command: "test".into(),
-            wait: audit_store::LockWait::Refuse,
-        },
-    )
-    .await
-    .unwrap();
-    let loaded = store
-        .catalog()
-        .entries_in_states(&[EntryState::Loaded], chrono::NaiveDateTime::default())
-        .await
-        .unwrap();
+    let (store, loaded) = consistent_store(&net).await;
     assert!(
         loaded.len() as f64 >= loaded_before_stop,
         "{}",
         loaded.len()
     );
-    let ids: Vec<String> = loaded.iter().map(|e| e.entry.entry_id.clone()).collect();
-    assert_eq!(store.lake().missing(&ids).unwrap(), Vec::<String>::new());
-    assert_eq!(store.lake().clean_leftovers().unwrap(), 0);
     assert!(loaded
         .iter()
         .any(|e| e.entry.source == EntrySource::Validator));
@@ -513,7 +523,10 @@ struct StallingProxy {
 impl StallingProxy {
     async fn start(node_ws: &str) -> StallingProxy {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let node = node_ws.trim_start_matches("ws://").trim_end_matches('/').to_string();
+        let node = node_ws
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", listener.local_addr().unwrap());
         let stalled = Arc::new(AtomicBool::new(false));
@@ -561,8 +574,8 @@ impl StallingProxy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_chain_holds_sync_to_its_deadline_healthz_names_it_and_sigterm_ends_run_within_10_s()
-{
+async fn a_stalled_chain_holds_sync_to_its_deadline_healthz_names_it_and_sigterm_ends_run_within_10_s(
+) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let net = start_devnet().await;
     let proxy = StallingProxy::start(&net.ws).await;
@@ -575,14 +588,19 @@ async fn a_stalled_chain_holds_sync_to_its_deadline_healthz_names_it_and_sigterm
     let mut run = spawn_run(&config);
     run.until_metrics("the first cycle", |m| {
         value(m, LOADED) >= 2.0
-            && sample(m, "chutes_audit_stage_last_success_seconds{stage=\"report\"}").is_some()
+            && sample(
+                m,
+                "chutes_audit_stage_last_success_seconds{stage=\"report\"}",
+            )
+            .is_some()
     })
     .await;
 
     // The node hangs: sync is abandoned at 3 s, named on /healthz, and
     // the cycle keeps coming back to it; synthetics go on beside it.
     proxy.stall(true);
-    run.until_health(503, "stuck: exceeded its deadline of 3 s").await;
+    run.until_health(503, "stuck: exceeded its deadline of 3 s")
+        .await;
     let (_, body) = run.get("/healthz").await;
     assert!(body.contains("sync: failed"), "{body}");
     const SYNC_FAILURES: &str = "chutes_audit_stage_failures_total{stage=\"sync\"}";
@@ -603,6 +621,8 @@ async fn a_stalled_chain_holds_sync_to_its_deadline_healthz_names_it_and_sigterm
     let failures = value(&run.metrics().await, SYNC_FAILURES);
     run.until_metrics("a sync stuck again", |m| value(m, SYNC_FAILURES) > failures)
         .await;
+    // Past the 1 s backoff: the next sync is in flight, waiting on the node.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let sent = Instant::now();
     let status = terminate(&mut run).await;
     let took = sent.elapsed();
@@ -610,25 +630,8 @@ async fn a_stalled_chain_holds_sync_to_its_deadline_healthz_names_it_and_sigterm
     assert_eq!(status.code(), Some(0), "{}", run.log());
     println!("run ended {took:?} after SIGTERM");
 
-    let store = Store::open_for_writing(
-        &net.dir.path().join("data"),
-        None,
-        &audit_store::LockRequest {
-            command: "test".into(),
-            wait: audit_store::LockWait::Refuse,
-        },
-    )
-    .await
-    .unwrap();
-    let loaded = store
-        .catalog()
-        .entries_in_states(&[EntryState::Loaded], chrono::NaiveDateTime::default())
-        .await
-        .unwrap();
-    let ids: Vec<String> = loaded.iter().map(|e| e.entry.entry_id.clone()).collect();
-    assert!(ids.len() >= 2);
-    assert_eq!(store.lake().missing(&ids).unwrap(), Vec::<String>::new());
-    assert_eq!(store.lake().clean_leftovers().unwrap(), 0);
+    let (_, loaded) = consistent_store(&net).await;
+    assert!(loaded.len() >= 2);
 }
 
 /// Reads what is there without waiting; `false` once the peer closed.
@@ -650,10 +653,19 @@ async fn a_connection_flood_neither_starves_the_stages_nor_outlives_the_idle_tim
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _ = audit_service::raise_open_file_limit();
     let net = start_devnet().await;
-    let config = write_config_at(&net, &net.ws, "run:\n  http:\n    idle_timeout_seconds: 2\n");
+    let config = write_config_at(
+        &net,
+        &net.ws,
+        "run:\n  http:\n    idle_timeout_seconds: 2\n",
+    );
     // The service with 256 descriptors in all, as a small container gives.
     let mut limited = Command::new("sh");
-    limited.args(["-c", "ulimit -n 256 && exec \"$@\"", "sh", env!("CARGO_BIN_EXE_auditctl")]);
+    limited.args([
+        "-c",
+        "ulimit -n 256 && exec \"$@\"",
+        "sh",
+        env!("CARGO_BIN_EXE_auditctl"),
+    ]);
     let run = spawn(run_command(limited, &config, &[]));
     run.until_metrics("the first cycle", |m| {
         value(m, LOADED) >= 2.0 && value(m, SENT) >= 1.0
@@ -678,7 +690,9 @@ async fn a_connection_flood_neither_starves_the_stages_nor_outlives_the_idle_tim
             };
             opened += 1;
             if opened % 4 == 0 {
-                let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await;
+                let _ = stream
+                    .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                    .await;
             }
             flood.push(stream);
         }
@@ -695,8 +709,16 @@ async fn a_connection_flood_neither_starves_the_stages_nor_outlives_the_idle_tim
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let open = flood.iter().filter(|s| still_open(s)).count();
-    assert_eq!(open, 0, "{open} of {held} flood connections still open after {:?}", closing.elapsed());
-    println!("{opened} flood connections opened; the last {held} closed within {:?}", closing.elapsed());
+    assert_eq!(
+        open,
+        0,
+        "{open} of {held} flood connections still open after {:?}",
+        closing.elapsed()
+    );
+    println!(
+        "{opened} flood connections opened; the last {held} closed within {:?}",
+        closing.elapsed()
+    );
 
     // The stages never noticed: the hour loaded and was sent, no stage
     // failed, no descriptor ran out.
@@ -705,9 +727,17 @@ async fn a_connection_flood_neither_starves_the_stages_nor_outlives_the_idle_tim
     })
     .await;
     let after = run.metrics().await;
-    for line in after.lines().filter(|l| l.starts_with("chutes_audit_stage_failures_total")) {
+    for line in after
+        .lines()
+        .filter(|l| l.starts_with("chutes_audit_stage_failures_total"))
+    {
         let series = line.rsplit_once(' ').map_or(line, |(series, _)| series);
-        assert_eq!(value(&after, series), value(&before, series), "{line}\n{}", run.log());
+        assert_eq!(
+            value(&after, series),
+            value(&before, series),
+            "{line}\n{}",
+            run.log()
+        );
     }
     assert!(!run.log().contains("Too many open files"), "{}", run.log());
 }

@@ -43,7 +43,7 @@ fn a_signal_ends_sync_waiting_on_a_stalled_chain_within_seconds_and_leaves_the_s
                 "data_dir: {data}\n\
                  endpoints:\n  api: http://127.0.0.1:{port}/\n  timeout_seconds: 600\n\
                  validators:\n  - name: stalled\n    hotkey: {ALICE}\n    url: http://127.0.0.1:{port}/\n\
-                 subtensor:\n  url: ws://127.0.0.1:{port}\n  timeout_seconds: 600\n",
+                 subtensor:\n  url: ws://127.0.0.1:{port}\n  archive_url: ws://127.0.0.1:{port}\n  timeout_seconds: 600\n",
                 data = data.display(),
             ),
         )
@@ -91,7 +91,9 @@ fn a_signal_ends_sync_waiting_on_a_stalled_chain_within_seconds_and_leaves_the_s
         assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
         let last = stderr.lines().last().unwrap_or_default();
         assert!(
-            last.starts_with(&format!("stopped by SIG{signal}: the command was cancelled")),
+            last.starts_with(&format!(
+                "stopped by SIG{signal}: the command was cancelled"
+            )),
             "{stderr}"
         );
         println!("SIG{signal}: sync ended {took:?} after the signal");
