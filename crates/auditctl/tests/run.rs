@@ -721,15 +721,18 @@ async fn a_connection_flood_neither_starves_the_stages_nor_outlives_the_idle_tim
     );
 
     // The stages never noticed: the hour loaded and was sent, no stage
-    // failed, no descriptor ran out.
+    // failed, no descriptor ran out (every failure would say "Too many
+    // open files" under the old listener).
     run.until_metrics("the published hour loaded and sent", |m| {
         value(m, LOADED) > value(&before, LOADED) && value(m, SENT) > value(&before, SENT)
     })
     .await;
     let after = run.metrics().await;
+    // Synthetics are left out: the devnet's router may answer 429 when the
+    // hour turns, which is its simulation, not a starved stage.
     for line in after
         .lines()
-        .filter(|l| l.starts_with("chutes_audit_stage_failures_total"))
+        .filter(|l| l.starts_with("chutes_audit_stage_failures_total") && !l.contains("synthetics"))
     {
         let series = line.rsplit_once(' ').map_or(line, |(series, _)| series);
         assert_eq!(
