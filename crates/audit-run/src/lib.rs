@@ -294,7 +294,9 @@ mod tests {
         let stage = super::on_own_thread(move |abandoned| {
             let waiting = async move {
                 let _guard = std::rc::Rc::new(Dropped(flag));
-                std::future::pending::<()>().await;
+                // Long past the test's wait, short enough that a failure
+                // ends (the runtime waits for its blocking threads).
+                tokio::time::sleep(Duration::from_secs(20)).await;
             };
             handle.block_on(super::unless_abandoned(abandoned, waiting))
         });
