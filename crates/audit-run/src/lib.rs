@@ -53,7 +53,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit_service::{Observed, Service, When};
+use audit_service::{ListenerLimits, Observed, Service, When};
 use audit_store::Store;
 use chutes_client::ChutesClient;
 use tokio::sync::watch;
@@ -100,11 +100,34 @@ pub struct Intervals {
     pub weights: Duration,
 }
 
+/// How long one run of each stage may take: a run past it is abandoned
+/// and counted as failed, so a peer that stalls holds the cycle back by
+/// this much at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// One sync (a cold week's load included).
+    pub sync: Duration,
+    /// Scoring and the comparison with the chain.
+    pub score: Duration,
+    /// One weights submission, inclusion included.
+    pub weights: Duration,
+    /// compare-prom.
+    pub compare_prom: Duration,
+    /// One synthetics round.
+    pub synthetics: Duration,
+    /// `synth verify`.
+    pub synth_verify: Duration,
+    /// The report page.
+    pub report: Duration,
+}
+
 /// Which stages run and with what settings; `None` or `false` turns a
 /// stage off.
 pub struct RunPlan {
     /// The intervals.
     pub intervals: Intervals,
+    /// Each stage's deadline.
+    pub deadlines: Deadlines,
     /// The first wait after a failure (doubling up to the interval).
     pub backoff_base: Duration,
     /// The ingest, with its options (`at` is set from the clock each run).
@@ -157,71 +180,134 @@ impl RunPlan {
 /// Builds the service `plan` describes over `auditor`.
 pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<Service, PlanError> {
     plan.check()?;
-    let i = plan.intervals;
+    let (i, d) = (plan.intervals, plan.deadlines);
     let mut service = Service::new(i.sync).with_backoff_base(plan.backoff_base);
     if let Some(options) = plan.sync {
         service = service.cycle_stage(
             Arc::new(SyncStage::new(auditor.clone(), options)),
             When::Always,
+            d.sync,
         );
     }
     let latest = LatestScores::default();
     if let Some((netuid, profile)) = plan.score {
         let stage = ScoreStage::new(auditor.clone(), netuid, profile, latest.clone());
-        service = service.cycle_stage(Arc::new(stage), When::NewData);
+        service = service.cycle_stage(Arc::new(stage), When::NewData, d.score);
     }
     if let Some(settings) = plan.weights {
         let stage = WeightsStage::new(auditor.clone(), settings, latest, i.weights);
-        service = service.cycle_stage(Arc::new(stage), When::NewData);
+        service = service.cycle_stage(Arc::new(stage), When::NewData, d.weights);
     }
     if let Some(threshold) = plan.compare_prom {
         let stage = ComparePromStage::new(auditor.clone(), threshold);
-        service = service.cycle_stage(Arc::new(stage), When::NewDataOrAfter(i.compare_prom));
+        let when = When::NewDataOrAfter(i.compare_prom);
+        service = service.cycle_stage(Arc::new(stage), when, d.compare_prom);
     }
     if plan.synth_verify {
         service = service.cycle_stage(
             Arc::new(SynthVerifyStage::new(auditor.clone())),
             When::Always,
+            d.synth_verify,
         );
     }
     if let Some(page) = plan.page {
         service = service.cycle_stage(
             Arc::new(PageStage::new(auditor.clone(), page)),
             When::Always,
+            d.report,
         );
     }
     if let Some(settings) = plan.synthetics {
         let stage = SynthStage::new(auditor.clone(), settings);
-        service = service.loop_stage(Arc::new(stage), i.synthetics);
+        service = service.loop_stage(Arc::new(stage), i.synthetics, d.synthetics);
     }
     Ok(service)
 }
 
-/// Serves `/healthz`, `/metrics` and the page on `addr` until `shutdown`
-/// turns true; returns the bound address (port 0 picks a free one).
+/// Serves `/healthz`, `/metrics` and the page on `addr` within `limits`
+/// until `shutdown` turns true; returns the bound address (port 0 picks a
+/// free one).
 pub async fn listen(
     addr: SocketAddr,
     observed: Observed,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ListenerLimits,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = audit_service::router(observed);
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(err) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!("the HTTP listener on {bound} stopped: {err}");
-        }
-    });
+    let task = tokio::spawn(audit_service::serve(listener, app, limits, shutdown));
     Ok((bound, task))
+}
+
+/// Runs `work` on a blocking thread of its own (for futures that are not
+/// `Send`), and drops it there as soon as the returned future is dropped:
+/// a stage abandoned at its deadline must not go on sending in the
+/// background. `None` when the thread ended without an answer.
+async fn on_own_thread<T: Send + 'static>(
+    work: impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> Option<T> + Send + 'static,
+) -> Result<T, audit_service::StageError> {
+    // The sender lives in this future; dropping it wakes the thread.
+    let (_abandon_on_drop, abandoned) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::task::spawn_blocking(move || work(abandoned)).await?;
+    done.ok_or_else(|| "the stage's thread was abandoned".into())
+}
+
+/// `work` to its end, or `None` once `abandoned` fires (its sender dropped).
+async fn unless_abandoned<T>(
+    abandoned: tokio::sync::oneshot::Receiver<()>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = abandoned => None,
+    }
 }
 
 /// The evaluation time as a stage error when the clock cannot be read.
 async fn now(clock: &dyn Clock) -> Result<chrono::NaiveDateTime, audit_service::StageError> {
     Ok(clock.now().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Sets its flag when dropped.
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_on_its_own_thread_is_dropped_there_when_the_stage_is_abandoned() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+        let handle = tokio::runtime::Handle::current();
+        // A future that is not `Send` (an `Rc`), waiting on a peer that
+        // never answers, as a submission to a stalled node does.
+        let stage = super::on_own_thread(move |abandoned| {
+            let waiting = async move {
+                let _guard = std::rc::Rc::new(Dropped(flag));
+                // Long past the test's wait, short enough that a failure
+                // ends (the runtime waits for its blocking threads).
+                tokio::time::sleep(Duration::from_secs(20)).await;
+            };
+            handle.block_on(super::unless_abandoned(abandoned, waiting))
+        });
+        let abandoned = tokio::time::timeout(Duration::from_millis(100), stage).await;
+        assert!(abandoned.is_err(), "the work never finishes on its own");
+        for _ in 0..200 {
+            if dropped.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the work went on in the background after its stage was abandoned");
+    }
 }

@@ -48,12 +48,15 @@ impl SynthStage {
         let (prompts, rng, choice) = (self.prompts.clone(), self.rng.clone(), self.choice.clone());
         let handle = tokio::runtime::Handle::current();
         // The synthesizer's observer is a `&mut dyn Observer`, which no
-        // future sent between threads may hold: the round runs to its end
-        // on a blocking thread of its own.
-        let round = tokio::task::spawn_blocking(move || {
+        // future sent between threads may hold: the round runs on a
+        // blocking thread of its own (and is dropped there when the stage
+        // is abandoned).
+        let round = crate::on_own_thread(move |abandoned| {
             let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
             let mut synth = Synthesizer::new(&client, &store, &prompts, &mut *rng);
-            handle.block_on(synth.round(&choice, &mut Logged, now))
+            let mut observer = Logged;
+            let round = synth.round(&choice, &mut observer, now);
+            handle.block_on(crate::unless_abandoned(abandoned, round))
         })
         .await??;
         judge(&round)

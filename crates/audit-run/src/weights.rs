@@ -118,11 +118,15 @@ impl WeightsStage {
     }
 
     /// Sends on a blocking thread of its own: the chain client's signing
-    /// and submitting futures (substrate-api-client) are not `Send`.
+    /// and submitting futures (substrate-api-client) are not `Send`. An
+    /// abandoned stage drops the submission there too.
     async fn submit(&self, run: EvaluatedRun) -> Result<Sending, StageError> {
         let sender = self.sender.clone();
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || handle.block_on(sender.submit(&run))).await?
+        crate::on_own_thread(move |abandoned| {
+            handle.block_on(crate::unless_abandoned(abandoned, sender.submit(&run)))
+        })
+        .await?
     }
 }
 

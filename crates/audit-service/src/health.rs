@@ -1,10 +1,11 @@
 //! Whether the service is doing its job, as a pure function of what each
 //! stage last did and the time now.
 //!
-//! A stage is healthy while its most recent attempt succeeded and that
+//! A stage is healthy while its most recent attempt succeeded, that
 //! success is younger than twice its interval (one late run is tolerated;
-//! two are not). A stage that has not run yet is healthy during its first
-//! interval after start, so a fresh service does not page anybody.
+//! two are not), and a run in flight is within its deadline. A stage that
+//! has not run yet is healthy during its first interval after start, so a
+//! fresh service does not page anybody.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +26,11 @@ pub struct StageHealth {
     pub last_failure: Option<(NaiveDateTime, String)>,
     /// Failures since the last success.
     pub consecutive_failures: u32,
+    /// How long one run may take before it is abandoned.
+    #[serde(serialize_with = "seconds")]
+    pub deadline: Option<Duration>,
+    /// When the run in flight started, if one is.
+    pub running_since: Option<NaiveDateTime>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -61,9 +67,9 @@ impl Health {
         }
     }
 
-    /// Declares a stage and how often it should succeed (`None`: only when
-    /// it has work).
-    pub fn expect(&mut self, stage: &str, interval: Option<Duration>) {
+    /// Declares a stage, how often it should succeed (`None`: only when
+    /// it has work) and how long one run may take.
+    pub fn expect(&mut self, stage: &str, interval: Option<Duration>, deadline: Duration) {
         self.stages.insert(
             stage.to_owned(),
             StageHealth {
@@ -71,8 +77,17 @@ impl Health {
                 last_success: None,
                 last_failure: None,
                 consecutive_failures: 0,
+                deadline: Some(deadline),
+                running_since: None,
             },
         );
+    }
+
+    /// Records that a run of `stage` started at `at`.
+    pub fn running(&mut self, stage: &str, at: NaiveDateTime) {
+        if let Some(s) = self.stages.get_mut(stage) {
+            s.running_since = Some(at);
+        }
     }
 
     /// Records a success of `stage` at `at`.
@@ -81,6 +96,7 @@ impl Health {
             s.last_success = Some(at);
             s.last_failure = None;
             s.consecutive_failures = 0;
+            s.running_since = None;
         }
     }
 
@@ -89,6 +105,7 @@ impl Health {
         if let Some(s) = self.stages.get_mut(stage) {
             s.last_failure = Some((at, message.to_owned()));
             s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+            s.running_since = None;
         }
     }
 
@@ -112,6 +129,18 @@ fn unhealthy(
     started: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Option<String> {
+    // A run past its deadline is the most urgent thing to say: the
+    // service abandons it at the deadline, so one still going means a
+    // stage that does not even yield (a blocked thread).
+    if let (Some(since), Some(deadline)) = (s.running_since, s.deadline) {
+        let allowed = TimeDelta::from_std(deadline).unwrap_or(TimeDelta::MAX);
+        if now.signed_duration_since(since) > allowed {
+            return Some(format!(
+                "{name}: stuck since {since}: running past its deadline of {} s",
+                deadline.as_secs_f64()
+            ));
+        }
+    }
     if let Some((at, message)) = &s.last_failure {
         return Some(format!(
             "{name}: failed {} time(s) in a row, last at {at}: {message}",
@@ -146,8 +175,12 @@ mod tests {
 
     fn health() -> Health {
         let mut h = Health::new(t(0));
-        h.expect("sync", Some(Duration::from_secs(600)));
-        h.expect("weights", None);
+        h.expect(
+            "sync",
+            Some(Duration::from_secs(600)),
+            Duration::from_secs(1800),
+        );
+        h.expect("weights", None, Duration::from_secs(300));
         h
     }
 
@@ -193,5 +226,29 @@ mod tests {
         assert!(h.verdict(t(30)).healthy);
         let v = h.verdict(t(31));
         assert!(v.reasons[0].starts_with("sync: no success since 2026-11-26 00:10:00"));
+    }
+
+    #[test]
+    fn a_run_past_its_deadline_is_named_with_when_it_started() {
+        let mut h = health();
+        h.succeeded("sync", t(0));
+        h.running("weights", t(1));
+        assert!(h.verdict(t(5)).healthy, "within its five minutes");
+        let v = h.verdict(t(7));
+        assert_eq!(
+            v.reasons,
+            ["weights: stuck since 2026-11-26 00:01:00: running past its deadline of 300 s"]
+        );
+        // Abandoned at last: a failure like any other, and the run is over.
+        h.failed("weights", t(7), "stuck: exceeded its deadline of 300 s");
+        let v = h.verdict(t(8));
+        assert!(
+            v.reasons[0].starts_with("weights: failed 1 time(s)"),
+            "{v:?}"
+        );
+        assert!(v.reasons[0].contains("stuck"), "{v:?}");
+        h.running("weights", t(9));
+        h.succeeded("weights", t(10));
+        assert!(h.verdict(t(11)).healthy);
     }
 }

@@ -12,16 +12,24 @@
 //! - a stage that needs new data runs when an earlier stage of the cycle
 //!   brought some, and keeps being owed that run until it succeeds; one
 //!   that also has an interval runs once that much passed without data;
-//! - shutdown lets the stage in flight finish, then returns: nothing is
-//!   cut off half-way;
+//! - every stage run has a deadline: a run that exceeds it is abandoned
+//!   (its future dropped), counted as failed ("stuck: exceeded its
+//!   deadline"), and the cycle goes on, so one stuck stage holds the others
+//!   back by its deadline at most; loops run on tasks of their own;
+//! - shutdown lets the stage in flight finish within a grace period, then
+//!   drops it and returns: a stage stuck on the network cannot hold the
+//!   process (the stores' writes are transactions and renames, so a dropped
+//!   run leaves nothing half-written);
 //! - `/healthz` answers 503 with the reasons while any stage's last
-//!   attempt failed or a stage is overdue, 200 otherwise.
+//!   attempt failed, a stage is overdue or runs past its deadline, 200
+//!   otherwise.
 
 #![warn(missing_docs)]
 
 mod backoff;
 mod health;
 mod http;
+mod listener;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -34,6 +42,7 @@ use tokio::sync::watch;
 pub use backoff::Backoff;
 pub use health::{Health, StageHealth, Verdict};
 pub use http::{router, Observed};
+pub use listener::{raise_open_file_limit, serve, ListenerLimits, OpenFileLimit};
 pub use metrics::Metrics;
 
 /// What a stage run can fail with: any error, kept with its source.
@@ -84,6 +93,7 @@ pub enum When {
 struct CycleStage {
     stage: Arc<dyn Stage>,
     when: When,
+    deadline: Duration,
     owed: bool,
     last_success: Option<Instant>,
 }
@@ -109,11 +119,22 @@ impl CycleStage {
 pub struct Service {
     cycle: Vec<CycleStage>,
     cycle_interval: Duration,
-    loops: Vec<(Arc<dyn Stage>, Duration)>,
+    loops: Vec<LoopStage>,
     backoff_base: Duration,
+    shutdown_grace: Duration,
     observed: Observed,
     cycles: watch::Sender<u64>,
 }
+
+struct LoopStage {
+    stage: Arc<dyn Stage>,
+    interval: Duration,
+    deadline: Duration,
+}
+
+/// How long the stage in flight may go on after shutdown is asked, by
+/// default: inside the 10 s a supervisor (`docker stop`, systemd) waits.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What a finished service did, for the closing log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -166,6 +187,7 @@ impl Service {
             cycle_interval,
             loops: Vec::new(),
             backoff_base: Duration::from_secs(5),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             observed: Observed {
                 health: Arc::new(Mutex::new(Health::new(now))),
                 metrics,
@@ -181,34 +203,53 @@ impl Service {
         self
     }
 
-    /// Appends a stage to the cycle.
-    pub fn cycle_stage(mut self, stage: Arc<dyn Stage>, when: When) -> Self {
+    /// How long the stage in flight may go on once shutdown is asked
+    /// before it is dropped.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Appends a stage to the cycle; a run longer than `deadline` is
+    /// abandoned.
+    pub fn cycle_stage(mut self, stage: Arc<dyn Stage>, when: When, deadline: Duration) -> Self {
         let interval = match when {
             When::Always => Some(self.cycle_interval),
             When::NewData => None,
             // It runs at the first cycle at or after `every`.
             When::NewDataOrAfter(every) => Some(every.max(self.cycle_interval)),
         };
-        self.expect(stage.name(), interval);
+        self.expect(stage.name(), interval, deadline);
         self.cycle.push(CycleStage {
             stage,
             when,
+            deadline,
             owed: false,
             last_success: None,
         });
         self
     }
 
-    /// Adds a stage that runs on its own every `interval`.
-    pub fn loop_stage(mut self, stage: Arc<dyn Stage>, interval: Duration) -> Self {
-        self.expect(stage.name(), Some(interval));
-        self.loops.push((stage, interval));
+    /// Adds a stage that runs on its own every `interval`; a run longer
+    /// than `deadline` is abandoned.
+    pub fn loop_stage(
+        mut self,
+        stage: Arc<dyn Stage>,
+        interval: Duration,
+        deadline: Duration,
+    ) -> Self {
+        self.expect(stage.name(), Some(interval), deadline);
+        self.loops.push(LoopStage {
+            stage,
+            interval,
+            deadline,
+        });
         self
     }
 
-    fn expect(&self, name: &str, interval: Option<Duration>) {
+    fn expect(&self, name: &str, interval: Option<Duration>, deadline: Duration) {
         if let Ok(mut health) = self.observed.health.lock() {
-            health.expect(name, interval);
+            health.expect(name, interval, deadline);
         }
     }
 
@@ -223,27 +264,29 @@ impl Service {
         self.cycles.subscribe()
     }
 
-    /// Runs until `shutdown` turns true; the stage in flight finishes
-    /// first.
+    /// Runs until `shutdown` turns true; the stage in flight may finish
+    /// within the shutdown grace, and is dropped after it.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> ServiceSummary {
         let Service {
             cycle,
             cycle_interval,
             loops,
             backoff_base,
+            shutdown_grace,
             observed,
             cycles,
         } = self;
         let runner = Runner {
             observed,
             backoff_base,
+            shutdown_grace,
             cycles: Arc::new(cycles),
         };
         let mut tasks = Vec::new();
-        for (stage, interval) in loops {
+        for stage in loops {
             let (runner, shutdown) = (runner.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
-                runner.run_loop(stage, interval, shutdown).await
+                runner.run_loop(stage, shutdown).await
             }));
         }
         let mut summary = runner.run_cycle(cycle, cycle_interval, shutdown).await;
@@ -260,7 +303,36 @@ impl Service {
 struct Runner {
     observed: Observed,
     backoff_base: Duration,
+    shutdown_grace: Duration,
     cycles: Arc<watch::Sender<u64>>,
+}
+
+/// How one run of a stage ended, short of success.
+enum Unfinished {
+    /// The stage returned an error.
+    Failed(StageError),
+    /// The run exceeded its deadline and was dropped.
+    Stuck(Duration),
+    /// Shutdown was asked and the grace passed: the run was dropped.
+    CutOff(Duration),
+}
+
+impl Unfinished {
+    fn message(&self) -> String {
+        match self {
+            Unfinished::Failed(err) => error_chain(err.as_ref()),
+            Unfinished::Stuck(deadline) => {
+                format!(
+                    "stuck: exceeded its deadline of {} s",
+                    deadline.as_secs_f64()
+                )
+            }
+            Unfinished::CutOff(grace) => format!(
+                "cut off by the shutdown: still running {} s after it was asked",
+                grace.as_secs_f64()
+            ),
+        }
+    }
 }
 
 impl Runner {
@@ -271,14 +343,38 @@ impl Runner {
         }
     }
 
-    /// Runs one stage once and records the result in health and metrics.
+    /// Runs one stage once, within its deadline (and the shutdown grace),
+    /// and records the result in health and metrics.
     async fn attempt(
         &self,
         stage: &dyn Stage,
+        deadline: Duration,
+        shutdown: &watch::Receiver<bool>,
         summary: &mut ServiceSummary,
     ) -> Option<StageOutcome> {
         let name = stage.name().to_owned();
-        let result = stage.run(&self.context()).await;
+        if let Ok(mut h) = self.observed.health.lock() {
+            h.running(&name, chrono::Utc::now().naive_utc());
+        }
+        let context = self.context();
+        let run = tokio::time::timeout(deadline, stage.run(&context));
+        let grace = self.shutdown_grace;
+        let mut shutdown = shutdown.clone();
+        let cut_off = async move {
+            // A dropped sender means nobody can ask any more: stop too.
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+        // Dropping the run's future is what abandons it: everything it
+        // was waiting on goes with it.
+        let result = tokio::select! {
+            ran = run => match ran {
+                Ok(Ok(outcome)) => Ok(outcome),
+                Ok(Err(err)) => Err(Unfinished::Failed(err)),
+                Err(_) => Err(Unfinished::Stuck(deadline)),
+            },
+            _ = cut_off => Err(Unfinished::CutOff(grace)),
+        };
         let now = chrono::Utc::now().naive_utc();
         let mut health = self.observed.health.lock().ok();
         let tally = summary.stages.entry(name.clone()).or_default();
@@ -296,8 +392,8 @@ impl Runner {
                 tally.last_summary = Some(outcome.summary.clone());
                 Some(outcome)
             }
-            Err(err) => {
-                let message = error_chain(err.as_ref());
+            Err(unfinished) => {
+                let message = unfinished.message();
                 tracing::warn!(stage = %name, "failed: {message}");
                 if let Some(h) = health.as_mut() {
                     h.failed(&name, now, &message);
@@ -334,7 +430,9 @@ impl Runner {
                 if !step.due(new_data, Instant::now()) {
                     continue;
                 }
-                match self.attempt(step.stage.as_ref(), &mut summary).await {
+                let attempt =
+                    self.attempt(step.stage.as_ref(), step.deadline, &shutdown, &mut summary);
+                match attempt.await {
                     Some(outcome) => {
                         new_data |= outcome.new_data;
                         step.owed = false;
@@ -362,8 +460,11 @@ impl Runner {
 
     async fn run_loop(
         &self,
-        stage: Arc<dyn Stage>,
-        interval: Duration,
+        LoopStage {
+            stage,
+            interval,
+            deadline,
+        }: LoopStage,
         mut shutdown: watch::Receiver<bool>,
     ) -> ServiceSummary {
         let mut summary = ServiceSummary::default();
@@ -373,7 +474,8 @@ impl Runner {
         };
         let mut failures = 0u32;
         while !*shutdown.borrow() {
-            let ok = self.attempt(stage.as_ref(), &mut summary).await.is_some();
+            let attempt = self.attempt(stage.as_ref(), deadline, &shutdown, &mut summary);
+            let ok = attempt.await.is_some();
             failures = if ok { 0 } else { failures + 1 };
             let wait = if ok {
                 interval
@@ -411,31 +513,4 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Resolves on SIGINT or SIGTERM: the signal to finish the step in flight
-/// and stop.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use audit_service::{Service, Stage, StageContext, StageError, StageOutcome, When};
 use futures::future::BoxFuture;
@@ -52,6 +53,9 @@ impl Stage for Scripted {
     }
 }
 
+/// Long enough for any scripted stage: only the stalled ones reach it.
+const DEADLINE: Duration = Duration::from_secs(60);
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..400 {
         if done() {
@@ -60,6 +64,16 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The service's listener on a free port, and a client for it.
+async fn serving(service: &Service) -> (String, reqwest::Client) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = audit_service::router(service.observed());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    (url, reqwest::Client::new())
 }
 
 async fn status(client: &reqwest::Client, url: &str) -> (u16, String) {
@@ -76,16 +90,11 @@ async fn a_failing_stage_is_retried_health_goes_503_then_200_and_the_service_goe
     let score = Scripted::new("score", vec![]);
     let service = Service::new(Duration::from_millis(200))
         .with_backoff_base(Duration::from_millis(20))
-        .cycle_stage(sync.clone(), When::Always)
-        .cycle_stage(score.clone(), When::NewData);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = audit_service::router(service.observed());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        .cycle_stage(sync.clone(), When::Always, DEADLINE)
+        .cycle_stage(score.clone(), When::NewData, DEADLINE);
+    let (url, client) = serving(&service).await;
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
 
     until("the first failure", || {
         sync.runs.load(Ordering::SeqCst) >= 1
@@ -121,8 +130,8 @@ async fn a_new_data_stage_runs_only_after_new_data_and_is_owed_a_run_after_it_fa
     let weights = Scripted::new("weights", vec![Err("node unreachable")]);
     let service = Service::new(Duration::from_millis(30))
         .with_backoff_base(Duration::from_millis(10))
-        .cycle_stage(sync.clone(), When::Always)
-        .cycle_stage(weights.clone(), When::NewData);
+        .cycle_stage(sync.clone(), When::Always, DEADLINE)
+        .cycle_stage(weights.clone(), When::NewData, DEADLINE);
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
     until("four syncs", || sync.runs.load(Ordering::SeqCst) >= 4).await;
@@ -139,7 +148,8 @@ async fn shutdown_lets_the_stage_in_flight_finish() {
         takes: Duration::from_millis(300),
         ..Arc::try_unwrap(Scripted::new("sync", vec![])).ok().unwrap()
     });
-    let service = Service::new(Duration::from_secs(3600)).cycle_stage(slow.clone(), When::Always);
+    let service =
+        Service::new(Duration::from_secs(3600)).cycle_stage(slow.clone(), When::Always, DEADLINE);
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
     until("the stage to start", || {
@@ -165,8 +175,8 @@ async fn a_loop_stage_runs_beside_the_cycle_on_its_own_interval() {
     let synth = Scripted::new("synthetics", vec![Err("402 quota exhausted")]);
     let service = Service::new(Duration::from_secs(3600))
         .with_backoff_base(Duration::from_millis(10))
-        .cycle_stage(sync.clone(), When::Always)
-        .loop_stage(synth.clone(), Duration::from_millis(20));
+        .cycle_stage(sync.clone(), When::Always, DEADLINE)
+        .loop_stage(synth.clone(), Duration::from_millis(20), DEADLINE);
     let observed = service.observed();
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(service.run(shutdown));
@@ -194,10 +204,11 @@ async fn a_stage_due_after_an_interval_runs_on_new_data_or_once_it_is_due() {
     let sync = Scripted::new("sync", vec![Ok(true)]);
     let compare = Scripted::new("compare-prom", vec![]);
     let service = Service::new(Duration::from_millis(20))
-        .cycle_stage(sync.clone(), When::Always)
+        .cycle_stage(sync.clone(), When::Always, DEADLINE)
         .cycle_stage(
             compare.clone(),
             When::NewDataOrAfter(Duration::from_millis(150)),
+            DEADLINE,
         );
     let mut cycles = service.cycles();
     let (stop, shutdown) = watch::channel(false);
@@ -215,4 +226,132 @@ async fn a_stage_due_after_an_interval_runs_on_new_data_or_once_it_is_due() {
     let tally = &summary.stages["compare-prom"];
     assert_eq!(tally.succeeded, compare.runs.load(Ordering::SeqCst) as u64);
     assert_eq!(tally.last_summary.as_deref(), Some("compare-prom ok"));
+}
+
+/// A stage whose every run waits forever on a peer that never answers;
+/// counts the runs started and the runs dropped (abandoned).
+struct Stalled {
+    name: &'static str,
+    started: AtomicU32,
+    dropped: Arc<AtomicU32>,
+}
+
+impl Stalled {
+    fn new(name: &'static str) -> Arc<Self> {
+        Arc::new(Stalled {
+            name,
+            started: AtomicU32::new(0),
+            dropped: Arc::new(AtomicU32::new(0)),
+        })
+    }
+}
+
+/// Counts a drop: the stalled run's future was abandoned.
+struct CountDrop(Arc<AtomicU32>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Stage for Stalled {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn run<'a>(&'a self, _: &'a StageContext) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let guard = CountDrop(self.dropped.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            futures::future::pending::<()>().await;
+            unreachable!("a stalled peer never answers")
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_stage_is_abandoned_at_its_deadline_named_on_healthz_and_the_cycle_goes_on() {
+    // The cycle every 50 ms: sync, then weights, stuck on the chain, with
+    // a 300 ms deadline. Synthetics loop beside it.
+    let sync = Scripted::new("sync", vec![]);
+    let weights = Stalled::new("weights");
+    let synth = Scripted::new("synthetics", vec![]);
+    let service = Service::new(Duration::from_millis(50))
+        .with_backoff_base(Duration::from_millis(50))
+        .cycle_stage(sync.clone(), When::Always, DEADLINE)
+        .cycle_stage(weights.clone(), When::Always, Duration::from_millis(300))
+        .loop_stage(synth.clone(), Duration::from_millis(20), DEADLINE);
+    let (url, client) = serving(&service).await;
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(service.run(shutdown));
+
+    until("the first stuck run abandoned", || {
+        weights.dropped.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let (code, body) = status(&client, &format!("{url}/healthz")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("weights: failed") && body.contains("stuck: exceeded its deadline of 0.3 s"),
+        "{body}"
+    );
+    // The cycle went on: sync ran again after the abandoned run, and keeps
+    // cycling; the loop did not wait for any of it.
+    let syncs = sync.runs.load(Ordering::SeqCst);
+    until("sync cycling on", || {
+        sync.runs.load(Ordering::SeqCst) >= syncs + 2
+    })
+    .await;
+    assert!(synth.runs.load(Ordering::SeqCst) >= 5);
+    let (started, dropped) = (
+        weights.started.load(Ordering::SeqCst),
+        weights.dropped.load(Ordering::SeqCst),
+    );
+    assert!(
+        started - dropped <= 1,
+        "every run but the one in flight was dropped: {started} started, {dropped} dropped"
+    );
+
+    stop.send(true).unwrap();
+    let summary = running.await.unwrap();
+    let tally = &summary.stages["weights"];
+    assert_eq!(tally.succeeded, 0);
+    assert!(tally.failed >= 2, "{summary:?}");
+    assert_eq!(summary.stages["sync"].failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drops_a_stuck_stage_after_the_grace() {
+    let stuck = Stalled::new("sync");
+    let service = Service::new(Duration::from_secs(3600))
+        .with_shutdown_grace(Duration::from_millis(200))
+        .cycle_stage(stuck.clone(), When::Always, DEADLINE);
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(service.run(shutdown));
+    until("the stage to start", || {
+        stuck.started.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let asked = Instant::now();
+    stop.send(true).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the service stops although its stage never returns")
+        .unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_millis(200),
+        "the grace was given"
+    );
+    assert_eq!(stuck.dropped.load(Ordering::SeqCst), 1);
+    let tally = &summary.stages["sync"];
+    assert_eq!(tally.failed, 1);
+    assert!(
+        tally
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cut off by the shutdown"),
+        "{tally:?}"
+    );
 }

@@ -783,3 +783,42 @@ async fn a_week_long_listing_adds_only_the_new_entries_and_a_batch_loads_whole_o
     })
     .await;
 }
+
+/// A task dropped inside a catalog transaction (a service stage abandoned
+/// at its deadline, polled once and dropped here) must not leave the
+/// shared connection inside that transaction: the next write commits and
+/// a second connection sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_mid_transaction_leaves_the_connection_usable() {
+    use std::future::Future as _;
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        {
+            let listed = [entry(1, EntrySource::Validator)];
+            let dropped = catalog.record_listed(&listed, at(1));
+            let mut dropped = std::pin::pin!(dropped);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            // The first poll sends BEGIN and waits for the database.
+            assert!(dropped.as_mut().poll(&mut cx).is_pending());
+        }
+        let added = catalog
+            .record_listed(&[entry(2, EntrySource::Validator)], at(2))
+            .await
+            .expect("the connection is usable after a dropped transaction");
+        assert_eq!(added, 1);
+        let other = t.reopen().await;
+        let pending = other
+            .catalog()
+            .entries_in_states(&[EntryState::Pending], at(0))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = pending.iter().map(|e| e.entry.entry_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [entry(2, EntrySource::Validator).entry_id],
+            "{:?}",
+            t.backend()
+        );
+    })
+    .await;
+}

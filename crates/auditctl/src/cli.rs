@@ -83,8 +83,8 @@ pub enum Command {
     /// The auditor as a service: sync every interval; after new data score,
     /// compare with the chain and set weights (when enabled); compare-prom;
     /// synthetics on their own interval with `synth verify` after each
-    /// sync; the report page after each cycle. SIGINT/SIGTERM finish the
-    /// step in flight and exit.
+    /// sync; the report page after each cycle. Each stage run has a
+    /// deadline. SIGINT/SIGTERM give the step in flight 5 s and exit 0.
     Run(RunArgs),
     /// The whole audit loop on a simulated network, no setup: generate a
     /// world (once), serve it on loopback, and run every stage while the
@@ -370,7 +370,7 @@ pub struct SynthArgs {
     /// Rounds to send (default 1).
     #[arg(long, value_name = "N", conflicts_with = "every")]
     pub count: Option<u32>,
-    /// Send a round every DURATION (e.g. 30s, 15m, 1h) until Ctrl-C.
+    /// Send a round every DURATION (e.g. 30s, 15m, 1h) until SIGINT or SIGTERM.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub every: Option<std::time::Duration>,
     /// Show no output at all (text, images, audio, shapes).

@@ -551,6 +551,126 @@ pub struct RunConfig {
     /// `<data_dir>/report.html` (`--page` overrides).
     pub page: Option<PathBuf>,
     pub stages: RunStages,
+    pub deadlines: RunDeadlines,
+    pub http: HttpLimits,
+}
+
+/// How long one run of each stage may take, in seconds: a run past it is
+/// abandoned and counted as failed, so a stalled peer holds the cycle back
+/// by this much at most.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunDeadlines {
+    pub sync_seconds: u64,
+    pub score_seconds: u64,
+    /// Above `set_weights.inclusion_timeout_seconds`, so a send that is
+    /// not seen in a block is recorded as such before the stage is dropped.
+    pub weights_seconds: u64,
+    pub compare_prom_seconds: u64,
+    pub synthetics_seconds: u64,
+    pub synth_verify_seconds: u64,
+    pub report_seconds: u64,
+}
+
+impl Default for RunDeadlines {
+    fn default() -> Self {
+        // Several times what the work takes on a week's data (a cold
+        // sync's downloads included): only a stall reaches them.
+        RunDeadlines {
+            sync_seconds: 1800,
+            score_seconds: 600,
+            weights_seconds: 600,
+            compare_prom_seconds: 600,
+            synthetics_seconds: 900,
+            synth_verify_seconds: 300,
+            report_seconds: 300,
+        }
+    }
+}
+
+/// The `run` listener's limits: it is reachable by anyone who can reach
+/// its port, and its connections must not take the descriptors the stages
+/// need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Open connections at most (and never more than half the open-file
+    /// limit); beyond it a new connection is closed at once.
+    pub max_connections: u64,
+    /// A connection without a complete request head for this long (idle,
+    /// kept alive, or sending slowly) is closed.
+    pub idle_timeout_seconds: u64,
+    /// The longest a connection lives.
+    pub connection_lifetime_seconds: u64,
+    /// The largest request body accepted.
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 64,
+            idle_timeout_seconds: 10,
+            connection_lifetime_seconds: 60,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl RunConfig {
+    /// The deadlines and the listener's limits against their ranges.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        const WEEK: u64 = 7 * 86_400;
+        let d = &self.deadlines;
+        let h = &self.http;
+        let ranges = [
+            ("run.deadlines.sync_seconds", d.sync_seconds, 1, WEEK),
+            ("run.deadlines.score_seconds", d.score_seconds, 1, WEEK),
+            ("run.deadlines.weights_seconds", d.weights_seconds, 1, WEEK),
+            (
+                "run.deadlines.compare_prom_seconds",
+                d.compare_prom_seconds,
+                1,
+                WEEK,
+            ),
+            (
+                "run.deadlines.synthetics_seconds",
+                d.synthetics_seconds,
+                1,
+                WEEK,
+            ),
+            (
+                "run.deadlines.synth_verify_seconds",
+                d.synth_verify_seconds,
+                1,
+                WEEK,
+            ),
+            ("run.deadlines.report_seconds", d.report_seconds, 1, WEEK),
+            ("run.http.max_connections", h.max_connections, 1, 65_536),
+            (
+                "run.http.idle_timeout_seconds",
+                h.idle_timeout_seconds,
+                1,
+                3_600,
+            ),
+            (
+                "run.http.connection_lifetime_seconds",
+                h.connection_lifetime_seconds,
+                1,
+                86_400,
+            ),
+            ("run.http.max_body_bytes", h.max_body_bytes, 0, 16 << 20),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Value {
+                    key: key.into(),
+                    message: format!("{value} is outside the range {min}..={max}"),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Each stage of `run`, on or off.
@@ -951,7 +1071,7 @@ impl Config {
                 });
             }
         }
-        Ok(())
+        self.run.check_ranges()
     }
 
     /// The signing key: a well-formed seed, a real SS58 address (checksum
@@ -1643,6 +1763,16 @@ mod tests {
             (
                 "intervals:\n  sync_seconds: 0\n",
                 "intervals.sync_seconds",
+                "0",
+            ),
+            (
+                "run:\n  deadlines:\n    weights_seconds: 0\n",
+                "run.deadlines.weights_seconds",
+                "0",
+            ),
+            (
+                "run:\n  http:\n    max_connections: 0\n",
+                "run.http.max_connections",
                 "0",
             ),
         ];

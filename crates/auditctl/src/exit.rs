@@ -6,6 +6,11 @@
 //! | 1 | the command failed (network, database, I/O); retrying may help |
 //! | 2 | bad usage or configuration; fix the command line or the config |
 //! | 3 | an integrity violation was found (tampered or uncommitted data) |
+//! | 130 | stopped by SIGINT before it finished (128 + the signal's number) |
+//! | 143 | stopped by SIGTERM before it finished |
+//!
+//! `run` and `devnet serve` end on a signal by design: they exit 0 when
+//! they stopped within the grace.
 
 pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
@@ -35,6 +40,14 @@ pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
             _ => None,
         }
     })
+}
+
+/// The exit code of a command dropped at a signal: the shells' 128 + n.
+pub fn stopped_by(signal: crate::signals::Signal) -> u8 {
+    match signal {
+        crate::signals::Signal::Interrupt => 130,
+        crate::signals::Signal::Terminate => 143,
+    }
 }
 
 /// The exit code for an error that ended a command.

@@ -7,8 +7,10 @@ mod commands;
 mod config;
 mod exit;
 mod output;
+mod signals;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -21,6 +23,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     output::init_logging(cli.global.verbose, cli.global.quiet, cli.global.log_format);
+    // Descriptors for downloads, the catalog and the listener's clients:
+    // the soft limit up to what the system allows this process.
+    match audit_service::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(?limit, "open-file limit"),
+        Err(err) => tracing::debug!("the open-file limit stays as it is: {err}"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,9 +39,20 @@ fn main() -> ExitCode {
             return exit::FAILURE.into();
         }
     };
-    match runtime.block_on(commands::run(cli)) {
-        Ok(code) => code.into(),
-        Err(err) => {
+    let graceful = commands::stops_on_signal(&cli.command);
+    let ended = runtime.block_on(async {
+        let (stop, drop_command) = signals::listen(graceful);
+        tokio::select! {
+            result = commands::run(cli, stop) => Ok(result),
+            signal = drop_command => Err(signal),
+        }
+    });
+    // What a dropped command left on blocking threads gets a moment; a
+    // thread stuck on the network does not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match ended {
+        Ok(Ok(code)) => code.into(),
+        Ok(Err(err)) => {
             // The whole chain, masked (a driver's message may quote a URL)
             // and on one line with its controls escaped (an error body
             // from the network may carry escape sequences or line breaks).
@@ -43,6 +62,13 @@ fn main() -> ExitCode {
                 eprintln!("hint: {advice}");
             }
             exit::classify(&err).into()
+        }
+        Err(signal) => {
+            eprintln!(
+                "stopped by {}: the command was cancelled; what it finished is kept, nothing half-written",
+                signal.name()
+            );
+            exit::stopped_by(signal).into()
         }
     }
 }

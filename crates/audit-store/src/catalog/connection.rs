@@ -7,7 +7,7 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::postgres::{pool_error, PgPool, PgPooled, PgTarget};
@@ -39,17 +39,47 @@ pub(crate) enum CatalogConn<'a> {
 impl Connections {
     /// A connection for one call: SQLite's, once free; a pooled PostgreSQL
     /// one, waiting a bounded time when all are busy. `url` (masked) names
-    /// the catalog in errors.
+    /// the catalog in errors. A task dropped in the middle of a transaction
+    /// (a stage abandoned at its deadline) leaves its connection inside it
+    /// (diesel-async does not roll back a dropped transaction future), and
+    /// every later statement would join that transaction and never commit:
+    /// each hand-out first ends whatever a dropped task left open.
     pub(crate) async fn get(&self, url: &str) -> Result<CatalogConn<'_>, StoreError> {
         match self {
-            Connections::Sqlite(conn) => Ok(CatalogConn::Sqlite(conn.lock().await)),
-            Connections::Postgres(pool) => pool
-                .get()
-                .await
-                .map(CatalogConn::Postgres)
-                .map_err(|e| pool_error(url, e)),
+            Connections::Sqlite(conn) => {
+                let mut conn = conn.lock().await;
+                end_abandoned_transaction(&mut *conn).await;
+                Ok(CatalogConn::Sqlite(conn))
+            }
+            Connections::Postgres(pool) => {
+                let mut conn = pool.get().await.map_err(|e| pool_error(url, e))?;
+                end_abandoned_transaction(&mut *conn).await;
+                Ok(CatalogConn::Postgres(conn))
+            }
         }
     }
+}
+
+/// Rolls back a transaction whose task was dropped. A dropped task's
+/// statements have all reached the database before this one (SQLite's
+/// wrapper finishes a statement before its future drops; PostgreSQL
+/// queues them on the one socket), so the rollback ends its transaction
+/// whatever state the transaction manager was left in; when there was
+/// none (its COMMIT already went out), the database says so and nothing
+/// changes.
+async fn end_abandoned_transaction<C>(c: &mut C)
+where
+    C: AsyncConnection,
+    <C::TransactionManager as TransactionManager<C>>::TransactionStateData: Default,
+{
+    if !<C::TransactionManager as TransactionManager<C>>::is_broken_transaction_manager(c) {
+        return;
+    }
+    tracing::warn!(
+        "a cancelled task left the catalog connection inside a transaction; rolling it back"
+    );
+    let _ = c.batch_execute("ROLLBACK").await;
+    *c.transaction_state() = Default::default();
 }
 
 /// Which database engine a [`crate::Store`] runs on.

@@ -10,12 +10,13 @@ use url::Url;
 
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
 use crate::config::{BeaconConfig, ValidatorConfig};
+use crate::signals::Stop;
 use crate::{exit, output};
 
-pub async fn run(global: &Global, command: &DevnetCommand) -> Result<u8> {
+pub async fn run(global: &Global, command: &DevnetCommand, stop: Stop) -> Result<u8> {
     match command {
         DevnetCommand::Generate(args) => generate(global, args).await,
-        DevnetCommand::Serve(args) => serve(global, args).await,
+        DevnetCommand::Serve(args) => serve(global, args, stop).await,
     }
 }
 
@@ -95,7 +96,7 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
+async fn serve(global: &Global, args: &ServeArgs, mut stop: Stop) -> Result<u8> {
     let world = World::load(&args.world)
         .with_context(|| format!("loading the world in {}", args.world.display()))?;
     let validator = world.meta.validator_hotkey.clone();
@@ -179,9 +180,7 @@ async fn serve(global: &Global, args: &ServeArgs) -> Result<u8> {
         }
         output::println_safe!("press Ctrl-C to stop")?;
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop.requested().await;
     drop(network);
     Ok(exit::SUCCESS)
 }

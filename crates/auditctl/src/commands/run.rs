@@ -1,6 +1,7 @@
 //! `auditctl run`: the auditor as a service. This module turns the
 //! configuration into an `audit_run::RunPlan`, takes the data directory's
-//! write lock, starts the listener, and waits for SIGINT/SIGTERM; the
+//! write lock, starts the listener, and stops the service at SIGINT or
+//! SIGTERM (the stage in flight gets a grace, then is dropped); the
 //! stages are `audit_run`'s, the loop `audit_service`'s.
 
 use std::path::PathBuf;
@@ -8,17 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use audit_run::{Auditor, Clock, Intervals, PageSettings, RunPlan, SyntheticsSettings};
-use audit_service::{ServiceSummary, StageTally};
+use audit_run::{Auditor, Clock, Deadlines, Intervals, PageSettings, RunPlan, SyntheticsSettings};
+use audit_service::{ListenerLimits, ServiceSummary, StageTally};
 use audit_store::Store;
 use tokio::sync::watch;
 
 use super::{report, sync, synth};
 use crate::cli::{ClockArg, Global, RunArgs};
 use crate::config::{Config, ConfigError};
+use crate::signals::Stop;
 use crate::{exit, output};
 
-pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
+pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
     let config = super::load_config(global)?;
     // The plan first: a stage that cannot run is a configuration error,
     // reported before the data directory is touched.
@@ -33,17 +35,21 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
     let auditor = auditor(&config, store, clock).await?;
     let service = service(&auditor, plan)?;
 
-    let (stop, stopped) = watch::channel(false);
+    let (stopping, stopped) = watch::channel(false);
     if let Some(addr) = args.listen.or(config.run.listen) {
-        let (bound, _) = audit_run::listen(addr, service.observed(), stopped.clone())
+        let limits = listener_limits(&config);
+        let (bound, _) = audit_run::listen(addr, service.observed(), limits, stopped.clone())
             .await
             .with_context(|| format!("listening on {addr}"))?;
         tracing::info!("listening on http://{bound} (/healthz, /metrics, /)");
     }
     tokio::spawn(async move {
-        audit_service::shutdown_signal().await;
-        tracing::info!("stopping: the step in flight finishes first");
-        let _ = stop.send(true);
+        stop.requested().await;
+        tracing::info!(
+            "stopping: the step in flight gets {} s to finish",
+            audit_service::DEFAULT_SHUTDOWN_GRACE.as_secs()
+        );
+        let _ = stopping.send(true);
     });
     let summary = service.run(stopped).await;
     if global.json {
@@ -52,6 +58,17 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<u8> {
         output::print(&render(&summary))?;
     }
     Ok(exit::SUCCESS)
+}
+
+/// The listener's limits from `run.http`.
+fn listener_limits(config: &Config) -> ListenerLimits {
+    let http = &config.run.http;
+    ListenerLimits {
+        max_connections: usize::try_from(http.max_connections).unwrap_or(usize::MAX),
+        idle_timeout: Duration::from_secs(http.idle_timeout_seconds),
+        connection_lifetime: Duration::from_secs(http.connection_lifetime_seconds),
+        max_body_bytes: usize::try_from(http.max_body_bytes).unwrap_or(usize::MAX),
+    }
 }
 
 /// The service over `auditor`; a plan that cannot run is the
@@ -115,6 +132,7 @@ pub async fn plan(config: &Config, page: Option<PathBuf>) -> Result<RunPlan> {
             compare_prom: Duration::from_secs(i.compare_prom_seconds),
             weights: Duration::from_secs(i.weights_seconds),
         },
+        deadlines: deadlines(config),
         backoff_base: Duration::from_secs(i.sync_seconds.min(5)),
         sync: stages.sync.then(|| sync::options(config, &sync_args)),
         score: stages
@@ -137,6 +155,21 @@ pub async fn plan(config: &Config, page: Option<PathBuf>) -> Result<RunPlan> {
             out: Some(page.unwrap_or_else(|| config.data_dir.join("report.html"))),
         }),
     })
+}
+
+/// Each stage's deadline from `run.deadlines`.
+fn deadlines(config: &Config) -> Deadlines {
+    let d = &config.run.deadlines;
+    let secs = Duration::from_secs;
+    Deadlines {
+        sync: secs(d.sync_seconds),
+        score: secs(d.score_seconds),
+        weights: secs(d.weights_seconds),
+        compare_prom: secs(d.compare_prom_seconds),
+        synthetics: secs(d.synthetics_seconds),
+        synth_verify: secs(d.synth_verify_seconds),
+        report: secs(d.report_seconds),
+    }
 }
 
 /// The signing key and the chain weights go to: what `auditctl weights`

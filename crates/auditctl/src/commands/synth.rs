@@ -22,6 +22,7 @@ use synthetics::{
 
 use crate::cli::{Global, SynthArgs, SynthCommand, SynthVerifyArgs, TaskArg};
 use crate::config::{Config, ConfigError, PromptConfig, PromptSource};
+use crate::signals::Stop;
 use crate::{exit, output};
 
 /// What `synth --json` prints.
@@ -45,14 +46,14 @@ impl SynthReport {
     }
 }
 
-pub async fn run(global: &Global, args: &SynthArgs) -> Result<u8> {
+pub async fn run(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     match &args.command {
         Some(SynthCommand::Verify(verify_args)) => verify(global, verify_args).await,
-        None => send(global, args).await,
+        None => send(global, args, stop).await,
     }
 }
 
-async fn send(global: &Global, args: &SynthArgs) -> Result<u8> {
+async fn send(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     let config = super::load_config(global)?;
     let client = client(&config)?;
     // No data-directory write lock: synthetics only add catalog rows, each
@@ -69,7 +70,7 @@ async fn send(global: &Global, args: &SynthArgs) -> Result<u8> {
     };
     let seed = args.seed.unwrap_or_else(clock_seed);
     let rounds = match args.every {
-        Some(every) => Rounds::Every(every),
+        Some(every) => Rounds::Every(every, stop),
         None => Rounds::Count(args.count.unwrap_or(1)),
     };
     let report = send_rounds(&config, &client, &store, &choice, render, seed, rounds).await?;
@@ -89,8 +90,8 @@ async fn send(global: &Global, args: &SynthArgs) -> Result<u8> {
 pub enum Rounds {
     /// This many, back to back.
     Count(u32),
-    /// One every interval until Ctrl-C.
-    Every(std::time::Duration),
+    /// One every interval until SIGINT or SIGTERM.
+    Every(std::time::Duration, Stop),
 }
 
 /// The Chutes client with the API key, which synthetics require.
@@ -177,12 +178,12 @@ pub async fn send_rounds(
                 round(&mut report, done);
             }
         }
-        Rounds::Every(every) => {
+        Rounds::Every(every, mut stop) => {
             let mut ticker = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {}
-                    _ = tokio::signal::ctrl_c() => break,
+                    _ = stop.requested() => break,
                 }
                 match synth.round(choice, &mut observer, now()).await {
                     Ok(done) => round(&mut report, done),
