@@ -1047,6 +1047,11 @@ impl Drop for StagedReport {
     fn drop(&mut self) {
         // Gone already once committed (renamed into place).
         let _ = std::fs::remove_file(&self.path);
+        // The entry's folder, made for the staging file, goes too when
+        // nothing else is in it: a folder in the lake means loaded files.
+        if let Some(folder) = self.path.parent() {
+            let _ = std::fs::remove_dir(folder);
+        }
     }
 }
 

@@ -1756,6 +1756,11 @@ mod tests {
                 "10",
             ),
             (
+                "endpoints:\n  max_report_bytes: 4294967296\n",
+                "endpoints.max_report_bytes",
+                "4294967296",
+            ),
+            (
                 "subtensor:\n  timeout_seconds: 0\n",
                 "subtensor.timeout_seconds",
                 "0",

@@ -970,3 +970,22 @@ async fn malformed_storage_is_recorded_as_a_malformed_answer() {
     assert_eq!(latest(&t).await.outcome, SubmissionOutcome::MalformedAnswer);
     assert_eq!(node.submissions(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weights_at_a_future_time_are_refused_and_nothing_is_sent() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, _chain) = start(&genesis(false, 100, CommitRevealGenesis::default())).await;
+    build_lake(t.store(), this_hour(), &work(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Sr25519Keyring::Alice;
+    let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
+    let year_on = (Utc::now() + TimeDelta::days(365))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+
+    let out = auditctl(&config, &t, &["weights", "--at", &year_on]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("lies in the future"), "{stderr}");
+    assert_eq!(node.submissions(), 0);
+}

@@ -14,7 +14,9 @@
 //! process: tamper with an export's or a report's bytes as served (the
 //! files on disk, and so the commitments, stay as they were), drop or
 //! re-route the next N attempts in the export, fail the next N attempts,
-//! answer 503 to a share of requests, and delay every answer.
+//! answer 503 to a share of requests, delay every answer, and send
+//! hostile bodies ([`Hostile`]: junk reports, endless or huge trace
+//! streams).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};

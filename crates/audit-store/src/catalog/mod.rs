@@ -15,6 +15,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use tokio::sync::Mutex;
 
 pub use connection::{redact, Backend};
 pub use model::*;
