@@ -994,7 +994,7 @@ impl Config {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
-        let ranges: [(&str, u64, u64, u64); 11] = [
+        let ranges: [(&str, u64, u64, u64); 12] = [
             (
                 "endpoints.timeout_seconds",
                 self.endpoints.timeout_seconds,
