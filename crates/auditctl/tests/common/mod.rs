@@ -77,12 +77,12 @@ pub async fn start_devnet_sized(miners: usize, hours: u32, invocations_per_hour:
 }
 
 /// A config for `run` against `net` with one-second intervals, written
-/// under the test's directory; `extra` YAML lines are appended.
+/// under the test's directory; `extra` YAML lines go under `set_weights`.
 pub fn write_config(net: &Net, extra: &str) -> PathBuf {
     write_config_for(net, &net.dir.path().join("data"), extra)
 }
 
-/// The same config with its own data directory.
+/// The same config with its own data directory (`extra` as above).
 pub fn write_config_for(net: &Net, data: &Path, extra: &str) -> PathBuf {
     let url = net.server.url();
     let validator = &net.world.meta.validator_hotkey;
@@ -94,8 +94,8 @@ pub fn write_config_for(net: &Net, data: &Path, extra: &str) -> PathBuf {
              endpoints:\n  api: {url}\n  llm: {url}\n  chute_url_template: \"{url}chute/{{slug}}\"\n  timeout_seconds: 5\n\
              validators:\n  - name: devnet\n    hotkey: {validator}\n    url: {url}\n\
              subtensor:\n  url: {ws}\n  archive_url: {ws}\n  timeout_seconds: 5\n\
-             set_weights:\n  enabled: true\n  ss58: {validator}\n  secret_seed: \"{ALICE_SEED}\"\n\
-             intervals:\n  sync_seconds: 1\n  synthetics_seconds: 1\n  compare_prom_seconds: 1\n  weights_seconds: 1\n{extra}",
+             set_weights:\n  enabled: true\n  ss58: {validator}\n  secret_seed: \"{ALICE_SEED}\"\n{extra}\
+             intervals:\n  sync_seconds: 1\n  synthetics_seconds: 1\n  compare_prom_seconds: 1\n  weights_seconds: 1\n",
             data = data.display(),
             netuid = net.world.meta.netuid,
             ws = net.ws,
