@@ -127,8 +127,12 @@ fn main() -> ExitCode {
 }
 
 /// `soak [--hours N] [--release]`: the soak test, long, with its table.
-/// `--workspace` keeps the dependencies' features those of `cargo xtask
-/// test`, so a warm test build is reused.
+/// The whole workspace's tests are selected and filtered down to the soak,
+/// so the dependencies' features are those of `cargo xtask test` and a
+/// warm test build is reused (selecting `--test soak` alone would leave
+/// other crates' dev-dependencies out and rebuild the world).
+const SOAK_TEST: &str = "run_survives_a_chaos_schedule_and_its_claims_hold";
+
 fn soak(args: &[String]) -> Result<(), String> {
     let mut hours = 48u32;
     let mut release = false;
@@ -158,7 +162,7 @@ fn soak(args: &[String]) -> Result<(), String> {
         command.arg("--release");
     }
     command
-        .args(["--test", "soak", "--", "--nocapture"])
+        .args(["--", "--exact", SOAK_TEST, "--nocapture"])
         .env("SOAK_HOURS", hours.to_string());
     eprintln!("xtask: soak: {hours} simulated hours");
     match command.status() {

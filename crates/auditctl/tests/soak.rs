@@ -272,7 +272,8 @@ impl Soak {
     async fn settle(&mut self) {
         let since = unix_now();
         self.net.server.advance().unwrap();
-        self.until_caught_up(since, "the calm hour at the end").await;
+        self.until_caught_up(since, "the calm hour at the end")
+            .await;
         self.run
             .until_metrics_within(RECOVERY_LIMIT, "weights after the calm hour", |m| {
                 sample(
@@ -433,7 +434,11 @@ async fn assert_catalog_and_lake_agree(net: &Net, data: &Path) {
 /// left `unknown`. Returns the outcomes' tally.
 async fn assert_landed_has_evidence(net: &Net, data: &Path) -> Vec<(String, usize)> {
     let store = Store::open(data, None).await.unwrap();
-    let runs = store.catalog().latest_weights_run_ids(100_000).await.unwrap();
+    let runs = store
+        .catalog()
+        .latest_weights_run_ids(100_000)
+        .await
+        .unwrap();
     let sends = store
         .catalog()
         .weights_submissions_of_runs(&runs)
