@@ -183,6 +183,8 @@ struct Observations {
     restarts_of_node: u32,
     bursts: u32,
     chain_lies: u32,
+    health_reads: u32,
+    past_deadline: Vec<String>,
 }
 
 /// Connections a flood holds open until the hour has caught up.
@@ -210,7 +212,7 @@ impl Soak {
         );
         let run = spawn_run_limited(&config, NOFILE);
         let probe = Probe::start(run.child.id());
-        let soak = Soak {
+        let mut soak = Soak {
             net,
             config,
             run,
@@ -228,20 +230,33 @@ impl Soak {
 
     /// Waits until every published entry is loaded and scored at or after
     /// `since` (Unix seconds); returns how long it took.
-    async fn until_caught_up(&self, since: f64, what: &str) -> Duration {
+    /// Meanwhile `/healthz` is read at each poll: a stage that runs past
+    /// its deadline (one that could not even be abandoned) is noted.
+    async fn until_caught_up(&mut self, since: f64, what: &str) -> Duration {
         let started = Instant::now();
         let expected = self.published() as f64;
-        self.run
-            .until_metrics_within(RECOVERY_LIMIT, what, |m| {
-                value(m, LOADED) >= expected
-                    && sample(
-                        m,
-                        "chutes_audit_stage_last_success_seconds{stage=\"score\"}",
-                    )
-                    .is_some_and(|at| at >= since)
-            })
-            .await;
-        started.elapsed()
+        loop {
+            let m = self.run.metrics().await;
+            let scored = sample(
+                &m,
+                "chutes_audit_stage_last_success_seconds{stage=\"score\"}",
+            );
+            if value(&m, LOADED) >= expected && scored.is_some_and(|at| at >= since) {
+                return started.elapsed();
+            }
+            let (_, health) = self.run.get("/healthz").await;
+            self.seen.health_reads += 1;
+            self.seen.past_deadline.extend(
+                health
+                    .lines()
+                    .filter(|l| l.contains("running past its deadline"))
+                    .map(str::to_owned),
+            );
+            if started.elapsed() > RECOVERY_LIMIT {
+                self.run.timed_out(what).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// One simulated hour under its two disturbances.
@@ -549,6 +564,14 @@ fn table(seen: &Observations, probe: &Probe) -> String {
         ),
         ("slowest recovery", format!("{:.2?}", max(&seen.recoveries))),
         (
+            "stages running past their deadline",
+            format!(
+                "{} in {} /healthz reads",
+                seen.past_deadline.len(),
+                seen.health_reads
+            ),
+        ),
+        (
             "peak RSS",
             format!("{} MiB", probe.peak_rss_kib.load(Ordering::Relaxed) / 1024),
         ),
@@ -577,6 +600,7 @@ async fn run_survives_a_chaos_schedule_and_its_claims_hold() {
     assert_eq!(status.code(), Some(0), "{}", soak.run.log());
     println!("{}", table(&soak.seen, &soak.probe));
 
+    assert_eq!(soak.seen.past_deadline, Vec::<String>::new());
     for (i, took) in soak.seen.sigterm_exits.iter().enumerate() {
         assert!(*took <= SIGTERM_LIMIT, "SIGTERM {i} took {took:?}");
     }
