@@ -12,6 +12,8 @@
 //! - a stage that needs new data runs when an earlier stage of the cycle
 //!   brought some, and keeps being owed that run until it succeeds; one
 //!   that also has an interval runs once that much passed without data;
+//!   each is owed one run at start once the stages before it succeed, for
+//!   data an earlier process loaded but did not get to process;
 //! - every stage run has a deadline: a run that exceeds it is abandoned
 //!   (its future dropped), counted as failed ("stuck: exceeded its
 //!   deadline"), and the cycle goes on, so one stuck stage holds the others
@@ -95,6 +97,10 @@ struct CycleStage {
     when: When,
     deadline: Duration,
     owed: bool,
+    /// Owed one run at start, once the stages before it succeed: a
+    /// process killed between the sync that loaded an hour and the stages
+    /// after it would otherwise leave that hour unscored until more data.
+    owed_at_start: bool,
     last_success: Option<Instant>,
 }
 
@@ -225,6 +231,7 @@ impl Service {
             when,
             deadline,
             owed: false,
+            owed_at_start: when != When::Always,
             last_success: None,
         });
         self
@@ -427,7 +434,8 @@ impl Runner {
                 if *shutdown.borrow() {
                     break;
                 }
-                if !step.due(new_data, Instant::now()) {
+                let started = step.owed_at_start && !any_failed;
+                if !step.due(new_data || started, Instant::now()) {
                     continue;
                 }
                 let attempt =
@@ -436,6 +444,7 @@ impl Runner {
                     Some(outcome) => {
                         new_data |= outcome.new_data;
                         step.owed = false;
+                        step.owed_at_start = false;
                         step.last_success = Some(Instant::now());
                     }
                     None => {
