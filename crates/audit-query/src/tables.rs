@@ -3,7 +3,8 @@
 //! catalog records as frames.
 
 use audit_store::facts::{
-    self, instance_audits as ia, invocations as inv, jobs, miner_metrics as mm, reports as rep,
+    self, instance_audits as ia, invocations as inv, jobs, miner_metrics as mm,
+    one_row_per_invocation, reports as rep, ENTRY_CREATED,
 };
 use audit_store::{EntryRecord, EntrySource, EntryState, FactTable, Store};
 use chrono::NaiveDateTime;
@@ -23,10 +24,6 @@ pub const TABLES: [&str; 9] = [
     "synthetics",
     "audit_entries",
 ];
-
-/// The entry's `created_at` in microseconds: among repeated rows the
-/// newest entry's wins.
-const ENTRY_CREATED: &str = "entry_created_us";
 
 fn micros(t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp_micros()
@@ -116,24 +113,8 @@ impl Lake<'_> {
     /// invocation straddling two hours appears in both exports).
     fn invocations(&self) -> Result<LazyFrame, QueryError> {
         let rows = self
-            .scan(self.validator, FactTable::Invocations)?
-            .sort_by_exprs(
-                [
-                    col(inv::INVOCATION_ID),
-                    col(inv::COMPLETED_AT).is_not_null(),
-                    col(ENTRY_CREATED),
-                    col(inv::COMPLETED_AT),
-                    col(inv::MINER_HOTKEY),
-                ],
-                SortMultipleOptions::default()
-                    .with_order_descending_multi([false, true, true, true, false])
-                    .with_nulls_last(true)
-                    .with_maintain_order(true),
-            )
-            .unique_stable_generic(
-                Some(vec![col(inv::INVOCATION_ID)]),
-                UniqueKeepStrategy::First,
-            );
+            .scan(self.validator, FactTable::Invocations)
+            .map(|rows| one_row_per_invocation(rows, inv::COMPLETED_AT))?;
         // upstream's `metrics` JSON, as a struct of the keys the scores read.
         let metrics = as_struct(vec![
             col(inv::PRIVATE).alias("p"),

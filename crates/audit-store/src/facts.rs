@@ -329,3 +329,33 @@ mod tests {
         assert_eq!(out.column("chute_id").unwrap().null_count(), 1);
     }
 }
+
+/// When an invocation fact's entry was published, in µs since the epoch:
+/// the column readers join onto invocations to resolve repeated ids.
+pub const ENTRY_CREATED: &str = "entry_created_us";
+
+/// One row per `invocation_id` among `rows` (which carry
+/// [`ENTRY_CREATED`]): the completed row, then the newest entry's; the
+/// remaining columns break ties, so the pick never depends on file order.
+/// An invocation straddling two hours appears in both hours' exports; the
+/// scores and the SQL tables count it once, by this one rule. `completed`
+/// names the completion-time column (a reader may have renamed it).
+pub fn one_row_per_invocation(rows: LazyFrame, completed: &str) -> LazyFrame {
+    rows.sort_by_exprs(
+        [
+            col(invocations::INVOCATION_ID),
+            col(completed).is_not_null(),
+            col(ENTRY_CREATED),
+            col(completed),
+            col(invocations::MINER_HOTKEY),
+        ],
+        SortMultipleOptions::default()
+            .with_order_descending_multi([false, true, true, true, false])
+            .with_nulls_last(true)
+            .with_maintain_order(true),
+    )
+    .unique_stable_generic(
+        Some(vec![col(invocations::INVOCATION_ID)]),
+        UniqueKeepStrategy::First,
+    )
+}

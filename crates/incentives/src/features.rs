@@ -5,7 +5,9 @@
 //! Determinism: float sums depend on order, so each sum adds its rows in
 //! `(uid, invocation id hash)` order, whatever order the files were read in.
 
-use audit_store::facts::{instance_audits as ia, invocations as inv, reports as rep};
+use audit_store::facts::{
+    instance_audits as ia, invocations as inv, one_row_per_invocation, reports as rep,
+};
 use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 use polars::prelude::*;
 
@@ -307,28 +309,9 @@ fn invocation_features(
         }
         add_sums(&mut sums, unique)?;
     }
-    // One row per repeated id: the completed one, then the newest entry.
-    // The remaining columns break ties so the pick never depends on file
-    // order.
+    // One row per repeated id, by the rule the SQL tables share.
     if !repeats.is_empty() {
-        let resolved = concat(repeats, UnionArgs::default())?
-            .sort_by_exprs(
-                [
-                    col(inv::INVOCATION_ID),
-                    col("completed").is_not_null(),
-                    col(ENTRY_CREATED),
-                    col("completed"),
-                    col(inv::MINER_HOTKEY),
-                ],
-                SortMultipleOptions::default()
-                    .with_order_descending_multi([false, true, true, true, false])
-                    .with_nulls_last(true)
-                    .with_maintain_order(true),
-            )
-            .unique_stable_generic(
-                Some(vec![col(inv::INVOCATION_ID)]),
-                UniqueKeepStrategy::First,
-            );
+        let resolved = one_row_per_invocation(concat(repeats, UnionArgs::default())?, "completed");
         let resolved = per_row(resolved, &confirmed, &uids, profile)
             .collect()
             .map_err(facts("resolving repeated invocations"))?;

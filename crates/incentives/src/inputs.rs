@@ -10,7 +10,7 @@ use crate::{IncentivesError, ScoringProfile};
 
 /// Column added to every scanned fact row: the microsecond `created_at` of
 /// the entry it came from (the newest entry wins among duplicates).
-pub const ENTRY_CREATED: &str = "entry_created_us";
+pub use audit_store::facts::ENTRY_CREATED;
 
 /// Entries whose invocations scoring reads in one query: large enough to
 /// keep polars busy, small enough that memory holds a few hours, not the
