@@ -3,6 +3,8 @@
 //! their results as tables or JSON. Exit codes are in [`exit`].
 
 mod cli;
+#[cfg(test)]
+mod cli_help_tests;
 mod commands;
 mod config;
 mod exit;
