@@ -5,6 +5,27 @@
 //! the store, the stages and the simulator all speak these types, and
 //! embedding the HTTP client must not compile a database or polars. Each
 //! crate maps its own wire or storage shapes to these at its edge.
+//!
+//! # Example
+//!
+//! The network's time forms, and the hours a validator owed and did not
+//! publish:
+//!
+//! ```
+//! use audit_model::coverage::missing_hours;
+//! use audit_model::time::parse_utc;
+//!
+//! let t = |text: &str| parse_utc(text).expect("one of the network's forms");
+//! let (from, until) = (t("2025-02-10T09:00:00Z"), t("2025-02-10 12:30:00"));
+//! // Verified entries ended at 10:00 and 12:00.
+//! let covered = [t("2025-02-10T10:00:00"), t("2025-02-10T12:00:00+00:00")];
+//! let missing = missing_hours(covered, from, until);
+//! assert_eq!(missing, [t("2025-02-10 09:00:00"), t("2025-02-10 11:00:00")]);
+//!
+//! // Text from the network is shown with its control characters escaped.
+//! let shown = audit_model::escape_control("ok\u{1b}[2J");
+//! assert!(!shown.contains('\u{1b}'));
+//! ```
 
 #![warn(missing_docs)]
 

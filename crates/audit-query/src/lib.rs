@@ -9,6 +9,40 @@
 //! and window ([`Scope`]), and runs one read-only `SELECT` on them with
 //! polars' SQL engine. The tables, their columns and what differs from
 //! upstream are listed in docs/query.md.
+//!
+//! # Example
+//!
+//! A query over a catalog that holds two chutes' GPU counts, and a query
+//! that would write, refused:
+//!
+//! ```
+//! use audit_query::{query, QueryError, Scope};
+//! use audit_store::{GpuCount, Store};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), None).await?;
+//! let at = audit_store::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
+//! let counts = [("chute-a", 8), ("chute-b", 1)]
+//!     .map(|(chute, gpus)| GpuCount { chute_id: chute.into(), gpu_count: gpus });
+//! store.catalog().replace_gpu_counts(&counts, at).await?;
+//!
+//! let scope = Scope {
+//!     at,
+//!     window: chrono::Duration::days(7),
+//!     validators: vec![],
+//!     netuid: 64,
+//! };
+//! let sql = "SELECT chute_id FROM gpu_counts WHERE gpu_count > 4";
+//! let result = query(&store, &scope, sql).await?;
+//! assert_eq!(result.rows(), [["chute-a"]]);
+//!
+//! let refused = query(&store, &scope, "DELETE FROM gpu_counts").await;
+//! assert!(matches!(refused, Err(QueryError::Refused(_))));
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

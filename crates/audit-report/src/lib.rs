@@ -8,6 +8,34 @@
 //! templates compiled into the binary; the charts are templated SVG whose
 //! geometry is computed in [`charts`]. Styles are inline, nothing is
 //! fetched, and every chart has its numbers in a table beside it.
+//!
+//! # Example
+//!
+//! The page of a catalog with nothing in it yet: it still renders, and says
+//! so.
+//!
+//! ```
+//! use audit_report::{gather, render, Settings};
+//! use audit_store::Store;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), None).await?;
+//! let at = audit_store::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
+//! let settings = Settings {
+//!     window_days: 7,
+//!     netuid: 64,
+//!     delta_flag: 0.03,
+//! };
+//! let data = gather(&store, at, &settings).await?;
+//! let page = render(&data);
+//! assert!(page.trim_start().starts_with("<!doctype html>"));
+//! // Self-contained: nothing is fetched when the page is opened.
+//! assert!(!page.contains("<script src") && !page.contains("<link"));
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

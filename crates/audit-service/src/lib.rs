@@ -25,6 +25,54 @@
 //! - `/healthz` answers 503 with the reasons while any stage's last
 //!   attempt failed, a stage is overdue or runs past its deadline, 200
 //!   otherwise.
+//!
+//! # Example
+//!
+//! A service with one cycle stage, run for two cycles and stopped:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use audit_service::{Service, Stage, StageContext, StageError, StageOutcome, When};
+//! use futures::future::BoxFuture;
+//!
+//! /// A stage that only says so (the auditor's sync, score, compare...).
+//! struct Hello;
+//!
+//! impl Stage for Hello {
+//!     fn name(&self) -> &str {
+//!         "hello"
+//!     }
+//!
+//!     fn run<'a>(&'a self, _: &'a StageContext) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
+//!         Box::pin(async {
+//!             Ok(StageOutcome {
+//!                 new_data: false,
+//!                 summary: "said hello".into(),
+//!             })
+//!         })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let service = Service::new(Duration::from_millis(10)).cycle_stage(
+//!     Arc::new(Hello),
+//!     When::Always,
+//!     Duration::from_secs(5),
+//! );
+//! let mut cycles = service.cycles();
+//! let (stop, stopped) = tokio::sync::watch::channel(false);
+//! let running = tokio::spawn(service.run(stopped));
+//! cycles.wait_for(|done| *done >= 2).await.unwrap();
+//! stop.send(true).unwrap();
+//!
+//! let summary = running.await.unwrap();
+//! assert!(summary.stages["hello"].succeeded >= 2);
+//! assert_eq!(summary.failed, 0);
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

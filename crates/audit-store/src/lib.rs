@@ -11,6 +11,56 @@
 //! [`Store`] opens both from a data directory and an optional database URL.
 //! Loading an entry writes the lake first and marks the catalog last, so the
 //! catalog never claims facts the lake does not hold.
+//!
+//! # Example
+//!
+//! An entry loaded as sync loads one: listed in the catalog, its facts
+//! written to the lake, then marked loaded.
+//!
+//! ```
+//! use audit_store::facts::{self, invocations as inv};
+//! use audit_store::{AuditEntry, EntrySource, EntryState, FactTable, LoadedEntry, Store};
+//! use polars::prelude::*;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! // The catalog is SQLite in the data directory unless a URL is given.
+//! let store = Store::open(dir.path(), None).await?;
+//!
+//! let t = |text: &str| audit_store::time::parse_utc(text).expect("a time");
+//! let entry = AuditEntry {
+//!     entry_id: "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2".into(),
+//!     hotkey: "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ".into(),
+//!     block: 100,
+//!     path: "audit/validator/5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ/100.json".into(),
+//!     source: EntrySource::Validator,
+//!     created_at: t("2025-02-10T10:00:07Z"),
+//!     start_time: t("2025-02-10T09:00:00Z"),
+//!     end_time: t("2025-02-10T10:00:00Z"),
+//! };
+//! let catalog = store.catalog();
+//! catalog.record_listed(std::slice::from_ref(&entry), entry.created_at).await?;
+//!
+//! // The lake first: facts with the table's schema (absent columns null).
+//! let rows = df!(inv::INVOCATION_ID => ["i1", "i2"], inv::MINER_HOTKEY => ["5A", "5B"])?;
+//! let mut rows = facts::conform(rows, FactTable::Invocations, &[])?;
+//! store.lake().write_facts(&entry.entry_id, FactTable::Invocations, &mut rows)?;
+//! // The catalog last, so it never claims facts the lake does not hold.
+//! let loaded = LoadedEntry {
+//!     report_sha256: "00".into(),
+//!     unverifiable: false,
+//!     instance_rows: 0,
+//!     exports: vec![],
+//! };
+//! catalog.mark_loaded(&entry.entry_id, &loaded, entry.created_at).await?;
+//!
+//! let since = t("2025-02-03T00:00:00Z");
+//! assert_eq!(catalog.entries_in_states(&[EntryState::Loaded], since).await?.len(), 1);
+//! assert_eq!(store.lake().entries()?.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -10,6 +10,45 @@
 //! streams to a file while it is hashed
 //! ([`ChutesClient::download_export_to`]), so its size never becomes
 //! memory.
+//!
+//! # Example
+//!
+//! Listing a network's audit entries. A one-answer server on loopback
+//! stands in for the Chutes API here; an element of the listing that cannot
+//! be read is set aside with the reason, never fatal.
+//!
+//! ```
+//! use chutes_client::{ChutesClient, ClientConfig, Endpoints};
+//! # use std::io::{Read, Write};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! # let api = format!("http://{}/", listener.local_addr()?);
+//! # std::thread::spawn(move || {
+//! #     let body = r#"[{"entry_id": "0B0C7A39-64A1-5F6C-8F6E-8E2AB0B8C1D2",
+//! #         "hotkey": "5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ", "block": 100,
+//! #         "path": "audit/validator/5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ/100.json",
+//! #         "created_at": "2025-02-10T10:00:07Z", "start_time": "2025-02-10T09:00:00Z",
+//! #         "end_time": "2025-02-10T10:00:00Z"}, {"hotkey": 7}]"#;
+//! #     let (mut stream, _) = listener.accept().unwrap();
+//! #     let _ = stream.read(&mut [0; 4096]);
+//! #     let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close";
+//! #     write!(stream, "{head}\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+//! # });
+//! // `api` is the API's base URL, e.g. https://api.chutes.ai/.
+//! let api: url::Url = api.parse()?;
+//! let client = ChutesClient::new(ClientConfig::new(Endpoints {
+//!     api: api.clone(),
+//!     llm: api.clone(),
+//!     chute_url_template: format!("{api}chute/{{slug}}"),
+//! }))?;
+//! let listing = client.audit_entries().await?;
+//! assert_eq!(listing.entries[0].block, 100);
+//! assert_eq!(listing.entries[0].entry_id, "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2");
+//! assert_eq!(listing.malformed[0].index, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

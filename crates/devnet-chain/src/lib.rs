@@ -20,6 +20,47 @@
 //! Storage keys and values are built with the `subtensor` crate's runtime
 //! facts, so client and node agree by construction, and both are checked
 //! against finney by its conformance test.
+//!
+//! # Example
+//!
+//! A node on loopback from plain data, read with the auditor's own client:
+//! the metagraph, and the commitment that proves an hour's report.
+//!
+//! ```
+//! use devnet_chain::{ChainGenesis, ChainNode, GenesisNeuron};
+//! use subtensor::{ClientOptions, CommitmentAt, Hotkey, SubtensorClient};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let alice = Hotkey::from_dev_uri("//Alice")?.ss58();
+//! let validator = GenesisNeuron {
+//!     uid: 0,
+//!     hotkey: alice.clone(),
+//!     coldkey: alice.clone(),
+//!     incentive: 0,
+//!     stake_rao: 1_000_000_000,
+//!     last_update: 0,
+//!     validator_permit: true,
+//! };
+//! let genesis = ChainGenesis {
+//!     netuid: 64,
+//!     neurons: vec![validator],
+//!     // The sha256 of a report, committed at block 1000.
+//!     commitments: vec![(alice.clone(), 1_000, [7; 32])],
+//!     weights_rate_limit: 100,
+//!     commit_reveal: false,
+//!     head: 1_200,
+//!     timelock: Default::default(),
+//! };
+//! let node = ChainNode::start(&genesis, "127.0.0.1:0".parse()?).await?;
+//!
+//! let chain = SubtensorClient::connect(&node.ws_url(), ClientOptions::default()).await?;
+//! assert_eq!(chain.metagraph(64, None).await?[0].hotkey, alice);
+//! let committed = chain.commitment(64, &alice, 1_000).await?;
+//! assert_eq!(committed, CommitmentAt::Sha256 { sha256: [7; 32], block: 1_000 });
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

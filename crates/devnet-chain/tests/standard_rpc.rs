@@ -416,7 +416,8 @@ fn code(e: ClientError) -> i32 {
     }
 }
 
-/// What the issue names as the clients' needs, by name.
+/// The standard Substrate methods third-party clients call (the
+/// `system_`, `chain_`, `state_` and `author_` families), by name.
 const STANDARD: &[&str] = &[
     "rpc_methods",
     "system_name",

@@ -11,6 +11,29 @@
 //! [`World::chain_genesis`]) together, on loopback. [`derive_incentives`]
 //! scores a world's own traffic ([`feed`]) to pay its miners as the
 //! validator would.
+//!
+//! # Example
+//!
+//! A small world, written from a seed and read back; [`Network::start`]
+//! would serve it on loopback with its chain node.
+//!
+//! ```
+//! let dir = tempfile::tempdir()?;
+//! let out = dir.path().join("world");
+//! let summary = devnet::generate(&devnet::GenerateOptions {
+//!     out: out.clone(),
+//!     seed: 7,
+//!     miners: 3,
+//!     hours: 2,
+//!     invocations_per_hour: 20,
+//!     now: devnet::default_now(),
+//! })?;
+//! let world = devnet::World::load(&out)?;
+//! assert_eq!(world.entries.len(), summary.entries);
+//! // Each entry's report is committed on the simulated chain.
+//! assert_eq!(world.chain_genesis()?.commitments.len(), world.entries.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -19,6 +19,25 @@
 //!   layout.
 //! - [`BeaconSecret`]: a simulated beacon for the devnet, signing rounds
 //!   the way drand does.
+//!
+//! # Example
+//!
+//! A commit encrypted to a round opens with that round's signature, and with
+//! no other. Here a simulated beacon signs; on the real network drand's
+//! quicknet does.
+//!
+//! ```
+//! use drand_tlock::{decrypt, encrypt, BeaconSecret};
+//! use rand::SeedableRng;
+//!
+//! let beacon = BeaconSecret::from_seed(&[7; 64]).expect("a non-zero seed");
+//! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+//! let commit = encrypt(&beacon.public_key(), 1000, b"the weights", &mut rng)?;
+//!
+//! assert_eq!(decrypt(&commit, &beacon.sign_round(1000)?)?, b"the weights");
+//! assert!(decrypt(&commit, &beacon.sign_round(1001)?).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -7,6 +7,65 @@
 //! same bits, whatever order files are read in. Row-level work runs in
 //! polars (`features`); the per-miner arithmetic runs on the small result
 //! (`score`). [`compare`] sets the shares against the chain's incentive.
+//!
+//! # Example
+//!
+//! Two miners' week on a three-neuron metagraph, scored by the default
+//! profile from in-memory frames ([`ScoringInputs::from_store`] reads the
+//! same from the lake):
+//!
+//! ```
+//! use audit_store::facts::{self, invocations as inv};
+//! use audit_store::{FactTable, Neuron};
+//! use incentives::{score, ScoringInputs, ScoringProfile, ENTRY_CREATED};
+//! use polars::prelude::*;
+//!
+//! let at = audit_store::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
+//! let hour_ago = incentives::micros(at) - 3_600_000_000;
+//! // Miner A served two invocations of 3 compute units each, B one of 2.
+//! let invocations = df!(
+//!     inv::INVOCATION_ID => ["i1", "i2", "i3"],
+//!     inv::PARENT_INVOCATION_ID => ["i1", "i2", "i3"],
+//!     inv::CHUTE_ID => ["chute"; 3],
+//!     inv::MINER_HOTKEY => ["5A", "5A", "5B"],
+//!     inv::MINER_UID => [1i32, 1, 2],
+//!     inv::NC => [3.0, 3.0, 2.0],
+//!     inv::COMPUTE_MULTIPLIER => [1.0; 3],
+//!     inv::BOUNTY => [0.0; 3],
+//!     inv::STARTED_AT => [hour_ago; 3],
+//!     inv::COMPLETED_AT => [hour_ago + 1_000_000; 3],
+//!     ENTRY_CREATED => [hour_ago; 3],
+//! )?;
+//! let invocations = facts::conform(invocations, FactTable::Invocations, &[ENTRY_CREATED])?;
+//! let none = |table| DataFrame::empty_with_schema(&facts::schema(table)).lazy();
+//! let neuron = |uid: u16, hotkey: &str| Neuron {
+//!     uid,
+//!     hotkey: hotkey.into(),
+//!     coldkey: format!("cold-{hotkey}"),
+//!     incentive: 0,
+//!     stake: 0.0,
+//!     last_update: 0,
+//!     validator_permit: false,
+//! };
+//! let inputs = ScoringInputs::from_frames(
+//!     invocations.lazy(),
+//!     none(FactTable::Reports),
+//!     none(FactTable::InstanceAudits),
+//!     vec![neuron(0, "5V"), neuron(1, "5A"), neuron(2, "5B")],
+//!     vec![],
+//! );
+//!
+//! let scores = score(&inputs, at, &ScoringProfile::default())?;
+//! let shares: Vec<(&str, f64)> = scores
+//!     .miners
+//!     .iter()
+//!     .map(|m| (m.features.hotkey.as_str(), m.score))
+//!     .collect();
+//! assert_eq!(shares[0].0, "5A");
+//! assert!(shares[0].1 > shares[1].1);
+//! assert!((shares.iter().map(|s| s.1).sum::<f64>() - 1.0).abs() < 1e-9);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -12,6 +12,33 @@
 //!   it in the catalog.
 //! - [`compare_live`] is the miners' mode: their own Prometheus, queried
 //!   over its HTTP API, against the validator's exports hour by hour.
+//!
+//! # Example
+//!
+//! The rules, pure: a miner's counts against the validator's, and its
+//! coverage from the spans of its own entries. [`compare`] applies them to
+//! every miner in the lake.
+//!
+//! ```
+//! use chrono::Duration;
+//! use prom_compare::rules::{agreement, coverage, expected_hours, EntrySpan, Verdict};
+//!
+//! let at = audit_model::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
+//! // 90 of the validator's 100 invocations reported agrees at 0.9; 50 does not.
+//! assert_eq!(agreement(Some(100), Some(90), 0.9).verdict, Verdict::Agrees);
+//! assert_eq!(agreement(Some(100), Some(50), 0.9).verdict, Verdict::Flagged);
+//! assert_eq!(agreement(Some(100), None, 0.9).verdict, Verdict::NoMetrics);
+//!
+//! // Self-reports for every expected hour but one.
+//! let hours = expected_hours(at);
+//! let gap = hours[100];
+//! let spans: Vec<EntrySpan> = hours
+//!     .iter()
+//!     .filter(|&&start| start != gap)
+//!     .map(|&start| EntrySpan { start, end: start + Duration::hours(1) })
+//!     .collect();
+//! assert_eq!(coverage(&spans, at).missing_hours, [gap]);
+//! ```
 
 #![warn(missing_docs)]
 

@@ -10,6 +10,26 @@
 //! setting through `substrate-api-client` ([`weights`]). The devnet's
 //! simulated node builds on the same pieces.
 //! A conformance test checks [`runtime`] against the real finney metadata.
+//!
+//! # Example
+//!
+//! A hotkey from a seed, checked against the address a config names, and
+//! its signature verified, all without a node:
+//!
+//! ```
+//! use subtensor::Hotkey;
+//!
+//! let alice = Hotkey::from_dev_uri("//Alice")?;
+//! assert_eq!(alice.ss58(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+//! alice.check_address("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY")?;
+//!
+//! let signature = alice.sign(b"set_weights");
+//! assert!(subtensor::keys::verify(&alice.public(), b"set_weights", &signature));
+//! # Ok::<(), subtensor::KeyError>(())
+//! ```
+//!
+//! Reading the chain goes through [`SubtensorClient`], over a node's
+//! JSON-RPC (the devnet's simulated node in tests).
 
 #![warn(missing_docs)]
 

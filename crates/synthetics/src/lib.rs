@@ -17,6 +17,43 @@
 //! - [`render`]: text streamed, images drawn, audio played, shapes printed;
 //! - [`run`]: one round of requests, recorded one transaction per request;
 //! - [`verify`]: the completeness check against the lake.
+//!
+//! # Example
+//!
+//! A [`Synthesizer`] sends rounds through a [`chutes_client::ChutesClient`]
+//! and records every attempt; [`verify`] later judges what was recorded
+//! against the loaded exports. Here one recorded attempt, with no validator
+//! entry loaded yet to judge it by:
+//!
+//! ```
+//! use audit_store::{Store, Synthetic, SyntheticCheck};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), None).await?;
+//! let at = audit_store::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
+//! let attempt = Synthetic {
+//!     invocation_id: "attempt-1".into(),
+//!     parent_invocation_id: "request-1".into(),
+//!     task: "chat".into(),
+//!     chute_id: "chute".into(),
+//!     instance_id: "instance".into(),
+//!     miner_uid: Some(1),
+//!     miner_hotkey: "5A".into(),
+//!     created_at: at - chrono::Duration::hours(2),
+//!     has_error: false,
+//!     check: SyntheticCheck::Pending,
+//!     checked_at: None,
+//! };
+//! store.catalog().record_synthetics(&[attempt]).await?;
+//!
+//! let verification = synthetics::verify(&store, &[], at).await?;
+//! assert_eq!((verification.checked, verification.pending), (0, 1));
+//! assert!(verification.is_clean());
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -18,6 +18,25 @@
 //!   found in a block of its era, or expired, or still pending.
 //! - [`submit`]: the one entry point for callers: [`set_weights`] runs the
 //!   above from a scored run and returns the record to keep.
+//!
+//! # Example
+//!
+//! Scores by hotkey become the weight vector the chain receives: mapped to
+//! uids through the metagraph read at send time, then quantised.
+//!
+//! ```
+//! // The scored miners, and the metagraph's hotkeys and uids (one miner
+//! // deregistered since scoring).
+//! let scores = [("5Alice", 0.75), ("5Bob", 0.25), ("5Gone", 0.1)];
+//! let metagraph = [("5Alice", 3), ("5Bob", 1)];
+//! let by_uid = weights::scores_by_uid(scores, metagraph);
+//! assert_eq!(by_uid.skipped, ["5Gone"]);
+//!
+//! let vector = weights::quantise(&by_uid.scores)?;
+//! // Uids ascending, the largest score at 65535, the rest in proportion.
+//! assert_eq!(vector.pairs().collect::<Vec<_>>(), [(1, 21845), (3, 65535)]);
+//! # Ok::<(), weights::QuantiseError>(())
+//! ```
 
 #![warn(missing_docs)]
 
