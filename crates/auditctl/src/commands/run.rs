@@ -16,9 +16,9 @@ use tokio::sync::watch;
 
 use super::{report, sync, synth};
 use crate::cli::{ClockArg, Global, RunArgs};
-use audit_config::{Config, ConfigError};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{Config, ConfigError};
 
 pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
     let config = super::load_config(global)?;

@@ -43,11 +43,7 @@ pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<Submit
         .map_err(|m| anyhow::anyhow!("set_weights.beacon: {m}"))?;
     Ok(SubmitSettings {
         chain_url: config.subtensor.url.to_string(),
-        chain_options: subtensor::ClientOptions {
-            call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
-            inclusion_timeout: Duration::from_secs(config.set_weights.inclusion_timeout_seconds),
-            ..subtensor::ClientOptions::default()
-        },
+        chain_options: config.chain_options(),
         netuid: config.netuid,
         hotkey,
         configured_address: config.set_weights.ss58.clone(),
@@ -60,7 +56,7 @@ pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<Submit
             backoff: BACKOFF,
             wait_reveal,
         },
-        validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
+        validators: config.validator_hotkeys(),
         window_days: config.scoring.window_days,
     })
 }
