@@ -7,6 +7,7 @@ mod commands;
 mod exit;
 mod output;
 mod signals;
+mod view;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -218,17 +218,16 @@ pub async fn make_world(
     let summary = tokio::task::spawn_blocking(move || generate(&options)).await??;
     let generated_in = started.elapsed();
     let started = Instant::now();
-    let paid = match derive {
-        true => Some(
-            derive_incentives(&dir, keep)
-                .await
-                .map_err(|source| MakeWorldError::Derive {
+    let paid =
+        match derive {
+            true => Some(derive_incentives(&dir, keep).await.map_err(|source| {
+                MakeWorldError::Derive {
                     dir: dir.clone(),
                     source,
-                })?,
-        ),
-        false => None,
-    };
+                }
+            })?),
+            false => None,
+        };
     Ok(MadeWorld {
         summary,
         generated_in,
