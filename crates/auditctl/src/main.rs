@@ -6,10 +6,10 @@ mod cli;
 #[cfg(test)]
 mod cli_help_tests;
 mod commands;
-mod config;
 mod exit;
 mod output;
 mod signals;
+mod view;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -10,7 +10,8 @@
 //! the HTTP API and the simulated chain node (`devnet-chain`, from
 //! [`World::chain_genesis`]) together, on loopback. [`derive_incentives`]
 //! scores a world's own traffic ([`feed`]) to pay its miners as the
-//! validator would.
+//! validator would. [`drive`] runs an auditor's loop through published
+//! hours, as the demo does.
 //!
 //! # Example
 //!
@@ -37,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod drive;
 pub mod feed;
 pub mod generate;
 pub mod invoke;
@@ -48,7 +50,8 @@ pub mod world;
 
 use std::path::PathBuf;
 
-pub use feed::{derive_incentives, DeriveError, WorldFeed};
+pub use drive::{DriveError, DriveEvent};
+pub use feed::{derive_incentives, make_world, DeriveError, MadeWorld, MakeWorldError, WorldFeed};
 pub use generate::rows::InvocationRow;
 pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
 pub use live::Published;

@@ -6,8 +6,8 @@ use audit_report::Settings;
 use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
-use crate::config::Config;
 use crate::{exit, output};
+use audit_config::Config;
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -15,7 +15,7 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let data = audit_report::gather(&store, at, &settings(&config)).await?;
+    let data = audit_report::gather(&store, at, &config.report_settings()).await?;
     if global.json {
         output::print(&output::json(&data))?;
         if args.out.is_none() {
@@ -36,9 +36,5 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
 
 /// What the report needs from the configuration.
 pub fn settings(config: &Config) -> Settings {
-    Settings {
-        window_days: config.scoring.window_days,
-        netuid: config.netuid,
-        delta_flag: config.scoring.delta_flag,
-    }
+    config.report_settings()
 }
