@@ -10,10 +10,12 @@
 //! the HTTP API and the simulated chain node (`devnet-chain`, from
 //! [`World::chain_genesis`]) together, on loopback. [`derive_incentives`]
 //! scores a world's own traffic ([`feed`]) to pay its miners as the
-//! validator would.
+//! validator would. [`DevnetClock`] reads the world's present for an
+//! auditor running against it.
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod feed;
 pub mod generate;
 pub mod invoke;
@@ -25,6 +27,7 @@ pub mod world;
 
 use std::path::PathBuf;
 
+pub use clock::{DevnetClock, DevnetClockError};
 pub use feed::{derive_incentives, DeriveError, WorldFeed};
 pub use generate::rows::InvocationRow;
 pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};

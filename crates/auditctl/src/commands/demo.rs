@@ -90,7 +90,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let clock = Arc::new(audit_run::DevnetClock::new(&url)?);
+    let clock = Arc::new(devnet::DevnetClock::new(&url)?);
     let auditor = service::auditor(&config, store, clock).await?;
     // Absolute, so the printed path opens from anywhere.
     let page = std::path::absolute(home.join("report.html"))?;
@@ -211,7 +211,7 @@ async fn drive(
     server: &devnet::DevnetServer,
     mut cycles: watch::Receiver<u64>,
     hours: u32,
-    reveal: Option<(&audit_run::Auditor, &Config)>,
+    reveal: Option<(&audit_run::NetworkAuditor, &Config)>,
     quiet: bool,
 ) -> Result<()> {
     wait_for(&mut cycles, 1).await?;
@@ -238,7 +238,11 @@ async fn drive(
 
 /// Waits until the chain applied the newest recorded commit (the
 /// validator's `LastUpdate` moves past the commit's block).
-async fn await_reveal(auditor: &audit_run::Auditor, config: &Config, quiet: bool) -> Result<()> {
+async fn await_reveal(
+    auditor: &audit_run::NetworkAuditor,
+    config: &Config,
+    quiet: bool,
+) -> Result<()> {
     let Some(s) = auditor.store.catalog().latest_weights_submission().await? else {
         return Ok(());
     };
@@ -288,7 +292,7 @@ const REVEAL_BLOCK_TIME: Duration = Duration::from_secs(1);
 const REVEAL_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How many miners the validator's weights on the devnet chain name.
-async fn weights_on_chain(auditor: &audit_run::Auditor, config: &Config) -> Option<usize> {
+async fn weights_on_chain(auditor: &audit_run::NetworkAuditor, config: &Config) -> Option<usize> {
     let ss58 = config.set_weights.ss58.as_deref()?;
     let chain = &auditor.chain.client;
     let uid = chain.uid_of(config.netuid, ss58).await.ok()??;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use audit_run::{Auditor, Clock, Deadlines, Intervals, PageSettings, RunPlan, SyntheticsSettings};
+use audit_run::{
+    Auditor, Clock, Deadlines, Intervals, NetworkAuditor, PageSettings, RunPlan, SyntheticsSettings,
+};
 use audit_service::{ListenerLimits, ServiceSummary, StageTally};
 use audit_store::Store;
 use tokio::sync::watch;
@@ -30,7 +32,7 @@ pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> 
     let store = open_store(&config).await?;
     let clock: Arc<dyn Clock> = match args.clock {
         ClockArg::System => Arc::new(audit_run::SystemClock),
-        ClockArg::Devnet => Arc::new(audit_run::DevnetClock::new(&config.endpoints.api)?),
+        ClockArg::Devnet => Arc::new(devnet::DevnetClock::new(&config.endpoints.api)?),
     };
     let auditor = auditor(&config, store, clock).await?;
     let service = service(&auditor, plan)?;
@@ -38,7 +40,7 @@ pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> 
     let (stopping, stopped) = watch::channel(false);
     if let Some(addr) = args.listen.or(config.run.listen) {
         let limits = listener_limits(&config);
-        let (bound, _) = audit_run::listen(addr, service.observed(), limits, stopped.clone())
+        let (bound, _) = audit_service::listen(addr, service.observed(), limits, stopped.clone())
             .await
             .with_context(|| format!("listening on {addr}"))?;
         tracing::info!("listening on http://{bound} (/healthz, /metrics, /)");
@@ -73,7 +75,11 @@ fn listener_limits(config: &Config) -> ListenerLimits {
 
 /// The service over `auditor`; a plan that cannot run is the
 /// configuration's fault (exit code 2).
-pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<audit_service::Service> {
+pub fn service<A, C>(auditor: &Auditor<A, C>, plan: RunPlan) -> Result<audit_service::Service>
+where
+    A: audit_sync::AuditSource + 'static,
+    C: audit_sync::ChainSource + 'static,
+{
     audit_run::service(auditor, plan).map_err(plan_error)
 }
 
@@ -104,10 +110,14 @@ pub async fn open_store(config: &Config) -> Result<Arc<Store>> {
 }
 
 /// What every stage shares, from the configuration.
-pub async fn auditor(config: &Config, store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Auditor> {
+pub async fn auditor(
+    config: &Config,
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<NetworkAuditor> {
     Ok(Auditor {
         store,
-        client: Arc::new(sync::chutes_client(config)?),
+        source: Arc::new(sync::chutes_client(config)?),
         chain: Arc::new(sync::chain(config).await?),
         clock,
         validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
@@ -192,6 +202,7 @@ fn weights_settings(config: &Config) -> Result<audit_run::SubmitSettings> {
 fn synthetics_settings(config: &Config) -> Result<SyntheticsSettings> {
     synth::require_api_key(config, ", or turn run.stages.synthetics off")?;
     Ok(SyntheticsSettings {
+        client: Arc::new(sync::chutes_client(config)?),
         prompts: synth::prompts(config)?,
         choice: synth::choice(config, &[])?,
         seed: clock_seed(),
