@@ -12,6 +12,8 @@
 
 #![warn(missing_docs)]
 
+mod document;
+mod settings;
 mod upstream;
 
 use std::fmt;
@@ -22,6 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+pub use document::DocumentError;
 pub use upstream::{DatabaseUrlSource, Translation};
 
 /// Env var that overrides `database_url`.
@@ -44,22 +47,41 @@ pub const MAX_WINDOW_DAYS: u64 = 366;
 /// A configuration problem, naming the key (as a dotted path) or the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// A key of a file (or of `--set`) has a value the schema refuses.
     #[error("{}: `{key}`: {message}", path.display())]
     Invalid {
+        /// The file (or `--set`).
         path: PathBuf,
+        /// The key, dotted.
         key: String,
+        /// What is wrong.
         message: String,
     },
+    /// A value is out of range or inconsistent with another.
     #[error("`{key}`: {message}")]
-    Value { key: String, message: String },
+    Value {
+        /// The key, dotted.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable holds an unusable value.
     #[error("environment variable {name}: {message}")]
-    Env { name: String, message: String },
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The keys whose values are secrets: an error about one never quotes
@@ -132,6 +154,7 @@ fn unquoted(message: &str) -> String {
 pub struct Secret(SecretString);
 
 impl Secret {
+    /// A secret holding `value`.
     pub fn new(value: String) -> Self {
         Secret(SecretString::from(value))
     }
@@ -164,9 +187,13 @@ impl<'de> Deserialize<'de> for Secret {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretSource {
+    /// An environment variable.
     Environment,
+    /// The configuration file.
     ConfigFile,
+    /// The wallet hotkey file.
     HotkeyFile,
+    /// Not given.
     Unset,
 }
 
@@ -182,16 +209,25 @@ pub struct Config {
     pub api_key: Option<Secret>,
     /// Subnet id.
     pub netuid: u16,
+    /// The Chutes network's URLs and limits.
     pub endpoints: Endpoints,
     /// Validators whose audit entries are verified and scored.
     pub validators: Vec<ValidatorConfig>,
+    /// The chain.
     pub subtensor: SubtensorConfig,
+    /// Setting weights on chain.
     pub set_weights: SetWeightsConfig,
+    /// Synthetic requests.
     pub synthetics: SyntheticsConfig,
+    /// The ingest.
     pub sync: SyncConfig,
+    /// How often `run` repeats each stage.
     pub intervals: Intervals,
+    /// The service: listener, page, stages, deadlines.
     pub run: RunConfig,
+    /// The scoring rules.
     pub scoring: ScoringProfile,
+    /// Where the secrets came from (not part of the file).
     #[serde(skip)]
     pub sources: Sources,
 }
@@ -200,9 +236,13 @@ pub struct Config {
 /// for `config check`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sources {
+    /// The file read, if any.
     pub config_file: Option<PathBuf>,
+    /// Where `database_url` came from.
     pub database_url: DatabaseUrlSource,
+    /// Where `api_key` came from.
     pub api_key: SecretSource,
+    /// Where the hotkey seed came from.
     pub secret_seed: SecretSource,
     /// Upstream keys and environment variables read as ours, in order.
     pub upstream: Vec<Translation>,
@@ -255,7 +295,9 @@ impl Default for Endpoints {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorConfig {
+    /// A name for people (tables, logs).
     pub name: String,
+    /// Its hotkey's SS58 address.
     pub hotkey: String,
     /// Where its exports are served (`/invocations/exports/…`).
     pub url: Url,
@@ -265,9 +307,11 @@ pub struct ValidatorConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SubtensorConfig {
+    /// The node (`ws://` or `wss://`).
     pub url: Url,
     /// An archive node, for commitments at old blocks.
     pub archive_url: Option<Url>,
+    /// Timeout of one call, in seconds.
     pub timeout_seconds: u64,
 }
 
@@ -341,11 +385,16 @@ pub struct BeaconConfig {
 
 impl Default for BeaconConfig {
     fn default() -> Self {
-        let q = drand_tlock::QUICKNET;
+        BeaconConfig::from(&drand_tlock::QUICKNET)
+    }
+}
+
+impl From<&drand_tlock::Beacon> for BeaconConfig {
+    fn from(beacon: &drand_tlock::Beacon) -> Self {
         BeaconConfig {
-            public_key: hex::encode(q.public_key),
-            genesis: q.genesis_time,
-            period: q.period,
+            public_key: hex::encode(beacon.public_key),
+            genesis: beacon.genesis_time,
+            period: beacon.period,
         }
     }
 }
@@ -412,6 +461,7 @@ impl<'de> Deserialize<'de> for PromptSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromptConfig {
+    /// Where the prompts come from.
     pub source: PromptSource,
     /// The JSON key, CSV column or Parquet column with the prompt (a text,
     /// or a list of `{role, content}` turns).
@@ -429,7 +479,9 @@ fn default_split() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptsConfig {
+    /// Conversations for chat, completion, TTS and embeddings.
     pub text: PromptConfig,
+    /// Image prompts for diffusion.
     pub image: PromptConfig,
 }
 
@@ -472,11 +524,17 @@ impl Default for SyntheticTask {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticsConfig {
+    /// Chat completions through the gateway.
     pub chat: SyntheticTask,
+    /// Text completions through the gateway.
     pub completion: SyntheticTask,
+    /// Images from diffusion chutes.
     pub image: SyntheticTask,
+    /// Speech from TTS chutes.
     pub tts: SyntheticTask,
+    /// Embeddings from TEI chutes.
     pub embed: SyntheticTask,
+    /// The prompts they send.
     pub prompts: PromptsConfig,
 }
 
@@ -524,9 +582,13 @@ impl Default for SyncConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Intervals {
+    /// The cycle: sync and what follows it.
     pub sync_seconds: u64,
+    /// The synthetics loop.
     pub synthetics_seconds: u64,
+    /// compare-prom, when no new data came sooner.
     pub compare_prom_seconds: u64,
+    /// Weights are sent at most once per this.
     pub weights_seconds: u64,
 }
 
@@ -552,8 +614,11 @@ pub struct RunConfig {
     /// Where the report page is written after each cycle; default
     /// `<data_dir>/report.html` (`--page` overrides).
     pub page: Option<PathBuf>,
+    /// Which stages run.
     pub stages: RunStages,
+    /// How long one run of each may take.
     pub deadlines: RunDeadlines,
+    /// The listener's limits.
     pub http: HttpLimits,
 }
 
@@ -563,14 +628,20 @@ pub struct RunConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunDeadlines {
+    /// One sync (a cold week's load included).
     pub sync_seconds: u64,
+    /// Scoring and the comparison with the chain.
     pub score_seconds: u64,
     /// Above `set_weights.inclusion_timeout_seconds`, so a send that is
     /// not seen in a block is recorded as such before the stage is dropped.
     pub weights_seconds: u64,
+    /// compare-prom.
     pub compare_prom_seconds: u64,
+    /// One synthetics round.
     pub synthetics_seconds: u64,
+    /// `synth verify`.
     pub synth_verify_seconds: u64,
+    /// The report page.
     pub report_seconds: u64,
 }
 
@@ -734,6 +805,7 @@ impl Default for Config {
 
 /// The process environment as the config sees it; a seam for tests.
 pub trait Environment {
+    /// The variable's value; `None` when unset or empty.
     fn var(&self, name: &str) -> Option<String>;
 }
 
@@ -749,7 +821,9 @@ impl Environment for ProcessEnv {
 /// Overrides from the command line.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--data-dir`: where the catalog and the lake live.
     pub data_dir: Option<PathBuf>,
+    /// `--database-url`: the catalog.
     pub database_url: Option<String>,
     /// `--set KEY=VALUE`, in order: keys in our names, values as YAML.
     pub set: Vec<String>,

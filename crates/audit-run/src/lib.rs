@@ -13,7 +13,9 @@
 //! The [`Auditor`] is generic over `audit_sync`'s [`AuditSource`] and
 //! [`ChainSource`]: the loop runs on the real network's clients or on any
 //! sources an embedder provides (`examples/in_memory.rs` runs it on
-//! sources held in memory). The HTTP listener is `audit_service::listen`.
+//! sources held in memory). [`RunPlan::from_config`] and
+//! [`NetworkAuditor::connect`] build the run `auditctl run` runs from its
+//! configuration. The HTTP listener is `audit_service::listen`.
 //!
 //! The cycle, every `sync` interval: sync; when it brought new data,
 //! score and compare with the chain, then set weights (when configured);
@@ -48,6 +50,7 @@ macro_rules! stage {
 pub(crate) use stage;
 
 mod compare;
+mod configured;
 mod metrics;
 mod page;
 mod score;
@@ -64,6 +67,7 @@ use audit_store::Store;
 use audit_sync::{AuditSource, ChainSource};
 
 pub use audit_model::clock::{Clock, ClockError, SystemClock};
+pub use configured::{listener_limits, SetupError};
 pub use page::PageSettings;
 pub use submission::{
     submit, PlanView, PreviousCommit, Sending, SendingAction, SubmitError, SubmitSettings,

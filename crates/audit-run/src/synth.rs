@@ -9,7 +9,7 @@ use audit_service::{StageContext, StageError, StageOutcome};
 use chutes_client::{ChutesClient, TraceEvent};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use synthetics::{Observer, Outcome, PromptSet, Round, Synthesizer, TaskChoice, TaskType};
+use synthetics::{Observer, PromptSet, Round, Synthesizer, TaskChoice, TaskType};
 
 use crate::Shared;
 
@@ -71,20 +71,8 @@ impl SynthStage {
 /// The round's line, or a failure when no request of it was answered:
 /// a refused key, an empty balance or a gateway down is worth a 503.
 fn judge(round: &Round) -> Result<StageOutcome, StageError> {
-    let mut sent = 0;
-    let mut attempts = 0;
-    let mut problems = Vec::new();
-    for outcome in &round.outcomes {
-        match outcome {
-            Outcome::Sent { attempts: a, .. } => {
-                sent += 1;
-                attempts += a.len();
-            }
-            Outcome::Refused { task, meaning, .. } => problems.push(format!("{task}: {meaning}")),
-            Outcome::Error { task, error, .. } => problems.push(format!("{task}: {error}")),
-            Outcome::NoChute { task } => problems.push(format!("{task}: no hot chute fits")),
-        }
-    }
+    let (sent, attempts) = round.sent();
+    let problems = round.unsent();
     if sent == 0 && !problems.is_empty() {
         return Err(format!("no synthetic request went through: {}", problems.join("; ")).into());
     }
@@ -153,6 +141,7 @@ crate::stage!(SynthVerifyStage, "synth-verify", verify);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synthetics::Outcome;
 
     #[test]
     fn a_round_where_nothing_went_through_fails_and_names_why() {

@@ -19,6 +19,7 @@ pub mod facts;
 mod lake;
 mod lock;
 mod schema;
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -30,6 +31,7 @@ pub use lake::{
     confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, UnsafePath, TMP_MARKER,
 };
 pub use lock::{LockRequest, LockWait, WriteLock, CATALOG_LOCK_KEY, LOCK_FILE};
+pub use status::{Coverage, LakeStatus, StoreStatus};
 
 /// Every way the store can fail. Messages name the input and the remedy.
 #[derive(Debug, thiserror::Error)]

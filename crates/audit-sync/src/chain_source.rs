@@ -1,7 +1,7 @@
 //! The chain as a [`ChainSource`]: the subtensor client, on one subnet.
 
 use audit_store::{MetagraphSnapshot, Neuron};
-use subtensor::{ChainError, CommitmentAt, SubtensorClient};
+use subtensor::{ChainError, ClientOptions, CommitmentAt, SubtensorClient};
 
 use crate::pipeline::{ChainSource, Commitment, SourceError};
 
@@ -12,6 +12,34 @@ pub struct SubtensorChain {
     pub client: SubtensorClient,
     /// The subnet whose commitments and metagraph are read.
     pub netuid: u16,
+}
+
+/// The chain could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("connecting to the chain at {url}")]
+pub struct ConnectError {
+    /// The node's URL.
+    pub url: String,
+    /// What the client said.
+    #[source]
+    pub source: ChainError,
+}
+
+impl SubtensorChain {
+    /// Connects to the node at `url` and binds it to `netuid`.
+    pub async fn connect(
+        url: &str,
+        options: ClientOptions,
+        netuid: u16,
+    ) -> Result<Self, ConnectError> {
+        let client = SubtensorClient::connect(url, options)
+            .await
+            .map_err(|source| ConnectError {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(SubtensorChain { client, netuid })
+    }
 }
 
 /// A chain failure is transient (the node may answer next run), except a

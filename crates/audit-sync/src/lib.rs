@@ -20,7 +20,7 @@ pub mod pyliteral;
 pub mod report;
 mod verify;
 
-pub use chain_source::SubtensorChain;
+pub use chain_source::{ConnectError, SubtensorChain};
 pub use exports::{parse_export, ExportError, ParseStats, BATCH_ROWS};
 pub use pipeline::{
     expected_entry_id, sync, AuditSource, ChainSource, Commitment, Fault, FaultKind, Fetched,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use audit_store::{
     AuditEntry, EntrySource, GpuCount, Listing, MetagraphSnapshot, Neuron, Store, StoreError,
@@ -15,7 +16,7 @@ use audit_store::{
 use audit_sync::{AuditSource, ChainSource, Commitment, Fetched, SourceError, SyncOptions};
 use incentives::{IncentivesError, ScoringInputs, ScoringProfile};
 
-use crate::{DevnetError, World};
+use crate::{generate, DevnetError, GenerateOptions, GenerateSummary, World};
 
 /// A world on disk as the pipeline's sources: what the HTTP API and the
 /// chain node would answer, without serving them.
@@ -168,6 +169,71 @@ pub enum DeriveError {
     /// The scoring task panicked or was cancelled.
     #[error("the scoring task stopped: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// A world [`make_world`] wrote, and how long each part took.
+#[derive(Debug)]
+pub struct MadeWorld {
+    /// What was written.
+    pub summary: GenerateSummary,
+    /// The generation's time.
+    pub generated_in: Duration,
+    /// Miners paid from the world's own traffic; `None` when the
+    /// generator's compute-share approximation stands.
+    pub paid: Option<usize>,
+    /// The derivation's time.
+    pub derived_in: Duration,
+}
+
+/// Why a world could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MakeWorldError {
+    /// The generator refused its options or could not write.
+    #[error(transparent)]
+    Generate(#[from] DevnetError),
+    /// The generator's thread stopped.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    /// The world's incentives could not be derived.
+    #[error("deriving the incentives of the world in {}", dir.display())]
+    Derive {
+        /// The world.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: DeriveError,
+    },
+}
+
+/// Generates a world into `options.out` (on a blocking thread) and, when
+/// `derive`, pays its miners from its own traffic ([`derive_incentives`],
+/// the catalog and lake kept in `keep` when given).
+pub async fn make_world(
+    options: GenerateOptions,
+    derive: bool,
+    keep: Option<&Path>,
+) -> Result<MadeWorld, MakeWorldError> {
+    let dir = options.out.clone();
+    let started = Instant::now();
+    let summary = tokio::task::spawn_blocking(move || generate(&options)).await??;
+    let generated_in = started.elapsed();
+    let started = Instant::now();
+    let paid =
+        match derive {
+            true => Some(derive_incentives(&dir, keep).await.map_err(|source| {
+                MakeWorldError::Derive {
+                    dir: dir.clone(),
+                    source,
+                }
+            })?),
+            false => None,
+        };
+    Ok(MadeWorld {
+        summary,
+        generated_in,
+        paid,
+        derived_in: started.elapsed(),
+    })
 }
 
 /// Scores the world's own traffic at its `now` with the default profile

@@ -10,12 +10,14 @@
 //! the HTTP API and the simulated chain node (`devnet-chain`, from
 //! [`World::chain_genesis`]) together, on loopback. [`derive_incentives`]
 //! scores a world's own traffic ([`feed`]) to pay its miners as the
-//! validator would. [`DevnetClock`] reads the world's present for an
-//! auditor running against it.
+//! validator would. [`drive`] runs an auditor's loop through published
+//! hours, as the demo does; [`DevnetClock`] reads the world's present
+//! for an auditor running against it.
 
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod drive;
 pub mod feed;
 pub mod generate;
 pub mod invoke;
@@ -28,7 +30,8 @@ pub mod world;
 use std::path::PathBuf;
 
 pub use clock::{DevnetClock, DevnetClockError};
-pub use feed::{derive_incentives, DeriveError, WorldFeed};
+pub use drive::{DriveError, DriveEvent};
+pub use feed::{derive_incentives, make_world, DeriveError, MadeWorld, MakeWorldError, WorldFeed};
 pub use generate::rows::InvocationRow;
 pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
 pub use live::Published;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use audit_config::{BeaconConfig, Config, Secret, ValidatorConfig};
 use audit_sync::{SubtensorChain, SyncOptions};
 use chrono::NaiveDateTime;
 use chutes_client::{ChutesClient, ClientConfig, ClientError, Endpoints};
@@ -197,6 +198,40 @@ impl Network {
             at,
             BTreeMap::from([(self.validator_hotkey.clone(), self.http_url().to_string())]),
         )
+    }
+}
+
+impl Network {
+    /// `base` pointed at this devnet: every URL, the subnet, the world's
+    /// validator, the beacon when commit-reveal is on, and the dev key
+    /// only when it derives the validator's address (a world made
+    /// elsewhere has another validator, whose seed the devnet lacks).
+    pub fn auditor_config(&self, mut config: Config) -> Config {
+        let url = self.http_url();
+        let chain = url::Url::parse(&self.ws_url()).expect("the node's ws:// URL is a URL");
+        config.api_key = Some(Secret::new("devnet".into()));
+        config.endpoints.api = url.clone();
+        config.endpoints.llm = url.clone();
+        config.endpoints.chute_url_template = self.chute_url_template();
+        config.validators = vec![ValidatorConfig {
+            name: "devnet".into(),
+            hotkey: self.validator_hotkey.clone(),
+            url,
+        }];
+        config.netuid = self.netuid;
+        config.subtensor.url = chain.clone();
+        config.subtensor.archive_url = Some(chain);
+        let seed = validator_seed_hex();
+        let ours = subtensor::Hotkey::from_seed_hex(&seed)
+            .is_ok_and(|key| key.check_address(&self.validator_hotkey).is_ok());
+        let w = &mut config.set_weights;
+        w.ss58 = ours.then(|| self.validator_hotkey.clone());
+        w.secret_seed = ours.then(|| Secret::new(seed));
+        w.hotkey_file = None;
+        if let Some(beacon) = &self.beacon {
+            w.beacon = BeaconConfig::from(beacon);
+        }
+        config
     }
 }
 

@@ -120,3 +120,54 @@ async fn a_taken_port_is_refused_with_its_address() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_auditor_config_points_at_it_and_holds_the_dev_seed_only_beside_its_address() {
+    let (_dir, world, network) = network(true).await;
+    let config = network.auditor_config(audit_config::Config::default());
+    let url = network.http_url();
+    assert_eq!(config.endpoints.api, url);
+    assert_eq!(config.endpoints.llm, url);
+    assert_eq!(
+        config.endpoints.chute_url_template,
+        network.chute_url_template()
+    );
+    assert_eq!(config.subtensor.url.as_str(), network.ws_url() + "/");
+    assert_eq!(config.netuid, world.meta.netuid);
+    assert_eq!(config.validators[0].hotkey, world.meta.validator_hotkey);
+    let beacon = network.beacon().unwrap();
+    assert_eq!(config.set_weights.beacon.beacon().unwrap(), beacon);
+    // The generated world's validator is //Alice: its seed goes beside it.
+    assert_eq!(
+        config.set_weights.ss58.as_deref(),
+        Some(world.meta.validator_hotkey.as_str())
+    );
+    assert_eq!(
+        config.set_weights.secret_seed.as_ref().unwrap().expose(),
+        devnet::validator_seed_hex()
+    );
+    config.validate().unwrap();
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+
+    // Written out and read back, it is the same configuration.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("devnet.yml");
+    std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
+    let read = audit_config::Config::load(Some(&path), &NoEnv, &audit_config::Overrides::default())
+        .unwrap();
+    let doc = |c: &audit_config::Config| serde_json::to_value(c).unwrap();
+    assert_eq!(doc(&read), doc(&config));
+    assert_eq!(
+        read.set_weights.secret_seed.unwrap().expose(),
+        devnet::validator_seed_hex()
+    );
+}
+
+/// No variables: the caller's environment cannot leak in.
+struct NoEnv;
+
+impl audit_config::Environment for NoEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+}

@@ -16,6 +16,7 @@
 //! - [`capture`]: trace events → synthetic records and the decoded output;
 //! - [`render`]: text streamed, images drawn, audio played, shapes printed;
 //! - [`run`]: one round of requests, recorded one transaction per request;
+//! - [`rounds`]: rounds on a schedule, counted;
 //! - [`verify`]: the completeness check against the lake.
 
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod capture;
 pub mod payload;
 pub mod prompts;
 pub mod render;
+pub mod rounds;
 pub mod run;
 pub mod select;
 pub mod verify;
@@ -36,6 +38,7 @@ use serde::Serialize;
 
 pub use capture::{Capture, Output};
 pub use prompts::{PromptSet, PromptSource, Turn};
+pub use rounds::{Rounds, Schedule};
 pub use run::{
     Observer, Outcome, Round, Summary, Synthesizer, TaskChoice, TaskSummary, MAX_EVENTS,
     MAX_TRACE_EVENTS,

@@ -15,23 +15,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use audit_store::{Store, SubmissionOutcome};
-use devnet::{GenerateOptions, Network, NetworkOptions, World};
+use anyhow::{Context, Result};
+use audit_store::Store;
+use devnet::{DriveEvent, GenerateOptions, Network, NetworkOptions, World};
 use tokio::sync::watch;
 
 use super::run as service;
 use crate::cli::{DemoArgs, Global};
-use audit_config::{Config, Secret, ValidatorConfig};
 use crate::{exit, output};
-
-/// The longest the demo waits for the loop to take in one published hour.
-const HOUR_TIMEOUT: Duration = Duration::from_secs(60);
+use audit_config::Config;
 
 pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
-    let mut config = super::load_config(global)?;
-    let home = config.data_dir.join("demo");
+    let base = super::load_config(global)?;
+    let home = base.data_dir.join("demo");
     let world_dir = home.join("world");
     if !world_dir.join("entries.json").is_file() {
         let options = GenerateOptions {
@@ -52,15 +49,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             );
         }
         let _ = std::fs::remove_dir_all(&world_dir);
-        tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
-        devnet::derive_incentives(&world_dir, None)
-            .await
-            .with_context(|| {
-                format!(
-                    "deriving the incentives of the world in {}",
-                    world_dir.display()
-                )
-            })?;
+        devnet::make_world(options, true, None).await?;
     }
     let world = World::load(&world_dir)
         .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;
@@ -73,47 +62,43 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         },
     )
     .await?;
-    let server = network.server();
     let url = network.http_url();
-    point_at_devnet(&mut config, &home, &world, server, &network.ws_url())?;
-    if let Some(beacon) = network.beacon() {
-        let w = &mut config.set_weights;
-        w.beacon = audit_config::BeaconConfig {
-            public_key: hex::encode(beacon.public_key),
-            genesis: beacon.genesis_time,
-            period: beacon.period,
-        };
-        w.block_time_seconds = REVEAL_BLOCK_TIME.as_secs();
-    }
+    let config = demo_config(network.auditor_config(base), &home, args.commit_reveal);
     let store = Arc::new(
         Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
             .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
     let clock = Arc::new(devnet::DevnetClock::new(&url)?);
-    let auditor = service::auditor(&config, store, clock).await?;
+    let auditor = audit_run::NetworkAuditor::connect(&config, store, clock).await?;
     // Absolute, so the printed path opens from anywhere.
     let page = std::path::absolute(home.join("report.html"))?;
-    let mut plan = service::plan(&config, Some(page.clone())).await?;
+    let mut plan = audit_run::RunPlan::from_config(&config, Some(page.clone()))?;
     plan.backoff_base = Duration::from_millis(200);
-    let service = service::service(&auditor, plan)?;
+    let service = audit_run::service(&auditor, plan)?;
     let cycles = service.cycles();
     let (stop, stopped) = watch::channel(false);
     let loop_task = tokio::spawn(service.run(stopped));
 
-    let reveal = args.commit_reveal.then_some((&auditor, &config));
-    let driven = drive(server, cycles, args.simulated_hours, reveal, global.json).await;
+    let reveal = args.commit_reveal.then_some(auditor.store.as_ref());
+    let show = |event: DriveEvent<'_>| show(event, global.json);
+    let driven = network
+        .drive(cycles, args.simulated_hours, reveal, show)
+        .await;
     let _ = stop.send(true);
     let summary = loop_task.await.context("the service loop panicked")?;
     driven?;
     // With commit-reveal, the last commit must be revealed first: an
     // earlier reveal would otherwise pass for it.
-    let revealed = match args.commit_reveal {
-        true => await_reveal(&auditor, &config, global.json).await,
-        false => Ok(()),
+    let revealed = match reveal {
+        Some(store) => network.await_reveal(store, show).await,
+        None => Ok(()),
     };
     let on_chain = match revealed {
-        Ok(()) => weights_on_chain(&auditor, &config).await,
+        Ok(()) => match &config.set_weights.ss58 {
+            Some(ss58) => network.weights_of(ss58).await,
+            None => None,
+        },
         Err(e) => {
             tracing::error!("{e:#}");
             None
@@ -159,36 +144,16 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     })
 }
 
-/// The demo's own config: every URL at the devnet, its own data dir,
-/// every stage on, weights sent as the devnet's validator, and intervals
-/// short enough for simulated hours.
-fn point_at_devnet(
-    config: &mut Config,
-    home: &std::path::Path,
-    world: &World,
-    server: &devnet::DevnetServer,
-    chain_url: &str,
-) -> Result<()> {
-    let url = url::Url::parse(&server.url())?;
+/// The demo's own config over the devnet's: its own data dir, every
+/// stage and synthetic type on, weights sent as the devnet's validator,
+/// and intervals short enough for simulated hours.
+fn demo_config(mut config: Config, home: &std::path::Path, commit_reveal: bool) -> Config {
     config.data_dir = home.join("data");
     config.database_url = None;
-    config.api_key = Some(Secret::new("devnet".into()));
-    config.endpoints.api = url.clone();
-    config.endpoints.llm = url.clone();
-    config.endpoints.chute_url_template = server.chute_url_template();
-    config.validators = vec![ValidatorConfig {
-        name: "devnet".into(),
-        hotkey: world.meta.validator_hotkey.clone(),
-        url,
-    }];
-    config.netuid = world.meta.netuid;
-    config.subtensor.url = url::Url::parse(chain_url)?;
-    config.subtensor.archive_url = None;
-    let w = &mut config.set_weights;
-    w.enabled = true;
-    w.ss58 = Some(world.meta.validator_hotkey.clone());
-    w.secret_seed = Some(Secret::new(devnet::validator_seed_hex()));
-    w.hotkey_file = None;
+    config.set_weights.enabled = true;
+    if commit_reveal {
+        config.set_weights.block_time_seconds = REVEAL_BLOCK_TIME.as_secs();
+    }
     let i = &mut config.intervals;
     (i.sync_seconds, i.synthetics_seconds) = (1, 1);
     (i.compare_prom_seconds, i.weights_seconds) = (1, 1);
@@ -202,84 +167,28 @@ fn point_at_devnet(
     ] {
         task.enabled = true;
     }
-    Ok(())
+    config
 }
 
-/// Waits for the first cycle, then publishes `hours` hours one at a time,
-/// each time waiting for a cycle that started after the hour was out.
-async fn drive(
-    server: &devnet::DevnetServer,
-    mut cycles: watch::Receiver<u64>,
-    hours: u32,
-    reveal: Option<(&audit_run::NetworkAuditor, &Config)>,
-    quiet: bool,
-) -> Result<()> {
-    wait_for(&mut cycles, 1).await?;
-    for hour in 1..=hours {
-        if let Some((auditor, config)) = reveal {
-            // The next hour moves the chain 300 blocks at once, past the
-            // reveal epoch of a commit made just now: wait for it first,
-            // as an hour of real blocks would have.
-            await_reveal(auditor, config, quiet).await?;
-        }
-        let published = server.advance()?;
-        if !quiet {
-            eprintln!(
-                "devnet: hour {hour}/{hours} published (entry at block {}, {} invocation rows)",
-                published.entry.block, published.invocation_rows
-            );
-        }
-        // The cycle in flight may have listed before the hour was out.
-        let seen = *cycles.borrow();
-        wait_for(&mut cycles, seen + 2).await?;
+/// The drive's progress on stderr, unless the output is JSON.
+fn show(event: DriveEvent<'_>, quiet: bool) {
+    if quiet {
+        return;
     }
-    Ok(())
-}
-
-/// Waits until the chain applied the newest recorded commit (the
-/// validator's `LastUpdate` moves past the commit's block).
-async fn await_reveal(
-    auditor: &audit_run::NetworkAuditor,
-    config: &Config,
-    quiet: bool,
-) -> Result<()> {
-    let Some(s) = auditor.store.catalog().latest_weights_submission().await? else {
-        return Ok(());
-    };
-    let (SubmissionOutcome::Committed, Some(block), Some(uid)) = (s.outcome, s.block, s.sender_uid)
-    else {
-        return Ok(());
-    };
-    if !quiet {
-        eprintln!(
-            "devnet: waiting for the chain to reveal submission {} (round {})",
-            s.submission_id,
-            s.reveal_round.unwrap_or_default()
-        );
-    }
-    let deadline = Instant::now() + REVEAL_TIMEOUT;
-    let chain = &auditor.chain.client;
-    while Instant::now() < deadline {
-        let applied = chain.last_update(config.netuid, uid).await.ok().flatten();
-        if applied.is_some_and(|b| b > block) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    bail!(
-        "the devnet chain did not reveal submission {} within {} s",
-        s.submission_id,
-        REVEAL_TIMEOUT.as_secs()
-    )
-}
-
-async fn wait_for(cycles: &mut watch::Receiver<u64>, n: u64) -> Result<()> {
-    match tokio::time::timeout(HOUR_TIMEOUT, cycles.wait_for(|c| *c >= n)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(_)) => bail!("the service loop ended before cycle {n}"),
-        Err(_) => bail!(
-            "the loop did not finish cycle {n} within {} s",
-            HOUR_TIMEOUT.as_secs()
+    match event {
+        DriveEvent::Published {
+            hour,
+            hours,
+            published,
+        } => eprintln!(
+            "devnet: hour {hour}/{hours} published (entry at block {}, {} invocation rows)",
+            published.entry.block, published.invocation_rows
+        ),
+        DriveEvent::AwaitingReveal {
+            submission_id,
+            round,
+        } => eprintln!(
+            "devnet: waiting for the chain to reveal submission {submission_id} (round {round})"
         ),
     }
 }
@@ -287,15 +196,3 @@ async fn wait_for(cycles: &mut watch::Receiver<u64>, n: u64) -> Result<()> {
 /// Blocks a second on a commit-reveal demo: a commit reveals within two
 /// epochs of 11 blocks, well inside the demo's two minutes.
 const REVEAL_BLOCK_TIME: Duration = Duration::from_secs(1);
-
-/// The longest the demo waits for the chain to reveal its last commit.
-const REVEAL_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// How many miners the validator's weights on the devnet chain name.
-async fn weights_on_chain(auditor: &audit_run::NetworkAuditor, config: &Config) -> Option<usize> {
-    let ss58 = config.set_weights.ss58.as_deref()?;
-    let chain = &auditor.chain.client;
-    let uid = chain.uid_of(config.netuid, ss58).await.ok()??;
-    let weights = chain.weights(config.netuid, uid).await.ok()?;
-    (!weights.is_empty()).then_some(weights.len())
-}

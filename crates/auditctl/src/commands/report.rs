@@ -2,11 +2,9 @@
 //! (default `<data_dir>/report.html`); `--json` prints its data instead.
 
 use anyhow::{Context, Result};
-use audit_report::Settings;
 use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
-use audit_config::Config;
 use crate::{exit, output};
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
@@ -15,7 +13,7 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let data = audit_report::gather(&store, at, &settings(&config)).await?;
+    let data = audit_report::gather(&store, at, &config.report_settings()).await?;
     if global.json {
         output::print(&output::json(&data))?;
         if args.out.is_none() {
@@ -32,13 +30,4 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
         output::println_safe!("{}", out.display())?;
     }
     Ok(exit::SUCCESS)
-}
-
-/// What the report needs from the configuration.
-pub fn settings(config: &Config) -> Settings {
-    Settings {
-        window_days: config.scoring.window_days,
-        netuid: config.netuid,
-        delta_flag: config.scoring.delta_flag,
-    }
 }

@@ -1,84 +1,18 @@
 //! `auditctl status`: what the catalog and the lake hold.
 
 use anyhow::{Context, Result};
-use audit_store::{CatalogSummary, EntrySource, EntryState, Store, WeightsSubmissionRecord};
-use serde::Serialize;
+use audit_store::{EntrySource, EntryState, Store, StoreStatus, WeightsSubmissionRecord};
 
 use crate::cli::Global;
 use crate::{exit, output};
 
-/// Everything `status` reports.
-#[derive(Debug, Serialize)]
-pub struct StatusReport {
-    pub data_dir: String,
-    pub database: String,
-    pub backend: String,
-    pub catalog: CatalogSummary,
-    pub lake: LakeStatus,
-    pub coverage: Coverage,
-    /// The newest attempt to set weights, whatever became of it.
-    pub last_submission: Option<WeightsSubmissionRecord>,
-}
-
-/// Hours of the window the scores cannot see, and loaded entries whose
-/// files are gone: what `sync` would fetch again.
-#[derive(Debug, Serialize)]
-pub struct Coverage {
-    /// The window's end (now) and length.
-    pub until: chrono::NaiveDateTime,
-    pub window_days: u32,
-    /// Hour ends with no verified validator entry.
-    pub gaps: Vec<chrono::NaiveDateTime>,
-    /// Loaded entries without a lake folder.
-    pub missing_from_lake: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LakeStatus {
-    pub entries: u64,
-    pub files: u64,
-    pub bytes: u64,
-}
-
 pub async fn run(global: &Global) -> Result<u8> {
     let config = super::load_config(global)?;
-    let url = config.database_url();
-    let store = Store::open(&config.data_dir, Some(&url))
+    let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let catalog = store.catalog().summary().await?;
-    let lake_entries = store.lake().entries()?;
-    let until = chrono::Utc::now().naive_utc();
-    let window_days = config.sync.window_days;
-    let from = chrono::Duration::try_days(i64::from(window_days))
-        .and_then(|d| until.checked_sub_signed(d))
-        .unwrap_or(chrono::NaiveDateTime::MIN);
-    let loaded: Vec<String> = store
-        .catalog()
-        .entries_in_states(&[EntryState::Loaded], from)
-        .await?
-        .into_iter()
-        .map(|e| e.entry.entry_id)
-        .collect();
-    let coverage = Coverage {
-        until,
-        window_days,
-        gaps: store.catalog().coverage_gaps(from, until).await?,
-        missing_from_lake: store.lake().missing(&loaded)?,
-    };
-    let report = StatusReport {
-        data_dir: store.data_dir().display().to_string(),
-        database: store.catalog().url().to_string(),
-        backend: store.catalog().backend().to_string(),
-        catalog,
-        lake: LakeStatus {
-            entries: lake_entries.len() as u64,
-            files: lake_entries.iter().map(|e| e.files).sum(),
-            bytes: lake_entries.iter().map(|e| e.bytes).sum(),
-        },
-        coverage,
-        last_submission: store.catalog().latest_weights_submission().await?,
-    };
+    let now = chrono::Utc::now().naive_utc();
+    let report = store.status(config.sync.window_days, now).await?;
     if global.json {
         output::print(&output::json(&report))?;
     } else {
@@ -118,7 +52,7 @@ fn time(t: Option<chrono::NaiveDateTime>) -> String {
 }
 
 /// The human view: an overview and the entries by state.
-pub fn render(report: &StatusReport) -> String {
+pub fn render(report: &StoreStatus) -> String {
     let c = &report.catalog;
     let mut overview = output::key_values();
     overview.add_row(["data dir", &report.data_dir]);
@@ -206,7 +140,7 @@ pub fn render(report: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use audit_store::EntryCount;
+    use audit_store::{CatalogSummary, Coverage, EntryCount, LakeStatus};
     use chrono::{NaiveDate, Timelike};
 
     #[test]
@@ -216,7 +150,7 @@ mod tests {
                 .unwrap()
                 .and_hms_opt(h, 0, 7)
         };
-        let report = StatusReport {
+        let report = StoreStatus {
             data_dir: "/var/lib/chutes-audit".into(),
             database: "postgres://audit:***@db/audit".into(),
             backend: "postgres".into(),

@@ -4,22 +4,20 @@
 //! the summary. Exit code 3 when anything failed an integrity check, so
 //! monitoring can page on it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use audit_store::Store;
 use audit_sync::{ChainSource, SyncOptions, SyncSummary};
 use chrono::NaiveDateTime;
-use chutes_client::{ChutesClient, ClientConfig, Endpoints};
+use chutes_client::ChutesClient;
 use comfy_table::Cell;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{Global, SyncArgs};
-use audit_config::Config;
 use crate::{exit, output};
+use audit_config::Config;
 
 /// What `sync --json` prints: the options it ran with and what it did.
 #[derive(Debug, Serialize)]
@@ -60,58 +58,26 @@ pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     })
 }
 
-/// The chain the config names: the archive node when there is one (an
-/// entry's commitment is read at its block, up to a week old), else the
-/// node.
+/// The chain the config names, for commitments (the archive node when
+/// there is one).
 pub async fn chain(config: &Config) -> Result<audit_sync::SubtensorChain> {
-    let url = config
-        .subtensor
-        .archive_url
-        .as_ref()
-        .unwrap_or(&config.subtensor.url);
-    let options = subtensor::ClientOptions {
-        call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
-        ..subtensor::ClientOptions::default()
-    };
-    let client = subtensor::SubtensorClient::connect(url.as_str(), options)
-        .await
-        .with_context(|| format!("connecting to the chain at {url}"))?;
-    Ok(audit_sync::SubtensorChain {
-        client,
-        netuid: config.netuid,
-    })
+    let url = config.commitment_chain_url().as_str();
+    let options = config.chain_options();
+    Ok(audit_sync::SubtensorChain::connect(url, options, config.netuid).await?)
 }
 
 /// The sync options from the config and the flags.
 pub fn options(config: &Config, args: &SyncArgs) -> SyncOptions {
-    let validators = config
-        .validators
-        .iter()
-        .map(|v| (v.hotkey.clone(), v.url.to_string()))
-        .collect::<BTreeMap<_, _>>();
-    SyncOptions::new(
-        args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
-        validators,
-    )
-    .with_window_days(config.sync.window_days)
-    .with_hotkey(args.hotkey.clone())
-    .with_miner_reports(config.sync.miner_reports && !args.no_miner_reports)
-    .with_load_unverifiable(config.sync.load_unverifiable)
-    .with_concurrency(config.sync.concurrency)
+    let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
+    config
+        .sync_options(at)
+        .with_hotkey(args.hotkey.clone())
+        .with_miner_reports(config.sync.miner_reports && !args.no_miner_reports)
 }
 
 /// The Chutes client the config describes.
 pub fn chutes_client(config: &Config) -> Result<ChutesClient> {
-    let mut client = ClientConfig::new(Endpoints {
-        api: config.endpoints.api.clone(),
-        llm: config.endpoints.llm.clone(),
-        chute_url_template: config.endpoints.chute_url_template.clone(),
-    });
-    client.timeout = Duration::from_secs(config.endpoints.timeout_seconds);
-    client.max_body_bytes = config.endpoints.max_body_bytes;
-    client.max_report_bytes = config.endpoints.max_report_bytes;
-    client.api_key = config.api_key.as_ref().map(|k| k.expose().to_string());
-    Ok(ChutesClient::new(client)?)
+    Ok(ChutesClient::new(config.client_config())?)
 }
 
 /// Runs the pipeline with a progress bar on stderr (hidden for `--json`

@@ -17,13 +17,13 @@ use serde::Serialize;
 use synthetics::render::{RenderOptions, Renderer};
 use synthetics::run::TaskChoice;
 use synthetics::{
-    Observer, Outcome, PromptSet, Round, Summary, Synthesizer, TaskType, Verification,
+    Observer, Outcome, PromptSet, Rounds, Schedule, Synthesizer, TaskType, Verification,
 };
 
 use crate::cli::{Global, SynthArgs, SynthCommand, SynthVerifyArgs, TaskArg};
-use audit_config::{Config, ConfigError, PromptConfig, PromptSource};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{Config, ConfigError};
 
 /// What `synth --json` prints.
 #[derive(Debug, Serialize)]
@@ -32,18 +32,8 @@ pub struct SynthReport {
     pub seed: u64,
     /// Which prompt fallbacks were taken.
     pub notes: Vec<String>,
-    pub rounds: Vec<Round>,
-    pub summary: Summary,
-}
-
-impl SynthReport {
-    /// Whether a request was refused or could not be sent.
-    pub fn any_unsent(&self) -> bool {
-        self.rounds
-            .iter()
-            .flat_map(|r| &r.outcomes)
-            .any(|o| matches!(o, Outcome::Refused { .. } | Outcome::Error { .. }))
-    }
+    #[serde(flatten)]
+    pub rounds: Rounds,
 }
 
 pub async fn run(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
@@ -69,135 +59,53 @@ async fn send(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
         render_options(&config)
     };
     let seed = args.seed.unwrap_or_else(clock_seed);
-    let rounds = match args.every {
-        Some(every) => Rounds::Every(every, stop),
-        None => Rounds::Count(args.count.unwrap_or(1)),
+    let schedule = match args.every {
+        Some(every) => Schedule::Every(every),
+        None => Schedule::Count(args.count.unwrap_or(1)),
     };
-    let report = send_rounds(&config, &client, &store, &choice, render, seed, rounds).await?;
-    if global.json {
-        output::print(&output::json(&report))?;
-    } else {
-        output::print(&render_summary(&report))?;
-    }
-    Ok(if report.any_unsent() {
-        exit::FAILURE
-    } else {
-        exit::SUCCESS
-    })
-}
-
-/// How many rounds to send.
-pub enum Rounds {
-    /// This many, back to back.
-    Count(u32),
-    /// One every interval until SIGINT or SIGTERM.
-    Every(std::time::Duration, Stop),
-}
-
-/// The Chutes client with the API key, which synthetics require.
-pub fn client(config: &Config) -> Result<ChutesClient> {
-    require_api_key(config, "")?;
-    super::sync::chutes_client(config)
-}
-
-/// Synthetics are paid requests: without a key they cannot be sent.
-/// `other_way` adds a remedy to the message (`, or …`).
-pub fn require_api_key(config: &Config, other_way: &str) -> Result<(), ConfigError> {
-    if config.api_key.is_some() {
-        return Ok(());
-    }
-    Err(ConfigError::Value {
-        key: "api_key".into(),
-        message: format!(
-            "synthetics need a Chutes API key: set api_key or {}{other_way}",
-            audit_config::ENV_API_KEY
-        ),
-    })
-}
-
-/// The prompts the config names; fallbacks are logged and kept as notes.
-pub fn prompts(config: &Config) -> Result<PromptSet> {
-    let cache =
-        synthetics::prompts::hf_cache_dir(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-    let source = |p: &PromptConfig| match &p.source {
-        PromptSource::Builtin => synthetics::PromptSource::Builtin,
-        PromptSource::File(path) => synthetics::PromptSource::File {
-            path: path.clone(),
-            field: p.field.clone(),
-        },
-        PromptSource::Huggingface(dataset) => synthetics::PromptSource::HuggingFace {
-            dataset: dataset.clone(),
-            split: p.split.clone(),
-            field: p.field.clone(),
-            cache: cache.clone(),
-        },
-    };
-    let prompts = &config.synthetics.prompts;
-    let set = PromptSet::load(&source(&prompts.text), &source(&prompts.image))?;
-    for note in &set.notes {
-        tracing::warn!("{note}");
-    }
-    Ok(set)
-}
-
-/// Sends `rounds` and records them; logs and renders as it goes.
-pub async fn send_rounds(
-    config: &Config,
-    client: &ChutesClient,
-    store: &Store,
-    choice: &TaskChoice,
-    render: RenderOptions,
-    seed: u64,
-    rounds: Rounds,
-) -> Result<SynthReport> {
-    let prompts = prompts(config)?;
+    let prompts = prompts(&config)?;
     let rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut synth = Synthesizer::new(client, store, &prompts, rng);
+    let mut synth = Synthesizer::new(&client, &store, &prompts, rng);
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
     let mut observer = Cli {
         renderer: Renderer::new(render, stdout, terminal),
         sent: 0,
     };
-    let mut report = SynthReport {
+    let mut stop = stop;
+    let rounds = synth
+        .rounds(&choice, &mut observer, schedule, stop.requested(), now)
+        .await?;
+    let report = SynthReport {
         seed,
         notes: prompts.notes.clone(),
-        rounds: Vec::new(),
-        summary: Summary::default(),
+        rounds,
     };
-    let round = |report: &mut SynthReport, done: Round| {
-        for outcome in &done.outcomes {
-            report.summary.add(outcome);
-        }
-        report.rounds.push(done);
-    };
-    match rounds {
-        Rounds::Count(n) => {
-            for _ in 0..n {
-                let done = synth.round(choice, &mut observer, now()).await?;
-                round(&mut report, done);
-            }
-        }
-        Rounds::Every(every, mut stop) => {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = stop.requested() => break,
-                }
-                match synth.round(choice, &mut observer, now()).await {
-                    Ok(done) => round(&mut report, done),
-                    // A round that cannot read the catalogue is logged;
-                    // the next one may. A store failure is not transient.
-                    Err(synthetics::SynthError::Client(e)) => {
-                        tracing::error!("this round failed: {e}")
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+    if global.json {
+        output::print(&output::json(&report))?;
+    } else {
+        output::print(&render_summary(&report))?;
     }
-    Ok(report)
+    Ok(if report.rounds.any_unsent() {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// The Chutes client with the API key, which synthetics require.
+pub fn client(config: &Config) -> Result<ChutesClient> {
+    config.require_api_key("")?;
+    super::sync::chutes_client(config)
+}
+
+/// The prompts the config names; fallbacks are logged and kept as notes.
+pub fn prompts(config: &Config) -> Result<PromptSet> {
+    let set = config.prompts()?;
+    for note in &set.notes {
+        tracing::warn!("{note}");
+    }
+    Ok(set)
 }
 
 fn now() -> NaiveDateTime {
@@ -213,10 +121,7 @@ fn clock_seed() -> u64 {
 /// random enabled type.
 pub fn choice(config: &Config, types: &[TaskArg]) -> Result<TaskChoice> {
     if types.is_empty() {
-        let enabled: Vec<TaskType> = TaskType::ALL
-            .into_iter()
-            .filter(|t| config.synthetics.task(*t).enabled)
-            .collect();
+        let enabled = config.enabled_tasks();
         if enabled.is_empty() {
             return Err(ConfigError::Value {
                 key: "synthetics".into(),
@@ -316,7 +221,7 @@ impl<W: std::io::Write> Observer for Cli<W> {
 pub fn render_summary(report: &SynthReport) -> String {
     let mut table = output::table(["type", "sent", "attempts", "retried", "failed"]);
     let mut reasons = Vec::new();
-    for (task, line) in &report.summary.tasks {
+    for (task, line) in &report.rounds.summary.tasks {
         let failed: u64 = line.failed.values().sum();
         table.add_row([
             Cell::new(task),
@@ -362,8 +267,7 @@ async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
 
 /// The completeness check over the configured validators' entries.
 pub async fn check(config: &Config, store: &Store, at: NaiveDateTime) -> Result<Verification> {
-    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
-    Ok(synthetics::verify(store, &validators, at).await?)
+    Ok(synthetics::verify(store, &config.validator_hotkeys(), at).await?)
 }
 
 /// A clean result in one line; otherwise every finding in full.

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::weights_send;
 use crate::cli::{Global, WeightsArgs};
-use audit_config::Config;
 use crate::{exit, output};
+use audit_config::Config;
 use audit_run::{Sending, SendingAction};
 
 /// Everything one run reports.
@@ -145,7 +145,7 @@ pub fn render_evidence(e: &Evidence) -> String {
 /// Scores the lake as of `at`, compares with the chain, and records the
 /// run in the catalog.
 pub async fn score(store: &Store, config: &Config, at: NaiveDateTime) -> Result<WeightsReport> {
-    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
+    let validators = config.validator_hotkeys();
     let run = incentives::Evaluation {
         at,
         validators: &validators,
