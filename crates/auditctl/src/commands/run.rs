@@ -23,13 +23,15 @@ pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> 
     // The plan first: a stage that cannot run is a configuration error,
     // reported before the data directory is touched.
     let page = args.page.clone().or_else(|| config.run.page.clone());
-    let plan = RunPlan::from_config(&config, page)?;
+    let plan = RunPlan::from_config(&config, page).map_err(setup_error)?;
     let store = open_store(&config).await?;
     let clock: Arc<dyn Clock> = match args.clock {
         ClockArg::System => Arc::new(audit_run::SystemClock),
         ClockArg::Devnet => Arc::new(devnet::DevnetClock::new(&config.endpoints.api)?),
     };
-    let auditor = NetworkAuditor::connect(&config, store, clock).await?;
+    let auditor = NetworkAuditor::connect(&config, store, clock)
+        .await
+        .map_err(setup_error)?;
     let service = audit_run::service(&auditor, plan)?;
 
     let (stopping, stopped) = watch::channel(false);
@@ -55,6 +57,15 @@ pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> 
         output::print(&render(&summary))?;
     }
     Ok(exit::SUCCESS)
+}
+
+/// A configuration value that cannot be used stays a `ConfigError`, which
+/// exits 2 (`exit::classify`); the rest exit 1.
+pub fn setup_error(e: audit_run::SetupError) -> anyhow::Error {
+    match e {
+        audit_run::SetupError::Config(e) => e.into(),
+        other => other.into(),
+    }
 }
 
 /// The store, opened for writing: a second `run` (or a `sync`) on the same

@@ -25,7 +25,7 @@ pub fn mode(config: &Config, dry_run: bool) -> Mode {
 /// (`audit_run::SubmitSettings::from_config`, as `run` sends with).
 /// `wait_reveal` waits for a commit's reveal.
 pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<SubmitSettings> {
-    Ok(SubmitSettings::from_config(config, wait_reveal)?)
+    SubmitSettings::from_config(config, wait_reveal).map_err(super::run::setup_error)
 }
 
 /// Sends (or plans) the weights of the recorded run `run` and records
