@@ -1,5 +1,6 @@
 //! The shared domain model of chutes-audit: audit entries, export kinds,
-//! neurons and metagraphs, GPU counts, and the network's time forms.
+//! neurons and metagraphs, GPU counts, and the network's time forms and
+//! clock.
 //!
 //! A leaf crate on purpose: the fetchers (`chutes-client`, `subtensor`),
 //! the store, the stages and the simulator all speak these types, and
@@ -29,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod coverage;
 mod listing;
 pub mod path;
@@ -36,6 +38,7 @@ pub mod secret;
 pub mod terminal;
 pub mod time;
 
+pub use clock::{Clock, SystemClock};
 pub use listing::{Listing, MalformedListing};
 pub use secret::{mask_key_material, mask_secrets};
 pub use terminal::{escape_control, escape_control_multiline};

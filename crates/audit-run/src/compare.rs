@@ -5,22 +5,22 @@
 use audit_service::{StageContext, StageError, StageOutcome};
 use prom_compare::CompareOptions;
 
-use crate::Auditor;
+use crate::Shared;
 
 /// compare-prom as of the clock's present.
-pub struct ComparePromStage {
-    auditor: Auditor,
+pub(crate) struct ComparePromStage {
+    shared: Shared,
     threshold: f64,
 }
 
 impl ComparePromStage {
     /// Flags agreement ratios below `threshold`.
-    pub fn new(auditor: Auditor, threshold: f64) -> Self {
-        ComparePromStage { auditor, threshold }
+    pub(crate) fn new(shared: Shared, threshold: f64) -> Self {
+        ComparePromStage { shared, threshold }
     }
 
-    async fn compare(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
-        let a = &self.auditor;
+    async fn compare(&self, _: &StageContext) -> Result<StageOutcome, StageError> {
+        let a = &self.shared;
         let at = crate::now(a.clock.as_ref()).await?;
         let run = prom_compare::compare(
             &a.store,
@@ -34,7 +34,7 @@ impl ComparePromStage {
         )
         .await?;
         for m in &run.miners {
-            context
+            self.shared
                 .metrics
                 .set_miner(&m.hotkey, m.agreement.ratio, m.coverage.seconds);
         }

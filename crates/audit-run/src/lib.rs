@@ -6,7 +6,16 @@
 //! crate is the wiring between them, and nothing else: every stage calls
 //! the same entry point as its one-shot command (`sync`, `weights`,
 //! `compare-prom`, `synth`, `synth verify`, `report`) and feeds the
-//! metrics of the issue with what it returned.
+//! series it measured (entries, integrity violations, synthetics, miner
+//! agreement and coverage, weight deltas and submissions), registered on
+//! the service's metrics.
+//!
+//! The [`Auditor`] is generic over `audit_sync`'s [`AuditSource`] and
+//! [`ChainSource`]: the loop runs on the real network's clients or on any
+//! sources an embedder provides (`examples/in_memory.rs` runs it on
+//! sources held in memory). [`RunPlan::from_config`] and
+//! [`NetworkAuditor::connect`] build the run `auditctl run` runs from its
+//! configuration. The HTTP listener is `audit_service::listen`.
 //!
 //! The cycle, every `sync` interval: sync; when it brought new data,
 //! score and compare with the chain, then set weights (when configured);
@@ -40,8 +49,9 @@ macro_rules! stage {
 }
 pub(crate) use stage;
 
-mod clock;
 mod compare;
+mod configured;
+mod metrics;
 mod page;
 mod score;
 mod submission;
@@ -49,42 +59,74 @@ mod sync;
 mod synth;
 mod weights;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit_service::{ListenerLimits, Observed, Service, When};
+use audit_service::{Service, When};
 use audit_store::Store;
-use chutes_client::ChutesClient;
-use tokio::sync::watch;
+use audit_sync::{AuditSource, ChainSource};
 
-pub use clock::{Clock, ClockError, DevnetClock, SystemClock};
-pub use compare::ComparePromStage;
-pub use page::{PageSettings, PageStage};
-pub use score::{LatestScores, ScoreStage};
+pub use audit_model::clock::{Clock, ClockError, SystemClock};
+pub use configured::{listener_limits, SetupError};
+pub use page::PageSettings;
 pub use submission::{
     submit, PlanView, PreviousCommit, Sending, SendingAction, SubmitError, SubmitSettings,
 };
-pub use sync::SyncStage;
-pub use synth::{SynthStage, SynthVerifyStage, SyntheticsSettings};
-pub use weights::WeightsStage;
+pub use synth::SyntheticsSettings;
+
+use compare::ComparePromStage;
+use metrics::AuditMetrics;
+use page::PageStage;
+use score::{LatestScores, ScoreStage};
+use sync::SyncStage;
+use synth::{SynthStage, SynthVerifyStage};
+use weights::WeightsStage;
 
 /// What every stage shares: the store (opened for writing by the caller,
-/// which holds the data directory's lock), the network, the chain the
-/// commitments are read from, the clock, and the validators audited.
-#[derive(Clone)]
-pub struct Auditor {
+/// which holds the data directory's lock), where the audit data and the
+/// chain's word on it come from, the clock, and the validators audited.
+///
+/// The sources are `audit_sync`'s traits: on the real network the Chutes
+/// client and the subtensor client (`chutes_client::ChutesClient`,
+/// `audit_sync::SubtensorChain`), in a test or an embedding anything that
+/// lists entries, serves their files and answers for the commitments.
+pub struct Auditor<A, C> {
     /// The catalog and the lake.
     pub store: Arc<Store>,
-    /// The Chutes API (and, for synthetics, the gateway).
-    pub client: Arc<ChutesClient>,
-    /// The chain the sync reads commitments from (an archive node on
-    /// finney).
-    pub chain: Arc<audit_sync::SubtensorChain>,
+    /// The audit entries, their reports and exports, the GPU counts.
+    pub source: Arc<A>,
+    /// The commitments the entries are checked against (an archive node
+    /// on finney) and the metagraph.
+    pub chain: Arc<C>,
     /// Where evaluation times come from.
     pub clock: Arc<dyn Clock>,
     /// The validator hotkeys whose entries are verified and scored.
     pub validators: Vec<String>,
+}
+
+/// The auditor of the real network: the Chutes API and the chain node.
+pub type NetworkAuditor = Auditor<chutes_client::ChutesClient, audit_sync::SubtensorChain>;
+
+impl<A, C> Clone for Auditor<A, C> {
+    fn clone(&self) -> Self {
+        Auditor {
+            store: self.store.clone(),
+            source: self.source.clone(),
+            chain: self.chain.clone(),
+            clock: self.clock.clone(),
+            validators: self.validators.clone(),
+        }
+    }
+}
+
+/// What the stages after the sync read: the store, the clock and the
+/// validators, whatever the sources.
+#[derive(Clone)]
+struct Shared {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    validators: Vec<String>,
+    metrics: AuditMetrics,
 }
 
 /// How often the stages run.
@@ -177,67 +219,59 @@ impl RunPlan {
     }
 }
 
-/// Builds the service `plan` describes over `auditor`.
-pub fn service(auditor: &Auditor, plan: RunPlan) -> Result<Service, PlanError> {
+/// Builds the service `plan` describes over `auditor`: the stages it
+/// turns on, in the cycle's order, their series registered on the
+/// service's metrics.
+pub fn service<A, C>(auditor: &Auditor<A, C>, plan: RunPlan) -> Result<Service, PlanError>
+where
+    A: AuditSource + 'static,
+    C: ChainSource + 'static,
+{
     plan.check()?;
     let (i, d) = (plan.intervals, plan.deadlines);
     let mut service = Service::new(i.sync).with_backoff_base(plan.backoff_base);
+    let metrics = match AuditMetrics::register(service.observed().metrics().registry()) {
+        Ok(metrics) => metrics,
+        // A new service's registry holds only the service's own names.
+        Err(err) => unreachable!("the stages' series clash with the service's: {err}"),
+    };
+    let shared = Shared {
+        store: auditor.store.clone(),
+        clock: auditor.clock.clone(),
+        validators: auditor.validators.clone(),
+        metrics,
+    };
     if let Some(options) = plan.sync {
-        service = service.cycle_stage(
-            Arc::new(SyncStage::new(auditor.clone(), options)),
-            When::Always,
-            d.sync,
-        );
+        let stage = SyncStage::new(auditor.clone(), options, shared.metrics.clone());
+        service = service.cycle_stage(Arc::new(stage), When::Always, d.sync);
     }
     let latest = LatestScores::default();
     if let Some((netuid, profile)) = plan.score {
-        let stage = ScoreStage::new(auditor.clone(), netuid, profile, latest.clone());
+        let stage = ScoreStage::new(shared.clone(), netuid, profile, latest.clone());
         service = service.cycle_stage(Arc::new(stage), When::NewData, d.score);
     }
     if let Some(settings) = plan.weights {
-        let stage = WeightsStage::new(auditor.clone(), settings, latest, i.weights);
+        let stage = WeightsStage::new(shared.clone(), settings, latest, i.weights);
         service = service.cycle_stage(Arc::new(stage), When::NewData, d.weights);
     }
     if let Some(threshold) = plan.compare_prom {
-        let stage = ComparePromStage::new(auditor.clone(), threshold);
+        let stage = ComparePromStage::new(shared.clone(), threshold);
         let when = When::NewDataOrAfter(i.compare_prom);
         service = service.cycle_stage(Arc::new(stage), when, d.compare_prom);
     }
     if plan.synth_verify {
-        service = service.cycle_stage(
-            Arc::new(SynthVerifyStage::new(auditor.clone())),
-            When::Always,
-            d.synth_verify,
-        );
+        let stage = SynthVerifyStage::new(shared.clone());
+        service = service.cycle_stage(Arc::new(stage), When::Always, d.synth_verify);
     }
     if let Some(page) = plan.page {
-        service = service.cycle_stage(
-            Arc::new(PageStage::new(auditor.clone(), page)),
-            When::Always,
-            d.report,
-        );
+        let stage = PageStage::new(shared.clone(), page);
+        service = service.cycle_stage(Arc::new(stage), When::Always, d.report);
     }
     if let Some(settings) = plan.synthetics {
-        let stage = SynthStage::new(auditor.clone(), settings);
+        let stage = SynthStage::new(shared, settings);
         service = service.loop_stage(Arc::new(stage), i.synthetics, d.synthetics);
     }
     Ok(service)
-}
-
-/// Serves `/healthz`, `/metrics` and the page on `addr` within `limits`
-/// until `shutdown` turns true; returns the bound address (port 0 picks a
-/// free one).
-pub async fn listen(
-    addr: SocketAddr,
-    observed: Observed,
-    limits: ListenerLimits,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = audit_service::router(observed);
-    let task = tokio::spawn(audit_service::serve(listener, app, limits, shutdown));
-    Ok((bound, task))
 }
 
 /// Runs `work` on a blocking thread of its own (for futures that are not

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use audit_service::{StageContext, StageError, StageOutcome};
 
-use crate::Auditor;
+use crate::Shared;
 
 /// Where the page goes and what it needs.
 #[derive(Debug, Clone)]
@@ -17,19 +17,19 @@ pub struct PageSettings {
 }
 
 /// Renders the report page.
-pub struct PageStage {
-    auditor: Auditor,
+pub(crate) struct PageStage {
+    shared: Shared,
     settings: PageSettings,
 }
 
 impl PageStage {
     /// The page with `settings`.
-    pub fn new(auditor: Auditor, settings: PageSettings) -> Self {
-        PageStage { auditor, settings }
+    pub(crate) fn new(shared: Shared, settings: PageSettings) -> Self {
+        PageStage { shared, settings }
     }
 
     async fn render(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
-        let a = &self.auditor;
+        let a = &self.shared;
         let at = crate::now(a.clock.as_ref()).await?;
         let data = audit_report::gather(&a.store, at, &self.settings.report).await?;
         let html = audit_report::render(&data);

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use audit_service::{StageContext, StageError, StageOutcome};
 use incentives::{EvaluatedRun, ScoringProfile};
 
-use crate::Auditor;
+use crate::Shared;
 
 /// The newest scored run not yet taken by the weights stage.
 #[derive(Clone, Default)]
-pub struct LatestScores(Arc<Mutex<Option<EvaluatedRun>>>);
+pub(crate) struct LatestScores(Arc<Mutex<Option<EvaluatedRun>>>);
 
 impl LatestScores {
     /// Hands a new run over, replacing an older one nobody took.
@@ -35,8 +35,8 @@ impl LatestScores {
 }
 
 /// Scores the lake and compares with the chain.
-pub struct ScoreStage {
-    auditor: Auditor,
+pub(crate) struct ScoreStage {
+    shared: Shared,
     netuid: u16,
     profile: ScoringProfile,
     latest: LatestScores,
@@ -45,22 +45,22 @@ pub struct ScoreStage {
 impl ScoreStage {
     /// Scores with `profile` against subnet `netuid`'s incentive; each run
     /// is put in `latest`.
-    pub fn new(
-        auditor: Auditor,
+    pub(crate) fn new(
+        shared: Shared,
         netuid: u16,
         profile: ScoringProfile,
         latest: LatestScores,
     ) -> Self {
         ScoreStage {
-            auditor,
+            shared,
             netuid,
             profile,
             latest,
         }
     }
 
-    async fn score(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
-        let a = &self.auditor;
+    async fn score(&self, _: &StageContext) -> Result<StageOutcome, StageError> {
+        let a = &self.shared;
         let at = crate::now(a.clock.as_ref()).await?;
         let run = incentives::evaluate(
             &a.store,
@@ -74,7 +74,7 @@ impl ScoreStage {
         )
         .await?;
         let c = &run.comparison;
-        context
+        self.shared
             .metrics
             .set_weight_deltas(c.sum_abs_delta, c.max_delta);
         let summary = format!(

@@ -5,36 +5,43 @@ use std::collections::BTreeMap;
 
 use audit_model::EntryState;
 use audit_service::{StageContext, StageError, StageOutcome};
-use audit_sync::{SyncOptions, SyncSummary};
+use audit_sync::{AuditSource, ChainSource, SyncOptions, SyncSummary};
+use futures::future::BoxFuture;
 
+use crate::metrics::AuditMetrics;
 use crate::Auditor;
 
 /// Loads every new entry that checks out against the chain.
-pub struct SyncStage {
-    auditor: Auditor,
+pub(crate) struct SyncStage<A, C> {
+    auditor: Auditor<A, C>,
     options: SyncOptions,
+    metrics: AuditMetrics,
 }
 
-impl SyncStage {
+impl<A: AuditSource, C: ChainSource> SyncStage<A, C> {
     /// A sync with `options` (`at` is replaced by the clock at each run).
-    pub fn new(auditor: Auditor, options: SyncOptions) -> Self {
-        SyncStage { auditor, options }
+    pub(crate) fn new(auditor: Auditor<A, C>, options: SyncOptions, metrics: AuditMetrics) -> Self {
+        SyncStage {
+            auditor,
+            options,
+            metrics,
+        }
     }
 
-    async fn sync(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
+    async fn sync(&self) -> Result<StageOutcome, StageError> {
         let a = &self.auditor;
         let mut options = self.options.clone();
         options.at = crate::now(a.clock.as_ref()).await?;
         let summary = audit_sync::sync(
             a.store.clone(),
-            a.client.clone(),
+            a.source.clone(),
             a.chain.clone(),
             &options,
             |_, _, _| {},
         )
         .await?;
         for (source, count) in integrity_violations(&summary, &a.validators) {
-            context.metrics.add_integrity_violations(source, count);
+            self.metrics.add_integrity_violations(source, count);
         }
         let catalog = a.store.catalog().summary().await?;
         let mut by_state: BTreeMap<EntryState, u64> =
@@ -43,7 +50,7 @@ impl SyncStage {
             *by_state.entry(count.state).or_default() += count.count;
         }
         for (state, count) in by_state {
-            context.metrics.set_entries(state.as_str(), count);
+            self.metrics.set_entries(state.as_str(), count);
         }
         Ok(StageOutcome {
             new_data: summary.loaded > 0 || summary.reverified > 0 || summary.pruned > 0,
@@ -82,7 +89,20 @@ fn line(s: &SyncSummary, at: chrono::NaiveDateTime) -> String {
     )
 }
 
-crate::stage!(SyncStage, "sync", sync);
+// By hand, not `stage!`: the stage is generic over its sources.
+impl<A, C> audit_service::Stage for SyncStage<A, C>
+where
+    A: AuditSource + 'static,
+    C: ChainSource + 'static,
+{
+    fn name(&self) -> &str {
+        "sync"
+    }
+
+    fn run<'a>(&'a self, _: &'a StageContext) -> BoxFuture<'a, Result<StageOutcome, StageError>> {
+        Box::pin(self.sync())
+    }
+}
 
 #[cfg(test)]
 mod tests {

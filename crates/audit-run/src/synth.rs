@@ -6,15 +6,18 @@ use std::sync::{Arc, Mutex};
 
 use audit_model::SyntheticCheck;
 use audit_service::{StageContext, StageError, StageOutcome};
-use chutes_client::TraceEvent;
+use chutes_client::{ChutesClient, TraceEvent};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use synthetics::{Observer, PromptSet, Round, Synthesizer, TaskChoice, TaskType};
 
-use crate::Auditor;
+use crate::Shared;
 
-/// What the synthetics loop sends.
+/// What the synthetics loop sends, and where.
 pub struct SyntheticsSettings {
+    /// The Chutes API the requests go to, with the API key they are paid
+    /// with (synthetics are real requests: no source trait stands in).
+    pub client: Arc<ChutesClient>,
     /// The prompts, loaded once.
     pub prompts: PromptSet,
     /// The types each round sends.
@@ -24,8 +27,9 @@ pub struct SyntheticsSettings {
 }
 
 /// One round of synthetic requests per run.
-pub struct SynthStage {
-    auditor: Auditor,
+pub(crate) struct SynthStage {
+    shared: Shared,
+    client: Arc<ChutesClient>,
     prompts: Arc<PromptSet>,
     choice: TaskChoice,
     rng: Arc<Mutex<ChaCha8Rng>>,
@@ -33,9 +37,10 @@ pub struct SynthStage {
 
 impl SynthStage {
     /// Rounds as `settings` say.
-    pub fn new(auditor: Auditor, settings: SyntheticsSettings) -> Self {
+    pub(crate) fn new(shared: Shared, settings: SyntheticsSettings) -> Self {
         SynthStage {
-            auditor,
+            shared,
+            client: settings.client,
             prompts: Arc::new(settings.prompts),
             choice: settings.choice,
             rng: Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(settings.seed))),
@@ -43,8 +48,8 @@ impl SynthStage {
     }
 
     async fn round(&self, _: &StageContext) -> Result<StageOutcome, StageError> {
-        let now = crate::now(self.auditor.clock.as_ref()).await?;
-        let (client, store) = (self.auditor.client.clone(), self.auditor.store.clone());
+        let now = crate::now(self.shared.clock.as_ref()).await?;
+        let (client, store) = (self.client.clone(), self.shared.store.clone());
         let (prompts, rng, choice) = (self.prompts.clone(), self.rng.clone(), self.choice.clone());
         let handle = tokio::runtime::Handle::current();
         // The synthesizer's observer is a `&mut dyn Observer`, which no
@@ -97,18 +102,18 @@ impl Observer for Logged {
 crate::stage!(SynthStage, "synthetics", round);
 
 /// Every recorded synthetic looked up in the exports loaded so far.
-pub struct SynthVerifyStage {
-    auditor: Auditor,
+pub(crate) struct SynthVerifyStage {
+    shared: Shared,
 }
 
 impl SynthVerifyStage {
-    /// The check over `auditor`'s validators.
-    pub fn new(auditor: Auditor) -> Self {
-        SynthVerifyStage { auditor }
+    /// The check over the auditor's validators.
+    pub(crate) fn new(shared: Shared) -> Self {
+        SynthVerifyStage { shared }
     }
 
-    async fn verify(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
-        let a = &self.auditor;
+    async fn verify(&self, _: &StageContext) -> Result<StageOutcome, StageError> {
+        let a = &self.shared;
         let at = crate::now(a.clock.as_ref()).await?;
         let v = synthetics::verify(&a.store, &a.validators, at).await?;
         let count = |verdict| v.findings.iter().filter(|f| f.verdict == verdict).count() as u64;
@@ -116,7 +121,7 @@ impl SynthVerifyStage {
             count(SyntheticCheck::Missing),
             count(SyntheticCheck::Rerouted),
         );
-        let m = &context.metrics;
+        let m = &self.shared.metrics;
         m.set_synthetics("present", v.present as u64);
         m.set_synthetics("missing", missing);
         m.set_synthetics("rerouted", rerouted);

@@ -12,10 +12,10 @@ use weights::Mode;
 
 use crate::score::LatestScores;
 use crate::submission::{Sending, SendingAction, SubmitSettings};
-use crate::Auditor;
+use crate::Shared;
 
 /// Sends each new score as weights.
-pub struct WeightsStage {
+pub(crate) struct WeightsStage {
     sender: Arc<Sender>,
     latest: LatestScores,
     every: Duration,
@@ -24,20 +24,20 @@ pub struct WeightsStage {
 
 /// What a submission needs, shared with the thread that sends it.
 struct Sender {
-    auditor: Auditor,
+    shared: Shared,
     settings: SubmitSettings,
 }
 
 impl WeightsStage {
     /// Sends what `latest` holds, at most once per `every`.
-    pub fn new(
-        auditor: Auditor,
+    pub(crate) fn new(
+        shared: Shared,
         settings: SubmitSettings,
         latest: LatestScores,
         every: Duration,
     ) -> Self {
         WeightsStage {
-            sender: Arc::new(Sender { auditor, settings }),
+            sender: Arc::new(Sender { shared, settings }),
             latest,
             every,
             last_sent: Mutex::new(None),
@@ -49,7 +49,7 @@ impl WeightsStage {
         last.map(|t| t.elapsed())
     }
 
-    async fn send(&self, context: &StageContext) -> Result<StageOutcome, StageError> {
+    async fn send(&self, _: &StageContext) -> Result<StageOutcome, StageError> {
         if let Some(since) = self.since_last().filter(|s| *s < self.every) {
             return Ok(outcome(format!(
                 "not sent: weights went out {}s ago, the interval is {}s",
@@ -90,11 +90,11 @@ impl WeightsStage {
             | SubmissionOutcome::Committed
             | SubmissionOutcome::Revealed
             | SubmissionOutcome::Unconfirmed => {
-                context.metrics.count_weights("sent");
+                self.sender.shared.metrics.count_weights("sent");
                 Ok(outcome(line))
             }
             SubmissionOutcome::PreconditionRefused | SubmissionOutcome::ChainRefused => {
-                context.metrics.count_weights("refused");
+                self.sender.shared.metrics.count_weights("refused");
                 self.latest.restore(run);
                 Err(line.into())
             }
@@ -104,7 +104,7 @@ impl WeightsStage {
             | SubmissionOutcome::MalformedAnswer
             | SubmissionOutcome::Expired
             | SubmissionOutcome::Unknown => {
-                context.metrics.count_weights("failed");
+                self.sender.shared.metrics.count_weights("failed");
                 // An unknown send may still land: its scores are not sent
                 // again; the next cycle resolves it first.
                 if !submission.outcome.included()
@@ -134,8 +134,8 @@ impl Sender {
     /// Sends and records one run, the evaluation time from the auditor's
     /// clock (the devnet's under `--clock devnet`).
     async fn submit(&self, run: &EvaluatedRun) -> Result<Sending, StageError> {
-        let present = crate::now(self.auditor.clock.as_ref()).await?;
-        let store = &self.auditor.store;
+        let present = crate::now(self.shared.clock.as_ref()).await?;
+        let store = &self.shared.store;
         let now = chrono::Utc::now();
         Ok(crate::submit(store, &self.settings, Mode::Send, run, present, now).await?)
     }

@@ -92,7 +92,7 @@ use tokio::sync::watch;
 pub use backoff::Backoff;
 pub use health::{Health, StageHealth, Verdict};
 pub use http::{router, Observed};
-pub use listener::{raise_open_file_limit, serve, ListenerLimits, OpenFileLimit};
+pub use listener::{listen, raise_open_file_limit, serve, ListenerLimits, OpenFileLimit};
 pub use metrics::Metrics;
 
 /// What a stage run can fail with: any error, kept with its source.

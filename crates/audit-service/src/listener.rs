@@ -12,6 +12,7 @@
 //! half the process's open-file limit, which [`raise_open_file_limit`]
 //! raises to the hard limit at start.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+
+use crate::Observed;
 
 /// What the listener allows one client, and all of them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,23 @@ async fn limit_body(
             .into_response();
     }
     next.run(request).await
+}
+
+/// Serves the service's `/healthz`, `/metrics` and report page
+/// ([`crate::router`]) on `addr` within `limits` until `shutdown` turns
+/// true; returns the bound address (port 0 picks a free one) and the
+/// serving task.
+pub async fn listen(
+    addr: SocketAddr,
+    observed: Observed,
+    limits: ListenerLimits,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = crate::router(observed);
+    let task = tokio::spawn(serve(listener, app, limits, shutdown));
+    Ok((bound, task))
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` turns true;

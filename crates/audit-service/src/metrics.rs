@@ -1,25 +1,15 @@
-//! The service's Prometheus metrics: one registry, every series named
-//! here, so the dashboard (docs/grafana-dashboard.json) and the alerts in
-//! docs/operations.md have one place to agree with.
-//!
-//! Stages set what they measured through the typed setters; the service
-//! itself records each stage's last success and failures.
+//! The service's Prometheus metrics: one registry, prefixed
+//! `chutes_audit_`. The service records its own series here (each stage's
+//! last success and failures, when it started); the caller registers the
+//! series its stages measure on the same registry ([`Metrics::registry`]),
+//! so `/metrics` serves them all in one exposition.
 
-use prometheus::{
-    Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
-/// Every series the service exports, prefixed `chutes_audit_`.
+/// The service's registry and its own series.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    entries: IntGaugeVec,
-    integrity_violations: IntCounterVec,
-    synthetics: IntGaugeVec,
-    agreement: GaugeVec,
-    coverage: GaugeVec,
-    weight_delta: GaugeVec,
-    weights: IntCounterVec,
     stage_last_success: GaugeVec,
     stage_failures: IntCounterVec,
     up_since: Gauge,
@@ -35,125 +25,40 @@ fn must<T>(made: prometheus::Result<T>) -> T {
 }
 
 impl Metrics {
-    /// A fresh registry with every series registered.
+    /// A fresh registry with the service's own series registered.
     pub fn new() -> Self {
         let registry = must(Registry::new_custom(Some("chutes_audit".into()), None));
-        let int_gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = must(IntGaugeVec::new(Opts::new(name, help), labels));
-            must(registry.register(Box::new(g.clone())));
-            g
-        };
-        let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = must(GaugeVec::new(Opts::new(name, help), labels));
-            must(registry.register(Box::new(g.clone())));
-            g
-        };
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = must(IntCounterVec::new(Opts::new(name, help), labels));
-            must(registry.register(Box::new(c.clone())));
-            c
-        };
+        let stage_last_success = must(GaugeVec::new(
+            Opts::new(
+                "stage_last_success_seconds",
+                "Unix time each stage last succeeded.",
+            ),
+            &["stage"],
+        ));
+        let stage_failures = must(IntCounterVec::new(
+            Opts::new("stage_failures_total", "Failed runs of each stage."),
+            &["stage"],
+        ));
         let up_since = must(Gauge::new(
             "up_since_seconds",
             "Unix time the service started.",
         ));
+        must(registry.register(Box::new(stage_last_success.clone())));
+        must(registry.register(Box::new(stage_failures.clone())));
         must(registry.register(Box::new(up_since.clone())));
         Metrics {
-            entries: int_gauge(
-                "entries",
-                "Audit entries in the window by state.",
-                &["state"],
-            ),
-            integrity_violations: counter(
-                "integrity_violations_total",
-                "Entries refused because a hash or commitment did not match.",
-                &["source"],
-            ),
-            synthetics: int_gauge(
-                "synthetics",
-                "Synthetic attempts by their last verdict (present, missing, rerouted, pending).",
-                &["verdict"],
-            ),
-            agreement: gauge(
-                "miner_agreement_ratio",
-                "Validator count against the miner's own Prometheus count, min/max.",
-                &["hotkey"],
-            ),
-            coverage: gauge(
-                "miner_coverage_seconds",
-                "Seconds of the last 169 hours covered by the miner's audit entries.",
-                &["hotkey"],
-            ),
-            weight_delta: gauge(
-                "weights_delta",
-                "Computed shares against chain incentive: sum and max of |delta|.",
-                &["stat"],
-            ),
-            weights: counter(
-                "weights_total",
-                "Weight submissions by outcome (sent, refused, failed).",
-                &["outcome"],
-            ),
-            stage_last_success: gauge(
-                "stage_last_success_seconds",
-                "Unix time each stage last succeeded.",
-                &["stage"],
-            ),
-            stage_failures: counter(
-                "stage_failures_total",
-                "Failed runs of each stage.",
-                &["stage"],
-            ),
-            up_since,
             registry,
+            stage_last_success,
+            stage_failures,
+            up_since,
         }
     }
 
-    /// Entries by state (`loaded`, `rejected`, `unverifiable`, ...).
-    pub fn set_entries(&self, state: &str, count: u64) {
-        self.entries
-            .with_label_values(&[state])
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-
-    /// Counts new integrity violations of `source` (`validator`, `miner`).
-    pub fn add_integrity_violations(&self, source: &str, count: u64) {
-        self.integrity_violations
-            .with_label_values(&[source])
-            .inc_by(count);
-    }
-
-    /// Synthetic attempts with `verdict`.
-    pub fn set_synthetics(&self, verdict: &str, count: u64) {
-        self.synthetics
-            .with_label_values(&[verdict])
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-
-    /// One miner's agreement ratio and coverage.
-    pub fn set_miner(&self, hotkey: &str, agreement: Option<f64>, coverage_seconds: u64) {
-        match agreement {
-            Some(ratio) if ratio.is_finite() => {
-                self.agreement.with_label_values(&[hotkey]).set(ratio)
-            }
-            _ => {
-                let _ = self.agreement.remove_label_values(&[hotkey]);
-            }
-        }
-        self.coverage
-            .with_label_values(&[hotkey])
-            .set(coverage_seconds as f64);
-    }
-
-    /// The last weights run's sum and max of |delta|.
-    pub fn set_weight_deltas(&self, sum: f64, max: f64) {
-        self.weight_delta.with_label_values(&["sum"]).set(sum);
-        self.weight_delta.with_label_values(&["max"]).set(max);
-    }
-
-    /// Counts one weight submission with `outcome` (`sent`, `refused`, `failed`).
-    pub fn count_weights(&self, outcome: &str) {
-        self.weights.with_label_values(&[outcome]).inc();
+    /// The registry `/metrics` renders: the caller registers its stages'
+    /// series here. Names get the `chutes_audit_` prefix; a name the
+    /// registry already holds is refused.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub(crate) fn stage_succeeded(&self, stage: &str, unix_seconds: f64) {
@@ -195,36 +100,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_series_is_exported_under_the_prefix() {
+    fn the_services_series_and_the_callers_are_exported_under_the_prefix() {
         let m = Metrics::new();
-        m.set_entries("loaded", 167);
-        m.set_entries("rejected", 1);
-        m.add_integrity_violations("validator", 1);
-        m.set_synthetics("missing", 2);
-        m.set_miner("5Fminer", Some(0.95), 601_200);
-        m.set_miner("5Fquiet", None, 0);
-        m.set_weight_deltas(0.4, 0.023);
-        m.count_weights("sent");
         m.stage_succeeded("sync", 1_700_000_000.0);
         m.stage_failed("weights");
-        let text = m.render();
-        for line in [
-            "chutes_audit_entries{state=\"loaded\"} 167",
-            "chutes_audit_integrity_violations_total{source=\"validator\"} 1",
-            "chutes_audit_synthetics{verdict=\"missing\"} 2",
-            "chutes_audit_miner_agreement_ratio{hotkey=\"5Fminer\"} 0.95",
-            "chutes_audit_miner_coverage_seconds{hotkey=\"5Fquiet\"} 0",
-            "chutes_audit_weights_delta{stat=\"max\"} 0.023",
-            "chutes_audit_weights_total{outcome=\"sent\"} 1",
-            "chutes_audit_stage_last_success_seconds{stage=\"sync\"} 1700000000",
-            "chutes_audit_stage_failures_total{stage=\"weights\"} 1",
-        ] {
-            assert!(text.contains(line), "missing `{line}` in:\n{text}");
-        }
-        assert!(!text.contains("hotkey=\"5Fquiet\"} NaN"), "{text}");
-        assert!(
-            !text.contains("miner_agreement_ratio{hotkey=\"5Fquiet\"}"),
-            "{text}"
+        m.started(1_690_000_000.0);
+        let own = prometheus::IntGauge::new("own", "The caller's own series.").unwrap();
+        m.registry().register(Box::new(own.clone())).unwrap();
+        own.set(3);
+        assert_eq!(
+            m.render(),
+            "# HELP chutes_audit_own The caller's own series.\n\
+             # TYPE chutes_audit_own gauge\n\
+             chutes_audit_own 3\n\
+             # HELP chutes_audit_stage_failures_total Failed runs of each stage.\n\
+             # TYPE chutes_audit_stage_failures_total counter\n\
+             chutes_audit_stage_failures_total{stage=\"sync\"} 0\n\
+             chutes_audit_stage_failures_total{stage=\"weights\"} 1\n\
+             # HELP chutes_audit_stage_last_success_seconds Unix time each stage last succeeded.\n\
+             # TYPE chutes_audit_stage_last_success_seconds gauge\n\
+             chutes_audit_stage_last_success_seconds{stage=\"sync\"} 1700000000\n\
+             # HELP chutes_audit_up_since_seconds Unix time the service started.\n\
+             # TYPE chutes_audit_up_since_seconds gauge\n\
+             chutes_audit_up_since_seconds 1690000000\n"
         );
+        let twice = prometheus::IntGauge::new("own", "Again.").unwrap();
+        assert!(m.registry().register(Box::new(twice)).is_err());
     }
 }

@@ -7,244 +7,19 @@
 //! refused; SIGTERM ends it cleanly with the catalog and lake consistent.
 //! Also: the Docker image builds where a docker daemon is available.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audit_store::{EntrySource, EntryState, Store};
-use devnet::{DevnetServer, Faults, World};
-
-/// The public dev key `//Alice`: the generated worlds' validator.
-const ALICE_SEED: &str = "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
-
-struct Net {
-    dir: tempfile::TempDir,
-    world: World,
-    server: DevnetServer,
-    chain: Arc<tokio::sync::Mutex<devnet_chain::ChainNode>>,
-    ws: String,
-}
-
-/// A small world served over HTTP beside its chain node; every published
-/// hour is committed on the node.
-async fn start_devnet() -> Net {
-    let dir = tempfile::tempdir().unwrap();
-    let world_dir = dir.path().join("world");
-    devnet::generate(&devnet::GenerateOptions {
-        out: world_dir.clone(),
-        seed: 17,
-        miners: 5,
-        hours: 2,
-        invocations_per_hour: 60,
-        now: audit_store::time::parse_utc("2025-02-10T12:00:00").unwrap(),
-    })
-    .unwrap();
-    let world = World::load(&world_dir).unwrap();
-    let genesis = world.chain_genesis().unwrap();
-    let node = devnet_chain::ChainNode::start(&genesis, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let ws = node.ws_url();
-    let chain = Arc::new(tokio::sync::Mutex::new(node));
-    let server = DevnetServer::start(world.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let committer = chain.clone();
-    server.on_publish(Arc::new(move |p: &devnet::Published| {
-        // Hours are only published while the node is not restarting.
-        let node = committer.try_lock().expect("the node is not restarting");
-        node.commit(&p.entry.hotkey, p.entry.block, p.report_sha256)
-            .unwrap();
-    }));
-    Net {
-        dir,
-        world,
-        server,
-        chain,
-        ws,
-    }
-}
-
-fn write_config(net: &Net) -> std::path::PathBuf {
-    write_config_at(net, &net.ws, "")
-}
-
-/// The config with the chain at `ws` (a proxy in front of the node) and
-/// `extra` YAML appended.
-fn write_config_at(net: &Net, ws: &str, extra: &str) -> std::path::PathBuf {
-    let url = net.server.url();
-    let validator = &net.world.meta.validator_hotkey;
-    let path = net.dir.path().join("auditctl.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "data_dir: {data}\napi_key: devnet\nnetuid: {netuid}\n\
-             endpoints:\n  api: {url}\n  llm: {url}\n  chute_url_template: \"{url}chute/{{slug}}\"\n  timeout_seconds: 5\n\
-             validators:\n  - name: devnet\n    hotkey: {validator}\n    url: {url}\n\
-             subtensor:\n  url: {ws}\n  archive_url: {ws}\n  timeout_seconds: 5\n\
-             set_weights:\n  enabled: true\n  ss58: {validator}\n  secret_seed: \"{ALICE_SEED}\"\n\
-             intervals:\n  sync_seconds: 1\n  synthetics_seconds: 1\n  compare_prom_seconds: 1\n  weights_seconds: 1\n{extra}",
-            data = net.dir.path().join("data").display(),
-            netuid = net.world.meta.netuid,
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// The running binary, its stderr collected line by line.
-struct Running {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-    base: String,
-}
-
-fn spawn_run(config: &Path) -> Running {
-    spawn_run_with(config, &[])
-}
-
-/// `run` with `extra` global options before the subcommand.
-fn spawn_run_with(config: &Path, extra: &[String]) -> Running {
-    spawn(run_command(
-        Command::new(env!("CARGO_BIN_EXE_auditctl")),
-        config,
-        extra,
-    ))
-}
-
-/// `command` given `run`'s arguments.
-fn run_command(mut command: Command, config: &Path, extra: &[String]) -> Command {
-    command
-        .args(["--config"])
-        .arg(config)
-        .args(extra)
-        .args(["--log-format", "json", "run", "--clock", "devnet"])
-        .args(["--listen", "127.0.0.1:0"]);
-    command
-}
-
-/// Starts `run` and waits for its listener.
-fn spawn(mut command: Command) -> Running {
-    let mut child = command
-        .env_remove("DATABASE_URL")
-        .env_remove("CHUTES_API_KEY")
-        .env_remove("AUDITCTL_SECRET_SEED")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    let lines = stderr.clone();
-    let pipe = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening on http://") {
-                let rest = &line[at + "listening on ".len()..];
-                let base = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(base.to_string());
-            }
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let base = match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(base) => base,
-        Err(_) => panic!(
-            "no `listening on` line; stderr:\n{}",
-            stderr.lock().unwrap().join("\n")
-        ),
-    };
-    Running {
-        child,
-        stderr,
-        base,
-    }
-}
-
-impl Running {
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
-        match reqwest::get(&url).await {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                (status, r.text().await.unwrap_or_default())
-            }
-            Err(e) => (0, e.to_string()),
-        }
-    }
-
-    async fn metrics(&self) -> String {
-        self.get("/metrics").await.1
-    }
-
-    /// Polls `/metrics` until `check` holds on it, or fails naming `what`.
-    async fn until_metrics(&self, what: &str, check: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + LIMIT;
-        while Instant::now() < deadline {
-            if check(&self.metrics().await) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.timed_out(what).await
-    }
-
-    /// Polls `/healthz` until it answers `status` with `reason` in its body.
-    async fn until_health(&self, status: u16, reason: &str) {
-        let deadline = Instant::now() + LIMIT;
-        while Instant::now() < deadline {
-            let (got, body) = self.get("/healthz").await;
-            if got == status && body.contains(reason) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.timed_out(&format!("/healthz {status} with {reason:?}"))
-            .await
-    }
-
-    async fn timed_out(&self, what: &str) -> ! {
-        panic!(
-            "timed out waiting for {what}\nhealthz: {:?}\nmetrics:\n{}\nlog:\n{}",
-            self.get("/healthz").await,
-            self.metrics().await,
-            self.log()
-        );
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// A sample's value in the Prometheus text, if the series exists.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn value(metrics: &str, series: &str) -> f64 {
-    sample(metrics, series).unwrap_or(0.0)
-}
-
-/// The longest any one step of the test may take.
-const LIMIT: Duration = Duration::from_secs(30);
-
-const LOADED: &str = "chutes_audit_entries{state=\"loaded\"}";
-const SENT: &str = "chutes_audit_weights_total{outcome=\"sent\"}";
-const PRESENT: &str = "chutes_audit_synthetics{verdict=\"present\"}";
+use common::{
+    sample, spawn_run, spawn_run_capped, spawn_run_with, start_devnet, terminate, value,
+    write_config, write_config_via, Net, LOADED, PRESENT, SENT,
+};
+use devnet::Faults;
 
 /// After `run` stopped: the lock is free again, the catalog and the lake
 /// agree (every loaded entry has its facts) and nothing is left
@@ -269,28 +44,6 @@ async fn consistent_store(net: &Net) -> (Store, Vec<audit_store::EntryRecord>) {
     assert_eq!(store.lake().missing(&ids).unwrap(), Vec::<String>::new());
     assert_eq!(store.lake().clean_leftovers().unwrap(), 0);
     (store, loaded)
-}
-
-/// SIGTERM, then the exit status (within 20 s).
-async fn terminate(run: &mut Running) -> std::process::ExitStatus {
-    let pid = run.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = run.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no exit after SIGTERM:\n{}",
-            run.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,7 +108,7 @@ async fn an_unchanged_upstream_config_runs_against_the_devnet_with_endpoints_set
 async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let net = start_devnet().await;
-    let config = write_config(&net);
+    let config = write_config(&net, "");
     let run = spawn_run(&config);
 
     // The first cycle: the world's entries loaded, scored, weights sent,
@@ -580,7 +333,7 @@ async fn a_stalled_chain_holds_sync_to_its_deadline_healthz_names_it_and_sigterm
     let net = start_devnet().await;
     let proxy = StallingProxy::start(&net.ws).await;
     // Chain calls time out after 5 s; a sync may take 3.
-    let config = write_config_at(
+    let config = write_config_via(
         &net,
         &proxy.url,
         "run:\n  deadlines:\n    sync_seconds: 3\n",
@@ -653,20 +406,9 @@ async fn a_connection_flood_neither_starves_the_stages_nor_outlives_the_idle_tim
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _ = audit_service::raise_open_file_limit();
     let net = start_devnet().await;
-    let config = write_config_at(
-        &net,
-        &net.ws,
-        "run:\n  http:\n    idle_timeout_seconds: 2\n",
-    );
+    let config = write_config(&net, "run:\n  http:\n    idle_timeout_seconds: 2\n");
     // The service with 256 descriptors in all, as a small container gives.
-    let mut limited = Command::new("sh");
-    limited.args([
-        "-c",
-        "ulimit -n 256 && exec \"$@\"",
-        "sh",
-        env!("CARGO_BIN_EXE_auditctl"),
-    ]);
-    let run = spawn(run_command(limited, &config, &[]));
+    let run = spawn_run_capped(&config, 256);
     run.until_metrics("the first cycle", |m| {
         value(m, LOADED) >= 2.0 && value(m, SENT) >= 1.0
     })

@@ -11,7 +11,8 @@
 //! [`World::chain_genesis`]) together, on loopback. [`derive_incentives`]
 //! scores a world's own traffic ([`feed`]) to pay its miners as the
 //! validator would. [`drive`] runs an auditor's loop through published
-//! hours, as the demo does.
+//! hours, as the demo does; [`DevnetClock`] reads the world's present
+//! for an auditor running against it.
 //!
 //! # Example
 //!
@@ -38,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod drive;
 pub mod feed;
 pub mod generate;
@@ -50,6 +52,7 @@ pub mod world;
 
 use std::path::PathBuf;
 
+pub use clock::{DevnetClock, DevnetClockError};
 pub use drive::{DriveError, DriveEvent};
 pub use feed::{derive_incentives, make_world, DeriveError, MadeWorld, MakeWorldError, WorldFeed};
 pub use generate::rows::InvocationRow;

@@ -69,13 +69,16 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let clock = Arc::new(audit_run::DevnetClock::new(&url)?);
-    let auditor = service::auditor(&config, store, clock).await?;
+    let clock = Arc::new(devnet::DevnetClock::new(&url)?);
+    let auditor = audit_run::NetworkAuditor::connect(&config, store, clock)
+        .await
+        .map_err(service::setup_error)?;
     // Absolute, so the printed path opens from anywhere.
     let page = std::path::absolute(home.join("report.html"))?;
-    let mut plan = service::plan(&config, Some(page.clone())).await?;
+    let mut plan = audit_run::RunPlan::from_config(&config, Some(page.clone()))
+        .map_err(service::setup_error)?;
     plan.backoff_base = Duration::from_millis(200);
-    let service = service::service(&auditor, plan)?;
+    let service = audit_run::service(&auditor, plan)?;
     let cycles = service.cycles();
     let (stop, stopped) = watch::channel(false);
     let loop_task = tokio::spawn(service.run(stopped));

@@ -2,12 +2,10 @@
 //! (default `<data_dir>/report.html`); `--json` prints its data instead.
 
 use anyhow::{Context, Result};
-use audit_report::Settings;
 use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
 use crate::{exit, output};
-use audit_config::Config;
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -32,9 +30,4 @@ pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
         output::println_safe!("{}", out.display())?;
     }
     Ok(exit::SUCCESS)
-}
-
-/// What the report needs from the configuration.
-pub fn settings(config: &Config) -> Settings {
-    config.report_settings()
 }

@@ -82,12 +82,6 @@ pub fn client(config: &Config) -> Result<ChutesClient> {
     super::sync::chutes_client(config)
 }
 
-/// Synthetics are paid requests: without a key they cannot be sent.
-/// `other_way` adds a remedy to the message (`, or …`).
-pub fn require_api_key(config: &Config, other_way: &str) -> Result<(), ConfigError> {
-    config.require_api_key(other_way)
-}
-
 /// The prompts the config names; fallbacks are logged and kept as notes.
 pub fn prompts(config: &Config) -> Result<PromptSet> {
     let set = config.prompts()?;

@@ -4,18 +4,13 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use audit_run::{Sending, SubmitSettings};
 use audit_store::Store;
 use chrono::Utc;
-use weights::{Mode, SendOptions};
+use weights::Mode;
 
 use audit_config::Config;
-
-/// Tries in all when the node cannot be reached; never after it refused.
-const TRIES: u32 = 3;
-/// First wait between tries; doubles.
-const BACKOFF: Duration = Duration::from_secs(2);
 
 /// Whether this invocation sends, plans, or neither.
 pub fn mode(config: &Config, dry_run: bool) -> Mode {
@@ -26,39 +21,11 @@ pub fn mode(config: &Config, dry_run: bool) -> Mode {
     }
 }
 
-/// The sending settings the configuration gives: the key, the chain, the
-/// beacon, the freshness bound. `wait_reveal` waits for a commit's reveal.
+/// The sending settings the configuration gives
+/// (`audit_run::SubmitSettings::from_config`, as `run` sends with).
+/// `wait_reveal` waits for a commit's reveal.
 pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<SubmitSettings> {
-    let hotkey = match &config.set_weights.secret_seed {
-        None => None,
-        Some(seed) => Some(
-            subtensor::Hotkey::from_seed_hex(seed.expose())
-                .context("set_weights.secret_seed is not a usable seed")?,
-        ),
-    };
-    let beacon = config
-        .set_weights
-        .beacon
-        .beacon()
-        .map_err(|m| anyhow::anyhow!("set_weights.beacon: {m}"))?;
-    Ok(SubmitSettings {
-        chain_url: config.subtensor.url.to_string(),
-        chain_options: config.chain_options(),
-        netuid: config.netuid,
-        hotkey,
-        configured_address: config.set_weights.ss58.clone(),
-        version_key: config.set_weights.version_key,
-        max_entry_age: Duration::from_secs(config.set_weights.max_entry_age_seconds),
-        beacon,
-        block_time: Duration::from_secs(config.set_weights.block_time_seconds),
-        send: SendOptions {
-            tries: TRIES,
-            backoff: BACKOFF,
-            wait_reveal,
-        },
-        validators: config.validator_hotkeys(),
-        window_days: config.scoring.window_days,
-    })
+    SubmitSettings::from_config(config, wait_reveal).map_err(super::run::setup_error)
 }
 
 /// Sends (or plans) the weights of the recorded run `run` and records

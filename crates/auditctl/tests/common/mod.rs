@@ -77,13 +77,23 @@ pub async fn start_devnet_sized(miners: usize, hours: u32, invocations_per_hour:
 }
 
 /// A config for `run` against `net` with one-second intervals, written
-/// under the test's directory; `extra` YAML lines go under `set_weights`.
+/// under the test's directory. `extra` YAML lines follow `set_weights`'
+/// own: indented they add to it, at column 0 they are top-level keys.
 pub fn write_config(net: &Net, extra: &str) -> PathBuf {
     write_config_for(net, &net.dir.path().join("data"), extra)
 }
 
 /// The same config with its own data directory (`extra` as above).
 pub fn write_config_for(net: &Net, data: &Path, extra: &str) -> PathBuf {
+    write_config_file(net, data, &net.ws, extra)
+}
+
+/// The same config with the chain at `ws` (a proxy in front of the node).
+pub fn write_config_via(net: &Net, ws: &str, extra: &str) -> PathBuf {
+    write_config_file(net, &net.dir.path().join("data"), ws, extra)
+}
+
+fn write_config_file(net: &Net, data: &Path, ws: &str, extra: &str) -> PathBuf {
     let url = net.server.url();
     let validator = &net.world.meta.validator_hotkey;
     let path = data.with_extension("yml");
@@ -98,7 +108,6 @@ pub fn write_config_for(net: &Net, data: &Path, extra: &str) -> PathBuf {
              intervals:\n  sync_seconds: 1\n  synthetics_seconds: 1\n  compare_prom_seconds: 1\n  weights_seconds: 1\n",
             data = data.display(),
             netuid = net.world.meta.netuid,
-            ws = net.ws,
         ),
     )
     .unwrap();
@@ -122,12 +131,23 @@ pub fn spawn_run_with(config: &Path, extra: &[String]) -> Running {
 }
 
 /// `run` started as a service manager would: with a soft limit of
-/// `nofile` open descriptors (systemd's default is 1024).
+/// `nofile` open descriptors (systemd's default is 1024), which the
+/// service may raise to the hard limit.
 pub fn spawn_run_limited(config: &Path, nofile: u32) -> Running {
+    spawn_under_ulimit(config, &format!("-Sn {nofile}"))
+}
+
+/// `run` with `nofile` open descriptors in all (soft and hard), as a
+/// small container gives.
+pub fn spawn_run_capped(config: &Path, nofile: u32) -> Running {
+    spawn_under_ulimit(config, &format!("-n {nofile}"))
+}
+
+fn spawn_under_ulimit(config: &Path, ulimit: &str) -> Running {
     let mut shell = Command::new("sh");
     shell.args([
         "-c",
-        &format!("ulimit -Sn {nofile} && exec \"$0\" \"$@\""),
+        &format!("ulimit {ulimit} && exec \"$0\" \"$@\""),
         env!("CARGO_BIN_EXE_auditctl"),
     ]);
     spawn(shell, config, &[])

@@ -1,18 +1,18 @@
-//! Where a stage's evaluation time comes from. On the real network it is
-//! the system clock; a simulated network keeps its own present, which
-//! moves an hour each time an hour is published, so an auditor running
-//! against it asks it.
+//! The devnet's present, as an auditor reads it: `GET /_devnet/clock` on
+//! the devnet's API (an hour later after each published hour), behind
+//! [`audit_model::Clock`], so a long-running auditor's stages evaluate at
+//! the simulated time instead of the system's.
 
 use std::time::Duration;
 
+use audit_model::clock::{Clock, ClockReading};
 use chrono::NaiveDateTime;
-use futures::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-/// Why the time could not be read.
+/// Why the devnet's time could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ClockError {
+pub enum DevnetClockError {
     /// The devnet's clock did not answer.
     #[error("reading the devnet clock at {url}: {source}")]
     Request {
@@ -40,22 +40,6 @@ pub enum ClockError {
     },
 }
 
-/// The present, as the audited network sees it.
-pub trait Clock: Send + Sync {
-    /// The time now (UTC).
-    fn now(&self) -> BoxFuture<'_, Result<NaiveDateTime, ClockError>>;
-}
-
-/// The system clock: the real network's present.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> BoxFuture<'_, Result<NaiveDateTime, ClockError>> {
-        Box::pin(async { Ok(chrono::Utc::now().naive_utc()) })
-    }
-}
-
 /// A devnet's simulated present, read from its `GET /_devnet/clock`.
 #[derive(Debug, Clone)]
 pub struct DevnetClock {
@@ -70,8 +54,8 @@ struct ClockAnswer {
 
 impl DevnetClock {
     /// The clock of the devnet whose API is served at `base`.
-    pub fn new(base: &Url) -> Result<DevnetClock, ClockError> {
-        let bad = |message: String| ClockError::Url {
+    pub fn new(base: &Url) -> Result<DevnetClock, DevnetClockError> {
+        let bad = |message: String| DevnetClockError::Url {
             base: base.to_string(),
             message,
         };
@@ -86,8 +70,9 @@ impl DevnetClock {
         Ok(DevnetClock { url, http })
     }
 
-    async fn read(&self) -> Result<NaiveDateTime, ClockError> {
-        let request = |source| ClockError::Request {
+    /// The devnet's present, with its typed error.
+    pub async fn read(&self) -> Result<NaiveDateTime, DevnetClockError> {
+        let request = |source| DevnetClockError::Request {
             url: self.url.clone(),
             source,
         };
@@ -104,7 +89,7 @@ impl DevnetClock {
         serde_json::from_str::<ClockAnswer>(&answer)
             .ok()
             .and_then(|a| audit_model::time::parse_utc(&a.now))
-            .ok_or_else(|| ClockError::Malformed {
+            .ok_or_else(|| DevnetClockError::Malformed {
                 url: self.url.clone(),
                 answer: answer.chars().take(200).collect(),
             })
@@ -112,8 +97,8 @@ impl DevnetClock {
 }
 
 impl Clock for DevnetClock {
-    fn now(&self) -> BoxFuture<'_, Result<NaiveDateTime, ClockError>> {
-        Box::pin(self.read())
+    fn now(&self) -> ClockReading<'_> {
+        Box::pin(async { Ok(self.read().await?) })
     }
 }
 
@@ -141,13 +126,13 @@ mod tests {
     async fn a_hostile_clock_answer_is_an_error_naming_the_url_and_the_answer() {
         for body in [r#"{"now": "soon"}"#, "<html>", r#"{"then": 1}"#, ""] {
             let url = serving(body).await;
-            let err = DevnetClock::new(&url).unwrap().now().await.unwrap_err();
+            let err = DevnetClock::new(&url).unwrap().read().await.unwrap_err();
             let text = err.to_string();
-            assert!(matches!(err, ClockError::Malformed { .. }), "{text}");
+            assert!(matches!(err, DevnetClockError::Malformed { .. }), "{text}");
             assert!(text.contains("_devnet/clock"), "{text}");
         }
         let closed = Url::parse("http://127.0.0.1:1/").unwrap();
-        let err = DevnetClock::new(&closed).unwrap().now().await.unwrap_err();
-        assert!(matches!(err, ClockError::Request { .. }), "{err}");
+        let err = DevnetClock::new(&closed).unwrap().read().await.unwrap_err();
+        assert!(matches!(err, DevnetClockError::Request { .. }), "{err}");
     }
 }
