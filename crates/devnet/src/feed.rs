@@ -15,7 +15,8 @@ use audit_store::{
 use audit_sync::{AuditSource, ChainSource, Commitment, Fetched, SourceError, SyncOptions};
 use incentives::{IncentivesError, ScoringInputs, ScoringProfile};
 
-use crate::{DevnetError, World};
+use crate::world::World;
+use crate::DevnetError;
 
 /// A world on disk as the pipeline's sources: what the HTTP API and the
 /// chain node would answer, without serving them.

@@ -12,7 +12,8 @@ use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 use polars::prelude::*;
 
 use crate::inputs::{micros, ScoringInputs, ENTRY_CREATED};
-use crate::{IncentivesError, ScoringProfile};
+use crate::profile::ScoringProfile;
+use crate::IncentivesError;
 
 const HOUR_US: i64 = 3_600_000_000;
 const MINER: &str = "miner_hotkey";

@@ -6,7 +6,8 @@ use audit_store::{facts, EntrySource, FactTable, GpuCount, Neuron, Store};
 use chrono::{Duration, NaiveDateTime};
 use polars::prelude::*;
 
-use crate::{IncentivesError, ScoringProfile};
+use crate::profile::ScoringProfile;
+use crate::IncentivesError;
 
 /// Column added to every scanned fact row: the microsecond `created_at` of
 /// the entry it came from (the newest entry wins among duplicates).

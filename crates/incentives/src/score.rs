@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use crate::features::MinerFeatures;
-use crate::{IncentivesError, ScoringProfile};
+use crate::profile::ScoringProfile;
+use crate::IncentivesError;
 
 /// One miner's normalised features and scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
