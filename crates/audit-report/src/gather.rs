@@ -113,9 +113,7 @@ fn back(at: NaiveDateTime, span: TimeDelta) -> NaiveDateTime {
 }
 
 fn window_from(at: NaiveDateTime, settings: &Settings) -> NaiveDateTime {
-    let days =
-        TimeDelta::try_days(i64::from(settings.window_days.max(1))).unwrap_or(TimeDelta::MAX);
-    back(at, days)
+    audit_store::time::window_start(at, settings.window_days.max(1))
 }
 
 /// Builds the page's data from the catalog's records: pure.

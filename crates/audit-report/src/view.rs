@@ -27,25 +27,13 @@ fn time(t: NaiveDateTime) -> String {
 
 /// Consecutive hours as ranges: `02-10 03:00–06:00` (end exclusive).
 fn hour_ranges(hours: &[NaiveDateTime]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(start) = hours.get(i) {
-        let mut j = i;
-        while let (Some(a), Some(b)) = (hours.get(j), hours.get(j + 1)) {
-            if *b - *a != chrono::TimeDelta::hours(1) {
-                break;
-            }
-            j += 1;
-        }
-        let end = hours.get(j).copied().unwrap_or(*start) + chrono::TimeDelta::hours(1);
-        out.push(format!(
-            "{}–{}",
-            start.format("%m-%d %H:%M"),
-            end.format("%H:%M")
-        ));
-        i = j + 1;
-    }
-    out
+    audit_store::coverage::hour_runs(hours)
+        .into_iter()
+        .map(|(first, last)| {
+            let end = last + chrono::TimeDelta::hours(1);
+            format!("{}–{}", first.format("%m-%d %H:%M"), end.format("%H:%M"))
+        })
+        .collect()
 }
 
 /// A headline figure.

@@ -24,7 +24,7 @@ pub mod testing;
 
 use std::path::{Path, PathBuf};
 
-pub use audit_model::time;
+pub use audit_model::{coverage, time};
 pub use catalog::{
     redact, AgreementResult, AgreementRun, AuditEntry, Backend, Catalog, CatalogSummary,
     EntryCount, EntryRecord, EntrySource, EntryState, ExportKind, ExportRecord, GpuCount, Listing,

@@ -1,7 +1,7 @@
 //! The chain as a [`ChainSource`]: the subtensor client, on one subnet.
 
 use audit_store::{MetagraphSnapshot, Neuron};
-use subtensor::{ChainError, CommitmentAt, SubtensorClient};
+use subtensor::{ChainError, SubtensorClient};
 
 use crate::source::{ChainSource, Commitment, SourceError};
 
@@ -25,18 +25,10 @@ fn source_error(e: ChainError) -> SourceError {
 
 impl ChainSource for SubtensorChain {
     async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
-        Ok(
-            match self
-                .client
-                .commitment(self.netuid, hotkey, block)
-                .await
-                .map_err(source_error)?
-            {
-                CommitmentAt::Sha256 { sha256, block } => Commitment::Sha256 { sha256, block },
-                CommitmentAt::None => Commitment::None,
-                CommitmentAt::Pruned => Commitment::Pruned,
-            },
-        )
+        self.client
+            .commitment(self.netuid, hotkey, block)
+            .await
+            .map_err(source_error)
     }
 
     async fn metagraph(&self) -> Result<MetagraphSnapshot, SourceError> {

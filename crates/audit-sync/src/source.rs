@@ -70,23 +70,9 @@ impl SourceError {
     }
 }
 
-/// What the chain says about a commitment at a block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Commitment {
-    /// The committed sha256, and the block the commitment was made at
-    /// (the chain's `Registration` keeps it): it must be the entry's own
-    /// block, or an old report is being re-listed under a new one.
-    Sha256 {
-        /// The committed hash.
-        sha256: [u8; 32],
-        /// The block the commitment was made at.
-        block: u32,
-    },
-    /// The account committed nothing (or not a Sha256 field).
-    None,
-    /// The node no longer holds that block's state.
-    Pruned,
-}
+/// What the chain says about a commitment at a block: the chain client's
+/// own answer, so a [`ChainSource`] passes it on unchanged.
+pub use subtensor::CommitmentAt as Commitment;
 
 /// An export a source wrote to the file it was given: its size and the
 /// sha256 of exactly those bytes.

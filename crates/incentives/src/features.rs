@@ -66,7 +66,7 @@ pub fn raw_features(
     profile: &ScoringProfile,
 ) -> Result<(Vec<MinerFeatures>, InvocationStats), IncentivesError> {
     let t_us = micros(at);
-    let window_start = at - TimeDelta::days(i64::from(profile.window_days));
+    let window_start = audit_store::time::window_start(at, profile.window_days);
     let w_us = micros(window_start);
 
     let (compute, stats) = invocation_features(inputs, profile)?;

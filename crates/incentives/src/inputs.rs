@@ -88,7 +88,7 @@ impl ScoringInputs {
         netuid: u16,
         profile: &ScoringProfile,
     ) -> Result<Self, IncentivesError> {
-        let from = at - Duration::days(i64::from(profile.window_days));
+        let from = audit_store::time::window_start(at, profile.window_days);
         let until = at + Duration::microseconds(1);
         let mut entries: Vec<_> = store
             .catalog()

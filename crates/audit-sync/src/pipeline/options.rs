@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 
 use super::batch::DURABLE_BATCH;
 
@@ -99,8 +99,6 @@ impl SyncOptions {
     /// The start of the window (`at` minus the window), saturating at the
     /// earliest time rather than overflowing.
     pub fn window_start(&self) -> NaiveDateTime {
-        Duration::try_days(i64::from(self.window_days))
-            .and_then(|d| self.at.checked_sub_signed(d))
-            .unwrap_or(NaiveDateTime::MIN)
+        audit_model::time::window_start(self.at, self.window_days)
     }
 }

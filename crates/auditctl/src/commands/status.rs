@@ -50,9 +50,7 @@ pub async fn run(global: &Global) -> Result<u8> {
     let lake_entries = store.lake().entries()?;
     let until = chrono::Utc::now().naive_utc();
     let window_days = config.sync.window_days;
-    let from = chrono::Duration::try_days(i64::from(window_days))
-        .and_then(|d| until.checked_sub_signed(d))
-        .unwrap_or(chrono::NaiveDateTime::MIN);
+    let from = audit_model::time::window_start(until, window_days);
     let loaded: Vec<String> = store
         .catalog()
         .entries_in_states(&[EntryState::Loaded], from)
