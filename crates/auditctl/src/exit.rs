@@ -53,7 +53,7 @@ pub fn stopped_by(signal: crate::signals::Signal) -> u8 {
 /// The exit code for an error that ended a command.
 pub fn classify(err: &anyhow::Error) -> u8 {
     if err.chain().any(|cause| {
-        cause.is::<crate::config::ConfigError>() || cause.is::<audit_model::time::FutureTime>()
+        cause.is::<audit_config::ConfigError>() || cause.is::<audit_model::time::FutureTime>()
     }) {
         USAGE
     } else {

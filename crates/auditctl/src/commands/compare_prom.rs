@@ -15,7 +15,7 @@ use prom_compare::{
 };
 
 use crate::cli::{ComparePromArgs, Global};
-use crate::config::Config;
+use audit_config::Config;
 use crate::{exit, output};
 
 pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::Global;
-use crate::config::{Translation, NOT_USED_YET};
+use audit_config::{Translation, NOT_USED_YET};
 use crate::{exit, output};
 
 /// Loads and validates the configuration, prints it masked, and says where

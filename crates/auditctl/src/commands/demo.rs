@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::run as service;
 use crate::cli::{DemoArgs, Global};
-use crate::config::{Config, Secret, ValidatorConfig};
+use audit_config::{Config, Secret, ValidatorConfig};
 use crate::{exit, output};
 
 /// The longest the demo waits for the loop to take in one published hour.
@@ -78,7 +78,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     point_at_devnet(&mut config, &home, &world, server, &network.ws_url())?;
     if let Some(beacon) = network.beacon() {
         let w = &mut config.set_weights;
-        w.beacon = crate::config::BeaconConfig {
+        w.beacon = audit_config::BeaconConfig {
             public_key: hex::encode(beacon.public_key),
             genesis: beacon.genesis_time,
             period: beacon.period,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
-use crate::config::{BeaconConfig, ValidatorConfig};
+use audit_config::{BeaconConfig, ValidatorConfig};
 use crate::signals::Stop;
 use crate::{exit, output};
 
@@ -290,7 +290,7 @@ impl DevnetConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Environment, Overrides};
+    use audit_config::{Config, Environment, Overrides};
 
     /// No variables: the caller's environment cannot leak in.
     struct NoEnv;

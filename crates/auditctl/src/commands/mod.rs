@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, ConfigCommand, DevnetCommand, Global};
-use crate::config::{Config, Overrides, ProcessEnv};
+use audit_config::{Config, Overrides, ProcessEnv};
 use crate::signals::Stop;
 
 /// Runs the parsed command; returns the exit code. Commands that end on a

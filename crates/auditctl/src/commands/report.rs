@@ -6,7 +6,7 @@ use audit_report::Settings;
 use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
-use crate::config::Config;
+use audit_config::Config;
 use crate::{exit, output};
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {

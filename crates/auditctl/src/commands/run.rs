@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::{report, sync, synth};
 use crate::cli::{ClockArg, Global, RunArgs};
-use crate::config::{Config, ConfigError};
+use audit_config::{Config, ConfigError};
 use crate::signals::Stop;
 use crate::{exit, output};
 
@@ -180,7 +180,7 @@ fn weights_settings(config: &Config) -> Result<audit_run::SubmitSettings> {
             key: "set_weights.secret_seed".into(),
             message: format!(
                 "set_weights.enabled needs the hotkey: set secret_seed, hotkey_file or {}",
-                crate::config::ENV_SECRET_SEED
+                audit_config::ENV_SECRET_SEED
             ),
         }
         .into());

@@ -18,7 +18,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{Global, SyncArgs};
-use crate::config::Config;
+use audit_config::Config;
 use crate::{exit, output};
 
 /// What `sync --json` prints: the options it ran with and what it did.

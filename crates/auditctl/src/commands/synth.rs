@@ -21,7 +21,7 @@ use synthetics::{
 };
 
 use crate::cli::{Global, SynthArgs, SynthCommand, SynthVerifyArgs, TaskArg};
-use crate::config::{Config, ConfigError, PromptConfig, PromptSource};
+use audit_config::{Config, ConfigError, PromptConfig, PromptSource};
 use crate::signals::Stop;
 use crate::{exit, output};
 
@@ -110,7 +110,7 @@ pub fn require_api_key(config: &Config, other_way: &str) -> Result<(), ConfigErr
         key: "api_key".into(),
         message: format!(
             "synthetics need a Chutes API key: set api_key or {}{other_way}",
-            crate::config::ENV_API_KEY
+            audit_config::ENV_API_KEY
         ),
     })
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::weights_send;
 use crate::cli::{Global, WeightsArgs};
-use crate::config::Config;
+use audit_config::Config;
 use crate::{exit, output};
 use audit_run::{Sending, SendingAction};
 

@@ -10,7 +10,7 @@ use audit_store::{SendResolution, Store, SubmissionOutcome, WeightsSubmissionRec
 use chrono::Utc;
 use weights::{Mode, SendOptions};
 
-use crate::config::Config;
+use audit_config::Config;
 
 /// Tries in all when the node cannot be reached; never after it refused.
 const TRIES: u32 = 3;

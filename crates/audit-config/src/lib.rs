@@ -10,6 +10,8 @@
 //! [`upstream`] moves its keys onto ours before the strict parse and says
 //! what it moved.
 
+#![warn(missing_docs)]
+
 mod upstream;
 
 use std::fmt;

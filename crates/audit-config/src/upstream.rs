@@ -575,7 +575,7 @@ pub(super) fn calculate_miner_agreement(env: &dyn Environment, done: &mut Vec<Tr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::env;
+    use crate::tests::env;
 
     fn translated(yaml: &str) -> (Value, Vec<Translation>) {
         let mut doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
