@@ -9,12 +9,14 @@
 #![warn(missing_docs)]
 
 pub mod coverage;
+mod features;
 mod listing;
 pub mod path;
 pub mod secret;
 pub mod terminal;
 pub mod time;
 
+pub use features::{NormalisedFeatures, RawFeatures};
 pub use listing::{Listing, MalformedListing};
 pub use secret::{mask_key_material, mask_secrets};
 pub use terminal::{escape_control, escape_control_multiline};

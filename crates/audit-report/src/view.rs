@@ -167,31 +167,31 @@ fn explain_rows(m: &MinerReport) -> (Vec<[String; 3]>, Vec<String>) {
     let features = vec![
         [
             "compute units".into(),
-            num(e.compute_units, 6),
-            num(e.norm_compute_units, 6),
+            num(e.raw.compute_units, 6),
+            num(e.normalised.norm_compute_units, 6),
         ],
         [
             "invocations".into(),
-            num(e.invocation_count, 0),
-            num(e.norm_invocation_count, 6),
+            num(e.raw.invocation_count, 0),
+            num(e.normalised.norm_invocation_count, 6),
         ],
         [
             "unique chutes".into(),
-            num(e.unique_chute_count, 0),
-            num(e.norm_unique_chute_count, 6),
+            num(e.raw.unique_chute_count, 0),
+            num(e.normalised.norm_unique_chute_count, 6),
         ],
         [
             "bounties".into(),
-            num(e.bounty_count, 0),
-            num(e.norm_bounty_count, 6),
+            num(e.raw.bounty_count, 0),
+            num(e.normalised.norm_bounty_count, 6),
         ],
     ];
     let mut lines = vec![
         format!(
             "private instances: {} ({} s billed, {} compute units), already included above",
-            e.private_instances,
-            num(e.private_seconds, 0),
-            num(e.private_compute_units, 6)
+            e.raw.private_instances,
+            num(e.raw.private_seconds, 0),
+            num(e.raw.private_compute_units, 6)
         ),
         format!("pre-score: {}", num(e.pre_score, 6)),
     ];

@@ -28,9 +28,9 @@ pub use audit_model::{coverage, time};
 pub use catalog::{
     redact, AgreementResult, AgreementRun, AuditEntry, Backend, Catalog, CatalogSummary,
     EntryCount, EntryRecord, EntrySource, EntryState, ExportKind, ExportRecord, GpuCount, Listing,
-    LoadedEntry, MalformedListing, MetagraphSnapshot, MinerScore, Neuron, SendResolution,
-    SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind, WeightsRun, WeightsSubmission,
-    WeightsSubmissionRecord,
+    LoadedEntry, MalformedListing, MetagraphSnapshot, MinerScore, Neuron, NormalisedFeatures,
+    RawFeatures, SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind,
+    WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
 };
 pub use lake::{
     confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, UnsafePath, TMP_MARKER,

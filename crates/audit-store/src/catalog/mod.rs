@@ -25,7 +25,7 @@ pub use handle::Catalog;
 pub use model::{
     AgreementResult, AgreementRun, AuditEntry, CatalogSummary, EntryCount, EntryRecord,
     EntrySource, EntryState, ExportKind, ExportRecord, GpuCount, Listing, LoadedEntry,
-    MalformedListing, MetagraphSnapshot, MinerScore, Neuron, SendResolution, SubmissionOutcome,
-    Synthetic, SyntheticCheck, WeightsCallKind, WeightsRun, WeightsSubmission,
-    WeightsSubmissionRecord,
+    MalformedListing, MetagraphSnapshot, MinerScore, Neuron, NormalisedFeatures, RawFeatures,
+    SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind, WeightsRun,
+    WeightsSubmission, WeightsSubmissionRecord,
 };

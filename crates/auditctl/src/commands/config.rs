@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use crate::cli::Global;
-use audit_config::{Translation, NOT_USED_YET};
 use crate::{exit, output};
+use audit_config::{Translation, NOT_USED_YET};
 
 /// Loads and validates the configuration, prints it masked, and says where
 /// the database URL came from, which upstream keys were translated, what

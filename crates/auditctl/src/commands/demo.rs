@@ -22,8 +22,8 @@ use tokio::sync::watch;
 
 use super::run as service;
 use crate::cli::{DemoArgs, Global};
-use audit_config::{Config, Secret, ValidatorConfig};
 use crate::{exit, output};
+use audit_config::{Config, Secret, ValidatorConfig};
 
 /// The longest the demo waits for the loop to take in one published hour.
 const HOUR_TIMEOUT: Duration = Duration::from_secs(60);

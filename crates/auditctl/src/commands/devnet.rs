@@ -9,9 +9,9 @@ use serde::Serialize;
 use url::Url;
 
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
-use audit_config::{BeaconConfig, ValidatorConfig};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{BeaconConfig, ValidatorConfig};
 
 pub async fn run(global: &Global, command: &DevnetCommand, stop: Stop) -> Result<u8> {
     match command {

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, ConfigCommand, DevnetCommand, Global};
-use audit_config::{Config, Overrides, ProcessEnv};
 use crate::signals::Stop;
+use audit_config::{Config, Overrides, ProcessEnv};
 
 /// Runs the parsed command; returns the exit code. Commands that end on a
 /// signal by design watch `stop`; the others are dropped at a signal.

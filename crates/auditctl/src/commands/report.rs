@@ -6,8 +6,8 @@ use audit_report::Settings;
 use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
-use audit_config::Config;
 use crate::{exit, output};
+use audit_config::Config;
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let config = super::load_config(global)?;

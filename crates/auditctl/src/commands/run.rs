@@ -16,9 +16,9 @@ use tokio::sync::watch;
 
 use super::{report, sync, synth};
 use crate::cli::{ClockArg, Global, RunArgs};
-use audit_config::{Config, ConfigError};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{Config, ConfigError};
 
 pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -110,7 +110,7 @@ pub async fn auditor(config: &Config, store: Arc<Store>, clock: Arc<dyn Clock>) 
         client: Arc::new(sync::chutes_client(config)?),
         chain: Arc::new(sync::chain(config).await?),
         clock,
-        validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
+        validators: config.validator_hotkeys(),
     })
 }
 

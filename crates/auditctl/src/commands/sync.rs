@@ -18,8 +18,8 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{Global, SyncArgs};
-use audit_config::Config;
 use crate::{exit, output};
+use audit_config::Config;
 
 /// What `sync --json` prints: the options it ran with and what it did.
 #[derive(Debug, Serialize)]

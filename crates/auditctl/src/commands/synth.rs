@@ -21,9 +21,9 @@ use synthetics::{
 };
 
 use crate::cli::{Global, SynthArgs, SynthCommand, SynthVerifyArgs, TaskArg};
-use audit_config::{Config, ConfigError, PromptConfig, PromptSource};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{Config, ConfigError, PromptConfig, PromptSource};
 
 /// What `synth --json` prints.
 #[derive(Debug, Serialize)]
@@ -362,7 +362,7 @@ async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
 
 /// The completeness check over the configured validators' entries.
 pub async fn check(config: &Config, store: &Store, at: NaiveDateTime) -> Result<Verification> {
-    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
+    let validators = config.validator_hotkeys();
     Ok(synthetics::verify(store, &validators, at).await?)
 }
 

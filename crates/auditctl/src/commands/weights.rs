@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::weights_send;
 use crate::cli::{Global, WeightsArgs};
-use audit_config::Config;
 use crate::{exit, output};
+use audit_config::Config;
 use audit_run::{Sending, SendingAction};
 
 /// Everything one run reports.
@@ -143,7 +143,7 @@ pub fn render_evidence(e: &Evidence) -> String {
 /// Scores the lake as of `at`, compares with the chain, and records the
 /// run in the catalog.
 pub async fn score(store: &Store, config: &Config, at: NaiveDateTime) -> Result<WeightsReport> {
-    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
+    let validators = config.validator_hotkeys();
     let run = incentives::Evaluation {
         at,
         validators: &validators,
@@ -252,26 +252,26 @@ pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
     let mut table = output::table(["feature", "raw", "normalised"]);
     table.add_row([
         "compute_units".to_string(),
-        format!("{:.6}", f.compute_units),
-        share(m.norm_compute_units),
+        format!("{:.6}", f.raw.compute_units),
+        share(m.normalised.norm_compute_units),
     ]);
     table.add_row([
         "invocation_count".to_string(),
-        format!("{}", f.invocation_count),
-        share(m.norm_invocation_count),
+        format!("{}", f.raw.invocation_count),
+        share(m.normalised.norm_invocation_count),
     ]);
     table.add_row([
         "unique_chute_count".to_string(),
-        format!("{}", f.unique_chute_count),
-        share(m.norm_unique_chute_count),
+        format!("{}", f.raw.unique_chute_count),
+        share(m.normalised.norm_unique_chute_count),
     ]);
     table.add_row([
         "bounty_count".to_string(),
-        format!("{}", f.bounty_count),
-        share(m.norm_bounty_count),
+        format!("{}", f.raw.bounty_count),
+        share(m.normalised.norm_bounty_count),
     ]);
     output::align_right(&mut table, &[1, 2]);
-    let side = if f.unique_chute_count >= scale.median {
+    let side = if f.raw.unique_chute_count >= scale.median {
         "at or above"
     } else {
         "below"
@@ -282,11 +282,11 @@ pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
     );
     out.push_str(&format!(
         "private instances: {} ({:.0} s billed, {:.6} compute units), already included above\n",
-        f.private_instances, f.private_seconds, f.private_compute_units
+        f.raw.private_instances, f.raw.private_seconds, f.raw.private_compute_units
     ));
     out.push_str(&format!(
         "unique chutes: {} is {side} the median {} (highest {})\n",
-        f.unique_chute_count, scale.median, scale.highest_unique
+        f.raw.unique_chute_count, scale.median, scale.highest_unique
     ));
     out.push_str(&format!("pre-score: {}\n", share(m.pre_score)));
     if m.penalised {
