@@ -765,12 +765,6 @@ struct HotkeyFile {
 }
 
 impl Config {
-    /// The configured validators' hotkeys, in configuration order: whose
-    /// entries are scored, compared and queried.
-    pub fn validator_hotkeys(&self) -> Vec<String> {
-        self.validators.iter().map(|v| v.hotkey.clone()).collect()
-    }
-
     /// Parses a YAML document, ours or upstream's; `origin` names it in
     /// errors.
     #[cfg(test)]

@@ -73,10 +73,10 @@ fn auditctl_sources() -> String {
         }
     }
     let mut text = String::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut text,
-    );
+    // The configuration (and the environment it reads) is audit-config's.
+    for dir in ["src", "../audit-config/src"] {
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut text);
+    }
     text
 }
 

@@ -24,7 +24,7 @@ pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let validators = config.validator_hotkeys();
+    let validators = validators(&config);
 
     if let (Some(url), Some(hotkey)) = (&args.prometheus_url, &args.hotkey) {
         let options = LiveOptions {
@@ -63,6 +63,10 @@ fn code(fail: bool) -> u8 {
     }
 }
 
+fn validators(config: &Config) -> Vec<String> {
+    config.validators.iter().map(|v| v.hotkey.clone()).collect()
+}
+
 /// Runs and records a comparison as of `at` with the configured validators.
 pub async fn compare(
     store: &Store,
@@ -71,7 +75,7 @@ pub async fn compare(
     threshold: f64,
     explain: Option<&str>,
 ) -> Result<Comparison> {
-    let validators = config.validator_hotkeys();
+    let validators = validators(config);
     let options = CompareOptions {
         at,
         threshold,

@@ -29,7 +29,7 @@ pub async fn run(global: &Global, args: &QueryArgs) -> Result<u8> {
     let scope = Scope {
         at: args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc()),
         window,
-        validators: config.validator_hotkeys(),
+        validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
         netuid: config.netuid,
     };
     // A reader: it takes no lock and writes nothing.

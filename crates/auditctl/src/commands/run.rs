@@ -110,7 +110,7 @@ pub async fn auditor(config: &Config, store: Arc<Store>, clock: Arc<dyn Clock>) 
         client: Arc::new(sync::chutes_client(config)?),
         chain: Arc::new(sync::chain(config).await?),
         clock,
-        validators: config.validator_hotkeys(),
+        validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
     })
 }
 

@@ -362,7 +362,7 @@ async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
 
 /// The completeness check over the configured validators' entries.
 pub async fn check(config: &Config, store: &Store, at: NaiveDateTime) -> Result<Verification> {
-    let validators = config.validator_hotkeys();
+    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
     Ok(synthetics::verify(store, &validators, at).await?)
 }
 

@@ -143,7 +143,7 @@ pub fn render_evidence(e: &Evidence) -> String {
 /// Scores the lake as of `at`, compares with the chain, and records the
 /// run in the catalog.
 pub async fn score(store: &Store, config: &Config, at: NaiveDateTime) -> Result<WeightsReport> {
-    let validators = config.validator_hotkeys();
+    let validators: Vec<String> = config.validators.iter().map(|v| v.hotkey.clone()).collect();
     let run = incentives::Evaluation {
         at,
         validators: &validators,

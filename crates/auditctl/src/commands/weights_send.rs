@@ -60,7 +60,7 @@ pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<Submit
             backoff: BACKOFF,
             wait_reveal,
         },
-        validators: config.validator_hotkeys(),
+        validators: config.validators.iter().map(|v| v.hotkey.clone()).collect(),
         window_days: config.scoring.window_days,
     })
 }
