@@ -1,8 +1,9 @@
 //! `cargo xtask tidy`: the invariants ARCHITECTURE.md states, checked.
 //!
 //! - Crate edges: every dependency of a workspace crate on another
-//!   workspace crate is listed in ARCHITECTURE.md's `crate-edges` block.
-//!   A new edge is a design decision, so it is written down first.
+//!   workspace crate is listed in ARCHITECTURE.md's `crate-edges` block,
+//!   and every listed edge is one the crate has. A new edge is a design
+//!   decision, so it is written down first; an edge no longer used goes.
 //! - Light fetchers: the crates ARCHITECTURE.md names in its
 //!   `no-heavy-deps` line do not reach diesel, polars or bundled SQLite,
 //!   even transitively (`cargo tree`), so embedding the HTTP or chain
@@ -12,6 +13,11 @@
 //!   every `docs/…md` or `spec/…md` path in a Rust comment (read from the
 //!   repository root), names a file the repository holds, so the docs
 //!   stand on their own.
+//! - Dependencies follow use ([`deps`]): a declared dependency is named
+//!   in the sources that may use it.
+//! - No circle, no arrow back up ([`modules`]): the uses between a
+//!   crate's modules form no cycle, and no module reaches an item through
+//!   an ancestor's re-export.
 //!
 //! Plain text parsing on purpose: xtask has no dependencies and builds in
 //! a second.
@@ -20,6 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod deps;
+mod modules;
 
 /// The heavy crates a light crate must never reach.
 const HEAVY: &[&str] = &["diesel", "polars", "libsqlite3-sys"];
@@ -41,6 +50,13 @@ pub fn run(root: &Path) -> Vec<String> {
     };
     problems.extend(check_edges(&crates, &allowed));
     problems.extend(check_docs(&crates));
+    let without_paths = deps::used_without_paths(&architecture);
+    let being_broken = modules::circles_being_broken(&architecture);
+    for c in &crates {
+        problems.extend(deps::check(&c.name, &c.dir, &without_paths));
+        let crate_modules = modules::read_crate(&c.dir);
+        problems.extend(modules::check(&c.name, &crate_modules, &being_broken));
+    }
     problems.extend(check_references(root));
     // A crate named here but not written yet has nothing to check.
     let present: BTreeSet<&str> = crates.iter().map(|c| c.name.as_str()).collect();
@@ -167,6 +183,12 @@ fn check_edges(crates: &[Crate], allowed: &BTreeMap<String, BTreeSet<String>>) -
         for dep in c.deps.difference(ok) {
             problems.push(format!(
                 "`{}` depends on `{dep}`, an edge ARCHITECTURE.md does not allow",
+                c.name
+            ));
+        }
+        for dep in ok.difference(&c.deps) {
+            problems.push(format!(
+                "ARCHITECTURE.md allows `{}` -> `{dep}`, an edge the crate does not have; remove it",
                 c.name
             ));
         }
@@ -463,9 +485,21 @@ mod tests {
         let allowed = allowed_edges(DOC).unwrap();
         assert!(check_edges(&[krate("b", &["a"]), krate("c", &["a", "b"])], &allowed).is_empty());
         let problems = check_edges(&[krate("a", &["b"]), krate("d", &[])], &allowed);
+        // (`a` -> `b` unlisted, `d` unlisted.)
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("`a` depends on `b`"));
         assert!(problems[1].contains("`d` is not in"));
+    }
+
+    #[test]
+    fn an_allowed_edge_no_crate_uses_is_a_violation() {
+        let allowed = allowed_edges(DOC).unwrap();
+        let problems = check_edges(
+            &[krate("a", &[]), krate("b", &["a"]), krate("c", &["b"])],
+            &allowed,
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("allows `c` -> `a`, an edge the crate does not have"));
     }
 
     #[test]

@@ -46,6 +46,20 @@ pub fn missing_hours(
     missing
 }
 
+/// Hours (each an hour's start or end, ascending) as runs of consecutive
+/// hours: `(first, last)` of each run. The one grouping behind every
+/// gap span shown (the CLI's summaries, the report page).
+pub fn hour_runs(hours: &[NaiveDateTime]) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    let mut runs: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::new();
+    for &h in hours {
+        match runs.last_mut() {
+            Some((_, last)) if h - *last == TimeDelta::hours(1) => *last = h,
+            _ => runs.push((h, h)),
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

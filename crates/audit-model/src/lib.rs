@@ -32,6 +32,7 @@
 
 pub mod clock;
 pub mod coverage;
+mod features;
 mod listing;
 pub mod path;
 pub mod secret;
@@ -39,6 +40,7 @@ pub mod terminal;
 pub mod time;
 
 pub use clock::{Clock, SystemClock};
+pub use features::{NormalisedFeatures, RawFeatures};
 pub use listing::{Listing, MalformedListing};
 pub use secret::{mask_key_material, mask_secrets};
 pub use terminal::{escape_control, escape_control_multiline};

@@ -33,6 +33,16 @@ pub fn check_not_future(at: NaiveDateTime, now: NaiveDateTime) -> Result<(), Fut
     }
 }
 
+/// The start of the window of `days` days that ends at `at`, saturating
+/// at the earliest time rather than overflowing on a hostile `--at`. The
+/// one rule every window uses: the sync's, the scores', the coverage's,
+/// the report's.
+pub fn window_start(at: NaiveDateTime, days: u32) -> NaiveDateTime {
+    TimeDelta::try_days(i64::from(days))
+        .and_then(|d| at.checked_sub_signed(d))
+        .unwrap_or(NaiveDateTime::MIN)
+}
+
 /// Parses any of the network's timestamp forms into naive UTC. An explicit
 /// non-zero offset is converted to UTC. `None` for anything else.
 pub fn parse_utc(text: &str) -> Option<NaiveDateTime> {

@@ -7,7 +7,7 @@ use chrono::{NaiveDateTime, Timelike};
 use serde::Serialize;
 
 use crate::data::{HistoryPoint, MinerReport, ReportData, TaskTally};
-use crate::view::{anchor, num, short_hotkey};
+use crate::format::{anchor, num, short_hotkey};
 
 /// Width of the bar charts' view box: narrow, so text stays legible when
 /// a phone scales the chart to its screen.

@@ -4,6 +4,7 @@
 //! printed as is by `auditctl report --json`: the page and the JSON can
 //! never disagree, and tests can build a page without a database.
 
+use audit_store::{NormalisedFeatures, RawFeatures};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
@@ -220,28 +221,12 @@ pub struct MinerReport {
 /// A miner's features and how they became its score (`weights --explain`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explain {
-    /// Successful invocations counted.
-    pub invocation_count: f64,
-    /// Compute units earned.
-    pub compute_units: f64,
-    /// Bounties earned.
-    pub bounty_count: f64,
-    /// Distinct chutes served.
-    pub unique_chute_count: f64,
-    /// Private instances billed (already in the compute units).
-    pub private_instances: u64,
-    /// Seconds billed on private instances.
-    pub private_seconds: f64,
-    /// Compute units from private instances.
-    pub private_compute_units: f64,
-    /// Normalised invocation count.
-    pub norm_invocation_count: f64,
-    /// Normalised compute units.
-    pub norm_compute_units: f64,
-    /// Normalised bounty count.
-    pub norm_bounty_count: f64,
-    /// Normalised unique chute count.
-    pub norm_unique_chute_count: f64,
+    /// The raw features.
+    #[serde(flatten)]
+    pub raw: RawFeatures,
+    /// The features normalised.
+    #[serde(flatten)]
+    pub normalised: NormalisedFeatures,
     /// The weighted sum before the multi-uid penalty.
     pub pre_score: f64,
     /// Zeroed because its coldkey is already scored through another hotkey.

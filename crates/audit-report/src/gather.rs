@@ -113,9 +113,7 @@ fn back(at: NaiveDateTime, span: TimeDelta) -> NaiveDateTime {
 }
 
 fn window_from(at: NaiveDateTime, settings: &Settings) -> NaiveDateTime {
-    let days =
-        TimeDelta::try_days(i64::from(settings.window_days.max(1))).unwrap_or(TimeDelta::MAX);
-    back(at, days)
+    audit_store::time::window_start(at, settings.window_days.max(1))
 }
 
 /// Builds the page's data from the catalog's records: pure.
@@ -368,17 +366,8 @@ fn explain(m: &audit_store::MinerScore, run: &WeightsRun) -> Explain {
         })
         .flatten();
     Explain {
-        invocation_count: m.invocation_count,
-        compute_units: m.compute_units,
-        bounty_count: m.bounty_count,
-        unique_chute_count: m.unique_chute_count,
-        private_instances: m.private_instances,
-        private_seconds: m.private_seconds,
-        private_compute_units: m.private_compute_units,
-        norm_invocation_count: m.norm_invocation_count,
-        norm_compute_units: m.norm_compute_units,
-        norm_bounty_count: m.norm_bounty_count,
-        norm_unique_chute_count: m.norm_unique_chute_count,
+        raw: m.raw.clone(),
+        normalised: m.normalised.clone(),
         pre_score: m.pre_score,
         penalised: m.penalised,
         penalised_by,

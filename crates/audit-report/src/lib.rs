@@ -41,14 +41,19 @@
 
 pub mod charts;
 mod data;
+mod format;
 mod gather;
 mod view;
 
 use std::sync::OnceLock;
 
-pub use data::*;
+pub use data::{
+    AgreementInfo, AgreementLine, Explain, Headline, HistoryPoint, MinerReport, ReportData,
+    RunInfo, Submission, SyntheticFinding, TaskTally, Violation,
+};
+pub use format::anchor;
 pub use gather::{assemble, gather, Records, Settings, HISTORY_DAYS, MAX_GRID_HOURS};
-pub use view::{anchor, FINDINGS_SHOWN};
+pub use view::FINDINGS_SHOWN;
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -7,18 +7,10 @@ use serde::Serialize;
 
 use crate::charts;
 use crate::data::{MinerReport, ReportData};
+use crate::format::{anchor, num};
 
 /// Findings listed on the page; the rest are counted (and in `--json`).
 pub const FINDINGS_SHOWN: usize = 200;
-
-/// A number with `places` decimals; "—" for NaN and infinities.
-pub fn num(v: f64, places: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.places$}")
-    } else {
-        "—".into()
-    }
-}
 
 fn opt(v: Option<f64>, places: usize) -> String {
     v.map(|v| num(v, places)).unwrap_or_else(|| "—".into())
@@ -29,54 +21,19 @@ pub fn share(v: Option<f64>) -> String {
     opt(v, 6)
 }
 
-/// `5Dt7H…bcQ`: long enough to tell miners apart at a glance, short
-/// enough for a chart's label column on a phone.
-pub fn short_hotkey(hotkey: &str) -> String {
-    let chars: Vec<char> = hotkey.chars().collect();
-    if chars.len() <= 12 {
-        return hotkey.to_string();
-    }
-    let head: String = chars.iter().take(5).collect();
-    let tail: String = chars.iter().skip(chars.len() - 3).collect();
-    format!("{head}…{tail}")
-}
-
-/// The id of a miner's section: the hotkey's safe characters (SS58 is
-/// all alphanumeric; anything else from the catalog is dropped).
-pub fn anchor(hotkey: &str) -> String {
-    let safe: String = hotkey
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(64)
-        .collect();
-    format!("miner-{safe}")
-}
-
 fn time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// Consecutive hours as ranges: `02-10 03:00–06:00` (end exclusive).
 fn hour_ranges(hours: &[NaiveDateTime]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(start) = hours.get(i) {
-        let mut j = i;
-        while let (Some(a), Some(b)) = (hours.get(j), hours.get(j + 1)) {
-            if *b - *a != chrono::TimeDelta::hours(1) {
-                break;
-            }
-            j += 1;
-        }
-        let end = hours.get(j).copied().unwrap_or(*start) + chrono::TimeDelta::hours(1);
-        out.push(format!(
-            "{}–{}",
-            start.format("%m-%d %H:%M"),
-            end.format("%H:%M")
-        ));
-        i = j + 1;
-    }
-    out
+    audit_store::coverage::hour_runs(hours)
+        .into_iter()
+        .map(|(first, last)| {
+            let end = last + chrono::TimeDelta::hours(1);
+            format!("{}–{}", first.format("%m-%d %H:%M"), end.format("%H:%M"))
+        })
+        .collect()
 }
 
 /// A headline figure.
@@ -210,31 +167,31 @@ fn explain_rows(m: &MinerReport) -> (Vec<[String; 3]>, Vec<String>) {
     let features = vec![
         [
             "compute units".into(),
-            num(e.compute_units, 6),
-            num(e.norm_compute_units, 6),
+            num(e.raw.compute_units, 6),
+            num(e.normalised.norm_compute_units, 6),
         ],
         [
             "invocations".into(),
-            num(e.invocation_count, 0),
-            num(e.norm_invocation_count, 6),
+            num(e.raw.invocation_count, 0),
+            num(e.normalised.norm_invocation_count, 6),
         ],
         [
             "unique chutes".into(),
-            num(e.unique_chute_count, 0),
-            num(e.norm_unique_chute_count, 6),
+            num(e.raw.unique_chute_count, 0),
+            num(e.normalised.norm_unique_chute_count, 6),
         ],
         [
             "bounties".into(),
-            num(e.bounty_count, 0),
-            num(e.norm_bounty_count, 6),
+            num(e.raw.bounty_count, 0),
+            num(e.normalised.norm_bounty_count, 6),
         ],
     ];
     let mut lines = vec![
         format!(
             "private instances: {} ({} s billed, {} compute units), already included above",
-            e.private_instances,
-            num(e.private_seconds, 0),
-            num(e.private_compute_units, 6)
+            e.raw.private_instances,
+            num(e.raw.private_seconds, 0),
+            num(e.raw.private_compute_units, 6)
         ),
         format!("pre-score: {}", num(e.pre_score, 6)),
     ];
@@ -473,15 +430,5 @@ mod tests {
             ["02-10 03:00–06:00", "02-10 09:00–10:00"]
         );
         assert!(hour_ranges(&[]).is_empty());
-    }
-
-    #[test]
-    fn hostile_text_cannot_leave_an_anchor() {
-        assert_eq!(anchor("5Abc\"><script>"), "miner-5Abcscript");
-        assert_eq!(num(f64::NAN, 3), "—");
-        assert_eq!(
-            short_hotkey("5Dt7HZ7Zpw4DppPxFM7Ke3Cm7sDAWhsZXmM5ZAmE7dSVJbcQ"),
-            "5Dt7H…bcQ"
-        );
     }
 }

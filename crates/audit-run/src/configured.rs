@@ -16,10 +16,11 @@ use chutes_client::ChutesClient;
 use synthetics::TaskChoice;
 use weights::SendOptions;
 
-use crate::{
-    Auditor, Clock, Deadlines, Intervals, NetworkAuditor, PageSettings, RunPlan, SubmitSettings,
-    SyntheticsSettings,
-};
+use crate::page::PageSettings;
+use crate::submission::SubmitSettings;
+use crate::synth::SyntheticsSettings;
+use crate::{Auditor, Deadlines, Intervals, NetworkAuditor, RunPlan};
+use audit_model::clock::Clock;
 
 /// Tries in all when the node cannot be reached; never after it refused.
 const SEND_TRIES: u32 = 3;

@@ -305,7 +305,7 @@ async fn newest_entry(
     settings: &SubmitSettings,
     at: NaiveDateTime,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
-    let from = at - chrono::TimeDelta::days(i64::from(settings.window_days));
+    let from = audit_model::time::window_start(at, settings.window_days);
     let until = at + chrono::TimeDelta::microseconds(1);
     let entries = store
         .catalog()

@@ -1,5 +1,5 @@
 //! The weights stage: the newest scored run sent to the chain as weights,
-//! at most once per interval, through the same [`crate::submit`] as
+//! at most once per interval, through the same [`crate::submission::submit`] as
 //! `auditctl weights`, so every attempt is recorded in the catalog.
 
 use std::sync::{Arc, Mutex};
@@ -137,7 +137,7 @@ impl Sender {
         let present = crate::now(self.shared.clock.as_ref()).await?;
         let store = &self.shared.store;
         let now = chrono::Utc::now();
-        Ok(crate::submit(store, &self.settings, Mode::Send, run, present, now).await?)
+        Ok(crate::submission::submit(store, &self.settings, Mode::Send, run, present, now).await?)
     }
 }
 

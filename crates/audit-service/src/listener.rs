@@ -23,7 +23,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-use crate::Observed;
+use crate::http::Observed;
 
 /// What the listener allows one client, and all of them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +162,7 @@ pub async fn listen(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = crate::router(observed);
+    let app = crate::http::router(observed);
     let task = tokio::spawn(serve(listener, app, limits, shutdown));
     Ok((bound, task))
 }

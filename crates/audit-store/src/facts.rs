@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 
-use crate::FactTable;
+use crate::lake::FactTable;
 
 /// Microsecond naive-UTC timestamps everywhere.
 pub fn timestamp() -> DataType {

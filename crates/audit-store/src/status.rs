@@ -4,7 +4,8 @@
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::{CatalogSummary, EntryState, Store, StoreError, WeightsSubmissionRecord};
+use crate::catalog::{CatalogSummary, EntryState, WeightsSubmissionRecord};
+use crate::{Store, StoreError};
 
 /// Everything `Store::status` reports.
 #[derive(Debug, Serialize)]
@@ -60,9 +61,7 @@ impl Store {
     ) -> Result<StoreStatus, StoreError> {
         let catalog = self.catalog().summary().await?;
         let lake_entries = self.lake().entries()?;
-        let from = chrono::Duration::try_days(i64::from(window_days))
-            .and_then(|d| until.checked_sub_signed(d))
-            .unwrap_or(NaiveDateTime::MIN);
+        let from = audit_model::time::window_start(until, window_days);
         let loaded: Vec<String> = self
             .catalog()
             .entries_in_states(&[EntryState::Loaded], from)

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
-use crate::{Backend, Store};
+use crate::catalog::Backend;
+use crate::Store;
 
 /// A store in a temporary directory, removed on drop (the PostgreSQL
 /// database too).
@@ -142,13 +143,13 @@ pub async fn postgres_store() -> Option<TestStore> {
             if postgres_required() {
                 panic!(
                     "REQUIRE_POSTGRES=1 but PostgreSQL at {} is unreachable: {err}",
-                    crate::redact(&admin)
+                    crate::catalog::redact(&admin)
                 );
             }
             eprintln!(
                 "\n!!! SKIPPING the PostgreSQL variant: cannot reach {} ({err}).\n\
                  !!! Set TEST_DATABASE_URL, or REQUIRE_POSTGRES=1 to make this an error.\n",
-                crate::redact(&admin)
+                crate::catalog::redact(&admin)
             );
             return None;
         }

@@ -1,9 +1,9 @@
 //! The chain as a [`ChainSource`]: the subtensor client, on one subnet.
 
 use audit_store::{MetagraphSnapshot, Neuron};
-use subtensor::{ChainError, ClientOptions, CommitmentAt, SubtensorClient};
+use subtensor::{ChainError, ClientOptions, SubtensorClient};
 
-use crate::pipeline::{ChainSource, Commitment, SourceError};
+use crate::source::{ChainSource, Commitment, SourceError};
 
 /// The subtensor client bound to a subnet.
 #[derive(Debug, Clone)]
@@ -53,18 +53,10 @@ fn source_error(e: ChainError) -> SourceError {
 
 impl ChainSource for SubtensorChain {
     async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
-        Ok(
-            match self
-                .client
-                .commitment(self.netuid, hotkey, block)
-                .await
-                .map_err(source_error)?
-            {
-                CommitmentAt::Sha256 { sha256, block } => Commitment::Sha256 { sha256, block },
-                CommitmentAt::None => Commitment::None,
-                CommitmentAt::Pruned => Commitment::Pruned,
-            },
-        )
+        self.client
+            .commitment(self.netuid, hotkey, block)
+            .await
+            .map_err(source_error)
     }
 
     async fn metagraph(&self) -> Result<MetagraphSnapshot, SourceError> {

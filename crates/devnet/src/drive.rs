@@ -10,7 +10,8 @@ use audit_store::{Store, SubmissionOutcome};
 use subtensor::SubtensorClient;
 use tokio::sync::watch;
 
-use crate::{Network, Published};
+use crate::live::Published;
+use crate::network::Network;
 
 /// The longest a driven loop may take to take in one published hour.
 pub const HOUR_TIMEOUT: Duration = Duration::from_secs(60);

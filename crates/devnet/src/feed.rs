@@ -16,7 +16,9 @@ use audit_store::{
 use audit_sync::{AuditSource, ChainSource, Commitment, Fetched, SourceError, SyncOptions};
 use incentives::{IncentivesError, ScoringInputs, ScoringProfile};
 
-use crate::{generate, DevnetError, GenerateOptions, GenerateSummary, World};
+use crate::generate::{generate, GenerateOptions, GenerateSummary};
+use crate::world::World;
+use crate::DevnetError;
 
 /// A world on disk as the pipeline's sources: what the HTTP API and the
 /// chain node would answer, without serving them.

@@ -16,7 +16,10 @@ use chutes_client::{ChutesClient, ClientConfig, ClientError, Endpoints};
 use devnet_chain::{Beacon, ChainNode, CommitRevealGenesis, NodeError};
 use subtensor::{ChainError, SubtensorClient};
 
-use crate::{DevnetError, DevnetServer, Published, World};
+use crate::live::Published;
+use crate::server::DevnetServer;
+use crate::world::World;
+use crate::DevnetError;
 
 /// Blocks per epoch less one on a devnet with commit-reveal on: a commit
 /// reveals within two epochs, minutes rather than hours.

@@ -36,6 +36,8 @@ use crate::prometheus;
 use crate::world::World;
 use crate::DevnetError;
 
+pub use hostile::Hostile;
+
 /// The fault switches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,20 +64,6 @@ pub struct Faults {
     /// Hostile bodies (see [`Hostile`]): unbounded work a lying server
     /// asks of a reader.
     pub hostile: Hostile,
-}
-
-/// Bodies a lying server sends, generated as they are sent (never
-/// stored), without a length: a reader learns their size only by
-/// reading them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Hostile {
-    /// Every report is served as this many junk bytes (0: off).
-    pub junk_reports: u64,
-    /// Traced invocations stream `attempting` events without end.
-    pub endless_attempts: bool,
-    /// Traced invocations send one line of this many bytes (0: off).
-    pub huge_trace_line: u64,
 }
 
 /// Called with every hour the server publishes: the chain side commits
@@ -602,9 +590,23 @@ mod hostile {
     use axum::http::{header, StatusCode};
     use axum::response::{IntoResponse, Response};
     use futures::stream::{self, Stream, StreamExt};
+    use serde::{Deserialize, Serialize};
 
-    use super::Hostile;
     use crate::invoke::RoutedChute;
+
+    /// Bodies a lying server sends, generated as they are sent (never
+    /// stored), without a length: a reader learns their size only by
+    /// reading them.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct Hostile {
+        /// Every report is served as this many junk bytes (0: off).
+        pub junk_reports: u64,
+        /// Traced invocations stream `attempting` events without end.
+        pub endless_attempts: bool,
+        /// Traced invocations send one line of this many bytes (0: off).
+        pub huge_trace_line: u64,
+    }
 
     /// Bytes per generated chunk.
     const CHUNK: usize = 64 << 10;

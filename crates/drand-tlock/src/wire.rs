@@ -18,7 +18,7 @@
 pub const CIPHER_SUITE: &[u8] = b"AES_GCM_";
 
 /// Bytes of a ciphertext header's `U` (a compressed G2 point).
-pub const U_LEN: usize = crate::PUBLIC_KEY_LEN;
+pub const U_LEN: usize = crate::bls::PUBLIC_KEY_LEN;
 
 /// Why bytes do not have the commit's layout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

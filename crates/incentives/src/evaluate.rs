@@ -9,8 +9,10 @@ use audit_store::Store;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::ScoringProfile;
-use crate::{compare, score, weights_run, Comparison, IncentivesError, Scores, ScoringInputs};
+use crate::compare::Comparison;
+use crate::inputs::ScoringInputs;
+use crate::profile::ScoringProfile;
+use crate::{compare, score, weights_run, IncentivesError, Scores};
 
 /// What one run needs besides the store.
 #[derive(Debug, Clone)]

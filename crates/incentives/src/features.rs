@@ -8,11 +8,13 @@
 use audit_store::facts::{
     instance_audits as ia, invocations as inv, one_row_per_invocation, reports as rep,
 };
+use audit_store::RawFeatures;
 use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 use polars::prelude::*;
 
 use crate::inputs::{micros, ScoringInputs, ENTRY_CREATED};
-use crate::{IncentivesError, ScoringProfile};
+use crate::profile::ScoringProfile;
+use crate::IncentivesError;
 
 const HOUR_US: i64 = 3_600_000_000;
 const MINER: &str = "miner_hotkey";
@@ -26,20 +28,9 @@ pub struct MinerFeatures {
     pub uid: u16,
     /// Its coldkey, for the multi-uid penalty.
     pub coldkey: String,
-    /// Successful non-private invocations, plus whole private seconds.
-    pub invocation_count: f64,
-    /// Per-invocation compute units, plus private-instance compute.
-    pub compute_units: f64,
-    /// Non-private invocations with a bounty, plus private instances.
-    pub bounty_count: f64,
-    /// GPU-weighted, time-averaged distinct chutes, truncated.
-    pub unique_chute_count: f64,
-    /// Billed private instances in the window (added to bounty_count).
-    pub private_instances: u64,
-    /// Their billed seconds (whole ones added to invocation_count).
-    pub private_seconds: f64,
-    /// Their seconds times multiplier (added to compute_units).
-    pub private_compute_units: f64,
+    /// The features themselves.
+    #[serde(flatten)]
+    pub raw: RawFeatures,
 }
 
 /// Counts about the invocation rows, for the report.
@@ -65,7 +56,7 @@ pub fn raw_features(
     profile: &ScoringProfile,
 ) -> Result<(Vec<MinerFeatures>, InvocationStats), IncentivesError> {
     let t_us = micros(at);
-    let window_start = at - TimeDelta::days(i64::from(profile.window_days));
+    let window_start = audit_store::time::window_start(at, profile.window_days);
     let w_us = micros(window_start);
 
     let (compute, stats) = invocation_features(inputs, profile)?;
@@ -127,13 +118,15 @@ pub fn raw_features(
             hotkey: hotkeys[i].clone(),
             uid: uids[i] as u16,
             coldkey: coldkeys[i].clone(),
-            invocation_count: invocation_count[i] + private_seconds[i].floor(),
-            compute_units: compute_units[i] + private_compute[i],
-            bounty_count: bounty_count[i] + private_instances[i],
-            unique_chute_count: unique_chute_count[i],
-            private_instances: private_instances[i] as u64,
-            private_seconds: private_seconds[i],
-            private_compute_units: private_compute[i],
+            raw: RawFeatures {
+                invocation_count: invocation_count[i] + private_seconds[i].floor(),
+                compute_units: compute_units[i] + private_compute[i],
+                bounty_count: bounty_count[i] + private_instances[i],
+                unique_chute_count: unique_chute_count[i],
+                private_instances: private_instances[i] as u64,
+                private_seconds: private_seconds[i],
+                private_compute_units: private_compute[i],
+            },
         })
         .collect();
     Ok((miners, stats))

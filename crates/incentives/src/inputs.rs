@@ -6,7 +6,8 @@ use audit_store::{facts, EntrySource, FactTable, GpuCount, Neuron, Store};
 use chrono::{Duration, NaiveDateTime};
 use polars::prelude::*;
 
-use crate::{IncentivesError, ScoringProfile};
+use crate::profile::ScoringProfile;
+use crate::IncentivesError;
 
 /// Column added to every scanned fact row: the microsecond `created_at` of
 /// the entry it came from (the newest entry wins among duplicates).
@@ -87,7 +88,7 @@ impl ScoringInputs {
         netuid: u16,
         profile: &ScoringProfile,
     ) -> Result<Self, IncentivesError> {
-        let from = at - Duration::days(i64::from(profile.window_days));
+        let from = audit_store::time::window_start(at, profile.window_days);
         let until = at + Duration::microseconds(1);
         let mut entries: Vec<_> = store
             .catalog()

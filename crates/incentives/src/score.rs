@@ -2,10 +2,12 @@
 //! multi-uid penalty, and the final shares. A few hundred rows; plain Rust
 //! keeps every guard explicit.
 
+use audit_store::NormalisedFeatures;
 use serde::Serialize;
 
 use crate::features::MinerFeatures;
-use crate::{IncentivesError, ScoringProfile};
+use crate::profile::ScoringProfile;
+use crate::IncentivesError;
 
 /// One miner's normalised features and scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -13,14 +15,9 @@ pub struct MinerScore {
     /// The raw features the scores come from.
     #[serde(flatten)]
     pub features: MinerFeatures,
-    /// compute_units as a share of the total.
-    pub norm_compute_units: f64,
-    /// invocation_count as a share of the total.
-    pub norm_invocation_count: f64,
-    /// unique_chute_count after the median exponents, as a share.
-    pub norm_unique_chute_count: f64,
-    /// bounty_count as a share of the total.
-    pub norm_bounty_count: f64,
+    /// The features as shares.
+    #[serde(flatten)]
+    pub normalised: NormalisedFeatures,
     /// Sum of normalised features times their weights.
     pub pre_score: f64,
     /// Zeroed because an earlier hotkey of the same coldkey scored higher.
@@ -94,10 +91,10 @@ pub fn finalise(
     profile: &ScoringProfile,
 ) -> (Vec<MinerScore>, UniqueScale) {
     let w = &profile.feature_weights;
-    let compute = shares(miners.iter().map(|m| m.compute_units));
-    let invocations = shares(miners.iter().map(|m| m.invocation_count));
-    let bounties = shares(miners.iter().map(|m| m.bounty_count));
-    let uniques: Vec<f64> = miners.iter().map(|m| m.unique_chute_count).collect();
+    let compute = shares(miners.iter().map(|m| m.raw.compute_units));
+    let invocations = shares(miners.iter().map(|m| m.raw.invocation_count));
+    let bounties = shares(miners.iter().map(|m| m.raw.bounty_count));
+    let uniques: Vec<f64> = miners.iter().map(|m| m.raw.unique_chute_count).collect();
     let (unique, scale) = unique_shares(&uniques, profile);
 
     let mut scored: Vec<MinerScore> = miners
@@ -110,10 +107,12 @@ pub fn finalise(
                 + bounties[i] * w.bounty_count;
             MinerScore {
                 features,
-                norm_compute_units: compute[i],
-                norm_invocation_count: invocations[i],
-                norm_unique_chute_count: unique[i],
-                norm_bounty_count: bounties[i],
+                normalised: NormalisedFeatures {
+                    norm_compute_units: compute[i],
+                    norm_invocation_count: invocations[i],
+                    norm_unique_chute_count: unique[i],
+                    norm_bounty_count: bounties[i],
+                },
                 pre_score,
                 penalised: false,
                 score: pre_score,
@@ -157,10 +156,13 @@ pub fn finalise(
 pub fn check_shares(miners: &[MinerScore]) -> Result<(), IncentivesError> {
     for m in miners {
         for (what, value) in [
-            ("norm_compute_units", m.norm_compute_units),
-            ("norm_invocation_count", m.norm_invocation_count),
-            ("norm_unique_chute_count", m.norm_unique_chute_count),
-            ("norm_bounty_count", m.norm_bounty_count),
+            ("norm_compute_units", m.normalised.norm_compute_units),
+            ("norm_invocation_count", m.normalised.norm_invocation_count),
+            (
+                "norm_unique_chute_count",
+                m.normalised.norm_unique_chute_count,
+            ),
+            ("norm_bounty_count", m.normalised.norm_bounty_count),
             ("pre_score", m.pre_score),
             ("score", m.score),
         ] {
@@ -179,19 +181,18 @@ pub fn check_shares(miners: &[MinerScore]) -> Result<(), IncentivesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use audit_store::RawFeatures;
 
     fn features(hotkey: &str, compute_units: f64) -> MinerFeatures {
         MinerFeatures {
             hotkey: hotkey.into(),
             uid: 1,
             coldkey: hotkey.into(),
-            invocation_count: 1.0,
-            compute_units,
-            bounty_count: 0.0,
-            unique_chute_count: 0.0,
-            private_instances: 0,
-            private_seconds: 0.0,
-            private_compute_units: 0.0,
+            raw: RawFeatures {
+                invocation_count: 1.0,
+                compute_units,
+                ..RawFeatures::default()
+            },
         }
     }
 

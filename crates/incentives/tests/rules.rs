@@ -272,11 +272,11 @@ fn each_metrics_form_gives_its_compute_units() {
     let a = miner(&scores, "A");
     // 2.5 + 20*0.5 + (100+300)*0.01 + 2*10 + 10
     assert!(
-        close(a.features.compute_units, 2.5 + 10.0 + 4.0 + 20.0 + 10.0),
+        close(a.features.raw.compute_units, 2.5 + 10.0 + 4.0 + 20.0 + 10.0),
         "{}",
-        a.features.compute_units
+        a.features.raw.compute_units
     );
-    assert_eq!(a.features.invocation_count, 5.0);
+    assert_eq!(a.features.raw.invocation_count, 5.0);
 }
 
 #[test]
@@ -296,12 +296,12 @@ fn a_bounty_is_added_to_a_zero_base() {
     let scores = World::new(vec![failed, unfinished, private, empty_error]).score();
     let a = miner(&scores, "A");
     // failed: 5 + 1*0; unfinished: 0; private: 3 + 1*0.
-    assert!(close(a.features.compute_units, 8.0));
-    assert_eq!(a.features.invocation_count, 0.0);
+    assert!(close(a.features.raw.compute_units, 8.0));
+    assert_eq!(a.features.raw.invocation_count, 0.0);
     // The failed one's bounty counts (success not required); the private one's does not.
-    assert_eq!(a.features.bounty_count, 1.0);
+    assert_eq!(a.features.raw.bounty_count, 1.0);
     // An empty error message is a success.
-    assert_eq!(miner(&scores, "B").features.invocation_count, 1.0);
+    assert_eq!(miner(&scores, "B").features.raw.invocation_count, 1.0);
 }
 
 #[test]
@@ -318,11 +318,11 @@ fn the_legacy_chute_is_always_public() {
     public.nc = Some(1.0);
     let scores = World::new(vec![legacy, private, public]).score();
     let a = miner(&scores, "A");
-    assert!(close(a.features.compute_units, 4.0));
-    assert_eq!(a.features.invocation_count, 1.0);
+    assert!(close(a.features.raw.compute_units, 4.0));
+    assert_eq!(a.features.raw.invocation_count, 1.0);
     let b = miner(&scores, "B");
-    assert!(close(b.features.compute_units, 1.0));
-    assert_eq!(b.features.invocation_count, 1.0);
+    assert!(close(b.features.raw.compute_units, 1.0));
+    assert_eq!(b.features.raw.invocation_count, 1.0);
 }
 
 #[test]
@@ -345,9 +345,9 @@ fn a_duplicate_across_two_exports_counts_once() {
     assert_eq!(scores.invocations.rows, 4);
     assert_eq!(scores.invocations.duplicates_collapsed, 2);
     let a = miner(&scores, "A");
-    assert!(close(a.features.compute_units, 6.0));
-    assert_eq!(a.features.invocation_count, 1.0);
-    assert!(close(miner(&scores, "B").features.compute_units, 3.0));
+    assert!(close(a.features.raw.compute_units, 6.0));
+    assert_eq!(a.features.raw.invocation_count, 1.0);
+    assert!(close(miner(&scores, "B").features.raw.compute_units, 3.0));
 }
 
 #[test]
@@ -373,8 +373,8 @@ fn a_report_confirmed_in_a_later_export_excludes_every_retry() {
         .chain(&scores.zeroed)
         .all(|m| m.features.hotkey != "A"));
     let b = miner(&scores, "B");
-    assert_eq!(b.features.invocation_count, 1.0);
-    assert!(close(b.features.compute_units, 10.0));
+    assert_eq!(b.features.raw.invocation_count, 1.0);
+    assert!(close(b.features.raw.compute_units, 10.0));
 }
 
 #[test]
@@ -421,9 +421,9 @@ fn unique_chutes_are_gpu_weighted_and_averaged_over_active_hours() {
     // only over its active hours. C: only the billed instance counts (the
     // other lived 30 minutes unbilled); it is alive 07:30-08:00, so active
     // at the one whole-hour time point 08:00.
-    assert_eq!(miner(&scores, "A").features.unique_chute_count, 9.0);
-    assert_eq!(miner(&scores, "B").features.unique_chute_count, 1.0);
-    assert_eq!(miner(&scores, "C").features.unique_chute_count, 1.0);
+    assert_eq!(miner(&scores, "A").features.raw.unique_chute_count, 9.0);
+    assert_eq!(miner(&scores, "B").features.raw.unique_chute_count, 1.0);
+    assert_eq!(miner(&scores, "C").features.raw.unique_chute_count, 1.0);
     assert_eq!(scores.unique_scale.highest_unique, 9.0);
     assert_eq!(scores.unique_scale.median, 1.0);
 }
@@ -465,17 +465,17 @@ fn private_instances_add_seconds_compute_and_instances() {
     let scores = world.score();
     let a = miner(&scores, "A");
     let window = 7.0 * 24.0 * 3600.0;
-    assert_eq!(a.features.private_instances, 2);
-    assert!(close(a.features.private_seconds, 7200.0 + window));
+    assert_eq!(a.features.raw.private_instances, 2);
+    assert!(close(a.features.raw.private_seconds, 7200.0 + window));
     assert!(close(
-        a.features.private_compute_units,
+        a.features.raw.private_compute_units,
         7200.0 * 2.0 + window
     ));
     // Added to the invocation features: floor(seconds), compute, instances.
-    assert_eq!(a.features.invocation_count, 1.0 + (7200.0 + window));
-    assert!(close(a.features.compute_units, 10.0 + 14400.0 + window));
-    assert_eq!(a.features.bounty_count, 2.0);
-    assert_eq!(miner(&scores, "B").features.private_instances, 0);
+    assert_eq!(a.features.raw.invocation_count, 1.0 + (7200.0 + window));
+    assert!(close(a.features.raw.compute_units, 10.0 + 14400.0 + window));
+    assert_eq!(a.features.raw.bounty_count, 2.0);
+    assert_eq!(miner(&scores, "B").features.raw.private_instances, 0);
 }
 
 #[test]
@@ -544,8 +544,8 @@ fn scores_are_identical_to_the_bit_whatever_the_row_order() {
     for (f, b) in forward.miners.iter().zip(&backward.miners) {
         assert_eq!(f.score.to_bits(), b.score.to_bits());
         assert_eq!(
-            f.features.compute_units.to_bits(),
-            b.features.compute_units.to_bits()
+            f.features.raw.compute_units.to_bits(),
+            b.features.raw.compute_units.to_bits()
         );
     }
 }
@@ -616,7 +616,7 @@ fn hostile_numbers_in_the_lake_add_nothing_and_are_counted() {
             m.features.hotkey,
             m.score
         );
-        assert!(m.features.compute_units >= 0.0);
+        assert!(m.features.raw.compute_units >= 0.0);
     }
     for hotkey in ["A", "B"] {
         let (was, is) = (miner(&clean, hotkey), miner(&hostile, hotkey));
@@ -626,7 +626,10 @@ fn hostile_numbers_in_the_lake_add_nothing_and_are_counted() {
             was.score,
             is.score
         );
-        assert!(close(was.features.compute_units, is.features.compute_units));
+        assert!(close(
+            was.features.raw.compute_units,
+            is.features.raw.compute_units
+        ));
     }
 }
 
@@ -642,8 +645,8 @@ fn a_negative_private_multiplier_bills_nothing() {
     world.audits = vec![job];
     let scores = world.score();
     let a = miner(&scores, "A");
-    assert_eq!(a.features.private_instances, 0);
-    assert!(close(a.features.compute_units, 10.0));
+    assert_eq!(a.features.raw.private_instances, 0);
+    assert!(close(a.features.raw.compute_units, 10.0));
     for m in scores.miners.iter().chain(&scores.zeroed) {
         assert!((0.0..=1.0).contains(&m.score));
     }

@@ -27,8 +27,9 @@ use substrate_api_client::ac_primitives::{
 use substrate_api_client::rpc::JsonrpseeClient;
 use substrate_api_client::{Api, GetAccountInformation, SubmitAndWatch, XtStatus};
 
+use crate::keys::Hotkey;
 use crate::rpc::{node_error_message, BlockHash, SubtensorClient};
-use crate::{runtime, ChainError, Hotkey};
+use crate::{runtime, ChainError};
 
 /// Blocks a weights transaction stays valid: about a minute and a half.
 pub const MORTALITY_BLOCKS: u64 = 8;

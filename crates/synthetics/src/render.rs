@@ -1,7 +1,7 @@
 //! Showing what a synthetic brought back, each kind switchable: text
 //! streams as it arrives; images are drawn in the terminal with the best
 //! protocol it supports (kitty, iTerm, sixel, else half-blocks, through
-//! `viuer`); audio plays through the default output device when built with
+//! `viuer`) when built with the `terminal` feature; audio plays through the default output device when built with
 //! the `audio` feature; embeddings print their shape. Anything that cannot
 //! be shown (no terminal, no device, no audio support built in) is said
 //! once, and the run goes on.
@@ -14,7 +14,8 @@ use std::io::Write;
 
 use audit_model::terminal::{escape_control, escape_control_multiline};
 
-use crate::{Output, TaskType};
+use crate::capture::Output;
+use crate::TaskType;
 
 /// Which outputs are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,17 +117,8 @@ impl<W: Write> Renderer<W> {
         if !self.terminal {
             return;
         }
-        let Ok(image) = image::load_from_memory(bytes) else {
-            return;
-        };
         let _ = self.out.flush();
-        let config = viuer::Config {
-            absolute_offset: false,
-            width: Some(width.clamp(8, 48)),
-            ..viuer::Config::default()
-        };
-        if let Err(e) = viuer::print(&image, &config) {
-            let why = e.to_string();
+        if let Err(why) = draw(width, bytes) {
             let _ = writeln!(
                 self.out,
                 "(the image cannot be drawn here: {})",
@@ -146,6 +138,30 @@ impl<W: Write> Renderer<W> {
             }
         }
     }
+}
+
+/// Draws an image in the terminal, `width` cells at most 48 wide. A body
+/// that does not decode is left undrawn without a word: its size line
+/// was printed, and the capture already refused a broken image.
+#[cfg(feature = "terminal")]
+fn draw(width: u32, bytes: &[u8]) -> Result<(), String> {
+    let Ok(image) = image::load_from_memory(bytes) else {
+        return Ok(());
+    };
+    let config = viuer::Config {
+        absolute_offset: false,
+        width: Some(width.clamp(8, 48)),
+        ..viuer::Config::default()
+    };
+    viuer::print(&image, &config)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Without the `terminal` feature there is nothing to draw with.
+#[cfg(not(feature = "terminal"))]
+fn draw(_width: u32, _bytes: &[u8]) -> Result<(), String> {
+    Err("this build draws no images (cargo feature `terminal`)".into())
 }
 
 /// Plays a WAV through the default output device, to the end. The WAV

@@ -15,8 +15,9 @@ use rand::{Rng, RngExt};
 use serde::Serialize;
 
 use crate::capture::Capture;
+use crate::capture::Output;
 use crate::prompts::PromptSet;
-use crate::{payload, select, Output, SynthError, TaskType};
+use crate::{payload, select, SynthError, TaskType};
 
 /// The most trace events one request may send: the router tries at most
 /// five targets, a few events each. A stream past it is a lying router;

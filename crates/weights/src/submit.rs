@@ -201,7 +201,7 @@ pub async fn set_weights<R: CryptoRng + ?Sized>(
             // `plan` refuses without a key, so one is there.
             let Some(hotkey) = settings.hotkey else {
                 record.outcome = SubmissionOutcome::PreconditionRefused;
-                record.reason = Some(crate::Refusal::NoKey.to_string());
+                record.reason = Some(crate::preconditions::Refusal::NoKey.to_string());
                 return Outcome {
                     previous,
                     resolved,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use audit_report::*;
+use audit_store::{NormalisedFeatures, RawFeatures};
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
 pub fn t(day: u32, hour: u32) -> NaiveDateTime {
@@ -34,17 +35,21 @@ pub fn miner(i: usize, hours: usize) -> MinerReport {
         delta,
         flagged: delta.is_some_and(|d| d > 0.03),
         explain: score.map(|s| Explain {
-            invocation_count: 1000.0 + i as f64,
-            compute_units: 123.456_789 * i as f64,
-            bounty_count: 3.0,
-            unique_chute_count: 12.0,
-            private_instances: 1,
-            private_seconds: 3600.0,
-            private_compute_units: 7.5,
-            norm_invocation_count: s,
-            norm_compute_units: s,
-            norm_bounty_count: 0.1,
-            norm_unique_chute_count: 0.5,
+            raw: RawFeatures {
+                invocation_count: 1000.0 + i as f64,
+                compute_units: 123.456_789 * i as f64,
+                bounty_count: 3.0,
+                unique_chute_count: 12.0,
+                private_instances: 1,
+                private_seconds: 3600.0,
+                private_compute_units: 7.5,
+            },
+            normalised: NormalisedFeatures {
+                norm_invocation_count: s,
+                norm_compute_units: s,
+                norm_bounty_count: 0.1,
+                norm_unique_chute_count: 0.5,
+            },
             pre_score: s,
             penalised: false,
             penalised_by: None,

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 pub use audit_model::{
     AuditEntry, EntrySource, EntryState, ExportKind, GpuCount, Listing, MalformedListing,
-    MetagraphSnapshot, Neuron, SendResolution, SubmissionOutcome, SyntheticCheck, WeightsCallKind,
-    WeightsSubmissionRecord,
+    MetagraphSnapshot, Neuron, NormalisedFeatures, RawFeatures, SendResolution, SubmissionOutcome,
+    SyntheticCheck, WeightsCallKind, WeightsSubmissionRecord,
 };
 
 /// An audit entry with what the catalog knows about it.
@@ -105,28 +105,12 @@ pub struct MinerScore {
     pub uid: Option<u16>,
     /// Its coldkey on the metagraph.
     pub coldkey: Option<String>,
-    /// Raw feature: invocations counted.
-    pub invocation_count: f64,
-    /// Raw feature: compute units.
-    pub compute_units: f64,
-    /// Raw feature: bounties.
-    pub bounty_count: f64,
-    /// Raw feature: unique chutes served.
-    pub unique_chute_count: f64,
-    /// Private instances billed.
-    pub private_instances: u64,
-    /// Seconds of private instances billed.
-    pub private_seconds: f64,
-    /// Compute units of private instances.
-    pub private_compute_units: f64,
-    /// Normalised invocation count.
-    pub norm_invocation_count: f64,
-    /// Normalised compute units.
-    pub norm_compute_units: f64,
-    /// Normalised bounty count.
-    pub norm_bounty_count: f64,
-    /// Normalised unique chute count.
-    pub norm_unique_chute_count: f64,
+    /// The raw features.
+    #[serde(flatten)]
+    pub raw: RawFeatures,
+    /// The features normalised.
+    #[serde(flatten)]
+    pub normalised: NormalisedFeatures,
     /// The weighted sum before the penalty.
     pub pre_score: f64,
     /// Zeroed by the multi-uid (shared coldkey) penalty.

@@ -101,7 +101,7 @@ pub(crate) struct PgTarget {
 
 fn settings_error(url: &str, message: impl Into<String>) -> StoreError {
     StoreError::TlsSettings {
-        url: super::redact(url),
+        url: audit_model::mask_secrets(url),
         message: message.into(),
     }
 }
@@ -240,7 +240,7 @@ impl PgTarget {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Pool {
-                url: super::redact(&self.driver_url),
+                url: audit_model::mask_secrets(&self.driver_url),
                 message: e.to_string(),
             })
     }

@@ -9,6 +9,7 @@ use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{BeaconConfig, ValidatorConfig};
 
 pub async fn run(global: &Global, command: &DevnetCommand, stop: Stop) -> Result<u8> {
     match command {

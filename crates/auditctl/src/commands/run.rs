@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use crate::cli::{ClockArg, Global, RunArgs};
 use crate::signals::Stop;
 use crate::{exit, output};
+use audit_config::{Config, ConfigError};
 
 pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
     let config = super::load_config(global)?;

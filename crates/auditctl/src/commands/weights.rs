@@ -82,9 +82,7 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
 async fn evidence(store: &Store, config: &Config, report: &WeightsReport) -> Result<Evidence> {
     let until = report.scores.evaluated_at;
     let window_days = config.scoring.window_days;
-    let from = chrono::TimeDelta::try_days(i64::from(window_days))
-        .and_then(|d| until.checked_sub_signed(d))
-        .unwrap_or(NaiveDateTime::MIN);
+    let from = audit_model::time::window_start(until, window_days);
     Ok(Evidence {
         window_days,
         gaps: store.catalog().coverage_gaps(from, until).await?,

@@ -115,15 +115,8 @@ pub fn render(report: &SyncReport) -> String {
 /// as one span rather than 168 times: `2025-02-03 13:00 .. 2025-02-10
 /// 09:00, 2025-02-10 11:00`.
 pub fn hour_spans(hours: &[NaiveDateTime]) -> String {
-    let mut spans: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::new();
-    for &h in hours {
-        match spans.last_mut() {
-            Some((_, end)) if h - *end == chrono::TimeDelta::hours(1) => *end = h,
-            _ => spans.push((h, h)),
-        }
-    }
     let at = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
-    spans
+    audit_model::coverage::hour_runs(hours)
         .iter()
         .map(|&(first, last)| match first == last {
             true => at(first),

@@ -8,7 +8,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::files::{key, uuid};
-use super::LEGACY_CHUTE;
+use super::fixed::LEGACY_CHUTE;
 
 const PRIVATE_REASONS: [&str; 4] = [
     "job has been terminated due to insufficient user balance",

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::cast::{Cast, Chute, Instance, Miner};
 use super::files::{iso, key};
-use super::VALIDATOR_HOTKEY;
+use super::fixed::VALIDATOR_HOTKEY;
 use crate::world::{GpuCountSpec, NeuronSpec};
 
 /// The validator at uid 0, miners paid by their share of the compute

@@ -14,14 +14,25 @@ use serde_json::json;
 use super::cast::{Cast, Chute};
 use super::catalogue::instance_record;
 use super::files::{iso, uuid, write_export, write_json, ExportWriter};
+use super::fixed::{BLOCKS_PER_HOUR, FIRST_BLOCK, VALIDATOR_HOTKEY};
 use super::rows::{
     py, InvocationRow, JobRow, UserReportRow, INVOCATION_COLUMNS, JOB_COLUMNS, REPORT_COLUMNS,
 };
-use super::{GenerateSummary, BLOCKS_PER_HOUR, FIRST_BLOCK, VALIDATOR_HOTKEY};
 use crate::world::EntrySpec;
 use crate::DevnetError;
 
 const FUNCTIONS: [&str; 4] = ["chat", "generate", "embed", "run"];
+
+/// What was generated, for the user and the benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GenerateSummary {
+    /// Entries listed: the validator's and the miners' reports.
+    pub entries: usize,
+    /// Rows of every invocations export.
+    pub invocation_rows: u64,
+    /// Bytes of every file written.
+    pub bytes: u64,
+}
 
 /// The hour being written.
 pub(super) struct Hour {

@@ -18,6 +18,7 @@
 mod cast;
 mod catalogue;
 pub(crate) mod files;
+mod fixed;
 mod hour;
 pub mod rows;
 
@@ -32,13 +33,9 @@ use crate::DevnetError;
 use files::{iso, write_json};
 use hour::{Carry, Hour, HourWriter};
 
-/// //Alice on prefix 42: the generated world's validator hotkey. Its dev
-/// seed is the well-known `//Alice` derivation.
-pub const VALIDATOR_HOTKEY: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-/// Always treated as public by the scoring rules.
-pub const LEGACY_CHUTE: &str = "561e4875-254d-588f-a36f-57c9cdef8961";
-const FIRST_BLOCK: u32 = 4_800_000;
-pub(crate) const BLOCKS_PER_HOUR: u32 = 300;
+pub(crate) use fixed::BLOCKS_PER_HOUR;
+pub use fixed::{LEGACY_CHUTE, VALIDATOR_HOTKEY};
+pub use hour::GenerateSummary;
 
 /// A generated world's present when none is given: fixed, so worlds are
 /// reproducible.
@@ -64,17 +61,6 @@ pub struct GenerateOptions {
     pub invocations_per_hour: usize,
     /// The world's present; the last hour ends at `now` truncated to the hour.
     pub now: NaiveDateTime,
-}
-
-/// What was generated, for the user and the benchmarks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct GenerateSummary {
-    /// Entries listed: the validator's and the miners' reports.
-    pub entries: usize,
-    /// Rows of every invocations export.
-    pub invocation_rows: u64,
-    /// Bytes of every file written.
-    pub bytes: u64,
 }
 
 /// Writes a world to `options.out`.
