@@ -114,7 +114,7 @@ impl Lake<'_> {
     fn invocations(&self) -> Result<LazyFrame, QueryError> {
         let rows = self
             .scan(self.validator, FactTable::Invocations)
-            .map(|rows| one_row_per_invocation(rows, inv::COMPLETED_AT))?;
+            .map(|rows| one_row_per_invocation(rows, &[inv::INVOCATION_ID], inv::COMPLETED_AT))?;
         // upstream's `metrics` JSON, as a struct of the keys the scores read.
         let metrics = as_struct(vec![
             col(inv::PRIVATE).alias("p"),

@@ -7,10 +7,27 @@
 //! column per key the scoring reads (null = absent or null in the dict).
 //! `metrics_malformed` marks rows whose metrics did not parse; such rows are
 //! kept, with every metric null.
+//!
+//! Schema version 2 ([`SCHEMA_VERSION`]) adds key columns computed at
+//! ingest from the text ids, so that scoring never decodes or hashes a
+//! string id: each invocation id (and each report's id) as a 128-bit key
+//! ([`id_key`]: the UUID's value for an id in UUID form, a name-based
+//! UUID of the text otherwise), and [`invocations::INVOCATION_HASH`], the
+//! 64-bit hash the scores order their sums by (the same hash version 1
+//! computed at every read, so the sums add in the same order and the
+//! scores keep their bits). The text ids stay, byte for byte: they are
+//! upstream's form, which `auditctl query` shows. [`add_keys`] derives the
+//! keys from the text: the ingest, the migration of a version-1 lake and
+//! the reading of a not yet migrated file all call it.
 
 use polars::prelude::*;
 
 use crate::lake::FactTable;
+
+/// The schema version this build writes (see the module doc). A lake
+/// written by an earlier version is migrated on first use
+/// ([`crate::Lake::migrate`]).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Microsecond naive-UTC timestamps everywhere.
 pub fn timestamp() -> DataType {
@@ -67,6 +84,17 @@ pub mod invocations {
     pub const MASPT: &str = "metric_maspt";
     /// The row's `metrics` did not parse: kept, every metric null.
     pub const METRICS_MALFORMED: &str = "metrics_malformed";
+    /// v2: the high 64 bits of [`INVOCATION_ID`]'s 128-bit key ([`super::id_key`]).
+    pub const INVOCATION_KEY_HI: &str = "invocation_key_hi";
+    /// v2: the low 64 bits of [`INVOCATION_ID`]'s 128-bit key.
+    pub const INVOCATION_KEY_LO: &str = "invocation_key_lo";
+    /// v2: the high 64 bits of [`PARENT_INVOCATION_ID`]'s 128-bit key.
+    pub const PARENT_KEY_HI: &str = "parent_key_hi";
+    /// v2: the low 64 bits of [`PARENT_INVOCATION_ID`]'s 128-bit key.
+    pub const PARENT_KEY_LO: &str = "parent_key_lo";
+    /// v2: [`super::invocation_hash`] of [`INVOCATION_ID`]: finds repeats
+    /// and orders the scores' sums.
+    pub const INVOCATION_HASH: &str = "invocation_hash";
 }
 
 /// Column names of the `instance_audits` table (validator `instance_audit`
@@ -120,6 +148,10 @@ pub mod reports {
     pub const CONFIRMED_BY: &str = "confirmed_by";
     /// The user's reason.
     pub const REASON: &str = "reason";
+    /// v2: the high 64 bits of [`INVOCATION_ID`]'s 128-bit key ([`super::id_key`]).
+    pub const INVOCATION_KEY_HI: &str = "invocation_key_hi";
+    /// v2: the low 64 bits of [`INVOCATION_ID`]'s 128-bit key.
+    pub const INVOCATION_KEY_LO: &str = "invocation_key_lo";
 }
 
 /// Column names of the `jobs` table.
@@ -177,7 +209,7 @@ pub mod miner_metrics {
 
 /// The schema a fact table is written with.
 pub fn schema(table: FactTable) -> Schema {
-    use DataType::{Boolean, Float64, Int32, String as Text};
+    use DataType::{Boolean, Float64, Int32, String as Text, UInt64};
     let ts = timestamp;
     let fields: Vec<(&str, DataType)> = match table {
         FactTable::Invocations => {
@@ -207,6 +239,11 @@ pub fn schema(table: FactTable) -> Schema {
                 (OT, Float64),
                 (MASPT, Float64),
                 (METRICS_MALFORMED, Boolean),
+                (INVOCATION_KEY_HI, UInt64),
+                (INVOCATION_KEY_LO, UInt64),
+                (PARENT_KEY_HI, UInt64),
+                (PARENT_KEY_LO, UInt64),
+                (INVOCATION_HASH, UInt64),
             ]
         }
         FactTable::InstanceAudits => {
@@ -239,6 +276,8 @@ pub fn schema(table: FactTable) -> Schema {
                 (CONFIRMED_AT, ts()),
                 (CONFIRMED_BY, Text),
                 (REASON, Text),
+                (INVOCATION_KEY_HI, UInt64),
+                (INVOCATION_KEY_LO, UInt64),
             ]
         }
         FactTable::Jobs => {
@@ -281,11 +320,14 @@ pub fn schema(table: FactTable) -> Schema {
 }
 
 /// `frame` with exactly the columns of `table`'s schema, in schema order:
-/// present columns cast to their type, absent ones all null. Columns named
-/// in `keep` follow, unchanged.
+/// present columns cast to their type, absent ones all null, the keys
+/// derived from the text ids ([`add_keys`]). Columns named in `keep`
+/// follow, unchanged.
 pub fn conform(frame: DataFrame, table: FactTable, keep: &[&str]) -> PolarsResult<DataFrame> {
+    let derived = key_columns(table);
     let mut exprs: Vec<Expr> = schema(table)
         .iter()
+        .filter(|(name, _)| !derived.contains(&name.as_str()))
         .map(|(name, dtype)| {
             let source = if frame.column(name.as_str()).is_ok() {
                 col(name.clone())
@@ -296,7 +338,113 @@ pub fn conform(frame: DataFrame, table: FactTable, keep: &[&str]) -> PolarsResul
         })
         .collect();
     exprs.extend(keep.iter().map(|name| col(*name)));
-    frame.lazy().select(exprs).collect()
+    let typed = frame.lazy().select(exprs).collect()?;
+    let keyed = add_keys(typed, table)?;
+    let mut order: Vec<PlSmallStr> = schema(table).iter_names().cloned().collect();
+    order.extend(keep.iter().map(|k| PlSmallStr::from(*k)));
+    keyed.select(order)
+}
+
+/// The columns version 2 derives from the text ids of `table` (none for
+/// tables without ids).
+pub fn key_columns(table: FactTable) -> &'static [&'static str] {
+    match table {
+        FactTable::Invocations => &[
+            invocations::INVOCATION_KEY_HI,
+            invocations::INVOCATION_KEY_LO,
+            invocations::PARENT_KEY_HI,
+            invocations::PARENT_KEY_LO,
+            invocations::INVOCATION_HASH,
+        ],
+        FactTable::Reports => &[reports::INVOCATION_KEY_HI, reports::INVOCATION_KEY_LO],
+        _ => &[],
+    }
+}
+
+/// Whether a fact file with these column names has every version-2
+/// column of `table`: false for a file written by version 1.
+pub fn has_keys<S: AsRef<str>>(columns: &[S], table: FactTable) -> bool {
+    key_columns(table)
+        .iter()
+        .all(|name| columns.iter().any(|c| c.as_ref() == *name))
+}
+
+/// The namespace of the name-based keys of ids not in UUID form.
+const NON_UUID_ID: uuid::Uuid = uuid::uuid!("5d0c7e36-9a4b-4f57-8a43-6a0c2f1b9e21");
+
+/// The 128-bit key of an id: its value when the id is a UUID written as
+/// upstream writes them (lower-case, hyphenated), else a name-based UUID
+/// (v5) of the text, so two ids have one key exactly when their texts
+/// are equal (up to a collision of SHA-1 in 122 bits).
+pub fn id_key(id: &str) -> u128 {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) if *u.hyphenated().encode_lower(&mut buffer) == *id => u.as_u128(),
+        _ => uuid::Uuid::new_v5(&NON_UUID_ID, id.as_bytes()).as_u128(),
+    }
+}
+
+/// The 64-bit hash of an invocation id (a text column) that the scores
+/// order their sums by and find repeats with: the expression version 1
+/// evaluated at every read, kept so that version 2's stored hash orders
+/// the sums exactly as version 1 did.
+pub fn invocation_hash(id: Expr) -> Expr {
+    id.hash(17, 29, 31, 37)
+}
+
+/// The two halves of the keys of a text column, nulls staying null.
+fn split_keys(ids: &Column, hi: &str, lo: &str) -> PolarsResult<[Column; 2]> {
+    let ids = ids.str()?;
+    let keys: Vec<Option<u128>> = ids.iter().map(|id| id.map(id_key)).collect();
+    let half = |name: &str, shift: u32| {
+        let values: Vec<Option<u64>> = keys
+            .iter()
+            .map(|k| k.map(|k| (k >> shift) as u64))
+            .collect();
+        Column::new(name.into(), values)
+    };
+    Ok([half(hi, 64), half(lo, 0)])
+}
+
+/// `frame` (a fact table's text columns) with the version-2 key columns of
+/// `table` computed from its ids, appended (a column already there is
+/// replaced in place).
+pub fn add_keys(frame: DataFrame, table: FactTable) -> PolarsResult<DataFrame> {
+    let pairs: &[(&str, &str, &str)] = match table {
+        FactTable::Invocations => &[
+            (
+                invocations::INVOCATION_ID,
+                invocations::INVOCATION_KEY_HI,
+                invocations::INVOCATION_KEY_LO,
+            ),
+            (
+                invocations::PARENT_INVOCATION_ID,
+                invocations::PARENT_KEY_HI,
+                invocations::PARENT_KEY_LO,
+            ),
+        ],
+        FactTable::Reports => &[(
+            reports::INVOCATION_ID,
+            reports::INVOCATION_KEY_HI,
+            reports::INVOCATION_KEY_LO,
+        )],
+        _ => return Ok(frame),
+    };
+    let mut frame = frame;
+    for (id, hi, lo) in pairs {
+        let [high, low] = split_keys(frame.column(id)?, hi, lo)?;
+        frame.with_column(high)?;
+        frame.with_column(low)?;
+    }
+    if table != FactTable::Invocations {
+        return Ok(frame);
+    }
+    frame
+        .lazy()
+        .with_column(
+            invocation_hash(col(invocations::INVOCATION_ID)).alias(invocations::INVOCATION_HASH),
+        )
+        .collect()
 }
 
 #[cfg(test)]
@@ -314,6 +462,38 @@ mod tests {
             assert_eq!(names.len(), schema.len(), "{table:?}");
         }
     }
+
+    #[test]
+    fn an_id_key_is_the_uuid_or_a_key_of_the_exact_text() {
+        let id = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
+        assert_eq!(id_key(id), 0x0a1b2c3d_4e5f_4a6b_8c7d_8e9fa0b1c2d3);
+        // Another spelling of the same UUID is another id, as the text was.
+        let upper = id.to_uppercase();
+        assert_ne!(id_key(&upper), id_key(id));
+        assert_eq!(id_key(&upper), id_key(&upper));
+        assert_ne!(id_key("a"), id_key("b"));
+    }
+
+    #[test]
+    fn the_stored_hash_is_the_one_version_1_ordered_sums_by() {
+        // Version 1 hashed the text id at every read with this expression;
+        // the sums add in its order, so a change here changes the scores'
+        // last bits. Pinned to the value polars gives today.
+        let frame = df!("invocation_id" => ["0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"]).unwrap();
+        let keyed = conform(frame.clone(), FactTable::Invocations, &[]).unwrap();
+        let read = frame
+            .lazy()
+            .select([col("invocation_id").hash(17, 29, 31, 37)])
+            .collect()
+            .unwrap();
+        let stored = keyed.column(invocations::INVOCATION_HASH).unwrap();
+        let v1 = read.column("invocation_id").unwrap();
+        assert_eq!(stored.u64().unwrap().get(0), v1.u64().unwrap().get(0));
+        assert_eq!(stored.u64().unwrap().get(0), Some(PINNED_HASH));
+    }
+
+    /// `invocation_hash` of the id above under polars 0.55.
+    const PINNED_HASH: u64 = 9_617_742_367_726_654_225;
 
     #[test]
     fn conform_orders_casts_and_fills() {
@@ -334,28 +514,32 @@ mod tests {
 /// the column readers join onto invocations to resolve repeated ids.
 pub const ENTRY_CREATED: &str = "entry_created_us";
 
-/// One row per `invocation_id` among `rows` (which carry
-/// [`ENTRY_CREATED`]): the completed row, then the newest entry's; the
-/// remaining columns break ties, so the pick never depends on file order.
+/// One row per invocation among `rows` (which carry [`ENTRY_CREATED`]),
+/// the invocation named by the columns `id` (the text id, or its two key
+/// halves): the completed row, then the newest entry's; the remaining
+/// columns break ties, so the pick never depends on file order.
 /// An invocation straddling two hours appears in both hours' exports; the
 /// scores and the SQL tables count it once, by this one rule. `completed`
 /// names the completion-time column (a reader may have renamed it).
-pub fn one_row_per_invocation(rows: LazyFrame, completed: &str) -> LazyFrame {
+pub fn one_row_per_invocation(rows: LazyFrame, id: &[&str], completed: &str) -> LazyFrame {
+    let mut by: Vec<Expr> = id.iter().map(|c| col(*c)).collect();
+    let mut descending = vec![false; id.len()];
+    by.extend([
+        col(completed).is_not_null(),
+        col(ENTRY_CREATED),
+        col(completed),
+        col(invocations::MINER_HOTKEY),
+    ]);
+    descending.extend([true, true, true, false]);
     rows.sort_by_exprs(
-        [
-            col(invocations::INVOCATION_ID),
-            col(completed).is_not_null(),
-            col(ENTRY_CREATED),
-            col(completed),
-            col(invocations::MINER_HOTKEY),
-        ],
+        by,
         SortMultipleOptions::default()
-            .with_order_descending_multi([false, true, true, true, false])
+            .with_order_descending_multi(descending)
             .with_nulls_last(true)
             .with_maintain_order(true),
     )
     .unique_stable_generic(
-        Some(vec![col(invocations::INVOCATION_ID)]),
+        Some(id.iter().map(|c| col(*c)).collect()),
         UniqueKeepStrategy::First,
     )
 }

@@ -2,6 +2,7 @@
 //! export bytes, exactly as downloaded) and the entry's facts as Parquet.
 //!
 //! ```text
+//! {data_dir}/lake/VERSION                    the facts' schema version ("2")
 //! {data_dir}/lake/entries/{entry_id}/report.json
 //!                                   /exports/{invocations,reports,jobs}.csv
 //!                                   /facts/{table}.parquet
@@ -13,6 +14,29 @@
 //! and [`Lake::clean_leftovers`] removes them. Folder names come from entry
 //! ids, which arrive from the network: they must parse as UUIDs, and any
 //! other network-derived path goes through [`confine`].
+//!
+//! # Invariants (each pinned by a test below)
+//!
+//! 1. A file under its final name is whole: writes are renamed into place
+//!    (`an_unfinished_fact_write_leaves_no_file`), and whatever a crash
+//!    leaves carries [`TMP_MARKER`] and is removed
+//!    (`leftovers_are_cleaned_and_pruning_removes_the_entry`).
+//! 2. One entry, one folder, named by its UUID; nothing else names a folder
+//!    (`entry_ids_must_be_uuids`).
+//! 3. `VERSION` is written last: when it says [`SCHEMA_VERSION`], every fact
+//!    file has that version's columns; when it is absent the lake is of
+//!    version 1, and its files may be of either version (a migration was
+//!    interrupted). A new lake starts at the current version
+//!    (`a_new_lake_is_current_and_needs_no_migration`).
+//! 4. Every reader sees the current columns whatever the layout: a
+//!    version-1 file is read with its keys derived as the ingest derives
+//!    them ([`Lake::scan_each`]; `an_old_lake_reads_as_the_new_one`).
+//! 5. [`Lake::migrate`] is idempotent and crash-safe: each file is replaced
+//!    whole (data synced before the rename), so a crash at any point leaves
+//!    a readable lake, and the next migration finishes it with every row
+//!    once (`a_migration_killed_anywhere_is_finished_by_the_next`).
+//!
+//! [`SCHEMA_VERSION`]: crate::facts::SCHEMA_VERSION
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -24,10 +48,23 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::catalog::ExportKind;
+use crate::facts::{self, SCHEMA_VERSION};
 use crate::StoreError;
 
 /// Marks a file that is still being written.
 pub const TMP_MARKER: &str = ".tmp-";
+
+/// The file in the lake's root naming the schema version of its facts.
+const VERSION_FILE: &str = "VERSION";
+
+/// What [`Lake::migrate`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// The version the lake was at.
+    pub from_version: u32,
+    /// Fact files rewritten in the current version's schema.
+    pub files_rewritten: u64,
+}
 
 /// The fact tables kept per entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -97,7 +134,105 @@ impl Lake {
         let entries = root.join("entries");
         fs::create_dir_all(&entries).map_err(io_err(&entries))?;
         let root = root.canonicalize().map_err(io_err(&root))?;
-        Ok(Lake { root })
+        let lake = Lake { root };
+        let marker = lake.root.join(VERSION_FILE);
+        if !marker.exists() && lake.entry_ids()?.is_empty() {
+            // Nothing to migrate: a new lake is written in the current version.
+            lake.write_version()?;
+        }
+        Ok(lake)
+    }
+
+    /// The schema version of the lake's facts: its `VERSION` file, 1 when
+    /// there is none (lakes from before versions).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let path = self.root.join(VERSION_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().map_err(|_| StoreError::Facts {
+                path,
+                message: format!("`{}` is not a schema version", text.trim()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(1),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    fn write_version(&self) -> Result<(), StoreError> {
+        write_atomic(
+            &self.root.join(VERSION_FILE),
+            format!("{SCHEMA_VERSION}\n").as_bytes(),
+        )
+    }
+
+    /// Brings the lake's facts to the current schema version, in place:
+    /// each fact file without the current columns is read, given them
+    /// ([`facts::conform`]) and replaced whole; `VERSION` is written last.
+    /// Safe to repeat and to interrupt (see the module's invariants); the
+    /// caller holds the data directory's write lock, so nothing else
+    /// writes meanwhile. Readers may read beside it.
+    pub fn migrate(&self) -> Result<Migration, StoreError> {
+        self.migrate_with(&mut |_| Ok(()))
+    }
+
+    /// [`Lake::migrate`], failing as a crash would at its `step`-th step
+    /// (each rewritten file is two steps, its temporary file written and
+    /// then renamed; the last step is writing `VERSION`), so a test can
+    /// show the next migration finishes the job.
+    #[cfg(feature = "testing")]
+    pub fn migrate_crashing_at(&self, step: usize) -> Result<Migration, StoreError> {
+        let mut at = 0;
+        self.migrate_with(&mut |what: &Path| {
+            at += 1;
+            if at > step {
+                return Err(StoreError::Io {
+                    path: what.to_path_buf(),
+                    source: std::io::Error::other("injected crash during the migration"),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// The migration, calling `step` before each step that changes the
+    /// disk (a test hook: an error there stops the migration as a crash
+    /// would).
+    fn migrate_with(
+        &self,
+        step: &mut dyn FnMut(&Path) -> Result<(), StoreError>,
+    ) -> Result<Migration, StoreError> {
+        let from_version = self.schema_version()?;
+        let mut done = Migration {
+            from_version,
+            files_rewritten: 0,
+        };
+        if from_version >= SCHEMA_VERSION {
+            return Ok(done);
+        }
+        // An interrupted run may have left a half-written file in any
+        // folder, loaded or not: this one walk, once, finds them all.
+        self.clean_leftovers()?;
+        for id in self.entry_ids()? {
+            for table in FactTable::ALL {
+                if facts::key_columns(table).is_empty() {
+                    continue;
+                }
+                let path = self.fact_path(&id, table)?;
+                if !path.is_file() || facts::has_keys(&read_schema(&path)?, table) {
+                    continue;
+                }
+                let mut frame = read_current(&path, table)?;
+                let tmp = tmp_sibling(&path)?;
+                write_fact_file(&tmp, &mut frame)?;
+                step(&tmp)?;
+                fs::rename(&tmp, &path).map_err(io_err(&path))?;
+                sync_parent(&path);
+                step(&path)?;
+                done.files_rewritten += 1;
+            }
+        }
+        step(&self.root.join(VERSION_FILE))?;
+        self.write_version()?;
+        Ok(done)
     }
 
     /// The lake's root folder.
@@ -334,6 +469,37 @@ impl Lake {
         Ok(files)
     }
 
+    /// A lazy scan of `table` for each of the given entries, in the order
+    /// given (`None` where an entry has no such table), always in the
+    /// current schema: a file of an unmigrated lake that lacks the
+    /// current columns is read whole and given them as the ingest would.
+    pub fn scan_each(
+        &self,
+        entry_ids: &[String],
+        table: FactTable,
+    ) -> Result<Vec<Option<LazyFrame>>, StoreError> {
+        let current = self.schema_version()? >= SCHEMA_VERSION;
+        let mut out = Vec::with_capacity(entry_ids.len());
+        for id in entry_ids {
+            let path = self.fact_path(id, table)?;
+            if !path.is_file() {
+                out.push(None);
+                continue;
+            }
+            let frame = if current || facts::has_keys(&read_schema(&path)?, table) {
+                LazyFrame::scan_parquet(
+                    PlRefPath::try_from_path(&path).map_err(polars_err(&path))?,
+                    ScanArgsParquet::default(),
+                )
+                .map_err(polars_err(&path))?
+            } else {
+                read_current(&path, table)?.lazy()
+            };
+            out.push(Some(frame));
+        }
+        Ok(out)
+    }
+
     /// A lazy scan over `table` across the given entries, with an
     /// `entry_id` column added, or `None` when no entry has that table.
     pub fn scan(
@@ -341,20 +507,12 @@ impl Lake {
         entry_ids: &[String],
         table: FactTable,
     ) -> Result<Option<LazyFrame>, StoreError> {
-        let mut frames = Vec::new();
-        for id in entry_ids {
-            let path = self.fact_path(id, table)?;
-            if !path.is_file() {
-                continue;
-            }
-            let frame = LazyFrame::scan_parquet(
-                PlRefPath::try_from_path(&path).map_err(polars_err(&path))?,
-                ScanArgsParquet::default(),
-            )
-            .map_err(polars_err(&path))?
-            .with_column(lit(id.as_str()).alias("entry_id"));
-            frames.push(frame);
-        }
+        let frames: Vec<LazyFrame> = self
+            .scan_each(entry_ids, table)?
+            .into_iter()
+            .zip(entry_ids)
+            .filter_map(|(frame, id)| Some(frame?.with_column(lit(id.as_str()).alias("entry_id"))))
+            .collect();
         if frames.is_empty() {
             return Ok(None);
         }
@@ -533,6 +691,41 @@ impl Drop for FactWriter {
     }
 }
 
+/// The column names of a fact file, from its footer.
+fn read_schema(path: &Path) -> Result<Vec<String>, StoreError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let schema = ParquetReader::new(file)
+        .schema()
+        .map_err(polars_err(path))?;
+    Ok(schema.iter_names().map(|n| n.to_string()).collect())
+}
+
+/// A fact file read whole and brought to the current schema of `table`.
+fn read_current(path: &Path, table: FactTable) -> Result<DataFrame, StoreError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let frame = ParquetReader::new(file)
+        .finish()
+        .map_err(polars_err(path))?;
+    facts::conform(frame, table, &[]).map_err(polars_err(path))
+}
+
+/// Writes a whole fact file at `path` (a temporary name) and syncs it.
+fn write_fact_file(path: &Path, frame: &mut DataFrame) -> Result<(), StoreError> {
+    let result = File::create(path).and_then(|file| {
+        fact_parquet(&file, frame.height())
+            .finish(frame)
+            .map_err(std::io::Error::other)?;
+        file.sync_all()
+    });
+    result.map_err(|source| {
+        let _ = fs::remove_file(path);
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
 /// Writes `bytes` to `path` through a temporary sibling and a rename, with
 /// the data synced before the rename so a crash leaves old or new, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -686,6 +879,154 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path()).unwrap();
         (dir, lake)
+    }
+
+    /// An invocations and a reports frame as version 1 wrote them: text
+    /// ids, no keys.
+    fn v1_facts(seed: usize) -> (DataFrame, DataFrame) {
+        let id = |i: usize| format!("00000000-0000-4000-8000-{:012x}", seed * 100 + i);
+        let ids: Vec<String> = (0..3).map(id).collect();
+        let invocations = df!(
+            "parent_invocation_id" => [ids[0].clone(), ids[0].clone(), "not-a-uuid".to_string()],
+            "invocation_id" => ids.clone(),
+            "miner_hotkey" => ["m1", "m2", "m1"],
+            "compute_multiplier" => [1.0, 2.0, 0.5],
+        )
+        .unwrap();
+        let invocations = facts::conform(invocations, FactTable::Invocations, &[])
+            .unwrap()
+            .drop_many(facts::key_columns(FactTable::Invocations).iter().copied());
+        let reports = df!("invocation_id" => [ids[0].clone()], "reason" => ["bad"]).unwrap();
+        let reports = facts::conform(reports, FactTable::Reports, &[])
+            .unwrap()
+            .drop_many(facts::key_columns(FactTable::Reports).iter().copied());
+        (invocations, reports)
+    }
+
+    const ENTRIES: [&str; 3] = [
+        "6f1c8c1e-7d8e-5b6a-9f0e-1a2b3c4d5e6f",
+        "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2",
+        "1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5",
+    ];
+
+    /// A lake of version 1 (no `VERSION`): three entries with invocations
+    /// and reports, and one folder with only a report. Returns the frames
+    /// each entry's tables must read as, in the current schema.
+    fn v1_lake(lake: &Lake) -> Vec<(String, FactTable, DataFrame)> {
+        fs::remove_file(lake.root().join(VERSION_FILE)).unwrap();
+        lake.write_report("2e3f4051-6b7c-4d8e-9fa0-b1c2d3e4f506", b"{}")
+            .unwrap();
+        let mut want = Vec::new();
+        for (n, id) in ENTRIES.iter().enumerate() {
+            let (mut inv, mut rep) = v1_facts(n);
+            lake.write_facts(id, FactTable::Invocations, &mut inv)
+                .unwrap();
+            lake.write_facts(id, FactTable::Reports, &mut rep).unwrap();
+            for (table, frame) in [(FactTable::Invocations, inv), (FactTable::Reports, rep)] {
+                let current = facts::conform(frame, table, &[]).unwrap();
+                want.push((id.to_string(), table, current));
+            }
+        }
+        assert_eq!(lake.schema_version().unwrap(), 1);
+        want
+    }
+
+    /// Every table reads as `want`, through the readers' path.
+    fn reads_as(lake: &Lake, want: &[(String, FactTable, DataFrame)]) {
+        for (id, table, frame) in want {
+            let read = lake.scan_each(std::slice::from_ref(id), *table).unwrap();
+            let read = read[0].clone().unwrap().collect().unwrap();
+            assert_eq!(read.schema(), frame.schema(), "{id} {table:?}");
+            assert!(
+                read.equals_missing(frame),
+                "{id} {table:?}: {read} != {frame}"
+            );
+        }
+    }
+
+    fn tmp_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for item in fs::read_dir(dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.to_string_lossy().contains(TMP_MARKER) {
+                out.push(path);
+            } else if path.is_dir() {
+                out.extend(tmp_files(&path));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_new_lake_is_current_and_needs_no_migration() {
+        let (_dir, lake) = lake();
+        assert_eq!(lake.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            lake.migrate().unwrap(),
+            Migration {
+                from_version: SCHEMA_VERSION,
+                files_rewritten: 0
+            }
+        );
+    }
+
+    #[test]
+    fn an_old_lake_reads_as_the_new_one() {
+        let (_dir, lake) = lake();
+        let want = v1_lake(&lake);
+        reads_as(&lake, &want);
+        // The keys are the ingest's: a UUID's value, a text's name key.
+        let (id, _, frame) = &want[0];
+        let read = lake
+            .scan_each(std::slice::from_ref(id), FactTable::Invocations)
+            .unwrap()[0]
+            .clone()
+            .unwrap()
+            .collect()
+            .unwrap();
+        let lo = read.column(facts::invocations::INVOCATION_KEY_LO).unwrap();
+        assert_eq!(lo.u64().unwrap().get(1), Some(0x8000_0000_0000_0001));
+        assert_eq!(frame.height(), 3);
+        // Reading migrates nothing.
+        assert_eq!(lake.schema_version().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_migration_killed_anywhere_is_finished_by_the_next() {
+        // Six files, two steps each, then VERSION: 13 steps.
+        for crash_at in [0, 1, 2, 5, 8, 11, 12] {
+            let (_dir, lake) = lake();
+            let want = v1_lake(&lake);
+            let err = lake.migrate_crashing_at(crash_at).unwrap_err();
+            assert!(
+                err.to_string().contains("injected crash"),
+                "{crash_at}: {err}"
+            );
+            assert_eq!(lake.schema_version().unwrap(), 1, "{crash_at}");
+            // The old layout, half migrated, still reads whole.
+            reads_as(&lake, &want);
+            let done = lake.migrate().unwrap();
+            assert_eq!(done.from_version, 1);
+            assert_eq!(
+                done.files_rewritten,
+                6 - (crash_at as u64 + 1) / 2,
+                "{crash_at}"
+            );
+            assert_eq!(lake.schema_version().unwrap(), SCHEMA_VERSION);
+            assert!(tmp_files(lake.root()).is_empty(), "{crash_at}");
+            // Every file is in the new schema, with every row once.
+            for (id, table, frame) in &want {
+                let path = lake.fact_path(id, *table).unwrap();
+                assert!(facts::has_keys(&read_schema(&path).unwrap(), *table));
+                let on_disk = ParquetReader::new(File::open(&path).unwrap())
+                    .finish()
+                    .unwrap();
+                assert!(on_disk.equals_missing(frame), "{crash_at} {id} {table:?}");
+            }
+            reads_as(&lake, &want);
+            // Again: nothing to do.
+            assert_eq!(lake.migrate().unwrap().files_rewritten, 0);
+        }
     }
 
     #[test]

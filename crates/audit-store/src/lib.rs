@@ -84,7 +84,8 @@ pub use catalog::{
     WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
 };
 pub use lake::{
-    confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, UnsafePath, TMP_MARKER,
+    confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, Migration, UnsafePath,
+    TMP_MARKER,
 };
 pub use lock::{LockRequest, LockWait, WriteLock, CATALOG_LOCK_KEY, LOCK_FILE};
 pub use status::{Coverage, LakeStatus, StoreStatus};
@@ -228,6 +229,8 @@ impl Store {
     /// two data directories may share) the catalog's advisory lock. Both
     /// are held until the store is dropped; a held lock is
     /// [`StoreError::Locked`] naming its holder, unless the request waits.
+    /// A lake of an earlier schema version is then migrated
+    /// ([`Lake::migrate`]).
     pub async fn open_for_writing(
         data_dir: &Path,
         database_url: Option<&str>,
@@ -255,6 +258,23 @@ impl Store {
             });
         }
         store.lock = Some(lock);
+        // The first writer of a lake from an earlier version migrates it,
+        // holding both locks: nothing else writes meanwhile.
+        let lake = store.lake.clone();
+        let migration = tokio::task::spawn_blocking(move || lake.migrate())
+            .await
+            .map_err(|join| StoreError::Io {
+                path: store.lake.root().to_path_buf(),
+                source: std::io::Error::other(join),
+            })??;
+        if migration.files_rewritten > 0 {
+            tracing::info!(
+                from = migration.from_version,
+                files = migration.files_rewritten,
+                "migrated the lake's facts to schema version {}",
+                facts::SCHEMA_VERSION
+            );
+        }
         Ok(store)
     }
 

@@ -494,6 +494,8 @@ impl Batch {
             columns.push(builder.finish().map_err(err)?);
         }
         let frame = DataFrame::new_infer_height(columns).map_err(err)?;
+        // The keys version 2 stores beside the text ids (facts.rs).
+        let frame = facts::add_keys(frame, self.table).map_err(err)?;
         let order: Vec<PlSmallStr> = facts::schema(self.table).iter_names().cloned().collect();
         frame.select(order).map_err(err)
     }

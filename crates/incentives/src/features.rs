@@ -162,8 +162,10 @@ fn invocation_rows(frame: &LazyFrame) -> LazyFrame {
                 .or(col(inv::MINER_UID).is_null()),
         )
         .select([
-            col(inv::PARENT_INVOCATION_ID),
-            col(inv::INVOCATION_ID),
+            col(inv::PARENT_KEY_HI),
+            col(inv::PARENT_KEY_LO),
+            col(inv::INVOCATION_KEY_HI),
+            col(inv::INVOCATION_KEY_LO),
             col(inv::CHUTE_ID),
             col(inv::MINER_HOTKEY),
             us(inv::STARTED_AT).alias("started"),
@@ -183,12 +185,11 @@ fn invocation_rows(frame: &LazyFrame) -> LazyFrame {
         ])
 }
 
-/// A 64-bit hash of the invocation id: finds repeats and orders sums far
-/// faster than the 36-character id itself.
+/// The 64-bit hash of the invocation id, stored at ingest
+/// ([`audit_store::facts::invocation_hash`]): finds repeats and orders
+/// sums without decoding the 36-character id.
 fn id_hash() -> Expr {
-    col(inv::INVOCATION_ID)
-        .hash(17, 29, 31, 37)
-        .alias("id_hash")
+    col(inv::INVOCATION_HASH).alias("id_hash")
 }
 
 /// Per-miner sums of one group of invocation rows.
@@ -256,11 +257,14 @@ fn invocation_features(
         .reports
         .clone()
         .filter(col(rep::CONFIRMED_AT).is_not_null())
-        .select([col(rep::INVOCATION_ID).alias("reported_parent")])
+        .select([
+            col(rep::INVOCATION_KEY_HI).alias("reported_hi"),
+            col(rep::INVOCATION_KEY_LO).alias("reported_lo"),
+        ])
         .unique_generic(None, UniqueKeepStrategy::Any)
         // A computed marker, not a literal: polars mishandles aggregations
         // over constant columns when the report frame is empty.
-        .with_column(col("reported_parent").is_not_null().alias("excluded"))
+        .with_column(col("reported_hi").is_not_null().alias("excluded"))
         .collect()
         .map_err(facts("reading confirmed reports"))?;
     // Only metagraph miners are kept, so the hotkey becomes the uid early.
@@ -304,7 +308,11 @@ fn invocation_features(
     }
     // One row per repeated id, by the rule the SQL tables share.
     if !repeats.is_empty() {
-        let resolved = one_row_per_invocation(concat(repeats, UnionArgs::default())?, "completed");
+        let resolved = one_row_per_invocation(
+            concat(repeats, UnionArgs::default())?,
+            &[inv::INVOCATION_KEY_HI, inv::INVOCATION_KEY_LO],
+            "completed",
+        );
         let resolved = per_row(resolved, &confirmed, &uids, profile)
             .collect()
             .map_err(facts("resolving repeated invocations"))?;
@@ -384,8 +392,8 @@ fn per_row(
 
     rows.join(
         confirmed.clone().lazy(),
-        [col(inv::PARENT_INVOCATION_ID)],
-        [col("reported_parent")],
+        [col(inv::PARENT_KEY_HI), col(inv::PARENT_KEY_LO)],
+        [col("reported_hi"), col("reported_lo")],
         JoinArgs::new(JoinType::Left),
     )
     .join(

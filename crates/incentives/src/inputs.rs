@@ -114,22 +114,21 @@ impl ScoringInputs {
             .ok_or(IncentivesError::NoMetagraph { netuid, at })?;
         let gpu_counts = store.catalog().gpu_counts().await?;
 
+        // Each entry's facts in the current schema (an unmigrated file
+        // gets its keys on the way), tagged with the entry's time.
         let scan = |table: FactTable,
                     entries: &[audit_store::EntryRecord]|
          -> Result<LazyFrame, IncentivesError> {
-            let mut frames = Vec::new();
-            for e in entries {
-                let path = store.lake().fact_path(&e.entry.entry_id, table)?;
-                if !path.is_file() {
-                    continue;
-                }
-                let source = PlRefPath::try_from_path(&path)
-                    .map_err(|err| IncentivesError::Facts(format!("{}: {err}", path.display())))?;
-                let frame = LazyFrame::scan_parquet(source, ScanArgsParquet::default())
-                    .map_err(|err| IncentivesError::Facts(format!("{}: {err}", path.display())))?
-                    .with_column(lit(micros(e.entry.created_at)).alias(ENTRY_CREATED));
-                frames.push(frame);
-            }
+            let ids: Vec<String> = entries.iter().map(|e| e.entry.entry_id.clone()).collect();
+            let frames: Vec<LazyFrame> = store
+                .lake()
+                .scan_each(&ids, table)?
+                .into_iter()
+                .zip(entries)
+                .filter_map(|(frame, e)| {
+                    Some(frame?.with_column(lit(micros(e.entry.created_at)).alias(ENTRY_CREATED)))
+                })
+                .collect();
             if frames.is_empty() {
                 return Ok(empty(table));
             }
