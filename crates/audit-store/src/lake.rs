@@ -48,7 +48,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::catalog::ExportKind;
-use crate::facts::{self, SCHEMA_VERSION};
+use crate::facts::{self, FactTable, SCHEMA_VERSION};
 use crate::StoreError;
 
 /// Marks a file that is still being written.
@@ -64,48 +64,6 @@ pub struct Migration {
     pub from_version: u32,
     /// Fact files rewritten in the current version's schema.
     pub files_rewritten: u64,
-}
-
-/// The fact tables kept per entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum FactTable {
-    /// Every invocation attempt of a validator's hour: what compute scores.
-    Invocations,
-    /// Instance audit records, of validators and of miners' self-reports.
-    InstanceAudits,
-    /// User reports of invocations: a confirmed one excludes its request.
-    Reports,
-    /// Jobs run on miners in the hour.
-    Jobs,
-    /// Miners' own Prometheus counters, for compare-prom.
-    MinerMetrics,
-}
-
-impl FactTable {
-    /// Every table.
-    pub const ALL: [FactTable; 5] = [
-        FactTable::Invocations,
-        FactTable::InstanceAudits,
-        FactTable::Reports,
-        FactTable::Jobs,
-        FactTable::MinerMetrics,
-    ];
-
-    /// The table's name, also its file stem.
-    pub fn name(self) -> &'static str {
-        match self {
-            FactTable::Invocations => "invocations",
-            FactTable::InstanceAudits => "instance_audits",
-            FactTable::Reports => "reports",
-            FactTable::Jobs => "jobs",
-            FactTable::MinerMetrics => "miner_metrics",
-        }
-    }
-
-    fn file_name(self) -> String {
-        format!("{}.parquet", self.name())
-    }
 }
 
 /// What the lake holds for one entry.

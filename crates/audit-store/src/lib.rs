@@ -83,9 +83,9 @@ pub use catalog::{
     RawFeatures, SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind,
     WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
 };
+pub use facts::FactTable;
 pub use lake::{
-    confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, Migration, UnsafePath,
-    TMP_MARKER,
+    confine, write_atomic, FactWriter, Lake, LakeEntry, Migration, UnsafePath, TMP_MARKER,
 };
 pub use lock::{LockRequest, LockWait, WriteLock, CATALOG_LOCK_KEY, LOCK_FILE};
 pub use status::{Coverage, LakeStatus, StoreStatus};

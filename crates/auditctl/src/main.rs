@@ -6,6 +6,7 @@ mod cli;
 #[cfg(test)]
 mod cli_help_tests;
 mod commands;
+mod configuration;
 mod exit;
 mod output;
 mod signals;

@@ -211,9 +211,9 @@ fn bits(scores: &Scores) -> String {
         out += &format!(
             "{} {:016x} {:016x} {:016x} {:016x}\n",
             f.hotkey,
-            f.invocation_count.to_bits(),
-            f.compute_units.to_bits(),
-            f.bounty_count.to_bits(),
+            f.raw.invocation_count.to_bits(),
+            f.raw.compute_units.to_bits(),
+            f.raw.bounty_count.to_bits(),
             m.score.to_bits()
         );
     }

@@ -17,7 +17,7 @@ use crate::{exit, output};
 use audit_config::Config;
 
 pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await

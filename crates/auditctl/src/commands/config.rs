@@ -11,7 +11,7 @@ use audit_config::{Translation, NOT_USED_YET};
 /// is wrong but harmless as configured (warnings), and which accepted
 /// keys this version does not act on yet.
 pub fn check(global: &Global) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let masked = config.masked();
     let warnings = config.warnings();
     if global.json {

@@ -27,7 +27,7 @@ use audit_config::Config;
 
 pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
-    let base = super::load_config(global)?;
+    let base = crate::configuration::load_config(global)?;
     let home = base.data_dir.join("demo");
     let world_dir = home.join("world");
     if !world_dir.join("entries.json").is_file() {

@@ -14,13 +14,10 @@ mod synth;
 mod weights;
 pub(crate) mod weights_send;
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, ConfigCommand, DevnetCommand, Global};
+use crate::cli::{Cli, Command, ConfigCommand, DevnetCommand};
 use crate::signals::Stop;
-use audit_config::{Config, Overrides, ProcessEnv};
 
 /// Runs the parsed command; returns the exit code. Commands that end on a
 /// signal by design watch `stop`; the others are dropped at a signal.
@@ -50,37 +47,4 @@ pub fn stops_on_signal(command: &Command) -> bool {
         Command::Synth(args) => args.command.is_none() && args.every.is_some(),
         _ => false,
     }
-}
-
-/// The config file to read: the flag or env, else ./auditctl.yml, else
-/// ./config/config.yml (the fixed path upstream reads, so an upstream
-/// checkout works as it is).
-fn config_path(global: &Global) -> Option<PathBuf> {
-    global.config.clone().or_else(|| {
-        ["auditctl.yml", "config/config.yml"]
-            .into_iter()
-            .map(Path::new)
-            .find(|path| path.is_file())
-            .map(Path::to_path_buf)
-    })
-}
-
-/// Loads the configuration with the environment and the global flags applied.
-pub fn load_config(global: &Global) -> Result<Config> {
-    let overrides = Overrides {
-        data_dir: global.data_dir.clone(),
-        database_url: global.database_url.clone(),
-        set: global.set.clone(),
-    };
-    let config = Config::load(config_path(global).as_deref(), &ProcessEnv, &overrides)?;
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
-    if !config.sources.upstream.is_empty() {
-        tracing::info!(
-            translated = config.sources.upstream.len(),
-            "upstream configuration keys read as ours; `auditctl config check` lists them"
-        );
-    }
-    Ok(config)
 }

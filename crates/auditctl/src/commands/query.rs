@@ -12,7 +12,7 @@ use crate::cli::{Global, QueryArgs, QueryFormat};
 use crate::{exit, output};
 
 pub async fn run(global: &Global, args: &QueryArgs) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let window = match args.window {
         Some(w) => chrono::Duration::from_std(w).context("--window is too long")?,
         None => chrono::Duration::days(i64::from(config.scoring.window_days)),

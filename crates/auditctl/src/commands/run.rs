@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use audit_config::Config;
 use audit_run::{Clock, NetworkAuditor, RunPlan};
 use audit_service::{ServiceSummary, StageTally};
 use audit_store::Store;
@@ -20,7 +19,7 @@ use crate::{exit, output};
 use audit_config::{Config, ConfigError};
 
 pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     // The plan first: a stage that cannot run is a configuration error,
     // reported before the data directory is touched.
     let page = args.page.clone().or_else(|| config.run.page.clone());

@@ -8,7 +8,7 @@ use crate::view::status::render;
 use crate::{exit, output};
 
 pub async fn run(global: &Global) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let store = Store::open(&config.data_dir, Some(&config.database_url()))
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;

@@ -18,7 +18,7 @@ use crate::{exit, output};
 use audit_config::Config;
 
 pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let options = options(&config, args);
     // Pruning by a future time would empty the lake.
     audit_model::time::check_not_future(options.at, chrono::Utc::now().naive_utc())?;

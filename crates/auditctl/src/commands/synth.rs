@@ -30,7 +30,7 @@ pub async fn run(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
 }
 
 async fn send(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let client = client(&config)?;
     // No data-directory write lock: synthetics only add catalog rows, each
     // request in its own transaction, and `synth --every` runs for days
@@ -140,7 +140,7 @@ fn render_options(config: &Config) -> RenderOptions {
 }
 
 async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     // Verdicts are single-row catalog updates and the lake's files are
     // replaced atomically: no need to wait for a running sync.
     let store = Store::open(&config.data_dir, Some(&config.database_url()))

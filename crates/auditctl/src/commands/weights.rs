@@ -20,7 +20,7 @@ use audit_config::Config;
 use audit_run::SendingAction;
 
 pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
-    let config = super::load_config(global)?;
+    let config = crate::configuration::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
     if weights_send::mode(&config, args.dry_run) == weights::Mode::Send {
         // Weights scored on hours that have not happened must not be sent.

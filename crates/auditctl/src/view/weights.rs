@@ -160,26 +160,26 @@ pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
     let mut table = output::table(["feature", "raw", "normalised"]);
     table.add_row([
         "compute_units".to_string(),
-        format!("{:.6}", f.compute_units),
-        share(m.norm_compute_units),
+        format!("{:.6}", f.raw.compute_units),
+        share(m.normalised.norm_compute_units),
     ]);
     table.add_row([
         "invocation_count".to_string(),
-        format!("{}", f.invocation_count),
-        share(m.norm_invocation_count),
+        format!("{}", f.raw.invocation_count),
+        share(m.normalised.norm_invocation_count),
     ]);
     table.add_row([
         "unique_chute_count".to_string(),
-        format!("{}", f.unique_chute_count),
-        share(m.norm_unique_chute_count),
+        format!("{}", f.raw.unique_chute_count),
+        share(m.normalised.norm_unique_chute_count),
     ]);
     table.add_row([
         "bounty_count".to_string(),
-        format!("{}", f.bounty_count),
-        share(m.norm_bounty_count),
+        format!("{}", f.raw.bounty_count),
+        share(m.normalised.norm_bounty_count),
     ]);
     output::align_right(&mut table, &[1, 2]);
-    let side = if f.unique_chute_count >= scale.median {
+    let side = if f.raw.unique_chute_count >= scale.median {
         "at or above"
     } else {
         "below"
@@ -190,11 +190,11 @@ pub fn explain(report: &WeightsReport, hotkey: &str) -> Option<String> {
     );
     out.push_str(&format!(
         "private instances: {} ({:.0} s billed, {:.6} compute units), already included above\n",
-        f.private_instances, f.private_seconds, f.private_compute_units
+        f.raw.private_instances, f.raw.private_seconds, f.raw.private_compute_units
     ));
     out.push_str(&format!(
         "unique chutes: {} is {side} the median {} (highest {})\n",
-        f.unique_chute_count, scale.median, scale.highest_unique
+        f.raw.unique_chute_count, scale.median, scale.highest_unique
     ));
     out.push_str(&format!("pre-score: {}\n", share(m.pre_score)));
     if m.penalised {
