@@ -69,17 +69,34 @@ pub async fn chain(config: &Config) -> Result<audit_sync::SubtensorChain> {
         .archive_url
         .as_ref()
         .unwrap_or(&config.subtensor.url);
-    let options = subtensor::ClientOptions {
-        call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
-        ..subtensor::ClientOptions::default()
-    };
-    let client = subtensor::SubtensorClient::connect(url.as_str(), options)
+    let client = subtensor::SubtensorClient::connect(url.as_str(), chain_options(config, url))
         .await
         .with_context(|| format!("connecting to the chain at {url}"))?;
     Ok(audit_sync::SubtensorChain {
         client,
         netuid: config.netuid,
     })
+}
+
+/// How the chain is read when the reads go to `reading`: proven, with
+/// every other configured endpoint (the node or the archive node) a
+/// witness of the blocks read at.
+pub fn chain_options(config: &Config, reading: &url::Url) -> subtensor::ClientOptions {
+    let endpoints = [
+        Some(&config.subtensor.url),
+        config.subtensor.archive_url.as_ref(),
+    ];
+    let mut witnesses: Vec<String> = Vec::new();
+    for url in endpoints.into_iter().flatten() {
+        if url != reading && !witnesses.contains(&url.to_string()) {
+            witnesses.push(url.to_string());
+        }
+    }
+    subtensor::ClientOptions {
+        call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
+        witnesses,
+        ..subtensor::ClientOptions::default()
+    }
 }
 
 /// The sync options from the config and the flags.

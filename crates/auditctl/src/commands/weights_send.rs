@@ -44,9 +44,8 @@ pub fn settings(config: &Config, wait_reveal: Option<Duration>) -> Result<Submit
     Ok(SubmitSettings {
         chain_url: config.subtensor.url.to_string(),
         chain_options: subtensor::ClientOptions {
-            call_timeout: Duration::from_secs(config.subtensor.timeout_seconds),
             inclusion_timeout: Duration::from_secs(config.set_weights.inclusion_timeout_seconds),
-            ..subtensor::ClientOptions::default()
+            ..super::sync::chain_options(config, &config.subtensor.url)
         },
         netuid: config.netuid,
         hotkey,
@@ -173,6 +172,10 @@ fn render_submission(s: &WeightsSubmissionRecord) -> String {
         ),
         SubmissionOutcome::Expired => format!("sent, never landed (expired): {reason}"),
         SubmissionOutcome::PreconditionRefused => format!("not sent: {reason}"),
+        SubmissionOutcome::IntegrityViolation => format!(
+            "INTEGRITY VIOLATION: a chain read did not prove against its block; nothing \
+             the node said is taken: {reason} (exit code 3)"
+        ),
     };
     let mut out = format!(
         "{head}\n  submission {} of run {}, {} tr{}\n",
