@@ -39,12 +39,28 @@ impl Config {
             .unwrap_or(&self.subtensor.url)
     }
 
-    /// The chain client's timeouts: one call, and the wait for a sent
-    /// transaction to be seen in a block.
-    pub fn chain_options(&self) -> subtensor::ClientOptions {
+    /// How the chain is read when the reads go to `reading`: the client's
+    /// timeouts (one call, and the wait for a sent transaction to be seen
+    /// in a block), reads proven against their block's state root, and
+    /// every other configured endpoint (the node or the archive node) a
+    /// witness of the blocks read at.
+    pub fn chain_options(&self, reading: &Url) -> subtensor::ClientOptions {
+        let mut witnesses: Vec<String> = Vec::new();
+        for url in [
+            Some(&self.subtensor.url),
+            self.subtensor.archive_url.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if url != reading && !witnesses.contains(&url.to_string()) {
+                witnesses.push(url.to_string());
+            }
+        }
         subtensor::ClientOptions {
             call_timeout: Duration::from_secs(self.subtensor.timeout_seconds),
             inclusion_timeout: Duration::from_secs(self.set_weights.inclusion_timeout_seconds),
+            witnesses,
             ..subtensor::ClientOptions::default()
         }
     }

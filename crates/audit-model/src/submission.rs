@@ -54,6 +54,10 @@ pub enum SubmissionOutcome {
     TransportError,
     /// A check before sending failed: nothing was sent.
     PreconditionRefused,
+    /// A chain read did not prove against its block (a lying node, or
+    /// endpoints that disagree): nothing was sent after it, and nothing
+    /// it said is taken as landed.
+    IntegrityViolation,
 }
 
 text_enum!(SubmissionOutcome {
@@ -69,6 +73,7 @@ text_enum!(SubmissionOutcome {
     ChainRefused => "chain_refused",
     TransportError => "transport_error",
     PreconditionRefused => "precondition_refused",
+    IntegrityViolation => "integrity_violation",
 });
 
 impl SubmissionOutcome {

@@ -120,9 +120,13 @@ impl NetworkAuditor {
         store: Arc<Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<NetworkAuditor, SetupError> {
-        let url = config.commitment_chain_url().as_str();
-        let chain =
-            audit_sync::SubtensorChain::connect(url, config.chain_options(), config.netuid).await?;
+        let url = config.commitment_chain_url();
+        let chain = audit_sync::SubtensorChain::connect(
+            url.as_str(),
+            config.chain_options(url),
+            config.netuid,
+        )
+        .await?;
         Ok(Auditor {
             store,
             source: Arc::new(ChutesClient::new(config.client_config())?),
@@ -154,7 +158,7 @@ impl SubmitSettings {
             .map_err(SetupError::Beacon)?;
         Ok(SubmitSettings {
             chain_url: config.subtensor.url.to_string(),
-            chain_options: config.chain_options(),
+            chain_options: config.chain_options(&config.subtensor.url),
             netuid: config.netuid,
             hotkey,
             configured_address: config.set_weights.ss58.clone(),

@@ -112,6 +112,15 @@ pub enum SendingAction {
 }
 
 impl Sending {
+    /// Whether a chain read while sending did not prove: the node lied.
+    pub fn integrity_violation(&self) -> bool {
+        matches!(
+            &self.action,
+            SendingAction::Attempted { submission, .. }
+                if submission.outcome == SubmissionOutcome::IntegrityViolation
+        )
+    }
+
     /// Whether the run did what it was asked: a dry run said what it
     /// would send or why it would not (an observer has no key to send
     /// with), an attempt was included and not lost, or sending is off.

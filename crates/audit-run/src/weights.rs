@@ -102,6 +102,7 @@ impl WeightsStage {
             | SubmissionOutcome::Dropped
             | SubmissionOutcome::TransportError
             | SubmissionOutcome::MalformedAnswer
+            | SubmissionOutcome::IntegrityViolation
             | SubmissionOutcome::Expired
             | SubmissionOutcome::Unknown => {
                 self.sender.shared.metrics.count_weights("failed");

@@ -3,7 +3,7 @@
 use audit_store::{MetagraphSnapshot, Neuron};
 use subtensor::{ChainError, ClientOptions, SubtensorClient};
 
-use crate::source::{ChainSource, Commitment, SourceError};
+use crate::source::{ChainSource, Commitment, SourceError, SourceErrorKind};
 
 /// The subtensor client bound to a subnet.
 #[derive(Debug, Clone)]
@@ -43,10 +43,12 @@ impl SubtensorChain {
 }
 
 /// A chain failure is transient (the node may answer next run), except a
-/// hotkey the client cannot even encode, which no retry fixes.
+/// hotkey the client cannot even encode, which no retry fixes, and a read
+/// that did not prove, which is an integrity violation.
 fn source_error(e: ChainError) -> SourceError {
     match e {
         ChainError::Usage(_) => SourceError::refused(e),
+        ChainError::Integrity { .. } => SourceError::new(SourceErrorKind::Integrity, e),
         _ => SourceError::transient(e),
     }
 }

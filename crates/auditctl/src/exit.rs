@@ -50,9 +50,17 @@ pub fn stopped_by(signal: crate::signals::Signal) -> u8 {
     }
 }
 
-/// The exit code for an error that ended a command.
+/// The exit code for an error that ended a command: a chain read that
+/// did not prove is an integrity violation wherever it surfaced.
 pub fn classify(err: &anyhow::Error) -> u8 {
     if err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<subtensor::ChainError>(),
+            Some(subtensor::ChainError::Integrity { .. })
+        )
+    }) {
+        INTEGRITY
+    } else if err.chain().any(|cause| {
         cause.is::<audit_config::ConfigError>() || cause.is::<audit_model::time::FutureTime>()
     }) {
         USAGE

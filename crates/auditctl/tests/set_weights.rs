@@ -3,8 +3,10 @@
 //! `--dry-run`, commit-reveal (revealed at its round; a commit to the
 //! wrong beacon key accepted then silently dropped, and said so), each
 //! precondition refusing with its own words and sending nothing, and a
-//! tampered signature refused by the node and not retried. Every attempt
-//! is in the catalog, and `status` shows the last one.
+//! tampered signature refused by the node and not retried, and a node
+//! that lies about its state (swapped keys, a stale root) caught by the
+//! proofs with exit code 3 and nothing sent. Every attempt is in the
+//! catalog, and `status` shows the last one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -951,6 +953,64 @@ async fn a_claimed_inclusion_without_evidence_is_not_recorded_as_landed() {
     let reason = doc["submission"]["reason"].as_str().unwrap();
     assert!(reason.contains("that block does not hold it"), "{reason}");
     assert_eq!(latest(&t).await.outcome, SubmissionOutcome::Unknown);
+}
+
+/// A node that answers two miners' hotkeys swapped, in every answer it
+/// gives (`Keys`, `Uids`, the runtime API, read proofs), would have the
+/// validator's weights go to the wrong miners and read back as landed.
+/// The metagraph read before sending does not prove against the block's
+/// state root: nothing is sent, the attempt is recorded as an integrity
+/// violation naming the read and the node, and the command exits 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn swapped_keys_are_an_integrity_violation_and_nothing_is_sent() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, chain, _dir, config) = plain_chain(&t, 0, "").await;
+    node.swap_keys(Some((1, 2)));
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["submission"]["outcome"], "integrity_violation", "{doc}");
+    let reason = doc["submission"]["reason"].as_str().unwrap();
+    assert!(reason.contains("integrity violation"), "{reason}");
+    assert!(reason.contains(&node.ws_url()), "names the node: {reason}");
+    assert_eq!(node.submissions(), 0, "nothing sent");
+    assert_eq!(
+        latest(&t).await.outcome,
+        SubmissionOutcome::IntegrityViolation
+    );
+    let out = auditctl(&config, &t, &["weights"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stdout).contains("INTEGRITY VIOLATION"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The truth again: sent, to the right uids.
+    node.swap_keys(None);
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["submission"]["outcome"], "landed");
+    assert_eq!(pairs(&doc["submission"]["vector"]), quantised(&doc));
+    assert_eq!(chain.weights(NETUID, 0).await.unwrap(), quantised(&doc));
+}
+
+/// A node that serves a stale state root (the state of an older block
+/// under the block's header) is caught by the header's hash: nothing is
+/// sent, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_root_is_an_integrity_violation_and_nothing_is_sent() {
+    let t = audit_store::testing::sqlite_store().await;
+    let (node, _chain, _dir, config) = plain_chain(&t, 0, "").await;
+    node.serve_stale_root(Some(5));
+    let out = auditctl(&config, &t, &["--json", "weights"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["submission"]["outcome"], "integrity_violation", "{doc}");
+    let reason = doc["submission"]["reason"].as_str().unwrap();
+    assert!(reason.contains("hashes to"), "{reason}");
+    assert_eq!(node.submissions(), 0, "nothing sent");
 }
 
 /// Storage that does not decode is the node's malformed answer, said so,

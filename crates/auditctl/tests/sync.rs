@@ -1,6 +1,7 @@
 //! `auditctl sync` against the devnet (HTTP network and simulated chain
 //! node on loopback), on SQLite and PostgreSQL: a clean load and a no-op
-//! resync, each integrity fault with exit code 3, an unverifiable entry
+//! resync, each integrity fault with exit code 3 (a lying chain node's
+//! among them, caught by the read proofs), an unverifiable entry
 //! after chain pruning (not loaded unless opted in, its hour a gap), pruning when the window moves, malformed rows
 //! counted, a newly published hour caught up, and a crash between the
 //! lake and the catalog recovered.
@@ -229,6 +230,56 @@ async fn each_integrity_fault_rejects_exactly_its_entry_with_exit_code_3() {
         }
     })
     .await;
+}
+
+/// A chain node that lies, consistently in all it answers, about the
+/// validator's commitment (one the chain never saw) is refused through
+/// the read proof: exactly that entry is rejected as an integrity
+/// violation naming the read and the node, the rest load, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_commitment_is_refused_by_its_proof_with_exit_code_3() {
+    let net = devnet(false).await;
+    let validator = net.world.meta.validator_hotkey.clone();
+    let entries = net.validator_entries();
+    net.network
+        .chain()
+        .forge_commitment(&validator, entries[0].block, [9; 32])
+        .unwrap();
+    each_backend(|t| {
+        let net = &net;
+        let entries = &entries;
+        async move {
+            let config = net.config(&t);
+            let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+            assert_eq!(code, 3, "{summary}");
+            let rejected = summary["rejected"].as_array().unwrap();
+            assert_eq!(rejected.len(), 1, "{summary}");
+            assert_eq!(rejected[0]["block"], entries[0].block);
+            let reason = rejected[0]["reason"].as_str().unwrap();
+            assert!(reason.contains("CommitmentOf"), "{reason}");
+            assert!(reason.contains(&net.network.ws_url()), "{reason}");
+            assert_eq!(count(&summary, "loaded"), (entries.len() - 1) as u64);
+        }
+    })
+    .await;
+}
+
+/// A node serving a stale state root for every block is refused by the
+/// header hashes: nothing loads, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_state_root_loads_nothing_with_exit_code_3() {
+    let net = devnet(false).await;
+    net.network.chain().serve_stale_root(Some(10));
+    let t = audit_store::testing::sqlite_store().await;
+    let config = net.config(&t);
+    let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+    assert_eq!(code, 3, "{summary}");
+    assert_eq!(count(&summary, "loaded"), 0, "{summary}");
+    let rejected = summary["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), net.validator_entries().len(), "{summary}");
+    for r in rejected {
+        assert!(r["reason"].as_str().unwrap().contains("hashes to"), "{r}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

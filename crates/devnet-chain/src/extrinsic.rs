@@ -195,8 +195,13 @@ mod tests {
     use sp_runtime::MultiAddress;
     use subtensor::Hotkey;
 
+    /// Any hash per block number serves: the check only compares.
+    fn block_hash(n: u32) -> [u8; 32] {
+        sp_core::hashing::blake2_256(&n.to_le_bytes())
+    }
+
     fn hash_of(n: u32) -> Option<[u8; 32]> {
-        (n <= 1_000).then(|| crate::block_hash(n))
+        (n <= 1_000).then(|| block_hash(n))
     }
 
     fn chain(nonce: u32) -> (u32, impl Fn(&[u8; 32]) -> u32) {
@@ -217,12 +222,12 @@ mod tests {
         Compact(0u128).encode_to(&mut extensions);
         0u8.encode_to(&mut extensions);
         let checkpoint = match era {
-            Era::Immortal => crate::block_hash(0),
-            Era::Mortal(..) => crate::block_hash(era.birth(u64::from(head)) as u32),
+            Era::Immortal => block_hash(0),
+            Era::Mortal(..) => block_hash(era.birth(u64::from(head)) as u32),
         };
         let mut payload = [call.clone(), extensions.clone()].concat();
         (SPEC_VERSION, TRANSACTION_VERSION).encode_to(&mut payload);
-        payload.extend_from_slice(&crate::block_hash(0));
+        payload.extend_from_slice(&block_hash(0));
         payload.extend_from_slice(&checkpoint);
         payload.push(0);
         let signature = key.sign(&payload);
@@ -241,7 +246,7 @@ mod tests {
             bytes,
             &Chain {
                 head,
-                genesis_hash: crate::block_hash(0),
+                genesis_hash: block_hash(0),
                 block_hash: &hash_of,
                 nonce: &nonce_of,
             },

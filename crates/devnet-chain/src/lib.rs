@@ -4,8 +4,13 @@
 //! through `NeuronInfoRuntimeApi_get_neurons_lite` and the storage items,
 //! and one commitment per audit entry at the entry's block.
 //!
-//! Blocks have deterministic hashes, and a query at an old block's hash
-//! sees the state as of that block: `CommitmentOf` keeps only an account's
+//! The state is versioned by block: a read at block N answers the same
+//! forever. Each block's header carries the state root of a real
+//! Substrate trie over that state, and the block hash is the blake2-256
+//! of the SCALE-encoded header, so a client proves what it reads
+//! (`subtensor::proof`); the node keeps no chain of its history, so a
+//! header's parent hash names its parent by number only. A query at an
+//! old block's hash sees the state as of that block: `CommitmentOf` keeps only an account's
 //! latest commitment, so reading at the entry's block is what proves the
 //! report. [`ChainNode::prune_before`] makes the node answer as a pruned
 //! (non-archive) node does for older state; [`ChainNode::withhold`] drops
@@ -66,8 +71,10 @@
 
 mod beacon;
 mod commit_reveal;
+mod error;
 pub mod extrinsic;
 mod genesis;
+mod lies;
 pub mod metadata;
 mod node;
 mod pallet;
@@ -79,7 +86,7 @@ mod trie;
 pub use beacon::BEACON_PERIOD;
 pub use commit_reveal::CommitRevealGenesis;
 pub use drand_tlock::Beacon;
+pub use error::NodeError;
 pub use genesis::{dev_accounts, dev_seed, ChainGenesis, GenesisNeuron, DEV_ENDOWMENT_RAO};
-pub use node::{ChainNode, NodeError};
+pub use node::ChainNode;
 pub use sp_keyring::Sr25519Keyring;
-pub use state::block_hash;

@@ -8,41 +8,10 @@ use std::time::Duration;
 use drand_tlock::Beacon;
 
 use jsonrpsee::server::{Server, ServerHandle};
-use subtensor::keys::public_key;
 
-use crate::genesis::ChainGenesis;
-
-/// Why the node cannot start, or a switch names an account it cannot use.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// A hotkey or coldkey is not an SS58 account.
-    #[error("genesis: {address} is not an SS58 account: {source}")]
-    Account {
-        /// The address as given.
-        address: String,
-        /// Why it does not decode.
-        #[source]
-        source: subtensor::KeyError,
-    },
-    /// The port cannot be bound.
-    #[error("cannot serve on {addr}: {source}")]
-    Listen {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// What the socket said.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// The account an SS58 address names.
-pub(crate) fn account_of(address: &str) -> Result<[u8; 32], NodeError> {
-    public_key(address).map_err(|source| NodeError::Account {
-        address: address.to_string(),
-        source,
-    })
-}
 use crate::commit_reveal::{unix_now, CommitRevealGenesis};
+use crate::error::{account_of, NodeError};
+use crate::genesis::ChainGenesis;
 use crate::rpc::rpc_module;
 use crate::state::{lock, Shared, State};
 
@@ -95,13 +64,19 @@ impl ChainNode {
         lock(&self.state).head()
     }
 
-    /// Commits `sha256` for `hotkey` at `block` (the head moves up to it).
+    /// Commits `sha256` for `hotkey` at `block` (the head moves up to it;
+    /// a block at or below the head rewrites history, as a test's setup).
     pub fn commit(&self, hotkey: &str, block: u32, sha256: [u8; 32]) -> Result<(), NodeError> {
         let account = account_of(hotkey)?;
-        let mut state = lock(&self.state);
-        state.commitments.insert((account, block), sha256);
-        state.set_head(block);
+        lock(&self.state).commit(account, block, sha256);
         Ok(())
+    }
+
+    /// The hash of block `number` (the hash of its header), if the node
+    /// has the block.
+    pub fn block_hash(&self, number: u32) -> Option<[u8; 32]> {
+        let state = lock(&self.state);
+        (number <= state.head()).then(|| state.block_hash(number))
     }
 
     /// Produces `blocks` empty blocks now: each stores the beacon pulses
@@ -141,28 +116,62 @@ impl ChainNode {
         lock(&self.state).pruned_before = block;
     }
 
-    /// Turns commit-reveal weights on or off for the subnet: with it on,
-    /// `set_weights` fails with `CommitRevealEnabled`.
+    /// Turns commit-reveal weights on or off for the subnet, in a new
+    /// block: with it on, `set_weights` fails with `CommitRevealEnabled`.
     pub fn set_commit_reveal(&self, enabled: bool) {
         let mut state = lock(&self.state);
         state.commit_reveal = enabled;
-        state.fixed = state.fixed_storage();
+        state.settings_changed();
     }
 
     /// Sets tempo, reveal period and versions for timelocked weights, as
     /// the subnet owner and the runtime would; commits already queued stay
-    /// under the epochs they were queued in.
+    /// under the epochs they were queued in. Lands in a new block.
     pub fn set_timelock(&self, timelock: CommitRevealGenesis) {
         let mut state = lock(&self.state);
         state.timelock_genesis = timelock;
-        state.fixed = state.fixed_storage();
+        state.settings_changed();
     }
 
-    /// Fault switch: the commitment of `hotkey` at `block` reads as absent.
+    /// Fault switch: the commitment of `hotkey` at `block` reads as absent
+    /// (its read proofs too, so they no longer verify).
     pub fn withhold(&self, hotkey: &str, block: u32) -> Result<(), NodeError> {
         let account = account_of(hotkey)?;
-        lock(&self.state).withheld.insert((account, block));
+        lock(&self.state).lies.withheld.insert((account, block));
         Ok(())
+    }
+
+    /// Fault switch (a lie told consistently): the hotkeys of uids `a` and
+    /// `b` are answered swapped in `Keys`, `Uids`, the runtime API's
+    /// neurons and the read proofs, so weights meant for one go to the
+    /// other; headers stay the chain's. `None` tells the truth again.
+    pub fn swap_keys(&self, uids: Option<(u16, u16)>) {
+        lock(&self.state).lies.swapped_keys = uids;
+    }
+
+    /// Fault switch (a lie told consistently): `hotkey` reads as having
+    /// committed `sha256` at `block`, a commitment the chain never saw, in
+    /// storage and in read proofs; headers stay the chain's.
+    pub fn forge_commitment(
+        &self,
+        hotkey: &str,
+        block: u32,
+        sha256: [u8; 32],
+    ) -> Result<(), NodeError> {
+        let account = account_of(hotkey)?;
+        lock(&self.state)
+            .lies
+            .forged_commitments
+            .insert((account, block), sha256);
+        Ok(())
+    }
+
+    /// Fault switch (a lie told consistently): every read at block N
+    /// answers the state of block N − `behind` (storage, proofs), and the
+    /// header of N carries that block's state root, hiding what changed
+    /// since; the header then no longer hashes to N's hash. `None` undoes.
+    pub fn serve_stale_root(&self, behind: Option<u32>) {
+        lock(&self.state).lies.stale_root = behind.filter(|b| *b > 0);
     }
 
     /// Fault switch: every transaction submitted from now on has one bit
@@ -198,15 +207,12 @@ impl ChainNode {
         lock(&self.state).forge_inclusion = on;
     }
 
-    /// Fault switch: `state_getStorage` answers one byte that decodes as
-    /// no type for every key of `item` (malformed SCALE); `false` undoes.
+    /// Fault switch: every key of `item` holds one byte that decodes as no
+    /// type (malformed SCALE), in the chain's state itself, so reads and
+    /// their proofs agree on it; `false` undoes. Rewrites history: block
+    /// hashes given out before no longer match their headers.
     pub fn garble_storage(&self, item: &subtensor::runtime::StorageItem, on: bool) {
-        let prefix = subtensor::storage::prefix(item);
-        let mut state = lock(&self.state);
-        state.garbled.retain(|p| *p != prefix);
-        if on {
-            state.garbled.push(prefix);
-        }
+        lock(&self.state).garble(subtensor::storage::prefix(item), on);
     }
 
     /// Transactions submitted so far, accepted or refused: how a test

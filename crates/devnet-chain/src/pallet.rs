@@ -13,7 +13,7 @@ use subtensor::runtime;
 use crate::commit_reveal::unix_now;
 use crate::extrinsic::{self, Chain, Checked};
 use crate::metadata::{frame_system, pallet_subtensor, RuntimeCall, RuntimeEvent};
-use crate::state::{block_hash, BlockBody, State};
+use crate::state::{BlockBody, State};
 
 /// A transaction the pool took: its hash, and the block it is in, or
 /// `None` while the pool holds it.
@@ -107,13 +107,13 @@ impl State {
     /// The pool's checks: format, signature, era, nonce, reveal round.
     fn admit(&self, bytes: &[u8]) -> Result<Checked, ErrorObjectOwned> {
         let head = self.head();
-        let hash_of = |n: u32| (n <= head).then(|| block_hash(n));
+        let hash_of = |n: u32| (n <= head).then(|| self.block_hash(n));
         let nonce_of = |a: &[u8; 32]| self.nonce(a);
         let checked = extrinsic::check(
             bytes,
             &Chain {
                 head,
-                genesis_hash: block_hash(0),
+                genesis_hash: self.block_hash(0),
                 block_hash: &hash_of,
                 nonce: &nonce_of,
             },
@@ -143,7 +143,7 @@ impl State {
         let block = self.head().saturating_add(1);
         let mut events = self.on_initialize(block, unix_now());
         self.set_head(block);
-        *self.nonces.entry(checked.signer).or_insert(0) += 1;
+        self.use_nonce(checked.signer, block);
         let outcome = match self.dispatch(checked, block) {
             Ok(deposited) => {
                 events.extend(deposited);

@@ -235,16 +235,16 @@ fn metadata_versions(_: &State, _: u32, _: &mut &[u8]) -> Result<Vec<u8>, CallEr
     Ok(METADATA_VERSIONS.to_vec().encode())
 }
 
-fn account_nonce(state: &State, _: u32, input: &mut &[u8]) -> Result<Vec<u8>, CallError> {
+fn account_nonce(state: &State, block: u32, input: &mut &[u8]) -> Result<Vec<u8>, CallError> {
     let account: [u8; 32] = arg("account_nonce", input)?;
-    Ok(state.nonce(&account).encode())
+    Ok(state.nonce_at(&account, block).encode())
 }
 
 /// The subnet's neurons; another netuid has none.
 fn neurons_lite(state: &State, _: u32, input: &mut &[u8]) -> Result<Vec<u8>, CallError> {
     let netuid: u16 = arg("get_neurons_lite", input)?;
     let neurons = if netuid == state.netuid {
-        state.neurons_lite()
+        state.served_neurons()
     } else {
         Vec::new()
     };

@@ -1,7 +1,9 @@
 //! The chain's state: what every storage item holds as of a block, which
-//! keys exist then, the block hashes that name blocks, and the headers.
+//! keys exist then, and the headers. Everything is versioned by block: a
+//! read at block N answers the same however the head moves later (only a
+//! test's [`State::commit`] into the past rewrites history).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jsonrpsee::types::ErrorObjectOwned;
@@ -15,10 +17,12 @@ use tokio::sync::watch;
 
 use crate::beacon::DevBeacon;
 use crate::commit_reveal::{unix_now, CommitRevealGenesis, Timelock};
+use crate::error::{account_of, NodeError};
 use crate::genesis::{self, ChainGenesis, GenesisNeuron};
+use crate::lies::Lies;
 use crate::metadata::{self, frame_system};
-use crate::node::{account_of, NodeError};
 use crate::runtime_api;
+use crate::trie::Hashes;
 
 /// The state behind every connection.
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -56,7 +60,12 @@ pub(crate) struct State {
     heads: watch::Sender<u32>,
     /// `(account, block) → sha256`.
     pub(crate) commitments: BTreeMap<([u8; 32], u32), [u8; 32]>,
-    pub(crate) withheld: HashSet<([u8; 32], u32)>,
+    /// Fault switches that make the node's answers lie about its state.
+    pub(crate) lies: Lies,
+    /// Fault switch: the chain holds, under these key prefixes, a byte no
+    /// type decodes from (as after a runtime upgrade the client does not
+    /// know): proofs verify, decoding fails.
+    garbled: Vec<Vec<u8>>,
     pub(crate) pruned_before: u32,
     /// Fault switch: flip a bit of every submitted signature.
     pub(crate) tamper_signatures: bool,
@@ -73,15 +82,14 @@ pub(crate) struct State {
     /// Fault switch: as `fake_inclusion`, with the block's body and events
     /// claiming the transaction succeeded, while the state never changes.
     pub(crate) forge_inclusion: bool,
-    /// Fault switch: storage under these key prefixes reads as bytes that
-    /// decode as nothing.
-    pub(crate) garbled: Vec<Vec<u8>>,
-    /// Values that do not change with the block.
-    pub(crate) fixed: HashMap<Vec<u8>, Vec<u8>>,
+    /// The values no transaction changes, from the block they hold on:
+    /// a switch of the subnet's settings lands in a new block.
+    fixed: BTreeMap<u32, HashMap<Vec<u8>, Vec<u8>>>,
     /// The dev accounts, endowed at genesis.
     dev_accounts: Vec<[u8; 32]>,
-    /// Next nonce per account that has sent a transaction.
-    pub(crate) nonces: HashMap<[u8; 32], u32>,
+    /// Per account that has sent a transaction: its next nonce from each
+    /// block it moved at.
+    nonces: HashMap<[u8; 32], BTreeMap<u32, u32>>,
     /// Weights set, in block order.
     pub(crate) weights_set: Vec<WeightsSet>,
     /// Blocks that hold a transaction: its bytes and the block's events.
@@ -90,6 +98,8 @@ pub(crate) struct State {
     pub(crate) metadata: Vec<u8>,
     /// The V15 metadata, with the runtime APIs, built once.
     pub(crate) metadata_v15: Vec<u8>,
+    /// Block hashes and state tries computed so far.
+    pub(crate) hashes: Hashes,
 }
 
 /// `(block, uid, [(dest, weight)])`: weights a neuron set at a block.
@@ -101,23 +111,17 @@ pub(crate) struct BlockBody {
     pub(crate) events: Vec<u8>,
 }
 
-/// The hash of block `n`: 28 bytes derived from it, then `n` itself, so
-/// a hash names its block and a made-up one is recognised as unknown.
-pub fn block_hash(n: u32) -> [u8; 32] {
-    let mut hash = [0u8; 32];
-    let digest = sp_core::hashing::blake2_256(
-        &[b"chutes-audit devnet".as_slice(), &n.to_le_bytes()].concat(),
-    );
-    hash[..28].copy_from_slice(&digest[..28]);
-    hash[28..].copy_from_slice(&n.to_be_bytes());
-    hash
-}
-
-/// The block `hash` names, if it is one of [`block_hash`]'s.
-pub(crate) fn block_of(hash: &[u8; 32]) -> Option<u32> {
-    let (_, tail) = hash.split_last_chunk::<4>()?;
-    let n = u32::from_be_bytes(*tail);
-    (block_hash(n) == *hash).then_some(n)
+/// The parent hash block `n`'s header carries: the node keeps no chain
+/// of its history (a world starts millions of blocks in), so it names the
+/// parent by number, deterministically; the block's own hash is the real
+/// hash of its header ([`State::block_hash`]).
+fn parent_hash(n: u32) -> [u8; 32] {
+    match n.checked_sub(1) {
+        None => [0; 32],
+        Some(parent) => sp_core::hashing::blake2_256(
+            &[b"chutes-audit devnet".as_slice(), &parent.to_le_bytes()].concat(),
+        ),
+    }
 }
 
 /// Bytes as JSON-RPC carries them.
@@ -161,7 +165,8 @@ impl State {
             head,
             heads: watch::Sender::new(head),
             commitments,
-            withheld: HashSet::new(),
+            lies: Lies::default(),
+            garbled: Vec::new(),
             pruned_before: 0,
             tamper_signatures: false,
             submissions: 0,
@@ -169,16 +174,17 @@ impl State {
             stalled: Vec::new(),
             fake_inclusion: false,
             forge_inclusion: false,
-            garbled: Vec::new(),
-            fixed: HashMap::new(),
+            fixed: BTreeMap::new(),
             dev_accounts: genesis::dev_accounts(),
             nonces: HashMap::new(),
             weights_set: Vec::new(),
             bodies: BTreeMap::new(),
             metadata: metadata::metadata_bytes(),
             metadata_v15: metadata::metadata_v15_bytes(runtime_api::apis_metadata()),
+            hashes: Hashes::default(),
         };
-        state.fixed = state.fixed_storage();
+        let fixed = state.fixed_storage();
+        state.fixed.insert(0, fixed);
         state.on_initialize(head, unix_now());
         state.snapshot_queues(head);
         Ok(state)
@@ -201,8 +207,41 @@ impl State {
         self.heads.subscribe()
     }
 
-    /// The storage values that do not depend on the block.
-    pub(crate) fn fixed_storage(&self) -> HashMap<Vec<u8>, Vec<u8>> {
+    /// The values no transaction changes, as of `block`.
+    fn fixed_at(&self, block: u32) -> Option<&HashMap<Vec<u8>, Vec<u8>>> {
+        self.fixed.range(..=block).next_back().map(|(_, f)| f)
+    }
+
+    /// Applies a change of the subnet's settings (already made to the
+    /// fields) in a new block, as a sudo call would: earlier blocks keep
+    /// the settings they had.
+    pub(crate) fn settings_changed(&mut self) {
+        self.advance(1, unix_now());
+        let fixed = self.fixed_storage();
+        self.fixed.insert(self.head, fixed);
+    }
+
+    /// Turns the garble switch on or off for keys under `prefix`. It
+    /// rewrites every block's state, so what was computed is forgotten.
+    pub(crate) fn garble(&mut self, prefix: Vec<u8>, on: bool) {
+        self.garbled.retain(|p| *p != prefix);
+        if on {
+            self.garbled.push(prefix);
+        }
+        self.hashes.forget_from(0);
+    }
+
+    /// Commits `sha256` for `account` at `block`; the head moves up to it.
+    /// A block at or below the head rewrites history (a test's setup), so
+    /// what was computed from that block on is forgotten.
+    pub(crate) fn commit(&mut self, account: [u8; 32], block: u32, sha256: [u8; 32]) {
+        self.commitments.insert((account, block), sha256);
+        self.hashes.forget_from(block);
+        self.set_head(block);
+    }
+
+    /// The storage values a block's settings make.
+    fn fixed_storage(&self) -> HashMap<Vec<u8>, Vec<u8>> {
         let netuid = part(self.netuid);
         let size = self.subnet_size();
         let mut incentive = vec![0u16; size];
@@ -304,31 +343,47 @@ impl State {
     pub(crate) fn known_block(&self, at: Option<[u8; 32]>) -> Option<u32> {
         match at {
             None => Some(self.head),
-            Some(hash) => block_of(&hash).filter(|n| *n <= self.head),
+            Some(hash) => self.hashes.block_of(&hash).filter(|n| *n <= self.head),
         }
     }
 
-    /// Whether the garble switch covers `key_bytes`.
-    pub(crate) fn is_garbled(&self, key_bytes: &[u8]) -> bool {
-        self.garbled.iter().any(|p| key_bytes.starts_with(p))
+    /// The value under `key_bytes` as of `block`: the chain's truth, which
+    /// the state root commits to ([`crate::lies`] serves what a lying node
+    /// answers).
+    pub(crate) fn storage(&self, key_bytes: &[u8], block: u32) -> Option<Vec<u8>> {
+        self.storage_with(key_bytes, block, &self.commitments)
     }
 
-    /// The value under `key_bytes` as of `block`.
-    pub(crate) fn storage(&self, key_bytes: &[u8], block: u32) -> Option<Vec<u8>> {
+    /// [`State::storage`] with `commitments` in place of the chain's own.
+    pub(crate) fn storage_with(
+        &self,
+        key_bytes: &[u8],
+        block: u32,
+        commitments: &BTreeMap<([u8; 32], u32), [u8; 32]>,
+    ) -> Option<Vec<u8>> {
         if key(&runtime::NUMBER, &[]).ok()? == key_bytes {
             return Some(block.encode());
         }
-        if let Some(value) = self.commitment(key_bytes, block) {
+        if self.garbled.iter().any(|p| key_bytes.starts_with(p)) {
+            // Only keys that hold a value are listed, so garbling adds none.
+            return Some(vec![0xff]);
+        }
+        if let Some(value) = self.commitment(key_bytes, block, commitments) {
             return value;
         }
         if let Some(value) = self.dynamic_storage(key_bytes, block) {
             return value;
         }
-        self.fixed.get(key_bytes).cloned()
+        self.fixed_at(block)?.get(key_bytes).cloned()
     }
 
     /// `Commitments.CommitmentOf`: `Some(value)` when `key_bytes` names it.
-    fn commitment(&self, key_bytes: &[u8], block: u32) -> Option<Option<Vec<u8>>> {
+    fn commitment(
+        &self,
+        key_bytes: &[u8],
+        block: u32,
+        commitments: &BTreeMap<([u8; 32], u32), [u8; 32]>,
+    ) -> Option<Option<Vec<u8>>> {
         let rest = key_bytes.strip_prefix(prefix(&runtime::COMMITMENT_OF).as_slice())?;
         // Identity(netuid) ++ Twox64Concat(account).
         let (netuid, rest) = rest.split_first_chunk::<2>()?;
@@ -337,16 +392,12 @@ impl State {
             return Some(None);
         }
         // The latest commitment at or before `block`: CommitmentOf keeps one.
-        let Some((&(_, committed_at), sha)) = self
-            .commitments
+        let Some((&(_, committed_at), sha)) = commitments
             .range((account, 0)..=(account, block))
             .next_back()
         else {
             return Some(None);
         };
-        if self.withheld.contains(&(account, committed_at)) {
-            return Some(None);
-        }
         let registration = Registration {
             deposit: 0,
             block: committed_at,
@@ -386,7 +437,7 @@ impl State {
         if let Some(rest) = key_bytes.strip_prefix(account_prefix.as_slice()) {
             // Blake2_128Concat(account).
             let account: [u8; 32] = rest.get(16..)?.try_into().ok()?;
-            return Some(self.account_info(&account).map(|info| info.encode()));
+            return Some(self.account_info(&account, block).map(|info| info.encode()));
         }
         None
     }
@@ -424,18 +475,22 @@ impl State {
         None
     }
 
-    /// `System.Account` of an account the chain knows: a neuron's key, a
-    /// sender, or a dev account (endowed).
-    fn account_info(&self, account: &[u8; 32]) -> Option<frame_system::AccountInfo> {
+    /// `System.Account` as of `block` of an account the chain knows then:
+    /// a neuron's key, a sender, or a dev account (endowed).
+    fn account_info(&self, account: &[u8; 32], block: u32) -> Option<frame_system::AccountInfo> {
         let dev = self.dev_accounts.contains(account);
+        let sent = self
+            .nonces
+            .get(account)
+            .is_some_and(|moves| moves.range(..=block).next().is_some());
         let known = dev
-            || self.nonces.contains_key(account)
+            || sent
             || self
                 .neurons
                 .iter()
                 .any(|a| a.hotkey == *account || a.coldkey == *account);
         known.then(|| frame_system::AccountInfo {
-            nonce: self.nonce(account),
+            nonce: self.nonce_at(account, block),
             providers: 1,
             data: frame_system::AccountData {
                 free: if dev { genesis::DEV_ENDOWMENT_RAO } else { 0 },
@@ -460,7 +515,10 @@ impl State {
         let netuid = part(self.netuid);
         // A set: accounts recur (many commitments, hot and cold keys), and
         // each candidate costs a read.
-        let mut candidates: BTreeSet<Vec<u8>> = self.fixed.keys().cloned().collect();
+        let mut candidates: BTreeSet<Vec<u8>> = self
+            .fixed_at(block)
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default();
         let plain = [&runtime::NUMBER, &runtime::EVENTS];
         candidates.extend(plain.iter().filter_map(|item| key(item, &[]).ok()));
         candidates.extend(key(&runtime::LAST_UPDATE, std::slice::from_ref(&netuid)).ok());
@@ -533,43 +591,61 @@ impl State {
         out
     }
 
-    /// The next nonce of `account`.
+    /// The next nonce of `account` (what the pool checks against).
     pub(crate) fn nonce(&self, account: &[u8; 32]) -> u32 {
-        self.nonces.get(account).copied().unwrap_or(0)
+        self.nonce_at(account, u32::MAX)
     }
 
-    /// Block `block`'s header, shaped as Substrate serializes one: the
-    /// state root is the root of the block's state trie.
-    pub(crate) fn header(&self, block: u32) -> Value {
-        let parent = match block {
-            0 => [0u8; 32],
-            n => block_hash(n - 1),
-        };
+    /// The next nonce of `account` as of `block`.
+    pub(crate) fn nonce_at(&self, account: &[u8; 32], block: u32) -> u32 {
+        self.nonces
+            .get(account)
+            .and_then(|moves| moves.range(..=block).next_back())
+            .map_or(0, |(_, nonce)| *nonce)
+    }
+
+    /// `account` used its nonce in `block`.
+    pub(crate) fn use_nonce(&mut self, account: [u8; 32], block: u32) {
+        let next = self.nonce(&account).saturating_add(1);
+        self.nonces.entry(account).or_default().insert(block, next);
+    }
+
+    /// Block `block`'s header as the chain holds it: the state root is
+    /// the root of the block's state trie.
+    pub(crate) fn header(&self, block: u32) -> subtensor::proof::Header {
         let extrinsics = self
             .bodies
             .get(&block)
             .map(|b| b.extrinsics.clone())
             .unwrap_or_default();
-        json!({
-            "parentHash": hex0x(&parent),
-            "number": format!("0x{block:x}"),
-            "stateRoot": hex0x(&self.state_root(block)),
-            "extrinsicsRoot": hex0x(&sp_core::hashing::blake2_256(&extrinsics.encode())),
-            "digest": {"logs": []},
-        })
+        subtensor::proof::Header {
+            parent_hash: sp_core::H256(parent_hash(block)),
+            number: block,
+            state_root: sp_core::H256(self.state_root(block)),
+            extrinsics_root: sp_core::H256(sp_core::hashing::blake2_256(&extrinsics.encode())),
+            digest: Default::default(),
+        }
+    }
+
+    /// The hash of block `block`: the hash of its header. Remembered, so
+    /// the node knows the block a hash names.
+    pub(crate) fn block_hash(&self, block: u32) -> [u8; 32] {
+        if let Some(hash) = self.hashes.hash_of(block) {
+            return hash;
+        }
+        let hash = subtensor::proof::header_hash(&self.header(block));
+        self.hashes.remember(block, hash);
+        hash
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn block_hashes_name_their_block_and_made_up_ones_do_not() {
-        assert_eq!(block_of(&block_hash(4_800_000)), Some(4_800_000));
-        assert_ne!(block_hash(1), block_hash(2));
-        let mut forged = block_hash(7);
-        forged[0] ^= 1;
-        assert_eq!(block_of(&forged), None);
-    }
+/// A header shaped as Substrate serializes one.
+pub(crate) fn header_json(header: &subtensor::proof::Header) -> Value {
+    json!({
+        "parentHash": hex0x(header.parent_hash.as_bytes()),
+        "number": format!("0x{:x}", header.number),
+        "stateRoot": hex0x(header.state_root.as_bytes()),
+        "extrinsicsRoot": hex0x(header.extrinsics_root.as_bytes()),
+        "digest": {"logs": []},
+    })
 }

@@ -1,13 +1,78 @@
 //! The state trie: the node's storage at a block laid out as Substrate
 //! keeps it (layout V1, blake2-256), so a header carries a real state root
 //! and `state_getReadProof` answers with nodes a client checks on its own
-//! (`subtensor::proof`). The storage is derived per block, so the trie is
-//! built on demand from every key the block holds.
+//! (`subtensor::proof`). The storage is derived per block, so a block's
+//! trie is built on demand from every key it holds; the last few are kept,
+//! as a sync reads hash, header and proof of one block in a row.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use subtensor::proof::StateTrie;
 
 use crate::state::State;
 
+/// How many built tries are kept.
+const TRIES_KEPT: usize = 4;
+
+/// Block hashes and tries computed so far. Behind the state's lock; a
+/// cell, so reads (which take the state shared) can fill it.
+#[derive(Default)]
+pub(crate) struct Hashes(RefCell<Computed>);
+
+#[derive(Default)]
+struct Computed {
+    by_block: HashMap<u32, [u8; 32]>,
+    /// Every hash ever given out: a hash from before a test rewrote
+    /// history still names its block (and its header no longer matches).
+    blocks: HashMap<[u8; 32], u32>,
+    tries: VecDeque<(u32, Arc<StateTrie>)>,
+}
+
+impl Hashes {
+    /// The hash of `block`, if computed.
+    pub(crate) fn hash_of(&self, block: u32) -> Option<[u8; 32]> {
+        self.0.borrow().by_block.get(&block).copied()
+    }
+
+    /// The block `hash` names, if the node gave it out.
+    pub(crate) fn block_of(&self, hash: &[u8; 32]) -> Option<u32> {
+        self.0.borrow().blocks.get(hash).copied()
+    }
+
+    /// Remembers `hash` as block `block`'s.
+    pub(crate) fn remember(&self, block: u32, hash: [u8; 32]) {
+        let mut computed = self.0.borrow_mut();
+        computed.by_block.insert(block, hash);
+        computed.blocks.insert(hash, block);
+    }
+
+    /// Forgets what was computed for `block` and later (their state
+    /// changed).
+    pub(crate) fn forget_from(&self, block: u32) {
+        let mut computed = self.0.borrow_mut();
+        computed.by_block.retain(|b, _| *b < block);
+        computed.tries.retain(|(b, _)| *b < block);
+    }
+
+    fn trie(&self, block: u32) -> Option<Arc<StateTrie>> {
+        let computed = self.0.borrow();
+        let (_, trie) = computed.tries.iter().find(|(b, _)| *b == block)?;
+        Some(trie.clone())
+    }
+
+    fn keep_trie(&self, block: u32, trie: Arc<StateTrie>) {
+        let mut computed = self.0.borrow_mut();
+        if computed.tries.len() >= TRIES_KEPT {
+            computed.tries.pop_front();
+        }
+        computed.tries.push_back((block, trie));
+    }
+}
+
 impl State {
-    /// Every `(key, value)` the state holds at `block`.
+    /// Every `(key, value)` the chain holds at `block`.
     fn entries_at(&self, block: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.keys(block, &[], None, usize::MAX)
             .into_iter()
@@ -15,13 +80,35 @@ impl State {
             .collect()
     }
 
-    /// The state root of `block`: what its header carries.
-    pub(crate) fn state_root(&self, block: u32) -> [u8; 32] {
-        subtensor::proof::prove(self.entries_at(block), &[]).0
+    /// The trie of the chain's state at `block`.
+    pub(crate) fn trie(&self, block: u32) -> Arc<StateTrie> {
+        if let Some(trie) = self.hashes.trie(block) {
+            return trie;
+        }
+        let trie = Arc::new(StateTrie::new(self.entries_at(block)));
+        self.hashes.keep_trie(block, trie.clone());
+        trie
     }
 
-    /// The trie nodes that prove `keys` (present or absent) at `block`.
-    pub(crate) fn read_proof(&self, block: u32, keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        subtensor::proof::prove(self.entries_at(block), keys).1
+    /// The state root of `block`: what its header carries.
+    pub(crate) fn state_root(&self, block: u32) -> [u8; 32] {
+        self.trie(block).root()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_names_its_block_until_forgotten_and_then_still_resolves() {
+        let hashes = Hashes::default();
+        hashes.remember(7, [7; 32]);
+        assert_eq!(hashes.hash_of(7), Some([7; 32]));
+        assert_eq!(hashes.block_of(&[7; 32]), Some(7));
+        assert_eq!(hashes.block_of(&[8; 32]), None);
+        hashes.forget_from(7);
+        assert_eq!(hashes.hash_of(7), None);
+        assert_eq!(hashes.block_of(&[7; 32]), Some(7));
     }
 }

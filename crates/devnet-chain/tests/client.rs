@@ -1,6 +1,7 @@
 //! The subtensor client against the simulated node: the metagraph (runtime
 //! API and storage), commitments read at several blocks, "pruned" after
-//! pruning, a withheld commitment, and a node restart under the client.
+//! pruning, a withheld commitment refused, and a node restart under the
+//! client.
 
 use std::time::Duration;
 
@@ -149,11 +150,13 @@ async fn a_commitment_is_read_as_of_its_block() {
             block: 1_600
         }
     );
+    // A node that withholds it cannot prove the absence (tests/lies.rs
+    // has the node that lies in every way).
     node.withhold(&alice, 1_600).unwrap();
-    assert_eq!(
-        chain.commitment(64, &alice, 1_600).await.unwrap(),
-        CommitmentAt::None
-    );
+    assert!(matches!(
+        chain.commitment(64, &alice, 1_600).await,
+        Err(subtensor::ChainError::Integrity { .. })
+    ));
 }
 
 #[tokio::test]

@@ -109,7 +109,7 @@ async fn events(node: &ChainNode, n: u32) -> Vec<u8> {
         .await
         .unwrap();
     let key = subtensor::storage::key(&runtime::EVENTS, &[]).unwrap();
-    let at = format!("0x{}", hex::encode(devnet_chain::block_hash(n)));
+    let at = format!("0x{}", hex::encode(node.block_hash(n).unwrap()));
     let value: Option<String> = ws
         .request(
             "state_getStorage",

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use devnet_chain::{block_hash, ChainGenesis, ChainNode, GenesisNeuron};
+use devnet_chain::{ChainGenesis, ChainNode, GenesisNeuron};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::WsClientBuilder;
@@ -76,7 +76,7 @@ async fn read_at(node: &ChainNode, block: u32, keys: &[Vec<u8>]) -> Read {
         .build(node.ws_url())
         .await
         .unwrap();
-    let at = hex0x(&block_hash(block));
+    let at = hex0x(&node.block_hash(block).unwrap());
     let hex_keys: Vec<String> = keys.iter().map(|k| hex0x(k)).collect();
     let answer: Value = rpc
         .request("state_getReadProof", rpc_params![hex_keys, at.clone()])
@@ -93,7 +93,20 @@ async fn read_at(node: &ChainNode, block: u32, keys: &[Vec<u8>]) -> Read {
         .request("chain_getHeader", rpc_params![at.clone()])
         .await
         .unwrap();
-    let root = unhex(&header["stateRoot"]).try_into().unwrap();
+    let root: [u8; 32] = unhex(&header["stateRoot"]).try_into().unwrap();
+    // The hash names the header: blake2-256 of its SCALE encoding.
+    let parsed = subtensor::proof::Header {
+        parent_hash: <[u8; 32]>::try_from(unhex(&header["parentHash"]))
+            .unwrap()
+            .into(),
+        number: block,
+        state_root: root.into(),
+        extrinsics_root: <[u8; 32]>::try_from(unhex(&header["extrinsicsRoot"]))
+            .unwrap()
+            .into(),
+        digest: Default::default(),
+    };
+    subtensor::proof::check_header(&node.block_hash(block).unwrap(), &parsed).unwrap();
     let mut plain = Vec::new();
     for k in keys {
         let value: Option<String> = rpc

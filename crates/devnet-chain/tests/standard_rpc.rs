@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use devnet_chain::{block_hash, ChainGenesis, ChainNode, GenesisNeuron};
+use devnet_chain::{ChainGenesis, ChainNode, GenesisNeuron};
 use jsonrpsee::core::client::{ClientT, Error as ClientError};
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
@@ -78,14 +78,15 @@ async fn raw(node: &ChainNode) -> WsClient {
         .unwrap()
 }
 
-fn hash(n: u32) -> H256 {
-    H256(block_hash(n))
+/// The hash of block `n`: the hash of its header, as the node names it.
+fn hash(node: &ChainNode, n: u32) -> H256 {
+    H256(node.block_hash(n).unwrap())
 }
 
 #[tokio::test]
 async fn a_third_party_client_connects_and_reads_values_and_map_entries() {
-    let (_node, api) = start().await;
-    assert_eq!(api.genesis_hash(), hash(0));
+    let (node, api) = start().await;
+    assert_eq!(api.genesis_hash(), hash(&node, 0));
     assert_eq!(api.runtime_version().spec_name, "node-subtensor");
     assert_eq!(
         api.get_storage::<u32>("System", "Number", None)
@@ -118,7 +119,7 @@ async fn a_third_party_client_connects_and_reads_values_and_map_entries() {
     assert_eq!(api.get_header(None).await.unwrap().unwrap().number, 1_500);
     assert_eq!(
         api.get_block_hash(Some(1_200)).await.unwrap(),
-        Some(hash(1_200))
+        Some(hash(&node, 1_200))
     );
     assert_eq!(api.get_block_hash(Some(9_999)).await.unwrap(), None);
 }
@@ -180,9 +181,9 @@ async fn a_map_is_iterated_with_paged_keys_in_key_order() {
 
 #[tokio::test]
 async fn storage_read_at_an_older_block_is_that_blocks_state() {
-    let (_node, api) = start().await;
+    let (node, api) = start().await;
     let alice = account(Sr25519Keyring::Alice);
-    let at = |n: u32| Some(hash(n));
+    let at = |n: u32| Some(hash(&node, n));
     let read = |n| {
         let alice = alice.clone();
         let api = &api;
@@ -233,7 +234,7 @@ async fn state_query_storage_at_answers_every_key_at_one_block() {
             "state_queryStorageAt",
             rpc_params![
                 vec![hex0x(&number), hex0x(&missing)],
-                hex0x(&block_hash(1_234))
+                hex0x(&node.block_hash(1_234).unwrap())
             ],
         )
         .await
@@ -241,7 +242,7 @@ async fn state_query_storage_at_answers_every_key_at_one_block() {
     assert_eq!(
         answer,
         json!([{
-            "block": hex0x(&block_hash(1_234)),
+            "block": hex0x(&node.block_hash(1_234).unwrap()),
             "changes": [[hex0x(&number), hex0x(&1_234u32.to_le_bytes())], [hex0x(&missing), null]],
         }])
     );
@@ -278,8 +279,18 @@ async fn new_heads_are_pushed_as_blocks_are_produced() {
         seen.push(header.number);
     }
     assert_eq!(seen, [1_500, 1_501, 1_502, 1_503]);
-    let head = api.get_header(Some(hash(1_503))).await.unwrap().unwrap();
-    assert_eq!(head.parent_hash, hash(1_502));
+    // The hash names the header (blake2-256 of its SCALE encoding); the
+    // parent hash names the parent by number only (docs/chain.md).
+    let head = api
+        .get_header(Some(hash(&node, 1_503)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.number, 1_503);
+    assert_eq!(
+        subtensor::proof::header_hash(&head),
+        node.block_hash(1_503).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -295,10 +306,14 @@ async fn storage_subscriptions_push_what_changed_per_block() {
         let (_, value) = set.changes.first().cloned().unwrap();
         (set.block, u32::decode(&mut &value.unwrap().0[..]).unwrap())
     };
-    assert_eq!(next_number().await, (hash(1_500), 1_500), "the value now");
+    assert_eq!(
+        next_number().await,
+        (hash(&node, 1_500), 1_500),
+        "the value now"
+    );
     node.advance(2);
-    assert_eq!(next_number().await, (hash(1_501), 1_501));
-    assert_eq!(next_number().await, (hash(1_502), 1_502));
+    assert_eq!(next_number().await, (hash(&node, 1_501), 1_501));
+    assert_eq!(next_number().await, (hash(&node, 1_502), 1_502));
 
     // Only what changed is pushed: the subnet size stays, the number moves.
     let client = raw(&node).await;
@@ -330,7 +345,10 @@ async fn storage_subscriptions_push_what_changed_per_block() {
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(second["block"], json!(hex0x(&block_hash(1_503))));
+    assert_eq!(
+        second["block"],
+        json!(hex0x(&node.block_hash(1_503).unwrap()))
+    );
     assert_eq!(
         second["changes"],
         json!([[number_key, hex0x(&1_503u32.to_le_bytes())]])
@@ -569,7 +587,11 @@ async fn bad_parameters_are_substrate_like_errors_not_panics() {
         .unwrap();
     assert_eq!(
         hashes,
-        json!([hex0x(&block_hash(0)), hex0x(&block_hash(16)), null])
+        json!([
+            hex0x(&node.block_hash(0).unwrap()),
+            hex0x(&node.block_hash(16).unwrap()),
+            null
+        ])
     );
 }
 #[tokio::test]

@@ -71,7 +71,7 @@ async fn a_correctly_signed_set_weights_lands_in_weights_and_last_update() {
     let alice = key("//Alice");
     let set = chain.set_weights(&alice, &call()).await.unwrap();
     assert_eq!(node.head(), 1_501, "included in a new block");
-    assert_eq!(set.block_hash, devnet_chain::block_hash(1_501));
+    assert_eq!(set.block_hash, node.block_hash(1_501).unwrap());
     assert_eq!(set.block, 1_501);
     assert_eq!(set.extrinsic.nonce, 0);
     // A mortal era of 8 blocks, born at or before the head it was signed at.
@@ -212,7 +212,7 @@ async fn a_stalled_inclusion_ends_at_its_deadline_with_what_identifies_the_trans
     // The pool catches up: the locally computed hash is the one in the body.
     assert_eq!(node.release_stalled(), 1);
     let body = chain
-        .block_body(devnet_chain::block_hash(1_501))
+        .block_body(node.block_hash(1_501).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -234,7 +234,7 @@ async fn an_inclusion_in_a_block_without_the_transaction_is_not_believed() {
     let WeightsError::NotInBlock { block_hash, .. } = &err else {
         panic!("believed a false inclusion: {err}");
     };
-    assert_eq!(*block_hash, devnet_chain::block_hash(1_501));
+    assert_eq!(*block_hash, node.block_hash(1_501).unwrap());
     assert!(err.to_string().contains("does not hold it"), "{err}");
     assert!(chain.weights(64, 0).await.unwrap().is_empty());
     assert_eq!(chain.last_update(64, 0).await.unwrap(), Some(0));

@@ -6,7 +6,8 @@
 //! storage items with their hashers, transaction extensions), storage key
 //! construction ([`storage`]), the SCALE types read from the chain
 //! ([`codec`]: commitments, `NeuronInfoLite`), and sr25519 hotkeys
-//! ([`keys`]), the JSON-RPC client over them ([`rpc`]), and weight
+//! ([`keys`]), the JSON-RPC client over them ([`rpc`]) with its reads
+//! proven against the block's state root ([`proof`]), and weight
 //! setting through `substrate-api-client` ([`weights`]). The devnet's
 //! simulated node builds on the same pieces.
 //! A conformance test checks [`runtime`] against the real finney metadata.
@@ -37,6 +38,7 @@ pub mod codec;
 pub mod commit_reveal;
 pub mod keys;
 pub mod proof;
+mod proven;
 pub mod rpc;
 pub mod runtime;
 pub mod storage;
@@ -96,5 +98,20 @@ pub enum ChainError {
     Pruned {
         /// The node's words.
         message: String,
+    },
+    /// A read did not prove against the block's state root, a header did
+    /// not hash to its block, or two endpoints disagree about a finalized
+    /// block: the node lies or serves another chain. Nothing read from it
+    /// may be scored or sent.
+    #[error("integrity violation: {what} at block {block} from {url}: {reason}")]
+    Integrity {
+        /// What was read (`SubtensorModule.Keys`, `chain_getHeader`).
+        what: String,
+        /// The block, `#number 0xhash` or the hash.
+        block: String,
+        /// The endpoint that answered.
+        url: String,
+        /// What did not hold.
+        reason: String,
     },
 }

@@ -109,37 +109,66 @@ pub fn read_proven(
     Ok(values)
 }
 
+/// A state trie built the way Substrate builds its state (layout V1,
+/// blake2-256): what a node proves reads from. The devnet's node and the
+/// tests use it; a client never needs it.
+pub struct StateTrie {
+    db: MemoryDB<BlakeTwo256>,
+    root: sp_core::H256,
+}
+
+impl StateTrie {
+    /// The trie holding `entries`.
+    pub fn new(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> StateTrie {
+        use sp_trie::{TrieDBMutBuilder, TrieMut as _};
+
+        let mut db = MemoryDB::<BlakeTwo256>::default();
+        let mut root = sp_core::H256::default();
+        {
+            let mut trie =
+                TrieDBMutBuilder::<LayoutV1<BlakeTwo256>>::new(&mut db, &mut root).build();
+            for (key, value) in entries {
+                // An in-memory trie over a memory database cannot fail to insert.
+                let _ = trie.insert(&key, &value);
+            }
+        }
+        StateTrie { db, root }
+    }
+
+    /// The state root: what a header carries.
+    pub fn root(&self) -> [u8; 32] {
+        self.root.0
+    }
+
+    /// The nodes that prove `keys`, present or absent: the `proof` of a
+    /// `state_getReadProof` answer.
+    pub fn prove(&self, keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        use sp_trie::{Trie as _, TrieDBBuilder};
+
+        let mut recorder = sp_trie::Recorder::<LayoutV1<BlakeTwo256>>::new();
+        {
+            let trie = TrieDBBuilder::<LayoutV1<BlakeTwo256>>::new(&self.db, &self.root)
+                .with_recorder(&mut recorder)
+                .build();
+            for key in keys {
+                let _ = trie.get(key);
+            }
+        }
+        let mut nodes: Vec<Vec<u8>> = recorder.drain().into_iter().map(|r| r.data).collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+}
+
 /// The state root and the proof nodes of a trie holding `entries`, for
-/// `keys`: what a node serves, built the way Substrate builds its state.
-/// The devnet's node and the tests use it; a client never needs it.
+/// `keys` ([`StateTrie`] in one call).
 pub fn prove(
     entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     keys: &[Vec<u8>],
 ) -> ([u8; 32], Vec<Vec<u8>>) {
-    use sp_trie::{Trie as _, TrieDBBuilder, TrieDBMutBuilder, TrieMut as _};
-
-    let mut db = MemoryDB::<BlakeTwo256>::default();
-    let mut root = sp_core::H256::default();
-    {
-        let mut trie = TrieDBMutBuilder::<LayoutV1<BlakeTwo256>>::new(&mut db, &mut root).build();
-        for (key, value) in entries {
-            // An in-memory trie over a memory database cannot fail to insert.
-            let _ = trie.insert(&key, &value);
-        }
-    }
-    let mut recorder = sp_trie::Recorder::<LayoutV1<BlakeTwo256>>::new();
-    {
-        let trie = TrieDBBuilder::<LayoutV1<BlakeTwo256>>::new(&db, &root)
-            .with_recorder(&mut recorder)
-            .build();
-        for key in keys {
-            let _ = trie.get(key);
-        }
-    }
-    let mut nodes: Vec<Vec<u8>> = recorder.drain().into_iter().map(|r| r.data).collect();
-    nodes.sort();
-    nodes.dedup();
-    (root.0, nodes)
+    let trie = StateTrie::new(entries);
+    (trie.root(), trie.prove(keys))
 }
 
 #[cfg(test)]

@@ -10,7 +10,13 @@
 //! verified. Any other error (an unknown block, a gateway's "request
 //! pruned by rate limiter") is an ordinary, transient failure: a lying or
 //! overloaded node must not be able to turn a check into "cannot check".
+//!
+//! With [`ClientOptions::proofs`] on (the default), every storage read is
+//! proven ([`crate::proven`]): fetched with `state_getReadProof` and checked
+//! against the state root of the block's header, the header against the
+//! block hash, and the block hash against every witness endpoint.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +50,14 @@ pub struct ClientOptions {
     /// block: past it, the transaction's fate is unknown (it may still
     /// land until its mortal era ends), never assumed either way.
     pub inclusion_timeout: Duration,
+    /// Prove every storage read against the block's state root (and the
+    /// metagraph's uid → hotkey map against `Keys`). Off, the node's word
+    /// is taken: a loud, recorded choice of the caller's.
+    pub proofs: bool,
+    /// Other endpoints (`ws://`, `wss://`) that must name the same hash
+    /// for every block a proven read is made at; a different hash for a
+    /// block they have finalized is an integrity violation.
+    pub witnesses: Vec<String>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +67,8 @@ impl Default for ClientOptions {
             reconnect_attempts: 5,
             backoff: Duration::from_millis(200),
             inclusion_timeout: Duration::from_secs(120),
+            proofs: true,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -128,6 +144,10 @@ pub struct SubtensorClient {
     url: String,
     options: ClientOptions,
     socket: Arc<RwLock<Arc<WsClient>>>,
+    /// Connections to [`ClientOptions::witnesses`].
+    witnesses: Arc<Vec<SubtensorClient>>,
+    /// Blocks whose header and hash were checked.
+    proven: Arc<std::sync::Mutex<crate::proven::Checked>>,
 }
 
 impl std::fmt::Debug for SubtensorClient {
@@ -157,11 +177,11 @@ pub(crate) fn node_error_message(e: &jsonrpsee::types::ErrorObjectOwned) -> Stri
     }
 }
 
-fn hex0x(bytes: &[u8]) -> String {
+pub(crate) fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
-fn unhex(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn unhex(text: &str) -> Result<Vec<u8>, String> {
     hex::decode(text.trim_start_matches("0x")).map_err(|e| e.to_string())
 }
 
@@ -169,11 +189,34 @@ impl SubtensorClient {
     /// Connects to `url` (`ws://` or `wss://`).
     pub async fn connect(url: &str, options: ClientOptions) -> Result<SubtensorClient, ChainError> {
         let socket = Self::open(url, &options).await?;
+        let mut witnesses = Vec::new();
+        for witness in &options.witnesses {
+            let own = ClientOptions {
+                witnesses: Vec::new(),
+                proofs: false,
+                ..options.clone()
+            };
+            witnesses.push(Box::pin(SubtensorClient::connect(witness, own)).await?);
+        }
         Ok(SubtensorClient {
             url: url.to_string(),
             options,
             socket: Arc::new(RwLock::new(Arc::new(socket))),
+            witnesses: Arc::new(witnesses),
+            proven: Arc::default(),
         })
+    }
+
+    /// The witness connections.
+    pub(crate) fn witness_clients(&self) -> &[SubtensorClient] {
+        &self.witnesses
+    }
+
+    /// The blocks already checked.
+    pub(crate) fn checked(&self) -> std::sync::MutexGuard<'_, crate::proven::Checked> {
+        self.proven
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The node's URL.
@@ -224,7 +267,7 @@ impl SubtensorClient {
     }
 
     /// One call, with a timeout and one repeat after a reconnection.
-    async fn call<R: DeserializeOwned>(
+    pub(crate) async fn call<R: DeserializeOwned>(
         &self,
         method: &str,
         params: ArrayParams,
@@ -312,31 +355,53 @@ impl SubtensorClient {
         }))
     }
 
-    fn decode(&self, what: &str, message: impl std::fmt::Display) -> ChainError {
+    pub(crate) fn decode(&self, what: &str, message: impl std::fmt::Display) -> ChainError {
         ChainError::Decode {
             what: format!("{what} from {}", self.url),
             message: message.to_string(),
         }
     }
 
-    /// A storage value at `at` (the best block when `None`).
+    /// A storage value at `at` (the newest block when `None`: the best
+    /// one, or with proofs the finalized one).
     pub async fn storage(
         &self,
         item: &StorageItem,
         parts: &[Vec<u8>],
         at: Option<BlockHash>,
     ) -> Result<Option<Vec<u8>>, ChainError> {
-        let key = hex0x(&storage::key(item, parts)?);
-        let value: Option<String> = match at {
-            Some(hash) => {
-                self.call("state_getStorage", rpc_params![key, hex0x(&hash)])
-                    .await?
-            }
-            None => self.call("state_getStorage", rpc_params![key]).await?,
-        };
-        value
-            .map(|v| unhex(&v).map_err(|e| self.decode(item.name, e)))
-            .transpose()
+        let key = storage::key(item, parts)?;
+        let mut values = self.read(item.name, std::slice::from_ref(&key), at).await?;
+        Ok(values.remove(&key).flatten())
+    }
+
+    /// The values under `keys` at `at` (see [`Self::storage`]), proven
+    /// when [`ClientOptions::proofs`] is on; `what` names them in errors.
+    pub(crate) async fn read(
+        &self,
+        what: &str,
+        keys: &[Vec<u8>],
+        at: Option<BlockHash>,
+    ) -> Result<BTreeMap<Vec<u8>, Option<Vec<u8>>>, ChainError> {
+        if self.options.proofs {
+            return self.read_proven(what, keys, at).await;
+        }
+        let mut values = BTreeMap::new();
+        for key in keys {
+            let hex_key = hex0x(key);
+            let value: Option<String> = match at {
+                Some(hash) => {
+                    self.call("state_getStorage", rpc_params![hex_key, hex0x(&hash)])
+                        .await?
+                }
+                None => self.call("state_getStorage", rpc_params![hex_key]).await?,
+            };
+            let value = value
+                .map(|v| unhex(&v).map_err(|e| self.decode(what, e)))
+                .transpose()?;
+            values.insert(key.clone(), value);
+        }
+        Ok(values)
     }
 
     pub(crate) async fn storage_value<T: Decode>(
@@ -353,12 +418,27 @@ impl SubtensorClient {
         }
     }
 
-    /// The best block's number.
+    /// The best block's number (with proofs, the finalized one's).
     pub async fn current_block(&self) -> Result<u32, ChainError> {
         Ok(self
             .storage_value::<u32>(&runtime::NUMBER, &[], None)
             .await?
             .unwrap_or(0))
+    }
+
+    /// The block reads at `None` are made at, as a hash: with proofs the
+    /// finalized head (what every endpoint agrees on), else the best one.
+    pub async fn head_hash(&self) -> Result<BlockHash, ChainError> {
+        let method = if self.options.proofs {
+            "chain_getFinalizedHead"
+        } else {
+            "chain_getBlockHash"
+        };
+        let hash: String = self.call(method, rpc_params![]).await?;
+        unhex(&hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| self.decode(method, "not a 32-byte hash"))
     }
 
     /// What `account` (SS58) had committed on `netuid` as of `block`:
@@ -400,12 +480,19 @@ impl SubtensorClient {
     }
 
     /// Every neuron of `netuid` at `at`: from the runtime API, or, when
-    /// the node does not offer it, assembled from storage.
+    /// the node does not offer it, assembled from storage. With proofs,
+    /// at a proven block, and each neuron's uid → hotkey pairing checked
+    /// against the proven `Keys` (a runtime API answer is not provable):
+    /// the pairing is what weights are sent by.
     pub async fn metagraph(
         &self,
         netuid: u16,
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
+        let at = match (at, self.options.proofs) {
+            (None, true) => Some(self.head_hash().await?),
+            (at, _) => at,
+        };
         let data = hex0x(&netuid.encode());
         let method = "NeuronInfoRuntimeApi_get_neurons_lite";
         let answer: Result<String, ChainError> = match at {
@@ -420,7 +507,7 @@ impl SubtensorClient {
                 let bytes = unhex(&hex_bytes).map_err(|e| self.decode(method, e))?;
                 let neurons: Vec<NeuronInfoLite> =
                     decode_all(&bytes).map_err(|e| self.decode(method, e))?;
-                Ok(neurons
+                let neurons: Vec<Neuron> = neurons
                     .into_iter()
                     .map(|n| Neuron {
                         uid: n.uid.0,
@@ -431,7 +518,11 @@ impl SubtensorClient {
                         last_update: n.last_update.0,
                         validator_permit: n.validator_permit,
                     })
-                    .collect())
+                    .collect();
+                if self.options.proofs {
+                    self.check_pairings(netuid, &neurons, at).await?;
+                }
+                Ok(neurons)
             }
             Err(ChainError::Rpc { message, .. }) => {
                 tracing::debug!("runtime API unavailable ({message}); reading storage");
@@ -441,6 +532,72 @@ impl SubtensorClient {
         }
     }
 
+    /// Checks the runtime API's uid → hotkey pairs against `Keys` (and
+    /// the count against `SubnetworkN`), both read proven at `at`.
+    async fn check_pairings(
+        &self,
+        netuid: u16,
+        neurons: &[Neuron],
+        at: Option<BlockHash>,
+    ) -> Result<(), ChainError> {
+        let from_storage = self.uid_hotkeys(netuid, at).await?;
+        let answered: BTreeMap<u16, &str> =
+            neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
+        let proven: BTreeMap<u16, String> = from_storage
+            .iter()
+            .map(|(uid, key)| (*uid, ss58(key)))
+            .collect();
+        let differs = proven
+            .iter()
+            .find(|(uid, hotkey)| answered.get(uid) != Some(&hotkey.as_str()))
+            .map(|(uid, _)| *uid)
+            .or_else(|| {
+                answered
+                    .keys()
+                    .find(|uid| !proven.contains_key(uid))
+                    .copied()
+            });
+        match differs {
+            None => Ok(()),
+            Some(uid) => Err(ChainError::Integrity {
+                what: format!("NeuronInfoRuntimeApi_get_neurons_lite uid {uid}"),
+                block: at.map(|h| hex0x(&h)).unwrap_or_else(|| "head".into()),
+                url: self.url.clone(),
+                reason: format!(
+                    "the runtime API pairs uid {uid} with {}, the proven Keys with {}",
+                    answered.get(&uid).copied().unwrap_or("no hotkey"),
+                    proven.get(&uid).map(String::as_str).unwrap_or("no hotkey"),
+                ),
+            }),
+        }
+    }
+
+    /// `(uid, hotkey)` for every uid below `SubnetworkN` that `Keys` holds,
+    /// read at `at` in two batches.
+    async fn uid_hotkeys(
+        &self,
+        netuid: u16,
+        at: Option<BlockHash>,
+    ) -> Result<Vec<(u16, [u8; 32])>, ChainError> {
+        let n = self
+            .storage_value::<u16>(&runtime::SUBNETWORK_N, &[part(netuid)], at)
+            .await?
+            .unwrap_or(0);
+        let keys = (0..n)
+            .map(|uid| storage::key(&runtime::KEYS, &[part(netuid), part(uid)]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let values = self.read(runtime::KEYS.name, &keys, at).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (uid, key) in (0..n).zip(&keys) {
+            if let Some(bytes) = values.get(key).cloned().flatten() {
+                let hotkey: [u8; 32] =
+                    decode_all(&bytes).map_err(|e| self.decode(runtime::KEYS.name, e))?;
+                out.push((uid, hotkey));
+            }
+        }
+        Ok(out)
+    }
+
     /// The same facts from `Keys`, `Owner`, `Incentive` and `LastUpdate`
     /// (no stake or permit there: stake 0, permit false).
     pub async fn metagraph_from_storage(
@@ -448,10 +605,10 @@ impl SubtensorClient {
         netuid: u16,
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
-        let n = self
-            .storage_value::<u16>(&runtime::SUBNETWORK_N, &[part(netuid)], at)
-            .await?
-            .unwrap_or(0);
+        let at = match (at, self.options.proofs) {
+            (None, true) => Some(self.head_hash().await?),
+            (at, _) => at,
+        };
         let incentive = self
             .storage_value::<Vec<u16>>(&runtime::INCENTIVE, &[part(netuid)], at)
             .await?
@@ -460,18 +617,19 @@ impl SubtensorClient {
             .storage_value::<Vec<u64>>(&runtime::LAST_UPDATE, &[part(netuid)], at)
             .await?
             .unwrap_or_default();
-        let mut neurons = Vec::with_capacity(usize::from(n));
-        for uid in 0..n {
-            let Some(hotkey) = self
-                .storage_value::<[u8; 32]>(&runtime::KEYS, &[part(netuid), part(uid)], at)
-                .await?
-            else {
-                continue;
+        let hotkeys = self.uid_hotkeys(netuid, at).await?;
+        let owner_keys = hotkeys
+            .iter()
+            .map(|(_, hotkey)| storage::key(&runtime::OWNER, &[part(*hotkey)]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let owners = self.read(runtime::OWNER.name, &owner_keys, at).await?;
+        let mut neurons = Vec::with_capacity(hotkeys.len());
+        for ((uid, hotkey), owner_key) in hotkeys.into_iter().zip(&owner_keys) {
+            let coldkey = match owners.get(owner_key).cloned().flatten() {
+                Some(bytes) => decode_all::<[u8; 32]>(&bytes)
+                    .map_err(|e| self.decode(runtime::OWNER.name, e))?,
+                None => [0; 32],
             };
-            let coldkey = self
-                .storage_value::<[u8; 32]>(&runtime::OWNER, &[part(hotkey)], at)
-                .await?
-                .unwrap_or([0; 32]);
             neurons.push(Neuron {
                 uid,
                 hotkey: ss58(&hotkey),

@@ -1,7 +1,9 @@
 //! The project's runtime facts against the real finney runtime metadata
 //! (`finney-metadata-v16.scale`, kept beside the project, never in it):
 //! pallet and call indices, call argument types, storage hashers, the
-//! transaction extensions in order, and the commitment `Data` variants.
+//! transaction extensions in order, and the commitment `Data` variants;
+//! and a read proof over a state laid out by finney's metadata verifies
+//! for the keys the client asks.
 //!
 //! The fixture is found through `CHUTES_AUDIT_FIXTURES` (a directory) or
 //! `../shared/fixtures` beside the checkout. Without it the test prints a
@@ -286,4 +288,104 @@ fn commit_reveal_event_indices_match_finney() {
     ];
     let finney = variant_indices(&m, events.ty.id, list.iter().map(|(n, _)| *n));
     assert_eq!(ours(&list), finney);
+}
+
+/// A sample value of finney's key type `id`, SCALE-encoded: one per
+/// primitive the auditor's keys use, through newtypes (`NetUid`) and
+/// tuples (a multi-key map's key), each part kept apart.
+fn sample_parts(m: &RuntimeMetadataV16, id: u32) -> Vec<Vec<u8>> {
+    use parity_scale_codec::Encode;
+    use scale_info::TypeDefPrimitive;
+    let ty = m.types.resolve(id).expect("a type of the registry");
+    match &ty.type_def {
+        TypeDef::Primitive(TypeDefPrimitive::U16) => vec![64u16.encode()],
+        TypeDef::Primitive(TypeDefPrimitive::U64) => vec![1_000u64.encode()],
+        TypeDef::Tuple(t) => t
+            .fields
+            .iter()
+            .flat_map(|f| sample_parts(m, f.id))
+            .collect(),
+        TypeDef::Composite(_)
+            if ty.path.segments.last().map(String::as_str) == Some("AccountId32") =>
+        {
+            vec![[7u8; 32].to_vec()]
+        }
+        TypeDef::Composite(c) if c.fields.len() == 1 => sample_parts(m, c.fields[0].ty.id),
+        TypeDef::Array(a) if a.len == 32 => vec![[7u8; 32].to_vec()],
+        other => panic!("no sample for key type {:?}: {other:?}", ty.path),
+    }
+}
+
+/// Finney's key for `item` at the sample parts, built from the metadata
+/// alone (prefix and hashers as finney declares them).
+fn finney_key(m: &RuntimeMetadataV16, item: &runtime::StorageItem) -> (Vec<u8>, Vec<Vec<u8>>) {
+    use frame_metadata::v16::{StorageEntryType, StorageHasher};
+    use sp_core::hashing::{blake2_128, twox_128, twox_64};
+    let storage = pallet(m, item.pallet).storage.as_ref().expect("storage");
+    let entry = storage
+        .entries
+        .iter()
+        .find(|e| e.name == item.name)
+        .unwrap_or_else(|| panic!("finney has no {}.{}", item.pallet, item.name));
+    let mut key = [
+        twox_128(storage.prefix.as_bytes()),
+        twox_128(entry.name.as_bytes()),
+    ]
+    .concat();
+    let StorageEntryType::Map {
+        hashers,
+        key: key_ty,
+        ..
+    } = &entry.ty
+    else {
+        return (key, vec![]);
+    };
+    let parts = sample_parts(m, key_ty.id);
+    assert_eq!(parts.len(), hashers.len(), "{}.{}", item.pallet, item.name);
+    for (hasher, part) in hashers.iter().zip(&parts) {
+        match hasher {
+            StorageHasher::Identity => key.extend_from_slice(part),
+            StorageHasher::Twox64Concat => key.extend([&twox_64(part)[..], part].concat()),
+            StorageHasher::Blake2_128Concat => key.extend([&blake2_128(part)[..], part].concat()),
+            other => panic!("{}.{} uses {other:?}", item.pallet, item.name),
+        }
+    }
+    (key, parts)
+}
+
+#[test]
+fn a_read_proof_over_finneys_storage_layout_verifies() {
+    let Some(m) = finney() else { return };
+    // The state: every item the auditor reads, at finney's key, holding
+    // finney's default bytes (a marker where the default is empty), and
+    // unrelated keys around them, as a Substrate trie (sp-trie, V1).
+    let mut entries = Vec::new();
+    let mut ours = Vec::new();
+    for item in runtime::STORAGE_ITEMS.iter() {
+        let (key, parts) = finney_key(&m, item);
+        let mut value = default_of(&m, item);
+        value.extend(item.name.as_bytes());
+        entries.push((key.clone(), value.clone()));
+        // What the client asks for: the key from the project's facts.
+        let asked = subtensor::storage::key(item, &parts).unwrap();
+        assert_eq!(asked, key, "{}.{}", item.pallet, item.name);
+        ours.push((asked, value));
+    }
+    for i in 0u32..500 {
+        entries.push((
+            sp_core::hashing::blake2_256(&i.to_le_bytes()).to_vec(),
+            vec![1; 40],
+        ));
+    }
+    let keys: Vec<Vec<u8>> = ours.iter().map(|(k, _)| k.clone()).collect();
+    let (root, nodes) = subtensor::proof::prove(entries, &keys);
+    let proven = subtensor::proof::read_proven(&root, &nodes, &keys).unwrap();
+    for (key, value) in &ours {
+        assert_eq!(proven[key].as_ref(), Some(value));
+    }
+    // One flipped byte in any node, and the read no longer proves.
+    let mut forged = nodes.clone();
+    let last = forged[0].len() - 1;
+    forged[0][last] ^= 1;
+    assert!(subtensor::proof::read_proven(&root, &forged, &keys).is_err());
 }

@@ -9,22 +9,45 @@ use subtensor::{ChainError, ClientOptions, CommitmentAt, SubtensorClient};
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 
-/// A node that knows every block and answers every storage read with
+/// A node that knows every block (one header, whose hash it names for
+/// every number) and answers every storage read, plain or proven, with
 /// `error`.
 async fn lying_node(error: &'static str) -> (String, ServerHandle) {
     let server = Server::builder().build("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
+    let header = subtensor::proof::Header {
+        parent_hash: [0x22; 32].into(),
+        number: 4_812_345,
+        state_root: [0x33; 32].into(),
+        extrinsics_root: [0x44; 32].into(),
+        digest: Default::default(),
+    };
+    let hash = format!("0x{}", hex::encode(subtensor::proof::header_hash(&header)));
+    let header = serde_json::json!({
+        "parentHash": format!("0x{}", "22".repeat(32)),
+        "number": format!("0x{:x}", 4_812_345),
+        "stateRoot": format!("0x{}", "33".repeat(32)),
+        "extrinsicsRoot": format!("0x{}", "44".repeat(32)),
+        "digest": {"logs": []},
+    });
     let mut module = RpcModule::new(());
     module
-        .register_method("chain_getBlockHash", |_, _, _| {
-            Ok::<_, ErrorObjectOwned>(format!("0x{}", "11".repeat(32)))
+        .register_method("chain_getBlockHash", move |_, _, _| {
+            Ok::<_, ErrorObjectOwned>(hash.clone())
         })
         .unwrap();
     module
-        .register_method("state_getStorage", move |_, _, _| {
-            Err::<Option<String>, _>(ErrorObjectOwned::owned(4003, error, None::<()>))
+        .register_method("chain_getHeader", move |_, _, _| {
+            Ok::<_, ErrorObjectOwned>(header.clone())
         })
         .unwrap();
+    for method in ["state_getStorage", "state_getReadProof"] {
+        module
+            .register_method(method, move |_, _, _| {
+                Err::<Option<String>, _>(ErrorObjectOwned::owned(4003, error, None::<()>))
+            })
+            .unwrap();
+    }
     (format!("ws://{addr}"), server.start(module))
 }
 

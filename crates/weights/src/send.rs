@@ -267,6 +267,22 @@ pub enum Landing {
         /// Why the read failed.
         reason: String,
     },
+    /// Reading the result back did not prove against its block: the
+    /// node lies, so nothing it says about the landing counts.
+    Integrity {
+        /// The violation, named.
+        reason: String,
+    },
+}
+
+impl Landing {
+    /// A failed read-back: an integrity violation stays one.
+    fn unread(err: &ChainError, reason: String) -> Landing {
+        match err {
+            ChainError::Integrity { .. } => Landing::Integrity { reason },
+            _ => Landing::Unconfirmed { reason },
+        }
+    }
 }
 
 /// The whole story of one submission.
@@ -352,7 +368,7 @@ pub async fn send<R: CryptoRng + ?Sized>(
         submission.block = Some(u64::from(block));
         submission.landing = match evidence(chain, plan, block_hash, block).await {
             Ok(()) => landing(chain, plan, submission.block, options.wait_reveal).await,
-            Err(reason) => Landing::Unconfirmed { reason },
+            Err(unconfirmed) => unconfirmed,
         };
     }
     Ok(submission)
@@ -366,18 +382,23 @@ async fn evidence(
     plan: &Plan,
     block_hash: [u8; 32],
     block: u32,
-) -> Result<(), String> {
+) -> Result<(), Landing> {
     match chain
         .last_update_at(plan.netuid, plan.uid, Some(block_hash))
         .await
     {
         Ok(Some(at)) if at == u64::from(block) => Ok(()),
-        Ok(at) => Err(format!(
+        Ok(at) => Err(Landing::Unconfirmed {
+            reason: format!(
             "the node reported it in block {block}, but LastUpdate of uid {} at that block is {}",
             plan.uid,
             at.map_or_else(|| "absent".to_string(), |b| b.to_string())
+        ),
+        }),
+        Err(err) => Err(Landing::unread(
+            &err,
+            format!("reading LastUpdate at block {block}: {err}"),
         )),
-        Err(err) => Err(format!("reading LastUpdate at block {block}: {err}")),
     }
 }
 
@@ -458,9 +479,7 @@ async fn landing(
         PlannedCall::Plain => match chain.weights(plan.netuid, plan.uid).await {
             Ok(on_chain) if on_chain == pairs(&plan.vector) => Landing::Landed,
             Ok(on_chain) => Landing::Differs { on_chain },
-            Err(err) => Landing::Unconfirmed {
-                reason: err.to_string(),
-            },
+            Err(err) => Landing::unread(&err, err.to_string()),
         },
         PlannedCall::Timelocked { reveal, .. } => {
             let Some(limit) = wait_reveal else {
@@ -480,14 +499,13 @@ async fn landing(
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                     Ok(status) => return status,
+                    Err(err @ ChainError::Integrity { .. }) => {
+                        return Landing::unread(&err, err.to_string())
+                    }
                     Err(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
-                    Err(err) => {
-                        return Landing::Unconfirmed {
-                            reason: err.to_string(),
-                        }
-                    }
+                    Err(err) => return Landing::unread(&err, err.to_string()),
                 }
             }
         }

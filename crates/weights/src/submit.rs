@@ -191,6 +191,9 @@ pub async fn set_weights<R: CryptoRng + ?Sized>(
         (_, Err(err)) => {
             record.outcome = match err {
                 PlanError::Chain(ChainError::Decode { .. }) => SubmissionOutcome::MalformedAnswer,
+                PlanError::Chain(ChainError::Integrity { .. }) => {
+                    SubmissionOutcome::IntegrityViolation
+                }
                 PlanError::Chain(_) => SubmissionOutcome::TransportError,
                 _ => SubmissionOutcome::PreconditionRefused,
             };
@@ -358,6 +361,9 @@ fn describe_submission(record: &mut WeightsSubmissionRecord, submission: &Submis
             Landing::Unconfirmed { reason } => {
                 (SubmissionOutcome::Unconfirmed, Some(reason.clone()))
             }
+            Landing::Integrity { reason } => {
+                (SubmissionOutcome::IntegrityViolation, Some(reason.clone()))
+            }
         };
         record.outcome = outcome;
         record.reason = reason;
@@ -417,6 +423,7 @@ mod tests {
                 reconnect_attempts: 0,
                 backoff: Duration::from_millis(1),
                 inclusion_timeout: Duration::from_secs(2),
+                ..ClientOptions::default()
             },
             netuid: 64,
             mode: Mode::Send,

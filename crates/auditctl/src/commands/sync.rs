@@ -49,9 +49,9 @@ pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
 /// The chain the config names, for commitments (the archive node when
 /// there is one).
 pub async fn chain(config: &Config) -> Result<audit_sync::SubtensorChain> {
-    let url = config.commitment_chain_url().as_str();
-    let options = config.chain_options();
-    Ok(audit_sync::SubtensorChain::connect(url, options, config.netuid).await?)
+    let url = config.commitment_chain_url();
+    let options = config.chain_options(url);
+    Ok(audit_sync::SubtensorChain::connect(url.as_str(), options, config.netuid).await?)
 }
 
 /// The sync options from the config and the flags.

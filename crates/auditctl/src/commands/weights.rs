@@ -54,6 +54,8 @@ pub async fn run(global: &Global, args: &WeightsArgs) -> Result<u8> {
     let sending = weights_send::submit(&store, &config, &report, mode, wait).await?;
     let code = if sending.succeeded() {
         exit::SUCCESS
+    } else if sending.integrity_violation() {
+        exit::INTEGRITY
     } else {
         exit::FAILURE
     };

@@ -100,6 +100,10 @@ fn render_submission(s: &WeightsSubmissionRecord) -> String {
         ),
         SubmissionOutcome::Expired => format!("sent, never landed (expired): {reason}"),
         SubmissionOutcome::PreconditionRefused => format!("not sent: {reason}"),
+        SubmissionOutcome::IntegrityViolation => format!(
+            "INTEGRITY VIOLATION: a chain read did not prove against its block; nothing \
+             the node said is taken: {reason} (exit code 3)"
+        ),
     };
     let mut out = format!(
         "{head}\n  submission {} of run {}, {} tr{}\n",

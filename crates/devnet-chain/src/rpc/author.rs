@@ -8,7 +8,7 @@ use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::json;
 
-use crate::state::{block_hash, error, hex0x, lock, Shared};
+use crate::state::{error, hex0x, lock, Shared};
 
 pub(super) fn register(module: &mut RpcModule<Shared>) {
     super::method(module, "author_submitExtrinsic", |p, s| {
@@ -23,26 +23,32 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             "author_extrinsicUpdate",
             "author_unwatchExtrinsic",
             |params, pending, s, _| async move {
-                let submitted = params
-                    .one::<String>()
-                    .and_then(extrinsic_param)
-                    .and_then(|bytes| lock(&s).submit(&bytes));
+                let submitted =
+                    params
+                        .one::<String>()
+                        .and_then(extrinsic_param)
+                        .and_then(|bytes| {
+                            let mut state = lock(&s);
+                            let submitted = state.submit(&bytes)?;
+                            // Hashed under the same lock: the block as included.
+                            Ok(submitted.block.map(|b| state.block_hash(b)))
+                        });
                 let block = match submitted {
-                    Ok(submitted) => submitted.block,
+                    Ok(hash) => hash,
                     Err(e) => {
                         pending.reject(e).await;
                         return Ok(());
                     }
                 };
                 let sink = pending.accept().await?;
-                let Some(block) = block else {
+                let Some(hash) = block else {
                     // Held in the pool: ready, and nothing more.
                     sink.send(serde_json::value::to_raw_value(&json!("ready"))?)
                         .await?;
                     sink.closed().await;
                     return Ok(());
                 };
-                let hash = hex0x(&block_hash(block));
+                let hash = hex0x(&hash);
                 for status in [
                     json!("ready"),
                     json!({"inBlock": hash}),

@@ -9,7 +9,7 @@ use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use serde_json::{json, Value};
 
 use super::params;
-use crate::state::{block_hash, hex0x, lock, Shared, State};
+use crate::state::{hex0x, lock, Shared, State};
 
 /// The subscriptions, as `(subscribe, notification, unsubscribe)` and
 /// their aliases, as the Substrate node names them.
@@ -55,21 +55,24 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         let state = lock(s);
         let hash_of = |v: &Value| -> Result<Value, ErrorObjectOwned> {
             let n = params::block_number(v)?;
-            Ok(json!((n <= state.head()).then(|| hex0x(&block_hash(n)))))
+            Ok(json!(
+                (n <= state.head()).then(|| hex0x(&state.block_hash(n)))
+            ))
         };
         match number {
-            None | Some(Value::Null) => Ok(json!(hex0x(&block_hash(state.head())))),
+            None | Some(Value::Null) => Ok(json!(hex0x(&state.block_hash(state.head())))),
             Some(Value::Array(list)) => list.iter().map(hash_of).collect::<Result<Value, _>>(),
             Some(one) => hash_of(&one),
         }
     });
     super::method(module, "chain_getFinalizedHead", |_, s| {
-        Ok(json!(hex0x(&block_hash(lock(s).head()))))
+        let state = lock(s);
+        Ok(json!(hex0x(&state.block_hash(state.head()))))
     });
     super::method(module, "chain_getHeader", |p, s| {
         let state = lock(s);
         Ok(match state.known_block(at(&p)?) {
-            Some(block) => state.header(block),
+            Some(block) => state.served_header_json(block),
             None => Value::Null,
         })
     });
@@ -84,7 +87,7 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             .map(|b| b.extrinsics.iter().map(|x| hex0x(x)).collect())
             .unwrap_or_default();
         Ok(json!({
-            "block": {"header": state.header(block), "extrinsics": extrinsics},
+            "block": {"header": state.served_header_json(block), "extrinsics": extrinsics},
             "justifications": null,
         }))
     });
@@ -132,5 +135,5 @@ async fn follow_heads(pending: PendingSubscriptionSink, s: &Shared) -> Subscript
 }
 
 fn message(state: &State, block: u32) -> Result<SubscriptionMessage, serde_json::Error> {
-    Ok(serde_json::value::to_raw_value(&state.header(block))?.into())
+    Ok(serde_json::value::to_raw_value(&state.served_header_json(block))?.into())
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::params;
 use crate::runtime_api;
-use crate::state::{block_hash, error, hex0x, lock, Shared, State};
+use crate::state::{error, hex0x, lock, Shared, State};
 
 /// The most keys one `state_getKeysPaged` answers, as on a Substrate node.
 const KEYS_PAGED_MAX_COUNT: u32 = 1000;
@@ -55,11 +55,11 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         let state = lock(s);
         let block = state.block_at(at)?;
         let proof: Vec<String> = state
-            .read_proof(block, &keys)
+            .served_proof(block, &keys)
             .iter()
             .map(|n| hex0x(n))
             .collect();
-        Ok(json!({"at": hex0x(&block_hash(block)), "proof": proof}))
+        Ok(json!({"at": hex0x(&state.block_hash(block)), "proof": proof}))
     });
     super::method(module, "state_getStorageSize", |p, s| {
         Ok(json!(read(&p, s)?.map(|v| v.len())))
@@ -109,9 +109,9 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         let block = state.block_at(at)?;
         let changes: Vec<Value> = keys
             .iter()
-            .map(|k| json!([hex0x(k), state.storage(k, block).map(|v| hex0x(&v))]))
+            .map(|k| json!([hex0x(k), state.served(k, block).map(|v| hex0x(&v))]))
             .collect();
-        Ok(json!([{"block": hex0x(&block_hash(block)), "changes": changes}]))
+        Ok(json!([{"block": hex0x(&state.block_hash(block)), "changes": changes}]))
     });
     super::method(module, "state_getMetadata", |p, s| {
         let state = lock(s);
@@ -180,7 +180,7 @@ fn watched(
     block: u32,
 ) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
     let read = |k: Vec<u8>| {
-        let value = state.storage(&k, block);
+        let value = state.served(&k, block);
         (k, value)
     };
     match keys {
@@ -195,15 +195,13 @@ fn watched(
 
 /// A `StorageChangeSet` as a notification.
 fn change_set<'a>(
-    block: u32,
+    block_hash: [u8; 32],
     changes: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
 ) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
     let changes: Vec<Value> = changes
         .map(|(k, v)| json!([hex0x(k), v.as_ref().map(|v| hex0x(v))]))
         .collect();
-    serde_json::value::to_raw_value(
-        &json!({"block": hex0x(&block_hash(block)), "changes": changes}),
-    )
+    serde_json::value::to_raw_value(&json!({"block": hex0x(&block_hash), "changes": changes}))
 }
 
 /// As a Substrate node: the watched keys' values at the head first (for
@@ -214,18 +212,19 @@ async fn follow_storage(
     s: &Shared,
     keys: Option<Vec<Vec<u8>>>,
 ) -> SubscriptionResult {
-    let (mut moves, mut last, mut values) = {
+    let (mut moves, mut last, mut values, head_hash) = {
         let state = lock(s);
         let head = state.head();
         (
             state.watch_heads(),
             head,
             watched(&state, keys.as_deref(), head),
+            state.block_hash(head),
         )
     };
     let sink = pending.accept().await?;
     if keys.is_some() {
-        sink.send(change_set(last, values.iter())?).await?;
+        sink.send(change_set(head_hash, values.iter())?).await?;
     }
     loop {
         tokio::select! {
@@ -234,7 +233,13 @@ async fn follow_storage(
         }
         let head = *moves.borrow_and_update();
         for block in super::new_blocks(last, head) {
-            let now = watched(&lock(s), keys.as_deref(), block);
+            let (now, hash) = {
+                let state = lock(s);
+                (
+                    watched(&state, keys.as_deref(), block),
+                    state.block_hash(block),
+                )
+            };
             let gone: BTreeMap<Vec<u8>, Option<Vec<u8>>> = values
                 .keys()
                 .filter(|k| !now.contains_key(*k))
@@ -246,7 +251,7 @@ async fn follow_storage(
                 .chain(gone.iter())
                 .collect();
             if !changed.is_empty() {
-                sink.send(change_set(block, changed.into_iter())?).await?;
+                sink.send(change_set(hash, changed.into_iter())?).await?;
             }
             values = now;
         }
@@ -266,11 +271,7 @@ fn read(p: &Params<'_>, s: &Shared) -> Result<Option<Vec<u8>>, ErrorObjectOwned>
     let at = params::at(seq.optional_next()?)?;
     let state = lock(s);
     let block = state.block_at(at)?;
-    if state.is_garbled(&key) {
-        // A one-byte answer no storage type of the chain decodes from.
-        return Ok(Some(vec![0xff]));
-    }
-    Ok(state.storage(&key, block))
+    Ok(state.served(&key, block))
 }
 
 /// Up to `count` keys under `prefix` after `start` (not including it),
