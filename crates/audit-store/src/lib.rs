@@ -25,7 +25,13 @@ pub mod testing;
 use std::path::{Path, PathBuf};
 
 pub use audit_model::time;
-pub use catalog::*;
+pub use catalog::{
+    redact, AgreementResult, AgreementRun, AuditEntry, Backend, Catalog, CatalogSummary,
+    EntryCount, EntryRecord, EntrySource, EntryState, ExportKind, ExportRecord, GpuCount, Listing,
+    LoadedEntry, MalformedListing, MetagraphSnapshot, MinerScore, Neuron, SendResolution,
+    SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind, WeightsRun, WeightsSubmission,
+    WeightsSubmissionRecord,
+};
 pub use lake::{
     confine, write_atomic, FactTable, FactWriter, Lake, LakeEntry, UnsafePath, TMP_MARKER,
 };

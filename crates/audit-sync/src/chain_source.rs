@@ -3,7 +3,7 @@
 use audit_store::{MetagraphSnapshot, Neuron};
 use subtensor::{ChainError, CommitmentAt, SubtensorClient};
 
-use crate::pipeline::{ChainSource, Commitment, SourceError};
+use crate::source::{ChainSource, Commitment, SourceError};
 
 /// The subtensor client bound to a subnet.
 #[derive(Debug, Clone)]

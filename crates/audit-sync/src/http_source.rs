@@ -9,7 +9,7 @@ use audit_model::Listing;
 use audit_store::GpuCount;
 use chutes_client::{ChutesClient, ClientError};
 
-use crate::pipeline::{AuditSource, Fetched, SourceError, SourceErrorKind};
+use crate::source::{AuditSource, Fetched, SourceError, SourceErrorKind};
 
 fn source_error(e: ClientError) -> SourceError {
     let kind = match &e {

@@ -8,10 +8,10 @@ use audit_model::{AuditEntry, EntrySource, ExportKind};
 use serde::Serialize;
 
 use crate::pipeline::{
-    expected_entry_id, fetch_report, off_runtime, read_report, verify_commitment, AuditSource,
-    ChainSource, Fault, Verdict,
+    expected_entry_id, fetch_report, off_runtime, read_report, verify_commitment, Fault, Verdict,
 };
 use crate::report::parse_validator_report;
+use crate::source::{AuditSource, ChainSource};
 
 /// What [`verify_entry`] proved of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
