@@ -27,7 +27,10 @@ use std::path::PathBuf;
 
 pub use feed::{derive_incentives, DeriveError, WorldFeed};
 pub use generate::rows::InvocationRow;
-pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
+pub use generate::{
+    default_now, generate, generate_shaped, GenerateOptions, GenerateSummary, WorldShape,
+    VALIDATOR_HOTKEY,
+};
 pub use live::Published;
 pub use network::{validator_seed_hex, Network, NetworkError, NetworkOptions};
 pub use server::{DevnetServer, Faults, Hostile, PublishHook};

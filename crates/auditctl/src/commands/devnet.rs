@@ -41,8 +41,13 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
         invocations_per_hour: args.size.invocations_per_hour,
         now: args.now.unwrap_or_else(devnet::default_now),
     };
+    let shape = devnet::WorldShape {
+        chutes: args.chutes.map(|n| n as usize),
+        instances_per_miner: args.instances_per_miner.map(|n| n as usize),
+    };
     let started = std::time::Instant::now();
-    let summary = tokio::task::spawn_blocking(move || devnet::generate(&options)).await??;
+    let summary =
+        tokio::task::spawn_blocking(move || devnet::generate_shaped(&options, shape)).await??;
     let generated_in = started.elapsed();
     let started = std::time::Instant::now();
     let paid = if args.approximate_incentives {

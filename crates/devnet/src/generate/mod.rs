@@ -66,6 +66,19 @@ pub struct GenerateOptions {
     pub now: NaiveDateTime,
 }
 
+/// The world's shape beyond its size, for benchmarks that vary it; the
+/// default is the shape every test and the bench's week are made with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorldShape {
+    /// Chutes besides the legacy one (default: as many as miners on the
+    /// metagraph, at least 12). More chutes, more lines in each
+    /// self-report's metrics.
+    pub chutes: Option<usize>,
+    /// Instances (deployments) per miner (default two to four): each is a
+    /// record in the validator's report and in its miner's self-report.
+    pub instances_per_miner: Option<usize>,
+}
+
 /// What was generated, for the user and the benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GenerateSummary {
@@ -79,9 +92,22 @@ pub struct GenerateSummary {
 
 /// Writes a world to `options.out`.
 pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetError> {
+    generate_shaped(options, WorldShape::default())
+}
+
+/// Writes a world of the given shape to `options.out`.
+pub fn generate_shaped(
+    options: &GenerateOptions,
+    shape: WorldShape,
+) -> Result<GenerateSummary, DevnetError> {
     if options.miners < 3 || options.hours == 0 || options.invocations_per_hour == 0 {
         return Err(DevnetError::Options(
             "a world needs at least 3 miners, 1 hour and 1 invocation an hour".into(),
+        ));
+    }
+    if shape.chutes == Some(0) || shape.instances_per_miner == Some(0) {
+        return Err(DevnetError::Options(
+            "a world needs at least 1 chute and 1 instance per miner".into(),
         ));
     }
     let seed = options.seed;
@@ -92,7 +118,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
     let settled = options.now - Duration::minutes(2);
     let end = settled - Duration::seconds(settled.and_utc().timestamp().rem_euclid(3600));
     let start = end - Duration::hours(i64::from(options.hours));
-    let cast = cast::Cast::new(seed, options.miners, options.hours, start, &mut rng);
+    let cast = cast::Cast::new(seed, options.miners, shape, options.hours, start, &mut rng);
     let mut writer = HourWriter {
         out,
         seed,
