@@ -13,7 +13,21 @@
 //! `--baseline FILE` adds each figure's ratio to an earlier run, since
 //! absolute times on a shared 2-core machine drift.
 //!
+//! Each figure is then held to its target ([`targets::TARGETS`], issue
+//! 23), in a second table that says whether it holds. `--first-build`
+//! also times a release build of `auditctl` from a fresh clone of the
+//! committed tree in a target directory of its own (minutes), with cargo's
+//! `--timings`: the wall time, the work (the sum of every unit's time,
+//! which load does not inflate as much) and the ten slowest units.
+//!
+//! The shape can vary beside the size: `--chutes N` (default the larger of
+//! the miners and 12) and `--instances-per-miner N` (default two to four:
+//! larger validator and self-reports); more self-reports an hour come with
+//! `--miners` (one a miner an hour, as upstream).
+//!
 //! `cargo xtask bench criterion [FILTER]` runs the criterion benchmarks.
+
+mod targets;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -22,12 +36,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The size of the world to measure.
+use targets::{Measured, Source, TARGETS};
+
+/// The size and shape of the world to measure.
 #[derive(Debug, Clone)]
 pub struct Size {
     hours: u32,
     invocations_per_hour: u32,
     miners: u32,
+    /// `devnet generate --chutes`; its default when `None`.
+    chutes: Option<u32>,
+    /// `devnet generate --instances-per-miner`; its default when `None`.
+    instances_per_miner: Option<u32>,
+}
+
+/// What the bench was asked for besides the world.
+struct Options {
+    size: Size,
+    baseline: Option<PathBuf>,
+    postgres: Option<String>,
+    debug: bool,
+    first_build: bool,
+}
+
+/// A fresh clone's release build of `auditctl`.
+#[derive(Debug, Clone, PartialEq)]
+struct FirstBuild {
+    seconds: f64,
+    /// The sum of every unit's build time (`--timings`; wall times, so
+    /// load inflates them too).
+    work_seconds: f64,
+    /// CPU time (user and system) of cargo and everything it ran: what
+    /// the build costs, whatever else the machine is doing.
+    cpu_seconds: f64,
+    /// The ten slowest units: name and seconds.
+    slowest: Vec<(String, f64)>,
 }
 
 /// One measured stage.
@@ -41,8 +84,22 @@ struct Figure {
 }
 
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
-    let (size, baseline, postgres, debug) = parse(args)?;
+    let Options {
+        size,
+        baseline,
+        postgres,
+        debug,
+        first_build,
+    } = parse(args)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = target_dir(root);
+    let bench_dir = target.join("bench");
+    // First, while nothing of the bench's own build is warm in the cache.
+    let first_build = if first_build {
+        Some(measure_first_build(root, &cargo, &bench_dir)?)
+    } else {
+        None
+    };
     let profile = if debug { "dev" } else { "release" };
     step(Command::new(&cargo).current_dir(root).args([
         "build",
@@ -52,11 +109,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         "--profile",
         profile,
     ]))?;
-    let target = target_dir(root);
     let auditctl = target
         .join(if debug { "debug" } else { "release" })
         .join("auditctl");
-    let bench_dir = target.join("bench");
     let world = ensure_world(&auditctl, &bench_dir, &size)?;
     let mut figures = Vec::new();
     let mut backends: Vec<(&'static str, Option<String>)> = vec![("sqlite", None)];
@@ -73,14 +128,17 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             url.as_deref(),
         )?);
     }
-    let table = render(&figures, baseline.as_deref())?;
+    let mut table = render(&figures, baseline.as_deref())?;
+    table.push('\n');
+    table.push_str(&render_targets(&figures, first_build.as_ref()));
     println!("{table}");
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let out = bench_dir.join(format!("{stamp}.json"));
-    fs::write(&out, to_json(&size, &figures)).map_err(|e| format!("{}: {e}", out.display()))?;
+    fs::write(&out, to_json(&size, &figures, first_build.as_ref()))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     fs::write(bench_dir.join("latest.md"), &table).map_err(|e| e.to_string())?;
     eprintln!("bench: figures in {}", out.display());
     Ok(())
@@ -96,17 +154,24 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-/// Options: the world size, a baseline to compare with, the PostgreSQL URL,
-/// and `--debug` (a quick check of the harness with a debug build; its
-/// figures mean nothing).
-fn parse(args: &[String]) -> Result<(Size, Option<PathBuf>, Option<String>, bool), String> {
-    let mut debug = false;
-    let mut size = Size {
-        hours: 168,
-        invocations_per_hour: 60_000,
-        miners: 64,
+/// Options: the world's size and shape, a baseline to compare with, the
+/// PostgreSQL URL, `--first-build`, and `--debug` (a quick check of the
+/// harness with a debug build; its figures mean nothing).
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        size: Size {
+            hours: 168,
+            invocations_per_hour: 60_000,
+            miners: 64,
+            chutes: None,
+            instances_per_miner: None,
+        },
+        baseline: None,
+        postgres: None,
+        debug: false,
+        first_build: false,
     };
-    let mut baseline = None;
+    let size = &mut options.size;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
@@ -118,23 +183,33 @@ fn parse(args: &[String]) -> Result<(Size, Option<PathBuf>, Option<String>, bool
             "--hours" => size.hours = number(value()?)?,
             "--invocations-per-hour" => size.invocations_per_hour = number(value()?)?,
             "--miners" => size.miners = number(value()?)?,
-            "--baseline" => baseline = Some(PathBuf::from(value()?)),
-            "--debug" => debug = true,
+            "--chutes" => size.chutes = Some(number(value()?)?),
+            "--instances-per-miner" => size.instances_per_miner = Some(number(value()?)?),
+            "--baseline" => options.baseline = Some(PathBuf::from(value()?)),
+            "--first-build" => options.first_build = true,
+            "--debug" => options.debug = true,
             other => return Err(format!("unknown bench option `{other}`")),
         }
     }
-    if size.hours < 2 || size.miners == 0 || size.invocations_per_hour == 0 {
+    if size.hours < 2
+        || size.miners == 0
+        || size.invocations_per_hour == 0
+        || size.chutes == Some(0)
+        || size.instances_per_miner == Some(0)
+    {
         return Err(
-            "bench: --hours must be at least 2, --miners and --invocations-per-hour above 0".into(),
+            "bench: --hours must be at least 2, --miners, --invocations-per-hour, \
+             --chutes and --instances-per-miner above 0"
+                .into(),
         );
     }
     // The bench wipes its database: it never takes the test server's
     // own database, only a scratch one beside it.
-    let postgres = std::env::var("BENCH_DATABASE_URL").ok().or_else(|| {
+    options.postgres = std::env::var("BENCH_DATABASE_URL").ok().or_else(|| {
         let server = std::env::var("TEST_DATABASE_URL").ok()?;
         Some(scratch_database(&server, "chutes_audit_bench"))
     });
-    Ok((size, baseline, postgres, debug))
+    Ok(options)
 }
 
 fn step(command: &mut Command) -> Result<(), String> {
@@ -145,13 +220,143 @@ fn step(command: &mut Command) -> Result<(), String> {
         .ok_or_else(|| format!("{command:?} failed: {status}"))
 }
 
+/// Clones the committed tree into `bench_dir/first-build` and times a
+/// release build of `auditctl` there, in a target directory of its own
+/// (nothing warm, as for a newcomer; the registry cache is shared, so no
+/// download is timed). The timings page is kept beside the figures.
+fn measure_first_build(root: &Path, cargo: &str, bench_dir: &Path) -> Result<FirstBuild, String> {
+    let dir = bench_dir.join("first-build");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let clone = dir.join("clone");
+    step(
+        Command::new("git")
+            .args(["clone", "--quiet", "--no-hardlinks"])
+            .arg(root)
+            .arg(&clone),
+    )?;
+    let target = dir.join("target");
+    eprintln!("bench: first build in {} (minutes)", clone.display());
+    let cpu_before = children_cpu_seconds()?;
+    let started = Instant::now();
+    step(
+        Command::new(cargo)
+            .current_dir(&clone)
+            .env("CARGO_TARGET_DIR", &target)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "auditctl",
+                "--timings",
+            ]),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = children_cpu_seconds()? - cpu_before;
+    let page = target.join("cargo-timings").join("cargo-timing.html");
+    let html = fs::read_to_string(&page).map_err(|e| format!("{}: {e}", page.display()))?;
+    let units = timed_units(&html);
+    if units.is_empty() {
+        return Err(format!("{}: no unit timings found", page.display()));
+    }
+    let _ = fs::copy(&page, bench_dir.join("first-build-timings.html"));
+    let _ = fs::remove_dir_all(&dir);
+    let work_seconds = units.iter().map(|(_, s)| s).sum();
+    let mut slowest = units;
+    slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+    slowest.truncate(10);
+    let build = FirstBuild {
+        seconds,
+        work_seconds,
+        cpu_seconds,
+        slowest,
+    };
+    eprintln!(
+        "bench: first build {:.0} s, work {:.0} s, CPU {:.0} s",
+        build.seconds, build.work_seconds, build.cpu_seconds
+    );
+    Ok(build)
+}
+
+/// The CPU time of every child this process has waited for, and of
+/// theirs (`cutime` and `cstime` of `/proc/self/stat`, in the kernel's
+/// fixed 100 ticks a second).
+fn children_cpu_seconds() -> Result<f64, String> {
+    let stat =
+        fs::read_to_string("/proc/self/stat").map_err(|e| format!("/proc/self/stat: {e}"))?;
+    cpu_of_children(&stat).ok_or_else(|| "/proc/self/stat: no cutime/cstime".into())
+}
+
+/// `cutime + cstime` of a `/proc/<pid>/stat` line, in seconds. Fields
+/// count from after the command's closing parenthesis (the command may
+/// hold spaces): cutime and cstime are the 16th and 17th fields.
+fn cpu_of_children(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(13)? + ticks(14)?) as f64 / 100.0)
+}
+
+/// Each unit of cargo's `--timings` page (`UNIT_DATA`): its name (crate,
+/// version and target) and seconds. xtask parses no JSON: the units are
+/// flat objects whose fields are read by name.
+fn timed_units(html: &str) -> Vec<(String, f64)> {
+    let Some(data) = html.find("UNIT_DATA").map(|at| &html[at..]) else {
+        return Vec::new();
+    };
+    let data = &data[..data.find("];").unwrap_or(data.len())];
+    data.split("{\"i\":")
+        .skip(1)
+        .filter_map(|unit| {
+            let seconds = json_float(unit, "duration")?;
+            let name = json_text(unit, "name")?;
+            let version = json_text(unit, "version").unwrap_or_default();
+            let target = json_text(unit, "target").unwrap_or_default();
+            Some((format!("{name} v{version}{target}"), seconds))
+        })
+        .collect()
+}
+
+/// The string after `"key":` in a flat JSON object (no escapes expected
+/// in cargo's unit names).
+fn json_text<'a>(object: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("\"{key}\":\"");
+    let at = object.find(&needle)? + needle.len();
+    let rest = &object[at..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// The number after `"key":` in a flat JSON object.
+fn json_float(object: &str, key: &str) -> Option<f64> {
+    let needle = format!("\"{key}\":");
+    let at = object.find(&needle)? + needle.len();
+    let number: String = object[at..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        .collect();
+    number.parse().ok()
+}
+
 /// The world for `size`, generated once (one hour is held back so the
 /// catch-up has something to publish).
 fn ensure_world(auditctl: &Path, bench_dir: &Path, size: &Size) -> Result<PathBuf, String> {
-    let key = format!(
+    let mut key = format!(
         "h{}-k{}-m{}",
         size.hours, size.invocations_per_hour, size.miners
     );
+    // Only a shape asked for names the world, so default worlds keep
+    // their key (and generated worlds their place).
+    let mut shape = Vec::new();
+    if let Some(chutes) = size.chutes {
+        key.push_str(&format!("-c{chutes}"));
+        shape.extend(["--chutes".to_string(), chutes.to_string()]);
+    }
+    if let Some(instances) = size.instances_per_miner {
+        key.push_str(&format!("-i{instances}"));
+        shape.extend(["--instances-per-miner".to_string(), instances.to_string()]);
+    }
     let world = bench_dir.join("worlds").join(&key);
     if world.join("world.json").exists() {
         eprintln!("bench: reusing the world {}", world.display());
@@ -171,7 +376,8 @@ fn ensure_world(auditctl: &Path, bench_dir: &Path, size: &Size) -> Result<PathBu
                 &size.invocations_per_hour.to_string(),
                 "--miners",
                 &size.miners.to_string(),
-            ]),
+            ])
+            .args(&shape),
     )?;
     eprintln!(
         "bench: generated {} in {:.1} s",
@@ -282,24 +488,24 @@ fn measure_backend(
     };
     let mut validator_only = base("validator-only");
     validator_only.args(["--json", "sync", "--no-miner-reports", "--at", &hour_before]);
-    record("cold sync, validator exports", validator_only)?;
+    record(targets::COLD_SYNC, validator_only)?;
     if let Some(url) = database_url {
         reset_postgres(url)?;
     }
     let mut full = base("full");
     full.args(["--json", "sync", "--at", &hour_before]);
-    record("cold sync, with miner self-reports", full)?;
+    record(targets::FULL_SYNC, full)?;
     let mut catch_up = base("full");
     catch_up.args(["--json", "sync", "--at", &now]);
-    record("catch-up of one hour", catch_up)?;
+    record(targets::CATCH_UP, catch_up)?;
     let mut score = base("full");
     // Sending is off in the devnet's config: scores and the comparison,
     // no chain call (`--dry-run` would plan a send, and refuse without
     // a key).
     score.args(["--json", "weights", "--at", &now]);
-    record("scoring (weights, sending off)", score)?;
+    record(targets::SCORING, score)?;
     for (stage, args) in [
-        ("compare-prom", &["--json", "compare-prom"][..]),
+        (targets::COMPARE_PROM, &["--json", "compare-prom"][..]),
         ("synth verify", &["--json", "synth", "verify"][..]),
     ] {
         if has_command(auditctl, args[1]) {
@@ -507,6 +713,80 @@ fn render(figures: &[Figure], baseline: Option<&Path>) -> Result<String, String>
     Ok(table)
 }
 
+/// Every target with what was measured and whether it holds, per
+/// backend; the first build once, when it was measured.
+fn render_targets(figures: &[Figure], first_build: Option<&FirstBuild>) -> String {
+    let mut table =
+        String::from("| backend | target | measured | bound | holds |\n|---|---|---|---|---|\n");
+    let mut backends: Vec<&str> = figures.iter().map(|f| f.backend).collect();
+    backends.dedup();
+    let stage = |backend: &str, stage: &str| {
+        figures
+            .iter()
+            .find(|f| f.backend == backend && f.stage == stage)
+    };
+    let mut line = |backend: &str, target: &targets::Target, measured: Option<Measured>| {
+        let (shown, holds) = match measured {
+            Some(m) => (
+                target.shown(m),
+                if target.holds(m) { "yes" } else { "**no**" },
+            ),
+            None => ("not measured".to_string(), "-"),
+        };
+        let _ = writeln!(
+            table,
+            "| {backend} | {} | {shown} | {} | {holds} |",
+            target.row,
+            target.bound()
+        );
+    };
+    for backend in &backends {
+        for target in TARGETS {
+            let measured = match target.source {
+                Source::Stage(name) => stage(backend, name).map(|f| Measured {
+                    seconds: f.seconds,
+                    peak_mib: Some(f.peak_mib),
+                }),
+                Source::Above(name, base) => match (stage(backend, name), stage(backend, base)) {
+                    (Some(f), Some(b)) => Some(Measured {
+                        seconds: f.seconds - b.seconds,
+                        peak_mib: Some(f.peak_mib),
+                    }),
+                    _ => None,
+                },
+                Source::FirstBuild => continue,
+            };
+            line(backend, target, measured);
+        }
+    }
+    for target in TARGETS {
+        if matches!(target.source, Source::FirstBuild) {
+            let measured = first_build.map(|b| Measured {
+                seconds: b.seconds,
+                peak_mib: None,
+            });
+            line("-", target, measured);
+        }
+    }
+    match first_build {
+        Some(build) => {
+            let _ = writeln!(
+                table,
+                "\nfirst build: {:.1} min wall, {:.1} min of CPU, {:.1} min of work \
+                 (the sum of every unit's time); the slowest units:",
+                build.seconds / 60.0,
+                build.cpu_seconds / 60.0,
+                build.work_seconds / 60.0
+            );
+            for (unit, seconds) in &build.slowest {
+                let _ = writeln!(table, "- {unit}: {seconds:.1} s");
+            }
+        }
+        None => table.push_str("\n(the first build is measured with `--first-build`)\n"),
+    }
+    table
+}
+
 /// A figure's seconds in an earlier run's JSON (one figure per line).
 fn baseline_seconds(json: &str, backend: &str, stage: &str) -> Option<f64> {
     let line = json.lines().find(|l| {
@@ -521,7 +801,7 @@ fn baseline_seconds(json: &str, backend: &str, stage: &str) -> Option<f64> {
     number.parse().ok()
 }
 
-fn to_json(size: &Size, figures: &[Figure]) -> String {
+fn to_json(size: &Size, figures: &[Figure], first_build: Option<&FirstBuild>) -> String {
     let mut out = format!(
         "{{\n\"hours\": {}, \"invocations_per_hour\": {}, \"miners\": {}, \"cores\": {},\n\"figures\": [\n",
         size.hours,
@@ -543,7 +823,15 @@ fn to_json(size: &Size, figures: &[Figure]) -> String {
         })
         .collect();
     out.push_str(&lines.join(",\n"));
-    out.push_str("\n]\n}\n");
+    out.push_str("\n]");
+    if let Some(build) = first_build {
+        let _ = write!(
+            out,
+            ",\n\"first_build\": {{\"seconds\": {:.1}, \"cpu_seconds\": {:.1}, \"work_seconds\": {:.1}}}",
+            build.seconds, build.cpu_seconds, build.work_seconds
+        );
+    }
+    out.push_str("\n}\n");
     out
 }
 
@@ -557,6 +845,8 @@ mod tests {
             hours: 2,
             invocations_per_hour: 10,
             miners: 3,
+            chutes: None,
+            instances_per_miner: None,
         };
         let figure = Figure {
             backend: "sqlite",
@@ -565,7 +855,7 @@ mod tests {
             rows: Some(1000),
             peak_mib: 40.0,
         };
-        let json = to_json(&size, std::slice::from_ref(&figure));
+        let json = to_json(&size, std::slice::from_ref(&figure), None);
         assert_eq!(
             baseline_seconds(&json, "sqlite", "catch-up of one hour"),
             Some(0.5)
@@ -600,5 +890,71 @@ mod tests {
             an_hour_before("2025-02-10T12:00:00").unwrap(),
             "2025-02-10T11:00:00"
         );
+    }
+
+    #[test]
+    fn the_timings_page_gives_each_unit_and_its_seconds() {
+        let html = r#"<script>
+const UNIT_DATA = [
+{"i":0,"name":"polars-core","version":"0.55.2","mode":"todo","target":"","start":1.5,"duration":120.25,"rmeta_time":60.0,"unlocked_units":[1],"unlocked_rmeta_units":[],"sections":null},
+{"i":1,"name":"auditctl","version":"0.1.0","mode":"todo","target":" bin \"auditctl\"","start":130.0,"duration":40.5,"rmeta_time":null,"unlocked_units":[],"unlocked_rmeta_units":[]}
+];
+const CONCURRENCY_DATA = [{"t":0.0}];
+</script>"#;
+        let units = timed_units(html);
+        assert_eq!(units.len(), 2);
+        assert_eq!(units[0], ("polars-core v0.55.2".to_string(), 120.25));
+        assert_eq!(units[1].1, 40.5);
+        assert!(timed_units("<html></html>").is_empty());
+        // A command with spaces and parentheses; utime 5, stime 6,
+        // cutime 1234, cstime 66 ticks.
+        let stat = "42 (cargo (x) y) S 1 42 42 0 -1 4194304 10 0 0 0 5 6 1234 66 20 0 1 0";
+        assert_eq!(cpu_of_children(stat), Some(13.0));
+        assert!(cpu_of_children("42 (cargo) S 1").is_none());
+    }
+
+    #[test]
+    fn every_target_is_printed_per_backend_with_whether_it_holds() {
+        let figure = |backend, stage: &str, seconds, peak_mib| Figure {
+            backend,
+            stage: stage.into(),
+            seconds,
+            rows: None,
+            peak_mib,
+        };
+        let figures = [
+            figure("sqlite", targets::COLD_SYNC, 8.5, 500.0),
+            figure("sqlite", targets::FULL_SYNC, 11.0, 400.0),
+            figure("sqlite", targets::SCORING, 1.3, 500.0),
+            figure("postgres", targets::COLD_SYNC, 9.5, 500.0),
+        ];
+        let table = render_targets(&figures, None);
+        let row = |start: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no row `{start}` in\n{table}"))
+                .to_string()
+        };
+        assert_eq!(
+            row("| sqlite | cold sync"),
+            "| sqlite | cold sync, validator exports | 8.50 s, 500 MiB | ≤ 9 s, < 600 MiB | yes |"
+        );
+        assert!(row("| sqlite | self-reports on top").contains("| +2.50 s | ≤ 2 s | **no** |"));
+        assert!(row("| sqlite | scoring").ends_with("| **no** |"));
+        assert!(row("| sqlite | compare-prom").ends_with("| not measured | ≤ 0.5 s | - |"));
+        assert!(row("| postgres | cold sync").ends_with("| **no** |"));
+        assert!(row("| postgres | self-reports on top").contains("not measured"));
+        assert!(row("| - | first build").contains("not measured"));
+        let build = FirstBuild {
+            seconds: 540.0,
+            work_seconds: 1000.0,
+            cpu_seconds: 900.0,
+            slowest: vec![("polars-core v0.55.2".into(), 120.0)],
+        };
+        let table = render_targets(&figures, Some(&build));
+        assert!(table.contains(
+            "| - | first build, release auditctl from a fresh clone | 9.0 min | ≤ 10 min | yes |"
+        ));
     }
 }

@@ -835,3 +835,78 @@ async fn a_write_dropped_mid_transaction_leaves_the_connection_usable() {
     })
     .await;
 }
+
+/// A sync's self-reports are marked loaded a thousand at a time, in
+/// statements that name many entries: each entry still gets its own
+/// verdict, an attempt more, and no trace of an earlier rejection; an
+/// entry the catalog lacks, in any statement of the batch, changes
+/// nothing and is named.
+#[tokio::test]
+async fn a_large_batch_marks_each_entry_with_its_own_verdict() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let listed: Vec<AuditEntry> = (0..2_500u32)
+            .map(|n| AuditEntry {
+                entry_id: format!("00000000-0000-5000-8000-{n:012}"),
+                block: 4_900_000 + n,
+                ..entry(1, EntrySource::Miner)
+            })
+            .collect();
+        assert_eq!(
+            catalog.record_listed(&listed, at(5)).await.unwrap(),
+            2_500,
+            "{}",
+            t.backend()
+        );
+        let row = catalog
+            .entry(&listed[1_234].entry_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.entry, listed[1_234]);
+        assert_eq!((row.state, row.first_seen_at), (EntryState::Pending, at(5)));
+        catalog
+            .reject(&listed[7].entry_id, "bad report", None, at(5))
+            .await
+            .unwrap();
+        let records: Vec<LoadedEntry> = (0..2_500u64)
+            .map(|n| LoadedEntry {
+                report_sha256: format!("{n:064x}"),
+                unverifiable: n % 3 == 0,
+                instance_rows: n,
+                exports: Vec::new(),
+            })
+            .collect();
+        let batch: Vec<(&str, &LoadedEntry)> = listed
+            .iter()
+            .zip(&records)
+            .map(|(e, r)| (e.entry_id.as_str(), r))
+            .collect();
+
+        // The unknown entry sits in the last statement: the first two
+        // are taken back with it.
+        let mut broken = batch.clone();
+        broken.push(("00000000-0000-5000-8000-999999999999", &records[0]));
+        let err = catalog.mark_all_loaded(&broken, at(6)).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("00000000-0000-5000-8000-999999999999"),
+            "{err}"
+        );
+        assert!(catalog.loaded_entry_ids(at(0)).await.unwrap().is_empty());
+
+        catalog.mark_all_loaded(&batch, at(6)).await.unwrap();
+        assert_eq!(catalog.loaded_entry_ids(at(0)).await.unwrap().len(), 2_500);
+        for n in [0usize, 7, 1_023, 1_024, 2_047, 2_499] {
+            let row = catalog.entry(&listed[n].entry_id).await.unwrap().unwrap();
+            assert_eq!(row.state, EntryState::Loaded, "{n}");
+            assert_eq!(row.report_sha256.as_deref(), Some(&*format!("{n:064x}")));
+            assert_eq!(row.unverifiable, n % 3 == 0, "{n}");
+            assert_eq!(row.instance_rows, n as u64);
+            assert_eq!(row.reject_reason, None);
+            assert_eq!(row.attempts, if n == 7 { 2 } else { 1 }, "{n}");
+            assert_eq!((row.updated_at, row.loaded_at), (at(6), Some(at(6))));
+        }
+    })
+    .await;
+}

@@ -141,6 +141,13 @@ pub struct GenerateArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub size: WorldSize,
+    /// Chutes besides the legacy one (default: the miners, at least 12).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub chutes: Option<u32>,
+    /// Instances (deployments) per miner, each a record in the validator's
+    /// report and its miner's self-report (default two to four).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub instances_per_miner: Option<u32>,
     /// The world's present (default 2025-02-10T12:00:00Z, so worlds are
     /// reproducible).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]

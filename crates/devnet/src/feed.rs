@@ -16,7 +16,7 @@ use audit_store::{
 use audit_sync::{AuditSource, ChainSource, Commitment, Fetched, SourceError, SyncOptions};
 use incentives::{IncentivesError, ScoringInputs, ScoringProfile};
 
-use crate::generate::{generate, GenerateOptions, GenerateSummary};
+use crate::generate::{generate_shaped, GenerateOptions, GenerateSummary, WorldShape};
 use crate::world::World;
 use crate::DevnetError;
 
@@ -212,12 +212,13 @@ pub enum MakeWorldError {
 /// the catalog and lake kept in `keep` when given).
 pub async fn make_world(
     options: GenerateOptions,
+    shape: WorldShape,
     derive: bool,
     keep: Option<&Path>,
 ) -> Result<MadeWorld, MakeWorldError> {
     let dir = options.out.clone();
     let started = Instant::now();
-    let summary = tokio::task::spawn_blocking(move || generate(&options)).await??;
+    let summary = tokio::task::spawn_blocking(move || generate_shaped(&options, shape)).await??;
     let generated_in = started.elapsed();
     let started = Instant::now();
     let paid =

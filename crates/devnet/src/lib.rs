@@ -56,7 +56,10 @@ pub use clock::{DevnetClock, DevnetClockError};
 pub use drive::{DriveError, DriveEvent};
 pub use feed::{derive_incentives, make_world, DeriveError, MadeWorld, MakeWorldError, WorldFeed};
 pub use generate::rows::InvocationRow;
-pub use generate::{default_now, generate, GenerateOptions, GenerateSummary, VALIDATOR_HOTKEY};
+pub use generate::{
+    default_now, generate, generate_shaped, GenerateOptions, GenerateSummary, WorldShape,
+    VALIDATOR_HOTKEY,
+};
 pub use live::Published;
 pub use network::{validator_seed_hex, Network, NetworkError, NetworkOptions};
 pub use server::{DevnetServer, Faults, Hostile, PublishHook};

@@ -222,3 +222,50 @@ fn bad_options_are_refused_with_a_reason() {
         .to_string()
         .contains("at least 3 miners"));
 }
+
+#[test]
+fn a_shape_gives_more_chutes_and_larger_reports() {
+    let (plain, shaped) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    generate(&options(plain.path(), 7)).unwrap();
+    let shape = WorldShape {
+        chutes: Some(30),
+        instances_per_miner: Some(6),
+    };
+    generate_shaped(&options(shaped.path(), 7), shape).unwrap();
+    let json = |dir: &Path, file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap()
+    };
+    // 30 chutes and the legacy one, against 12 and the legacy one.
+    assert_eq!(json(shaped.path(), "chutes.json")["total"], 31);
+    assert_eq!(json(plain.path(), "chutes.json")["total"], 13);
+    // Every miner's self-report lists its six deployments (one miner also
+    // the instance that lives half an hour).
+    let world = World::load(shaped.path()).unwrap();
+    let miner_reports: Vec<_> = world
+        .entries
+        .iter()
+        .filter(|e| e.report.starts_with("reports/miner/"))
+        .map(|e| json(shaped.path(), &e.report))
+        .collect();
+    assert!(!miner_reports.is_empty());
+    let deployments: Vec<usize> = miner_reports
+        .iter()
+        .map(|r| r["deployment_audit"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(deployments.iter().min(), Some(&6));
+    assert_eq!(deployments.iter().max(), Some(&7));
+    // The default shape is the plain world, byte for byte.
+    let default = tempfile::tempdir().unwrap();
+    generate_shaped(&options(default.path(), 7), WorldShape::default()).unwrap();
+    assert_eq!(files(default.path()), files(plain.path()));
+    assert!(generate_shaped(
+        &options(tempfile::tempdir().unwrap().path(), 7),
+        WorldShape {
+            chutes: Some(0),
+            instances_per_miner: None
+        }
+    )
+    .unwrap_err()
+    .to_string()
+    .contains("at least 1 chute"));
+}

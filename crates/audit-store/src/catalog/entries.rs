@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::batch::{InsertListed, MarkLoaded, ROWS_PER_STATEMENT};
 use super::connection::with_conn;
 use super::handle::{query_err, require_one, Catalog, IDS_PER_STATEMENT};
 use super::model::{AuditEntry, EntryRecord, EntrySource, EntryState, ExportRecord, LoadedEntry};
@@ -25,10 +26,8 @@ impl Catalog {
         }
         let mut guard = self.conn().await?;
         // A listing holds the whole window (ten thousand entries a week), of
-        // which an hour adds a few dozen: only those are inserted. Row by
-        // row in one transaction: diesel-async cannot batch-insert on
-        // SQLite, and one text for both backends matters more here than
-        // round trips.
+        // which an hour adds a few dozen: only those are inserted, many
+        // rows a statement (a cold sync inserts the whole week).
         with_conn!(&mut guard, |c| {
             c.transaction::<_, StoreError, _>(async |c| {
                 let mut known = std::collections::HashSet::new();
@@ -42,17 +41,13 @@ impl Catalog {
                         .map_err(query_err("read known entries"))?;
                     known.extend(found);
                 }
-                let rows: Vec<NewEntryRow> = entries
+                let new: Vec<&AuditEntry> = entries
                     .iter()
                     .filter(|e| !known.contains(&e.entry_id))
-                    .map(|e| NewEntryRow::new(e, now))
                     .collect();
                 let mut inserted = 0;
-                for row in &rows {
-                    inserted += diesel::insert_into(audit_entries::table)
-                        .values(row)
-                        .on_conflict(audit_entries::entry_id)
-                        .do_nothing()
+                for chunk in new.chunks(ROWS_PER_STATEMENT) {
+                    inserted += InsertListed::new(chunk, now)
                         .execute(c)
                         .await
                         .map_err(query_err("record listed entries"))?;
@@ -243,7 +238,6 @@ impl Catalog {
                     .map_err(query_err("clear entry exports"))?;
                 }
                 for (entry_id, loaded) in entries {
-                    let entry_id = *entry_id;
                     for export in &loaded.exports {
                         diesel::insert_into(entry_exports::table)
                             .values(&ExportRow::new(entry_id, export))
@@ -251,21 +245,30 @@ impl Catalog {
                             .await
                             .map_err(query_err("record entry exports"))?;
                     }
-                    let n = diesel::update(audit_entries::table.find(entry_id))
-                        .set((
-                            audit_entries::state.eq(EntryState::Loaded.as_str()),
-                            audit_entries::unverifiable.eq(loaded.unverifiable),
-                            audit_entries::report_sha256.eq(&loaded.report_sha256),
-                            audit_entries::reject_reason.eq(None::<String>),
-                            audit_entries::instance_rows.eq(to_i64(loaded.instance_rows)),
-                            audit_entries::attempts.eq(audit_entries::attempts + 1),
-                            audit_entries::updated_at.eq(now),
-                            audit_entries::loaded_at.eq(Some(now)),
-                        ))
+                }
+                // The verdicts, many entries a statement (a self-report
+                // has no exports: this is all a batch of them writes).
+                for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                    let updated = MarkLoaded::new(chunk, now)
                         .execute(c)
                         .await
-                        .map_err(query_err("mark entry loaded"))?;
-                    require_one(n, entry_id)?;
+                        .map_err(query_err("mark entries loaded"))?;
+                    let ids: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
+                    let distinct: std::collections::HashSet<&str> = ids.iter().copied().collect();
+                    if updated != distinct.len() {
+                        let found: Vec<String> = audit_entries::table
+                            .filter(audit_entries::entry_id.eq_any(&ids))
+                            .select(audit_entries::entry_id)
+                            .load(c)
+                            .await
+                            .map_err(query_err("find entries to mark loaded"))?;
+                        let missing = ids
+                            .iter()
+                            .find(|id| !found.iter().any(|f| f == *id))
+                            .map(|id| id.to_string())
+                            .unwrap_or_default();
+                        return Err(StoreError::NotFound(missing));
+                    }
                 }
                 Ok(())
             })

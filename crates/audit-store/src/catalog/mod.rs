@@ -7,6 +7,7 @@
 //! cannot drift apart; the test suite runs against both.
 
 mod agreement;
+mod batch;
 pub(crate) mod connection;
 mod entries;
 mod gpu_counts;

@@ -25,40 +25,6 @@ fn narrow<T: TryFrom<i64>>(v: i64, what: &str) -> Result<T, StoreError> {
     T::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is out of range")))
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_entries, treat_none_as_default_value = false)]
-pub(super) struct NewEntryRow<'a> {
-    entry_id: &'a str,
-    hotkey: &'a str,
-    block: i64,
-    path: &'a str,
-    source: &'static str,
-    created_at: NaiveDateTime,
-    start_time: NaiveDateTime,
-    end_time: NaiveDateTime,
-    state: &'static str,
-    first_seen_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl<'a> NewEntryRow<'a> {
-    pub(super) fn new(e: &'a AuditEntry, now: NaiveDateTime) -> Self {
-        NewEntryRow {
-            entry_id: &e.entry_id,
-            hotkey: &e.hotkey,
-            block: i64::from(e.block),
-            path: &e.path,
-            source: e.source.as_str(),
-            created_at: e.created_at,
-            start_time: e.start_time,
-            end_time: e.end_time,
-            state: EntryState::Pending.as_str(),
-            first_seen_at: now,
-            updated_at: now,
-        }
-    }
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_entries)]
 pub(super) struct EntryRow {

@@ -49,7 +49,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             );
         }
         let _ = std::fs::remove_dir_all(&world_dir);
-        devnet::make_world(options, true, None).await?;
+        devnet::make_world(options, devnet::WorldShape::default(), true, None).await?;
     }
     let world = World::load(&world_dir)
         .with_context(|| format!("loading the demo world in {}", world_dir.display()))?;

@@ -9,7 +9,6 @@ use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
 use crate::signals::Stop;
 use crate::{exit, output};
-use audit_config::{BeaconConfig, ValidatorConfig};
 
 pub async fn run(global: &Global, command: &DevnetCommand, stop: Stop) -> Result<u8> {
     match command {
@@ -39,8 +38,12 @@ async fn generate(global: &Global, args: &GenerateArgs) -> Result<u8> {
         invocations_per_hour: args.size.invocations_per_hour,
         now: args.now.unwrap_or_else(devnet::default_now),
     };
+    let shape = devnet::WorldShape {
+        chutes: args.chutes.map(|n| n as usize),
+        instances_per_miner: args.instances_per_miner.map(|n| n as usize),
+    };
     let derive = !args.approximate_incentives;
-    let made = devnet::make_world(options, derive, args.load_into.as_deref()).await?;
+    let made = devnet::make_world(options, shape, derive, args.load_into.as_deref()).await?;
     let (summary, paid) = (&made.summary, made.paid);
     let (generated_in, derived_in) = (made.generated_in, made.derived_in);
     if global.json {

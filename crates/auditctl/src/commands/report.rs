@@ -6,7 +6,6 @@ use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
 use crate::{exit, output};
-use audit_config::Config;
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::cli::{ClockArg, Global, RunArgs};
 use crate::signals::Stop;
 use crate::{exit, output};
-use audit_config::{Config, ConfigError};
+use audit_config::Config;
 
 pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::files::{key, uuid};
 use super::fixed::LEGACY_CHUTE;
+use super::shape::WorldShape;
 
 const PRIVATE_REASONS: [&str; 4] = [
     "job has been terminated due to insufficient user balance",
@@ -62,20 +63,22 @@ pub(super) struct Cast {
 }
 
 impl Cast {
-    /// The cast of a world of `on_chain` miners whose first hour starts
-    /// at `start` and that lasts `hours` hours. Only the instances draw
-    /// from `rng`.
+    /// The cast of a world of `on_chain` miners and the given shape whose
+    /// first hour starts at `start` and that lasts `hours` hours. Only the
+    /// instances draw from `rng`.
     pub fn new(
         seed: u64,
         on_chain: usize,
+        shape: WorldShape,
         hours: u32,
         start: NaiveDateTime,
         rng: &mut ChaCha8Rng,
     ) -> Cast {
-        let chute_count = on_chain.max(12);
+        let chute_count = shape.chutes.unwrap_or(on_chain.max(12));
         let miners = miners(seed, on_chain);
         let chutes = chutes(seed, chute_count);
-        let instances = instances(seed, &miners, chute_count, hours, start, rng);
+        let per_miner = |m: usize| shape.instances_per_miner.unwrap_or(2 + m % 3);
+        let instances = instances(seed, &miners, chute_count, per_miner, hours, start, rng);
         let by_miner = (0..miners.len())
             .map(|m| {
                 (0..instances.len())
@@ -161,12 +164,14 @@ fn chutes(seed: u64, count: usize) -> Vec<Chute> {
     chutes
 }
 
-/// Two to four instances per miner, most alive all along, some deleted
-/// for each reason, some billed (private), and one living half an hour.
+/// `per_miner(m)` instances for miner `m`, most alive all along, some
+/// deleted for each reason, some billed (private), and one living half an
+/// hour.
 fn instances(
     seed: u64,
     miners: &[Miner],
     chute_count: usize,
+    per_miner: impl Fn(usize) -> usize,
     hours: u32,
     start: NaiveDateTime,
     rng: &mut ChaCha8Rng,
@@ -174,7 +179,7 @@ fn instances(
     let minutes = (i64::from(hours) * 60).max(61);
     let mut instances = Vec::new();
     for m in 0..miners.len() {
-        for k in 0..(2 + m % 3) {
+        for k in 0..per_miner(m) {
             let n = instances.len();
             let activated = start - Duration::hours(rng.random_range(1..72));
             let (deleted, reason, billed_to) = match n % 9 {

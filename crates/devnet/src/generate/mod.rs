@@ -21,6 +21,7 @@ pub(crate) mod files;
 mod fixed;
 mod hour;
 pub mod rows;
+mod shape;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,7 @@ use hour::{Carry, Hour, HourWriter};
 pub(crate) use fixed::BLOCKS_PER_HOUR;
 pub use fixed::{LEGACY_CHUTE, VALIDATOR_HOTKEY};
 pub use hour::GenerateSummary;
+pub use shape::WorldShape;
 
 /// A generated world's present when none is given: fixed, so worlds are
 /// reproducible.
@@ -65,9 +67,22 @@ pub struct GenerateOptions {
 
 /// Writes a world to `options.out`.
 pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetError> {
+    generate_shaped(options, WorldShape::default())
+}
+
+/// Writes a world of the given shape to `options.out`.
+pub fn generate_shaped(
+    options: &GenerateOptions,
+    shape: WorldShape,
+) -> Result<GenerateSummary, DevnetError> {
     if options.miners < 3 || options.hours == 0 || options.invocations_per_hour == 0 {
         return Err(DevnetError::Options(
             "a world needs at least 3 miners, 1 hour and 1 invocation an hour".into(),
+        ));
+    }
+    if shape.chutes == Some(0) || shape.instances_per_miner == Some(0) {
+        return Err(DevnetError::Options(
+            "a world needs at least 1 chute and 1 instance per miner".into(),
         ));
     }
     let seed = options.seed;
@@ -78,7 +93,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, DevnetErro
     let settled = options.now - Duration::minutes(2);
     let end = settled - Duration::seconds(settled.and_utc().timestamp().rem_euclid(3600));
     let start = end - Duration::hours(i64::from(options.hours));
-    let cast = cast::Cast::new(seed, options.miners, options.hours, start, &mut rng);
+    let cast = cast::Cast::new(seed, options.miners, shape, options.hours, start, &mut rng);
     let mut writer = HourWriter {
         out,
         seed,
