@@ -23,7 +23,7 @@
 //! use chrono::Duration;
 //! use prom_compare::rules::{agreement, coverage, expected_hours, EntrySpan, Verdict};
 //!
-//! let at = audit_model::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
+//! let at = audit_store::time::parse_utc("2025-02-10T12:00:00Z").unwrap();
 //! // 90 of the validator's 100 invocations reported agrees at 0.9; 50 does not.
 //! assert_eq!(agreement(Some(100), Some(90), 0.9).verdict, Verdict::Agrees);
 //! assert_eq!(agreement(Some(100), Some(50), 0.9).verdict, Verdict::Flagged);
