@@ -426,6 +426,16 @@ impl SubtensorClient {
             .unwrap_or(0))
     }
 
+    /// The block a multi-read answer is taken at: `at`, or with proofs
+    /// the head ([`Self::head_hash`]), so every read of it proves against
+    /// one state root.
+    async fn pinned(&self, at: Option<BlockHash>) -> Result<Option<BlockHash>, ChainError> {
+        match (at, self.options.proofs) {
+            (None, true) => Ok(Some(self.head_hash().await?)),
+            (at, _) => Ok(at),
+        }
+    }
+
     /// The block reads at `None` are made at, as a hash: with proofs the
     /// finalized head (what every endpoint agrees on), else the best one.
     pub async fn head_hash(&self) -> Result<BlockHash, ChainError> {
@@ -489,10 +499,7 @@ impl SubtensorClient {
         netuid: u16,
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
-        let at = match (at, self.options.proofs) {
-            (None, true) => Some(self.head_hash().await?),
-            (at, _) => at,
-        };
+        let at = self.pinned(at).await?;
         let data = hex0x(&netuid.encode());
         let method = "NeuronInfoRuntimeApi_get_neurons_lite";
         let answer: Result<String, ChainError> = match at {
@@ -605,10 +612,7 @@ impl SubtensorClient {
         netuid: u16,
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
-        let at = match (at, self.options.proofs) {
-            (None, true) => Some(self.head_hash().await?),
-            (at, _) => at,
-        };
+        let at = self.pinned(at).await?;
         let incentive = self
             .storage_value::<Vec<u16>>(&runtime::INCENTIVE, &[part(netuid)], at)
             .await?
