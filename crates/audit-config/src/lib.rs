@@ -1503,6 +1503,21 @@ mod tests {
     }
 
     #[test]
+    fn synthetics_with_every_type_disabled_are_refused_by_name() {
+        let text = "synthetics:\n  chat: {enabled: false}\n  completion: {enabled: false}\n  image: {enabled: false}\n  tts: {enabled: false}\n  embed: {enabled: false}\n";
+        let config = Config::parse(text, Path::new("c.yml")).unwrap();
+        let err = config.require_enabled_tasks().unwrap_err().to_string();
+        assert!(err.contains("synthetics"), "{err}");
+        assert!(err.contains("every synthetic type is disabled"), "{err}");
+        let config = Config::parse(
+            "synthetics:\n  chat: {enabled: false}\n",
+            Path::new("c.yml"),
+        )
+        .unwrap();
+        assert_eq!(config.require_enabled_tasks().unwrap().len(), 4);
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err =
             Config::parse("scoring:\n  feature_weigths: {}\n", Path::new("c.yml")).unwrap_err();

@@ -112,6 +112,19 @@ impl Config {
             .collect()
     }
 
+    /// The enabled synthetic types, refused when there are none (a round
+    /// would have nothing to send).
+    pub fn require_enabled_tasks(&self) -> Result<Vec<synthetics::TaskType>, ConfigError> {
+        let enabled = self.enabled_tasks();
+        if enabled.is_empty() {
+            return Err(ConfigError::Value {
+                key: "synthetics".into(),
+                message: "every synthetic type is disabled: enable one or give --type".into(),
+            });
+        }
+        Ok(enabled)
+    }
+
     /// The prompts the configuration names (the Hugging Face cache from
     /// `HF_HOME` and friends); the set's `notes` say which fallbacks were
     /// taken.

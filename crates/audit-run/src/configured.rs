@@ -210,25 +210,11 @@ fn synthetics_settings(config: &Config) -> Result<SyntheticsSettings, SetupError
     for note in &prompts.notes {
         tracing::warn!("{note}");
     }
-    let enabled = config.enabled_tasks();
-    if enabled.is_empty() {
-        return Err(ConfigError::Value {
-            key: "synthetics".into(),
-            message: "every synthetic type is disabled: enable one or give --type".into(),
-        }
-        .into());
-    }
+    let enabled = config.require_enabled_tasks()?;
     Ok(SyntheticsSettings {
         client: Arc::new(ChutesClient::new(config.client_config())?),
         prompts,
         choice: TaskChoice::OneOf(enabled),
-        seed: clock_seed(),
+        seed: synthetics::clock_seed(),
     })
-}
-
-/// A seed that differs between runs: the rounds' choices are not to be
-/// predicted from outside.
-fn clock_seed() -> u64 {
-    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
 }

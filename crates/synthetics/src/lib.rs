@@ -75,7 +75,7 @@ use serde::Serialize;
 
 pub use capture::{Capture, Output};
 pub use prompts::{PromptSet, PromptSource, Turn};
-pub use rounds::{Rounds, Schedule};
+pub use rounds::{clock_seed, Rounds, Schedule};
 pub use run::{
     Observer, Outcome, Round, Summary, Synthesizer, TaskChoice, TaskSummary, MAX_EVENTS,
     MAX_TRACE_EVENTS,

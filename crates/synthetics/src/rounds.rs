@@ -121,3 +121,10 @@ impl<R: Rng> Synthesizer<'_, R> {
         Ok(done)
     }
 }
+
+/// A seed that differs between runs (the clock and the process id): the
+/// rounds' choices are not to be predicted from outside.
+pub fn clock_seed() -> u64 {
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}

@@ -20,7 +20,7 @@ use crate::cli::{Global, SynthArgs, SynthCommand, SynthVerifyArgs, TaskArg};
 use crate::signals::Stop;
 use crate::view::synth::{render_summary, render_verification, Cli, SynthReport};
 use crate::{exit, output};
-use audit_config::{Config, ConfigError};
+use audit_config::Config;
 
 pub async fn run(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     match &args.command {
@@ -44,7 +44,7 @@ async fn send(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     } else {
         render_options(&config)
     };
-    let seed = args.seed.unwrap_or_else(clock_seed);
+    let seed = args.seed.unwrap_or_else(synthetics::clock_seed);
     let schedule = match args.every {
         Some(every) => Schedule::Every(every),
         None => Schedule::Count(args.count.unwrap_or(1)),
@@ -95,24 +95,11 @@ fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
-fn clock_seed() -> u64 {
-    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
-}
-
 /// The types each round sends: the `--type` list (`all` expands), else one
 /// random enabled type.
 pub fn choice(config: &Config, types: &[TaskArg]) -> Result<TaskChoice> {
     if types.is_empty() {
-        let enabled = config.enabled_tasks();
-        if enabled.is_empty() {
-            return Err(ConfigError::Value {
-                key: "synthetics".into(),
-                message: "every synthetic type is disabled: enable one or give --type".into(),
-            }
-            .into());
-        }
-        return Ok(TaskChoice::OneOf(enabled));
+        return Ok(TaskChoice::OneOf(config.require_enabled_tasks()?));
     }
     let mut listed = Vec::new();
     for arg in types {
