@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+mod check;
 mod document;
 mod settings;
 mod upstream;
@@ -24,6 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+pub use check::CheckError;
 pub use document::DocumentError;
 pub use upstream::{DatabaseUrlSource, Translation};
 

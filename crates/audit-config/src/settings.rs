@@ -125,6 +125,36 @@ impl Config {
         Ok(enabled)
     }
 
+    /// Which synthetic outputs are drawn on the terminal (each type's
+    /// `render`; chat and completion share the text).
+    pub fn render_options(&self) -> synthetics::render::RenderOptions {
+        let s = &self.synthetics;
+        synthetics::render::RenderOptions {
+            text: s.chat.render || s.completion.render,
+            image: s.image.render,
+            audio: s.tts.render,
+            embed: s.embed.render,
+        }
+    }
+
+    /// The synthetic types a round sends: `listed` in order without
+    /// repeats (a `--type` list), else one random enabled type per round.
+    pub fn task_choice(
+        &self,
+        listed: &[synthetics::TaskType],
+    ) -> Result<synthetics::TaskChoice, ConfigError> {
+        if listed.is_empty() {
+            return Ok(synthetics::TaskChoice::OneOf(self.require_enabled_tasks()?));
+        }
+        let mut each = Vec::new();
+        for t in listed {
+            if !each.contains(t) {
+                each.push(*t);
+            }
+        }
+        Ok(synthetics::TaskChoice::Each(each))
+    }
+
     /// The prompts the configuration names (the Hugging Face cache from
     /// `HF_HOME` and friends); the set's `notes` say which fallbacks were
     /// taken.

@@ -2,19 +2,25 @@
 //! run with what settings ([`RunPlan::from_config`]), the real network's
 //! clients ([`NetworkAuditor::connect`]), the sending settings
 //! ([`SubmitSettings::from_config`], shared with `auditctl weights`) and
-//! the listener's limits. A command, or a validator embedding the loop
-//! with the same configuration file, parses, calls these and renders.
+//! the listener's limits; and the small steps the one-shot commands share
+//! with the run: the store ([`open_store`]), the Chutes client
+//! ([`chutes_client`]), the prompts ([`prompts`]), the chain ([`connect_chain`]), the evaluation
+//! time ([`evaluation_time`]), the sending mode ([`send_mode`]), a scored
+//! run ([`evaluate`]) and a comparison ([`compare_prom`]) as configured.
+//! A command, or a validator embedding the loop with the same
+//! configuration file, parses, calls these and renders.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use audit_config::{Config, ConfigError, ENV_SECRET_SEED};
+use audit_model::time::FutureTime;
 use audit_service::ListenerLimits;
-use audit_store::Store;
+use audit_store::{LockRequest, Store, StoreError};
+use chrono::NaiveDateTime;
 use chutes_client::ChutesClient;
-use synthetics::TaskChoice;
-use weights::SendOptions;
+use weights::{Mode, SendOptions};
 
 use crate::page::PageSettings;
 use crate::submission::SubmitSettings;
@@ -49,6 +55,120 @@ pub enum SetupError {
     /// The chain node could not be reached.
     #[error(transparent)]
     Chain(#[from] audit_sync::ConnectError),
+    /// The data directory or the catalog could not be opened (or its
+    /// writer's lock is held).
+    #[error("opening the store in {}", dir.display())]
+    Store {
+        /// The configured data directory.
+        dir: PathBuf,
+        /// Why it could not be opened.
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// The store the configuration names (its data directory and catalog):
+/// a reader without `lock`; with it, a writer holding the data
+/// directory's lock (`Store::open_for_writing`).
+pub async fn open_store(config: &Config, lock: Option<&LockRequest>) -> Result<Store, SetupError> {
+    let (dir, url) = (&config.data_dir, config.database_url());
+    let opened = match lock {
+        None => Store::open(dir, Some(&url)).await,
+        Some(request) => Store::open_for_writing(dir, Some(&url), request).await,
+    };
+    opened.map_err(|source| SetupError::Store {
+        dir: dir.clone(),
+        source,
+    })
+}
+
+/// The Chutes client the configuration describes (API, key, timeouts).
+pub fn chutes_client(config: &Config) -> Result<ChutesClient, SetupError> {
+    Ok(ChutesClient::new(config.client_config())?)
+}
+
+/// The chain the configuration names for commitments and the metagraph
+/// (the archive node when there is one), on its subnet.
+pub async fn connect_chain(config: &Config) -> Result<audit_sync::SubtensorChain, SetupError> {
+    let url = config.commitment_chain_url();
+    let options = config.chain_options(url);
+    Ok(audit_sync::SubtensorChain::connect(url.as_str(), options, config.netuid).await?)
+}
+
+/// The prompts the configuration names; the fallbacks taken are logged
+/// (and kept in the set's `notes`).
+pub fn prompts(config: &Config) -> Result<synthetics::PromptSet, SetupError> {
+    let set = config.prompts()?;
+    for note in &set.notes {
+        tracing::warn!("{note}");
+    }
+    Ok(set)
+}
+
+/// A one-shot command's evaluation time: `at` when given, else now.
+/// With `refuse_future` (a command that prunes by it or sends weights
+/// scored as of it) a time ahead of this machine's clock is refused:
+/// hours that have not happened would empty the lake or be sent.
+pub fn evaluation_time(
+    at: Option<NaiveDateTime>,
+    refuse_future: bool,
+) -> Result<NaiveDateTime, FutureTime> {
+    let now = chrono::Utc::now().naive_utc();
+    let at = at.unwrap_or(now);
+    if refuse_future {
+        audit_model::time::check_not_future(at, now)?;
+    }
+    Ok(at)
+}
+
+/// Whether a one-shot `weights` sends, plans, or neither: a dry run
+/// plans; otherwise `set_weights.enabled` decides.
+pub fn send_mode(config: &Config, dry_run: bool) -> Mode {
+    match (dry_run, config.set_weights.enabled) {
+        (true, _) => Mode::DryRun,
+        (false, true) => Mode::Send,
+        (false, false) => Mode::Disabled,
+    }
+}
+
+/// Scores the lake as of `at` with the configured validators, subnet
+/// and profile, compares with the chain and records the run
+/// (`incentives::evaluate`, as the score stage does).
+pub async fn evaluate(
+    store: &Store,
+    config: &Config,
+    at: NaiveDateTime,
+) -> Result<incentives::EvaluatedRun, incentives::IncentivesError> {
+    let validators = config.validator_hotkeys();
+    let run = incentives::Evaluation {
+        at,
+        validators: &validators,
+        netuid: config.netuid,
+        profile: &config.scoring,
+        now: chrono::Utc::now().naive_utc(),
+    };
+    incentives::evaluate(store, run).await
+}
+
+/// Runs and records a comparison of the miners' self-reports as of `at`
+/// with the configured validators (`prom_compare::compare`); `explain`
+/// adds one miner's breakdown.
+pub async fn compare_prom(
+    store: &Store,
+    config: &Config,
+    at: NaiveDateTime,
+    threshold: f64,
+    explain: Option<&str>,
+) -> Result<prom_compare::Comparison, prom_compare::PromCompareError> {
+    let validators = config.validator_hotkeys();
+    let options = prom_compare::CompareOptions {
+        at,
+        threshold,
+        validators: &validators,
+        explain,
+        now: chrono::Utc::now().naive_utc(),
+    };
+    prom_compare::compare(store, &options).await
 }
 
 impl RunPlan {
@@ -120,16 +240,10 @@ impl NetworkAuditor {
         store: Arc<Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<NetworkAuditor, SetupError> {
-        let url = config.commitment_chain_url();
-        let chain = audit_sync::SubtensorChain::connect(
-            url.as_str(),
-            config.chain_options(url),
-            config.netuid,
-        )
-        .await?;
+        let chain = connect_chain(config).await?;
         Ok(Auditor {
             store,
-            source: Arc::new(ChutesClient::new(config.client_config())?),
+            source: Arc::new(chutes_client(config)?),
             chain: Arc::new(chain),
             clock,
             validators: config.validator_hotkeys(),
@@ -206,15 +320,12 @@ fn weights_settings(config: &Config) -> Result<SubmitSettings, SetupError> {
 /// One random enabled type per round, as upstream; the API key is needed.
 fn synthetics_settings(config: &Config) -> Result<SyntheticsSettings, SetupError> {
     config.require_api_key(", or turn run.stages.synthetics off")?;
-    let prompts = config.prompts()?;
-    for note in &prompts.notes {
-        tracing::warn!("{note}");
-    }
-    let enabled = config.require_enabled_tasks()?;
+    let prompts = prompts(config)?;
+    let choice = config.task_choice(&[])?;
     Ok(SyntheticsSettings {
-        client: Arc::new(ChutesClient::new(config.client_config())?),
+        client: Arc::new(chutes_client(config)?),
         prompts,
-        choice: TaskChoice::OneOf(enabled),
+        choice,
         seed: synthetics::clock_seed(),
     })
 }

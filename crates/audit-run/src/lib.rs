@@ -67,7 +67,10 @@ use audit_store::Store;
 use audit_sync::{AuditSource, ChainSource};
 
 pub use audit_model::clock::{Clock, ClockError, SystemClock};
-pub use configured::{listener_limits, SetupError};
+pub use configured::{
+    chutes_client, compare_prom, connect_chain, evaluate, evaluation_time, listener_limits,
+    open_store, prompts, send_mode, SetupError,
+};
 pub use page::PageSettings;
 pub use submission::{
     submit, PlanView, PreviousCommit, Sending, SendingAction, SubmitError, SubmitSettings,

@@ -81,6 +81,7 @@ mod health;
 mod http;
 mod listener;
 mod metrics;
+pub mod signals;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};

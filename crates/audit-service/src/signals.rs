@@ -14,11 +14,14 @@ use tokio::sync::watch;
 /// The signal that stopped the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGINT (Ctrl-C).
     Interrupt,
+    /// SIGTERM (a supervisor stopping the process).
     Terminate,
 }
 
 impl Signal {
+    /// The signal's usual name, as a message shows it.
     pub fn name(self) -> &'static str {
         match self {
             Signal::Interrupt => "SIGINT",

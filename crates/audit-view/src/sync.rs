@@ -12,9 +12,13 @@ use crate::output;
 /// What `sync --json` prints: the options it ran with and what it did.
 #[derive(Debug, Serialize)]
 pub struct SyncReport {
+    /// The evaluation time the window ends at.
     pub at: NaiveDateTime,
+    /// The window's days before `at`.
     pub window_days: u32,
+    /// Whether an entry failed an integrity check (exit code 3).
     pub integrity_violation: bool,
+    /// What the pipeline did.
     #[serde(flatten)]
     pub summary: SyncSummary,
 }

@@ -16,24 +16,26 @@ pub struct SynthReport {
     pub seed: u64,
     /// Which prompt fallbacks were taken.
     pub notes: Vec<String>,
+    /// What the rounds sent and how it went.
     #[serde(flatten)]
     pub rounds: Rounds,
 }
 
-/// Logs the trace in the upstream style and renders outputs.
-pub struct Cli<W: std::io::Write> {
+/// A synthetics observer: logs the trace in the upstream style and
+/// renders the outputs as they arrive.
+pub struct TraceLog<W: std::io::Write> {
     renderer: Renderer<W>,
     sent: usize,
 }
 
-impl<W: std::io::Write> Cli<W> {
+impl<W: std::io::Write> TraceLog<W> {
     /// An observer rendering through `renderer`.
     pub fn new(renderer: Renderer<W>) -> Self {
-        Cli { renderer, sent: 0 }
+        TraceLog { renderer, sent: 0 }
     }
 }
 
-impl<W: std::io::Write> Observer for Cli<W> {
+impl<W: std::io::Write> Observer for TraceLog<W> {
     fn trace(&mut self, _task: TaskType, event: &TraceEvent) {
         tracing::info!("{}", synthetics::capture::trace_line(event));
     }

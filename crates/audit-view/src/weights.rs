@@ -62,6 +62,7 @@ pub fn render_evidence(e: &Evidence) -> String {
     out
 }
 
+/// A miner's score by hotkey, scored or zeroed.
 pub fn find<'a>(scores: &'a Scores, hotkey: &str) -> Option<&'a MinerScore> {
     scores
         .miners

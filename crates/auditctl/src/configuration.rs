@@ -41,3 +41,12 @@ pub fn load_config(global: &Global) -> Result<Config> {
     }
     Ok(config)
 }
+
+/// A configuration value that cannot be used stays a `ConfigError`, which
+/// exits 2 (`exit::classify`); the rest exit 1.
+pub fn setup_error(e: audit_run::SetupError) -> anyhow::Error {
+    match e {
+        audit_run::SetupError::Config(e) => e.into(),
+        other => other.into(),
+    }
+}

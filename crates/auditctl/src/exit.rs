@@ -43,10 +43,10 @@ pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
 }
 
 /// The exit code of a command dropped at a signal: the shells' 128 + n.
-pub fn stopped_by(signal: crate::signals::Signal) -> u8 {
+pub fn stopped_by(signal: audit_service::signals::Signal) -> u8 {
     match signal {
-        crate::signals::Signal::Interrupt => 130,
-        crate::signals::Signal::Terminate => 143,
+        audit_service::signals::Signal::Interrupt => 130,
+        audit_service::signals::Signal::Terminate => 143,
     }
 }
 

@@ -8,9 +8,7 @@ mod cli_help_tests;
 mod commands;
 mod configuration;
 mod exit;
-mod output;
-mod signals;
-mod view;
+mod logging;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    output::init_logging(cli.global.verbose, cli.global.quiet, cli.global.log_format);
+    logging::init_logging(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     // Descriptors for downloads, the catalog and the listener's clients:
     // the soft limit up to what the system allows this process.
     match audit_service::raise_open_file_limit() {
@@ -44,7 +42,7 @@ fn main() -> ExitCode {
     };
     let graceful = commands::stops_on_signal(&cli.command);
     let ended = runtime.block_on(async {
-        let (stop, drop_command) = signals::listen(graceful);
+        let (stop, drop_command) = audit_service::signals::listen(graceful);
         tokio::select! {
             result = commands::run(cli, stop) => Ok(result),
             signal = drop_command => Err(signal),

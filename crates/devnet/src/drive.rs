@@ -41,6 +41,30 @@ pub enum DriveEvent<'a> {
     },
 }
 
+/// The event as one progress line (`auditctl demo` writes it to stderr).
+impl std::fmt::Display for DriveEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriveEvent::Published {
+                hour,
+                hours,
+                published,
+            } => write!(
+                f,
+                "devnet: hour {hour}/{hours} published (entry at block {}, {} invocation rows)",
+                published.entry.block, published.invocation_rows
+            ),
+            DriveEvent::AwaitingReveal {
+                submission_id,
+                round,
+            } => write!(
+                f,
+                "devnet: waiting for the chain to reveal submission {submission_id} (round {round})"
+            ),
+        }
+    }
+}
+
 /// Why a drive stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {

@@ -238,6 +238,41 @@ impl Network {
     }
 }
 
+/// Blocks a second on a commit-reveal demo: a commit reveals within two
+/// epochs of 11 blocks, well inside the demo's two minutes.
+pub const DEMO_BLOCK_TIME: Duration = Duration::from_secs(1);
+
+impl Network {
+    /// `auditctl demo`'s configuration over [`Network::auditor_config`]:
+    /// its own data dir (`home/data`, SQLite), every stage and synthetic
+    /// type on, weights sent as the devnet's validator (at
+    /// [`DEMO_BLOCK_TIME`] with commit-reveal), and intervals short enough
+    /// for simulated hours.
+    pub fn demo_config(&self, base: Config, home: &std::path::Path, commit_reveal: bool) -> Config {
+        let mut config = self.auditor_config(base);
+        config.data_dir = home.join("data");
+        config.database_url = None;
+        config.set_weights.enabled = true;
+        if commit_reveal {
+            config.set_weights.block_time_seconds = DEMO_BLOCK_TIME.as_secs();
+        }
+        let i = &mut config.intervals;
+        (i.sync_seconds, i.synthetics_seconds) = (1, 1);
+        (i.compare_prom_seconds, i.weights_seconds) = (1, 1);
+        config.run.stages = Default::default();
+        for task in [
+            &mut config.synthetics.chat,
+            &mut config.synthetics.completion,
+            &mut config.synthetics.image,
+            &mut config.synthetics.tts,
+            &mut config.synthetics.embed,
+        ] {
+            task.enabled = true;
+        }
+        config
+    }
+}
+
 /// The mini-secret of `//Alice`, the generated worlds' validator
 /// ([`crate::VALIDATOR_HOTKEY`]), as `0x` hex: a public development key,
 /// so tests and demos can sign weights as the validator. Never for funds.

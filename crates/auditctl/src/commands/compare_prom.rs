@@ -6,22 +6,18 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use audit_store::Store;
-use chrono::NaiveDateTime;
-use prom_compare::{CompareOptions, Comparison, LiveOptions, Verdict};
+use anyhow::Result;
+use prom_compare::{LiveOptions, Verdict};
 
 use crate::cli::{ComparePromArgs, Global};
-use crate::view::compare_prom::{render, render_explanation, render_live};
-use crate::{exit, output};
-use audit_config::Config;
+use crate::exit;
+use audit_view::compare_prom::{render, render_explanation, render_live};
+use audit_view::output;
 
 pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
-    let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let at = audit_run::evaluation_time(args.at, false)?;
+    let store = audit_run::open_store(&config, None).await?;
     let validators = config.validator_hotkeys();
 
     if let (Some(url), Some(hotkey)) = (&args.prometheus_url, &args.hotkey) {
@@ -43,7 +39,8 @@ pub async fn run(global: &Global, args: &ComparePromArgs) -> Result<u8> {
         return Ok(code(flagged && args.fail_on_flagged));
     }
 
-    let run = compare(&store, &config, at, args.threshold, args.explain.as_deref()).await?;
+    let explain = args.explain.as_deref();
+    let run = audit_run::compare_prom(&store, &config, at, args.threshold, explain).await?;
     match (&run.explanation, global.json) {
         (Some(e), true) => output::print(&output::json(e))?,
         (Some(e), false) => output::print(&render_explanation(e, run.threshold))?,
@@ -59,23 +56,4 @@ fn code(fail: bool) -> u8 {
     } else {
         exit::SUCCESS
     }
-}
-
-/// Runs and records a comparison as of `at` with the configured validators.
-pub async fn compare(
-    store: &Store,
-    config: &Config,
-    at: NaiveDateTime,
-    threshold: f64,
-    explain: Option<&str>,
-) -> Result<Comparison> {
-    let validators = config.validator_hotkeys();
-    let options = CompareOptions {
-        at,
-        threshold,
-        validators: &validators,
-        explain,
-        now: chrono::Utc::now().naive_utc(),
-    };
-    Ok(prom_compare::compare(store, &options).await?)
 }

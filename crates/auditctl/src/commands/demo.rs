@@ -20,10 +20,9 @@ use audit_store::Store;
 use devnet::{DriveEvent, GenerateOptions, Network, NetworkOptions, World};
 use tokio::sync::watch;
 
-use super::run as service;
 use crate::cli::{DemoArgs, Global};
-use crate::{exit, output};
-use audit_config::Config;
+use crate::exit;
+use audit_view::output;
 
 pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
@@ -57,13 +56,13 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         world.clone(),
         NetworkOptions {
             commit_reveal: args.commit_reveal,
-            block_time: Some(REVEAL_BLOCK_TIME),
+            block_time: Some(devnet::DEMO_BLOCK_TIME),
             ..NetworkOptions::default()
         },
     )
     .await?;
     let url = network.http_url();
-    let config = demo_config(network.auditor_config(base), &home, args.commit_reveal);
+    let config = network.demo_config(base, &home, args.commit_reveal);
     let store = Arc::new(
         Store::open_for_writing(&config.data_dir, None, &args.lock.request("auditctl demo"))
             .await
@@ -72,11 +71,11 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let clock = Arc::new(devnet::DevnetClock::new(&url)?);
     let auditor = audit_run::NetworkAuditor::connect(&config, store, clock)
         .await
-        .map_err(service::setup_error)?;
+        .map_err(crate::configuration::setup_error)?;
     // Absolute, so the printed path opens from anywhere.
     let page = std::path::absolute(home.join("report.html"))?;
     let mut plan = audit_run::RunPlan::from_config(&config, Some(page.clone()))
-        .map_err(service::setup_error)?;
+        .map_err(crate::configuration::setup_error)?;
     plan.backoff_base = Duration::from_millis(200);
     let service = audit_run::service(&auditor, plan)?;
     let cycles = service.cycles();
@@ -84,7 +83,12 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
     let loop_task = tokio::spawn(service.run(stopped));
 
     let reveal = args.commit_reveal.then_some(auditor.store.as_ref());
-    let show = |event: DriveEvent<'_>| show(event, global.json);
+    // The drive's progress on stderr, unless the output is JSON.
+    let show = |event: DriveEvent<'_>| {
+        if !global.json {
+            eprintln!("{event}");
+        }
+    };
     let driven = network
         .drive(cycles, args.simulated_hours, reveal, show)
         .await;
@@ -122,7 +126,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
             network.ws_url(),
             args.simulated_hours
         )?;
-        output::print(&service::render(&summary))?;
+        output::print(&audit_view::service::render(&summary))?;
         match &on_chain {
             Some(n) if args.commit_reveal => output::println_safe!(
                 "weights on the devnet chain for the validator: {n} miner(s), committed timelocked and revealed by the chain"
@@ -146,56 +150,3 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Result<u8> {
         (None, Some(_)) => exit::SUCCESS,
     })
 }
-
-/// The demo's own config over the devnet's: its own data dir, every
-/// stage and synthetic type on, weights sent as the devnet's validator,
-/// and intervals short enough for simulated hours.
-fn demo_config(mut config: Config, home: &std::path::Path, commit_reveal: bool) -> Config {
-    config.data_dir = home.join("data");
-    config.database_url = None;
-    config.set_weights.enabled = true;
-    if commit_reveal {
-        config.set_weights.block_time_seconds = REVEAL_BLOCK_TIME.as_secs();
-    }
-    let i = &mut config.intervals;
-    (i.sync_seconds, i.synthetics_seconds) = (1, 1);
-    (i.compare_prom_seconds, i.weights_seconds) = (1, 1);
-    config.run.stages = Default::default();
-    for task in [
-        &mut config.synthetics.chat,
-        &mut config.synthetics.completion,
-        &mut config.synthetics.image,
-        &mut config.synthetics.tts,
-        &mut config.synthetics.embed,
-    ] {
-        task.enabled = true;
-    }
-    config
-}
-
-/// The drive's progress on stderr, unless the output is JSON.
-fn show(event: DriveEvent<'_>, quiet: bool) {
-    if quiet {
-        return;
-    }
-    match event {
-        DriveEvent::Published {
-            hour,
-            hours,
-            published,
-        } => eprintln!(
-            "devnet: hour {hour}/{hours} published (entry at block {}, {} invocation rows)",
-            published.entry.block, published.invocation_rows
-        ),
-        DriveEvent::AwaitingReveal {
-            submission_id,
-            round,
-        } => eprintln!(
-            "devnet: waiting for the chain to reveal submission {submission_id} (round {round})"
-        ),
-    }
-}
-
-/// Blocks a second on a commit-reveal demo: a commit reveals within two
-/// epochs of 11 blocks, well inside the demo's two minutes.
-const REVEAL_BLOCK_TIME: Duration = Duration::from_secs(1);

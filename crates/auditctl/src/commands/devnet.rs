@@ -7,8 +7,9 @@ use audit_config::Config;
 use devnet::{Faults, GenerateOptions, Network, NetworkOptions, World};
 
 use crate::cli::{DevnetCommand, GenerateArgs, Global, ServeArgs};
-use crate::signals::Stop;
-use crate::{exit, output};
+use crate::exit;
+use audit_service::signals::Stop;
+use audit_view::output;
 
 pub async fn run(global: &Global, command: &DevnetCommand, stop: Stop) -> Result<u8> {
     match command {

@@ -12,12 +12,11 @@ mod status;
 mod sync;
 mod synth;
 mod weights;
-pub(crate) mod weights_send;
 
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, ConfigCommand, DevnetCommand};
-use crate::signals::Stop;
+use audit_service::signals::Stop;
 
 /// Runs the parsed command; returns the exit code. Commands that end on a
 /// signal by design watch `stop`; the others are dropped at a signal.

@@ -6,10 +6,10 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context, Result};
 use audit_query::{Format, Scope};
-use audit_store::Store;
 
 use crate::cli::{Global, QueryArgs, QueryFormat};
-use crate::{exit, output};
+use crate::exit;
+use audit_view::output;
 
 pub async fn run(global: &Global, args: &QueryArgs) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
@@ -33,9 +33,7 @@ pub async fn run(global: &Global, args: &QueryArgs) -> Result<u8> {
         netuid: config.netuid,
     };
     // A reader: it takes no lock and writes nothing.
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = audit_run::open_store(&config, None).await?;
     let result = match audit_query::query(&store, &scope, &args.sql).await {
         Ok(result) => result,
         Err(

@@ -2,17 +2,15 @@
 //! (default `<data_dir>/report.html`); `--json` prints its data instead.
 
 use anyhow::{Context, Result};
-use audit_store::Store;
 
 use crate::cli::{Global, ReportArgs};
-use crate::{exit, output};
+use crate::exit;
+use audit_view::output;
 
 pub async fn run(global: &Global, args: &ReportArgs) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
     let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = audit_run::open_store(&config, None).await?;
     let data = audit_report::gather(&store, at, &config.report_settings()).await?;
     if global.json {
         output::print(&output::json(&data))?;

@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use audit_run::{Clock, NetworkAuditor, RunPlan};
-use audit_service::{ServiceSummary, StageTally};
 use audit_store::Store;
 use tokio::sync::watch;
 
 use crate::cli::{ClockArg, Global, RunArgs};
-use crate::signals::Stop;
-use crate::{exit, output};
+use crate::configuration::setup_error;
+use crate::exit;
 use audit_config::Config;
+use audit_service::signals::Stop;
+use audit_view::output;
 
 pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
@@ -54,18 +55,9 @@ pub async fn run(global: &Global, args: &RunArgs, mut stop: Stop) -> Result<u8> 
     if global.json {
         output::print(&output::json(&summary))?;
     } else {
-        output::print(&render(&summary))?;
+        output::print(&audit_view::service::render(&summary))?;
     }
     Ok(exit::SUCCESS)
-}
-
-/// A configuration value that cannot be used stays a `ConfigError`, which
-/// exits 2 (`exit::classify`); the rest exit 1.
-pub fn setup_error(e: audit_run::SetupError) -> anyhow::Error {
-    match e {
-        audit_run::SetupError::Config(e) => e.into(),
-        other => other.into(),
-    }
 }
 
 /// The store, opened for writing: a second `run` (or a `sync`) on the same
@@ -84,64 +76,4 @@ async fn open_store(config: &Config) -> Result<Arc<Store>> {
             )
         })?;
     Ok(Arc::new(store))
-}
-
-/// Each stage's runs and its last line.
-pub fn render(summary: &ServiceSummary) -> String {
-    let mut table = output::table(["stage", "succeeded", "failed", "last"]);
-    for (name, tally) in &summary.stages {
-        table.add_row([
-            name.clone(),
-            tally.succeeded.to_string(),
-            tally.failed.to_string(),
-            last_line(tally),
-        ]);
-    }
-    output::align_right(&mut table, &[1, 2]);
-    format!(
-        "{} cycle(s): {} stage run(s) succeeded, {} failed\n{table}\n",
-        summary.cycles, summary.succeeded, summary.failed
-    )
-}
-
-fn last_line(tally: &StageTally) -> String {
-    match (&tally.last_summary, &tally.last_error) {
-        (Some(line), _) => line.clone(),
-        (None, Some(error)) => format!("failed: {error}"),
-        (None, None) => "-".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_closing_table_names_each_stage_and_its_last_line() {
-        let mut summary = ServiceSummary {
-            cycles: 3,
-            succeeded: 5,
-            failed: 1,
-            ..ServiceSummary::default()
-        };
-        summary.stages.insert(
-            "sync".into(),
-            StageTally {
-                succeeded: 2,
-                failed: 1,
-                last_summary: Some("synced: 2 loaded".into()),
-                last_error: Some("GET /audit/: 503".into()),
-            },
-        );
-        summary.stages.insert(
-            "weights".into(),
-            StageTally {
-                succeeded: 0,
-                failed: 1,
-                last_summary: None,
-                last_error: Some("refused: rate limit".into()),
-            },
-        );
-        insta::assert_snapshot!(render(&summary));
-    }
 }

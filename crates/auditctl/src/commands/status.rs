@@ -1,17 +1,15 @@
 //! `auditctl status`: what the catalog and the lake hold.
 
-use anyhow::{Context, Result};
-use audit_store::Store;
+use anyhow::Result;
 
 use crate::cli::Global;
-use crate::view::status::render;
-use crate::{exit, output};
+use crate::exit;
+use audit_view::output;
+use audit_view::status::render;
 
 pub async fn run(global: &Global) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = audit_run::open_store(&config, None).await?;
     let now = chrono::Utc::now().naive_utc();
     let report = store.status(config.sync.window_days, now).await?;
     if global.json {

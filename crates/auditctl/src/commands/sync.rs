@@ -6,33 +6,28 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use audit_store::Store;
 use audit_sync::{ChainSource, SyncOptions};
 use chutes_client::ChutesClient;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 
 use crate::cli::{Global, SyncArgs};
-use crate::view::sync::{render, SyncReport};
-use crate::{exit, output};
-use audit_config::Config;
+use crate::exit;
+use audit_view::output;
+use audit_view::sync::{render, SyncReport};
 
 pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
-    let options = options(&config, args);
     // Pruning by a future time would empty the lake.
-    audit_model::time::check_not_future(options.at, chrono::Utc::now().naive_utc())?;
-    let store = Arc::new(
-        Store::open_for_writing(
-            &config.data_dir,
-            Some(&config.database_url()),
-            &args.lock.request("auditctl sync"),
-        )
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
-    let client = Arc::new(chutes_client(&config)?);
-    let chain = Arc::new(chain(&config).await?);
+    let at = audit_run::evaluation_time(args.at, true)?;
+    let options = (config.sync_options(at))
+        .with_hotkey(args.hotkey.clone())
+        .with_miner_reports(config.sync.miner_reports && !args.no_miner_reports);
+    let lock = args.lock.request("auditctl sync");
+    let store = Arc::new(audit_run::open_store(&config, Some(&lock)).await?);
+    let client = Arc::new(audit_run::chutes_client(&config)?);
+    let chain = Arc::new(audit_run::connect_chain(&config).await?);
     let report = ingest(store, client, chain, options, global.json).await?;
     if global.json {
         output::print(&output::json(&report))?;
@@ -44,28 +39,6 @@ pub async fn run(global: &Global, args: &SyncArgs) -> Result<u8> {
     } else {
         exit::SUCCESS
     })
-}
-
-/// The chain the config names, for commitments (the archive node when
-/// there is one).
-pub async fn chain(config: &Config) -> Result<audit_sync::SubtensorChain> {
-    let url = config.commitment_chain_url();
-    let options = config.chain_options(url);
-    Ok(audit_sync::SubtensorChain::connect(url.as_str(), options, config.netuid).await?)
-}
-
-/// The sync options from the config and the flags.
-pub fn options(config: &Config, args: &SyncArgs) -> SyncOptions {
-    let at = args.at.unwrap_or_else(|| chrono::Utc::now().naive_utc());
-    config
-        .sync_options(at)
-        .with_hotkey(args.hotkey.clone())
-        .with_miner_reports(config.sync.miner_reports && !args.no_miner_reports)
-}
-
-/// The Chutes client the config describes.
-pub fn chutes_client(config: &Config) -> Result<ChutesClient> {
-    Ok(ChutesClient::new(config.client_config())?)
 }
 
 /// Runs the pipeline with a progress bar on stderr (hidden for `--json`

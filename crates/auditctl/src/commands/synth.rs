@@ -7,20 +7,16 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, Result};
-use audit_store::Store;
-use chrono::NaiveDateTime;
-use chutes_client::ChutesClient;
+use anyhow::Result;
+use audit_view::output;
+use audit_view::synth::{render_summary, render_verification, SynthReport, TraceLog};
 use rand::SeedableRng;
 use synthetics::render::{RenderOptions, Renderer};
-use synthetics::run::TaskChoice;
-use synthetics::{PromptSet, Schedule, Synthesizer, TaskType, Verification};
+use synthetics::{Schedule, Synthesizer, TaskType};
 
 use crate::cli::{Global, SynthArgs, SynthCommand, SynthVerifyArgs, TaskArg};
-use crate::signals::Stop;
-use crate::view::synth::{render_summary, render_verification, Cli, SynthReport};
-use crate::{exit, output};
-use audit_config::Config;
+use crate::exit;
+use audit_service::signals::Stop;
 
 pub async fn run(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     match &args.command {
@@ -31,33 +27,40 @@ pub async fn run(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
 
 async fn send(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
-    let client = client(&config)?;
+    config.require_api_key("")?;
+    let client = audit_run::chutes_client(&config)?;
     // No data-directory write lock: synthetics only add catalog rows, each
     // request in its own transaction, and `synth --every` runs for days
     // beside the syncs the lock serialises.
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let choice = choice(&config, &args.types)?;
+    let store = audit_run::open_store(&config, None).await?;
+    let listed: Vec<TaskType> = (args.types.iter())
+        .flat_map(|arg| match arg {
+            TaskArg::All => TaskType::ALL.to_vec(),
+            TaskArg::One(t) => vec![*t],
+        })
+        .collect();
+    let choice = config.task_choice(&listed)?;
     let render = if global.json || args.no_render {
         RenderOptions::none()
     } else {
-        render_options(&config)
+        config.render_options()
     };
     let seed = args.seed.unwrap_or_else(synthetics::clock_seed);
     let schedule = match args.every {
         Some(every) => Schedule::Every(every),
         None => Schedule::Count(args.count.unwrap_or(1)),
     };
-    let prompts = prompts(&config)?;
+    let prompts = audit_run::prompts(&config)?;
     let rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut synth = Synthesizer::new(&client, &store, &prompts, rng);
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
-    let mut observer = Cli::new(Renderer::new(render, stdout, terminal));
+    let mut observer = TraceLog::new(Renderer::new(render, stdout, terminal));
     let mut stop = stop;
     let rounds = synth
-        .rounds(&choice, &mut observer, schedule, stop.requested(), now)
+        .rounds(&choice, &mut observer, schedule, stop.requested(), || {
+            chrono::Utc::now().naive_utc()
+        })
         .await?;
     let report = SynthReport {
         seed,
@@ -76,65 +79,13 @@ async fn send(global: &Global, args: &SynthArgs, stop: Stop) -> Result<u8> {
     })
 }
 
-/// The Chutes client with the API key, which synthetics require.
-pub fn client(config: &Config) -> Result<ChutesClient> {
-    config.require_api_key("")?;
-    super::sync::chutes_client(config)
-}
-
-/// The prompts the config names; fallbacks are logged and kept as notes.
-pub fn prompts(config: &Config) -> Result<PromptSet> {
-    let set = config.prompts()?;
-    for note in &set.notes {
-        tracing::warn!("{note}");
-    }
-    Ok(set)
-}
-
-fn now() -> NaiveDateTime {
-    chrono::Utc::now().naive_utc()
-}
-
-/// The types each round sends: the `--type` list (`all` expands), else one
-/// random enabled type.
-pub fn choice(config: &Config, types: &[TaskArg]) -> Result<TaskChoice> {
-    if types.is_empty() {
-        return Ok(TaskChoice::OneOf(config.require_enabled_tasks()?));
-    }
-    let mut listed = Vec::new();
-    for arg in types {
-        let add: Vec<TaskType> = match arg {
-            TaskArg::All => TaskType::ALL.to_vec(),
-            TaskArg::One(t) => vec![*t],
-        };
-        for t in add {
-            if !listed.contains(&t) {
-                listed.push(t);
-            }
-        }
-    }
-    Ok(TaskChoice::Each(listed))
-}
-
-fn render_options(config: &Config) -> RenderOptions {
-    let s = &config.synthetics;
-    RenderOptions {
-        text: s.chat.render || s.completion.render,
-        image: s.image.render,
-        audio: s.tts.render,
-        embed: s.embed.render,
-    }
-}
-
 async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
     let config = crate::configuration::load_config(global)?;
     // Verdicts are single-row catalog updates and the lake's files are
     // replaced atomically: no need to wait for a running sync.
-    let store = Store::open(&config.data_dir, Some(&config.database_url()))
-        .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let at = args.at.unwrap_or_else(now);
-    let result = check(&config, &store, at).await?;
+    let store = audit_run::open_store(&config, None).await?;
+    let at = audit_run::evaluation_time(args.at, false)?;
+    let result = synthetics::verify(&store, &config.validator_hotkeys(), at).await?;
     if global.json {
         output::print(&output::json(&result))?;
     } else {
@@ -145,9 +96,4 @@ async fn verify(global: &Global, args: &SynthVerifyArgs) -> Result<u8> {
     } else {
         exit::INTEGRITY
     })
-}
-
-/// The completeness check over the configured validators' entries.
-pub async fn check(config: &Config, store: &Store, at: NaiveDateTime) -> Result<Verification> {
-    Ok(synthetics::verify(store, &config.validator_hotkeys(), at).await?)
 }
