@@ -50,6 +50,14 @@ impl DevBeacon {
     }
 }
 
+/// The unix time now, in seconds: the beacon's rounds follow the clock.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

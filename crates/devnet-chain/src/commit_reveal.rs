@@ -6,8 +6,6 @@
 //! `set_weights` would. Every reveal failure drops the commit silently,
 //! as on finney.
 
-use std::collections::BTreeMap;
-
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::Decode;
 use sp_runtime::{AccountId32, DispatchError};
@@ -17,33 +15,6 @@ use subtensor::runtime;
 use crate::metadata::{frame_system, pallet_subtensor, RuntimeEvent};
 use crate::pallet::module_error;
 use crate::state::State;
-
-/// The commit-reveal settings of the subnet at genesis; the defaults are
-/// finney's runtime defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommitRevealGenesis {
-    /// `Tempo`: blocks per epoch, less one. A small tempo makes reveals
-    /// come within a few blocks, for tests.
-    pub tempo: u16,
-    /// `RevealPeriodEpochs`: epochs between a commit and its reveal.
-    pub reveal_period_epochs: u64,
-    /// `CommitRevealWeightsVersion`: what a commit must carry.
-    pub version: u16,
-    /// `WeightsVersionKey`: the least `version_key` a reveal applies.
-    pub weights_version_key: u64,
-}
-
-impl Default for CommitRevealGenesis {
-    fn default() -> Self {
-        use subtensor::commit_reveal::*;
-        CommitRevealGenesis {
-            tempo: DEFAULT_TEMPO,
-            reveal_period_epochs: DEFAULT_REVEAL_PERIOD_EPOCHS,
-            version: DEFAULT_COMMIT_REVEAL_VERSION,
-            weights_version_key: 0,
-        }
-    }
-}
 
 /// Most unrevealed commits one hotkey may have in an epoch's queue.
 const MAX_UNREVEALED: usize = 10;
@@ -60,26 +31,6 @@ struct TlockPayload {
     uids: Vec<u16>,
     values: Vec<u16>,
     version_key: u64,
-}
-
-/// The epoch queues and the stored pulses, with their history so a read
-/// at an old block sees them as they were.
-#[derive(Default)]
-pub(crate) struct Timelock {
-    /// `epoch → commits`, as of the head.
-    queues: BTreeMap<u64, Vec<TimelockedCommit>>,
-    /// Snapshots of `queues`, by the block from which each holds.
-    history: BTreeMap<u32, BTreeMap<u64, Vec<TimelockedCommit>>>,
-    /// `round → (block stored at, signature)`.
-    pulses: BTreeMap<u64, (u32, Vec<u8>)>,
-}
-
-/// The unix time now, in seconds: the beacon's rounds follow the clock.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn event(phase: frame_system::Phase, e: pallet_subtensor::Event) -> frame_system::EventRecord {

@@ -6,7 +6,32 @@ use sp_core::crypto::Pair as _;
 use sp_core::sr25519;
 use sp_keyring::Sr25519Keyring;
 
-use crate::commit_reveal::CommitRevealGenesis;
+/// The commit-reveal settings of the subnet at genesis; the defaults are
+/// finney's runtime defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitRevealGenesis {
+    /// `Tempo`: blocks per epoch, less one. A small tempo makes reveals
+    /// come within a few blocks, for tests.
+    pub tempo: u16,
+    /// `RevealPeriodEpochs`: epochs between a commit and its reveal.
+    pub reveal_period_epochs: u64,
+    /// `CommitRevealWeightsVersion`: what a commit must carry.
+    pub version: u16,
+    /// `WeightsVersionKey`: the least `version_key` a reveal applies.
+    pub weights_version_key: u64,
+}
+
+impl Default for CommitRevealGenesis {
+    fn default() -> Self {
+        use subtensor::commit_reveal::*;
+        CommitRevealGenesis {
+            tempo: DEFAULT_TEMPO,
+            reveal_period_epochs: DEFAULT_REVEAL_PERIOD_EPOCHS,
+            version: DEFAULT_COMMIT_REVEAL_VERSION,
+            weights_version_key: 0,
+        }
+    }
+}
 
 /// Free balance of every dev account at genesis: a million TAO, in rao.
 pub const DEV_ENDOWMENT_RAO: u64 = 1_000_000 * 1_000_000_000;

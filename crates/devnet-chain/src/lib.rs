@@ -74,6 +74,7 @@ mod commit_reveal;
 mod error;
 pub mod extrinsic;
 mod genesis;
+mod hashes;
 mod lies;
 pub mod metadata;
 mod node;
@@ -84,9 +85,10 @@ mod state;
 mod trie;
 
 pub use beacon::BEACON_PERIOD;
-pub use commit_reveal::CommitRevealGenesis;
 pub use drand_tlock::Beacon;
 pub use error::NodeError;
-pub use genesis::{dev_accounts, dev_seed, ChainGenesis, GenesisNeuron, DEV_ENDOWMENT_RAO};
+pub use genesis::{
+    dev_accounts, dev_seed, ChainGenesis, CommitRevealGenesis, GenesisNeuron, DEV_ENDOWMENT_RAO,
+};
 pub use node::ChainNode;
 pub use sp_keyring::Sr25519Keyring;

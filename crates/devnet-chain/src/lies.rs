@@ -7,7 +7,7 @@
 //! against the header's state root, and a header made to fit the lie does
 //! not hash to the block: only a client that proves its reads catches it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use parity_scale_codec::{Decode, Encode};
 use subtensor::codec::{NeuronInfoLite, Registration};
@@ -16,32 +16,6 @@ use subtensor::runtime;
 use subtensor::storage::{key, part, prefix};
 
 use crate::state::State;
-
-/// What the node lies about.
-#[derive(Debug, Default)]
-pub(crate) struct Lies {
-    /// `(account, block)`: that commitment reads as absent.
-    pub(crate) withheld: HashSet<([u8; 32], u32)>,
-    /// Two uids whose hotkeys (`Keys`, `Uids`, the runtime API) are
-    /// answered swapped: weights meant for one land on the other.
-    pub(crate) swapped_keys: Option<(u16, u16)>,
-    /// `(account, block) → sha256`: commitments the chain never saw,
-    /// answered as if made at that block.
-    pub(crate) forged_commitments: BTreeMap<([u8; 32], u32), [u8; 32]>,
-    /// Answer for block N the state of block N − this, under a header
-    /// whose state root is that older block's (hiding what changed since).
-    pub(crate) stale_root: Option<u32>,
-}
-
-impl Lies {
-    /// Whether any switch is on.
-    fn any(&self) -> bool {
-        !self.withheld.is_empty()
-            || self.swapped_keys.is_some()
-            || !self.forged_commitments.is_empty()
-            || self.stale_root.is_some()
-    }
-}
 
 impl State {
     /// The block whose state the node answers with for `block`.

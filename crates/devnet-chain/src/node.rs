@@ -9,9 +9,9 @@ use drand_tlock::Beacon;
 
 use jsonrpsee::server::{Server, ServerHandle};
 
-use crate::commit_reveal::{unix_now, CommitRevealGenesis};
+use crate::beacon::unix_now;
 use crate::error::{account_of, NodeError};
-use crate::genesis::ChainGenesis;
+use crate::genesis::{ChainGenesis, CommitRevealGenesis};
 use crate::rpc::rpc_module;
 use crate::state::{lock, Shared, State};
 

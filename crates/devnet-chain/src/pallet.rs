@@ -10,7 +10,7 @@ use sp_runtime::{DispatchError, ModuleError};
 use subtensor::codec::{AxonInfo, NeuronInfoLite, PrometheusInfo};
 use subtensor::runtime;
 
-use crate::commit_reveal::unix_now;
+use crate::beacon::unix_now;
 use crate::extrinsic::{self, Chain, Checked};
 use crate::metadata::{frame_system, pallet_subtensor, RuntimeCall, RuntimeEvent};
 use crate::state::{BlockBody, State};

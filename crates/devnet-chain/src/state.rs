@@ -3,26 +3,24 @@
 //! read at block N answers the same however the head moves later (only a
 //! test's [`State::commit`] into the past rewrites history).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::Encode;
 use serde_json::{json, Value};
 use subtensor::codec::{CommitmentInfo, Data};
+use subtensor::commit_reveal::TimelockedCommit;
 use subtensor::runtime::{self, StorageItem};
 use subtensor::storage::{key, part, prefix};
 use subtensor::Registration;
 use tokio::sync::watch;
 
-use crate::beacon::DevBeacon;
-use crate::commit_reveal::{unix_now, CommitRevealGenesis, Timelock};
+use crate::beacon::{unix_now, DevBeacon};
 use crate::error::{account_of, NodeError};
-use crate::genesis::{self, ChainGenesis, GenesisNeuron};
-use crate::lies::Lies;
+use crate::genesis::{self, ChainGenesis, CommitRevealGenesis, GenesisNeuron};
+use crate::hashes::Hashes;
 use crate::metadata::{self, frame_system};
-use crate::runtime_api;
-use crate::trie::Hashes;
 
 /// The state behind every connection.
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -38,6 +36,44 @@ pub(crate) struct Account {
     pub(crate) hotkey: [u8; 32],
     pub(crate) coldkey: [u8; 32],
     pub(crate) neuron: GenesisNeuron,
+}
+
+/// The epoch queues and the stored pulses, with their history so a read
+/// at an old block sees them as they were.
+#[derive(Default)]
+pub(crate) struct Timelock {
+    /// `epoch → commits`, as of the head.
+    pub(crate) queues: BTreeMap<u64, Vec<TimelockedCommit>>,
+    /// Snapshots of `queues`, by the block from which each holds.
+    pub(crate) history: BTreeMap<u32, BTreeMap<u64, Vec<TimelockedCommit>>>,
+    /// `round → (block stored at, signature)`.
+    pub(crate) pulses: BTreeMap<u64, (u32, Vec<u8>)>,
+}
+
+/// What the node lies about.
+#[derive(Debug, Default)]
+pub(crate) struct Lies {
+    /// `(account, block)`: that commitment reads as absent.
+    pub(crate) withheld: HashSet<([u8; 32], u32)>,
+    /// Two uids whose hotkeys (`Keys`, `Uids`, the runtime API) are
+    /// answered swapped: weights meant for one land on the other.
+    pub(crate) swapped_keys: Option<(u16, u16)>,
+    /// `(account, block) → sha256`: commitments the chain never saw,
+    /// answered as if made at that block.
+    pub(crate) forged_commitments: BTreeMap<([u8; 32], u32), [u8; 32]>,
+    /// Answer for block N the state of block N − this, under a header
+    /// whose state root is that older block's (hiding what changed since).
+    pub(crate) stale_root: Option<u32>,
+}
+
+impl Lies {
+    /// Whether any switch is on.
+    pub(crate) fn any(&self) -> bool {
+        !self.withheld.is_empty()
+            || self.swapped_keys.is_some()
+            || !self.forged_commitments.is_empty()
+            || self.stale_root.is_some()
+    }
 }
 
 /// Everything the node knows; storage values are derived from it per block.
@@ -96,8 +132,6 @@ pub(crate) struct State {
     pub(crate) bodies: BTreeMap<u32, BlockBody>,
     /// The served metadata (V14), built once.
     pub(crate) metadata: Vec<u8>,
-    /// The V15 metadata, with the runtime APIs, built once.
-    pub(crate) metadata_v15: Vec<u8>,
     /// Block hashes and state tries computed so far.
     pub(crate) hashes: Hashes,
 }
@@ -180,7 +214,6 @@ impl State {
             weights_set: Vec::new(),
             bodies: BTreeMap::new(),
             metadata: metadata::metadata_bytes(),
-            metadata_v15: metadata::metadata_v15_bytes(runtime_api::apis_metadata()),
             hashes: Hashes::default(),
         };
         let fixed = state.fixed_storage();

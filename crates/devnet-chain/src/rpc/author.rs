@@ -8,15 +8,16 @@ use jsonrpsee::server::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::json;
 
+use super::common;
 use crate::state::{error, hex0x, lock, Shared};
 
 pub(super) fn register(module: &mut RpcModule<Shared>) {
-    super::method(module, "author_submitExtrinsic", |p, s| {
+    common::method(module, "author_submitExtrinsic", |p, s| {
         let bytes = extrinsic_param(p.one()?)?;
         let submitted = lock(s).submit(&bytes)?;
         Ok(json!(hex0x(&submitted.hash)))
     });
-    super::method(module, "author_pendingExtrinsics", |_, _| Ok(json!([])));
+    common::method(module, "author_pendingExtrinsics", |_, _| Ok(json!([])));
     module
         .register_subscription(
             "author_submitAndWatchExtrinsic",

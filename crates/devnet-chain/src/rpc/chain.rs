@@ -8,7 +8,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use serde_json::{json, Value};
 
-use super::params;
+use super::{common, params};
 use crate::state::{hex0x, lock, Shared, State};
 
 /// The subscriptions, as `(subscribe, notification, unsubscribe)` and
@@ -50,7 +50,7 @@ pub(super) const ALIASES: &[(&str, &str)] = &[
 ];
 
 pub(super) fn register(module: &mut RpcModule<Shared>) {
-    super::method(module, "chain_getBlockHash", |p, s| {
+    common::method(module, "chain_getBlockHash", |p, s| {
         let number: Option<Value> = p.sequence().optional_next()?;
         let state = lock(s);
         let hash_of = |v: &Value| -> Result<Value, ErrorObjectOwned> {
@@ -65,18 +65,18 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             Some(one) => hash_of(&one),
         }
     });
-    super::method(module, "chain_getFinalizedHead", |_, s| {
+    common::method(module, "chain_getFinalizedHead", |_, s| {
         let state = lock(s);
         Ok(json!(hex0x(&state.block_hash(state.head()))))
     });
-    super::method(module, "chain_getHeader", |p, s| {
+    common::method(module, "chain_getHeader", |p, s| {
         let state = lock(s);
         Ok(match state.known_block(at(&p)?) {
             Some(block) => state.served_header_json(block),
             None => Value::Null,
         })
     });
-    super::method(module, "chain_getBlock", |p, s| {
+    common::method(module, "chain_getBlock", |p, s| {
         let state = lock(s);
         let Some(block) = state.known_block(at(&p)?) else {
             return Ok(Value::Null);
@@ -109,7 +109,7 @@ fn at(p: &Params<'_>) -> Result<Option<[u8; 32]>, ErrorObjectOwned> {
 }
 
 /// Sends the current head's header, then one per block as the head moves
-/// (see [`super::new_blocks`]), until the subscriber leaves or the node
+/// (see [`common::new_blocks`]), until the subscriber leaves or the node
 /// stops.
 async fn follow_heads(pending: PendingSubscriptionSink, s: &Shared) -> SubscriptionResult {
     let (mut moves, mut last) = {
@@ -126,7 +126,7 @@ async fn follow_heads(pending: PendingSubscriptionSink, s: &Shared) -> Subscript
             _ = sink.closed() => return Ok(()),
         }
         let head = *moves.borrow_and_update();
-        for block in super::new_blocks(last, head) {
+        for block in common::new_blocks(last, head) {
             let header = message(&lock(s), block)?;
             sink.send(header).await?;
         }

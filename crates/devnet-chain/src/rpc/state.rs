@@ -9,7 +9,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::PendingSubscriptionSink;
 use serde_json::{json, Value};
 
-use super::params;
+use super::{common, params};
 use crate::runtime_api;
 use crate::state::{error, hex0x, lock, Shared, State};
 
@@ -35,16 +35,16 @@ pub(super) const ALIASES: &[(&str, &str)] = &[
 ];
 
 pub(super) fn register(module: &mut RpcModule<Shared>) {
-    super::method(module, "state_getStorage", |p, s| {
+    common::method(module, "state_getStorage", |p, s| {
         Ok(json!(read(&p, s)?.map(|v| hex0x(&v))))
     });
-    super::method(module, "state_getStorageHash", |p, s| {
+    common::method(module, "state_getStorageHash", |p, s| {
         let value = read(&p, s)?;
         Ok(json!(
             value.map(|v| hex0x(&sp_core::hashing::blake2_256(&v)))
         ))
     });
-    super::method(module, "state_getReadProof", |p, s| {
+    common::method(module, "state_getReadProof", |p, s| {
         let mut seq = p.sequence();
         let keys: Vec<String> = seq.next()?;
         let keys = keys
@@ -61,10 +61,10 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             .collect();
         Ok(json!({"at": hex0x(&state.block_hash(block)), "proof": proof}))
     });
-    super::method(module, "state_getStorageSize", |p, s| {
+    common::method(module, "state_getStorageSize", |p, s| {
         Ok(json!(read(&p, s)?.map(|v| v.len())))
     });
-    super::method(module, "state_getKeys", |p, s| {
+    common::method(module, "state_getKeys", |p, s| {
         let mut seq = p.sequence();
         let prefix = params::bytes(&seq.next::<String>()?)?;
         let at = params::at(seq.optional_next()?)?;
@@ -72,7 +72,7 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         let keys = keys_after(&state, state.block_at(at)?, &prefix, None, usize::MAX);
         Ok(json!(keys))
     });
-    super::method(module, "state_getKeysPaged", |p, s| {
+    common::method(module, "state_getKeysPaged", |p, s| {
         let mut seq = p.sequence();
         let prefix: Option<String> = seq.optional_next()?;
         let count: u32 = seq.next()?;
@@ -97,7 +97,7 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         );
         Ok(json!(keys))
     });
-    super::method(module, "state_queryStorageAt", |p, s| {
+    common::method(module, "state_queryStorageAt", |p, s| {
         let mut seq = p.sequence();
         let keys: Vec<String> = seq.next()?;
         let at = params::at(seq.optional_next()?)?;
@@ -113,17 +113,17 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             .collect();
         Ok(json!([{"block": hex0x(&state.block_hash(block)), "changes": changes}]))
     });
-    super::method(module, "state_getMetadata", |p, s| {
+    common::method(module, "state_getMetadata", |p, s| {
         let state = lock(s);
         state.block_at(at(&p)?)?;
         Ok(json!(hex0x(&state.metadata)))
     });
-    super::method(module, "state_getRuntimeVersion", |p, s| {
+    common::method(module, "state_getRuntimeVersion", |p, s| {
         lock(s).block_at(at(&p)?)?;
         serde_json::to_value(runtime_api::runtime_version())
             .map_err(|e| error(-32603, e.to_string()))
     });
-    super::method(module, "state_call", |p, s| {
+    common::method(module, "state_call", |p, s| {
         let mut seq = p.sequence();
         let method: String = seq.next()?;
         let data = params::bytes(&seq.next::<String>()?)?;
@@ -232,7 +232,7 @@ async fn follow_storage(
             _ = sink.closed() => return Ok(()),
         }
         let head = *moves.borrow_and_update();
-        for block in super::new_blocks(last, head) {
+        for block in common::new_blocks(last, head) {
             let (now, hash) = {
                 let state = lock(s);
                 (

@@ -6,7 +6,7 @@ use serde_json::json;
 use subtensor::keys::public_key;
 use subtensor::runtime;
 
-use super::params;
+use super::{common, params};
 use crate::state::{lock, Shared};
 
 /// The node's libp2p identity: an ed25519 peer id (identity multihash of
@@ -21,34 +21,34 @@ pub(crate) fn local_peer_id() -> String {
 }
 
 pub(super) fn register(module: &mut RpcModule<Shared>) {
-    super::method(module, "system_name", |_, _| {
+    common::method(module, "system_name", |_, _| {
         Ok(json!("chutes-audit devnet-chain"))
     });
-    super::method(module, "system_version", |_, _| {
+    common::method(module, "system_version", |_, _| {
         Ok(json!(env!("CARGO_PKG_VERSION")))
     });
-    super::method(module, "system_chain", |_, _| Ok(json!("Bittensor devnet")));
-    super::method(module, "system_chainType", |_, _| Ok(json!("Development")));
-    super::method(module, "system_properties", |_, _| {
+    common::method(module, "system_chain", |_, _| Ok(json!("Bittensor devnet")));
+    common::method(module, "system_chainType", |_, _| Ok(json!("Development")));
+    common::method(module, "system_properties", |_, _| {
         Ok(json!({
             "ss58Format": runtime::SS58_PREFIX,
             "tokenDecimals": 9,
             "tokenSymbol": "TAO",
         }))
     });
-    super::method(module, "system_health", |_, _| {
+    common::method(module, "system_health", |_, _| {
         Ok(json!({"peers": 0, "isSyncing": false, "shouldHavePeers": false}))
     });
-    super::method(module, "system_localPeerId", |_, _| {
+    common::method(module, "system_localPeerId", |_, _| {
         Ok(json!(local_peer_id()))
     });
-    super::method(module, "system_peers", |_, _| Ok(json!([])));
-    super::method(module, "system_nodeRoles", |_, _| Ok(json!(["Authority"])));
-    super::method(module, "system_syncState", |_, s| {
+    common::method(module, "system_peers", |_, _| Ok(json!([])));
+    common::method(module, "system_nodeRoles", |_, _| Ok(json!(["Authority"])));
+    common::method(module, "system_syncState", |_, s| {
         let head = lock(s).head();
         Ok(json!({"startingBlock": 0, "currentBlock": head, "highestBlock": head}))
     });
-    super::method(module, "system_accountNextIndex", |p, s| {
+    common::method(module, "system_accountNextIndex", |p, s| {
         let address: String = p.one()?;
         let account = public_key(&address)
             .map_err(|e| params::invalid(format!("{address:?} is not an SS58 account: {e}")))?;
