@@ -9,6 +9,35 @@
 //! An upstream `config/config.yml` (the Python auditor's) is read too:
 //! [`upstream`] moves its keys onto ours before the strict parse and says
 //! what it moved.
+//!
+//! ```
+//! use audit_config::{Config, Environment, Overrides, Secret};
+//!
+//! /// No environment variables: only the defaults and the flags count.
+//! struct NoEnv;
+//! impl Environment for NoEnv {
+//!     fn var(&self, _: &str) -> Option<String> {
+//!         None
+//!     }
+//! }
+//!
+//! let set = |value: &str| Overrides {
+//!     set: vec![value.to_string()],
+//!     ..Overrides::default()
+//! };
+//! let config = Config::load(None, &NoEnv, &set("sync.window_days=14")).unwrap();
+//! assert_eq!(config.sync.window_days, 14);
+//!
+//! // A typo is an error naming the key, never a setting silently ignored;
+//! // so is a value at odds with another (sync would prune what is scored).
+//! let typo = Config::load(None, &NoEnv, &set("sync.window_dayz=14")).unwrap_err();
+//! assert!(typo.to_string().contains("window_dayz"), "{typo}");
+//! let short = Config::load(None, &NoEnv, &set("sync.window_days=3")).unwrap_err();
+//! assert!(short.to_string().contains("scoring.window_days"), "{short}");
+//!
+//! // A secret does not print, not even in `Debug`.
+//! assert_eq!(format!("{:?}", Secret::new("hunter2".into())), "***");
+//! ```
 
 #![warn(missing_docs)]
 

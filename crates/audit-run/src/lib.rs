@@ -22,6 +22,31 @@
 //! compare-prom after new data (or once its interval passed); `synth
 //! verify`; the report page. Synthetics run beside it on their own
 //! interval. Which stages exist is the caller's [`RunPlan`].
+//!
+//! ```
+//! use audit_config::Config;
+//! use audit_run::RunPlan;
+//!
+//! // The stages a configuration turns on, checked before any I/O.
+//! let mut config = Config::default();
+//! config.run.stages.synthetics = false; // they would need an API key
+//! let plan = RunPlan::from_config(&config, None).unwrap();
+//! assert!(plan.sync.is_some() && plan.score.is_some());
+//! assert!(plan.weights.is_none(), "set_weights.enabled is off by default");
+//!
+//! // A stage that cannot run is a configuration error, not a failure later.
+//! config.run.stages.synthetics = true;
+//! assert!(matches!(
+//!     RunPlan::from_config(&config, None),
+//!     Err(audit_run::SetupError::Config(_))
+//! ));
+//!
+//! // A one-shot command's time: `--at`, else now; a future one refused
+//! // where it would prune the lake or send weights.
+//! let tomorrow = chrono::Utc::now().naive_utc() + chrono::TimeDelta::days(1);
+//! assert!(audit_run::evaluation_time(Some(tomorrow), false).is_ok());
+//! assert!(audit_run::evaluation_time(Some(tomorrow), true).is_err());
+//! ```
 
 #![warn(missing_docs)]
 
