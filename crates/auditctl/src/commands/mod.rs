@@ -24,7 +24,7 @@ use crate::signals::Stop;
 pub async fn run(cli: Cli, stop: Stop) -> Result<u8> {
     match &cli.command {
         Command::Config(ConfigCommand::Check) => config::check(&cli.global),
-        Command::Status => status::run(&cli.global).await,
+        Command::Status(args) => status::run(&cli.global, args).await,
         Command::Weights(args) => weights::run(&cli.global, args).await,
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command, stop).await,
