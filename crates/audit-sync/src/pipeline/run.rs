@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use audit_store::{AuditEntry, EntrySource, EntryState, Store};
+use audit_store::{AuditEntry, EntrySource, EntryState, Store, Verified};
 use chrono::NaiveDateTime;
 use futures::stream::{self, StreamExt};
 
@@ -292,7 +292,10 @@ async fn reverify_flagged<C: ChainSource>(
         };
         match verify_commitment(chain, entry, sha).await {
             Ok(Verdict::Verified) => {
-                store.catalog().confirm_verified(id, now).await?;
+                store
+                    .catalog()
+                    .confirm_verified(id, chain.proves_reads(), now)
+                    .await?;
                 summary.reverified += 1;
             }
             Ok(Verdict::Unverifiable) if options.load_unverifiable => {
@@ -300,7 +303,8 @@ async fn reverify_flagged<C: ChainSource>(
             }
             Ok(Verdict::Unverifiable) => {
                 store.lake().prune(id)?;
-                store.catalog().mark_verified(id, sha, true, now).await?;
+                let verdict = Verified::unverifiable(sha, chain.proves_reads());
+                store.catalog().mark_verified(id, &verdict, now).await?;
                 summary.unverifiable += 1;
                 settled.insert(entry.entry_id.clone());
             }

@@ -89,6 +89,7 @@ async fn evidence(store: &Store, config: &Config, report: &WeightsReport) -> Res
         window_days,
         gaps: store.catalog().coverage_gaps(from, until).await?,
         unverifiable_entries_used: report.scores.unverifiable_entries_used,
+        unproven_entries_used: report.scores.unproven_entries_used,
     })
 }
 

@@ -15,6 +15,8 @@ pub struct SyncReport {
     pub at: NaiveDateTime,
     pub window_days: u32,
     pub integrity_violation: bool,
+    /// Whether the chain's answers were proven (`subtensor.proofs`).
+    pub chain_proofs: bool,
     #[serde(flatten)]
     pub summary: SyncSummary,
 }
@@ -102,6 +104,12 @@ pub fn render(report: &SyncReport) -> String {
             hour_spans(&s.gaps)
         ));
     }
+    if !report.chain_proofs {
+        text.push_str(
+            "\nUNPROVEN: chain reads were not proven (subtensor.proofs: false): the commitments \
+             this sync checked are the node's word, and each entry records it\n",
+        );
+    }
     if report.integrity_violation {
         text.push_str(&format!(
             "\nINTEGRITY VIOLATION: {integrity} entr{} failed verification against the chain or its report (exit code 3)\n",
@@ -134,6 +142,7 @@ mod tests {
     #[test]
     fn the_summary_table_names_every_count_and_each_rejection() {
         let report = SyncReport {
+            chain_proofs: true,
             at: audit_store::time::parse_utc("2025-02-10T12:00:00").unwrap(),
             window_days: 7,
             integrity_violation: true,
@@ -210,6 +219,7 @@ mod tests {
             .map(|i| hour(3, 13) + chrono::TimeDelta::hours(i))
             .collect();
         let report = SyncReport {
+            chain_proofs: true,
             at: hour(10, 12),
             window_days: 7,
             integrity_violation: false,
