@@ -553,3 +553,41 @@ async fn chain_proofs_turned_off_are_warned_about_and_recorded_with_each_entry()
     let (_, status, _) = auditctl_json(&config, &[], &["status", "--at", AT]);
     assert_eq!(status["coverage"]["unproven"], serde_json::json!([]));
 }
+
+/// A node that answers two miners' hotkeys swapped (in `Keys`, `Uids` and
+/// the runtime API alike, its proofs built from the lie) cannot slip its
+/// metagraph into the catalog: the metagraph fails its proof, the sync
+/// names it and exits 3, and no snapshot is recorded, so nothing is
+/// scored on the lie. Every other read of that node fails its proof too
+/// (one state root for all): no entry loads until it tells the truth.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metagraph_with_swapped_keys_is_an_integrity_violation_and_not_recorded() {
+    let net = devnet(false).await;
+    net.network.chain().swap_keys(Some((1, 2)));
+    let t = audit_store::testing::sqlite_store().await;
+    let config = net.config(&t);
+    let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+    assert_eq!(code, 3, "{summary}");
+    assert_eq!(summary["metagraph_block"], Value::Null, "{summary}");
+    let chain = summary["chain_integrity"].as_array().unwrap();
+    assert_eq!(chain.len(), 1, "{summary}");
+    assert!(chain[0].as_str().unwrap().contains("metagraph"), "{summary}");
+    assert_eq!(count(&summary, "loaded"), 0, "{summary}");
+    let rejected = summary["rejected"].as_array().unwrap();
+    assert!(rejected.iter().all(|r| r["integrity"] == true), "{summary}");
+    let catalog = t.store().catalog();
+    let at = audit_store::time::parse_utc(AT).unwrap();
+    let snapshot = catalog.metagraph_at(net.world.meta.netuid, at).await.unwrap();
+    assert!(snapshot.is_none(), "{snapshot:?}");
+
+    // The same node telling the truth again: the sync is clean.
+    net.network.chain().swap_keys(None);
+    let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["chain_integrity"], serde_json::json!([]));
+    assert!(summary["metagraph_block"].is_u64(), "{summary}");
+    assert_eq!(
+        count(&summary, "loaded"),
+        net.validator_entries().len() as u64
+    );
+}

@@ -15,7 +15,7 @@ use super::fault::{rejection, Fault, FaultKind, SyncError};
 use super::options::SyncOptions;
 use super::straddling::straddling_duplicates;
 use super::summary::SyncSummary;
-use crate::source::{AuditSource, ChainSource};
+use crate::source::{AuditSource, ChainSource, SourceErrorKind};
 
 /// One sync run. `progress` is called after each entry with (done, total,
 /// bytes so far).
@@ -322,7 +322,9 @@ async fn reverify_flagged<C: ChainSource>(
 }
 
 /// The chain and catalogue facts scoring needs next to the lake; a failure
-/// to refresh them is logged, the previous ones stay.
+/// to refresh them is logged, the previous ones stay. A metagraph that
+/// fails its proof is more than a failure: the node lied about who holds
+/// which uid, and the summary names it as an integrity violation.
 async fn refresh_chain_facts<A: AuditSource, C: ChainSource>(
     store: &Store,
     source: &A,
@@ -335,6 +337,10 @@ async fn refresh_chain_facts<A: AuditSource, C: ChainSource>(
             snapshot.taken_at = now;
             summary.metagraph_block = Some(snapshot.block);
             store.catalog().record_metagraph(&snapshot).await?;
+        }
+        Err(e) if e.kind == SourceErrorKind::Integrity => {
+            tracing::error!("metagraph not refreshed, it failed its proof: {e}");
+            summary.chain_integrity.push(format!("the metagraph: {e}"));
         }
         Err(e) => tracing::warn!("metagraph not refreshed: {e}"),
     }
