@@ -6,8 +6,9 @@
 //! loopback, and times each stage as a separate process on each backend
 //! (the cold syncs stop an hour short of the world's present): cold sync of
 //! validator exports, cold sync with miner self-reports,
-//! catch-up of one new hour, scoring, and (when the binary has them)
-//! compare-prom and `synth verify`. Peak resident memory is the process's
+//! catch-up of one new hour, scoring, the cost of proofs (the validator
+//! sync and a planned send, each again with `subtensor.proofs: false`),
+//! and (when the binary has them) compare-prom and `synth verify`. Peak resident memory is the process's
 //! `VmHWM`, polled from `/proc` while it runs. Results go to
 //! `target/bench/<unix time>.json` and a markdown table on stdout;
 //! `--baseline FILE` adds each figure's ratio to an earlier run, since
@@ -300,13 +301,14 @@ fn cpu_of_children(stat: &str) -> Option<f64> {
 
 /// Each unit of cargo's `--timings` page (`UNIT_DATA`): its name (crate,
 /// version and target) and seconds. xtask parses no JSON: the units are
-/// flat objects whose fields are read by name.
+/// flat objects whose fields are read by name, compact (`{"i":0,…}`) or
+/// pretty-printed (`{\n    "i": 0,…}`, cargo 1.95).
 fn timed_units(html: &str) -> Vec<(String, f64)> {
     let Some(data) = html.find("UNIT_DATA").map(|at| &html[at..]) else {
         return Vec::new();
     };
     let data = &data[..data.find("];").unwrap_or(data.len())];
-    data.split("{\"i\":")
+    data.split("\"i\":")
         .skip(1)
         .filter_map(|unit| {
             let seconds = json_float(unit, "duration")?;
@@ -318,21 +320,32 @@ fn timed_units(html: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// The string after `"key":` in a flat JSON object (no escapes expected
-/// in cargo's unit names).
-fn json_text<'a>(object: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\":\"");
-    let at = object.find(&needle)? + needle.len();
-    let rest = &object[at..];
-    Some(&rest[..rest.find('"')?])
-}
-
-/// The number after `"key":` in a flat JSON object.
-fn json_float(object: &str, key: &str) -> Option<f64> {
+/// What follows `"key":` (and any white space) in a flat JSON object.
+fn json_value<'a>(object: &'a str, key: &str) -> Option<&'a str> {
     let needle = format!("\"{key}\":");
     let at = object.find(&needle)? + needle.len();
-    let number: String = object[at..]
-        .trim_start()
+    Some(object[at..].trim_start())
+}
+
+/// The string value of `key`, its `\"` escapes undone (cargo writes a
+/// binary's target as ` bin "name"`).
+fn json_text(object: &str, key: &str) -> Option<String> {
+    let rest = json_value(object, key)?.strip_prefix('"')?;
+    let mut text = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(text),
+            '\\' => text.push(chars.next()?),
+            c => text.push(c),
+        }
+    }
+    None
+}
+
+/// The number value of `key`.
+fn json_float(object: &str, key: &str) -> Option<f64> {
+    let number: String = json_value(object, key)?
         .chars()
         .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
         .collect();
@@ -492,6 +505,15 @@ fn measure_backend(
     if let Some(url) = database_url {
         reset_postgres(url)?;
     }
+    // The same sync taking the node's word: the difference is what
+    // proving each commitment read costs.
+    let mut unproven = base("proofs-off");
+    unproven.args(["--json", "--set", "subtensor.proofs=false"]);
+    unproven.args(["sync", "--no-miner-reports", "--at", &hour_before]);
+    record(targets::PROOFS_OFF_SYNC, unproven)?;
+    if let Some(url) = database_url {
+        reset_postgres(url)?;
+    }
     let mut full = base("full");
     full.args(["--json", "sync", "--at", &hour_before]);
     record(targets::FULL_SYNC, full)?;
@@ -504,6 +526,17 @@ fn measure_backend(
     // a key).
     score.args(["--json", "weights", "--at", &now]);
     record(targets::SCORING, score)?;
+    // A send planned to the last byte (the devnet's validator is //Alice):
+    // the metagraph, `Keys` and the chain's settings read, proven or not.
+    for (stage, proofs) in [
+        (targets::SEND_PLAN, "true"),
+        (targets::SEND_PLAN_PROOFS_OFF, "false"),
+    ] {
+        let mut plan = base("full");
+        plan.args(["--json", "--set", &format!("subtensor.proofs={proofs}")]);
+        plan.args(["weights", "--dry-run", "--at", &now]);
+        record(stage, plan)?;
+    }
     for (stage, args) in [
         (targets::COMPARE_PROM, &["--json", "compare-prom"][..]),
         ("synth verify", &["--json", "synth", "verify"][..]),
@@ -904,7 +937,13 @@ const CONCURRENCY_DATA = [{"t":0.0}];
         let units = timed_units(html);
         assert_eq!(units.len(), 2);
         assert_eq!(units[0], ("polars-core v0.55.2".to_string(), 120.25));
-        assert_eq!(units[1].1, 40.5);
+        assert_eq!(units[1], ("auditctl v0.1.0 bin \"auditctl\"".to_string(), 40.5));
+        // Cargo 1.95 pretty-prints the same data.
+        let pretty = "const UNIT_DATA = [\n  {\n    \"i\": 0,\n    \"name\": \"tt\",\n    \"version\": \"0.1.0\",\n    \"target\": \" tt \\\"bin\\\"\",\n    \"duration\": 0.17,\n    \"sections\": null\n  }\n];";
+        assert_eq!(
+            timed_units(pretty),
+            vec![("tt v0.1.0 tt \"bin\"".to_string(), 0.17)]
+        );
         assert!(timed_units("<html></html>").is_empty());
         // A command with spaces and parentheses; utime 5, stime 6,
         // cutime 1234, cstime 66 ticks.

@@ -74,6 +74,12 @@ pub const NOT_USED_YET: [&str; 0] = [];
 /// The most days `sync.window_days` and `scoring.window_days` may span: a
 /// year is far beyond any scoring window, and far from date overflow.
 pub const MAX_WINDOW_DAYS: u64 = 366;
+/// The warning of `subtensor.proofs: false`, given on every load: what the
+/// node alone may then decide, and where the choice is recorded.
+pub const PROOFS_OFF: &str = "subtensor.proofs is false: chain reads are not proven \
+     against the state root, so the node alone decides which commitments count and \
+     which uids weights go to (a lying node can swap two miners' uids or forge a \
+     commitment); each entry and weights send is recorded as unproven";
 
 /// A configuration problem, naming the key (as a dotted path) or the file.
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +350,15 @@ pub struct SubtensorConfig {
     pub archive_url: Option<Url>,
     /// Timeout of one call, in seconds.
     pub timeout_seconds: u64,
+    /// Prove every chain read against its block's state root. On by
+    /// default; off, the node's word decides what is scored and where
+    /// weights go: warned about on every load, and recorded with each
+    /// entry and weights send it decided.
+    pub proofs: bool,
+    /// More endpoints (`ws://`, `wss://`), ideally run by other parties,
+    /// that must name the same hash for every block read at, beside
+    /// `url` and `archive_url` (each of which witnesses the other).
+    pub witnesses: Vec<Url>,
 }
 
 impl Default for SubtensorConfig {
@@ -354,6 +369,8 @@ impl Default for SubtensorConfig {
                 Url::parse("wss://archive.chain.opentensor.ai:443").expect("static URL"),
             ),
             timeout_seconds: 30,
+            proofs: true,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -1040,14 +1057,20 @@ impl Config {
             }
             check_ss58(&v.hotkey).map_err(|m| bad(&format!("validators[{i}].hotkey"), m))?;
         }
+        let witnesses = self.subtensor.witnesses.iter().enumerate();
         let chain_urls = [
-            ("subtensor.url", Some(&self.subtensor.url)),
-            ("subtensor.archive_url", self.subtensor.archive_url.as_ref()),
-        ];
+            ("subtensor.url".to_string(), Some(&self.subtensor.url)),
+            (
+                "subtensor.archive_url".to_string(),
+                self.subtensor.archive_url.as_ref(),
+            ),
+        ]
+        .into_iter()
+        .chain(witnesses.map(|(i, url)| (format!("subtensor.witnesses[{i}]"), Some(url))));
         for (key, url) in chain_urls {
             if let Some(url) = url {
                 if !matches!(url.scheme(), "ws" | "wss") {
-                    return Err(bad(key, format!("`{url}` must be a ws:// or wss:// URL")));
+                    return Err(bad(&key, format!("`{url}` must be a ws:// or wss:// URL")));
                 }
             }
         }
@@ -1241,6 +1264,9 @@ impl Config {
             }
         }
         warnings.extend(self.seed_exposure());
+        if !self.subtensor.proofs {
+            warnings.push(PROOFS_OFF.to_string());
+        }
         warnings
     }
 
@@ -1546,6 +1572,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.require_enabled_tasks().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn chain_proofs_are_on_and_turning_them_off_is_warned_about() {
+        let config = Config::parse("", Path::new("c.yml")).unwrap();
+        let node = config.subtensor.url.clone();
+        assert!(config.chain_options(&node).proofs);
+        assert!(!config.warnings().iter().any(|w| w.contains("proofs")));
+        let config = Config::parse("subtensor:\n  proofs: false\n", Path::new("c.yml")).unwrap();
+        assert!(!config.chain_options(&node).proofs);
+        let warnings = config.warnings();
+        assert!(warnings.iter().any(|w| w == PROOFS_OFF), "{warnings:?}");
+    }
+
+    #[test]
+    fn witnesses_join_the_other_endpoint_and_must_be_websockets() {
+        let text = "subtensor:\n  url: ws://a:1\n  archive_url: ws://b:2\n  witnesses: [ws://c:3, ws://a:1]\n";
+        let config = Config::parse(text, Path::new("c.yml")).unwrap();
+        config.validate().unwrap();
+        let node = config.subtensor.url.clone();
+        // Reading from the node: the archive node and the third endpoint
+        // witness it, the node itself (listed again) does not.
+        assert_eq!(
+            config.chain_options(&node).witnesses,
+            vec!["ws://b:2/".to_string(), "ws://c:3/".to_string()]
+        );
+        let text = "subtensor:\n  witnesses: [ws://c:3, https://d]\n";
+        let config = Config::parse(text, Path::new("c.yml")).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("subtensor.witnesses[1]"), "{err}");
+        assert!(err.contains("ws:// or wss://"), "{err}");
     }
 
     #[test]

@@ -42,16 +42,16 @@ impl Config {
     /// How the chain is read when the reads go to `reading`: the client's
     /// timeouts (one call, and the wait for a sent transaction to be seen
     /// in a block), reads proven against their block's state root, and
-    /// every other configured endpoint (the node or the archive node) a
-    /// witness of the blocks read at.
+    /// every other configured endpoint (the node, the archive node, the
+    /// witnesses) a witness of the blocks read at; unproven when
+    /// `subtensor.proofs` is off.
     pub fn chain_options(&self, reading: &Url) -> subtensor::ClientOptions {
         let mut witnesses: Vec<String> = Vec::new();
-        for url in [
-            Some(&self.subtensor.url),
-            self.subtensor.archive_url.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
+        let configured = [Some(&self.subtensor.url), self.subtensor.archive_url.as_ref()];
+        for url in configured
+            .into_iter()
+            .flatten()
+            .chain(&self.subtensor.witnesses)
         {
             if url != reading && !witnesses.contains(&url.to_string()) {
                 witnesses.push(url.to_string());
@@ -61,6 +61,7 @@ impl Config {
             call_timeout: Duration::from_secs(self.subtensor.timeout_seconds),
             inclusion_timeout: Duration::from_secs(self.set_weights.inclusion_timeout_seconds),
             witnesses,
+            proofs: self.subtensor.proofs,
             ..subtensor::ClientOptions::default()
         }
     }

@@ -129,6 +129,11 @@ pub struct WeightsSubmissionRecord {
     /// Its era's length in blocks: it cannot be included from
     /// `era_birth + era_period` on.
     pub era_period: Option<u64>,
+    /// Whether the chain reads that decided it (the metagraph, the
+    /// version key, the read back) were proven against their block's
+    /// state root: `Some(false)` records that proofs were turned off;
+    /// `None` for a send recorded before this was.
+    pub chain_proven: Option<bool>,
     /// When a later run last looked at the commit's reveal.
     pub checked_at: Option<NaiveDateTime>,
     /// What was (or would have been) sent: `(uid, u16 weight)`, uids

@@ -75,6 +75,7 @@ async fn load(store: &Store, n: u32, hotkey: &str, hour: u32, inv: DataFrame, re
         report_sha256: "00".repeat(32),
         unverifiable: false,
         instance_rows: 0,
+        commitment_proven: None,
         exports: vec![],
     };
     store

@@ -32,6 +32,7 @@ fn loaded(unverifiable: bool) -> LoadedEntry {
         report_sha256: "ab".repeat(32),
         unverifiable,
         instance_rows: 0,
+        commitment_proven: None,
         exports: vec![],
     }
 }
@@ -175,6 +176,7 @@ async fn build(catalog: &Catalog) {
             nonce: None,
             era_birth: None,
             era_period: None,
+            chain_proven: None,
             checked_at: None,
             vector: vec![(1, 65535)],
         }

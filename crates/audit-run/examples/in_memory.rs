@@ -76,6 +76,11 @@ struct MemoryChain {
 }
 
 impl ChainSource for MemoryChain {
+    // The example's chain is its own memory: nothing to prove against.
+    fn proves_reads(&self) -> bool {
+        true
+    }
+
     async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
         Ok(match self.commitments.get(&(hotkey.to_string(), block)) {
             Some(sha256) => Commitment::Sha256 {

@@ -44,7 +44,7 @@ impl AuditMetrics {
                 IntCounterVec::new(
                     opts(
                         "integrity_violations_total",
-                        "Entries refused because a hash or commitment did not match.",
+                        "Entries refused because a hash or commitment did not match, and chain reads that failed their proof (source chain).",
                     ),
                     &["source"],
                 ),
@@ -109,7 +109,8 @@ impl AuditMetrics {
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
-    /// Counts new integrity violations of `source` (`validator`, `miner`).
+    /// Counts new integrity violations of `source` (`validator`, `miner`,
+    /// `chain`).
     pub(crate) fn add_integrity_violations(&self, source: &str, count: u64) {
         self.integrity_violations
             .with_label_values(&[source])
@@ -163,7 +164,7 @@ mod tests {
 # TYPE chutes_audit_entries gauge
 chutes_audit_entries{state=\"loaded\"} 167
 chutes_audit_entries{state=\"rejected\"} 1
-# HELP chutes_audit_integrity_violations_total Entries refused because a hash or commitment did not match.
+# HELP chutes_audit_integrity_violations_total Entries refused because a hash or commitment did not match, and chain reads that failed their proof (source chain).
 # TYPE chutes_audit_integrity_violations_total counter
 chutes_audit_integrity_violations_total{source=\"miner\"} 2
 chutes_audit_integrity_violations_total{source=\"validator\"} 1

@@ -60,7 +60,8 @@ impl<A: AuditSource, C: ChainSource> SyncStage<A, C> {
 }
 
 /// Rejections that failed a hash or commitment check, by who published
-/// the entry (`validator` or `miner`).
+/// the entry (`validator` or `miner`), and chain reads outside an entry
+/// that failed their proof (`chain`).
 fn integrity_violations(summary: &SyncSummary, validators: &[String]) -> Vec<(&'static str, u64)> {
     let mut counts = BTreeMap::new();
     for r in summary.rejected.iter().filter(|r| r.integrity) {
@@ -71,13 +72,20 @@ fn integrity_violations(summary: &SyncSummary, validators: &[String]) -> Vec<(&'
         };
         *counts.entry(source).or_insert(0u64) += 1;
     }
+    if !summary.chain_integrity.is_empty() {
+        counts.insert("chain", summary.chain_integrity.len() as u64);
+    }
     counts.into_iter().collect()
 }
 
 fn line(s: &SyncSummary, at: chrono::NaiveDateTime) -> String {
     let integrity = s.rejected.iter().filter(|r| r.integrity).count();
+    let chain = match s.chain_integrity.len() {
+        0 => String::new(),
+        n => format!(", {n} chain read(s) failed the proof"),
+    };
     format!(
-        "synced at {}: {} listed, {} loaded, {} already loaded, {} unverifiable, {} rejected ({integrity} integrity), {} failed (retried), {} hours without an entry",
+        "synced at {}: {} listed, {} loaded, {} already loaded, {} unverifiable, {} rejected ({integrity} integrity), {} failed (retried), {} hours without an entry{chain}",
         at.format("%Y-%m-%d %H:%M"),
         s.listed,
         s.loaded,
@@ -133,9 +141,10 @@ mod tests {
                 rejection("5Miner", true),
                 rejection("5Validator", false),
             ],
+            chain_integrity: vec!["the metagraph: Keys does not prove".into()],
             ..SyncSummary::default()
         };
         let counts = integrity_violations(&summary, &["5Validator".to_string()]);
-        assert_eq!(counts, vec![("miner", 2), ("validator", 1)]);
+        assert_eq!(counts, vec![("chain", 1), ("miner", 2), ("validator", 1)]);
     }
 }

@@ -51,6 +51,7 @@
 //!     report_sha256: "00".into(),
 //!     unverifiable: false,
 //!     instance_rows: 0,
+//!     commitment_proven: None,
 //!     exports: vec![],
 //! };
 //! catalog.mark_loaded(&entry.entry_id, &loaded, entry.created_at).await?;
@@ -80,8 +81,8 @@ pub use catalog::{
     redact, AgreementResult, AgreementRun, AuditEntry, Backend, Catalog, CatalogSummary,
     EntryCount, EntryRecord, EntrySource, EntryState, ExportKind, ExportRecord, GpuCount, Listing,
     LoadedEntry, MalformedListing, MetagraphSnapshot, MinerScore, Neuron, NormalisedFeatures,
-    RawFeatures, SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind,
-    WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
+    RawFeatures, SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, Verified,
+    WeightsCallKind, WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
 };
 pub use facts::FactTable;
 pub use lake::{

@@ -20,6 +20,7 @@ diesel::table! {
         first_seen_at -> Timestamp,
         updated_at -> Timestamp,
         loaded_at -> Nullable<Timestamp>,
+        commitment_proven -> Nullable<Bool>,
     }
 }
 
@@ -144,6 +145,7 @@ diesel::table! {
         nonce -> Nullable<BigInt>,
         era_birth -> Nullable<BigInt>,
         era_period -> Nullable<BigInt>,
+        chain_proven -> Nullable<Bool>,
     }
 }
 

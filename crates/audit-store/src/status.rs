@@ -38,6 +38,9 @@ pub struct Coverage {
     pub gaps: Vec<NaiveDateTime>,
     /// Loaded entries without a lake folder.
     pub missing_from_lake: Vec<String>,
+    /// Loaded entries of the window whose commitment was read with proofs
+    /// off (`subtensor.proofs: false`): on the node's word.
+    pub unproven: Vec<String>,
 }
 
 /// The lake's entry folders, their files and bytes.
@@ -62,14 +65,21 @@ impl Store {
         let catalog = self.catalog().summary().await?;
         let lake_entries = self.lake().entries()?;
         let from = audit_model::time::window_start(until, window_days);
-        let loaded: Vec<String> = self
+        let loaded_records = self
             .catalog()
             .entries_in_states(&[EntryState::Loaded], from)
-            .await?
+            .await?;
+        let unproven = loaded_records
+            .iter()
+            .filter(|e| e.commitment_proven == Some(false))
+            .map(|e| e.entry.entry_id.clone())
+            .collect();
+        let loaded: Vec<String> = loaded_records
             .into_iter()
             .map(|e| e.entry.entry_id)
             .collect();
         let coverage = Coverage {
+            unproven,
             until,
             window_days,
             gaps: self.catalog().coverage_gaps(from, until).await?,

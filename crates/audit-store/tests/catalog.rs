@@ -29,6 +29,7 @@ fn loaded(rows: u64) -> LoadedEntry {
         report_sha256: "ab".repeat(32),
         unverifiable: false,
         instance_rows: 7,
+        commitment_proven: None,
         exports: vec![
             ExportRecord {
                 kind: ExportKind::Invocations,
@@ -77,10 +78,13 @@ async fn entries_move_through_their_states_and_survive_a_reopen() {
 
         let id1 = &listed[0].entry_id;
         let id2 = &listed[1].entry_id;
-        catalog
-            .mark_verified(id1, &"ab".repeat(32), false, at(6))
-            .await
-            .unwrap();
+        let sha = "ab".repeat(32);
+        let verdict = Verified {
+            report_sha256: &sha,
+            unverifiable: false,
+            commitment_proven: true,
+        };
+        catalog.mark_verified(id1, &verdict, at(6)).await.unwrap();
         catalog.mark_loaded(id1, &loaded(100), at(6)).await.unwrap();
         catalog
             .reject(
@@ -99,6 +103,8 @@ async fn entries_move_through_their_states_and_survive_a_reopen() {
         assert_eq!(one.entry, listed[0], "{}", t.backend());
         assert_eq!(one.instance_rows, 7);
         assert_eq!(one.loaded_at, Some(at(6)));
+        // The load (which read no chain) keeps the verdict's proof record.
+        assert_eq!(one.commitment_proven, Some(true));
         assert_eq!(catalog.exports(id1).await.unwrap(), loaded(100).exports);
 
         let two = catalog.entry(id2).await.unwrap().unwrap();
@@ -146,10 +152,9 @@ async fn unverifiable_stays_flagged_after_loading() {
             .record_listed(std::slice::from_ref(&e), at(5))
             .await
             .unwrap();
-        catalog
-            .mark_verified(&e.entry_id, "aa", true, at(5))
-            .await
-            .unwrap();
+        // Read with proofs off: the record says so.
+        let verdict = Verified::unverifiable("aa", false);
+        catalog.mark_verified(&e.entry_id, &verdict, at(5)).await.unwrap();
         let rec = catalog.entry(&e.entry_id).await.unwrap().unwrap();
         assert_eq!(rec.state, EntryState::Unverifiable);
         let mut l = loaded(3);
@@ -157,6 +162,7 @@ async fn unverifiable_stays_flagged_after_loading() {
         catalog.mark_loaded(&e.entry_id, &l, at(6)).await.unwrap();
         let rec = catalog.entry(&e.entry_id).await.unwrap().unwrap();
         assert_eq!((rec.state, rec.unverifiable), (EntryState::Loaded, true));
+        assert_eq!(rec.commitment_proven, Some(false));
     })
     .await;
 }
@@ -628,6 +634,7 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             nonce: None,
             era_birth: None,
             era_period: None,
+            chain_proven: None,
             checked_at: None,
             // uids above 255 and the full u16 range survive the signed columns
             vector: vec![(1, 65_535), (300, 1), (4095, 32_768)],
@@ -648,6 +655,7 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             nonce: None,
             era_birth: None,
             era_period: None,
+            chain_proven: None,
             vector: vec![],
             ..commit.clone()
         };
@@ -691,6 +699,7 @@ async fn weights_submissions_keep_every_attempt_and_the_reveal_seen_later() {
             nonce: Some(u32::MAX),
             era_birth: Some(4_812_400),
             era_period: Some(8),
+            chain_proven: None,
             ..commit.clone()
         };
         let unknown_id = catalog.record_weights_submission(&unknown).await.unwrap();
@@ -874,6 +883,7 @@ async fn a_large_batch_marks_each_entry_with_its_own_verdict() {
                 report_sha256: format!("{n:064x}"),
                 unverifiable: n % 3 == 0,
                 instance_rows: n,
+                commitment_proven: None,
                 exports: Vec::new(),
             })
             .collect();

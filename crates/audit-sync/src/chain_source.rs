@@ -54,6 +54,10 @@ fn source_error(e: ChainError) -> SourceError {
 }
 
 impl ChainSource for SubtensorChain {
+    fn proves_reads(&self) -> bool {
+        self.client.options().proofs
+    }
+
     async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
         self.client
             .commitment(self.netuid, hotkey, block)

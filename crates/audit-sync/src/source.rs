@@ -133,6 +133,11 @@ pub trait ChainSource: Send + Sync {
     ) -> impl Future<Output = Result<Commitment, SourceError>> + Send;
     /// The subnet's neurons now.
     fn metagraph(&self) -> impl Future<Output = Result<MetagraphSnapshot, SourceError>> + Send;
+    /// Whether this source proves what it answers (each read against its
+    /// block's state root) or passes on a node's word. Required, not
+    /// defaulted: a source must say which, and the catalog records it with
+    /// every entry whose commitment it read.
+    fn proves_reads(&self) -> bool;
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

@@ -97,6 +97,11 @@ async fn hostile_api() -> url::Url {
 struct Chain;
 
 impl ChainSource for Chain {
+    // A test double: its answers are the test's own, taken as proven.
+    fn proves_reads(&self) -> bool {
+        true
+    }
+
     async fn commitment(&self, _hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
         Ok(Commitment::Sha256 {
             sha256: Sha256::digest(report().as_bytes()).into(),

@@ -70,6 +70,11 @@ struct FakeChain {
 }
 
 impl ChainSource for FakeChain {
+    // A test double: its answers are the test's own, taken as proven.
+    fn proves_reads(&self) -> bool {
+        true
+    }
+
     async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
         Ok(self
             .commitments

@@ -118,6 +118,13 @@ pub fn render(report: &StoreStatus) -> String {
             cov.missing_from_lake.join(", ")
         ));
     }
+    if !cov.unproven.is_empty() {
+        text.push_str(&format!(
+            "UNPROVEN: {} loaded entries had their commitment read with proofs off \
+             (subtensor.proofs: false): the node's word, not the chain's\n",
+            cov.unproven.len()
+        ));
+    }
     text
 }
 
@@ -181,6 +188,7 @@ mod tests {
                     t(4).unwrap().with_second(0).unwrap(),
                 ],
                 missing_from_lake: vec!["1b4e28ba-2fa1-11d2-883f-0016d3cca427".into()],
+                unproven: Vec::new(),
             },
             last_submission: Some(WeightsSubmissionRecord {
                 submission_id: 3,
@@ -200,6 +208,7 @@ mod tests {
                 nonce: None,
                 era_birth: None,
                 era_period: None,
+                chain_proven: None,
                 checked_at: t(23),
                 vector: vec![(1, 65_535), (2, 1)],
             }),

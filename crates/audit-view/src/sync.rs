@@ -18,6 +18,8 @@ pub struct SyncReport {
     pub window_days: u32,
     /// Whether an entry failed an integrity check (exit code 3).
     pub integrity_violation: bool,
+    /// Whether the chain's answers were proven (`subtensor.proofs`).
+    pub chain_proofs: bool,
     /// What the pipeline did.
     #[serde(flatten)]
     pub summary: SyncSummary,
@@ -106,13 +108,39 @@ pub fn render(report: &SyncReport) -> String {
             hour_spans(&s.gaps)
         ));
     }
+    if !report.chain_proofs {
+        text.push_str(
+            "\nUNPROVEN: chain reads were not proven (subtensor.proofs: false): the commitments \
+             this sync checked are the node's word, and each entry records it\n",
+        );
+    }
+    for violation in &s.chain_integrity {
+        text.push_str(&format!("\nCHAIN: {violation}\n"));
+    }
     if report.integrity_violation {
-        text.push_str(&format!(
-            "\nINTEGRITY VIOLATION: {integrity} entr{} failed verification against the chain or its report (exit code 3)\n",
-            if integrity == 1 { "y" } else { "ies" }
-        ));
+        text.push_str(&integrity_line(integrity, s.chain_integrity.len()));
     }
     text
+}
+
+/// The closing line of a sync that exits 3: entries that failed their
+/// checks, chain reads that failed their proofs, or both.
+fn integrity_line(entries: usize, chain_reads: usize) -> String {
+    let mut what = Vec::new();
+    if entries > 0 {
+        let plural = if entries == 1 { "y" } else { "ies" };
+        what.push(format!(
+            "{entries} entr{plural} failed verification against the chain or its report"
+        ));
+    }
+    if chain_reads > 0 {
+        let plural = if chain_reads == 1 { "" } else { "s" };
+        what.push(format!("{chain_reads} chain read{plural} failed its proof"));
+    }
+    format!(
+        "\nINTEGRITY VIOLATION: {} (exit code 3)\n",
+        what.join("; ")
+    )
 }
 
 /// Hour ends as runs of consecutive hours, so a week without data reads
@@ -138,6 +166,7 @@ mod tests {
     #[test]
     fn the_summary_table_names_every_count_and_each_rejection() {
         let report = SyncReport {
+            chain_proofs: true,
             at: audit_store::time::parse_utc("2025-02-10T12:00:00").unwrap(),
             window_days: 7,
             integrity_violation: true,
@@ -164,7 +193,10 @@ mod tests {
                 malformed_metrics: 1,
                 not_miner_work: 40,
                 bytes: 12_345_678,
-                metagraph_block: Some(4_801_000),
+                metagraph_block: None,
+                chain_integrity: vec![
+                    "the metagraph: integrity: `Keys` of uid 1 does not prove against the state root of #4801000".into(),
+                ],
                 gpu_counts: 17,
                 malformed_listing: vec![audit_store::MalformedListing {
                     index: 3,
@@ -214,6 +246,7 @@ mod tests {
             .map(|i| hour(3, 13) + chrono::TimeDelta::hours(i))
             .collect();
         let report = SyncReport {
+            chain_proofs: true,
             at: hour(10, 12),
             window_days: 7,
             integrity_violation: false,

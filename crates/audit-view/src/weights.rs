@@ -36,6 +36,8 @@ pub struct Evidence {
     pub gaps: Vec<NaiveDateTime>,
     /// Entries scored whose commitment could not be checked.
     pub unverifiable_entries_used: usize,
+    /// Entries scored whose commitment was read with proofs off.
+    pub unproven_entries_used: usize,
 }
 
 /// The evidence lines of the text output.
@@ -58,6 +60,13 @@ pub fn render_evidence(e: &Evidence) -> String {
         ));
     } else {
         out.push_str("unverifiable entries scored: none\n");
+    }
+    if e.unproven_entries_used > 0 {
+        out.push_str(&format!(
+            "UNPROVEN: {} scored entries had their commitment read with proofs off \
+             (subtensor.proofs: false): the node's word, not the chain's\n",
+            e.unproven_entries_used
+        ));
     }
     out
 }
@@ -234,12 +243,15 @@ mod tests {
             window_days: 7,
             gaps: vec![h(10, 5), h(10, 6), h(10, 8)],
             unverifiable_entries_used: 2,
+            unproven_entries_used: 3,
         };
         assert_eq!(
             render_evidence(&evidence),
             "hours without a verified validator entry in the 7 days scored: 3 (2025-02-10 05:00 .. 2025-02-10 06:00, 2025-02-10 08:00)\n\
              UNVERIFIABLE: 2 scored entries were never proven against the chain \
-             (sync.load_unverifiable); these scores are not sent\n"
+             (sync.load_unverifiable); these scores are not sent\n\
+             UNPROVEN: 3 scored entries had their commitment read with proofs off \
+             (subtensor.proofs: false): the node's word, not the chain's\n"
         );
     }
 }

@@ -67,7 +67,7 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Show what the catalog and the lake hold.
-    Status,
+    Status(StatusArgs),
     /// Reproduce the validator's scores from the lake and compare them with
     /// the incentive on chain.
     Weights(WeightsArgs),
@@ -300,6 +300,14 @@ pub struct SyncArgs {
     pub no_miner_reports: bool,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The time the coverage is judged at (ISO-8601 UTC): the week before
+    /// it is the window whose missing hours are counted; default now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Debug, Args)]

@@ -280,7 +280,7 @@ fn every_command_on_one_devnet_world() {
     snapshot("config_check", home, &["config", "check"]);
 
     // Before any sync: what a new user sees.
-    snapshot("status_before_sync", home, &["status"]);
+    snapshot("status_before_sync", home, &["status", "--at", AT]);
     snapshot("weights_before_sync", home, &["weights", "--at", AT]);
     snapshot(
         "compare_prom_before_sync",
@@ -295,7 +295,7 @@ fn every_command_on_one_devnet_world() {
 
     snapshot("sync", home, &["sync", "--at", AT]);
     snapshot("sync_again", home, &["sync", "--at", AT]);
-    snapshot("status", home, &["status"]);
+    snapshot("status", home, &["status", "--at", AT]);
 
     let uid1 = miner(home, 1);
     snapshot("weights", home, &["weights", "--at", AT]);

@@ -112,6 +112,7 @@ async fn build_lake(
         report_sha256: "00".into(),
         unverifiable,
         instance_rows: 0,
+        commitment_proven: None,
         exports: vec![],
     };
     catalog.mark_loaded(ENTRY_ID, &loaded, hour).await.unwrap();

@@ -489,3 +489,105 @@ async fn a_future_evaluation_time_is_refused_before_anything_is_pruned() {
     })
     .await;
 }
+
+/// Runs `auditctl --json ARGS` (with `--set` overrides first); returns the
+/// exit code, the JSON printed and stderr.
+fn auditctl_json(config: &Path, set: &[&str], args: &[&str]) -> (i32, Value, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditctl"));
+    command.arg("--config").arg(config).arg("--json");
+    for pair in set {
+        command.args(["--set", pair]);
+    }
+    let out = command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("exit {code}, no JSON; stderr: {stderr}"));
+    (code, json, stderr)
+}
+
+/// Turning proofs off is loud and recorded: the load warns, the sync
+/// says its reads were unproven, and the entries it loaded carry that
+/// into `status` and the scores' evidence. With proofs on (the default)
+/// none of it appears.
+#[tokio::test(flavor = "multi_thread")]
+async fn chain_proofs_turned_off_are_warned_about_and_recorded_with_each_entry() {
+    let net = devnet(false).await;
+    let entries = net.validator_entries().len();
+    each_backend(|t| {
+        let net = &net;
+        async move {
+            let config = net.config(&t);
+            let off = ["subtensor.proofs=false"];
+            let sync = ["sync", "--at", AT, "--no-miner-reports"];
+            let (code, summary, stderr) = auditctl_json(&config, &off, &sync);
+            assert_eq!(code, 0, "{summary} {stderr}");
+            assert_eq!(summary["chain_proofs"], false, "{summary}");
+            assert!(stderr.contains("subtensor.proofs is false"), "{stderr}");
+            assert_eq!(count(&summary, "loaded"), entries as u64);
+
+            let (_, status, _) = auditctl_json(&config, &[], &["status", "--at", AT]);
+            let unproven = status["coverage"]["unproven"].as_array().unwrap();
+            assert_eq!(unproven.len(), entries, "{status}");
+            let (_, weights, _) = auditctl_json(&config, &[], &["weights", "--at", AT]);
+            assert_eq!(
+                weights["coverage"]["unproven_entries_used"], entries,
+                "{weights}"
+            );
+        }
+    })
+    .await;
+
+    // The default proves, and says nothing of it.
+    let t = audit_store::testing::sqlite_store().await;
+    let config = net.config(&t);
+    let sync = ["sync", "--at", AT, "--no-miner-reports"];
+    let (code, summary, stderr) = auditctl_json(&config, &[], &sync);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["chain_proofs"], true);
+    assert!(!stderr.contains("proofs"), "{stderr}");
+    let (_, status, _) = auditctl_json(&config, &[], &["status", "--at", AT]);
+    assert_eq!(status["coverage"]["unproven"], serde_json::json!([]));
+}
+
+/// A node that answers two miners' hotkeys swapped (in `Keys`, `Uids` and
+/// the runtime API alike, its proofs built from the lie) cannot slip its
+/// metagraph into the catalog: the metagraph fails its proof, the sync
+/// names it and exits 3, and no snapshot is recorded, so nothing is
+/// scored on the lie. Every other read of that node fails its proof too
+/// (one state root for all): no entry loads until it tells the truth.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metagraph_with_swapped_keys_is_an_integrity_violation_and_not_recorded() {
+    let net = devnet(false).await;
+    net.network.chain().swap_keys(Some((1, 2)));
+    let t = audit_store::testing::sqlite_store().await;
+    let config = net.config(&t);
+    let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+    assert_eq!(code, 3, "{summary}");
+    assert_eq!(summary["metagraph_block"], Value::Null, "{summary}");
+    let chain = summary["chain_integrity"].as_array().unwrap();
+    assert_eq!(chain.len(), 1, "{summary}");
+    assert!(chain[0].as_str().unwrap().contains("metagraph"), "{summary}");
+    assert_eq!(count(&summary, "loaded"), 0, "{summary}");
+    let rejected = summary["rejected"].as_array().unwrap();
+    assert!(rejected.iter().all(|r| r["integrity"] == true), "{summary}");
+    let catalog = t.store().catalog();
+    let at = audit_store::time::parse_utc(AT).unwrap();
+    let snapshot = catalog.metagraph_at(net.world.meta.netuid, at).await.unwrap();
+    assert!(snapshot.is_none(), "{snapshot:?}");
+
+    // The same node telling the truth again: the sync is clean.
+    net.network.chain().swap_keys(None);
+    let (code, summary) = sync(&config, &["--at", AT, "--no-miner-reports"]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["chain_integrity"], serde_json::json!([]));
+    assert!(summary["metagraph_block"].is_u64(), "{summary}");
+    assert_eq!(
+        count(&summary, "loaded"),
+        net.validator_entries().len() as u64
+    );
+}

@@ -72,6 +72,7 @@ async fn build_lake(data_dir: &Path) {
         report_sha256: "00".into(),
         unverifiable: false,
         instance_rows: 0,
+        commitment_proven: None,
         exports: vec![],
     };
     catalog

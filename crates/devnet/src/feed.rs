@@ -107,6 +107,11 @@ impl AuditSource for WorldFeed {
 }
 
 impl ChainSource for WorldFeed {
+    // The world itself, not a node's account of it: true by construction.
+    fn proves_reads(&self) -> bool {
+        true
+    }
+
     async fn commitment(&self, hotkey: &str, block: u32) -> Result<Commitment, SourceError> {
         Ok(self
             .commitments

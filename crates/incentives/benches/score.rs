@@ -163,6 +163,7 @@ async fn build(dir: &std::path::Path, hours: usize, rows: usize) -> Store {
             report_sha256: String::new(),
             unverifiable: false,
             instance_rows: 0,
+            commitment_proven: None,
             exports: vec![],
         };
         store

@@ -37,6 +37,9 @@ pub struct ScoringInputs {
     /// How many of them were loaded unverifiable (their commitment could
     /// not be checked): every score that used one is marked by it.
     pub unverifiable_entries_used: usize,
+    /// How many of them had their commitment read with proofs turned off
+    /// (`subtensor.proofs: false`): the node's word, not the chain's.
+    pub unproven_entries_used: usize,
     /// The catalog's metagraph snapshot used, when read from a store.
     pub snapshot_id: Option<i64>,
 }
@@ -72,6 +75,7 @@ impl ScoringInputs {
             gpu_counts,
             entries: 0,
             unverifiable_entries_used: 0,
+            unproven_entries_used: 0,
             snapshot_id: None,
         }
     }
@@ -107,6 +111,10 @@ impl ScoringInputs {
             return Err(IncentivesError::LakeDisagrees { entries: missing });
         }
         let unverifiable_entries_used = entries.iter().filter(|e| e.unverifiable).count();
+        let unproven_entries_used = entries
+            .iter()
+            .filter(|e| e.commitment_proven == Some(false))
+            .count();
         let metagraph = store
             .catalog()
             .metagraph_at(netuid, at)
@@ -152,6 +160,7 @@ impl ScoringInputs {
             gpu_counts,
             entries: entries.len(),
             unverifiable_entries_used,
+            unproven_entries_used,
         })
     }
 }

@@ -160,6 +160,9 @@ pub struct Scores {
     /// commitment (`load_unverifiable`): when not 0, these scores rest on
     /// data that was not proven, and must not be sent as weights.
     pub unverifiable_entries_used: usize,
+    /// Entries among `entries` whose commitment was read with proofs off
+    /// (`subtensor.proofs: false`): scored on the node's word.
+    pub unproven_entries_used: usize,
 }
 
 /// Scores every miner as of `at` (spec §1–§5).
@@ -182,6 +185,7 @@ pub fn score(
         invocations,
         entries: inputs.entries,
         unverifiable_entries_used: inputs.unverifiable_entries_used,
+        unproven_entries_used: inputs.unproven_entries_used,
     })
 }
 

@@ -159,6 +159,7 @@ async fn build(data_dir: &Path, v1: bool) -> Store {
             report_sha256: "00".into(),
             unverifiable: false,
             instance_rows: 0,
+            commitment_proven: None,
             exports: vec![],
         };
         catalog

@@ -98,6 +98,7 @@ async fn record(store: &Store, entry: &AuditEntry) {
         report_sha256: String::new(),
         unverifiable: false,
         instance_rows: 0,
+        commitment_proven: None,
         exports: vec![],
     };
     store

@@ -47,7 +47,8 @@ pub mod weights;
 pub use codec::{Data, NeuronInfoLite, Registration};
 pub use commit_reveal::{Pulse, TimelockedCommit, WeightSettingFacts};
 pub use keys::{Hotkey, KeyError};
-pub use rpc::{BlockBody, BlockHash, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
+pub use proof::BlockHash;
+pub use rpc::{BlockBody, ClientOptions, CommitmentAt, Neuron, SubtensorClient};
 pub use weights::{
     SentExtrinsic, SignedExtrinsic, TimelockedCall, WeightsCall, WeightsError, WeightsSet,
 };

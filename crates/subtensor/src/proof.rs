@@ -15,13 +15,45 @@
 //! counts as proven. A key the proof shows absent is proven absent (`None`);
 //! a key the proof does not reach is not proven at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use parity_scale_codec::{Decode, Encode};
 use sp_runtime::traits::{BlakeTwo256, Hash as _};
 use sp_trie::{LayoutV1, MemoryDB, StorageProof};
 
-use crate::rpc::BlockHash;
+/// A block hash.
+pub type BlockHash = [u8; 32];
+
+/// How many checked blocks are remembered.
+const CHECKED_KEPT: usize = 4096;
+
+/// A block whose header hashed to it and which every witness confirmed:
+/// what a proven read at it is checked against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProvenBlock {
+    pub(crate) number: u32,
+    pub(crate) state_root: [u8; 32],
+}
+
+/// Blocks already checked, by hash (at most [`CHECKED_KEPT`]; past it the
+/// memory starts over, and a block is checked again when read again).
+#[derive(Debug, Default)]
+pub(crate) struct Checked(HashMap<BlockHash, ProvenBlock>);
+
+impl Checked {
+    /// The block `hash` names, if it was checked.
+    pub(crate) fn get(&self, hash: &BlockHash) -> Option<ProvenBlock> {
+        self.0.get(hash).copied()
+    }
+
+    /// Remembers a checked block.
+    pub(crate) fn insert(&mut self, hash: BlockHash, block: ProvenBlock) {
+        if self.0.len() >= CHECKED_KEPT {
+            self.0.clear();
+        }
+        self.0.insert(hash, block);
+    }
+}
 
 /// A block header as finney encodes it: `u32` block numbers, blake2-256.
 pub type Header = sp_runtime::generic::Header<u32, BlakeTwo256>;

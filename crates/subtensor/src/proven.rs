@@ -9,33 +9,19 @@
 //! What stays trusted is the hash of the finalized head the endpoints
 //! agree on (docs/security.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use jsonrpsee::rpc_params;
 use parity_scale_codec::Decode;
 use serde::Deserialize;
 
-use crate::proof::{self, Header};
-use crate::rpc::{hex0x, unhex, BlockHash, SubtensorClient};
+use crate::proof::{self, BlockHash, Header, ProvenBlock};
+use crate::rpc::{hex0x, unhex, SubtensorClient};
 use crate::ChainError;
-
-/// How many checked blocks are remembered.
-const CHECKED_KEPT: usize = 4096;
 
 /// How often a witness that has not finalized a block yet is asked again.
 const WITNESS_POLL: Duration = Duration::from_millis(500);
-
-/// A block whose header hashed to it and which every witness confirmed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ProvenBlock {
-    number: u32,
-    state_root: [u8; 32],
-}
-
-/// Blocks already checked, by hash.
-#[derive(Debug, Default)]
-pub(crate) struct Checked(HashMap<BlockHash, ProvenBlock>);
 
 /// `chain_getHeader`'s answer.
 #[derive(Deserialize)]
@@ -129,8 +115,8 @@ impl SubtensorClient {
     /// The header of `hash`, checked to hash to it, and the hash
     /// confirmed by every witness.
     async fn proven_block(&self, hash: BlockHash) -> Result<ProvenBlock, ChainError> {
-        if let Some(block) = self.checked().0.get(&hash) {
-            return Ok(*block);
+        if let Some(block) = self.checked().get(&hash) {
+            return Ok(block);
         }
         let answer: Option<HeaderJson> = self
             .call("chain_getHeader", rpc_params![hex0x(&hash)])
@@ -153,11 +139,7 @@ impl SubtensorClient {
         for witness in self.witness_clients() {
             self.confirm(witness, hash, block.number).await?;
         }
-        let mut checked = self.checked();
-        if checked.0.len() >= CHECKED_KEPT {
-            checked.0.clear();
-        }
-        checked.0.insert(hash, block);
+        self.checked().insert(hash, block);
         Ok(block)
     }
 

@@ -34,8 +34,7 @@ use crate::runtime::{self, StorageItem};
 use crate::storage::{self, part};
 use crate::ChainError;
 
-/// A block hash.
-pub type BlockHash = [u8; 32];
+use crate::proof::BlockHash;
 
 /// How the client behaves.
 #[derive(Debug, Clone)]
@@ -147,7 +146,7 @@ pub struct SubtensorClient {
     /// Connections to [`ClientOptions::witnesses`].
     witnesses: Arc<Vec<SubtensorClient>>,
     /// Blocks whose header and hash were checked.
-    proven: Arc<std::sync::Mutex<crate::proven::Checked>>,
+    proven: Arc<std::sync::Mutex<crate::proof::Checked>>,
 }
 
 impl std::fmt::Debug for SubtensorClient {
@@ -213,7 +212,7 @@ impl SubtensorClient {
     }
 
     /// The blocks already checked.
-    pub(crate) fn checked(&self) -> std::sync::MutexGuard<'_, crate::proven::Checked> {
+    pub(crate) fn checked(&self) -> std::sync::MutexGuard<'_, crate::proof::Checked> {
         self.proven
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -28,7 +28,8 @@ use substrate_api_client::rpc::JsonrpseeClient;
 use substrate_api_client::{Api, GetAccountInformation, SubmitAndWatch, XtStatus};
 
 use crate::keys::Hotkey;
-use crate::rpc::{node_error_message, BlockHash, SubtensorClient};
+use crate::proof::BlockHash;
+use crate::rpc::{node_error_message, SubtensorClient};
 use crate::{runtime, ChainError};
 
 /// Blocks a weights transaction stays valid: about a minute and a half.

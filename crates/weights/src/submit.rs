@@ -256,6 +256,7 @@ fn blank_record(
         nonce: None,
         era_birth: None,
         era_period: None,
+        chain_proven: Some(settings.chain_options.proofs),
         vector: Vec::new(),
     }
 }

@@ -10,6 +10,11 @@ pub const FULL_SYNC: &str = "cold sync, with miner self-reports";
 pub const CATCH_UP: &str = "catch-up of one hour";
 pub const SCORING: &str = "scoring (weights, sending off)";
 pub const COMPARE_PROM: &str = "compare-prom";
+/// Stages without a target of their own: what proving chain reads costs
+/// (issue 25), each beside the same work with `subtensor.proofs: false`.
+pub const PROOFS_OFF_SYNC: &str = "cold sync, validator exports, proofs off";
+pub const SEND_PLAN: &str = "send plan (weights --dry-run)";
+pub const SEND_PLAN_PROOFS_OFF: &str = "send plan, proofs off";
 
 /// Where a row's figure comes from.
 #[derive(Debug, Clone, Copy)]

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, HasSqlType, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text, Timestamp};
 use diesel::QueryResult;
 
 use super::model::LoadedEntry;
@@ -18,7 +18,7 @@ use super::rows::to_i64;
 use audit_model::{AuditEntry, EntryState};
 
 /// Rows per statement: under SQLite's 32,766 bound parameters and
-/// PostgreSQL's 65,535 (eleven a listed entry, four a loaded one).
+/// PostgreSQL's 65,535 (eleven a listed entry, five a loaded one).
 pub(super) const ROWS_PER_STATEMENT: usize = 1024;
 
 /// What both backends must bind for these statements.
@@ -104,6 +104,7 @@ struct LoadedValues<'a> {
     unverifiable: bool,
     report_sha256: &'a str,
     instance_rows: i64,
+    commitment_proven: Option<bool>,
 }
 
 /// `UPDATE audit_entries ... FROM (VALUES ...)`: entries marked loaded
@@ -125,6 +126,7 @@ impl<'a> MarkLoaded<'a> {
                 unverifiable: loaded.unverifiable,
                 report_sha256: &loaded.report_sha256,
                 instance_rows: to_i64(loaded.instance_rows),
+                commitment_proven: loaded.commitment_proven,
             })
             .collect();
         MarkLoaded { rows, now }
@@ -140,6 +142,7 @@ impl<DB: Binds> QueryFragment<DB> for MarkLoaded<'_>
 where
     str: ToSql<Text, DB>,
     bool: ToSql<Bool, DB>,
+    Option<bool>: ToSql<Nullable<Bool>, DB>,
     i64: ToSql<BigInt, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
@@ -150,6 +153,7 @@ where
         out.push_sql(
             ", unverifiable = loaded.column2, report_sha256 = loaded.column3, \
              reject_reason = NULL, instance_rows = loaded.column4, \
+             commitment_proven = COALESCE(loaded.column5, audit_entries.commitment_proven), \
              attempts = audit_entries.attempts + 1, updated_at = ",
         );
         out.push_bind_param::<Timestamp, NaiveDateTime>(&self.now)?;
@@ -165,6 +169,8 @@ where
             out.push_bind_param::<Text, str>(row.report_sha256)?;
             out.push_sql(", ");
             out.push_bind_param::<BigInt, i64>(&row.instance_rows)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Bool>, Option<bool>>(&row.commitment_proven)?;
             out.push_sql(")");
         }
         out.push_sql(") AS loaded WHERE audit_entries.entry_id = loaded.column1");

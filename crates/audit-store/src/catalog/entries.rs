@@ -8,7 +8,9 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::batch::{InsertListed, MarkLoaded, ROWS_PER_STATEMENT};
 use super::connection::with_conn;
 use super::handle::{query_err, require_one, Catalog, IDS_PER_STATEMENT};
-use super::model::{AuditEntry, EntryRecord, EntrySource, EntryState, ExportRecord, LoadedEntry};
+use super::model::{
+    AuditEntry, EntryRecord, EntrySource, EntryState, ExportRecord, LoadedEntry, Verified,
+};
 use super::rows::*;
 use crate::schema::*;
 use crate::StoreError;
@@ -139,14 +141,19 @@ impl Catalog {
     }
 
     /// Marks an entry verified (its report matched the chain) or
-    /// unverifiable (the chain state was pruned), recording the report hash.
+    /// unverifiable (the chain state was pruned), recording the report hash
+    /// and whether the chain's answer was proven.
     pub async fn mark_verified(
         &self,
         entry_id: &str,
-        report_sha256: &str,
-        unverifiable: bool,
+        verdict: &Verified<'_>,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
+        let Verified {
+            report_sha256,
+            unverifiable,
+            commitment_proven,
+        } = *verdict;
         let state = if unverifiable {
             EntryState::Unverifiable
         } else {
@@ -159,6 +166,7 @@ impl Catalog {
                     audit_entries::state.eq(state.as_str()),
                     audit_entries::unverifiable.eq(unverifiable),
                     audit_entries::report_sha256.eq(report_sha256),
+                    audit_entries::commitment_proven.eq(Some(commitment_proven)),
                     audit_entries::reject_reason.eq(None::<String>),
                     audit_entries::updated_at.eq(now),
                 ))
@@ -324,6 +332,7 @@ impl Catalog {
     pub async fn confirm_verified(
         &self,
         entry_id: &str,
+        commitment_proven: bool,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
         let mut guard = self.conn().await?;
@@ -335,6 +344,7 @@ impl Catalog {
             )
             .set((
                 audit_entries::unverifiable.eq(false),
+                audit_entries::commitment_proven.eq(Some(commitment_proven)),
                 audit_entries::updated_at.eq(now),
             ))
             .execute(c)

@@ -27,6 +27,6 @@ pub use model::{
     AgreementResult, AgreementRun, AuditEntry, CatalogSummary, EntryCount, EntryRecord,
     EntrySource, EntryState, ExportKind, ExportRecord, GpuCount, Listing, LoadedEntry,
     MalformedListing, MetagraphSnapshot, MinerScore, Neuron, NormalisedFeatures, RawFeatures,
-    SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, WeightsCallKind, WeightsRun,
-    WeightsSubmission, WeightsSubmissionRecord,
+    SendResolution, SubmissionOutcome, Synthetic, SyntheticCheck, Verified, WeightsCallKind,
+    WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
 };

@@ -36,6 +36,11 @@ pub struct EntryRecord {
     pub updated_at: NaiveDateTime,
     /// When its facts reached the lake.
     pub loaded_at: Option<NaiveDateTime>,
+    /// Whether its commitment read was proven against the block's state
+    /// root: `Some(false)` records that proofs were off; `None` for an
+    /// entry no commitment read decided yet (or recorded before proofs
+    /// were recorded).
+    pub commitment_proven: Option<bool>,
 }
 
 /// A verified CSV export of a loaded entry.
@@ -55,6 +60,31 @@ pub struct ExportRecord {
     pub malformed_rows: u64,
 }
 
+/// The chain's verdict on an entry's report, as [`Catalog::mark_verified`]
+/// records it.
+///
+/// [`Catalog::mark_verified`]: crate::Catalog::mark_verified
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified<'a> {
+    /// The sha256 of the report bytes received.
+    pub report_sha256: &'a str,
+    /// The chain state was pruned: no commitment to check against.
+    pub unverifiable: bool,
+    /// Whether the commitment read was proven (false: proofs turned off).
+    pub commitment_proven: bool,
+}
+
+impl<'a> Verified<'a> {
+    /// A report whose commitment the chain could no longer say (pruned).
+    pub fn unverifiable(report_sha256: &'a str, commitment_proven: bool) -> Self {
+        Verified {
+            report_sha256,
+            unverifiable: true,
+            commitment_proven,
+        }
+    }
+}
+
 /// What loading an entry produced, recorded atomically with its `loaded` state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoadedEntry {
@@ -62,6 +92,10 @@ pub struct LoadedEntry {
     pub report_sha256: String,
     /// Loaded without a commitment to check against.
     pub unverifiable: bool,
+    /// Whether the commitment read was proven against the block's state
+    /// root (`Some(false)`: proofs were turned off); `None` when no chain
+    /// read decided it.
+    pub commitment_proven: Option<bool>,
     /// Instance audit records loaded.
     pub instance_rows: u64,
     /// The verified exports.

@@ -45,6 +45,7 @@ pub(super) struct EntryRow {
     first_seen_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     loaded_at: Option<NaiveDateTime>,
+    commitment_proven: Option<bool>,
 }
 
 impl EntryRow {
@@ -69,6 +70,7 @@ impl EntryRow {
             first_seen_at: self.first_seen_at,
             updated_at: self.updated_at,
             loaded_at: self.loaded_at,
+            commitment_proven: self.commitment_proven,
         })
     }
 }
@@ -508,6 +510,7 @@ pub(super) struct NewSubmissionRow<'a> {
     nonce: Option<i64>,
     era_birth: Option<i64>,
     era_period: Option<i64>,
+    chain_proven: Option<bool>,
 }
 
 impl<'a> NewSubmissionRow<'a> {
@@ -530,6 +533,7 @@ impl<'a> NewSubmissionRow<'a> {
             nonce: s.nonce.map(i64::from),
             era_birth: s.era_birth.map(to_i64),
             era_period: s.era_period.map(to_i64),
+            chain_proven: s.chain_proven,
         }
     }
 }
@@ -555,6 +559,7 @@ pub(super) struct SubmissionRow {
     nonce: Option<i64>,
     era_birth: Option<i64>,
     era_period: Option<i64>,
+    chain_proven: Option<bool>,
 }
 
 impl SubmissionRow {
@@ -593,6 +598,7 @@ impl SubmissionRow {
                 .era_period
                 .map(|p| narrow(p, "era_period"))
                 .transpose()?,
+            chain_proven: self.chain_proven,
             vector: weights
                 .into_iter()
                 .map(|w| {

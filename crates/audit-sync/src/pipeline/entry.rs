@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use audit_store::{
     AuditEntry, EntrySource, ExportKind, ExportRecord, FactTable, LoadedEntry, Store, StoreError,
+    Verified,
 };
 use chrono::NaiveDateTime;
 
@@ -108,11 +109,13 @@ async fn steps<A: AuditSource, C: ChainSource>(
     let fetched = fetch_report(source, entry, &staged.path).await?;
     let sha = fetched.sha256;
     *report_sha = Some(sha.clone());
+    let proven = chain.proves_reads();
     let unverifiable = match verify_commitment(chain, entry, &sha).await? {
         Verdict::Verified => false,
         Verdict::Unverifiable if options.load_unverifiable => true,
         Verdict::Unverifiable => {
-            store.catalog().mark_verified(id, &sha, true, now).await?;
+            let verdict = Verified::unverifiable(&sha, proven);
+            store.catalog().mark_verified(id, &verdict, now).await?;
             return Ok(Outcome::Unverifiable);
         }
     };
@@ -120,10 +123,12 @@ async fn steps<A: AuditSource, C: ChainSource>(
     // one transaction (ten thousand round trips a week fewer); a crash
     // before it leaves the entry pending, loaded again next run.
     if validator_url.is_some() {
-        store
-            .catalog()
-            .mark_verified(id, &sha, unverifiable, now)
-            .await?;
+        let verdict = Verified {
+            report_sha256: &sha,
+            unverifiable,
+            commitment_proven: proven,
+        };
+        store.catalog().mark_verified(id, &verdict, now).await?;
     }
     let mut loaded = match validator_url {
         Some(url) => load_validator_report(store, source, entry, url, staged).await?,
@@ -136,6 +141,7 @@ async fn steps<A: AuditSource, C: ChainSource>(
     }
     loaded.record.report_sha256 = sha;
     loaded.record.unverifiable = unverifiable;
+    loaded.record.commitment_proven = Some(proven);
     if !loaded.unsynced.is_empty() {
         return Ok(Outcome::Written(Box::new(Written {
             entry_id: id.to_string(),
@@ -234,6 +240,7 @@ async fn load_validator_report<A: AuditSource>(
         record: LoadedEntry {
             report_sha256: String::new(),
             unverifiable: false,
+            commitment_proven: None,
             instance_rows,
             exports,
         },
@@ -348,6 +355,7 @@ async fn load_miner_report(
         record: LoadedEntry {
             report_sha256: String::new(),
             unverifiable: false,
+            commitment_proven: None,
             instance_rows,
             exports: Vec::new(),
         },

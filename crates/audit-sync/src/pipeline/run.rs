@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use audit_store::{AuditEntry, EntrySource, EntryState, Store};
+use audit_store::{AuditEntry, EntrySource, EntryState, Store, Verified};
 use chrono::NaiveDateTime;
 use futures::stream::{self, StreamExt};
 
@@ -15,7 +15,7 @@ use super::fault::{rejection, Fault, FaultKind, SyncError};
 use super::options::SyncOptions;
 use super::straddling::straddling_duplicates;
 use super::summary::SyncSummary;
-use crate::source::{AuditSource, ChainSource};
+use crate::source::{AuditSource, ChainSource, SourceErrorKind};
 
 /// One sync run. `progress` is called after each entry with (done, total,
 /// bytes so far).
@@ -292,7 +292,10 @@ async fn reverify_flagged<C: ChainSource>(
         };
         match verify_commitment(chain, entry, sha).await {
             Ok(Verdict::Verified) => {
-                store.catalog().confirm_verified(id, now).await?;
+                store
+                    .catalog()
+                    .confirm_verified(id, chain.proves_reads(), now)
+                    .await?;
                 summary.reverified += 1;
             }
             Ok(Verdict::Unverifiable) if options.load_unverifiable => {
@@ -300,7 +303,8 @@ async fn reverify_flagged<C: ChainSource>(
             }
             Ok(Verdict::Unverifiable) => {
                 store.lake().prune(id)?;
-                store.catalog().mark_verified(id, sha, true, now).await?;
+                let verdict = Verified::unverifiable(sha, chain.proves_reads());
+                store.catalog().mark_verified(id, &verdict, now).await?;
                 summary.unverifiable += 1;
                 settled.insert(entry.entry_id.clone());
             }
@@ -318,7 +322,9 @@ async fn reverify_flagged<C: ChainSource>(
 }
 
 /// The chain and catalogue facts scoring needs next to the lake; a failure
-/// to refresh them is logged, the previous ones stay.
+/// to refresh them is logged, the previous ones stay. A metagraph that
+/// fails its proof is more than a failure: the node lied about who holds
+/// which uid, and the summary names it as an integrity violation.
 async fn refresh_chain_facts<A: AuditSource, C: ChainSource>(
     store: &Store,
     source: &A,
@@ -331,6 +337,10 @@ async fn refresh_chain_facts<A: AuditSource, C: ChainSource>(
             snapshot.taken_at = now;
             summary.metagraph_block = Some(snapshot.block);
             store.catalog().record_metagraph(&snapshot).await?;
+        }
+        Err(e) if e.kind == SourceErrorKind::Integrity => {
+            tracing::error!("metagraph not refreshed, it failed its proof: {e}");
+            summary.chain_integrity.push(format!("the metagraph: {e}"));
         }
         Err(e) => tracing::warn!("metagraph not refreshed: {e}"),
     }

@@ -54,6 +54,11 @@ pub struct SyncSummary {
     pub bytes: u64,
     /// The metagraph's block, when it was refreshed.
     pub metagraph_block: Option<u32>,
+    /// Chain reads outside an entry that failed their proof (the
+    /// metagraph's `Keys` against the runtime API, its header, a
+    /// witness): each an integrity violation, the catalog's earlier
+    /// metagraph kept.
+    pub chain_integrity: Vec<String>,
     /// GPU counts recorded.
     pub gpu_counts: usize,
     /// Hours in the window with no verified validator entry (each hour's
@@ -64,7 +69,7 @@ pub struct SyncSummary {
 impl SyncSummary {
     /// Whether anything failed an integrity check.
     pub fn integrity_violation(&self) -> bool {
-        self.rejected.iter().any(|r| r.integrity)
+        self.rejected.iter().any(|r| r.integrity) || !self.chain_integrity.is_empty()
     }
 }
 

@@ -23,7 +23,7 @@ use audit_service::signals::Stop;
 pub async fn run(cli: Cli, stop: Stop) -> Result<u8> {
     match &cli.command {
         Command::Config(ConfigCommand::Check) => config::check(&cli.global),
-        Command::Status => status::run(&cli.global).await,
+        Command::Status(args) => status::run(&cli.global, args).await,
         Command::Weights(args) => weights::run(&cli.global, args).await,
         Command::Sync(args) => sync::run(&cli.global, args).await,
         Command::Devnet(command) => devnet::run(&cli.global, command, stop).await,

@@ -64,6 +64,7 @@ pub async fn ingest<C: ChainSource + 'static>(
         bar
     };
     let progress_bar = bar.clone();
+    let chain_proofs = chain.proves_reads();
     let summary = audit_sync::sync(store, client, chain, &options, move |done, total, bytes| {
         progress_bar.set_length(total as u64);
         progress_bar.set_position(done as u64);
@@ -75,6 +76,7 @@ pub async fn ingest<C: ChainSource + 'static>(
         at: options.at,
         window_days: options.window_days,
         integrity_violation: summary.integrity_violation(),
+        chain_proofs,
         summary,
     })
 }

@@ -87,5 +87,6 @@ async fn evidence(
         window_days,
         gaps: store.catalog().coverage_gaps(from, until).await?,
         unverifiable_entries_used: report.scores.unverifiable_entries_used,
+        unproven_entries_used: report.scores.unproven_entries_used,
     })
 }

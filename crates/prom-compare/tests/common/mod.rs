@@ -66,6 +66,7 @@ pub async fn load(store: &Store, hotkey: &str, h: i64, source: EntrySource) -> S
         report_sha256: "00".into(),
         unverifiable: false,
         instance_rows: 0,
+        commitment_proven: None,
         exports: vec![],
     };
     catalog
