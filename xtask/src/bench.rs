@@ -937,7 +937,10 @@ const CONCURRENCY_DATA = [{"t":0.0}];
         let units = timed_units(html);
         assert_eq!(units.len(), 2);
         assert_eq!(units[0], ("polars-core v0.55.2".to_string(), 120.25));
-        assert_eq!(units[1], ("auditctl v0.1.0 bin \"auditctl\"".to_string(), 40.5));
+        assert_eq!(
+            units[1],
+            ("auditctl v0.1.0 bin \"auditctl\"".to_string(), 40.5)
+        );
         // Cargo 1.95 pretty-prints the same data.
         let pretty = "const UNIT_DATA = [\n  {\n    \"i\": 0,\n    \"name\": \"tt\",\n    \"version\": \"0.1.0\",\n    \"target\": \" tt \\\"bin\\\"\",\n    \"duration\": 0.17,\n    \"sections\": null\n  }\n];";
         assert_eq!(

@@ -47,7 +47,10 @@ impl Config {
     /// `subtensor.proofs` is off.
     pub fn chain_options(&self, reading: &Url) -> subtensor::ClientOptions {
         let mut witnesses: Vec<String> = Vec::new();
-        let configured = [Some(&self.subtensor.url), self.subtensor.archive_url.as_ref()];
+        let configured = [
+            Some(&self.subtensor.url),
+            self.subtensor.archive_url.as_ref(),
+        ];
         for url in configured
             .into_iter()
             .flatten()

@@ -154,7 +154,10 @@ async fn unverifiable_stays_flagged_after_loading() {
             .unwrap();
         // Read with proofs off: the record says so.
         let verdict = Verified::unverifiable("aa", false);
-        catalog.mark_verified(&e.entry_id, &verdict, at(5)).await.unwrap();
+        catalog
+            .mark_verified(&e.entry_id, &verdict, at(5))
+            .await
+            .unwrap();
         let rec = catalog.entry(&e.entry_id).await.unwrap().unwrap();
         assert_eq!(rec.state, EntryState::Unverifiable);
         let mut l = loaded(3);

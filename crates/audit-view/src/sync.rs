@@ -137,10 +137,7 @@ fn integrity_line(entries: usize, chain_reads: usize) -> String {
         let plural = if chain_reads == 1 { "" } else { "s" };
         what.push(format!("{chain_reads} chain read{plural} failed its proof"));
     }
-    format!(
-        "\nINTEGRITY VIOLATION: {} (exit code 3)\n",
-        what.join("; ")
-    )
+    format!("\nINTEGRITY VIOLATION: {} (exit code 3)\n", what.join("; "))
 }
 
 /// Hour ends as runs of consecutive hours, so a week without data reads

@@ -571,13 +571,19 @@ async fn a_metagraph_with_swapped_keys_is_an_integrity_violation_and_not_recorde
     assert_eq!(summary["metagraph_block"], Value::Null, "{summary}");
     let chain = summary["chain_integrity"].as_array().unwrap();
     assert_eq!(chain.len(), 1, "{summary}");
-    assert!(chain[0].as_str().unwrap().contains("metagraph"), "{summary}");
+    assert!(
+        chain[0].as_str().unwrap().contains("metagraph"),
+        "{summary}"
+    );
     assert_eq!(count(&summary, "loaded"), 0, "{summary}");
     let rejected = summary["rejected"].as_array().unwrap();
     assert!(rejected.iter().all(|r| r["integrity"] == true), "{summary}");
     let catalog = t.store().catalog();
     let at = audit_store::time::parse_utc(AT).unwrap();
-    let snapshot = catalog.metagraph_at(net.world.meta.netuid, at).await.unwrap();
+    let snapshot = catalog
+        .metagraph_at(net.world.meta.netuid, at)
+        .await
+        .unwrap();
     assert!(snapshot.is_none(), "{snapshot:?}");
 
     // The same node telling the truth again: the sync is clean.
