@@ -447,21 +447,13 @@ fn measure_backend(
     database_url: Option<&str>,
 ) -> Result<Vec<Figure>, String> {
     let run_dir = bench_dir.join(format!("run-{backend}"));
-    if fs::remove_dir_all(&run_dir).is_ok() {
-        // ext4 passes over inodes freed in the last 30 s when it allocates
-        // new ones: a sync creating 60,000 files right after an earlier
-        // run's were deleted pays several times the usual cost (seen as
-        // `find_inode_bit` in `perf`). A server prunes an hour's entries
-        // at a time, so the figures are taken on a settled filesystem.
-        step(&mut Command::new("sync"))?;
-        std::thread::sleep(Duration::from_secs(35));
-    }
+    discard(&run_dir)?;
     fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
     // The served world is a copy: advancing it publishes into it.
     let served_world = run_dir.join("world");
     step(Command::new("cp").arg("-a").arg(world).arg(&served_world))?;
     let config = run_dir.join("devnet.yml");
-    let _served = serve(auditctl, &served_world, &config)?;
+    let served = serve(auditctl, &served_world, &config)?;
     // The cold syncs stop an hour short of the world's present, so the
     // catch-up loads a real hour of traffic (and prunes one, as in steady
     // state).
@@ -502,6 +494,9 @@ fn measure_backend(
     let mut validator_only = base("validator-only");
     validator_only.args(["--json", "sync", "--no-miner-reports", "--at", &hour_before]);
     record(targets::COLD_SYNC, validator_only)?;
+    // Each cold sync's lake is the week again (4 to 5 GB): one at a time
+    // on disk, so the bench fits where the week fits twice.
+    discard(&run_dir.join("validator-only"))?;
     if let Some(url) = database_url {
         reset_postgres(url)?;
     }
@@ -511,6 +506,7 @@ fn measure_backend(
     unproven.args(["--json", "--set", "subtensor.proofs=false"]);
     unproven.args(["sync", "--no-miner-reports", "--at", &hour_before]);
     record(targets::PROOFS_OFF_SYNC, unproven)?;
+    discard(&run_dir.join("proofs-off"))?;
     if let Some(url) = database_url {
         reset_postgres(url)?;
     }
@@ -547,7 +543,23 @@ fn measure_backend(
             record(stage, c)?;
         }
     }
+    drop(served);
+    discard(&run_dir)?;
     Ok(figures)
+}
+
+/// Removes a directory the bench wrote, if it is there, and waits for the
+/// filesystem to settle. ext4 passes over inodes freed in the last 30 s
+/// when it allocates new ones: a sync creating 60,000 files right after
+/// an earlier run's were deleted pays several times the usual cost (seen
+/// as `find_inode_bit` in `perf`). A server prunes an hour's entries at a
+/// time, so the figures are taken on a settled filesystem.
+fn discard(dir: &Path) -> Result<(), String> {
+    if fs::remove_dir_all(dir).is_ok() {
+        step(&mut Command::new("sync"))?;
+        std::thread::sleep(Duration::from_secs(35));
+    }
+    Ok(())
 }
 
 /// The world's present (`world.json`'s `now`), which advancing moves on.
