@@ -184,6 +184,18 @@ pub struct ServeArgs {
     /// altered bytes. Repeatable.
     #[arg(long, value_name = "REPORT_PATH")]
     pub tamper_report: Vec<String>,
+    /// Chain lie: answer these two uids' hotkeys swapped (`Keys`, `Uids`,
+    /// the runtime API and read proofs alike). A proving auditor refuses it.
+    #[arg(long, num_args = 2, value_names = ["UID", "UID"])]
+    pub swap_keys: Option<Vec<u16>>,
+    /// Chain lie: a commitment the chain never saw,
+    /// `HOTKEY@BLOCK=SHA256`. Repeatable.
+    #[arg(long, value_name = "HOTKEY@BLOCK=SHA256")]
+    pub forge_commitment: Vec<devnet::ForgedCommitment>,
+    /// Chain lie: answer block N with the state of block N − BLOCKS under
+    /// a header carrying that older root.
+    #[arg(long, value_name = "BLOCKS")]
+    pub stale_root: Option<u32>,
     /// Answer this share of requests with 503.
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub error_rate: f64,

@@ -61,7 +61,10 @@ pub use generate::{
     VALIDATOR_HOTKEY,
 };
 pub use live::Published;
-pub use network::{validator_seed_hex, Network, NetworkError, NetworkOptions, DEMO_BLOCK_TIME};
+pub use network::{
+    validator_seed_hex, ChainLies, ForgedCommitment, Network, NetworkError, NetworkOptions,
+    DEMO_BLOCK_TIME,
+};
 pub use server::{DevnetServer, Faults, Hostile, PublishHook};
 pub use world::{entry_id, ListedEntry, World};
 

@@ -66,6 +66,59 @@ pub enum NetworkError {
     Connect(#[source] ChainError),
 }
 
+/// Lies the devnet's chain node tells, consistently in every answer
+/// (storage, keys, the runtime API and read proofs; headers and block
+/// hashes stay the chain's), so that only an auditor proving its reads
+/// against the state root catches them: `devnet serve --swap-keys`,
+/// `--forge-commitment`, `--stale-root`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainLies {
+    /// Two uids whose hotkeys are answered swapped.
+    pub swap_keys: Option<(u16, u16)>,
+    /// Commitments the chain never saw.
+    pub forged_commitments: Vec<ForgedCommitment>,
+    /// Answer block N with the state of block N − this.
+    pub stale_root: Option<u32>,
+}
+
+/// A commitment the chain never saw: `hotkey` answered as having
+/// committed `sha256` at `block`. Written `HOTKEY@BLOCK=SHA256` (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgedCommitment {
+    /// The committing hotkey's SS58 address.
+    pub hotkey: String,
+    /// The block it is claimed at.
+    pub block: u32,
+    /// The report hash claimed.
+    pub sha256: [u8; 32],
+}
+
+impl std::str::FromStr for ForgedCommitment {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let form = "give HOTKEY@BLOCK=SHA256, the hash as 64 hex digits";
+        let (hotkey, rest) = text
+            .split_once('@')
+            .ok_or_else(|| format!("`{text}` has no `@`: {form}"))?;
+        let (block, sha256) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}` has no `=`: {form}"))?;
+        let block = block
+            .parse()
+            .map_err(|_| format!("block `{block}` is not a block number: {form}"))?;
+        let sha256 = hex::decode(sha256.trim_start_matches("0x"))
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| format!("`{sha256}` is not a sha256: {form}"))?;
+        Ok(ForgedCommitment {
+            hotkey: hotkey.to_string(),
+            block,
+            sha256,
+        })
+    }
+}
+
 /// A running devnet: the HTTP API and the chain node of one world.
 /// Dropping it stops both.
 pub struct Network {
@@ -125,6 +178,24 @@ impl Network {
     /// withholding a commitment).
     pub fn chain(&self) -> &ChainNode {
         &self.chain
+    }
+
+    /// Makes the chain node tell `lies` from now on (on top of any it
+    /// tells already). A forged commitment's hotkey must be an SS58
+    /// address.
+    pub fn tell_lies(&self, lies: &ChainLies) -> Result<(), NetworkError> {
+        if let Some(pair) = lies.swap_keys {
+            self.chain.swap_keys(Some(pair));
+        }
+        for forged in &lies.forged_commitments {
+            self.chain
+                .forge_commitment(&forged.hotkey, forged.block, forged.sha256)
+                .map_err(NetworkError::Chain)?;
+        }
+        if lies.stale_root.is_some() {
+            self.chain.serve_stale_root(lies.stale_root);
+        }
+        Ok(())
     }
 
     /// The HTTP API's base URL, with a trailing slash.

@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use audit_sync::{ChainSource, Commitment};
-use devnet::{generate, Network, NetworkOptions, World};
+use devnet::{generate, ChainLies, ForgedCommitment, Network, NetworkOptions, World};
 
 async fn network(commit_reveal: bool) -> (tempfile::TempDir, World, Network) {
     let dir = tempfile::tempdir().unwrap();
@@ -169,5 +169,53 @@ struct NoEnv;
 impl audit_config::Environment for NoEnv {
     fn var(&self, _: &str) -> Option<String> {
         None
+    }
+}
+
+/// The lies `devnet serve` can be asked to tell reach the chain node and
+/// are told consistently: a proving client refuses the forged commitment
+/// as an integrity failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn lies_told_by_the_chain_node_are_caught_by_a_proving_client() {
+    let (_dir, world, network) = network(false).await;
+    let entry = world
+        .entries
+        .iter()
+        .find(|e| e.hotkey == world.meta.validator_hotkey)
+        .unwrap();
+    let forged: ForgedCommitment = format!("{}@{}={}", entry.hotkey, entry.block, "ab".repeat(32))
+        .parse()
+        .unwrap();
+    network
+        .tell_lies(&ChainLies {
+            forged_commitments: vec![forged],
+            ..ChainLies::default()
+        })
+        .unwrap();
+    let chain = network.chain_source().await.unwrap();
+    let err = chain
+        .commitment(&entry.hotkey, entry.block)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, audit_sync::SourceErrorKind::Integrity, "{err}");
+
+    // A hotkey that is no SS58 address is refused by name.
+    let bad: ForgedCommitment = format!("nobody@1={}", "00".repeat(32)).parse().unwrap();
+    let lies = ChainLies {
+        forged_commitments: vec![bad],
+        ..ChainLies::default()
+    };
+    assert!(network.tell_lies(&lies).is_err());
+}
+
+#[test]
+fn a_forged_commitment_is_written_hotkey_at_block_equals_sha256() {
+    let parsed: ForgedCommitment = format!("5Abc@42=0x{}", "0f".repeat(32)).parse().unwrap();
+    assert_eq!(parsed.hotkey, "5Abc");
+    assert_eq!(parsed.block, 42);
+    assert_eq!(parsed.sha256, [0x0f; 32]);
+    for text in ["5Abc", "5Abc@42", "5Abc@x=00", "5Abc@42=abcd"] {
+        let err = text.parse::<ForgedCommitment>().unwrap_err();
+        assert!(err.contains("HOTKEY@BLOCK=SHA256"), "{text}: {err}");
     }
 }

@@ -115,6 +115,11 @@ async fn serve(global: &Global, args: &ServeArgs, mut stop: Stop) -> Result<u8> 
         fail_attempts: args.fail_attempts,
         ..Faults::default()
     });
+    network.tell_lies(&devnet::ChainLies {
+        swap_keys: args.swap_keys.as_deref().map(|uids| (uids[0], uids[1])),
+        forged_commitments: args.forge_commitment.clone(),
+        stale_root: args.stale_root,
+    })?;
     let url = network.http_url();
     let ws = network.ws_url();
     let beacon = network.beacon();
