@@ -192,7 +192,7 @@ mod tests {
                 bytes: 12_345_678,
                 metagraph_block: None,
                 chain_integrity: vec![
-                    "the metagraph: integrity: `Keys` of uid 1 does not prove against the state root of #4801000".into(),
+                    "the metagraph: integrity violation: `Keys` of uid 1 does not prove against the state root of #4801000".into(),
                 ],
                 gpu_counts: 17,
                 malformed_listing: vec![audit_store::MalformedListing {

@@ -340,7 +340,11 @@ async fn refresh_chain_facts<A: AuditSource, C: ChainSource>(
         }
         Err(e) if e.kind == SourceErrorKind::Integrity => {
             tracing::error!("metagraph not refreshed, it failed its proof: {e}");
-            summary.chain_integrity.push(format!("the metagraph: {e}"));
+            // The kind is said by the list this goes in; the source names
+            // the read, the block and the endpoint.
+            summary
+                .chain_integrity
+                .push(format!("the metagraph: {}", e.source));
         }
         Err(e) => tracing::warn!("metagraph not refreshed: {e}"),
     }
