@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use subtensor::proof::StateTrie;
 
-/// How many built tries are kept.
-const TRIES_KEPT: usize = 4;
+/// How many built tries are kept: a sync reads hash, header and proof of
+/// one block in a row, eight entries at once, so fewer than a few dozen
+/// made the node build a block's trie again for each of those reads.
+const TRIES_KEPT: usize = 32;
 
 /// Block hashes and tries computed so far. Behind the state's lock; a
 /// cell, so reads (which take the state shared) can fill it.

@@ -62,44 +62,107 @@ pub(super) async fn straddling_duplicates(
 }
 
 /// Invocation ids shared by each pair `(loaded[i - 1], loaded[i])` for `i`
-/// in `pairs` (ascending): each entry's ids are read once (one column,
-/// eagerly: a lazy query per entry cost more to plan than to run) and
-/// kept only for the next pair.
+/// in `pairs` (ascending): each entry's ids are read once, as their 128-bit
+/// keys (two integer columns, eagerly: a lazy query per entry cost more to
+/// plan than to run), and kept only for the next pair.
 fn shared_ids(store: &Store, loaded: &[String], pairs: &[usize]) -> Result<u64, SyncError> {
-    use audit_store::facts::invocations::INVOCATION_ID;
-    use polars::prelude::*;
-    // The distinct ids of an entry, `None` when it has no invocations.
-    let ids = |entry: &str| -> Result<Option<HashSet<String>>, StoreError> {
-        let path = store.lake().fact_path(entry, FactTable::Invocations)?;
-        let Ok(file) = std::fs::File::open(&path) else {
-            return Ok(None);
-        };
-        let facts_err = |e: PolarsError| StoreError::Facts {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let frame = ParquetReader::new(file)
-            .with_columns(Some(vec![INVOCATION_ID.to_string()]))
-            .finish()
-            .map_err(facts_err)?;
-        let column = frame
-            .column(INVOCATION_ID)
-            .and_then(|c| c.str().cloned())
-            .map_err(facts_err)?;
-        Ok(Some(column.iter().flatten().map(str::to_owned).collect()))
-    };
+    let keyed = store.lake().schema_version()? >= audit_store::facts::SCHEMA_VERSION;
     let mut shared = 0u64;
-    let mut previous: Option<(usize, Option<HashSet<String>>)> = None;
+    let mut previous: Option<(usize, Option<Vec<u128>>)> = None;
     for &i in pairs {
         let before = match previous.take() {
-            Some((at, set)) if at == i - 1 => set,
-            _ => ids(&loaded[i - 1])?,
+            Some((at, keys)) if at == i - 1 => keys,
+            _ => distinct_keys(store, &loaded[i - 1], keyed)?,
         };
-        let after = ids(&loaded[i])?;
+        let after = distinct_keys(store, &loaded[i], keyed)?;
         if let (Some(a), Some(b)) = (&before, &after) {
-            shared += b.iter().filter(|id| a.contains(*id)).count() as u64;
+            shared += common(a, b);
         }
         previous = Some((i, after));
     }
     Ok(shared)
+}
+
+/// The distinct invocation keys of an entry, sorted; `None` when it has
+/// no invocations. Two ids share a key exactly when their texts are equal
+/// (`facts::id_key`), so counting keys counts ids, without decoding and
+/// hashing ten million strings a sync. `keyed`: the lake is of the
+/// current schema, so every file has the key columns.
+fn distinct_keys(store: &Store, entry: &str, keyed: bool) -> Result<Option<Vec<u128>>, StoreError> {
+    use audit_store::facts::invocations::{INVOCATION_ID, INVOCATION_KEY_HI, INVOCATION_KEY_LO};
+    use polars::prelude::*;
+    let path = store.lake().fact_path(entry, FactTable::Invocations)?;
+    let read = |columns: &[&str]| -> Result<Option<DataFrame>, StoreError> {
+        let Ok(file) = std::fs::File::open(&path) else {
+            return Ok(None);
+        };
+        let columns = columns.iter().map(|c| c.to_string()).collect();
+        ParquetReader::new(file)
+            .with_columns(Some(columns))
+            .finish()
+            .map(Some)
+            .map_err(|e| StoreError::Facts {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+    };
+    let facts_err = |e: PolarsError| StoreError::Facts {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    let mut keys: Vec<u128> = if keyed {
+        let Some(frame) = read(&[INVOCATION_KEY_HI, INVOCATION_KEY_LO])? else {
+            return Ok(None);
+        };
+        let hi = frame.column(INVOCATION_KEY_HI).and_then(|c| c.u64().cloned());
+        let lo = frame.column(INVOCATION_KEY_LO).and_then(|c| c.u64().cloned());
+        let (hi, lo) = (hi.map_err(facts_err)?, lo.map_err(facts_err)?);
+        hi.iter()
+            .zip(lo.iter())
+            .filter_map(|(hi, lo)| Some((u128::from(hi?) << 64) | u128::from(lo?)))
+            .collect()
+    } else {
+        // A lake not yet migrated: its files may predate the keys, and
+        // every version has the ids.
+        let Some(frame) = read(&[INVOCATION_ID])? else {
+            return Ok(None);
+        };
+        let ids = frame
+            .column(INVOCATION_ID)
+            .and_then(|c| c.str().cloned())
+            .map_err(facts_err)?;
+        ids.iter().flatten().map(audit_store::facts::id_key).collect()
+    };
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(Some(keys))
+}
+
+/// How many values two sorted, distinct lists share.
+fn common(a: &[u128], b: &[u128]) -> u64 {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common;
+
+    #[test]
+    fn common_counts_the_values_both_lists_hold() {
+        assert_eq!(common(&[1, 3, 5, 7], &[2, 3, 4, 7, 9]), 2);
+        assert_eq!(common(&[], &[1]), 0);
+        assert_eq!(common(&[u128::MAX], &[0, u128::MAX]), 1);
+    }
 }
