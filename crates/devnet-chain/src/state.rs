@@ -545,6 +545,26 @@ impl State {
         after: Option<&[u8]>,
         count: usize,
     ) -> Vec<Vec<u8>> {
+        self.candidate_keys(block)
+            .into_iter()
+            .filter(|k| k.starts_with(prefix) && after.is_none_or(|a| k.as_slice() > a))
+            .filter(|k| self.storage(k, block).is_some())
+            .take(count)
+            .collect()
+    }
+
+    /// Every `(key, value)` the chain holds at `block`, each value read
+    /// once: what its state trie holds.
+    pub(crate) fn entries_at(&self, block: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.candidate_keys(block)
+            .into_iter()
+            .filter_map(|key| self.storage(&key, block).map(|value| (key, value)))
+            .collect()
+    }
+
+    /// The keys that may hold a value at `block`, in key order: a
+    /// superset of those that do.
+    fn candidate_keys(&self, block: u32) -> BTreeSet<Vec<u8>> {
         let netuid = part(self.netuid);
         // A set: accounts recur (many commitments, hot and cold keys), and
         // each candidate costs a read.
@@ -579,16 +599,29 @@ impl State {
             )
             .ok()
         }));
-        let committers: BTreeSet<[u8; 32]> = self.commitments.keys().map(|(a, _)| *a).collect();
-        candidates.extend(committers.into_iter().filter_map(|account| {
+        candidates.extend(self.committers().into_iter().filter_map(|account| {
             key(&runtime::COMMITMENT_OF, &[netuid.clone(), part(account)]).ok()
         }));
         candidates
-            .into_iter()
-            .filter(|k| k.starts_with(prefix) && after.is_none_or(|a| k.as_slice() > a))
-            .filter(|k| self.storage(k, block).is_some())
-            .take(count)
-            .collect()
+    }
+
+    /// The accounts that ever committed, each once. The map holds every
+    /// commitment (ten thousand in a generated week) keyed by account
+    /// first: one look-up per account, not a walk over all of them, which
+    /// the node did for every block it derived a trie of.
+    fn committers(&self) -> Vec<[u8; 32]> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let mut committers = Vec::new();
+        let mut next = self.commitments.keys().next();
+        while let Some(&(account, _)) = next {
+            committers.push(account);
+            next = self
+                .commitments
+                .range((Excluded((account, u32::MAX)), Unbounded))
+                .next()
+                .map(|(k, _)| k);
+        }
+        committers
     }
 
     /// Uids in use: one past the highest.

@@ -12,14 +12,6 @@ use subtensor::proof::StateTrie;
 use crate::state::State;
 
 impl State {
-    /// Every `(key, value)` the chain holds at `block`.
-    fn entries_at(&self, block: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.keys(block, &[], None, usize::MAX)
-            .into_iter()
-            .filter_map(|key| self.storage(&key, block).map(|value| (key, value)))
-            .collect()
-    }
-
     /// The trie of the chain's state at `block`.
     pub(crate) fn trie(&self, block: u32) -> Arc<StateTrie> {
         if let Some(trie) = self.hashes.trie(block) {

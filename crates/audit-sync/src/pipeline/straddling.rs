@@ -66,15 +66,14 @@ pub(super) async fn straddling_duplicates(
 /// keys (two integer columns, eagerly: a lazy query per entry cost more to
 /// plan than to run), and kept only for the next pair.
 fn shared_ids(store: &Store, loaded: &[String], pairs: &[usize]) -> Result<u64, SyncError> {
-    let keyed = store.lake().schema_version()? >= audit_store::facts::SCHEMA_VERSION;
     let mut shared = 0u64;
     let mut previous: Option<(usize, Option<Vec<u128>>)> = None;
     for &i in pairs {
         let before = match previous.take() {
             Some((at, keys)) if at == i - 1 => keys,
-            _ => distinct_keys(store, &loaded[i - 1], keyed)?,
+            _ => distinct_keys(store, &loaded[i - 1])?,
         };
-        let after = distinct_keys(store, &loaded[i], keyed)?;
+        let after = distinct_keys(store, &loaded[i])?;
         if let (Some(a), Some(b)) = (&before, &after) {
             shared += common(a, b);
         }
@@ -86,53 +85,31 @@ fn shared_ids(store: &Store, loaded: &[String], pairs: &[usize]) -> Result<u64, 
 /// The distinct invocation keys of an entry, sorted; `None` when it has
 /// no invocations. Two ids share a key exactly when their texts are equal
 /// (`facts::id_key`), so counting keys counts ids, without decoding and
-/// hashing ten million strings a sync. `keyed`: the lake is of the
-/// current schema, so every file has the key columns.
-fn distinct_keys(store: &Store, entry: &str, keyed: bool) -> Result<Option<Vec<u128>>, StoreError> {
-    use audit_store::facts::invocations::{INVOCATION_ID, INVOCATION_KEY_HI, INVOCATION_KEY_LO};
+/// hashing ten million strings a sync. A sync's store migrated the lake
+/// when it opened it, so every file has the key columns.
+fn distinct_keys(store: &Store, entry: &str) -> Result<Option<Vec<u128>>, StoreError> {
+    use audit_store::facts::invocations::{INVOCATION_KEY_HI, INVOCATION_KEY_LO};
     use polars::prelude::*;
     let path = store.lake().fact_path(entry, FactTable::Invocations)?;
-    let read = |columns: &[&str]| -> Result<Option<DataFrame>, StoreError> {
-        let Ok(file) = std::fs::File::open(&path) else {
-            return Ok(None);
-        };
-        let columns = columns.iter().map(|c| c.to_string()).collect();
-        ParquetReader::new(file)
-            .with_columns(Some(columns))
-            .finish()
-            .map(Some)
-            .map_err(|e| StoreError::Facts {
-                path: path.clone(),
-                message: e.to_string(),
-            })
+    let Ok(file) = std::fs::File::open(&path) else {
+        return Ok(None);
     };
     let facts_err = |e: PolarsError| StoreError::Facts {
         path: path.clone(),
         message: e.to_string(),
     };
-    let mut keys: Vec<u128> = if keyed {
-        let Some(frame) = read(&[INVOCATION_KEY_HI, INVOCATION_KEY_LO])? else {
-            return Ok(None);
-        };
-        let hi = frame.column(INVOCATION_KEY_HI).and_then(|c| c.u64().cloned());
-        let lo = frame.column(INVOCATION_KEY_LO).and_then(|c| c.u64().cloned());
-        let (hi, lo) = (hi.map_err(facts_err)?, lo.map_err(facts_err)?);
-        hi.iter()
-            .zip(lo.iter())
-            .filter_map(|(hi, lo)| Some((u128::from(hi?) << 64) | u128::from(lo?)))
-            .collect()
-    } else {
-        // A lake not yet migrated: its files may predate the keys, and
-        // every version has the ids.
-        let Some(frame) = read(&[INVOCATION_ID])? else {
-            return Ok(None);
-        };
-        let ids = frame
-            .column(INVOCATION_ID)
-            .and_then(|c| c.str().cloned())
-            .map_err(facts_err)?;
-        ids.iter().flatten().map(audit_store::facts::id_key).collect()
-    };
+    let frame = ParquetReader::new(file)
+        .with_columns(Some(vec![INVOCATION_KEY_HI.into(), INVOCATION_KEY_LO.into()]))
+        .finish()
+        .map_err(facts_err)?;
+    let hi = frame.column(INVOCATION_KEY_HI).and_then(|c| c.u64().cloned());
+    let lo = frame.column(INVOCATION_KEY_LO).and_then(|c| c.u64().cloned());
+    let (hi, lo) = (hi.map_err(facts_err)?, lo.map_err(facts_err)?);
+    let mut keys: Vec<u128> = hi
+        .iter()
+        .zip(lo.iter())
+        .filter_map(|(hi, lo)| Some((u128::from(hi?) << 64) | u128::from(lo?)))
+        .collect();
     keys.sort_unstable();
     keys.dedup();
     Ok(Some(keys))
