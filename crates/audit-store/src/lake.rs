@@ -729,7 +729,11 @@ fn fact_parquet<W: Write>(file: W, rows: usize) -> ParquetWriter<BufWriter<W>> {
     // thousand small self-report files cost more than the files.
     // A self-report's tables are a few kilobytes: a quarter-megabyte
     // buffer each, ten thousand a sync, was fresh memory faulted in.
-    let buffer = if rows < COMPRESSED_FROM_ROWS { 1 << 14 } else { 1 << 18 };
+    let buffer = if rows < COMPRESSED_FROM_ROWS {
+        1 << 14
+    } else {
+        1 << 18
+    };
     ParquetWriter::new(BufWriter::with_capacity(buffer, file))
         .with_compression(compression)
         .set_parallel(false)

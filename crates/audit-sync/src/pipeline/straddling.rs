@@ -99,11 +99,18 @@ fn distinct_keys(store: &Store, entry: &str) -> Result<Option<Vec<u128>>, StoreE
         message: e.to_string(),
     };
     let frame = ParquetReader::new(file)
-        .with_columns(Some(vec![INVOCATION_KEY_HI.into(), INVOCATION_KEY_LO.into()]))
+        .with_columns(Some(vec![
+            INVOCATION_KEY_HI.into(),
+            INVOCATION_KEY_LO.into(),
+        ]))
         .finish()
         .map_err(facts_err)?;
-    let hi = frame.column(INVOCATION_KEY_HI).and_then(|c| c.u64().cloned());
-    let lo = frame.column(INVOCATION_KEY_LO).and_then(|c| c.u64().cloned());
+    let hi = frame
+        .column(INVOCATION_KEY_HI)
+        .and_then(|c| c.u64().cloned());
+    let lo = frame
+        .column(INVOCATION_KEY_LO)
+        .and_then(|c| c.u64().cloned());
     let (hi, lo) = (hi.map_err(facts_err)?, lo.map_err(facts_err)?);
     let mut keys: Vec<u128> = hi
         .iter()
