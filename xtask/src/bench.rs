@@ -92,17 +92,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         debug,
         first_build,
     } = parse(args)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = target_dir(root);
     let bench_dir = target.join("bench");
     // First, while nothing of the bench's own build is warm in the cache.
     let first_build = if first_build {
-        Some(measure_first_build(root, &cargo, &bench_dir)?)
+        Some(measure_first_build(root, &bench_dir)?)
     } else {
         None
     };
     let profile = if debug { "dev" } else { "release" };
-    step(Command::new(&cargo).current_dir(root).args([
+    step(crate::cargo().current_dir(root).args([
         "build",
         "--locked",
         "-p",
@@ -225,7 +224,7 @@ fn step(command: &mut Command) -> Result<(), String> {
 /// release build of `auditctl` there, in a target directory of its own
 /// (nothing warm, as for a newcomer; the registry cache is shared, so no
 /// download is timed). The timings page is kept beside the figures.
-fn measure_first_build(root: &Path, cargo: &str, bench_dir: &Path) -> Result<FirstBuild, String> {
+fn measure_first_build(root: &Path, bench_dir: &Path) -> Result<FirstBuild, String> {
     let dir = bench_dir.join("first-build");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -241,7 +240,7 @@ fn measure_first_build(root: &Path, cargo: &str, bench_dir: &Path) -> Result<Fir
     let cpu_before = children_cpu_seconds()?;
     let started = Instant::now();
     step(
-        Command::new(cargo)
+        crate::cargo()
             .current_dir(&clone)
             .env("CARGO_TARGET_DIR", &target)
             .args([

@@ -111,14 +111,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for step in steps {
         eprintln!("xtask: cargo {}", step.join(" "));
-        match Command::new(&cargo).args(&step).status() {
+        match cargo().args(&step).status() {
             Ok(status) if status.success() => {}
             Ok(status) => return ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8),
             Err(err) => {
-                eprintln!("xtask: cannot run {cargo}: {err}");
+                eprintln!("xtask: cannot run cargo: {err}");
                 return ExitCode::FAILURE;
             }
         }
@@ -153,8 +152,7 @@ fn soak(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = cargo();
     command
         .current_dir(workspace_root())
         .args(["test", "--workspace", "--locked"]);
@@ -172,6 +170,35 @@ fn soak(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// The cargo that runs xtask, without the variables `cargo run` set for
+/// xtask's own package. Build scripts may watch them (ring's reruns when
+/// `CARGO_MANIFEST_DIR` changes): a build from `cargo xtask` then looked
+/// changed to one from the shell, and each rebuilt ring and everything
+/// above it, polars included, twenty minutes of a release build.
+pub(crate) fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        if is_package_variable(&key.to_string_lossy()) {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
+/// A variable cargo sets for the package it runs, not the user's.
+fn is_package_variable(key: &str) -> bool {
+    key.starts_with("CARGO_PKG_")
+        || matches!(
+            key,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+        )
+}
+
 fn tidy_passes() -> bool {
     let problems = tidy::run(workspace_root());
     for problem in &problems {
@@ -187,4 +214,40 @@ fn workspace_root() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(std::path::Path::new("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cargo_xtask_runs_carries_no_variable_of_xtask_s_own_package() {
+        for key in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(is_package_variable(key), "{key}");
+        }
+        for key in [
+            "CARGO_TARGET_DIR",
+            "CARGO_HOME",
+            "CARGO",
+            "CARGO_INCREMENTAL",
+        ] {
+            assert!(!is_package_variable(key), "{key}");
+        }
+        // Run under `cargo test`, which sets the package's variables: the
+        // command removes every one that is set.
+        let removed: Vec<_> = cargo()
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(key, _)| key.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            removed.iter().any(|k| k == "CARGO_MANIFEST_DIR"),
+            "{removed:?}"
+        );
+        assert!(removed.iter().any(|k| k == "CARGO_PKG_NAME"), "{removed:?}");
+    }
 }

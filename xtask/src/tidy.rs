@@ -25,7 +25,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod deps;
 mod modules;
@@ -209,8 +208,7 @@ fn check_docs(crates: &[Crate]) -> Vec<String> {
 }
 
 fn check_light(root: &Path, name: &str) -> Vec<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let output = crate::cargo()
         .current_dir(root)
         .args([
             "tree",
