@@ -156,3 +156,36 @@ async fn a_read_proof_verifies_against_the_headers_state_root_and_matches_plain_
     let registration = Registration::decode(&mut proven[&keys[2]].as_deref().unwrap()).unwrap();
     assert_eq!(registration.block, 1_300);
 }
+
+#[tokio::test]
+async fn every_committer_is_in_the_trie_once_whatever_the_order_of_their_commitments() {
+    // Alice commits before and after Bob: the trie holds one
+    // `CommitmentOf` per committer, each the latest at the block.
+    let mut genesis = genesis();
+    genesis
+        .commitments
+        .push((address(Sr25519Keyring::Bob), 1_100, [3; 32]));
+    let node = ChainNode::start(&genesis, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let commitment_of = |who: Sr25519Keyring| {
+        let account = public_key(&address(who)).unwrap();
+        key(&runtime::COMMITMENT_OF, &[part(NETUID), part(account)]).unwrap()
+    };
+    let keys = vec![
+        commitment_of(Sr25519Keyring::Alice),
+        commitment_of(Sr25519Keyring::Bob),
+        commitment_of(Sr25519Keyring::Charlie),
+    ];
+    let read = read_at(&node, 1_400, &keys).await;
+    let proven = subtensor::proof::read_proven(&read.root, &read.proof, &keys).unwrap();
+    let block_of = |k: &Vec<u8>| {
+        let value = proven[k]
+            .as_deref()
+            .expect("a committer's commitment is proven present");
+        Registration::decode(&mut &value[..]).unwrap().block
+    };
+    assert_eq!(block_of(&keys[0]), 1_300);
+    assert_eq!(block_of(&keys[1]), 1_100);
+    assert_eq!(proven[&keys[2]], None, "never committed: proven absent");
+}
