@@ -35,6 +35,7 @@ pub mod coverage;
 mod features;
 mod listing;
 pub mod path;
+pub mod phases;
 pub mod secret;
 pub mod terminal;
 pub mod time;

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use audit_model::phases::Phases;
 use audit_store::{AuditEntry, EntrySource, EntryState, Store, Verified};
 use chrono::NaiveDateTime;
 use futures::stream::{self, StreamExt};
@@ -39,7 +40,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     };
     let now = options.at;
 
-    let mut phase = Phases::start();
+    let mut phase = Phases::start("sync");
     let listing = source.list_entries().await.map_err(SyncError::List)?;
     phase.done("listing fetched");
     summary.listed = listing.entries.len() + listing.malformed.len();
@@ -150,22 +151,6 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
         .failed
         .sort_by(|a, b| (a.block, &a.hotkey).cmp(&(b.block, &b.hotkey)));
     Ok(summary)
-}
-
-/// Logs how long each phase of a sync took (`-v`), for operators and
-/// for finding where a slow sync spends its time.
-struct Phases(std::time::Instant);
-
-impl Phases {
-    fn start() -> Self {
-        Phases(std::time::Instant::now())
-    }
-
-    fn done(&mut self, phase: &str) {
-        let ms = self.0.elapsed().as_secs_f64() * 1e3;
-        tracing::debug!(phase, ms, "sync phase done");
-        self.0 = std::time::Instant::now();
-    }
 }
 
 /// Keeps the listed entries that are ours and in the window, with their
