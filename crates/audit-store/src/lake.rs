@@ -6,6 +6,8 @@
 //! {data_dir}/lake/entries/{entry_id}/report.json
 //!                                   /exports/{invocations,reports,jobs}.csv
 //!                                   /facts/{table}.parquet
+//! {data_dir}/lake/self-reports/{batch}/...     miners' self-reports' facts,
+//!                                              a batch to a table (`self_reports.rs`)
 //! ```
 //!
 //! Files are immutable once written. Every write goes to a temporary name in
@@ -49,10 +51,9 @@ use serde::Serialize;
 
 use crate::catalog::ExportKind;
 use crate::facts::{self, FactTable, SCHEMA_VERSION};
+use crate::files::{fact_parquet, folder_size, io_err, polars_err, sync_parent, TMP_MARKER};
+use crate::self_reports::{SelfReportBatches, SelfReportFacts, ENTRY_ID};
 use crate::StoreError;
-
-/// Marks a file that is still being written.
-pub const TMP_MARKER: &str = ".tmp-";
 
 /// The file in the lake's root naming the schema version of its facts.
 const VERSION_FILE: &str = "VERSION";
@@ -83,6 +84,8 @@ pub struct LakeEntry {
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    /// Miners' self-reports' facts, a batch to a table.
+    batches: SelfReportBatches,
 }
 
 impl Lake {
@@ -92,7 +95,10 @@ impl Lake {
         let entries = root.join("entries");
         fs::create_dir_all(&entries).map_err(io_err(&entries))?;
         let root = root.canonicalize().map_err(io_err(&root))?;
-        let lake = Lake { root };
+        let lake = Lake {
+            batches: SelfReportBatches::new(&root),
+            root,
+        };
         let marker = lake.root.join(VERSION_FILE);
         if !marker.exists() && lake.entry_ids()?.is_empty() {
             // Nothing to migrate: a new lake is written in the current version.
@@ -193,6 +199,26 @@ impl Lake {
         Ok(done)
     }
 
+    /// Writes a batch of miners' self-reports' fact tables as one batch,
+    /// durably, and returns its folder (see `self_reports.rs`).
+    pub fn write_self_reports(&self, batch: &[SelfReportFacts]) -> Result<PathBuf, StoreError> {
+        self.batches.write(batch)
+    }
+
+    /// Removes the self-report batches none of whose entries is in
+    /// `loaded`; returns how many went.
+    pub fn sweep_self_reports(
+        &self,
+        loaded: &std::collections::HashSet<String>,
+    ) -> Result<u64, StoreError> {
+        self.batches.sweep(loaded)
+    }
+
+    /// The files and bytes of the self-report batches, for `status`.
+    pub fn self_report_batches_size(&self) -> Result<(u64, u64), StoreError> {
+        self.batches.size()
+    }
+
     /// The lake's root folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -229,34 +255,6 @@ impl Lake {
         let path = self.entry_dir(entry_id)?.join("report.json");
         write_renamed(&path, |file| file.write_all(bytes))?;
         Ok(path)
-    }
-
-    /// Writes a whole fact table for an entry, atomically but not yet
-    /// durably (see [`Lake::write_report_unsynced`]). Returns the file
-    /// and its number of rows.
-    pub fn write_facts_unsynced(
-        &self,
-        entry_id: &str,
-        table: FactTable,
-        frame: &mut DataFrame,
-    ) -> Result<(PathBuf, u64), StoreError> {
-        let path = self.fact_path(entry_id, table)?;
-        let mut failure = None;
-        write_renamed(&path, |file| {
-            fact_parquet(file, frame.height())
-                .finish(frame)
-                .map(drop)
-                .map_err(|e| {
-                    let message = e.to_string();
-                    failure = Some(message.clone());
-                    std::io::Error::other(message)
-                })
-        })
-        .map_err(|e| match (e, failure) {
-            (StoreError::Io { path, .. }, Some(message)) => StoreError::Facts { path, message },
-            (e, _) => e,
-        })?;
-        Ok((path, frame.height() as u64))
     }
 
     /// Makes earlier unsynced writes durable: their data, and the
@@ -410,67 +408,84 @@ impl Lake {
         })
     }
 
-    /// The fact files of `table` for the given entries, in the order given;
-    /// entries without that table are skipped.
-    pub fn fact_files(
-        &self,
-        entry_ids: &[String],
-        table: FactTable,
-    ) -> Result<Vec<PathBuf>, StoreError> {
-        let mut files = Vec::with_capacity(entry_ids.len());
-        for id in entry_ids {
-            let path = self.fact_path(id, table)?;
-            if path.is_file() {
-                files.push(path);
-            }
-        }
-        Ok(files)
-    }
-
     /// A lazy scan of `table` for each of the given entries, in the order
     /// given (`None` where an entry has no such table), always in the
     /// current schema: a file of an unmigrated lake that lacks the
     /// current columns is read whole and given them as the ingest would.
+    /// An entry whose facts are in a self-report batch is read from it
+    /// (one scan each: [`Lake::scan`] reads many of them at once).
     pub fn scan_each(
         &self,
         entry_ids: &[String],
         table: FactTable,
     ) -> Result<Vec<Option<LazyFrame>>, StoreError> {
         let current = self.schema_version()? >= SCHEMA_VERSION;
+        let columns: Vec<Expr> = facts::schema(table)
+            .iter_names()
+            .map(|n| col(n.clone()))
+            .collect();
+        let mut batches = None;
         let mut out = Vec::with_capacity(entry_ids.len());
         for id in entry_ids {
-            let path = self.fact_path(id, table)?;
-            if !path.is_file() {
-                out.push(None);
+            if let Some(frame) = self.scan_file(id, table, current)? {
+                out.push(Some(frame));
                 continue;
             }
-            let frame = if current || facts::has_keys(&read_schema(&path)?, table) {
-                LazyFrame::scan_parquet(
-                    PlRefPath::try_from_path(&path).map_err(polars_err(&path))?,
-                    ScanArgsParquet::default(),
-                )
-                .map_err(polars_err(&path))?
-            } else {
-                read_current(&path, table)?.lazy()
+            let index = match &batches {
+                Some(index) => index,
+                None => batches.insert(self.batches.index()?),
             };
-            out.push(Some(frame));
+            let rows = self.batches.scan(index, &[id.as_str()], table)?;
+            out.push(rows.map(|rows| rows.select(columns.clone())));
         }
         Ok(out)
     }
 
+    /// A lazy scan of an entry's own fact file of `table`, if it has one.
+    fn scan_file(
+        &self,
+        entry_id: &str,
+        table: FactTable,
+        current: bool,
+    ) -> Result<Option<LazyFrame>, StoreError> {
+        let path = self.fact_path(entry_id, table)?;
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let frame = if current || facts::has_keys(&read_schema(&path)?, table) {
+            LazyFrame::scan_parquet(
+                PlRefPath::try_from_path(&path).map_err(polars_err(&path))?,
+                ScanArgsParquet::default(),
+            )
+            .map_err(polars_err(&path))?
+        } else {
+            read_current(&path, table)?.lazy()
+        };
+        Ok(Some(frame))
+    }
+
     /// A lazy scan over `table` across the given entries, with an
     /// `entry_id` column added, or `None` when no entry has that table.
+    /// Entries whose facts are in self-report batches are read a batch at
+    /// a time, after those with files of their own.
     pub fn scan(
         &self,
         entry_ids: &[String],
         table: FactTable,
     ) -> Result<Option<LazyFrame>, StoreError> {
-        let frames: Vec<LazyFrame> = self
-            .scan_each(entry_ids, table)?
-            .into_iter()
-            .zip(entry_ids)
-            .filter_map(|(frame, id)| Some(frame?.with_column(lit(id.as_str()).alias("entry_id"))))
-            .collect();
+        let current = self.schema_version()? >= SCHEMA_VERSION;
+        let mut frames = Vec::new();
+        let mut batched = Vec::new();
+        for id in entry_ids {
+            match self.scan_file(id, table, current)? {
+                Some(frame) => frames.push(frame.with_column(lit(id.as_str()).alias(ENTRY_ID))),
+                None => batched.push(id.as_str()),
+            }
+        }
+        if !batched.is_empty() {
+            let index = self.batches.index()?;
+            frames.extend(self.batches.scan(&index, &batched, table)?);
+        }
         if frames.is_empty() {
             return Ok(None);
         }
@@ -478,15 +493,21 @@ impl Lake {
         Ok(Some(joined))
     }
 
-    /// Every entry folder in the lake, by entry id, with its size.
+    /// Every entry folder in the lake, by entry id, with its size (a
+    /// self-report's batched facts are counted with their batch, not here).
     pub fn entries(&self) -> Result<Vec<LakeEntry>, StoreError> {
+        let index = self.batches.index()?;
         let mut out = Vec::new();
         for name in self.entry_ids()? {
             let path = self.root.join("entries").join(&name);
             let (files, bytes) = folder_size(&path)?;
+            let facts_dir = match index.folder_of(&name) {
+                Some(batch) if !path.join("facts").is_dir() => batch.to_path_buf(),
+                _ => path.join("facts"),
+            };
             let facts = FactTable::ALL
                 .into_iter()
-                .filter(|t| path.join("facts").join(t.file_name()).is_file())
+                .filter(|t| facts_dir.join(t.file_name()).is_file())
                 .collect();
             out.push(LakeEntry {
                 entry_id: name,
@@ -515,14 +536,22 @@ impl Lake {
         Ok(out)
     }
 
-    /// Which of `entry_ids` have no folder in the lake: one directory
-    /// listing, whatever the number of entries, so every sync can afford
-    /// to check that each loaded entry's files are still there.
+    /// Which of `entry_ids` the lake lacks: no folder, or a folder with
+    /// neither facts of its own nor a self-report batch naming it. One
+    /// directory listing and the batches' `ENTRIES`, and a look into the
+    /// folders of entries no batch names (a validator's few), so every
+    /// sync can afford to check that each loaded entry is still there.
     pub fn missing(&self, entry_ids: &[String]) -> Result<Vec<String>, StoreError> {
         let present: std::collections::HashSet<String> = self.entry_ids()?.into_iter().collect();
+        let index = self.batches.index()?;
+        let entries = self.root.join("entries");
         Ok(entry_ids
             .iter()
-            .filter(|id| !present.contains(&id.to_ascii_lowercase()))
+            .filter(|id| {
+                let id = id.to_ascii_lowercase();
+                !present.contains(&id)
+                    || (index.folder_of(&id).is_none() && !entries.join(&id).join("facts").is_dir())
+            })
             .cloned()
             .collect())
     }
@@ -702,43 +731,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The zstd level of fact files. Level 1 encodes about twice as fast as
-/// the default 3 (zstd was the cold sync's largest cost) for files a few
-/// percent larger; any level reads at the same speed.
-const FACT_ZSTD_LEVEL: i32 = 1;
-
-/// Below this many rows a fact file is stored uncompressed: a miner's
-/// self-report makes files of a few rows, where setting up a zstd context
-/// per column cost more than the whole file (a week holds ten thousand).
-const COMPRESSED_FROM_ROWS: usize = 1024;
-
-/// The writer of every fact file, so all of them share one format:
-/// buffered (the Parquet writer issues a write per page header and
-/// value run), zstd unless the table is tiny (any Parquet reader reads
-/// both), single-threaded.
-fn fact_parquet<W: Write>(file: W, rows: usize) -> ParquetWriter<BufWriter<W>> {
-    let compression = if rows < COMPRESSED_FROM_ROWS {
-        ParquetCompression::Uncompressed
-    } else {
-        let level = polars::polars_utils::compression::ZstdLevel::try_new(FACT_ZSTD_LEVEL).ok();
-        ParquetCompression::Zstd(level)
-    };
-    // Parquet's footer write flushes the buffer and reports its errors.
-    // Columns are encoded on the calling thread: sync already writes
-    // several entries at once, and waking the thread pool for each of ten
-    // thousand small self-report files cost more than the files.
-    // A self-report's tables are a few kilobytes: a quarter-megabyte
-    // buffer each, ten thousand a sync, was fresh memory faulted in.
-    let buffer = if rows < COMPRESSED_FROM_ROWS {
-        1 << 14
-    } else {
-        1 << 18
-    };
-    ParquetWriter::new(BufWriter::with_capacity(buffer, file))
-        .with_compression(compression)
-        .set_parallel(false)
-}
-
 /// Writes `path` through a temporary sibling and a rename, without
 /// syncing: see [`Lake::make_durable`].
 fn write_renamed(
@@ -791,47 +783,6 @@ fn commit_staged(staged: &Path, path: &Path, durable: bool) -> Result<(), StoreE
         sync_parent(path);
     }
     Ok(())
-}
-
-fn sync_parent(path: &Path) {
-    // Durability of the rename itself; best effort (not all filesystems allow it).
-    if let Some(parent) = path.parent() {
-        if let Ok(dir) = File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-}
-
-fn folder_size(dir: &Path) -> Result<(u64, u64), StoreError> {
-    let mut files = 0;
-    let mut bytes = 0;
-    for item in fs::read_dir(dir).map_err(io_err(dir))? {
-        let item = item.map_err(io_err(dir))?;
-        let meta = item.metadata().map_err(io_err(&item.path()))?;
-        if meta.is_dir() {
-            let (f, b) = folder_size(&item.path())?;
-            files += f;
-            bytes += b;
-        } else {
-            files += 1;
-            bytes += meta.len();
-        }
-    }
-    Ok((files, bytes))
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn polars_err(path: &Path) -> impl FnOnce(PolarsError) -> StoreError + '_ {
-    move |source| StoreError::Facts {
-        path: path.to_path_buf(),
-        message: source.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -1048,15 +999,17 @@ mod tests {
     }
 
     #[test]
-    fn unsynced_writes_land_whole_and_are_made_durable_together() {
+    fn an_unsynced_report_and_its_batch_land_whole_and_are_made_durable_together() {
         let (_dir, lake) = lake();
         let report = lake.write_report_unsynced(ENTRY, b"{\"x\": 1}").unwrap();
-        let mut frame = df!("chute_id" => ["c1", "c2"], "total_count" => [3.0, 4.0]).unwrap();
-        let (facts, rows) = lake
-            .write_facts_unsynced(ENTRY, FactTable::MinerMetrics, &mut frame)
-            .unwrap();
-        assert_eq!(rows, 2);
-        lake.make_durable(&[report.clone(), facts.clone()]).unwrap();
+        let frame = df!("chute_id" => ["c1", "c2"], "total_count" => [3.0, 4.0]).unwrap();
+        let frame = facts::conform(frame, FactTable::MinerMetrics, &[]).unwrap();
+        lake.write_self_reports(&[SelfReportFacts {
+            entry_id: ENTRY.to_string(),
+            tables: vec![(FactTable::MinerMetrics, frame)],
+        }])
+        .unwrap();
+        lake.make_durable(std::slice::from_ref(&report)).unwrap();
         assert_eq!(fs::read(&report).unwrap(), b"{\"x\": 1}");
         let read = lake
             .scan(&[ENTRY.to_string()], FactTable::MinerMetrics)
@@ -1065,6 +1018,10 @@ mod tests {
             .collect()
             .unwrap();
         assert_eq!(read.height(), 2);
+        assert_eq!(
+            lake.missing(&[ENTRY.to_string()]).unwrap(),
+            Vec::<String>::new()
+        );
         // Nothing half-written is left beside them.
         assert_eq!(lake.clean_leftovers().unwrap(), 0);
     }

@@ -67,9 +67,11 @@
 
 mod catalog;
 pub mod facts;
+mod files;
 mod lake;
 mod lock;
 mod schema;
+mod self_reports;
 mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -85,10 +87,10 @@ pub use catalog::{
     WeightsCallKind, WeightsRun, WeightsSubmission, WeightsSubmissionRecord,
 };
 pub use facts::FactTable;
-pub use lake::{
-    confine, write_atomic, FactWriter, Lake, LakeEntry, Migration, UnsafePath, TMP_MARKER,
-};
+pub use files::TMP_MARKER;
+pub use lake::{confine, write_atomic, FactWriter, Lake, LakeEntry, Migration, UnsafePath};
 pub use lock::{LockRequest, LockWait, WriteLock, CATALOG_LOCK_KEY, LOCK_FILE};
+pub use self_reports::{SelfReportFacts, ENTRY_ID};
 pub use status::{Coverage, LakeStatus, StoreStatus};
 
 /// Every way the store can fail. Messages name the input and the remedy.

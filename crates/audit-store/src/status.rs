@@ -48,7 +48,7 @@ pub struct Coverage {
 pub struct LakeStatus {
     /// Entry folders.
     pub entries: u64,
-    /// Files in them.
+    /// Files in them and in the self-report batches.
     pub files: u64,
     /// Their total size.
     pub bytes: u64,
@@ -64,6 +64,7 @@ impl Store {
     ) -> Result<StoreStatus, StoreError> {
         let catalog = self.catalog().summary().await?;
         let lake_entries = self.lake().entries()?;
+        let batches = self.lake().self_report_batches_size()?;
         let from = audit_model::time::window_start(until, window_days);
         let loaded_records = self
             .catalog()
@@ -92,8 +93,8 @@ impl Store {
             catalog,
             lake: LakeStatus {
                 entries: lake_entries.len() as u64,
-                files: lake_entries.iter().map(|e| e.files).sum(),
-                bytes: lake_entries.iter().map(|e| e.bytes).sum(),
+                files: lake_entries.iter().map(|e| e.files).sum::<u64>() + batches.0,
+                bytes: lake_entries.iter().map(|e| e.bytes).sum::<u64>() + batches.1,
             },
             coverage,
             last_submission: self.catalog().latest_weights_submission().await?,

@@ -33,6 +33,8 @@ pub const REPORTED: &str = "reported_count";
 /// Some reported count was negative: a counter went down.
 pub const NEGATIVE: &str = "negative";
 const OK: &str = "ok";
+/// The entry column the lake tags each row with.
+const ENTRY: &str = audit_store::ENTRY_ID;
 
 /// Validator entries per polars query: a few hours of rows in memory at a
 /// time, not the week.
@@ -320,89 +322,46 @@ fn reported_counts(
         .filter(|e| only.is_none_or(|h| e.hotkey == h))
         .cloned()
         .collect();
-    let files = files(lake, &entries, FactTable::MinerMetrics)?;
-    if files.is_empty() {
+    let ids: Vec<String> = entries.iter().map(|e| e.entry_id.clone()).collect();
+    // Self-reports are kept a sync's batch to a table: the lake reads
+    // them a batch at a time, on every core.
+    let Some(rows) = lake.scan(&ids, FactTable::MinerMetrics)? else {
         return Ok(empty_reported());
-    }
-    // A week of self-reports is thousands of files of a few rows: reading
-    // them is all the cost, so they are read on every core, and polars
-    // sums what they hold.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let per_thread = files.len().div_ceil(threads);
-    let parts: Vec<Result<DataFrame, PromCompareError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || read_metrics(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Ok(empty_reported())))
-            .collect()
-    });
-    let parts = parts
-        .into_iter()
-        .map(|p| p.map(DataFrame::lazy))
-        .collect::<Result<Vec<_>, _>>()?;
+    };
+    let tags = df!(
+        ENTRY => ids,
+        HOTKEY => entries.iter().map(|e| e.hotkey.as_str()).collect::<Vec<_>>(),
+        HOUR => entries.iter().map(|e| micros(e.start)).collect::<Vec<_>>(),
+    )
+    .map_err(facts("the miners' reported counts"))?;
+    let reported = rows
+        .select([
+            col(ENTRY),
+            col(mm::CHUTE_ID).cast(DataType::String).alias(CHUTE),
+            col(mm::TOTAL_COUNT).cast(DataType::Float64).alias(REPORTED),
+        ])
+        .join(
+            tags.lazy(),
+            [col(ENTRY)],
+            [col(ENTRY)],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .select([col(HOTKEY), col(CHUTE), col(HOUR), col(REPORTED)]);
     let c = || col(REPORTED);
     // NaN compares above every number in polars: `< inf` keeps finite ones.
     let usable = c().gt_eq(lit(0.0)).and(c().lt(lit(f64::INFINITY)));
-    concat(parts, UnionArgs::default())
-        .and_then(|all| {
-            all.group_by([col(HOTKEY), col(CHUTE), col(HOUR)])
-                .agg([
-                    when(usable)
-                        .then(c())
-                        .otherwise(lit(0.0))
-                        .sum()
-                        .alias(REPORTED),
-                    c().lt(lit(0.0)).any(true).alias(NEGATIVE),
-                ])
-                .collect()
-        })
+    reported
+        .group_by([col(HOTKEY), col(CHUTE), col(HOUR)])
+        .agg([
+            when(usable)
+                .then(c())
+                .otherwise(lit(0.0))
+                .sum()
+                .alias(REPORTED),
+            c().lt(lit(0.0)).any(true).alias(NEGATIVE),
+        ])
+        .collect()
         .map_err(facts("the miners' reported counts"))
-}
-
-/// Reads self-reported metrics files: chute and count per row, tagged
-/// with the hotkey that committed the entry and its hour.
-fn read_metrics(files: &[(&EntryRef, std::path::PathBuf)]) -> Result<DataFrame, PromCompareError> {
-    let mut out = empty_reported()
-        .drop(NEGATIVE)
-        .map_err(facts("the miners' reported counts"))?;
-    for (entry, path) in files {
-        let file = std::fs::File::open(path).map_err(|source| audit_store::StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let frame = ParquetReader::new(file)
-            .with_columns(Some(vec![mm::CHUTE_ID.into(), mm::TOTAL_COUNT.into()]))
-            .finish()
-            .map_err(facts("a self-report's metrics"))?;
-        let n = frame.height();
-        let tagged = DataFrame::new(
-            n,
-            vec![
-                Column::new(HOTKEY.into(), vec![entry.hotkey.as_str(); n]),
-                frame
-                    .column(mm::CHUTE_ID)
-                    .and_then(|c| c.cast(&DataType::String))
-                    .map_err(facts("a self-report's metrics"))?
-                    .with_name(CHUTE.into()),
-                Column::new(HOUR.into(), vec![micros(entry.start); n]),
-                frame
-                    .column(mm::TOTAL_COUNT)
-                    .and_then(|c| c.cast(&DataType::Float64))
-                    .map_err(facts("a self-report's metrics"))?
-                    .with_name(REPORTED.into()),
-            ],
-        )
-        .map_err(facts("a self-report's metrics"))?;
-        out.vstack_mut_owned(tagged)
-            .map_err(facts("the miners' reported counts"))?;
-    }
-    out.rechunk_mut();
-    Ok(out)
 }
 
 /// Keys and their sums, aligned.

@@ -2,45 +2,60 @@
 
 use std::sync::Arc;
 
-use audit_store::{LoadedEntry, Store};
+use audit_store::{LoadedEntry, SelfReportFacts, Store};
 use chrono::NaiveDateTime;
 
 use super::blocking::off_runtime;
 use super::fault::SyncError;
 use crate::exports::ParseStats;
 
-/// Self-reports made durable together: one filesystem sync and one pass
-/// over the catalog per this many entries, instead of three file syncs
-/// each (a week holds ten thousand of them).
+/// Self-reports made durable together: one batch of fact tables in the
+/// lake, one filesystem sync and one pass over the catalog per this many
+/// entries, instead of three files and their syncs each (a week holds ten
+/// thousand of them).
 pub(super) const DURABLE_BATCH: usize = 512;
 
-/// A self-report whose files are written, unsynced, and whose catalog
-/// record waits for them to be durable.
+/// A self-report whose report is written, unsynced, whose facts wait to
+/// be written with its batch, and whose catalog record waits for both to
+/// be durable.
 pub(super) struct Written {
     pub(super) entry_id: String,
     pub(super) record: LoadedEntry,
-    pub(super) files: Vec<std::path::PathBuf>,
+    pub(super) report: std::path::PathBuf,
+    pub(super) facts: SelfReportFacts,
     pub(super) stats: ParseStats,
     pub(super) bytes: u64,
     pub(super) unverifiable: bool,
 }
 
-/// Makes the written self-reports durable, then marks them loaded: the
-/// catalog never claims a file a crash could still take back. A crash
-/// before the catalog write leaves them verified, not loaded, and the
-/// next run prunes their folders and loads them again. Returns them, for
-/// the summary.
+/// Writes the self-reports' facts as one batch and makes it and their
+/// reports durable, then marks them loaded: the catalog never claims a
+/// file a crash could still take back. A crash before the catalog write
+/// leaves them verified, not loaded, and the next run prunes their
+/// folders, sweeps the batch and loads them again. Returns them, for the
+/// summary.
 pub(super) async fn commit_written(
     store: &Arc<Store>,
-    written: Vec<Written>,
+    mut written: Vec<Written>,
     now: NaiveDateTime,
 ) -> Result<Vec<Written>, SyncError> {
     if written.is_empty() {
         return Ok(written);
     }
-    let files: Vec<_> = written.iter().flat_map(|w| w.files.clone()).collect();
+    let reports: Vec<_> = written.iter().map(|w| w.report.clone()).collect();
+    let facts: Vec<SelfReportFacts> = written
+        .iter_mut()
+        .map(|w| SelfReportFacts {
+            entry_id: w.facts.entry_id.clone(),
+            tables: std::mem::take(&mut w.facts.tables),
+        })
+        .collect();
     let lake = store.clone();
-    off_runtime(move || lake.lake().make_durable(&files)).await?;
+    off_runtime(move || {
+        lake.lake().write_self_reports(&facts)?;
+        lake.lake().make_durable(&reports)
+    })
+    .await?;
     let loaded: Vec<(&str, &LoadedEntry)> = written
         .iter()
         .map(|w| (w.entry_id.as_str(), &w.record))

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use audit_store::{
-    AuditEntry, EntrySource, ExportKind, ExportRecord, FactTable, LoadedEntry, Store, StoreError,
-    Verified,
+    AuditEntry, EntrySource, ExportKind, ExportRecord, FactTable, LoadedEntry, SelfReportFacts,
+    Store, StoreError, Verified,
 };
 use chrono::NaiveDateTime;
 
@@ -142,11 +142,12 @@ async fn steps<A: AuditSource, C: ChainSource>(
     loaded.record.report_sha256 = sha;
     loaded.record.unverifiable = unverifiable;
     loaded.record.commitment_proven = Some(proven);
-    if !loaded.unsynced.is_empty() {
+    if let Some(unsynced) = loaded.unsynced {
         return Ok(Outcome::Written(Box::new(Written {
             entry_id: id.to_string(),
             record: loaded.record,
-            files: loaded.unsynced,
+            report: unsynced.report,
+            facts: unsynced.facts,
             stats: loaded.stats,
             bytes: loaded.bytes,
             unverifiable,
@@ -189,9 +190,16 @@ struct Loaded {
     record: LoadedEntry,
     stats: ParseStats,
     bytes: u64,
-    /// Files written without a sync: the entry is marked loaded only
-    /// once they are durable.
-    unsynced: Vec<std::path::PathBuf>,
+    /// A self-report's report, written without a sync, and its facts,
+    /// not yet written: the entry is marked loaded only once its batch
+    /// is durable.
+    unsynced: Option<Unsynced>,
+}
+
+/// What a self-report leaves for its batch.
+struct Unsynced {
+    report: PathBuf,
+    facts: SelfReportFacts,
 }
 
 async fn load_validator_report<A: AuditSource>(
@@ -246,7 +254,7 @@ async fn load_validator_report<A: AuditSource>(
         },
         stats,
         bytes,
-        unsynced: Vec::new(),
+        unsynced: None,
     })
 }
 
@@ -335,22 +343,24 @@ async fn load_miner_report(
     let report = read_report(&staged.path).await?;
     let bytes = report.len() as u64;
     let (store, entry_id) = (store.clone(), entry.entry_id.clone());
-    // Unsynced: the sync's self-reports are made durable together.
+    // Unsynced, and the facts kept in memory: the sync's self-reports are
+    // written as one batch and made durable together.
     let parsed = off_runtime(move || -> Result<_, Fault> {
-        let lake = store.lake();
-        let report_file = lake.commit_report(&staged.path, &entry_id, false)?;
+        let report_file = store.lake().commit_report(&staged.path, &entry_id, false)?;
         let parsed =
             parse_miner_report(&report).map_err(|e: ReportError| Fault::malformed("report", e))?;
-        let (mut metrics, mut audits) = (parsed.metrics, parsed.instance_audits);
-        let (metrics_file, _) =
-            lake.write_facts_unsynced(&entry_id, FactTable::MinerMetrics, &mut metrics)?;
-        let (audits_file, instance_rows) =
-            lake.write_facts_unsynced(&entry_id, FactTable::InstanceAudits, &mut audits)?;
-        let files = vec![report_file, metrics_file, audits_file];
-        Ok((instance_rows, parsed.malformed_records, files))
+        let instance_rows = parsed.instance_audits.height() as u64;
+        let facts = SelfReportFacts {
+            entry_id,
+            tables: vec![
+                (FactTable::MinerMetrics, parsed.metrics),
+                (FactTable::InstanceAudits, parsed.instance_audits),
+            ],
+        };
+        Ok((instance_rows, parsed.malformed_records, report_file, facts))
     })
     .await?;
-    let (instance_rows, malformed, unsynced) = parsed;
+    let (instance_rows, malformed, report_file, facts) = parsed;
     Ok(Loaded {
         record: LoadedEntry {
             report_sha256: String::new(),
@@ -364,6 +374,9 @@ async fn load_miner_report(
             ..ParseStats::default()
         },
         bytes,
-        unsynced,
+        unsynced: Some(Unsynced {
+            report: report_file,
+            facts,
+        }),
     })
 }

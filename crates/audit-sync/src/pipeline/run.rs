@@ -216,6 +216,9 @@ async fn prune_window(
             store.lake().prune(&orphan)?;
         }
     }
+    // Before this run writes batches of its own: a batch of entries a
+    // crash kept from the catalog must go before they are loaded again.
+    store.lake().sweep_self_reports(&loaded)?;
     Ok(())
 }
 
