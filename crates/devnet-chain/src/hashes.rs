@@ -8,6 +8,13 @@ use std::sync::Arc;
 
 use subtensor::proof::StateTrie;
 
+/// A block's trie with the entries it holds, to build a neighbour's
+/// from (`trie.rs`).
+pub(crate) struct BlockTrie {
+    pub(crate) trie: StateTrie,
+    pub(crate) entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// How many built tries are kept: a sync reads hash, header and proof of
 /// one block in a row, eight entries at once, so fewer than a few dozen
 /// made the node build a block's trie again for each of those reads.
@@ -24,7 +31,7 @@ struct Computed {
     /// Every hash ever given out: a hash from before a test rewrote
     /// history still names its block (and its header no longer matches).
     blocks: HashMap<[u8; 32], u32>,
-    tries: VecDeque<(u32, Arc<StateTrie>)>,
+    tries: VecDeque<(u32, Arc<BlockTrie>)>,
 }
 
 impl Hashes {
@@ -53,13 +60,24 @@ impl Hashes {
         computed.tries.retain(|(b, _)| *b < block);
     }
 
-    pub(crate) fn trie(&self, block: u32) -> Option<Arc<StateTrie>> {
+    pub(crate) fn trie(&self, block: u32) -> Option<Arc<BlockTrie>> {
         let computed = self.0.borrow();
         let (_, trie) = computed.tries.iter().find(|(b, _)| *b == block)?;
         Some(trie.clone())
     }
 
-    pub(crate) fn keep_trie(&self, block: u32, trie: Arc<StateTrie>) {
+    /// The kept trie of the block nearest `block`: the one whose state
+    /// differs least from it, to build `block`'s from.
+    pub(crate) fn nearest_trie(&self, block: u32) -> Option<Arc<BlockTrie>> {
+        let computed = self.0.borrow();
+        let (_, trie) = computed
+            .tries
+            .iter()
+            .min_by_key(|(b, _)| b.abs_diff(block))?;
+        Some(trie.clone())
+    }
+
+    pub(crate) fn keep_trie(&self, block: u32, trie: Arc<BlockTrie>) {
         let mut computed = self.0.borrow_mut();
         if computed.tries.len() >= TRIES_KEPT {
             computed.tries.pop_front();

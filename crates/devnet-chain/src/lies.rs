@@ -92,7 +92,7 @@ impl State {
     pub(crate) fn served_proof(&self, block: u32, keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
         let served_block = self.served_block(block);
         if self.tells_only_stale() {
-            return self.trie(served_block).prove(keys);
+            return self.trie(served_block).trie.prove(keys);
         }
         // The chain's keys, and those only a forged commitment fills.
         let mut candidates: BTreeSet<Vec<u8>> = self

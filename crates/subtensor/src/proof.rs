@@ -167,6 +167,35 @@ impl StateTrie {
         StateTrie { db, root }
     }
 
+    /// This trie with `changes` applied (`None` removes a key): only the
+    /// nodes on the changed keys' paths are hashed again, where
+    /// [`StateTrie::new`] hashes every node. The same entries give the same
+    /// root either way.
+    pub fn updated<'a>(
+        &self,
+        changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    ) -> StateTrie {
+        use sp_trie::{TrieDBMutBuilder, TrieMut as _};
+
+        let mut db = self.db.clone();
+        let mut root = self.root;
+        {
+            let mut trie =
+                TrieDBMutBuilder::<LayoutV1<BlakeTwo256>>::from_existing(&mut db, &mut root)
+                    .build();
+            for (key, value) in changes {
+                // In memory, over nodes this trie holds: cannot fail.
+                let _ = match value {
+                    Some(value) => trie.insert(key, value),
+                    None => trie.remove(key),
+                };
+            }
+        }
+        // The replaced nodes, no longer referenced by this root.
+        db.purge();
+        StateTrie { db, root }
+    }
+
     /// The state root: what a header carries.
     pub fn root(&self) -> [u8; 32] {
         self.root.0
@@ -220,6 +249,42 @@ mod tests {
 
     fn key(i: u16) -> Vec<u8> {
         [b"chutes".as_slice(), &i.to_le_bytes()].concat()
+    }
+
+    #[test]
+    fn an_updated_trie_has_the_root_and_proofs_of_one_built_whole() {
+        let before = state();
+        let trie = StateTrie::new(before.clone());
+        // Values changed (short and long), keys removed, keys added.
+        let mut after: BTreeMap<Vec<u8>, Vec<u8>> = before.into_iter().collect();
+        after.insert(key(3), vec![9; 100]);
+        after.insert(key(150), vec![1]);
+        after.remove(&key(7));
+        after.remove(&key(299));
+        after.insert(b"new".to_vec(), vec![5; 40]);
+        let changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![
+            (key(3), Some(vec![9; 100])),
+            (key(150), Some(vec![1])),
+            (key(7), None),
+            (key(299), None),
+            (b"new".to_vec(), Some(vec![5; 40])),
+        ];
+        let updated = trie.updated(changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())));
+        let whole = StateTrie::new(after.clone());
+        assert_eq!(updated.root(), whole.root());
+        assert_ne!(updated.root(), trie.root());
+        let keys = vec![key(3), key(7), b"new".to_vec(), key(200)];
+        let values = read_proven(&updated.root(), &updated.prove(&keys), &keys).unwrap();
+        assert_eq!(values[&key(3)], Some(vec![9; 100]));
+        assert_eq!(values[&key(7)], None);
+        assert_eq!(values[&b"new".to_vec()], Some(vec![5; 40]));
+        assert_eq!(
+            values[&key(200)].as_deref(),
+            after.get(&key(200)).map(|v| &v[..])
+        );
+        // The trie it came from still proves its own state.
+        let old = read_proven(&trie.root(), &trie.prove(&[key(7)]), &[key(7)]).unwrap();
+        assert_eq!(old[&key(7)], Some(vec![7; 7]));
     }
 
     #[test]
