@@ -52,7 +52,7 @@ use serde::Serialize;
 use crate::catalog::ExportKind;
 use crate::facts::{self, FactTable, SCHEMA_VERSION};
 use crate::files::{fact_parquet, folder_size, io_err, polars_err, sync_parent, TMP_MARKER};
-use crate::self_reports::{SelfReportBatches, SelfReportFacts, ENTRY_ID};
+use crate::self_reports::{SelfReportBatches, SelfReportFacts, BATCHED, ENTRY_ID};
 use crate::StoreError;
 
 /// The file in the lake's root naming the schema version of its facts.
@@ -431,6 +431,10 @@ impl Lake {
                 out.push(Some(frame));
                 continue;
             }
+            if !BATCHED.contains(&table) {
+                out.push(None);
+                continue;
+            }
             let index = match &batches {
                 Some(index) => index,
                 None => batches.insert(self.batches.index()?),
@@ -482,7 +486,7 @@ impl Lake {
                 None => batched.push(id.as_str()),
             }
         }
-        if !batched.is_empty() {
+        if !batched.is_empty() && BATCHED.contains(&table) {
             let index = self.batches.index()?;
             frames.extend(self.batches.scan(&index, &batched, table)?);
         }

@@ -6,7 +6,8 @@
 //!   and their verification state, synthetics, metagraph snapshots, GPU
 //!   counts, weights runs and agreement results — small, relational, queried;
 //! - the [`Lake`]: per-entry folders with the raw evidence and the facts as
-//!   Parquet — large, immutable, scanned with polars.
+//!   Parquet (miners' self-reports' facts a sync's batch to a table) —
+//!   large, immutable, scanned with polars.
 //!
 //! [`Store`] opens both from a data directory and an optional database URL.
 //! Loading an entry writes the lake first and marks the catalog last, so the

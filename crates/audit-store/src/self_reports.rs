@@ -19,8 +19,10 @@
 //! 1. A batch folder under its final name is whole: it is written under
 //!    a [`TMP_MARKER`] name, its files synced, and renamed into place
 //!    (`an_unfinished_batch_is_never_read_and_is_cleaned`).
-//! 2. Batches are numbered upwards; an entry in more than one batch (it
-//!    was loaded again) is read from the highest-numbered one only
+//! 2. Batches are numbered upwards, a number never given twice
+//!    (`a_batch_number_is_above_every_batch_there_is_and_was`); an entry
+//!    in more than one batch (it was loaded again) is read from the
+//!    highest-numbered one only
 //!    (`an_entry_loaded_again_is_read_from_its_newest_batch`).
 //! 3. A batch none of whose entries is loaded is removed by
 //!    `Lake::sweep_self_reports`; readers are handed loaded entries by
@@ -47,6 +49,8 @@ pub(crate) const FOLDER: &str = "self-reports";
 const ENTRIES: &str = "ENTRIES";
 /// The column of a batch's tables that names each row's entry.
 pub const ENTRY_ID: &str = "entry_id";
+/// The tables a batch holds: a self-report's two.
+pub(crate) const BATCHED: [FactTable; 2] = [FactTable::MinerMetrics, FactTable::InstanceAudits];
 
 /// One self-report's fact tables, for `Lake::write_self_reports`.
 #[derive(Debug, Clone)]
@@ -106,8 +110,8 @@ impl SelfReportBatches {
         // Numbering and renaming under one lock: a sync commits batches
         // from several entries' tasks at once.
         let _numbering = self.numbering.lock().unwrap_or_else(|e| e.into_inner());
-        let number = self.batch_numbers()?.last().map_or(1, |n| n + 1);
-        let path = dir.join(format!("{number:08}"));
+        let number = next_number(self.batch_numbers()?.last().copied(), unix_micros());
+        let path = dir.join(format!("{number:016}"));
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         sync_parent(&path);
         Ok(path)
@@ -163,6 +167,9 @@ impl SelfReportBatches {
         entry_ids: &[&str],
         table: FactTable,
     ) -> Result<Option<LazyFrame>, StoreError> {
+        if !BATCHED.contains(&table) {
+            return Ok(None);
+        }
         let mut by_folder: BTreeMap<&Path, Vec<String>> = BTreeMap::new();
         for id in entry_ids {
             if let Some(folder) = index.folder_of(id) {
@@ -211,7 +218,7 @@ impl SelfReportBatches {
             if keep {
                 continue;
             }
-            let aside = self.dir.join(format!("{number:08}{TMP_MARKER}sweep"));
+            let aside = self.dir.join(format!("{number:016}{TMP_MARKER}sweep"));
             fs::rename(&folder, &aside).map_err(io_err(&folder))?;
             fs::remove_dir_all(&aside).map_err(io_err(&aside))?;
             removed += 1;
@@ -229,6 +236,19 @@ impl SelfReportBatches {
         }
         Ok(total)
     }
+}
+
+/// A new batch's number: above every batch there is, and, as long as the
+/// clock does not go back, above every batch there was (a number is not
+/// given twice, even after its batch was swept).
+fn next_number(highest: Option<u64>, now_micros: u64) -> u64 {
+    highest.map_or(1, |n| n.saturating_add(1)).max(now_micros)
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The ids a batch names, lower-case; `None` when its `ENTRIES` is not a
@@ -271,7 +291,7 @@ fn write_batch_folder(folder: &Path, batch: &[SelfReportFacts]) -> Result<(), St
     write_synced(&folder.join(ENTRIES), |file| {
         file.write_all(names.as_bytes())
     })?;
-    for table in [FactTable::MinerMetrics, FactTable::InstanceAudits] {
+    for table in BATCHED {
         let mut rows = table_rows(batch, table).map_err(polars_err(folder))?;
         let path = folder.join(table.file_name());
         let mut failure = None;
@@ -473,7 +493,7 @@ mod tests {
         assert_eq!(lake.clean_leftovers().unwrap(), 1);
         assert!(!crashed.exists());
         // A batch whose list of entries is not ours is not read either.
-        let odd = lake.root().join(FOLDER).join("00000009");
+        let odd = lake.root().join(FOLDER).join("0000000000000009");
         fs::create_dir_all(&odd).unwrap();
         fs::write(odd.join(ENTRIES), "../../etc\n").unwrap();
         assert_eq!(counts(&lake, &[A]), Vec::new());
@@ -489,8 +509,25 @@ mod tests {
             lake.write_self_reports(&[bad]),
             Err(StoreError::UnsafePath(_))
         ));
-        assert!(!lake.root().join(FOLDER).join("00000001").exists());
+        assert_eq!(fs::read_dir(lake.root().join(FOLDER)).unwrap().count(), 0);
         assert_eq!(lake.clean_leftovers().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_batch_number_is_above_every_batch_there_is_and_was() {
+        // The clock, then the highest batch, whichever is higher.
+        assert_eq!(next_number(None, 1_000), 1_000);
+        assert_eq!(next_number(Some(5_000), 1_000), 5_001);
+        assert_eq!(next_number(Some(u64::MAX), 1), u64::MAX);
+        let (_dir, lake) = lake();
+        let first = lake
+            .write_self_reports(&[report(&lake, A, &[1.0])])
+            .unwrap();
+        lake.sweep_self_reports(&HashSet::new()).unwrap();
+        let second = lake
+            .write_self_reports(&[report(&lake, A, &[2.0])])
+            .unwrap();
+        assert_ne!(first, second, "a swept batch's number is not given again");
     }
 
     trait TapSorted {

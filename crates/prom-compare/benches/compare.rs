@@ -133,6 +133,8 @@ async fn build(dir: &std::path::Path, hours: usize, rows: usize, miners: usize) 
                 &mut hour_frame(hour, rows, miners),
             )
             .unwrap();
+        // The hour's self-reports as a catch-up keeps them: one batch.
+        let mut batch = Vec::new();
         for m in 0..miners {
             let entry = AuditEntry {
                 entry_id: uuid_for(2, hour, m),
@@ -145,15 +147,13 @@ async fn build(dir: &std::path::Path, hours: usize, rows: usize, miners: usize) 
                 end_time: end,
             };
             record(&store, &entry).await;
-            store
-                .lake()
-                .write_facts(
-                    &entry.entry_id,
-                    FactTable::MinerMetrics,
-                    &mut report_frame(m, hour, 12),
-                )
-                .unwrap();
+            store.lake().write_report(&entry.entry_id, b"{}").unwrap();
+            batch.push(SelfReportFacts {
+                entry_id: entry.entry_id.clone(),
+                tables: vec![(FactTable::MinerMetrics, report_frame(m, hour, 12))],
+            });
         }
+        store.lake().write_self_reports(&batch).unwrap();
     }
     eprintln!(
         "built {hours} hours x {rows} invocations, {miners} miners, in {:.1?}",
