@@ -488,13 +488,7 @@ async fn self_reports_made_durable_in_several_batches_are_all_loaded_once() {
             .await
             .unwrap();
         assert_eq!(miners.len(), 7);
-        let reported = store
-            .lake()
-            .scan(&extra, FactTable::MinerMetrics)
-            .unwrap()
-            .unwrap()
-            .collect()
-            .unwrap();
+        let reported = metrics_of(&store, &extra);
         assert_eq!(reported.height(), 6, "one metrics row per extra report");
         for id in &extra {
             let report = store.lake().report_path(id).unwrap();
@@ -535,13 +529,7 @@ async fn a_batch_a_crash_kept_from_the_catalog_is_swept_and_never_read() {
             .unwrap();
         assert!(summary.rejected.is_empty(), "{:?}", summary.rejected);
         assert!(!orphan.exists(), "the crashed batch is swept");
-        let reported = store
-            .lake()
-            .scan(&extra, FactTable::MinerMetrics)
-            .unwrap()
-            .unwrap()
-            .collect()
-            .unwrap();
+        let reported = metrics_of(&store, &extra);
         assert_eq!(
             reported.height(),
             3,
@@ -634,6 +622,12 @@ impl World {
             .insert(format!("{URL}|{export_path}"), csv.as_bytes().to_vec());
         self.republish(h, &report);
     }
+}
+
+/// The self-reported metrics rows the lake gives for `entries`.
+fn metrics_of(store: &Store, entries: &[String]) -> polars::prelude::DataFrame {
+    let rows = store.lake().scan(entries, FactTable::MinerMetrics).unwrap();
+    rows.expect("the entries have metrics").collect().unwrap()
 }
 
 async fn state_of(store: &Store, entry_id: &str) -> EntryRecord {
