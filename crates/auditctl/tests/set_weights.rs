@@ -241,6 +241,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Fails with what the command printed on both streams: with `--json`
+/// the error is in the document on stdout, not in the log on stderr.
+#[track_caller]
+fn assert_succeeded(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{}\nstdout:\n{}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
@@ -294,7 +307,7 @@ async fn plain_weights_land_and_a_second_run_inside_the_rate_limit_is_refused() 
         let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
 
         let out = auditctl(&config, &t, &["--json", "weights"]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_succeeded(&out);
         let doc = json(&out);
         assert_eq!(doc["sending"], "attempted");
         assert_eq!(doc["submission"]["outcome"], "landed");
@@ -344,7 +357,7 @@ async fn plain_weights_land_and_a_second_run_inside_the_rate_limit_is_refused() 
         assert_eq!(latest.outcome, SubmissionOutcome::PreconditionRefused);
         assert_eq!(latest.tries, 0);
         let out = auditctl(&config, &t, &["--json", "status"]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_succeeded(&out);
         let status = json(&out);
         assert_eq!(status["last_submission"]["outcome"], "precondition_refused");
         assert_eq!(
@@ -371,7 +384,7 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
 
     let out = auditctl(&config, &t, &["weights", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("dry run, nothing sent; would send:"),
@@ -395,7 +408,7 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
     );
 
     let out = auditctl(&config, &t, &["--json", "weights", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     let doc = json(&out);
     assert_eq!(doc["sending"], "dry_run");
     assert_eq!(doc["would_send"], true);
@@ -414,7 +427,7 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
             "set_weights.version_key=70000",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     assert!(
         text(&out.stdout).contains("(version key 70000 from set_weights.version_key, chain block"),
         "{}",
@@ -431,7 +444,7 @@ async fn a_dry_run_prints_the_call_and_the_values_and_sends_nothing() {
         .replace("enabled: true", "enabled: false");
     std::fs::write(&config, off).unwrap();
     let out = auditctl(&config, &t, &["weights"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     assert!(text(&out.stdout).contains("not sent: set_weights.enabled is false"));
 
     assert_eq!(node.submissions(), 0);
@@ -465,7 +478,7 @@ async fn a_dry_run_without_a_key_scores_says_why_it_would_not_send_and_succeeds(
     std::fs::write(&config, observer).unwrap();
 
     let out = auditctl(&config, &t, &["weights", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     let stdout = text(&out.stdout);
     assert!(
         stdout.starts_with("weights run "),
@@ -476,7 +489,7 @@ async fn a_dry_run_without_a_key_scores_says_why_it_would_not_send_and_succeeds(
         "{stdout}"
     );
     let out = auditctl(&config, &t, &["--json", "weights", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     let doc = json(&out);
     assert_eq!(doc["would_send"], false);
     assert!(
@@ -510,7 +523,7 @@ async fn a_commit_is_revealed_at_its_round_and_one_to_the_wrong_key_is_reported_
         let config = config(dir.path(), &node, &seed(alice), &address(alice), "");
 
         let out = auditctl(&config, &t, &["--json", "weights", "--wait-reveal", "60"]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_succeeded(&out);
         let doc = json(&out);
         assert_eq!(doc["plan"]["call"], "commit_timelocked_weights");
         assert_eq!(doc["submission"]["call"], "timelocked");
@@ -532,7 +545,7 @@ async fn a_commit_is_revealed_at_its_round_and_one_to_the_wrong_key_is_reported_
         );
         std::fs::write(&config, wrong).unwrap();
         let out = auditctl(&config, &t, &["--json", "weights"]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_succeeded(&out);
         let doc = json(&out);
         assert_eq!(doc["submission"]["outcome"], "committed");
         let commit_id = doc["submission"]["submission_id"].as_i64().unwrap();
@@ -877,7 +890,7 @@ async fn a_stalled_send_ends_at_its_deadline_as_unknown_and_expires_before_the_n
     // send lands.
     node.advance(10);
     let out = auditctl(&config, &t, &["--json", "weights"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     let doc = json(&out);
     assert_eq!(doc["earlier_sends"][0]["outcome"], "expired", "{doc}");
     assert_eq!(doc["submission"]["outcome"], "landed");
@@ -990,7 +1003,7 @@ async fn swapped_keys_are_an_integrity_violation_and_nothing_is_sent() {
     // The truth again: sent, to the right uids.
     node.swap_keys(None);
     let out = auditctl(&config, &t, &["--json", "weights"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_succeeded(&out);
     let doc = json(&out);
     assert_eq!(doc["submission"]["outcome"], "landed");
     assert_eq!(pairs(&doc["submission"]["vector"]), quantised(&doc));
