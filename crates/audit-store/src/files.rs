@@ -90,3 +90,33 @@ pub(crate) fn polars_err(path: &Path) -> impl FnOnce(PolarsError) -> StoreError 
         message: source.to_string(),
     }
 }
+
+/// Writes a whole fact file at `path` (a temporary name) and syncs it.
+pub(crate) fn write_fact_file(path: &Path, frame: &mut DataFrame) -> Result<(), StoreError> {
+    let result = File::create(path).and_then(|file| {
+        fact_parquet(&file, frame.height())
+            .finish(frame)
+            .map_err(std::io::Error::other)?;
+        file.sync_all()
+    });
+    result.map_err(|source| {
+        let _ = fs::remove_file(path);
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// An entry id in its one canonical form, the hyphenated lower-case UUID,
+/// so one entry has one folder and one line in a batch; anything else is
+/// refused, as it would name a path from the network.
+pub(crate) fn canonical_entry_id(entry_id: &str) -> Result<String, StoreError> {
+    let id = uuid::Uuid::parse_str(entry_id).map_err(|_| {
+        StoreError::UnsafePath(audit_model::path::UnsafePath {
+            path: entry_id.to_owned(),
+            why: "an entry id must be a UUID".into(),
+        })
+    })?;
+    Ok(id.hyphenated().to_string())
+}

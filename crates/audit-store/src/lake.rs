@@ -51,7 +51,10 @@ use serde::Serialize;
 
 use crate::catalog::ExportKind;
 use crate::facts::{self, FactTable, SCHEMA_VERSION};
-use crate::files::{fact_parquet, folder_size, io_err, polars_err, sync_parent, TMP_MARKER};
+use crate::files::{
+    canonical_entry_id, fact_parquet, folder_size, io_err, polars_err, sync_parent,
+    write_fact_file, TMP_MARKER,
+};
 use crate::self_reports::{SelfReportBatches, SelfReportFacts, BATCHED, ENTRY_ID};
 use crate::StoreError;
 
@@ -226,14 +229,10 @@ impl Lake {
 
     /// The folder of one entry; the id must be a UUID.
     pub fn entry_dir(&self, entry_id: &str) -> Result<PathBuf, StoreError> {
-        let id = uuid::Uuid::parse_str(entry_id).map_err(|_| {
-            StoreError::UnsafePath(UnsafePath {
-                path: entry_id.to_owned(),
-                why: "an entry id must be a UUID".into(),
-            })
-        })?;
-        // The hyphenated lower-case form, so one entry has one folder.
-        Ok(self.root.join("entries").join(id.hyphenated().to_string()))
+        Ok(self
+            .root
+            .join("entries")
+            .join(canonical_entry_id(entry_id)?))
     }
 
     /// Keeps the report bytes exactly as received.
@@ -698,23 +697,6 @@ fn read_current(path: &Path, table: FactTable) -> Result<DataFrame, StoreError> 
         .finish()
         .map_err(polars_err(path))?;
     facts::conform(frame, table, &[]).map_err(polars_err(path))
-}
-
-/// Writes a whole fact file at `path` (a temporary name) and syncs it.
-fn write_fact_file(path: &Path, frame: &mut DataFrame) -> Result<(), StoreError> {
-    let result = File::create(path).and_then(|file| {
-        fact_parquet(&file, frame.height())
-            .finish(frame)
-            .map_err(std::io::Error::other)?;
-        file.sync_all()
-    });
-    result.map_err(|source| {
-        let _ = fs::remove_file(path);
-        StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
 }
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename, with

@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::facts::{self, FactTable};
-use crate::files::{fact_parquet, folder_size, io_err, polars_err, sync_parent, TMP_MARKER};
+use crate::files::{
+    canonical_entry_id, folder_size, io_err, polars_err, sync_parent, write_fact_file, TMP_MARKER,
+};
 use crate::StoreError;
 
 /// The folder of the batches, under the lake's root.
@@ -53,7 +55,7 @@ pub const ENTRY_ID: &str = "entry_id";
 pub(crate) const BATCHED: [FactTable; 2] = [FactTable::MinerMetrics, FactTable::InstanceAudits];
 
 /// One self-report's fact tables, for `Lake::write_self_reports`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SelfReportFacts {
     /// The entry, by its (UUID) id.
     pub entry_id: String,
@@ -167,9 +169,6 @@ impl SelfReportBatches {
         entry_ids: &[&str],
         table: FactTable,
     ) -> Result<Option<LazyFrame>, StoreError> {
-        if !BATCHED.contains(&table) {
-            return Ok(None);
-        }
         let mut by_folder: BTreeMap<&Path, Vec<String>> = BTreeMap::new();
         for id in entry_ids {
             if let Some(folder) = index.folder_of(id) {
@@ -264,11 +263,7 @@ fn batch_entries(folder: &Path) -> Result<Option<Vec<String>>, StoreError> {
     let ids: Option<Vec<String>> = text
         .lines()
         .filter(|line| !line.is_empty())
-        .map(|line| {
-            uuid::Uuid::parse_str(line)
-                .ok()
-                .map(|id| id.hyphenated().to_string())
-        })
+        .map(|line| canonical_entry_id(line).ok())
         .collect();
     Ok(ids)
 }
@@ -277,72 +272,52 @@ fn batch_entries(folder: &Path) -> Result<Option<Vec<String>>, StoreError> {
 /// name), each file synced, then the folder.
 fn write_batch_folder(folder: &Path, batch: &[SelfReportFacts]) -> Result<(), StoreError> {
     fs::create_dir_all(folder).map_err(io_err(folder))?;
-    let mut names = String::new();
-    for facts in batch {
-        let id = uuid::Uuid::parse_str(&facts.entry_id).map_err(|_| {
-            StoreError::UnsafePath(audit_model::path::UnsafePath {
-                path: facts.entry_id.clone(),
-                why: "an entry id must be a UUID".into(),
-            })
-        })?;
-        names.push_str(&id.hyphenated().to_string());
-        names.push('\n');
-    }
-    write_synced(&folder.join(ENTRIES), |file| {
-        file.write_all(names.as_bytes())
-    })?;
-    for table in BATCHED {
-        let mut rows = table_rows(batch, table).map_err(polars_err(folder))?;
-        let path = folder.join(table.file_name());
-        let mut failure = None;
-        write_synced(&path, |file| {
-            fact_parquet(&mut *file, rows.height())
-                .finish(&mut rows)
-                .map(drop)
-                .map_err(|e| {
-                    failure = Some(e.to_string());
-                    std::io::Error::other(e.to_string())
-                })
+    let ids: Vec<String> = batch
+        .iter()
+        .map(|facts| canonical_entry_id(&facts.entry_id))
+        .collect::<Result<_, _>>()?;
+    let entries = folder.join(ENTRIES);
+    File::create(&entries)
+        .and_then(|mut file| {
+            file.write_all(
+                ids.iter()
+                    .map(|id| format!("{id}\n"))
+                    .collect::<String>()
+                    .as_bytes(),
+            )?;
+            file.sync_all()
         })
-        .map_err(|e| match (e, failure) {
-            (StoreError::Io { path, .. }, Some(message)) => StoreError::Facts { path, message },
-            (e, _) => e,
-        })?;
+        .map_err(io_err(&entries))?;
+    for table in BATCHED {
+        let mut rows = table_rows(batch, &ids, table).map_err(polars_err(folder))?;
+        write_fact_file(&folder.join(table.file_name()), &mut rows)?;
     }
-    sync_parent(&folder.join(ENTRIES));
+    sync_parent(&entries);
     Ok(())
 }
 
-/// The batch's rows of `table`, in the table's schema and then `entry_id`.
-fn table_rows(batch: &[SelfReportFacts], table: FactTable) -> Result<DataFrame, PolarsError> {
+/// The batch's rows of `table`, in the table's schema and then `entry_id`
+/// (`ids`: each self-report's canonical id, in the batch's order).
+fn table_rows(
+    batch: &[SelfReportFacts],
+    ids: &[String],
+    table: FactTable,
+) -> Result<DataFrame, PolarsError> {
     let mut schema = facts::schema(table);
     schema.with_column(ENTRY_ID.into(), DataType::String);
     let mut out = DataFrame::empty_with_schema(&schema);
-    for facts in batch {
+    for (facts, id) in batch.iter().zip(ids) {
         for (_, frame) in facts.tables.iter().filter(|(t, _)| *t == table) {
-            let id = uuid::Uuid::parse_str(&facts.entry_id)
-                .map(|u| u.hyphenated().to_string())
-                .unwrap_or_else(|_| facts.entry_id.clone());
             let mut tagged = frame.clone();
-            tagged.with_column(Column::new(ENTRY_ID.into(), vec![id; frame.height()]))?;
+            tagged.with_column(Column::new(
+                ENTRY_ID.into(),
+                vec![id.as_str(); frame.height()],
+            ))?;
             out.vstack_mut_owned(tagged.select(schema.iter_names().cloned())?)?;
         }
     }
     out.rechunk_mut();
     Ok(out)
-}
-
-/// Writes `path` and syncs it.
-fn write_synced(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<(), StoreError> {
-    File::create(path)
-        .and_then(|mut file| {
-            write(&mut file)?;
-            file.sync_all()
-        })
-        .map_err(io_err(path))
 }
 
 #[cfg(test)]

@@ -43,12 +43,10 @@ pub(super) async fn commit_written(
         return Ok(written);
     }
     let reports: Vec<_> = written.iter().map(|w| w.report.clone()).collect();
+    // Moved out, not copied: the summary needs only the rest.
     let facts: Vec<SelfReportFacts> = written
         .iter_mut()
-        .map(|w| SelfReportFacts {
-            entry_id: w.facts.entry_id.clone(),
-            tables: std::mem::take(&mut w.facts.tables),
-        })
+        .map(|w| std::mem::take(&mut w.facts))
         .collect();
     let lake = store.clone();
     off_runtime(move || {
