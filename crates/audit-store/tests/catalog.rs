@@ -171,6 +171,35 @@ async fn unverifiable_stays_flagged_after_loading() {
 }
 
 #[tokio::test]
+async fn only_entries_loaded_unverifiable_in_the_window_are_flagged() {
+    each_backend(|t: TestStore| async move {
+        let catalog = t.store().catalog();
+        let entries: Vec<AuditEntry> = (1..=5).map(|n| entry(n, EntrySource::Validator)).collect();
+        catalog.record_listed(&entries, at(6)).await.unwrap();
+        // 1: flagged but before the window; 2: verified; 3 and 5: flagged;
+        // 4: still pending.
+        for (n, unverifiable) in [(1, true), (2, false), (3, true), (5, true)] {
+            let mut l = loaded(3);
+            l.unverifiable = unverifiable;
+            let id = &entries[n - 1].entry_id;
+            catalog.mark_loaded(id, &l, at(7)).await.unwrap();
+        }
+        let flagged: Vec<String> = catalog
+            .flagged_unverifiable(at(2))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry.entry_id)
+            .collect();
+        assert_eq!(
+            flagged,
+            [entries[2].entry_id.clone(), entries[4].entry_id.clone()]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_failure_inside_a_transaction_leaves_nothing_behind() {
     each_backend(|t: TestStore| async move {
         let catalog = t.store().catalog();

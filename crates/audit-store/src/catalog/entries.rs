@@ -99,8 +99,34 @@ impl Catalog {
         rows.into_iter().map(EntryRow::into_record).collect()
     }
 
+    /// Loaded entries created at or after `since` that were loaded
+    /// unverifiable (the archive node had no answer), oldest first: what a
+    /// sync checks again. Usually none, so every sync can afford it
+    /// without reading the window's ten thousand rows.
+    pub async fn flagged_unverifiable(
+        &self,
+        since: NaiveDateTime,
+    ) -> Result<Vec<EntryRecord>, StoreError> {
+        let mut guard = self.conn().await?;
+        let rows: Vec<EntryRow> = with_conn!(&mut guard, |c| {
+            audit_entries::table
+                .filter(audit_entries::state.eq(EntryState::Loaded.as_str()))
+                .filter(audit_entries::unverifiable.eq(true))
+                .filter(audit_entries::created_at.ge(since))
+                .order((
+                    audit_entries::created_at.asc(),
+                    audit_entries::entry_id.asc(),
+                ))
+                .select(EntryRow::as_select())
+                .load(c)
+                .await
+        })
+        .map_err(query_err("list unverifiable entries"))?;
+        rows.into_iter().map(EntryRow::into_record).collect()
+    }
+
     /// Ids of the loaded entries created at or after `since`: the one
-    /// column a sync needs four times a run, without reading whole rows.
+    /// column a sync needs, without reading whole rows.
     pub async fn loaded_entry_ids(&self, since: NaiveDateTime) -> Result<Vec<String>, StoreError> {
         let mut guard = self.conn().await?;
         with_conn!(&mut guard, |c| {

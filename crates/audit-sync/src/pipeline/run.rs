@@ -28,12 +28,12 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     progress: impl Fn(usize, usize, u64) + Send + Sync,
 ) -> Result<SyncSummary, SyncError> {
     let window_start = options.window_start();
+    // Read once for the run: pruning removes only entries created before
+    // the window and the listing adds pending ones, so the loaded entries
+    // of the window stay these until loading starts.
+    let loaded = loaded_ids(&store, window_start).await?;
     // Only folders of entries not loaded can hold a crash's leftovers.
-    let settled: HashSet<String> = loaded_ids(&store, window_start)
-        .await?
-        .into_iter()
-        .map(|id| id.to_ascii_lowercase())
-        .collect();
+    let settled: HashSet<String> = loaded.iter().map(|id| id.to_ascii_lowercase()).collect();
     let mut summary = SyncSummary {
         leftovers_cleaned: store.lake().clean_leftovers_except(&settled)?,
         ..SyncSummary::default()
@@ -48,8 +48,8 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     let wanted = select(listing.entries, options, window_start, &mut summary);
     store.catalog().record_listed(&wanted, now).await?;
 
-    prune_window(&store, window_start, &mut summary).await?;
-    requeue_missing(&store, window_start, now, &mut summary).await?;
+    prune_window(&store, window_start, &loaded, &mut summary).await?;
+    requeue_missing(&store, &loaded, now, &mut summary).await?;
     let settled = reverify_flagged(&store, &*chain, options, window_start, &mut summary).await?;
     phase.done("catalog brought up to the listing");
 
@@ -199,10 +199,11 @@ fn select(
 }
 
 /// Prunes what left the window, in the catalog and the lake, and any lake
-/// folder the catalog does not hold as loaded (a crashed load).
+/// folder the catalog does not hold as `loaded` (a crashed load).
 async fn prune_window(
     store: &Store,
     window_start: NaiveDateTime,
+    loaded: &[String],
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
     let pruned = store.catalog().prune_entries_before(window_start).await?;
@@ -210,7 +211,7 @@ async fn prune_window(
         store.lake().prune(id)?;
     }
     summary.pruned = pruned.len();
-    let loaded: HashSet<String> = loaded_ids(store, window_start).await?.into_iter().collect();
+    let loaded: HashSet<String> = loaded.iter().cloned().collect();
     for orphan in store.lake().entry_ids()? {
         if !loaded.contains(&orphan) {
             store.lake().prune(&orphan)?;
@@ -226,17 +227,16 @@ async fn loaded_ids(store: &Store, since: NaiveDateTime) -> Result<Vec<String>, 
     Ok(store.catalog().loaded_entry_ids(since).await?)
 }
 
-/// Sends every loaded entry whose lake folder is gone back to pending, so
-/// this run fetches it again: the catalog must not claim facts the lake
-/// lost. One directory listing, not a stat per file.
+/// Sends every `loaded` entry whose lake folder is gone back to pending,
+/// so this run fetches it again: the catalog must not claim facts the
+/// lake lost. One directory listing, not a stat per file.
 async fn requeue_missing(
     store: &Store,
-    window_start: NaiveDateTime,
+    loaded: &[String],
     now: NaiveDateTime,
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
-    let loaded = loaded_ids(store, window_start).await?;
-    let missing = store.lake().missing(&loaded)?;
+    let missing = store.lake().missing(loaded)?;
     if !missing.is_empty() {
         tracing::warn!(
             entries = missing.len(),
@@ -262,12 +262,7 @@ async fn reverify_flagged<C: ChainSource>(
 ) -> Result<HashSet<String>, SyncError> {
     let mut settled = HashSet::new();
     let now = options.at;
-    let flagged = store
-        .catalog()
-        .entries_in_states(&[EntryState::Loaded], window_start)
-        .await?
-        .into_iter()
-        .filter(|e| e.unverifiable);
+    let flagged = store.catalog().flagged_unverifiable(window_start).await?;
     for record in flagged {
         let entry = &record.entry;
         let id = entry.entry_id.as_str();
