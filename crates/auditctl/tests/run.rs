@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use audit_store::{EntrySource, EntryState, Store};
 use common::{
     sample, spawn_run, spawn_run_capped, spawn_run_with, start_devnet, terminate, value,
-    write_config, write_config_via, Net, LOADED, PRESENT, SENT,
+    write_config, write_config_via, Net, LOADED, PENDING, PRESENT, SENT,
 };
 use devnet::Faults;
 
@@ -150,6 +150,14 @@ async fn run_follows_the_devnet_hour_by_hour_survives_faults_and_stops_cleanly()
     let refused = String::from_utf8_lossy(&second.stderr);
     assert!(refused.contains("auditctl run"), "{refused}");
 
+    // The first hour needs a synthetic that went through before the
+    // clock moves on: a round can pick a chute no instance serves (the
+    // devnet answers 429), and the devnet's hour changes only when the
+    // test advances it. Without one nothing is ever due to be found.
+    run.until_metrics("a synthetic recorded in the first hour", |m| {
+        value(m, PENDING) + value(m, PRESENT) >= 1.0
+    })
+    .await;
     // Two hours later: new entries loaded, weights sent again, and the
     // synthetics of the first hour found in the exports.
     for _ in 0..2 {

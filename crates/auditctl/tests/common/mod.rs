@@ -21,6 +21,7 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 pub const LOADED: &str = "chutes_audit_entries{state=\"loaded\"}";
 pub const SENT: &str = "chutes_audit_weights_total{outcome=\"sent\"}";
 pub const PRESENT: &str = "chutes_audit_synthetics{verdict=\"present\"}";
+pub const PENDING: &str = "chutes_audit_synthetics{verdict=\"pending\"}";
 
 /// A world served over HTTP beside its chain node.
 pub struct Net {
