@@ -791,8 +791,6 @@ enum BodyError {
     Transport(String),
 }
 
-/// One listing element as an entry, or why not. The reason names the
-/// field, never echoes the (untrusted) value at length.
 fn decode<T: for<'de> Deserialize<'de>>(url: &Url, bytes: &[u8]) -> Result<T, ClientError> {
     serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
         url: url.to_string(),
@@ -814,6 +812,8 @@ fn well_formed_listing(bytes: &[u8]) -> Option<Listing> {
     Some(Listing::of(entries))
 }
 
+/// One listing element as an entry, or why not. The reason names the
+/// field, never echoes the (untrusted) value at length.
 fn listed_entry(element: Value) -> Result<AuditEntry, String> {
     let e: ListedEntry = serde_json::from_value(element).map_err(|e| {
         let text: String = e

@@ -31,11 +31,12 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     // Read once for the run: pruning removes only entries created before
     // the window and the listing adds pending ones, so the loaded entries
     // of the window stay these until loading starts.
-    let loaded = loaded_ids(&store, window_start).await?;
-    // Only folders of entries not loaded can hold a crash's leftovers.
-    let settled: HashSet<String> = loaded.iter().map(|id| id.to_ascii_lowercase()).collect();
+    let loaded = store.catalog().loaded_entry_ids(window_start).await?;
+    // In the lake's folder form: only folders of entries not loaded can
+    // hold a crash's leftovers, and only those are orphans.
+    let loaded_folders: HashSet<String> = loaded.iter().map(|id| id.to_ascii_lowercase()).collect();
     let mut summary = SyncSummary {
-        leftovers_cleaned: store.lake().clean_leftovers_except(&settled)?,
+        leftovers_cleaned: store.lake().clean_leftovers_except(&loaded_folders)?,
         ..SyncSummary::default()
     };
     let now = options.at;
@@ -48,7 +49,7 @@ pub async fn sync<A: AuditSource, C: ChainSource>(
     let wanted = select(listing.entries, options, window_start, &mut summary);
     store.catalog().record_listed(&wanted, now).await?;
 
-    prune_window(&store, window_start, &loaded, &mut summary).await?;
+    prune_window(&store, window_start, &loaded_folders, &mut summary).await?;
     requeue_missing(&store, &loaded, now, &mut summary).await?;
     let settled = reverify_flagged(&store, &*chain, options, window_start, &mut summary).await?;
     phase.done("catalog brought up to the listing");
@@ -199,11 +200,12 @@ fn select(
 }
 
 /// Prunes what left the window, in the catalog and the lake, and any lake
-/// folder the catalog does not hold as `loaded` (a crashed load).
+/// folder the catalog does not hold as loaded (`loaded_folders`, ids in
+/// the lake's lower case: a crashed load).
 async fn prune_window(
     store: &Store,
     window_start: NaiveDateTime,
-    loaded: &[String],
+    loaded_folders: &HashSet<String>,
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
     let pruned = store.catalog().prune_entries_before(window_start).await?;
@@ -211,20 +213,15 @@ async fn prune_window(
         store.lake().prune(id)?;
     }
     summary.pruned = pruned.len();
-    let loaded: HashSet<String> = loaded.iter().cloned().collect();
     for orphan in store.lake().entry_ids()? {
-        if !loaded.contains(&orphan) {
+        if !loaded_folders.contains(&orphan) {
             store.lake().prune(&orphan)?;
         }
     }
     // Before this run writes batches of its own: a batch of entries a
     // crash kept from the catalog must go before they are loaded again.
-    store.lake().sweep_self_reports(&loaded)?;
+    store.lake().sweep_self_reports(loaded_folders)?;
     Ok(())
-}
-
-async fn loaded_ids(store: &Store, since: NaiveDateTime) -> Result<Vec<String>, SyncError> {
-    Ok(store.catalog().loaded_entry_ids(since).await?)
 }
 
 /// Sends every `loaded` entry whose lake folder is gone back to pending,
