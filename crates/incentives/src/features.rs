@@ -1,6 +1,7 @@
 //! Steps 1 and 2 of the rules: from the window's facts to one row of raw
-//! features per miner hotkey. All row-level work runs in polars; the result
-//! is a few hundred rows.
+//! features per miner hotkey. Polars reads the facts and sums; what one
+//! invocation row adds is valued in `invocation`. The result is a few
+//! hundred rows.
 //!
 //! Determinism: float sums depend on order, so each sum adds its rows in
 //! `(uid, invocation id hash)` order, whatever order the files were read in.
@@ -14,6 +15,7 @@ use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 use polars::prelude::*;
 
 use crate::inputs::{micros, ScoringInputs, ENTRY_CREATED};
+use crate::invocation::{RepeatedIds, RowRules, ValueColumns, COMPLETED, ID_HASH, STARTED};
 use crate::profile::ScoringProfile;
 use crate::IncentivesError;
 
@@ -171,8 +173,8 @@ fn invocation_rows(frame: &LazyFrame) -> LazyFrame {
             col(inv::INVOCATION_KEY_LO),
             col(inv::CHUTE_ID),
             col(inv::MINER_HOTKEY),
-            us(inv::STARTED_AT).alias("started"),
-            us(inv::COMPLETED_AT).alias("completed"),
+            us(inv::STARTED_AT).alias(STARTED),
+            us(inv::COMPLETED_AT).alias(COMPLETED),
             col(inv::ERROR_MESSAGE),
             col(inv::COMPUTE_MULTIPLIER),
             col(inv::BOUNTY),
@@ -192,7 +194,7 @@ fn invocation_rows(frame: &LazyFrame) -> LazyFrame {
 /// ([`audit_store::facts::invocation_hash`]): finds repeats and orders
 /// sums without decoding the 36-character id.
 fn id_hash() -> Expr {
-    col(inv::INVOCATION_HASH).alias("id_hash")
+    col(inv::INVOCATION_HASH).alias(ID_HASH)
 }
 
 /// The window's invocation id hashes, spread over 256 buckets by their
@@ -239,6 +241,39 @@ impl HashBuckets {
     }
 }
 
+/// Reads each group on a thread of its own, one group ahead of `each`,
+/// which gets them in order: the next group's Parquet is decoded while
+/// this one's rows are valued and summed (alone, each waited for the
+/// other, and one of the two cores idled). Stops at the first error, of
+/// either side.
+fn read_ahead(
+    groups: &[LazyFrame],
+    read: impl Fn(&LazyFrame) -> Result<DataFrame, IncentivesError> + Sync,
+    mut each: impl FnMut(DataFrame) -> Result<(), IncentivesError>,
+) -> Result<(), IncentivesError> {
+    std::thread::scope(|scope| {
+        // A hand-over, not a queue: the reader holds the next group until
+        // `each` is done with this one, so two groups are in memory at
+        // most.
+        let (send, receive) = std::sync::mpsc::sync_channel(0);
+        let read = &read;
+        scope.spawn(move || {
+            for group in groups {
+                let frame = read(group);
+                let failed = frame.is_err();
+                // A closed channel means `each` failed and stopped.
+                if send.send(frame).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for frame in receive {
+            each(frame?)?;
+        }
+        Ok(())
+    })
+}
+
 /// Per-miner sums of one group of invocation rows.
 #[derive(Debug, Default, Clone, Copy)]
 struct Sums {
@@ -272,91 +307,55 @@ fn invocation_features(
 
     // Pass 1: the id hashes seen more than once in the window.
     let mut hashes = HashBuckets::default();
-    for group in &inputs.invocations {
-        let frame = group
-            .clone()
-            .select([id_hash()])
-            .collect()
-            .map_err(facts("reading invocation ids"))?;
-        let column = frame.column("id_hash")?.cast(&DataType::UInt64)?;
+    let read_ids = |group: &LazyFrame| {
+        let frame = group.clone().select([id_hash()]).collect();
+        frame.map_err(facts("reading invocation ids"))
+    };
+    read_ahead(&inputs.invocations, read_ids, |frame| {
+        let column = frame.column(ID_HASH)?.cast(&DataType::UInt64)?;
         hashes.extend(column.u64()?);
-    }
+        Ok(())
+    })?;
     let read = hashes.read;
-    let mut repeated = Column::new("id_hash".into(), hashes.repeated());
-    // Sorted (and flagged so), the join below probes it faster: about a
-    // quarter of the week's scoring time on 2 cores.
-    repeated.set_sorted_flag(polars::series::IsSorted::Ascending);
-    let copies = Column::new("copies".into(), vec![true; repeated.len()]);
-    let repeated = DataFrame::new(copies.len(), vec![repeated, copies])?;
+    let repeated = hashes.repeated();
     phases.done("repeated invocation ids found");
 
-    // Reports name the parent request; one confirmed report excludes every
-    // attempt of it.
-    let confirmed = inputs
-        .reports
-        .clone()
-        .filter(col(rep::CONFIRMED_AT).is_not_null())
-        .select([
-            col(rep::INVOCATION_KEY_HI).alias("reported_hi"),
-            col(rep::INVOCATION_KEY_LO).alias("reported_lo"),
-        ])
-        .unique_generic(None, UniqueKeepStrategy::Any)
-        // A computed marker, not a literal: polars mishandles aggregations
-        // over constant columns when the report frame is empty.
-        .with_column(col("reported_hi").is_not_null().alias("excluded"))
-        .collect()
-        .map_err(facts("reading confirmed reports"))?;
-    // Only metagraph miners are kept, so the hotkey becomes the uid early.
-    let uids = metagraph_frame(inputs)?
-        .select([col(MINER), col("uid")])
-        .collect()?;
+    let rules = RowRules::new(
+        profile,
+        inputs
+            .metagraph
+            .iter()
+            .map(|n| (n.hotkey.as_str(), u32::from(n.uid))),
+        confirmed_parents(inputs)?,
+    );
+    let repeated = RepeatedIds::from_hashes(repeated);
 
     // Pass 2: sum each group's rows with unique ids; keep the repeated ones.
     let mut sums: std::collections::BTreeMap<Option<u32>, Sums> = Default::default();
     let mut repeats = Vec::new();
-    for group in &inputs.invocations {
-        // Two lazy reads of the group rather than one wide materialised
-        // frame: only the narrow sums and the few repeated rows are built.
-        let marked = invocation_rows(group).join(
-            repeated.clone().lazy(),
-            [col("id_hash")],
-            [col("id_hash")],
-            JoinArgs::new(JoinType::Left),
-        );
-        let unique = per_row(
-            marked.clone().filter(col("copies").is_null()),
-            &confirmed,
-            &uids,
-            profile,
-        );
-        let repeated_rows = marked.filter(col("copies").is_not_null());
-        // One query for both, so the group is read once (the shared scan is
-        // computed once and cached).
-        let mut both = LazyFrame::collect_all_with_engine(
-            vec![unique.logical_plan, repeated_rows.logical_plan],
-            Engine::InMemory,
-            OptFlags::default(),
-        )
-        .map_err(facts("reading invocations"))?;
-        let repeated_rows = both.pop().expect("two results");
-        let unique = both.pop().expect("two results");
-        if repeated_rows.height() > 0 {
-            repeats.push(repeated_rows.lazy());
+    let read_rows = |group: &LazyFrame| {
+        let rows = invocation_rows(group).collect();
+        rows.map_err(facts("reading invocations"))
+    };
+    read_ahead(&inputs.invocations, read_rows, |rows| {
+        let values = rules.group(&rows, &repeated)?;
+        if !values.repeated.is_empty() {
+            let repeated_rows = IdxCa::from_vec("repeated".into(), values.repeated);
+            repeats.push(rows.take(&repeated_rows)?.lazy());
         }
-        add_sums(&mut sums, unique)?;
-    }
+        add_sums(&mut sums, values.values)
+    })?;
     phases.done("invocations summed");
     // One row per repeated id, by the rule the SQL tables share.
     if !repeats.is_empty() {
         let resolved = one_row_per_invocation(
             concat(repeats, UnionArgs::default())?,
             &[inv::INVOCATION_KEY_HI, inv::INVOCATION_KEY_LO],
-            "completed",
-        );
-        let resolved = per_row(resolved, &confirmed, &uids, profile)
-            .collect()
-            .map_err(facts("resolving repeated invocations"))?;
-        add_sums(&mut sums, resolved)?;
+            COMPLETED,
+        )
+        .collect()
+        .map_err(facts("resolving repeated invocations"))?;
+        add_sums(&mut sums, rules.all(&resolved)?)?;
     }
     phases.done("repeated invocations resolved");
 
@@ -382,115 +381,43 @@ fn invocation_features(
     Ok((features.lazy(), stats))
 }
 
-/// The per-row values the sums add; [`add_sums`] puts them in order.
-fn per_row(
-    rows: LazyFrame,
-    confirmed: &DataFrame,
-    uids: &DataFrame,
-    profile: &ScoringProfile,
-) -> LazyFrame {
-    let private = col(inv::PRIVATE).fill_null(lit(false)).and(
-        col(inv::CHUTE_ID)
-            .neq(lit(profile.legacy_public_chute_id.as_str()))
-            .fill_null(lit(true)),
-    );
-    let success = col("completed").is_not_null().and(
-        col(inv::ERROR_MESSAGE)
-            .is_null()
-            .or(col(inv::ERROR_MESSAGE).eq(lit(""))),
-    );
-    let elapsed = (col("completed") - col("started")).cast(DataType::Float64) / lit(1_000_000.0);
-    let base = when(success.clone().not().or(private.clone()))
-        .then(lit(0.0))
-        .when(col(inv::NC).gt(lit(0.0)))
-        .then(col(inv::NC))
-        .when(
-            col(inv::STEPS)
-                .gt(lit(0.0))
-                .and(col(inv::MASPS).is_not_null()),
-        )
-        .then(col(inv::STEPS) * col(inv::MASPS))
-        .when(
-            col(inv::IT)
-                .gt(lit(0.0))
-                .and(col(inv::OT).gt(lit(0.0)))
-                .and(col(inv::MASPT).is_not_null()),
-        )
-        .then((col(inv::IT) + col(inv::OT)) * col(inv::MASPT))
-        .otherwise(elapsed);
-    let compute_units = col(inv::BOUNTY).fill_null(lit(0.0)) + col(inv::COMPUTE_MULTIPLIER) * base;
-    // A NaN, an infinity or a negative number here would move every
-    // miner's share: such a row adds nothing and is counted.
-    let implausible = not_plausible(col(inv::COMPUTE_MULTIPLIER))
-        .or(not_plausible(col(inv::BOUNTY)))
-        .or(not_plausible(compute_units.clone()))
-        .and(col("excluded").not());
-    let counted_only = |value: Expr| {
-        when(col("excluded").or(col("implausible")))
-            .then(lit(0.0))
-            .otherwise(value)
-    };
-
-    rows.join(
-        confirmed.clone().lazy(),
-        [col(inv::PARENT_KEY_HI), col(inv::PARENT_KEY_LO)],
-        [col("reported_hi"), col("reported_lo")],
-        JoinArgs::new(JoinType::Left),
-    )
-    .join(
-        uids.clone().lazy(),
-        [col(inv::MINER_HOTKEY)],
-        [col(MINER)],
-        JoinArgs::new(JoinType::Left),
-    )
-    .with_column(col("excluded").fill_null(lit(false)))
-    .with_column(implausible.alias("implausible"))
-    .select([
-        col("uid"),
-        col("id_hash"),
-        counted_only(compute_units).alias("cu"),
-        counted_only(
-            success
-                .clone()
-                .and(private.clone().not())
-                .cast(DataType::Float64),
-        )
-        .alias("counted"),
-        counted_only(
-            col(inv::BOUNTY)
-                .fill_null(lit(0.0))
-                .gt(lit(0.0))
-                .and(private.not())
-                .cast(DataType::Float64),
-        )
-        .alias("bountied"),
-        col("excluded").cast(DataType::UInt32),
-        col("implausible").cast(DataType::UInt32),
-    ])
+/// The parent request keys of the window's confirmed reports: one
+/// confirmed report excludes every attempt of its request.
+fn confirmed_parents(inputs: &ScoringInputs) -> Result<Vec<(u64, u64)>, IncentivesError> {
+    let confirmed = inputs
+        .reports
+        .clone()
+        .filter(col(rep::CONFIRMED_AT).is_not_null())
+        .select([col(rep::INVOCATION_KEY_HI), col(rep::INVOCATION_KEY_LO)])
+        .collect()
+        .map_err(|e| IncentivesError::Facts(format!("reading confirmed reports: {e}")))?;
+    let hi = confirmed.column(rep::INVOCATION_KEY_HI)?.u64()?;
+    let lo = confirmed.column(rep::INVOCATION_KEY_LO)?.u64()?;
+    Ok(hi
+        .iter()
+        .zip(lo.iter())
+        .filter_map(|(hi, lo)| Some((hi?, lo?)))
+        .collect())
 }
 
-/// `rows` in the order the sums add them: by `(uid, id hash)`, nulls
-/// first, ties (two ids of one hash among resolved repeats) in the order
-/// they came in: the order two stable sorts, by id hash and then by uid,
-/// gave. The permutation is computed here rather than by polars: rows
-/// are put in per-uid buckets (a metagraph has a few hundred uids) and
-/// each bucket is sorted on its own, where polars' stable sorts of the
-/// whole frame were a fifth of the week's scoring time. The uid column
-/// comes out flagged as sorted, as a polars sort leaves it, so the
-/// grouping that follows sums the same way (float addition is not
-/// associative; the scores stay bit-identical).
-fn in_sum_order(rows: DataFrame) -> Result<DataFrame, PolarsError> {
-    let uids = rows.column("uid")?.cast(&DataType::UInt32)?;
-    let hashes = rows.column("id_hash")?.cast(&DataType::UInt64)?;
-    let order = sum_order(uids.u32()?.iter(), hashes.u64()?.iter());
-    let order = IdxCa::from_vec("order".into(), order);
-    let mut sorted = rows.take(&order)?;
-    sorted.apply("uid", |uid| {
-        let mut uid = uid.clone();
-        uid.set_sorted_flag(polars::series::IsSorted::Ascending);
-        uid
-    })?;
-    Ok(sorted)
+/// A group's compute units, with their uids, in the order the sums add
+/// them: by `(uid, id hash)`, nulls first, ties (two ids of one hash
+/// among resolved repeats) in the order they came in: the order two
+/// stable sorts, by id hash and then by uid, gave. The permutation is
+/// computed here rather than by polars: rows are put in per-uid buckets
+/// (a metagraph has a few hundred uids) and each bucket is sorted on its
+/// own, where polars' stable sorts of the whole frame were a fifth of the
+/// week's scoring time. The uid column comes out flagged as sorted, as a
+/// polars sort leaves it, so the grouping that follows sums the same way
+/// (float addition is not associative; the scores stay bit-identical).
+fn compute_units_in_sum_order(values: &ValueColumns) -> Result<DataFrame, PolarsError> {
+    let order = sum_order(values.uid.iter().copied(), values.id_hash.iter().copied());
+    let taken = |i: &IdxSize| (values.uid[*i as usize], values.compute_units[*i as usize]);
+    let (uids, units): (Vec<_>, Vec<_>) = order.iter().map(taken).unzip();
+    let mut uid = UInt32Chunked::from_iter_options("uid".into(), uids.into_iter());
+    uid.set_sorted_flag(polars::series::IsSorted::Ascending);
+    let units = Float64Chunked::from_iter_options("cu".into(), units.into_iter());
+    DataFrame::new(order.len(), vec![uid.into_column(), units.into_column()])
 }
 
 /// The row indices in `(uid, id hash, index)` order, nulls first: a
@@ -523,7 +450,7 @@ fn sum_order(
 }
 
 /// True where a number is NaN, infinite or negative; a null is no claim.
-fn not_plausible(value: Expr) -> Expr {
+pub(crate) fn not_plausible(value: Expr) -> Expr {
     value
         .clone()
         .is_finite()
@@ -533,48 +460,62 @@ fn not_plausible(value: Expr) -> Expr {
 }
 
 /// Adds one group's per-miner sums (rows with a null uid are off the
-/// metagraph: counted in the stats only). `rows` is [`per_row`]'s output,
-/// materialised and sorted eagerly on purpose: the sums must see the
-/// order of [`in_sum_order`] (float addition is not associative), and the
-/// optimiser may drop a sort that feeds an aggregation.
+/// metagraph: counted in the stats only). Counts and 0-or-1 flags sum to
+/// whole numbers, exact in any order, and are tallied here; compute
+/// units are put in the order of [`compute_units_in_sum_order`] before
+/// polars sums them, eagerly on purpose: float addition is not
+/// associative, and the optimiser may drop a sort that feeds an
+/// aggregation.
 fn add_sums(
     sums: &mut std::collections::BTreeMap<Option<u32>, Sums>,
-    rows: DataFrame,
+    values: ValueColumns,
 ) -> Result<(), IncentivesError> {
-    let rows = in_sum_order(rows)
-        .map_err(|e| IncentivesError::Facts(format!("ordering the sums: {e}")))?;
-    let per_row = rows
+    for (uid, tally) in tallies(&values) {
+        let s = sums.entry(uid).or_default();
+        s.counted += tally.counted;
+        s.bountied += tally.bountied;
+        s.excluded += tally.excluded;
+        s.implausible += tally.implausible;
+        s.rows += tally.rows;
+    }
+    let per_uid = compute_units_in_sum_order(&values)
+        .map_err(|e| IncentivesError::Facts(format!("ordering the sums: {e}")))?
         .lazy()
         .group_by_stable([col("uid")])
-        .agg([
-            col("counted").sum(),
-            col("cu").sum(),
-            col("bountied").sum(),
-            col("excluded").sum(),
-            col("implausible").sum(),
-            col("id_hash").count().alias("rows"),
-        ])
+        .agg([col("cu").sum()])
         .collect()
         .map_err(|e| IncentivesError::Facts(format!("per-miner sums: {e}")))?;
-
-    let uid = per_row.column("uid")?.cast(&DataType::UInt32)?;
-    let float = |name: &str| -> Result<Vec<f64>, IncentivesError> {
-        let column = per_row.column(name)?.cast(&DataType::Float64)?;
-        Ok(column.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
-    };
-    let (counted, cu, bountied) = (float("counted")?, float("cu")?, float("bountied")?);
-    let (excluded, rows) = (float("excluded")?, float("rows")?);
-    let implausible = float("implausible")?;
-    for (i, uid) in uid.u32()?.iter().enumerate() {
-        let s = sums.entry(uid).or_default();
-        s.counted += counted[i];
-        s.compute_units += cu[i];
-        s.bountied += bountied[i];
-        s.excluded += excluded[i] as u64;
-        s.implausible += implausible[i] as u64;
-        s.rows += rows[i] as u64;
+    let uid = per_uid.column("uid")?.u32()?;
+    let cu = per_uid.column("cu")?.f64()?;
+    for (uid, cu) in uid.iter().zip(cu.iter()) {
+        sums.entry(uid).or_default().compute_units += cu.unwrap_or(0.0);
     }
     Ok(())
+}
+
+/// Each uid's whole-number sums of a group (no compute units), the null
+/// uid first: a dense table, as uids are small.
+fn tallies(values: &ValueColumns) -> Vec<(Option<u32>, Sums)> {
+    let slot = |uid: Option<u32>| uid.map_or(0, |u| u as usize + 1);
+    let slots = values
+        .uid
+        .iter()
+        .map(|u| slot(*u))
+        .max()
+        .map_or(0, |s| s + 1);
+    let mut tallies = vec![None::<Sums>; slots];
+    for (i, uid) in values.uid.iter().enumerate() {
+        let tally = tallies[slot(*uid)].get_or_insert_with(Sums::default);
+        tally.counted += values.counted[i];
+        tally.bountied += values.bountied[i];
+        tally.excluded += u64::from(values.excluded[i]);
+        tally.implausible += u64::from(values.implausible[i]);
+        tally.rows += u64::from(values.id_hash[i].is_some());
+    }
+    let uid_of = |slot: usize| slot.checked_sub(1).map(|u| u as u32);
+    (0..slots)
+        .filter_map(|slot| Some((uid_of(slot), tallies[slot]?)))
+        .collect()
 }
 
 /// unique_chute_count (spec §2): GPU-weighted distinct chutes per hour,

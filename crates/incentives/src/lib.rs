@@ -5,7 +5,8 @@
 //! [`ScoringProfile`] and returns every miner's raw and normalised features
 //! and final share. It is pure: the same lake, time and profile give the
 //! same bits, whatever order files are read in. Row-level work runs in
-//! polars (`features`); the per-miner arithmetic runs on the small result
+//! polars and in one loop over each invocation's columns (`features`,
+//! `invocation`); the per-miner arithmetic runs on the small result
 //! (`score`). [`compare`] sets the shares against the chain's incentive.
 //!
 //! # Example
@@ -73,6 +74,7 @@ mod compare;
 mod evaluate;
 mod features;
 mod inputs;
+mod invocation;
 mod profile;
 mod score;
 
