@@ -719,10 +719,18 @@ mod tests {
         assert_columns(&got, |name| bits(&expected, name));
     }
 
-    /// Every value column of `got` against `expected`'s bits.
+    /// Every value column of `got` against `expected`'s bits, naming the
+    /// first row that differs.
     fn assert_columns(got: &ValueColumns, expected: impl Fn(&str) -> Vec<Option<u64>>) {
         for name in VALUE_COLUMNS {
-            assert_eq!(value_bits(got, name), expected(name), "column {name}");
+            let (got, expected) = (value_bits(got, name), expected(name));
+            assert_eq!(got.len(), expected.len(), "column {name}: row counts");
+            if let Some(row) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+                panic!(
+                    "column {name}, row {row}: bits {:?} where the expressions give {:?}",
+                    got[row], expected[row]
+                );
+            }
         }
     }
 
