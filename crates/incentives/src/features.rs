@@ -765,14 +765,7 @@ mod tests {
 
     #[test]
     fn the_sum_order_matches_two_stable_sorts_on_scrambled_rows() {
-        // A cheap generator: the same rows every run.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::scrambler(0x2545_f491_4f6c_dd1d);
         let uids: Vec<Option<u32>> = (0..5_000)
             .map(|_| match next() % 40 {
                 0 => None,

@@ -582,13 +582,7 @@ mod tests {
     /// negative zero, negative numbers, the legacy chute, empty errors,
     /// reported parents, unknown hotkeys, times that run backwards.
     fn scrambled_rows(count: usize, legacy: &str) -> DataFrame {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::scrambler(0x9e37_79b9_7f4a_7c15);
         let numbers = [
             None,
             Some(0.0),

@@ -238,3 +238,16 @@ pub fn weights_run(
         miners,
     }
 }
+
+/// A cheap xorshift generator for tests' scrambled rows: the same
+/// values every run from the same seed.
+#[cfg(test)]
+pub(crate) fn scrambler(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
