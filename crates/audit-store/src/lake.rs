@@ -2,7 +2,7 @@
 //! export bytes, exactly as downloaded) and the entry's facts as Parquet.
 //!
 //! ```text
-//! {data_dir}/lake/VERSION                    the facts' schema version ("2")
+//! {data_dir}/lake/VERSION                    the facts' schema version ("3")
 //! {data_dir}/lake/entries/{entry_id}/report.json
 //!                                   /exports/{invocations,reports,jobs}.csv
 //!                                   /facts/{table}.parquet
@@ -37,6 +37,12 @@
 //!    whole (data synced before the rename), so a crash at any point leaves
 //!    a readable lake, and the next migration finishes it with every row
 //!    once (`a_migration_killed_anywhere_is_finished_by_the_next`).
+//! 6. An entry whose invocations are in place has their counts (version
+//!    3's `invocation_counts`): [`FactWriter::finish`] renames the counts
+//!    into place before the invocations, and an entry of an older lake
+//!    reads them counted from its invocations
+//!    (`invocations_are_written_with_their_counts`, and the two tests
+//!    above).
 //!
 //! [`SCHEMA_VERSION`]: crate::facts::SCHEMA_VERSION
 
@@ -66,8 +72,10 @@ const VERSION_FILE: &str = "VERSION";
 pub struct Migration {
     /// The version the lake was at.
     pub from_version: u32,
-    /// Fact files rewritten in the current version's schema.
+    /// Fact files rewritten with version 2's keys.
     pub files_rewritten: u64,
+    /// Entries given their version-3 invocation counts.
+    pub counts_written: u64,
 }
 
 /// What the lake holds for one entry.
@@ -170,7 +178,7 @@ impl Lake {
         let from_version = self.schema_version()?;
         let mut done = Migration {
             from_version,
-            files_rewritten: 0,
+            ..Migration::default()
         };
         if from_version >= SCHEMA_VERSION {
             return Ok(done);
@@ -178,24 +186,34 @@ impl Lake {
         // An interrupted run may have left a half-written file in any
         // folder, loaded or not: this one walk, once, finds them all.
         self.clean_leftovers()?;
-        for id in self.entry_ids()? {
+        let ids = self.entry_ids()?;
+        // Version 2: the keys.
+        for id in &ids {
             for table in FactTable::ALL {
                 if facts::key_columns(table).is_empty() {
                     continue;
                 }
-                let path = self.fact_path(&id, table)?;
+                let path = self.fact_path(id, table)?;
                 if !path.is_file() || facts::has_keys(&read_schema(&path)?, table) {
                     continue;
                 }
                 let mut frame = read_current(&path, table)?;
-                let tmp = tmp_sibling(&path)?;
-                write_fact_file(&tmp, &mut frame)?;
-                step(&tmp)?;
-                fs::rename(&tmp, &path).map_err(io_err(&path))?;
-                sync_parent(&path);
-                step(&path)?;
+                replace_whole(&path, &mut frame, step)?;
                 done.files_rewritten += 1;
             }
+        }
+        // Version 3: the invocation counts, from the invocations.
+        for id in &ids {
+            let path = self.fact_path(id, FactTable::InvocationCounts)?;
+            if path.is_file() {
+                continue;
+            }
+            let Some(counts) = self.scan_file(id, FactTable::InvocationCounts, true)? else {
+                continue;
+            };
+            let mut counts = counts.collect().map_err(polars_err(&path))?;
+            replace_whole(&path, &mut counts, step)?;
+            done.counts_written += 1;
         }
         step(&self.root.join(VERSION_FILE))?;
         self.write_version()?;
@@ -399,11 +417,19 @@ impl Lake {
         let writer = fact_parquet(file, usize::MAX)
             .batched(schema)
             .map_err(polars_err(&tmp))?;
+        let counts = match table {
+            FactTable::Invocations => Some(DerivedCounts {
+                path: self.fact_path(entry_id, FactTable::InvocationCounts)?,
+                parts: Vec::new(),
+            }),
+            _ => None,
+        };
         Ok(FactWriter {
             tmp,
             path,
             writer: Some(writer),
             rows: 0,
+            counts,
         })
     }
 
@@ -453,6 +479,11 @@ impl Lake {
     ) -> Result<Option<LazyFrame>, StoreError> {
         let path = self.fact_path(entry_id, table)?;
         if !path.is_file() {
+            if table == FactTable::InvocationCounts {
+                // Not yet migrated to version 3: counted at the read.
+                let rows = self.scan_file(entry_id, FactTable::Invocations, current)?;
+                return Ok(rows.map(|rows| facts::add_counts(facts::count_invocations(rows))));
+            }
             return Ok(None);
         }
         let frame = if current || facts::has_keys(&read_schema(&path)?, table) {
@@ -639,6 +670,61 @@ pub struct FactWriter {
     path: PathBuf,
     writer: Option<polars::io::parquet::write::BatchedWriter<BufWriter<File>>>,
     rows: u64,
+    /// For invocations: their counts, written beside them (version 3).
+    counts: Option<DerivedCounts>,
+}
+
+/// An entry's invocation counts, counted a batch at a time as the
+/// invocations are written.
+struct DerivedCounts {
+    path: PathBuf,
+    parts: Vec<LazyFrame>,
+}
+
+impl DerivedCounts {
+    fn add(&mut self, batch: &DataFrame) -> Result<(), StoreError> {
+        let counted = with_counted_columns(batch)
+            .and_then(|rows| facts::count_invocations(rows.lazy()).collect())
+            .map_err(polars_err(&self.path))?;
+        self.parts.push(counted.lazy());
+        Ok(())
+    }
+
+    /// Writes the counts under their final name, durably.
+    fn finish(self) -> Result<(), StoreError> {
+        let mut counts = if self.parts.is_empty() {
+            DataFrame::empty_with_schema(&facts::schema(FactTable::InvocationCounts))
+        } else {
+            concat(self.parts, UnionArgs::default())
+                .and_then(|parts| facts::add_counts(parts).collect())
+                .map_err(polars_err(&self.path))?
+        };
+        let tmp = tmp_sibling(&self.path)?;
+        write_fact_file(&tmp, &mut counts)?;
+        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))
+    }
+}
+
+/// The columns [`facts::count_invocations`] reads, from a batch that may
+/// lack some (a test's frame): absent ones read as null, as
+/// [`facts::conform`] would give them.
+fn with_counted_columns(batch: &DataFrame) -> PolarsResult<DataFrame> {
+    use facts::invocations as inv;
+    let schema = facts::schema(FactTable::Invocations);
+    let mut columns = Vec::with_capacity(4);
+    for name in [
+        inv::MINER_HOTKEY,
+        inv::CHUTE_ID,
+        inv::ERROR_MESSAGE,
+        inv::COMPLETED_AT,
+    ] {
+        let dtype = schema.try_get(name)?;
+        columns.push(match batch.column(name) {
+            Ok(column) => column.cast(dtype)?,
+            Err(_) => Column::full_null(name.into(), batch.height(), dtype),
+        });
+    }
+    DataFrame::new(batch.height(), columns)
 }
 
 impl FactWriter {
@@ -649,6 +735,9 @@ impl FactWriter {
         }
         let writer = self.writer.as_mut().expect("writer present until finish");
         writer.write_batch(batch).map_err(polars_err(&self.tmp))?;
+        if let Some(counts) = &mut self.counts {
+            counts.add(batch)?;
+        }
         self.rows += batch.height() as u64;
         Ok(())
     }
@@ -667,6 +756,15 @@ impl FactWriter {
         File::open(&self.tmp)
             .and_then(|f| f.sync_all())
             .map_err(io_err(&self.tmp))?;
+        // The counts land first: a crash between the two renames leaves
+        // counts beside the entry's previous invocations or none, and an
+        // entry is read only once the catalog has it loaded, after this.
+        if let Some(counts) = self.counts.take() {
+            if let Err(e) = counts.finish() {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(e);
+            }
+        }
         fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
         sync_parent(&self.path);
         Ok(self.rows)
@@ -679,6 +777,21 @@ impl Drop for FactWriter {
             let _ = fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Writes `frame` durably under a temporary name and renames it to
+/// `path`, calling the migration's `step` hook after each of the two.
+fn replace_whole(
+    path: &Path,
+    frame: &mut DataFrame,
+    step: &mut dyn FnMut(&Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let tmp = tmp_sibling(path)?;
+    write_fact_file(&tmp, frame)?;
+    step(&tmp)?;
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_parent(path);
+    step(path)
 }
 
 /// The column names of a fact file, from its footer.
@@ -824,10 +937,21 @@ mod tests {
             lake.write_facts(id, FactTable::Invocations, &mut inv)
                 .unwrap();
             lake.write_facts(id, FactTable::Reports, &mut rep).unwrap();
+            // Version 1 wrote no counts.
+            fs::remove_file(lake.fact_path(id, FactTable::InvocationCounts).unwrap()).unwrap();
             for (table, frame) in [(FactTable::Invocations, inv), (FactTable::Reports, rep)] {
                 let current = facts::conform(frame, table, &[]).unwrap();
                 want.push((id.to_string(), table, current));
             }
+            // m1 served two rows, m2 one; none completed.
+            let counts = df!(
+                "miner_hotkey" => ["m1", "m2"],
+                "chute_id" => [None::<&str>, None],
+                "succeeded" => [0i64, 0],
+                "rows" => [2i64, 1],
+            )
+            .unwrap();
+            want.push((id.to_string(), FactTable::InvocationCounts, counts));
         }
         assert_eq!(lake.schema_version().unwrap(), 1);
         want
@@ -867,7 +991,7 @@ mod tests {
             lake.migrate().unwrap(),
             Migration {
                 from_version: SCHEMA_VERSION,
-                files_rewritten: 0
+                ..Migration::default()
             }
         );
     }
@@ -895,8 +1019,13 @@ mod tests {
 
     #[test]
     fn a_migration_killed_anywhere_is_finished_by_the_next() {
-        // Six files, two steps each, then VERSION: 13 steps.
-        for crash_at in [0, 1, 2, 5, 8, 11, 12] {
+        // Six files rewritten and three counts written, two steps each,
+        // then VERSION: 19 steps. A file is in place once its second step
+        // is done.
+        let in_place = |steps: usize, from: usize, files: usize| {
+            (steps.saturating_sub(from).div_ceil(2)).min(files) as u64
+        };
+        for crash_at in [0, 1, 2, 5, 8, 11, 12, 13, 14, 17, 18] {
             let (_dir, lake) = lake();
             let want = v1_lake(&lake);
             let err = lake.migrate_crashing_at(crash_at).unwrap_err();
@@ -911,7 +1040,12 @@ mod tests {
             assert_eq!(done.from_version, 1);
             assert_eq!(
                 done.files_rewritten,
-                6 - (crash_at as u64 + 1) / 2,
+                6 - in_place(crash_at, 0, 6),
+                "{crash_at}"
+            );
+            assert_eq!(
+                done.counts_written,
+                3 - in_place(crash_at, 12, 3),
                 "{crash_at}"
             );
             assert_eq!(lake.schema_version().unwrap(), SCHEMA_VERSION);
@@ -927,8 +1061,50 @@ mod tests {
             }
             reads_as(&lake, &want);
             // Again: nothing to do.
-            assert_eq!(lake.migrate().unwrap().files_rewritten, 0);
+            let again = lake.migrate().unwrap();
+            assert_eq!(again.files_rewritten + again.counts_written, 0);
         }
+    }
+
+    #[test]
+    fn invocations_are_written_with_their_counts() {
+        let (_dir, lake) = lake();
+        let rows = |hotkeys: &[&str]| {
+            let frame =
+                df!("miner_hotkey" => hotkeys, "chute_id" => vec!["c1"; hotkeys.len()]).unwrap();
+            facts::conform(frame, FactTable::Invocations, &[]).unwrap()
+        };
+        let schema = facts::schema(FactTable::Invocations);
+        let mut writer = lake
+            .fact_writer(ENTRY, FactTable::Invocations, &schema)
+            .unwrap();
+        writer.write(&rows(&["m1", "m2"])).unwrap();
+        writer.write(&rows(&["m1"])).unwrap();
+        let counts_path = lake.fact_path(ENTRY, FactTable::InvocationCounts).unwrap();
+        assert!(!counts_path.exists(), "nothing in place before finish");
+        writer.finish().unwrap();
+        let counts = ParquetReader::new(File::open(&counts_path).unwrap())
+            .finish()
+            .unwrap();
+        let want = df!(
+            "miner_hotkey" => ["m1", "m2"],
+            "chute_id" => ["c1", "c1"],
+            "succeeded" => [0i64, 0],
+            "rows" => [2i64, 1],
+        )
+        .unwrap();
+        assert!(counts.equals_missing(&want), "{counts}");
+        // A writer dropped unfinished leaves neither.
+        let other = "0b0c7a39-64a1-5f6c-8f6e-8e2ab0b8c1d2";
+        let mut writer = lake
+            .fact_writer(other, FactTable::Invocations, &schema)
+            .unwrap();
+        writer.write(&rows(&["m1"])).unwrap();
+        drop(writer);
+        for table in [FactTable::Invocations, FactTable::InvocationCounts] {
+            assert!(!lake.fact_path(other, table).unwrap().exists(), "{table:?}");
+        }
+        assert!(tmp_files(lake.root()).is_empty());
     }
 
     #[test]
@@ -981,7 +1157,11 @@ mod tests {
         assert!(lake.scan(&ids, FactTable::Jobs).unwrap().is_none());
         let listed = lake.entries().unwrap();
         assert_eq!(listed.len(), 2);
-        assert_eq!(listed[0].facts, vec![FactTable::Invocations]);
+        // The invocations come with their counts (version 3).
+        assert_eq!(
+            listed[0].facts,
+            vec![FactTable::Invocations, FactTable::InvocationCounts]
+        );
     }
 
     #[test]

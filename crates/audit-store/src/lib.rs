@@ -271,10 +271,11 @@ impl Store {
                 path: store.lake.root().to_path_buf(),
                 source: std::io::Error::other(join),
             })??;
-        if migration.files_rewritten > 0 {
+        if migration.files_rewritten + migration.counts_written > 0 {
             tracing::info!(
                 from = migration.from_version,
                 files = migration.files_rewritten,
+                counts = migration.counts_written,
                 "migrated the lake's facts to schema version {}",
                 facts::SCHEMA_VERSION
             );

@@ -257,7 +257,7 @@ fn specs(table: FactTable) -> Vec<Spec> {
             bounded(jobs::COMPUTE_MULTIPLIER, MULTIPLIER_BOUNDS),
             spec(jobs::MINER_TERMINATED, Bool),
         ],
-        FactTable::InstanceAudits | FactTable::MinerMetrics => {
+        FactTable::InstanceAudits | FactTable::MinerMetrics | FactTable::InvocationCounts => {
             unreachable!("{table:?} does not come from a CSV export")
         }
     }

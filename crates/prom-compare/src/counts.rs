@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use audit_store::facts::{invocations as inv, miner_metrics as mm};
+use audit_store::facts::{invocation_counts as ic, miner_metrics as mm};
 use audit_store::{FactTable, Lake};
 use chrono::{DateTime, NaiveDateTime};
 use polars::prelude::*;
@@ -32,13 +32,8 @@ pub const ROWS: &str = "rows";
 pub const REPORTED: &str = "reported_count";
 /// Some reported count was negative: a counter went down.
 pub const NEGATIVE: &str = "negative";
-const OK: &str = "ok";
 /// The entry column the lake tags each row with.
 const ENTRY: &str = audit_store::ENTRY_ID;
-
-/// Validator entries per polars query: a few hours of rows in memory at a
-/// time, not the week.
-const ENTRIES_PER_GROUP: usize = 8;
 
 /// One loaded audit entry as the counts need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,56 +77,32 @@ pub(crate) fn from_micros(us: i64) -> NaiveDateTime {
         .naive_utc()
 }
 
-/// The fact file of `table` for each entry that has one, with the entry.
-fn files<'e>(
+/// Each entry's invocations counted per miner and chute (the lake keeps
+/// them beside the invocations, or counts them at the read for an entry of
+/// an older lake), tagged with the entry's hour.
+fn entry_counts(
     lake: &Lake,
-    entries: &'e [EntryRef],
-    table: FactTable,
-) -> Result<Vec<(&'e EntryRef, std::path::PathBuf)>, PromCompareError> {
+    entries: &[EntryRef],
+    only: Option<&str>,
+) -> Result<Vec<LazyFrame>, PromCompareError> {
+    let ids: Vec<String> = entries.iter().map(|e| e.entry_id.clone()).collect();
+    let scans = lake.scan_each(&ids, FactTable::InvocationCounts)?;
     let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        let path = lake.fact_path(&e.entry_id, table)?;
-        if path.is_file() {
-            out.push((e, path));
+    for (entry, counts) in entries.iter().zip(scans) {
+        let Some(counts) = counts else { continue };
+        let mut rows = counts.select([
+            col(ic::MINER_HOTKEY).alias(HOTKEY),
+            col(ic::CHUTE_ID).alias(CHUTE),
+            lit(micros(entry.start)).alias(HOUR),
+            col(ic::SUCCEEDED).cast(DataType::Int64).alias(VALIDATOR),
+            col(ic::ROWS).cast(DataType::Int64).alias(ROWS),
+        ]);
+        if let Some(hotkey) = only {
+            rows = rows.filter(col(HOTKEY).eq(lit(hotkey)));
         }
+        out.push(rows);
     }
     Ok(out)
-}
-
-/// One entry's invocations, aggregated per miner and chute in polars and
-/// tagged with the entry's hour: the week's rows never meet in memory.
-fn entry_counts(
-    entry: &EntryRef,
-    path: &std::path::Path,
-    only: Option<&str>,
-) -> Result<LazyFrame, PromCompareError> {
-    let source = PlRefPath::try_from_path(path).map_err(facts("a fact file path"))?;
-    let args = ScanArgsParquet {
-        allow_missing_columns: true,
-        ..ScanArgsParquet::default()
-    };
-    let mut rows = LazyFrame::scan_parquet(source, args)
-        .map_err(facts("a scan of the invocations"))?
-        .select([
-            col(inv::MINER_HOTKEY).alias(HOTKEY),
-            col(inv::CHUTE_ID).alias(CHUTE),
-            // Successful: no error and completed (docs/spec/incentives.md).
-            col(inv::ERROR_MESSAGE)
-                .is_null()
-                .and(col(inv::COMPLETED_AT).is_not_null())
-                .alias(OK),
-        ])
-        .filter(col(HOTKEY).is_not_null());
-    if let Some(hotkey) = only {
-        rows = rows.filter(col(HOTKEY).eq(lit(hotkey)));
-    }
-    Ok(rows
-        .group_by([col(HOTKEY), col(CHUTE)])
-        .agg([
-            col(OK).sum().cast(DataType::Int64).alias(VALIDATOR),
-            len().cast(DataType::Int64).alias(ROWS),
-        ])
-        .with_column(lit(micros(entry.start)).alias(HOUR)))
 }
 
 fn empty_validator() -> DataFrame {
@@ -279,26 +250,7 @@ fn validator_counts(
     entries: &[EntryRef],
     only: Option<&str>,
 ) -> Result<DataFrame, PromCompareError> {
-    let mut parts = Vec::new();
-    for group in files(lake, entries, FactTable::Invocations)?.chunks(ENTRIES_PER_GROUP) {
-        let frames = group
-            .iter()
-            .map(|(e, path)| entry_counts(e, path, only))
-            .collect::<Result<Vec<_>, _>>()?;
-        let part = concat(frames, UnionArgs::default())
-            .and_then(|all| {
-                all.select([
-                    col(HOTKEY),
-                    col(CHUTE),
-                    col(HOUR),
-                    col(VALIDATOR),
-                    col(ROWS),
-                ])
-                .collect()
-            })
-            .map_err(facts("the validator's counts"))?;
-        parts.push(part.lazy());
-    }
+    let parts = entry_counts(lake, entries, only)?;
     if parts.is_empty() {
         return Ok(empty_validator());
     }

@@ -185,3 +185,42 @@ async fn live_mode_follows_redirects_only_within_the_configured_origin() {
         .unwrap();
     assert_eq!(live.agreement.reported_count, Some(30));
 }
+
+/// An entry loaded before the lake kept invocation counts (schema
+/// version 3) has them counted from its invocations at the read, and the
+/// migration writes the same counts: the comparison does not change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lake_from_before_the_counts_compares_the_same() {
+    let t = audit_store::testing::sqlite_store().await;
+    let store = t.store();
+    build(store).await;
+    let run = |explain| async move {
+        let run = compare(store, &options(explain)).await.unwrap();
+        (run.miners, run.explanation)
+    };
+    let want = (run(None).await, run(Some("5A")).await);
+
+    // The lake as version 2 left it: no counts beside the invocations.
+    let lake = store.lake();
+    let mut removed = 0;
+    for id in lake.entry_ids().unwrap() {
+        let path = lake
+            .fact_path(&id, audit_store::FactTable::InvocationCounts)
+            .unwrap();
+        if path.is_file() {
+            std::fs::remove_file(path).unwrap();
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 3, "one per validator entry");
+    std::fs::write(lake.root().join("VERSION"), "2\n").unwrap();
+    assert_eq!(
+        (run(None).await, run(Some("5A")).await),
+        want,
+        "counted at the read"
+    );
+
+    let migration = lake.migrate().unwrap();
+    assert_eq!((migration.from_version, migration.counts_written), (2, 3));
+    assert_eq!((run(None).await, run(Some("5A")).await), want, "migrated");
+}
