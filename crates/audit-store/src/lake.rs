@@ -699,9 +699,7 @@ impl DerivedCounts {
                 .and_then(|parts| facts::add_counts(parts).collect())
                 .map_err(polars_err(&self.path))?
         };
-        let tmp = tmp_sibling(&self.path)?;
-        write_fact_file(&tmp, &mut counts)?;
-        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))
+        replace_whole(&self.path, &mut counts, &mut |_| Ok(()))
     }
 }
 
@@ -780,7 +778,8 @@ impl Drop for FactWriter {
 }
 
 /// Writes `frame` durably under a temporary name and renames it to
-/// `path`, calling the migration's `step` hook after each of the two.
+/// `path`, the rename synced too, calling `step` after each of the two
+/// (the migration's crash hook; a no-op for the ingest's counts).
 fn replace_whole(
     path: &Path,
     frame: &mut DataFrame,
