@@ -20,7 +20,8 @@
 //! a block), [`ChainNode::fake_inclusion`] (a block named that does not
 //! hold it), [`ChainNode::forge_inclusion`] (a body and events that claim
 //! it, state untouched), [`ChainNode::garble_storage`] (bytes that do not
-//! decode).
+//! decode). [`ChainNode::block_per_request`] produces a block before each
+//! answer: a chain that moves between any two reads of its head.
 //!
 //! Storage keys and values are built with the `subtensor` crate's runtime
 //! facts, so client and node agree by construction, and both are checked

@@ -91,6 +91,11 @@ impl ChainNode {
         let state = Arc::downgrade(&self.state);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
+            // After a stall (a loaded machine), go on from now instead of
+            // catching up in a burst: a chain's blocks never come faster
+            // than its block time, and a burst would outrun the beacon a
+            // commit's reveal round was aimed at.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await;
             loop {
                 ticks.tick().await;
@@ -172,6 +177,13 @@ impl ChainNode {
     /// since; the header then no longer hashes to N's hash. `None` undoes.
     pub fn serve_stale_root(&self, behind: Option<u32>) {
         lock(&self.state).lies.stale_root = behind.filter(|b| *b > 0);
+    }
+
+    /// Fault switch (no lie): a block is produced before each request is
+    /// answered, as by a chain fast beside a slow client, so two reads of
+    /// the head never see one block.
+    pub fn block_per_request(&self, on: bool) {
+        lock(&self.state).block_per_request = on;
     }
 
     /// Fault switch: every transaction submitted from now on has one bit

@@ -105,6 +105,8 @@ pub(crate) struct State {
     pub(crate) pruned_before: u32,
     /// Fault switch: flip a bit of every submitted signature.
     pub(crate) tamper_signatures: bool,
+    /// Fault switch: produce a block before answering each request.
+    pub(crate) block_per_request: bool,
     /// Transactions submitted so far, accepted or not.
     pub(crate) submissions: u64,
     /// Fault switch: admit transactions to the pool, answer `ready`, and
@@ -203,6 +205,7 @@ impl State {
             garbled: Vec::new(),
             pruned_before: 0,
             tamper_signatures: false,
+            block_per_request: false,
             submissions: 0,
             stall_inclusion: false,
             stalled: Vec::new(),

@@ -24,7 +24,7 @@ use substrate_api_client::{Api, SubmitAndWatch, XtStatus};
 use subtensor::commit_reveal::epoch_of;
 use subtensor::weights::SubtensorConfig;
 use subtensor::{runtime, ClientOptions, Hotkey, SubtensorClient, TimelockedCall, WeightsError};
-use weights::WeightsTlockPayload;
+use weights::{CommitRecord, Landing, WeightsTlockPayload};
 
 const NETUID: u16 = 64;
 /// Epochs of 5 blocks: a reveal comes within ten blocks of its commit.
@@ -281,6 +281,42 @@ async fn a_commit_whose_pulse_never_comes_expires_with_its_queue() {
         .unwrap()
         .is_empty());
     assert!(chain.weights(NETUID, 0).await.unwrap().is_empty());
+}
+
+/// A chain that moves a block before each answer (a slow client beside a
+/// fast chain) never makes a reveal look like a drop: whichever read the
+/// reveal falls between, `reveal_status` judges one block. Each phase
+/// starts the polling at another block of the epoch, so the reveal comes
+/// between every pair of successive reads in one phase or another.
+#[tokio::test]
+async fn a_reveal_between_two_reads_is_not_taken_for_a_drop() {
+    for phase in 0..=u32::from(TEMPO) {
+        let (node, chain) = start().await;
+        let round = chain.last_stored_round().await.unwrap();
+        let (block, epoch) = commit_now(&node, &chain, commit(&node.beacon(), round, 7)).await;
+        node.advance(phase);
+        let record = CommitRecord {
+            netuid: NETUID,
+            uid: 0,
+            commit_epoch: epoch,
+            commit_block: Some(u64::from(block)),
+            vector: vec![(1, 65_535), (2, 32_768)],
+        };
+        node.block_per_request(true);
+        let mut seen = Vec::new();
+        while seen.len() < 40 {
+            let status = weights::reveal_status(&chain, &record).await.unwrap();
+            seen.push(status.clone());
+            if status != Landing::AwaitingReveal {
+                break;
+            }
+        }
+        assert_eq!(
+            seen.last(),
+            Some(&Landing::Revealed),
+            "phase {phase}: {seen:?}"
+        );
+    }
 }
 
 fn failed(err: WeightsError) -> String {

@@ -9,6 +9,7 @@
 
 use parity_scale_codec::{Decode, Encode};
 
+use crate::proof::BlockHash;
 use crate::rpc::SubtensorClient;
 use crate::runtime;
 use crate::storage::part;
@@ -119,11 +120,22 @@ impl SubtensorClient {
         netuid: u16,
         epoch: u64,
     ) -> Result<Vec<TimelockedCommit>, ChainError> {
+        self.timelocked_commits_at(netuid, epoch, None).await
+    }
+
+    /// The commits waiting in `netuid`'s queue of `epoch` as of block `at`
+    /// (the head when `None`).
+    pub async fn timelocked_commits_at(
+        &self,
+        netuid: u16,
+        epoch: u64,
+        at: Option<BlockHash>,
+    ) -> Result<Vec<TimelockedCommit>, ChainError> {
         Ok(self
             .storage_value::<Vec<TimelockedCommit>>(
                 &runtime::TIMELOCKED_WEIGHT_COMMITS,
                 &[part(netuid), part(epoch)],
-                None,
+                at,
             )
             .await?
             .unwrap_or_default())

@@ -694,8 +694,19 @@ impl SubtensorClient {
 
     /// The weights `uid` set on `netuid`: `(dest uid, weight)`.
     pub async fn weights(&self, netuid: u16, uid: u16) -> Result<Vec<(u16, u16)>, ChainError> {
+        self.weights_at(netuid, uid, None).await
+    }
+
+    /// The weights `uid` had set on `netuid` as of block `at` (the head
+    /// when `None`).
+    pub async fn weights_at(
+        &self,
+        netuid: u16,
+        uid: u16,
+        at: Option<BlockHash>,
+    ) -> Result<Vec<(u16, u16)>, ChainError> {
         Ok(self
-            .storage_value::<Vec<(u16, u16)>>(&runtime::WEIGHTS, &[part(netuid), part(uid)], None)
+            .storage_value::<Vec<(u16, u16)>>(&runtime::WEIGHTS, &[part(netuid), part(uid)], at)
             .await?
             .unwrap_or_default())
     }

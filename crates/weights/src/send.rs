@@ -23,7 +23,8 @@ use drand_tlock::Beacon;
 use rand::CryptoRng;
 use subtensor::commit_reveal::WeightSettingFacts;
 use subtensor::{
-    ChainError, Hotkey, SentExtrinsic, SubtensorClient, TimelockedCall, WeightsCall, WeightsError,
+    BlockHash, ChainError, Hotkey, SentExtrinsic, SubtensorClient, TimelockedCall, WeightsCall,
+    WeightsError,
 };
 
 use crate::payload::{commit_for, CommitError, WeightsTlockPayload};
@@ -537,15 +538,20 @@ pub struct CommitRecord {
 /// reveal, which the chain never announces. With the commit's block
 /// known, revealed also means `LastUpdate` moved past it: weights equal
 /// to the vector from an earlier setting do not pass for this reveal.
+///
+/// Every read is of one block, the head when the call starts: read at
+/// the head each, a reveal landing between the `Weights` read and the
+/// queue reads would show neither the weights nor the commit, a drop.
 pub async fn reveal_status(
     chain: &SubtensorClient,
     commit: &CommitRecord,
 ) -> Result<Landing, ChainError> {
-    let on_chain = chain.weights(commit.netuid, commit.uid).await?;
+    let at = Some(chain.head_hash().await?);
+    let on_chain = chain.weights_at(commit.netuid, commit.uid, at).await?;
     let applied_since = match commit.commit_block {
         Some(block) => {
             chain
-                .last_update(commit.netuid, commit.uid)
+                .last_update_at(commit.netuid, commit.uid, at)
                 .await?
                 .unwrap_or(0)
                 > block
@@ -555,10 +561,12 @@ pub async fn reveal_status(
     if on_chain == commit.vector && applied_since {
         return Ok(Landing::Revealed);
     }
-    let ours = chain_account_of_uid(chain, commit).await?;
+    let ours = chain_account_of_uid(chain, commit, at).await?;
     // Inclusion can fall one block into the next epoch: look in both.
     for epoch in [commit.commit_epoch, commit.commit_epoch + 1] {
-        let queued = chain.timelocked_commits(commit.netuid, epoch).await?;
+        let queued = chain
+            .timelocked_commits_at(commit.netuid, epoch, at)
+            .await?;
         if queued.iter().any(|c| Some(c.who) == ours) {
             return Ok(Landing::AwaitingReveal);
         }
@@ -569,8 +577,9 @@ pub async fn reveal_status(
 async fn chain_account_of_uid(
     chain: &SubtensorClient,
     commit: &CommitRecord,
+    at: Option<BlockHash>,
 ) -> Result<Option<[u8; 32]>, ChainError> {
-    let neurons = chain.metagraph(commit.netuid, None).await?;
+    let neurons = chain.metagraph(commit.netuid, at).await?;
     Ok(neurons
         .iter()
         .find(|n| n.uid == commit.uid)
