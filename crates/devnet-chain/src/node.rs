@@ -186,6 +186,16 @@ impl ChainNode {
         lock(&self.state).block_per_request = on;
     }
 
+    /// Starts (`true`) or stops recording the block each state query is
+    /// answered at; returns what was recorded since the last call and
+    /// empties it. A test's eye on the client, not a fault.
+    pub fn record_reads(&self, on: bool) -> Vec<u32> {
+        let mut state = lock(&self.state);
+        let recorded = state.reads.take().unwrap_or_default();
+        state.reads = on.then(Vec::new);
+        recorded
+    }
+
     /// Fault switch: every transaction submitted from now on has one bit
     /// of its signature flipped before the pool checks it, as by a
     /// tampering proxy; the pool refuses it as a bad signature.

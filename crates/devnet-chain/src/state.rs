@@ -107,6 +107,10 @@ pub(crate) struct State {
     pub(crate) tamper_signatures: bool,
     /// Fault switch: produce a block before answering each request.
     pub(crate) block_per_request: bool,
+    /// While recording: the block each state query was answered at, in
+    /// arrival order (how a test sees whether a client's reads of one
+    /// answer share a block).
+    pub(crate) reads: Option<Vec<u32>>,
     /// Transactions submitted so far, accepted or not.
     pub(crate) submissions: u64,
     /// Fault switch: admit transactions to the pool, answer `ready`, and
@@ -206,6 +210,7 @@ impl State {
             pruned_before: 0,
             tamper_signatures: false,
             block_per_request: false,
+            reads: None,
             submissions: 0,
             stall_inclusion: false,
             stalled: Vec::new(),
@@ -369,6 +374,16 @@ impl State {
                 4003,
                 format!("Client error: State already discarded for {}", hex0x(&hash)),
             ));
+        }
+        Ok(block)
+    }
+
+    /// [`State::block_at`] for a query that reads state: the block is
+    /// logged while reads are recorded ([`crate::ChainNode::record_reads`]).
+    pub(crate) fn read_at(&mut self, at: Option<[u8; 32]>) -> Result<u32, ErrorObjectOwned> {
+        let block = self.block_at(at)?;
+        if let Some(reads) = &mut self.reads {
+            reads.push(block);
         }
         Ok(block)
     }

@@ -1,5 +1,6 @@
 //! The subtensor client against the simulated node: the metagraph (runtime
-//! API and storage), commitments read at several blocks, "pruned" after
+//! API and storage, each read at one block while blocks land), commitments
+//! read at several blocks, "pruned" after
 //! pruning, a withheld commitment refused, and a node restart under the
 //! client.
 
@@ -42,12 +43,17 @@ fn genesis() -> ChainGenesis {
 }
 
 async fn client(node: &ChainNode) -> SubtensorClient {
+    client_proving(node, true).await
+}
+
+async fn client_proving(node: &ChainNode, proofs: bool) -> SubtensorClient {
     SubtensorClient::connect(
         &node.ws_url(),
         ClientOptions {
             call_timeout: Duration::from_secs(5),
             reconnect_attempts: 10,
             backoff: Duration::from_millis(50),
+            proofs,
             ..ClientOptions::default()
         },
     )
@@ -89,6 +95,40 @@ async fn the_metagraph_reads_the_same_from_the_runtime_api_and_from_storage() {
     assert_eq!(chain.last_update(64, 1).await.unwrap(), Some(101));
     assert_eq!(chain.current_block().await.unwrap(), 1_500);
     assert!(chain.weights(64, 0).await.unwrap().is_empty());
+}
+
+/// A metagraph is several reads (the runtime API, `Keys`, `Owner`,
+/// `Incentive`, `LastUpdate`); read at the head each, a uid replaced
+/// between two of them would mix two blocks into one answer. With a block
+/// landing before every answer, each way of reading it, with proofs and
+/// without, still reads one block.
+#[tokio::test]
+async fn a_metagraph_is_read_at_one_block_while_blocks_land() {
+    let node = ChainNode::start(&genesis(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    for proofs in [false, true] {
+        let chain = client_proving(&node, proofs).await;
+        node.block_per_request(true);
+        node.record_reads(true);
+        let neurons = chain.metagraph(64, None).await.unwrap();
+        let api_reads = node.record_reads(true);
+        let stored = chain.metagraph_from_storage(64, None).await.unwrap();
+        let storage_reads = node.record_reads(false);
+        node.block_per_request(false);
+        assert_eq!(neurons.len(), 3);
+        assert_eq!(stored.len(), 3);
+        // Without proofs the runtime API is one read; from storage, and
+        // with proofs, an answer is several.
+        assert!(storage_reads.len() > 1, "{storage_reads:?}");
+        assert!(!api_reads.is_empty());
+        for reads in [&api_reads, &storage_reads] {
+            assert!(
+                reads.iter().all(|b| *b == reads[0]),
+                "proofs {proofs}: one answer read at blocks {reads:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

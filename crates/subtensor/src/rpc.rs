@@ -425,13 +425,15 @@ impl SubtensorClient {
             .unwrap_or(0))
     }
 
-    /// The block a multi-read answer is taken at: `at`, or with proofs
-    /// the head ([`Self::head_hash`]), so every read of it proves against
-    /// one state root.
-    async fn pinned(&self, at: Option<BlockHash>) -> Result<Option<BlockHash>, ChainError> {
-        match (at, self.options.proofs) {
-            (None, true) => Ok(Some(self.head_hash().await?)),
-            (at, _) => Ok(at),
+    /// The block a multi-read answer is taken at: `at`, or the head
+    /// ([`Self::head_hash`]), named once. Every read of the answer is of
+    /// that one block, with proofs or without: read at the head each, a
+    /// block landing between two reads (a uid replaced) would mix two
+    /// states into one metagraph.
+    async fn pinned(&self, at: Option<BlockHash>) -> Result<BlockHash, ChainError> {
+        match at {
+            Some(hash) => Ok(hash),
+            None => self.head_hash().await,
         }
     }
 
@@ -498,16 +500,13 @@ impl SubtensorClient {
         netuid: u16,
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
-        let at = self.pinned(at).await?;
+        let hash = self.pinned(at).await?;
+        let at = Some(hash);
         let data = hex0x(&netuid.encode());
         let method = "NeuronInfoRuntimeApi_get_neurons_lite";
-        let answer: Result<String, ChainError> = match at {
-            Some(hash) => {
-                self.call("state_call", rpc_params![method, data, hex0x(&hash)])
-                    .await
-            }
-            None => self.call("state_call", rpc_params![method, data]).await,
-        };
+        let answer: Result<String, ChainError> = self
+            .call("state_call", rpc_params![method, data, hex0x(&hash)])
+            .await;
         match answer {
             Ok(hex_bytes) => {
                 let bytes = unhex(&hex_bytes).map_err(|e| self.decode(method, e))?;
@@ -611,7 +610,7 @@ impl SubtensorClient {
         netuid: u16,
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
-        let at = self.pinned(at).await?;
+        let at = Some(self.pinned(at).await?);
         let incentive = self
             .storage_value::<Vec<u16>>(&runtime::INCENTIVE, &[part(netuid)], at)
             .await?

@@ -52,8 +52,8 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             .map(|k| params::bytes(k))
             .collect::<Result<Vec<_>, _>>()?;
         let at = params::at(seq.optional_next()?)?;
-        let state = lock(s);
-        let block = state.block_at(at)?;
+        let mut state = lock(s);
+        let block = state.read_at(at)?;
         let proof: Vec<String> = state
             .served_proof(block, &keys)
             .iter()
@@ -68,8 +68,9 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         let mut seq = p.sequence();
         let prefix = params::bytes(&seq.next::<String>()?)?;
         let at = params::at(seq.optional_next()?)?;
-        let state = lock(s);
-        let keys = keys_after(&state, state.block_at(at)?, &prefix, None, usize::MAX);
+        let mut state = lock(s);
+        let block = state.read_at(at)?;
+        let keys = keys_after(&state, block, &prefix, None, usize::MAX);
         Ok(json!(keys))
     });
     common::method(module, "state_getKeysPaged", |p, s| {
@@ -86,8 +87,8 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         }
         let prefix = prefix.as_deref().map(params::bytes).transpose()?;
         let start = start.as_deref().map(params::bytes).transpose()?;
-        let state = lock(s);
-        let block = state.block_at(at)?;
+        let mut state = lock(s);
+        let block = state.read_at(at)?;
         let keys = keys_after(
             &state,
             block,
@@ -105,8 +106,8 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
             .iter()
             .map(|k| params::bytes(k))
             .collect::<Result<Vec<_>, _>>()?;
-        let state = lock(s);
-        let block = state.block_at(at)?;
+        let mut state = lock(s);
+        let block = state.read_at(at)?;
         let changes: Vec<Value> = keys
             .iter()
             .map(|k| json!([hex0x(k), state.served(k, block).map(|v| hex0x(&v))]))
@@ -128,8 +129,8 @@ pub(super) fn register(module: &mut RpcModule<Shared>) {
         let method: String = seq.next()?;
         let data = params::bytes(&seq.next::<String>()?)?;
         let at = params::at(seq.optional_next()?)?;
-        let state = lock(s);
-        let block = state.block_at(at)?;
+        let mut state = lock(s);
+        let block = state.read_at(at)?;
         let out = runtime_api::call(&state, block, &method, &data).map_err(|e| e.rpc_error())?;
         Ok(json!(hex0x(&out)))
     });
@@ -269,8 +270,8 @@ fn read(p: &Params<'_>, s: &Shared) -> Result<Option<Vec<u8>>, ErrorObjectOwned>
     let mut seq = p.sequence();
     let key = params::bytes(&seq.next::<String>()?)?;
     let at = params::at(seq.optional_next()?)?;
-    let state = lock(s);
-    let block = state.block_at(at)?;
+    let mut state = lock(s);
+    let block = state.read_at(at)?;
     Ok(state.served(&key, block))
 }
 
