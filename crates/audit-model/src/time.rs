@@ -51,9 +51,21 @@ pub fn parse_utc(text: &str) -> Option<NaiveDateTime> {
         return None;
     }
     // Exports hold two of these per row, ten million rows a week: the
-    // exact layout they use is read by hand, anything else by chrono.
+    // exact layout they use, bare or marked UTC, is read by hand,
+    // anything else by chrono.
     if let Some(naive) = parse_plain(text.as_bytes()) {
         return Some(naive);
+    }
+    // The same layout marked UTC, as a timezone-aware column is written
+    // (`+00:00`, or `Z`): read by hand too, not by three chrono attempts
+    // and two allocations.
+    if let Some(plain) = text
+        .strip_suffix("+00:00")
+        .or_else(|| text.strip_suffix('Z'))
+    {
+        if let Some(naive) = parse_plain(plain.as_bytes()) {
+            return Some(naive);
+        }
     }
     let normalised = text.replacen(' ', "T", 1);
     if let Ok(naive) = NaiveDateTime::parse_from_str(&normalised, "%Y-%m-%dT%H:%M:%S%.f") {
@@ -191,6 +203,43 @@ mod tests {
             "2025-02-10 15:51:19.12a",
         ] {
             assert_eq!(parse_plain(text.as_bytes()), None, "{text}");
+        }
+        // Marked UTC, the same layouts give what chrono's offset parser
+        // gives; another offset, or a mark twice, is left to chrono.
+        let chrono_utc = |text: &str| {
+            let text = text.replacen(' ', "T", 1);
+            chrono::DateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f%:z")
+                .ok()
+                .map(|t| t.naive_utc())
+        };
+        for text in [
+            "2025-02-10 15:51:19.216856",
+            "2025-02-10T15:51:19",
+            "2025-02-10 15:51:19.123456789",
+            "2024-02-29 23:59:59.999999",
+            "0001-01-01 00:00:00",
+        ] {
+            let utc = chrono_utc(&format!("{text}+00:00"));
+            assert!(utc.is_some(), "{text}");
+            assert_eq!(parse_utc(&format!("{text}+00:00")), utc, "{text}");
+            assert_eq!(parse_utc(&format!("{text}Z")), utc, "{text}");
+        }
+        assert_eq!(
+            parse_utc("2025-02-10 15:51:19+01:00"),
+            chrono_utc("2025-02-10 15:51:19+01:00")
+        );
+        // A leap second is chrono's to judge, marked or not.
+        assert_eq!(
+            parse_utc("2025-02-10 23:59:60Z"),
+            chrono_utc("2025-02-10 23:59:60+00:00")
+        );
+        for bad in [
+            "2025-02-10 15:51:19+00:00Z",
+            "2025-02-10 15:51:19ZZ",
+            "2025-02-10 15:51:19+00:00+00:00",
+            "2025-02-30 00:00:00+00:00",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
         }
         // What the fast path leaves alone still parses as before.
         assert!(parse_utc("2025-02-10 15:51:19.1234567890").is_some());
