@@ -21,7 +21,9 @@
 //! hold it), [`ChainNode::forge_inclusion`] (a body and events that claim
 //! it, state untouched), [`ChainNode::garble_storage`] (bytes that do not
 //! decode). [`ChainNode::block_per_request`] produces a block before each
-//! answer: a chain that moves between any two reads of its head.
+//! answer: a chain that moves between any two reads of its head;
+//! [`ChainNode::record_reads`] lists the block each state query was
+//! answered at, so a test sees whether one answer's reads shared one.
 //!
 //! Storage keys and values are built with the `subtensor` crate's runtime
 //! facts, so client and node agree by construction, and both are checked
