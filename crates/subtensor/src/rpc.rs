@@ -501,7 +501,6 @@ impl SubtensorClient {
         at: Option<BlockHash>,
     ) -> Result<Vec<Neuron>, ChainError> {
         let hash = self.pinned(at).await?;
-        let at = Some(hash);
         let data = hex0x(&netuid.encode());
         let method = "NeuronInfoRuntimeApi_get_neurons_lite";
         let answer: Result<String, ChainError> = self
@@ -525,13 +524,13 @@ impl SubtensorClient {
                     })
                     .collect();
                 if self.options.proofs {
-                    self.check_pairings(netuid, &neurons, at).await?;
+                    self.check_pairings(netuid, &neurons, hash).await?;
                 }
                 Ok(neurons)
             }
             Err(ChainError::Rpc { message, .. }) => {
                 tracing::debug!("runtime API unavailable ({message}); reading storage");
-                self.metagraph_from_storage(netuid, at).await
+                self.metagraph_from_storage(netuid, Some(hash)).await
             }
             Err(e) => Err(e),
         }
@@ -543,9 +542,9 @@ impl SubtensorClient {
         &self,
         netuid: u16,
         neurons: &[Neuron],
-        at: Option<BlockHash>,
+        at: BlockHash,
     ) -> Result<(), ChainError> {
-        let from_storage = self.uid_hotkeys(netuid, at).await?;
+        let from_storage = self.uid_hotkeys(netuid, Some(at)).await?;
         let answered: BTreeMap<u16, &str> =
             neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
         let proven: BTreeMap<u16, String> = from_storage
@@ -566,7 +565,7 @@ impl SubtensorClient {
             None => Ok(()),
             Some(uid) => Err(ChainError::Integrity {
                 what: format!("NeuronInfoRuntimeApi_get_neurons_lite uid {uid}"),
-                block: at.map(|h| hex0x(&h)).unwrap_or_else(|| "head".into()),
+                block: hex0x(&at),
                 url: self.url.clone(),
                 reason: format!(
                     "the runtime API pairs uid {uid} with {}, the proven Keys with {}",
